@@ -1,0 +1,74 @@
+/* bus: Kafka producer and consumer for kvmove's topics (librdkafka). */
+#ifndef KVMOVE_BUS_H
+#define KVMOVE_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUS_TOPIC_REQUESTS "kvmove.requests"
+#define BUS_TOPIC_EVENTS "kvmove.events"
+#define BUS_TOPIC_DLQ "kvmove.requests.dlq"
+
+/* Extra librdkafka properties ("key=value", as given with -X), applied after kvmove's
+ * defaults. */
+typedef struct bus_props {
+    const char *const *kv;
+    size_t n;
+} bus_props;
+
+typedef struct bus_producer bus_producer;
+
+/* A header on a produced or consumed message. */
+typedef struct bus_header {
+    const char *name;
+    const char *value;
+} bus_header;
+
+/* Creates an idempotent producer (enable.idempotence=true, acks=all) for BROKERS.
+ * Returns 0 and *OUT (free with bus_producer_close), or -1 with errstr. */
+int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out,
+                     char *errstr, size_t errstr_size);
+/* Produces one message and waits until it is delivered (or TIMEOUT_MS passes).
+ * Returns 0 when the broker acknowledged it, -1 with the delivery error in errstr. */
+int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const void *value,
+                     size_t len, const bus_header *headers, size_t n_headers, int timeout_ms,
+                     char *errstr, size_t errstr_size);
+/* Flushes and destroys (accepts NULL). */
+void bus_producer_close(bus_producer *p);
+
+typedef struct bus_consumer bus_consumer;
+
+typedef struct bus_message {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key; /* NUL-terminated copy, may be NULL */
+    size_t key_len;
+    const char *value; /* NUL-terminated copy, may be NULL */
+    size_t len;
+} bus_message;
+
+/* Creates a consumer-group member of GROUP subscribed to TOPIC, with manual offset commits
+ * (enable.auto.commit=false) and auto.offset.reset=earliest. Returns 0 or -1 with errstr. */
+int bus_consumer_new(const char *brokers, const bus_props *props, const char *group,
+                     const char *topic, bus_consumer **out, char *errstr, size_t errstr_size);
+/* Creates a group-less consumer assigned to every partition of TOPIC starting at the current
+ * end (high watermark) of each partition, read before returning: messages produced after this
+ * call are seen. Used by `kvmove submit --wait` to follow events. */
+int bus_consumer_new_tail(const char *brokers, const bus_props *props, const char *topic,
+                          bus_consumer **out, char *errstr, size_t errstr_size);
+/* As bus_consumer_new_tail, but from the beginning of every partition. */
+int bus_consumer_new_from_start(const char *brokers, const bus_props *props, const char *topic,
+                                bus_consumer **out, char *errstr, size_t errstr_size);
+/* Waits up to TIMEOUT_MS for a message. Returns 1 and fills *MSG (valid until the next poll
+ * or close), 0 on timeout, -1 on a fatal consumer error (errstr). Partition EOF and
+ * transient errors are not returned. */
+int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *errstr,
+                      size_t errstr_size);
+/* Commits the offset after MSG synchronously. Returns 0 or -1. */
+int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr,
+                        size_t errstr_size);
+/* Leaves the group (rd_kafka_consumer_close) and destroys. Accepts NULL. */
+void bus_consumer_close(bus_consumer *c);
+
+#endif

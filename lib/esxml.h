@@ -1,0 +1,109 @@
+/* esxml: the OEDA-style Engineered System XML (es.xml) subset kvmove reads and writes. */
+#ifndef KVMOVE_ESXML_H
+#define KVMOVE_ESXML_H
+
+#include <stddef.h>
+
+/* The read-only views below point into the loaded document and live as long as it does. */
+
+typedef struct esxml_volume {
+    const char *name;   /* EDV volume, e.g. "exa01vm01_sys" */
+    const char *device; /* device under /dev/exc, e.g. "exa01vm01_sys_95d9f89a..." */
+    int is_config;      /* 1 for the guest configuration files volume (mounted, in fstab) */
+} esxml_volume;
+
+typedef struct esxml_network {
+    const char *name;       /* network id, e.g. "exa01vm01_client" */
+    const char *type;       /* "client", "backup", "private" (RoCE) */
+    const char *bridge;     /* bridge on the KVM host, e.g. "vmbondeth0.100"; NULL for private */
+    int vlan;               /* 0 when untagged */
+    const char *iface;      /* guest interface, e.g. "eth0", "re0" */
+    const char *nat_bridge; /* cloud deployments only; NULL otherwise */
+} esxml_network;
+
+typedef struct esxml_guest {
+    const char *id;       /* machine id in es.xml */
+    const char *hostname; /* e.g. "exa01vm01.example.com" */
+    int cores;            /* guestCores */
+    long memory_mb;       /* guestMemory, MiB */
+    const esxml_volume *volumes;
+    size_t n_volumes;
+    const esxml_network *networks;
+    size_t n_networks;
+    int liveupdate_pending; /* outstanding Exadata Live Update work */
+} esxml_guest;
+
+typedef struct esxml_host {
+    const char *id;
+    const char *hostname;         /* e.g. "exa01adm02.example.com" */
+    const char *admin_ip;         /* address kvmove connects to over SSH; NULL = hostname */
+    const char *model;            /* hardware model, e.g. "X8M-2" */
+    int sockets;                  /* 2 for 2-socket systems */
+    const char *fabric;           /* "RoCE" or "InfiniBand" */
+    const char *software_version; /* Exadata System Software, e.g. "25.1.0.0.0.250101" */
+    int cores;                    /* physical cores available to guests */
+    long memory_mb;               /* memory available to guests, MiB */
+    int vf_pools;                 /* 1 if VF pools are in use (re* interfaces need no detach) */
+    int liveupdate_pending;
+    const char *const *guest_ids; /* ids of the guests placed on this host */
+    size_t n_guests;
+} esxml_host;
+
+typedef struct esxml_action {
+    int id;
+    const char *subcommand; /* e.g. "MIGRATE GUEST HOSTNAME=... MODE=OFFLINE ..." */
+    int merged;
+    int deployed;
+} esxml_action;
+
+typedef struct esxml esxml; /* a loaded document; opaque */
+
+/* Loads and validates (against schema/es.xsd, found in XSD_PATH) the document in BUF.
+ * Network access and external entities are off. XSD_PATH may be NULL to skip schema
+ * validation (structure is still checked). Returns 0 and a new document in *OUT that the
+ * caller frees with esxml_free(), or -1 with the reason (file, line, element) in errstr. */
+int esxml_load_buffer(const char *buf, size_t len, const char *xsd_path, esxml **out,
+                      char *errstr, size_t errstr_size);
+/* As esxml_load_buffer, reading PATH. */
+int esxml_load_file(const char *path, const char *xsd_path, esxml **out, char *errstr,
+                    size_t errstr_size);
+void esxml_free(esxml *doc); /* accepts NULL */
+
+/* Name of the system (root's name attribute, e.g. "exa01"); deployment kind. */
+const char *esxml_system_name(const esxml *doc);
+int esxml_is_cloud(const esxml *doc); /* 1 for cloud deployments (NAT bridges in use) */
+/* Exascale: 1 if guest images are on Exascale storage. Storage servers list. */
+int esxml_uses_exascale(const esxml *doc);
+size_t esxml_storage_server_count(const esxml *doc);
+const char *esxml_storage_server(const esxml *doc, size_t i);
+
+size_t esxml_host_count(const esxml *doc);
+const esxml_host *esxml_host_at(const esxml *doc, size_t i);
+/* Finds a KVM host by hostname (case-insensitive). NULL if none. */
+const esxml_host *esxml_host_find(const esxml *doc, const char *hostname);
+
+size_t esxml_guest_count(const esxml *doc);
+const esxml_guest *esxml_guest_at(const esxml *doc, size_t i);
+const esxml_guest *esxml_guest_find(const esxml *doc, const char *hostname);
+const esxml_guest *esxml_guest_find_id(const esxml *doc, const char *id);
+/* The KVM host the guest is placed on, or NULL. */
+const esxml_host *esxml_guest_host(const esxml *doc, const esxml_guest *guest);
+
+size_t esxml_action_count(const esxml *doc);
+const esxml_action *esxml_action_at(const esxml *doc, size_t i);
+
+/* Edits (they invalidate earlier views of the edited objects). Each returns 0 or -1 with
+ * the reason in errstr. */
+/* Appends an action with the next free id; merged=1, deployed=0. *ID_OUT gets its id. */
+int esxml_action_add(esxml *doc, const char *subcommand, int *id_out, char *errstr,
+                     size_t errstr_size);
+int esxml_action_set_deployed(esxml *doc, int id, char *errstr, size_t errstr_size);
+/* Moves the guest's <machine id=.../> reference from its current host to TGT_HOSTNAME. */
+int esxml_guest_move(esxml *doc, const char *guest_hostname, const char *tgt_hostname,
+                     char *errstr, size_t errstr_size);
+
+/* Serialises the document (UTF-8, indented). Returns 0 and a malloc'd buffer in *BUF (length
+ * in *LEN) that the caller frees, or -1. */
+int esxml_dump(const esxml *doc, char **buf, size_t *len, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,34 @@
+/* event: CloudEvents 1.0 (structured JSON) for kvmove.events. */
+#ifndef KVMOVE_EVENT_H
+#define KVMOVE_EVENT_H
+
+#include <jansson.h>
+
+/* Event types, without the "io.kvmove." prefix. */
+#define EVENT_JOB_ACCEPTED "job.accepted"
+#define EVENT_JOB_REJECTED "job.rejected"
+#define EVENT_PREFLIGHT_PASSED "preflight.passed"
+#define EVENT_PREFLIGHT_FAILED "preflight.failed"
+#define EVENT_STEP_STARTED "step.started"
+#define EVENT_STEP_COMPLETED "step.completed"
+#define EVENT_STEP_SKIPPED "step.skipped"
+#define EVENT_STEP_FAILED "step.failed"
+#define EVENT_JOB_SUCCEEDED "job.succeeded"
+#define EVENT_JOB_FAILED "job.failed"
+
+/* Builds a CloudEvent: specversion "1.0", a fresh UUID id, source "/kvmove/worker/SOURCE",
+ * type "io.kvmove.TYPE", time now (RFC 3339, ms, UTC), subject GUEST, datacontenttype
+ * application/json, and data = DATA with "job_id" set to JOB_ID. DATA is stolen (its reference
+ * now belongs to the event; pass json_object() for none). Returns a new reference the caller
+ * json_decref()s, or NULL on allocation failure. */
+json_t *event_build(const char *type, const char *source, const char *job_id, const char *guest,
+                    json_t *data);
+
+/* Serialises EV compactly. Returns a malloc'd string the caller frees. */
+char *event_dump(const json_t *ev);
+
+/* Returns the short type of a full type ("io.kvmove.step.completed" -> "step.completed"),
+ * pointing into TYPE, or NULL if it is not a kvmove type. */
+const char *event_short_type(const char *type);
+
+#endif

@@ -1,0 +1,41 @@
+/* hostconn: one SSH session (libssh) to a KVM host, as root, key auth, strict known_hosts. */
+#ifndef KVMOVE_HOSTCONN_H
+#define KVMOVE_HOSTCONN_H
+
+#include <stddef.h>
+
+typedef struct hostconn hostconn;
+
+typedef struct hostconn_opts {
+    const char *user;             /* default "root" */
+    int port;                     /* default 22 */
+    const char *identity;         /* private key file; NULL = libssh's defaults (~/.ssh/id_*) */
+    const char *known_hosts;      /* known_hosts file; NULL = ~/.ssh/known_hosts */
+    int connect_timeout_ms;       /* default 10000 */
+} hostconn_opts;
+
+/* Error classes, returned negated, so callers can tell what a retry can fix. */
+#define HOSTCONN_EUNREACHABLE 1 /* could not connect (refused, timeout, no route) */
+#define HOSTCONN_EHOSTKEY 2     /* host key unknown or changed: never retried */
+#define HOSTCONN_EAUTH 3        /* key authentication refused */
+#define HOSTCONN_ETIMEOUT 4     /* command exceeded its timeout (channel closed) */
+#define HOSTCONN_EIO 5          /* session broke during a command */
+
+/* Connects and authenticates to ADDRESS (hostname or IP) with OPTS (NULL = defaults), checking
+ * the host key against known_hosts strictly (unknown or changed key = failure). Returns 0 and
+ * *OUT (free with hostconn_close), or -HOSTCONN_E* with the reason in errstr. */
+int hostconn_open(const char *address, const hostconn_opts *opts, hostconn **out, char *errstr,
+                  size_t errstr_size);
+
+/* Runs COMMAND on a new channel of the session, collecting stdout and stderr (each capped at
+ * 1 MiB) until it exits or TIMEOUT_MS passes (0 = no limit). Returns 0 and sets *EXIT_STATUS,
+ * *OUT and *ERR (malloc'd, NUL-terminated, caller frees; OUT/ERR may be NULL to discard), or
+ * -HOSTCONN_E* with errstr. A broken session is reopened once before the command is sent. */
+int hostconn_exec(hostconn *c, const char *command, int timeout_ms, int *exit_status,
+                  char **out, char **err, char *errstr, size_t errstr_size);
+
+/* The address this connection was opened to. */
+const char *hostconn_address(const hostconn *c);
+void hostconn_close(hostconn *c); /* accepts NULL */
+
+#endif

@@ -1,0 +1,55 @@
+/* request: migration requests, as JSON messages and as the spec's MIGRATE GUEST command. */
+#ifndef KVMOVE_REQUEST_H
+#define KVMOVE_REQUEST_H
+
+#include <stddef.h>
+#include "step.h"
+
+#define REQUEST_NAME_MAX 254 /* hostnames: 253 + NUL */
+#define REQUEST_UUID_LEN 37  /* 36 + NUL */
+
+typedef enum { ACTION_MIGRATE_GUEST, ACTION_REPLAY } request_action;
+
+typedef struct request {
+    char request_id[REQUEST_UUID_LEN]; /* producer-made UUID: the idempotency key */
+    request_action action;
+    char guest[REQUEST_NAME_MAX];
+    migrate_mode mode;
+    char src_host[REQUEST_NAME_MAX];
+    char tgt_host[REQUEST_NAME_MAX];
+    int has_step; /* run this one step only (WHERE STEPNAME=) */
+    step_id step;
+    int has_from_step; /* replay: start at this step */
+    step_id from_step;
+    char job_id[REQUEST_UUID_LEN]; /* replay: the job to resume */
+    long config_version;           /* es.xml version validated against; 0 = latest */
+    char submitted_by[64];
+    char submitted_at[40]; /* RFC 3339 UTC */
+} request;
+
+/* Fills R with defaults: a fresh request_id, action migrate_guest, mode OFFLINE, submitted_at
+ * now, submitted_by from the user name. */
+void request_init(request *r);
+
+/* Parses and validates a request message (JSON, see schema/request.schema.json): required
+ * fields, types, enums, every name through name_check(). Returns 0, or -1 with the reason in
+ * errstr. On failure the request_id is still copied to OUT when it could be read (so that a
+ * job.rejected event can name it); out->request_id is "" otherwise. */
+int request_parse_json(const char *buf, size_t len, request *out, char *errstr,
+                       size_t errstr_size);
+
+/* Serialises R as a request message. Returns a malloc'd NUL-terminated string the caller
+ * frees, or NULL on allocation failure. */
+char *request_to_json(const request *r);
+
+/* Parses the spec's command form, keywords case-insensitive:
+ *   MIGRATE GUEST HOSTNAME=g MODE=OFFLINE|OFFLINEFORCE SRCHOST=s TGTHOST=t [WHERE STEPNAME=S]
+ * into OUT (which request_init() has prepared; its id and timestamps are kept). Returns 0, or
+ * -1 with the reason (unknown keyword, missing parameter, bad name) in errstr. */
+int request_parse_command(const char *command, request *out, char *errstr, size_t errstr_size);
+
+/* Validates the names and the combination of fields of R (as request_parse_json does).
+ * Returns 0, or -1 with the reason in errstr. */
+int request_validate(const request *r, char *errstr, size_t errstr_size);
+
+#endif

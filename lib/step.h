@@ -1,0 +1,56 @@
+/* step: the migration steps, job statuses and step states as tables matching the database. */
+#ifndef KVMOVE_STEP_H
+#define KVMOVE_STEP_H
+
+/* The eleven steps in the order of the spec's log. The values are stable (stored as text). */
+typedef enum {
+    STEP_STOP_GUEST,
+    STEP_DETACH_INTERFACES,
+    STEP_DETACH_VOLUMES,
+    STEP_ATTACH_VOLUMES,
+    STEP_CREATE_BRIDGES,
+    STEP_MIGRATE_GUEST,
+    STEP_REMOVE_BRIDGES,
+    STEP_REMOVE_NAT_BRIDGE_SRC,
+    STEP_CREATE_NAT_BRIDGE_TGT,
+    STEP_ATTACH_INTERFACES,
+    STEP_STARTUP_GUEST,
+    STEP__COUNT
+} step_id;
+
+/* Returns the step's name as in the spec ("STOP_GUEST"); a static string, NULL if out of range. */
+const char *step_to_string(step_id step);
+/* Parses a step name, case-insensitively. Returns 0 and sets *out, or -1 if unknown. */
+int step_from_string(const char *name, step_id *out);
+
+typedef enum {
+    JOB_QUEUED,    /* accepted, waiting for a worker */
+    JOB_RUNNING,   /* a worker holds the lease */
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_REJECTED,  /* never started: validation or a guest busy with another job */
+    JOB__COUNT
+} job_status;
+
+const char *job_status_to_string(job_status status);
+int job_status_from_string(const char *name, job_status *out);
+
+typedef enum {
+    STEP_PENDING,
+    STEP_RUNNING,
+    STEP_SUCCEEDED,
+    STEP_FAILED,
+    STEP_SKIPPED,
+    STEPSTATE__COUNT
+} step_state;
+
+const char *step_state_to_string(step_state state);
+int step_state_from_string(const char *name, step_state *out);
+
+typedef enum { MODE_OFFLINE, MODE_OFFLINEFORCE, MODE__COUNT } migrate_mode;
+
+const char *mode_to_string(migrate_mode mode);
+/* Accepts OFFLINE / OFFLINEFORCE in any case. */
+int mode_from_string(const char *name, migrate_mode *out);
+
+#endif
