@@ -19,7 +19,9 @@
 /* Builds a CloudEvent: specversion "1.0", a fresh UUID id, source "/kvmove/worker/SOURCE",
  * type "io.kvmove.TYPE", time now (RFC 3339, ms, UTC), subject GUEST, datacontenttype
  * application/json, and data = DATA with "job_id" set to JOB_ID. DATA is stolen (its reference
- * now belongs to the event; pass json_object() for none). Returns a new reference the caller
+ * now belongs to the event, also on failure; pass json_object() or NULL for none; it must be
+ * an object). SOURCE NULL or "" gives "/kvmove/worker"; JOB_ID and GUEST NULL or "" leave
+ * out data.job_id and subject. Returns a new reference the caller
  * json_decref()s, or NULL on allocation failure. */
 json_t *event_build(const char *type, const char *source, const char *job_id, const char *guest,
                     json_t *data);
@@ -30,5 +32,14 @@ char *event_dump(const json_t *ev);
 /* Returns the short type of a full type ("io.kvmove.step.completed" -> "step.completed"),
  * pointing into TYPE, or NULL if it is not a kvmove type. */
 const char *event_short_type(const char *type);
+
+/* Returns 1 if SHORT_TYPE is one of the EVENT_* types above, else 0 (also for NULL). */
+int event_type_known(const char *short_type);
+
+/* Checks that EV (borrowed) is a kvmove CloudEvent as event_build makes them: specversion
+ * "1.0", non-empty id, source, time, a known io.kvmove type, datacontenttype
+ * application/json and an object as data. For consumers of kvmove.events; the full shape is
+ * in schema/event.schema.json. Returns 0, or -1 with the reason in errstr. */
+int event_validate(const json_t *ev, char *errstr, size_t errstr_size);
 
 #endif

@@ -20,6 +20,11 @@ typedef enum {
 int name_check(name_kind kind, const char *what, const char *value, char *errstr,
                size_t errstr_size);
 
+/* Writes VALUE into OUT (size OUT_SIZE, at least 8) for quoting in a message: '"', '\\' and
+ * non-printable bytes escaped C-style (\n, \x1b), cut with "..." after 64 characters, always
+ * NUL-terminated. VALUE NULL is written as "". */
+void name_escape(const char *value, char *out, size_t out_size);
+
 /* Returns the kind's human name ("hostname", "volume name", ...); a static string. */
 const char *name_kind_to_string(name_kind kind);
 

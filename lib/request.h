@@ -15,6 +15,7 @@ typedef struct request {
     request_action action;
     char guest[REQUEST_NAME_MAX];
     migrate_mode mode;
+    int has_mode; /* mode was given; always for migrate_guest, optional override for replay */
     char src_host[REQUEST_NAME_MAX];
     char tgt_host[REQUEST_NAME_MAX];
     int has_step; /* run this one step only (WHERE STEPNAME=) */

@@ -1,0 +1,119 @@
+/* step: the migration steps, job statuses and step states as tables matching the database. */
+#include "step.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+/* Each table is indexed by its enum; the strings are the values stored in PostgreSQL and
+ * carried in messages, so they never change. */
+static const char *const step_names[STEP__COUNT] = {
+    [STEP_STOP_GUEST] = "STOP_GUEST",
+    [STEP_DETACH_INTERFACES] = "DETACH_INTERFACES",
+    [STEP_DETACH_VOLUMES] = "DETACH_VOLUMES",
+    [STEP_ATTACH_VOLUMES] = "ATTACH_VOLUMES",
+    [STEP_CREATE_BRIDGES] = "CREATE_BRIDGES",
+    [STEP_MIGRATE_GUEST] = "MIGRATE_GUEST",
+    [STEP_REMOVE_BRIDGES] = "REMOVE_BRIDGES",
+    [STEP_REMOVE_NAT_BRIDGE_SRC] = "REMOVE_NAT_BRIDGE_SRC",
+    [STEP_CREATE_NAT_BRIDGE_TGT] = "CREATE_NAT_BRIDGE_TGT",
+    [STEP_ATTACH_INTERFACES] = "ATTACH_INTERFACES",
+    [STEP_STARTUP_GUEST] = "STARTUP_GUEST",
+};
+
+static const char *const job_status_names[JOB__COUNT] = {
+    [JOB_QUEUED] = "queued",       [JOB_RUNNING] = "running", [JOB_SUCCEEDED] = "succeeded",
+    [JOB_FAILED] = "failed",       [JOB_REJECTED] = "rejected",
+};
+
+static const char *const step_state_names[STEPSTATE__COUNT] = {
+    [STEP_PENDING] = "pending", [STEP_RUNNING] = "running", [STEP_SUCCEEDED] = "succeeded",
+    [STEP_FAILED] = "failed",   [STEP_SKIPPED] = "skipped",
+};
+
+static const char *const mode_names[MODE__COUNT] = {
+    [MODE_OFFLINE] = "OFFLINE",
+    [MODE_OFFLINEFORCE] = "OFFLINEFORCE",
+};
+
+static const char *table_name(const char *const *table, int count, int value)
+{
+    if (value < 0 || value >= count)
+        return NULL;
+    return table[value];
+}
+
+/* Looks NAME up in TABLE; CASELESS for the names a person types (steps, modes), exact for the
+ * database values. Returns the index or -1. */
+static int table_find(const char *const *table, int count, const char *name, int caseless)
+{
+    int i;
+
+    if (name == NULL)
+        return -1;
+    for (i = 0; i < count; i++) {
+        if (caseless ? strcasecmp(table[i], name) == 0 : strcmp(table[i], name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+const char *step_to_string(step_id step)
+{
+    return table_name(step_names, STEP__COUNT, (int)step);
+}
+
+int step_from_string(const char *name, step_id *out)
+{
+    int i = table_find(step_names, STEP__COUNT, name, 1);
+
+    if (i < 0)
+        return -1;
+    *out = (step_id)i;
+    return 0;
+}
+
+const char *job_status_to_string(job_status status)
+{
+    return table_name(job_status_names, JOB__COUNT, (int)status);
+}
+
+int job_status_from_string(const char *name, job_status *out)
+{
+    int i = table_find(job_status_names, JOB__COUNT, name, 0);
+
+    if (i < 0)
+        return -1;
+    *out = (job_status)i;
+    return 0;
+}
+
+const char *step_state_to_string(step_state state)
+{
+    return table_name(step_state_names, STEPSTATE__COUNT, (int)state);
+}
+
+int step_state_from_string(const char *name, step_state *out)
+{
+    int i = table_find(step_state_names, STEPSTATE__COUNT, name, 0);
+
+    if (i < 0)
+        return -1;
+    *out = (step_state)i;
+    return 0;
+}
+
+const char *mode_to_string(migrate_mode mode)
+{
+    return table_name(mode_names, MODE__COUNT, (int)mode);
+}
+
+int mode_from_string(const char *name, migrate_mode *out)
+{
+    int i = table_find(mode_names, MODE__COUNT, name, 1);
+
+    if (i < 0)
+        return -1;
+    *out = (migrate_mode)i;
+    return 0;
+}
