@@ -34,6 +34,30 @@ int hostconn_open(const char *address, const hostconn_opts *opts, hostconn **out
 int hostconn_exec(hostconn *c, const char *command, int timeout_ms, int *exit_status,
                   char **out, char **err, char *errstr, size_t errstr_size);
 
+/* Outcome of one command of hostconn_exec_many. */
+typedef struct hostconn_result {
+    int exit_status; /* the command's exit status; -1 if it died of a signal or sent none */
+    char *out;       /* stdout, capped at 1 MiB, NUL-terminated; owned, see hostconn_result_free */
+    char *err;       /* stderr, same */
+    int error;       /* 0 = the command ran to its end, else -HOSTCONN_E* (out/err are partial) */
+} hostconn_result;
+
+/* Maximum number of commands hostconn_exec_many runs at the same time on one session (OpenSSH's
+ * MaxSessions defaults to 10); further commands start as earlier ones finish. */
+#define HOSTCONN_MAX_PARALLEL 8
+
+/* Runs the N COMMANDS concurrently, each on its own channel of the one session, driven by a
+ * single loop, until all exit or TIMEOUT_MS (for the whole batch; 0 = no limit) passes; commands
+ * still running then get SIGTERM and their channel closed. Fills RESULTS[0..N-1] (caller's array;
+ * the strings in it are malloc'd, free with hostconn_result_free). A broken session is reopened
+ * once, before any command is sent. Returns 0 if every command ran to its end (whatever its exit
+ * status), else the first failing command's -HOSTCONN_E* with its reason in errstr. */
+int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int timeout_ms,
+                       hostconn_result *results, char *errstr, size_t errstr_size);
+
+/* Frees the strings of RESULTS[0..N-1] (not the array) and sets them to NULL. Accepts NULL. */
+void hostconn_result_free(hostconn_result *results, size_t n);
+
 /* The address this connection was opened to. */
 const char *hostconn_address(const hostconn *c);
 void hostconn_close(hostconn *c); /* accepts NULL */

@@ -1,0 +1,476 @@
+/* test_hostconn: hostconn against a private sshd on 127.0.0.1 (tests/unit/sshd_fixture.sh). */
+#include "hostconn.h"
+
+#include <check.h>
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static char dir[PATH_MAX];     /* the sshd's state directory (keys, known_hosts, config) */
+static char script[PATH_MAX];  /* sshd_fixture.sh */
+static int port;
+
+static void path_in_dir(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static void find_script(void)
+{
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    const char *slash;
+
+    if (src != NULL) {
+        snprintf(script, sizeof(script), "%s/tests/unit/sshd_fixture.sh", src);
+        return;
+    }
+#ifdef KVMOVE_SOURCE_DIR
+    snprintf(script, sizeof(script), "%s/tests/unit/sshd_fixture.sh", KVMOVE_SOURCE_DIR);
+#else
+    slash = strrchr(__FILE__, '/');
+    snprintf(script, sizeof(script), "%.*s/sshd_fixture.sh",
+             slash != NULL ? (int)(slash - __FILE__) : 1, slash != NULL ? __FILE__ : ".");
+#endif
+    (void)slash;
+}
+
+static void fixture(const char *verb)
+{
+    char cmd[3 * PATH_MAX];
+
+    if (strcmp(verb, "start") == 0)
+        snprintf(cmd, sizeof(cmd), "'%s' start '%s' %d", script, dir, port);
+    else
+        snprintf(cmd, sizeof(cmd), "'%s' stop '%s'", script, dir);
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+}
+
+static void sshd_setup(void)
+{
+    find_script();
+    snprintf(dir, sizeof(dir), "/tmp/test_hostconn.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    port = 20000 + (int)(getpid() % 20000);
+    fixture("start");
+}
+
+static void sshd_teardown(void)
+{
+    char cmd[PATH_MAX + 16];
+
+    fixture("stop");
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_hostconn: could not remove %s\n", dir);
+}
+
+/* Opens a connection to the fixture's sshd with its client key and known_hosts. */
+static hostconn *open_ok(void)
+{
+    char id[PATH_MAX + 32], kh[PATH_MAX + 32], errstr[512];
+    hostconn_opts o = {0};
+    hostconn *c = NULL;
+    int rc;
+
+    path_in_dir(id, sizeof(id), "id_ed25519");
+    path_in_dir(kh, sizeof(kh), "known_hosts");
+    o.port = port;
+    o.identity = id;
+    o.known_hosts = kh;
+    o.connect_timeout_ms = 5000;
+    rc = hostconn_open("127.0.0.1", &o, &c, errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "hostconn_open: %d %s", rc, errstr);
+    ck_assert_str_eq(hostconn_address(c), "127.0.0.1");
+    return c;
+}
+
+/* ---- commands on one session ---------------------------------------------------------- */
+
+static const struct {
+    const char *command;
+    int exit_status;
+    const char *out;
+    const char *err;
+} exec_cases[] = {
+    {"echo hello", 0, "hello\n", ""},
+    {"true", 0, "", ""},
+    {"echo oops >&2; exit 3", 3, "", "oops\n"},
+    {"echo to-out; echo to-err >&2; exit 1", 1, "to-out\n", "to-err\n"},
+    {"printf 'a b\\nc'", 0, "a b\nc", ""},
+    {"kill -9 $$", -1, "", ""}, /* died of a signal: no exit status */
+};
+
+START_TEST(test_exec_table)
+{
+    hostconn *c = open_ok();
+    char errstr[512], *out = NULL, *err = NULL;
+    int status = 12345;
+    int rc;
+
+    rc = hostconn_exec(c, exec_cases[_i].command, 10000, &status, &out, &err, errstr,
+                       sizeof(errstr));
+    ck_assert_msg(rc == 0, "'%s': %d %s", exec_cases[_i].command, rc, errstr);
+    ck_assert_int_eq(status, exec_cases[_i].exit_status);
+    ck_assert_str_eq(out, exec_cases[_i].out);
+    ck_assert_str_eq(err, exec_cases[_i].err);
+    free(out);
+    free(err);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_discard_output)
+{
+    hostconn *c = open_ok();
+    char errstr[512];
+    int status = -5;
+
+    ck_assert_int_eq(hostconn_exec(c, "echo x; echo y >&2; exit 7", 10000, &status, NULL, NULL,
+                                   errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(status, 7);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_reuses_session)
+{
+    hostconn *c = open_ok();
+    char errstr[512], *a = NULL, *b = NULL;
+
+    /* SSH_CLIENT names the client's source port: the same one means the same connection. */
+    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &a, NULL, errstr,
+                                   sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &b, NULL, errstr,
+                                   sizeof(errstr)),
+                     0);
+    ck_assert_str_ne(a, "\n");
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_large_output_capped)
+{
+    hostconn *c = open_ok();
+    char errstr[512], *out = NULL, *err = NULL;
+    int status = -5;
+    size_t i, len;
+
+    /* 2 MiB on stdout: 1 MiB kept, the rest drained so the command still runs to its end. */
+    ck_assert_int_eq(hostconn_exec(c, "head -c 2097152 /dev/zero | tr '\\0' x; echo end >&2",
+                                   20000, &status, &out, &err, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(status, 0);
+    len = strlen(out);
+    ck_assert_uint_eq(len, 1024 * 1024);
+    for (i = 0; i < len; i++)
+        if (out[i] != 'x')
+            ck_abort_msg("byte %zu of the output is 0x%02x", i, (unsigned char)out[i]);
+    ck_assert_str_eq(err, "end\n");
+    free(out);
+    free(err);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_timeout_then_session_works)
+{
+    hostconn *c = open_ok();
+    char errstr[512] = "", *out = (char *)"untouched", *before = NULL, *after = NULL;
+    int status = -5;
+
+    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &before, NULL, errstr,
+                                   sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(hostconn_exec(c, "sleep 5", 300, &status, &out, NULL, errstr,
+                                   sizeof(errstr)),
+                     -HOSTCONN_ETIMEOUT);
+    ck_assert_ptr_null(out);
+    ck_assert_ptr_nonnull(strstr(errstr, "sleep 5"));
+    ck_assert_ptr_nonnull(strstr(errstr, "300 ms"));
+    /* Still the same session, and it works. */
+    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, &status, &after, NULL, errstr,
+                                   sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(status, 0);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_many_concurrent)
+{
+    static const char *const cmds[] = {"sleep 0.3; echo 0", "sleep 0.3; echo 1",
+                                       "sleep 0.3; echo 2", "sleep 0.3; echo 3",
+                                       "sleep 0.3; echo 4"};
+    hostconn *c = open_ok();
+    hostconn_result res[5];
+    char errstr[512], want[8];
+    size_t i;
+    int rc;
+
+    rc = hostconn_exec_many(c, cmds, 5, 10000, res, errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "%d %s", rc, errstr);
+    for (i = 0; i < 5; i++) {
+        snprintf(want, sizeof(want), "%zu\n", i);
+        ck_assert_int_eq(res[i].error, 0);
+        ck_assert_int_eq(res[i].exit_status, 0);
+        ck_assert_str_eq(res[i].out, want);
+        ck_assert_str_eq(res[i].err, "");
+    }
+    hostconn_result_free(res, 5);
+    ck_assert_ptr_null(res[0].out);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_many_rendezvous)
+{
+    char path[PATH_MAX + 32], cmd[3 * PATH_MAX];
+    const char *cmds[5];
+    hostconn *c = open_ok();
+    hostconn_result res[5];
+    char errstr[512];
+    size_t i;
+    int rc;
+
+    /* Each command announces itself, then waits until all five have: this only finishes
+     * within the timeout if the five really run at the same time. */
+    path_in_dir(path, sizeof(path), "rendezvous");
+    snprintf(cmd, sizeof(cmd),
+             "echo x >> '%s'; while [ $(wc -l < '%s') -lt 5 ]; do sleep 0.05; done; echo met",
+             path, path);
+    for (i = 0; i < 5; i++)
+        cmds[i] = cmd;
+    rc = hostconn_exec_many(c, cmds, 5, 8000, res, errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "%d %s", rc, errstr);
+    for (i = 0; i < 5; i++)
+        ck_assert_str_eq(res[i].out, "met\n");
+    hostconn_result_free(res, 5);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_many_more_than_parallel)
+{
+    enum { N = HOSTCONN_MAX_PARALLEL * 2 + 3 };
+    char cmdbuf[N][32], want[32], errstr[512];
+    const char *cmds[N];
+    hostconn_result res[N];
+    hostconn *c = open_ok();
+    size_t i;
+    int rc;
+
+    for (i = 0; i < N; i++) {
+        snprintf(cmdbuf[i], sizeof(cmdbuf[i]), "echo %zu; exit %zu", i, i % 4);
+        cmds[i] = cmdbuf[i];
+    }
+    rc = hostconn_exec_many(c, cmds, N, 20000, res, errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "%d %s", rc, errstr);
+    for (i = 0; i < N; i++) {
+        snprintf(want, sizeof(want), "%zu\n", i);
+        ck_assert_str_eq(res[i].out, want);
+        ck_assert_int_eq(res[i].exit_status, (int)(i % 4));
+    }
+    hostconn_result_free(res, N);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_exec_many_partial_timeout)
+{
+    static const char *const cmds[] = {"echo quick", "sleep 5; echo slow"};
+    hostconn *c = open_ok();
+    hostconn_result res[2];
+    char errstr[512];
+
+    ck_assert_int_eq(hostconn_exec_many(c, cmds, 2, 500, res, errstr, sizeof(errstr)),
+                     -HOSTCONN_ETIMEOUT);
+    ck_assert_int_eq(res[0].error, 0);
+    ck_assert_int_eq(res[0].exit_status, 0);
+    ck_assert_str_eq(res[0].out, "quick\n");
+    ck_assert_int_eq(res[1].error, -HOSTCONN_ETIMEOUT);
+    ck_assert_str_eq(res[1].out, "");
+    ck_assert_ptr_nonnull(strstr(errstr, "sleep 5"));
+    hostconn_result_free(res, 2);
+    hostconn_close(c);
+}
+END_TEST
+
+/* ---- failures to open ------------------------------------------------------------------- */
+
+/* A loopback port nobody listens on: bound (so nobody else takes it) but never listening. */
+static int closed_port(int *fd)
+{
+    struct sockaddr_in a = {0};
+    socklen_t len = sizeof(a);
+
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(*fd, 0);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+static const struct {
+    const char *known_hosts; /* file in the fixture's dir */
+    const char *identity;    /* file in the fixture's dir */
+    int closed;              /* connect to a closed port instead of the sshd */
+    int expect;
+    const char *errstr_has; /* "%k" = the known_hosts path, else literal */
+} open_cases[] = {
+    {"known_hosts_other", "id_ed25519", 0, -HOSTCONN_EHOSTKEY, "%k"},
+    {"known_hosts_other", "id_ed25519", 0, -HOSTCONN_EHOSTKEY, "does NOT match"},
+    {"no_such_known_hosts", "id_ed25519", 0, -HOSTCONN_EHOSTKEY, "%k"},
+    {"no_such_known_hosts", "id_ed25519", 0, -HOSTCONN_EHOSTKEY, "is not in"},
+    {"known_hosts", "other_id_ed25519", 0, -HOSTCONN_EAUTH, "refused the key"},
+    {"known_hosts", "no_such_key", 0, -HOSTCONN_EAUTH, "no_such_key"},
+    {"known_hosts", "id_ed25519", 1, -HOSTCONN_EUNREACHABLE, "cannot connect to 127.0.0.1"},
+};
+
+START_TEST(test_open_failures)
+{
+    char id[PATH_MAX + 32], kh[PATH_MAX + 32], errstr[1024] = "";
+    hostconn_opts o = {0};
+    hostconn *c = (hostconn *)&o; /* must be reset to NULL on failure */
+    int fd = -1;
+    int rc;
+
+    path_in_dir(id, sizeof(id), open_cases[_i].identity);
+    path_in_dir(kh, sizeof(kh), open_cases[_i].known_hosts);
+    o.port = open_cases[_i].closed ? closed_port(&fd) : port;
+    o.identity = id;
+    o.known_hosts = kh;
+    o.connect_timeout_ms = 5000;
+    rc = hostconn_open("127.0.0.1", &o, &c, errstr, sizeof(errstr));
+    ck_assert_msg(rc == open_cases[_i].expect, "case %d: got %d (%s)", _i, rc, errstr);
+    ck_assert_ptr_null(c);
+    if (strcmp(open_cases[_i].errstr_has, "%k") == 0)
+        ck_assert_msg(strstr(errstr, kh) != NULL, "'%s' does not name %s", errstr, kh);
+    else
+        ck_assert_msg(strstr(errstr, open_cases[_i].errstr_has) != NULL, "'%s' lacks '%s'",
+                      errstr, open_cases[_i].errstr_has);
+    if (fd >= 0)
+        close(fd);
+}
+END_TEST
+
+/* ---- broken sessions -------------------------------------------------------------------- */
+
+START_TEST(test_reconnect_after_server_restart)
+{
+    hostconn *c = open_ok();
+    char errstr[512], *before = NULL, *after = NULL;
+    int status = -5;
+
+    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &before, NULL, errstr,
+                                   sizeof(errstr)),
+                     0);
+    fixture("stop"); /* also ends the connection's sshd process */
+    fixture("start");
+    ck_assert_msg(hostconn_exec(c, "echo $SSH_CLIENT", 10000, &status, &after, NULL, errstr,
+                                sizeof(errstr)) == 0,
+                  "exec after restart: %s", errstr);
+    ck_assert_int_eq(status, 0);
+    ck_assert_str_ne(before, after); /* a new connection (another source port) */
+    free(before);
+    free(after);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_broken_during_command_not_resent)
+{
+    hostconn *c = open_ok();
+    char errstr[512], path[PATH_MAX + 32], cmd[2 * PATH_MAX], *out = NULL;
+    int status = -5;
+
+    /* The command kills the sshd process serving its connection: the session breaks while the
+     * command runs, so its outcome is unknown and it must not be run a second time. */
+    path_in_dir(path, sizeof(path), "runs");
+    snprintf(cmd, sizeof(cmd), "echo run >> '%s'; kill -9 $PPID; sleep 2", path);
+    ck_assert_int_eq(hostconn_exec(c, cmd, 10000, &status, NULL, NULL, errstr, sizeof(errstr)),
+                     -HOSTCONN_EIO);
+    ck_assert_ptr_nonnull(strstr(errstr, "broke"));
+    /* The next command reconnects, and shows the first one ran exactly once. */
+    snprintf(cmd, sizeof(cmd), "wc -l < '%s'", path);
+    ck_assert_msg(hostconn_exec(c, cmd, 10000, &status, &out, NULL, errstr, sizeof(errstr)) == 0,
+                  "exec after break: %s", errstr);
+    ck_assert_str_eq(out, "1\n");
+    free(out);
+    hostconn_close(c);
+}
+END_TEST
+
+START_TEST(test_unreachable_after_server_stop)
+{
+    hostconn *c = open_ok();
+    char errstr[512];
+
+    fixture("stop");
+    ck_assert_int_eq(hostconn_exec(c, "true", 10000, NULL, NULL, NULL, errstr, sizeof(errstr)),
+                     -HOSTCONN_EUNREACHABLE);
+    ck_assert_ptr_nonnull(strstr(errstr, "127.0.0.1"));
+    fixture("start");
+    ck_assert_int_eq(hostconn_exec(c, "true", 10000, NULL, NULL, NULL, errstr, sizeof(errstr)),
+                     0);
+    hostconn_close(c);
+}
+END_TEST
+
+static Suite *hostconn_suite(void)
+{
+    Suite *s = suite_create("hostconn");
+    TCase *tc;
+
+    tc = tcase_create("exec");
+    tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
+    tcase_add_loop_test(tc, test_exec_table, 0, sizeof(exec_cases) / sizeof(exec_cases[0]));
+    tcase_add_test(tc, test_exec_discard_output);
+    tcase_add_test(tc, test_exec_reuses_session);
+    tcase_add_test(tc, test_exec_large_output_capped);
+    tcase_add_test(tc, test_exec_timeout_then_session_works);
+    tcase_add_test(tc, test_exec_many_concurrent);
+    tcase_add_test(tc, test_exec_many_rendezvous);
+    tcase_add_test(tc, test_exec_many_more_than_parallel);
+    tcase_add_test(tc, test_exec_many_partial_timeout);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("open");
+    tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
+    tcase_add_loop_test(tc, test_open_failures, 0, sizeof(open_cases) / sizeof(open_cases[0]));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("broken");
+    tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
+    tcase_add_test(tc, test_reconnect_after_server_restart);
+    tcase_add_test(tc, test_broken_during_command_not_resent);
+    tcase_add_test(tc, test_unreachable_after_server_stop);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hostconn_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
