@@ -28,13 +28,20 @@ typedef struct bus_header {
  * Returns 0 and *OUT (free with bus_producer_close), or -1 with errstr. */
 int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out,
                      char *errstr, size_t errstr_size);
-/* Produces one message and waits until it is delivered (or TIMEOUT_MS passes).
- * Returns 0 when the broker acknowledged it, -1 with the delivery error in errstr. */
+/* Produces one message and waits until it is delivered (or TIMEOUT_MS passes). KEY may be
+ * NULL; HEADERS (N_HEADERS entries, values may be NULL) are copied. Safe to call from several
+ * threads on one producer. Returns 0 when the broker acknowledged it, -1 with the delivery
+ * error in errstr. After a timeout the message may still be delivered later (the producer
+ * keeps retrying until message.timeout.ms): callers retry with the same idempotency key. */
 int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const void *value,
                      size_t len, const bus_header *headers, size_t n_headers, int timeout_ms,
                      char *errstr, size_t errstr_size);
-/* Flushes and destroys (accepts NULL). */
+/* Flushes (up to 10 s), drops what is still undelivered after that, and destroys (accepts
+ * NULL). */
 void bus_producer_close(bus_producer *p);
+/* Copies the most recent client-level error reported by librdkafka for P (e.g. "broker
+ * transport failure") into errstr. Returns 1 if there was one, 0 if not. */
+int bus_producer_last_error(bus_producer *p, char *errstr, size_t errstr_size);
 
 typedef struct bus_consumer bus_consumer;
 
@@ -46,7 +53,15 @@ typedef struct bus_message {
     size_t key_len;
     const char *value; /* NUL-terminated copy, may be NULL */
     size_t len;
+    const bus_header *headers; /* copies (names and values NUL-terminated), owned by the
+                                * consumer, valid as long as the message */
+    size_t n_headers;
 } bus_message;
+
+/* Returns the value of the last header of MSG named NAME (a NUL-terminated copy owned by the
+ * consumer, valid as long as MSG), or NULL if there is none. A header with a null value reads
+ * as "". */
+const char *bus_message_header(const bus_message *msg, const char *name);
 
 /* Creates a consumer-group member of GROUP subscribed to TOPIC, with manual offset commits
  * (enable.auto.commit=false) and auto.offset.reset=earliest. Returns 0 or -1 with errstr. */
@@ -70,5 +85,7 @@ int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr,
                         size_t errstr_size);
 /* Leaves the group (rd_kafka_consumer_close) and destroys. Accepts NULL. */
 void bus_consumer_close(bus_consumer *c);
+/* As bus_producer_last_error, for a consumer: why polls may be timing out. */
+int bus_consumer_last_error(bus_consumer *c, char *errstr, size_t errstr_size);
 
 #endif

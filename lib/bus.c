@@ -1,0 +1,788 @@
+/* bus: Kafka producer and consumer for kvmove's topics (librdkafka). */
+#include "bus.h"
+
+#include "util.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long constructors wait for metadata and watermarks before giving up. */
+#define BUS_SETUP_TIMEOUT_MS 10000
+/* Slice of a blocking wait spent inside one rd_kafka_poll() call. */
+#define BUS_POLL_SLICE_MS 20
+/* How long bus_producer_close waits for outstanding deliveries. */
+#define BUS_CLOSE_FLUSH_MS 10000
+
+/* The most recent client-level error (error_cb), shared by producer and consumer. */
+typedef struct bus_lasterr {
+    pthread_mutex_t lock;
+    char text[512];
+    int set;
+} bus_lasterr;
+
+struct bus_producer {
+    rd_kafka_t *rk;
+    pthread_mutex_t lock; /* guards every bus_delivery's done/abandoned/err */
+    bus_lasterr lasterr;
+};
+
+/* One produce_sync call waiting for its delivery report. Freed by the waiter, or by the
+ * delivery-report callback if the waiter gave up (abandoned). */
+typedef struct bus_delivery {
+    int done;
+    int abandoned;
+    rd_kafka_resp_err_t err;
+    bus_producer *p;
+} bus_delivery;
+
+struct bus_consumer {
+    rd_kafka_t *rk;
+    int has_group;
+    rd_kafka_message_t *cur; /* message returned by the last poll, owned */
+    char *key;               /* copies for the current message, owned */
+    char *value;
+    bus_header *headers; /* n_headers entries; names/values owned */
+    size_t n_headers;
+    bus_lasterr lasterr;
+};
+
+/* Default properties, applied before the caller's. Loopback-friendly but sane for a real
+ * cluster: short reconnect backoff so a restarted broker is found quickly. */
+static const char *const bus_common_defaults[] = {
+    "client.id",           "kvmove", "socket.timeout.ms",      "10000",
+    "reconnect.backoff.ms", "50",    "reconnect.backoff.max.ms", "1000",
+};
+
+static const char *const bus_producer_defaults[] = {
+    "enable.idempotence", "true", "acks", "all", "linger.ms", "1",
+};
+
+static const char *const bus_group_defaults[] = {
+    "enable.auto.commit",    "false", "enable.auto.offset.store", "false",
+    "auto.offset.reset",     "earliest", "enable.partition.eof",  "false",
+    "session.timeout.ms",    "10000", "heartbeat.interval.ms",    "1000",
+    "fetch.wait.max.ms",     "100",
+};
+
+static const char *const bus_standalone_defaults[] = {
+    "enable.auto.commit",   "false", "enable.auto.offset.store", "false",
+    "enable.partition.eof", "false", "fetch.wait.max.ms",        "100",
+};
+
+static void lasterr_init(bus_lasterr *le)
+{
+    pthread_mutex_init(&le->lock, NULL);
+    le->text[0] = '\0';
+    le->set = 0;
+}
+
+static int lasterr_get(bus_lasterr *le, char *errstr, size_t errstr_size)
+{
+    int set;
+
+    pthread_mutex_lock(&le->lock);
+    set = le->set;
+    if (set)
+        util_errf(errstr, errstr_size, "%s", le->text);
+    pthread_mutex_unlock(&le->lock);
+    return set;
+}
+
+static void lasterr_set(bus_lasterr *le, rd_kafka_resp_err_t err, const char *reason)
+{
+    pthread_mutex_lock(&le->lock);
+    snprintf(le->text, sizeof(le->text), "%s (%s)", reason ? reason : rd_kafka_err2str(err),
+             rd_kafka_err2name(err));
+    le->set = 1;
+    pthread_mutex_unlock(&le->lock);
+}
+
+/* error_cb: errors are kept for the caller, never printed (library code does not log). */
+static void bus_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    lasterr_set(opaque, (rd_kafka_resp_err_t)err, reason);
+}
+
+/* log_cb installed unless the caller asked for librdkafka debug output: the errors that
+ * matter reach error_cb and the caller's errstr. */
+static void bus_quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
+}
+
+static int conf_set_pairs(rd_kafka_conf_t *conf, const char *const *pairs, size_t n,
+                          char *errstr, size_t errstr_size)
+{
+    char why[256];
+    size_t i;
+
+    for (i = 0; i + 1 < n; i += 2) {
+        if (rd_kafka_conf_set(conf, pairs[i], pairs[i + 1], why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+            util_errf(errstr, errstr_size, "cannot set Kafka property %s=%s: %s", pairs[i],
+                      pairs[i + 1], why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Applies the caller's "key=value" properties. Sets *DEBUG if one of them is "debug". */
+static int conf_set_props(rd_kafka_conf_t *conf, const bus_props *props, int *debug,
+                          char *errstr, size_t errstr_size)
+{
+    char why[256];
+    size_t i;
+
+    *debug = 0;
+    if (props == NULL)
+        return 0;
+    for (i = 0; i < props->n; i++) {
+        const char *kv = props->kv[i];
+        const char *eq = kv ? strchr(kv, '=') : NULL;
+        char *key;
+        rd_kafka_conf_res_t res;
+
+        if (eq == NULL || eq == kv) {
+            util_errf(errstr, errstr_size,
+                      "invalid Kafka property '%s': expected key=value (e.g. -X "
+                      "socket.timeout.ms=5000)",
+                      kv ? kv : "(null)");
+            return -1;
+        }
+        key = strndup(kv, (size_t)(eq - kv));
+        if (key == NULL) {
+            util_errf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        res = rd_kafka_conf_set(conf, key, eq + 1, why, sizeof(why));
+        if (res == RD_KAFKA_CONF_OK && strcmp(key, "debug") == 0)
+            *debug = 1;
+        free(key);
+        if (res != RD_KAFKA_CONF_OK) {
+            util_errf(errstr, errstr_size, "invalid Kafka property '%s': %s", kv, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Builds a configuration: bootstrap servers, common defaults, role DEFAULTS, then PROPS.
+ * Returns the new conf (caller owns) or NULL with errstr. */
+static rd_kafka_conf_t *conf_build(const char *brokers, const char *const *defaults,
+                                   size_t n_defaults, const bus_props *props,
+                                   bus_lasterr *lasterr, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int debug = 0;
+
+    if (brokers != NULL && *brokers != '\0' &&
+        conf_set_pairs(conf, (const char *const[]){"bootstrap.servers", brokers}, 2, errstr,
+                       errstr_size) < 0)
+        goto fail;
+    if (conf_set_pairs(conf, bus_common_defaults,
+                       sizeof(bus_common_defaults) / sizeof(bus_common_defaults[0]), errstr,
+                       errstr_size) < 0)
+        goto fail;
+    if (conf_set_pairs(conf, defaults, n_defaults, errstr, errstr_size) < 0)
+        goto fail;
+    if (conf_set_props(conf, props, &debug, errstr, errstr_size) < 0)
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, lasterr);
+    rd_kafka_conf_set_error_cb(conf, bus_error_cb);
+    if (!debug)
+        rd_kafka_conf_set_log_cb(conf, bus_quiet_log_cb);
+    return conf;
+
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* ---- producer ---- */
+
+static void bus_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    bus_delivery *d = m->_private;
+    bus_producer *p;
+    int free_it;
+
+    (void)rk;
+    (void)opaque;
+    if (d == NULL)
+        return;
+    p = d->p;
+    pthread_mutex_lock(&p->lock);
+    d->err = m->err;
+    d->done = 1;
+    free_it = d->abandoned;
+    pthread_mutex_unlock(&p->lock);
+    if (free_it)
+        free(d);
+}
+
+int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out,
+                     char *errstr, size_t errstr_size)
+{
+    bus_producer *p = calloc(1, sizeof(*p));
+    rd_kafka_conf_t *conf = NULL;
+    char why[512];
+
+    *out = NULL;
+    if (p == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    lasterr_init(&p->lasterr);
+    conf = conf_build(brokers, bus_producer_defaults,
+                      sizeof(bus_producer_defaults) / sizeof(bus_producer_defaults[0]), props,
+                      &p->lasterr, errstr, errstr_size);
+    if (conf == NULL)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, bus_dr_msg_cb);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    if (p->rk == NULL) {
+        util_errf(errstr, errstr_size, "cannot create Kafka producer for %s: %s",
+                  brokers ? brokers : "(bootstrap.servers)", why);
+        goto fail;
+    }
+    conf = NULL; /* now owned by rk */
+    *out = p;
+    return 0;
+
+fail:
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    return -1;
+}
+
+/* Builds librdkafka headers from ours. Returns NULL (no headers) when N is 0. */
+static rd_kafka_headers_t *headers_build(const bus_header *headers, size_t n)
+{
+    rd_kafka_headers_t *hdrs;
+    size_t i;
+
+    if (n == 0)
+        return NULL;
+    hdrs = rd_kafka_headers_new(n);
+    for (i = 0; i < n; i++)
+        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                            headers[i].value ? -1 : 0);
+    return hdrs;
+}
+
+int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const void *value,
+                     size_t len, const bus_header *headers, size_t n_headers, int timeout_ms,
+                     char *errstr, size_t errstr_size)
+{
+    int64_t deadline = util_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    rd_kafka_headers_t *hdrs = NULL;
+    bus_delivery *d = calloc(1, sizeof(*d));
+    rd_kafka_resp_err_t err;
+    int done = 0, rc = -1;
+    char last[256];
+
+    if (d == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    d->p = p;
+    for (;;) {
+        hdrs = headers_build(headers, n_headers);
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            hdrs = NULL; /* now owned by the message */
+            break;
+        }
+        if (hdrs != NULL)
+            rd_kafka_headers_destroy(hdrs);
+        hdrs = NULL;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || util_now_ms() >= deadline) {
+            char fatal[256];
+            if (rd_kafka_fatal_error(p->rk, fatal, sizeof(fatal)))
+                util_errf(errstr, errstr_size,
+                          "cannot produce to %s: producer has a fatal error: %s (create a "
+                          "new producer)",
+                          topic, fatal);
+            else
+                util_errf(errstr, errstr_size, "cannot produce to %s: %s", topic,
+                          rd_kafka_err2str(err));
+            free(d); /* never queued: no delivery report will come */
+            return -1;
+        }
+        rd_kafka_poll(p->rk, BUS_POLL_SLICE_MS);
+    }
+
+    for (;;) {
+        int gave_up = 0;
+
+        pthread_mutex_lock(&p->lock);
+        done = d->done;
+        if (!done && util_now_ms() >= deadline)
+            gave_up = d->abandoned = 1; /* from here on the callback frees d */
+        pthread_mutex_unlock(&p->lock);
+        if (done || gave_up)
+            break;
+        rd_kafka_poll(p->rk, BUS_POLL_SLICE_MS);
+    }
+
+    if (!done) {
+        if (lasterr_get(&p->lasterr, last, sizeof(last)))
+            util_errf(errstr, errstr_size,
+                      "no delivery report for the message to %s within %d ms; last client "
+                      "error: %s",
+                      topic, timeout_ms, last);
+        else
+            util_errf(errstr, errstr_size,
+                      "no delivery report for the message to %s within %d ms", topic,
+                      timeout_ms);
+        return -1; /* d belongs to the callback now */
+    }
+    if (d->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rc = 0;
+    } else if (d->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[256] = "";
+        rd_kafka_fatal_error(p->rk, fatal, sizeof(fatal));
+        util_errf(errstr, errstr_size,
+                  "delivery to %s failed: producer fatal error: %s (create a new producer)",
+                  topic, fatal);
+    } else {
+        util_errf(errstr, errstr_size, "delivery to %s failed: %s (%s)", topic,
+                  rd_kafka_err2str(d->err), rd_kafka_err2name(d->err));
+    }
+    free(d);
+    return rc;
+}
+
+int bus_producer_last_error(bus_producer *p, char *errstr, size_t errstr_size)
+{
+    return p ? lasterr_get(&p->lasterr, errstr, errstr_size) : 0;
+}
+
+void bus_producer_close(bus_producer *p)
+{
+    if (p == NULL)
+        return;
+    if (rd_kafka_flush(p->rk, BUS_CLOSE_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Purged messages get a delivery report, which frees abandoned waits. */
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, 1000);
+    }
+    rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->lasterr.lock);
+    free(p);
+}
+
+/* ---- consumer ---- */
+
+static bus_consumer *consumer_alloc(void)
+{
+    bus_consumer *c = calloc(1, sizeof(*c));
+
+    if (c != NULL)
+        lasterr_init(&c->lasterr);
+    return c;
+}
+
+/* Frees the copies and the librdkafka message of the last poll. */
+static void consumer_release_current(bus_consumer *c)
+{
+    size_t i;
+
+    if (c->cur != NULL)
+        rd_kafka_message_destroy(c->cur);
+    c->cur = NULL;
+    free(c->key);
+    free(c->value);
+    c->key = c->value = NULL;
+    for (i = 0; i < c->n_headers; i++) {
+        free((char *)c->headers[i].name);
+        free((char *)c->headers[i].value);
+    }
+    free(c->headers);
+    c->headers = NULL;
+    c->n_headers = 0;
+}
+
+static void consumer_free(bus_consumer *c)
+{
+    if (c == NULL)
+        return;
+    consumer_release_current(c);
+    if (c->rk != NULL) {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    pthread_mutex_destroy(&c->lasterr.lock);
+    free(c);
+}
+
+static rd_kafka_t *consumer_rk_new(rd_kafka_conf_t *conf, const char *brokers, char *errstr,
+                                   size_t errstr_size)
+{
+    char why[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+
+    if (rk == NULL) {
+        util_errf(errstr, errstr_size, "cannot create Kafka consumer for %s: %s",
+                  brokers ? brokers : "(bootstrap.servers)", why);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk); /* errors and rebalances come through consumer_poll */
+    return rk;
+}
+
+int bus_consumer_new(const char *brokers, const bus_props *props, const char *group,
+                     const char *topic, bus_consumer **out, char *errstr, size_t errstr_size)
+{
+    bus_consumer *c = consumer_alloc();
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *subs = NULL;
+    rd_kafka_resp_err_t err;
+
+    *out = NULL;
+    if (c == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    conf = conf_build(brokers, bus_group_defaults,
+                      sizeof(bus_group_defaults) / sizeof(bus_group_defaults[0]), props,
+                      &c->lasterr, errstr, errstr_size);
+    if (conf == NULL)
+        goto fail;
+    if (conf_set_pairs(conf, (const char *const[]){"group.id", group}, 2, errstr,
+                       errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    c->rk = consumer_rk_new(conf, brokers, errstr, errstr_size); /* conf now owned */
+    if (c->rk == NULL)
+        goto fail;
+    c->has_group = 1;
+    subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(c->rk, subs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "cannot subscribe group %s to %s: %s", group, topic,
+                  rd_kafka_err2str(err));
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(subs);
+    *out = c;
+    return 0;
+
+fail:
+    if (subs != NULL)
+        rd_kafka_topic_partition_list_destroy(subs);
+    consumer_free(c);
+    return -1;
+}
+
+/* Reads the partition count of TOPIC, retrying while the cluster is still settling. */
+static int topic_partition_count(rd_kafka_t *rk, const char *topic, int *count, char *errstr,
+                                 size_t errstr_size)
+{
+    int64_t deadline = util_now_ms() + BUS_SETUP_TIMEOUT_MS;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int rc = -1;
+
+    if (rkt == NULL) {
+        util_errf(errstr, errstr_size, "cannot use topic %s: %s", topic,
+                  rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    while (util_now_ms() < deadline) {
+        const struct rd_kafka_metadata *md = NULL;
+        int remaining = (int)(deadline - util_now_ms());
+
+        err = rd_kafka_metadata(rk, 0, rkt, &md, remaining > 0 ? remaining : 1);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                md->topics[0].partition_cnt > 0) {
+                *count = md->topics[0].partition_cnt;
+                rc = 0;
+            } else if (md->topic_cnt == 1) {
+                err = md->topics[0].err;
+            }
+            rd_kafka_metadata_destroy(md);
+            if (rc == 0)
+                break;
+            if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+                break;
+        }
+        rd_kafka_poll(rk, BUS_POLL_SLICE_MS * 5);
+    }
+    if (rc != 0) {
+        if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            util_errf(errstr, errstr_size,
+                      "topic %s does not exist on the Kafka cluster (create it, or start "
+                      "kvmove-devbroker which creates kvmove's topics)",
+                      topic);
+        else
+            util_errf(errstr, errstr_size, "cannot read metadata of topic %s: %s", topic,
+                      rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* Group-less consumer on every partition of TOPIC, at the high watermark (TAIL) or at the
+ * beginning. */
+static int consumer_new_standalone(const char *brokers, const bus_props *props,
+                                   const char *topic, int tail, bus_consumer **out,
+                                   char *errstr, size_t errstr_size)
+{
+    bus_consumer *c = consumer_alloc();
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t err;
+    char uuid[37], group[64];
+    int n = 0, i;
+
+    *out = NULL;
+    if (c == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    conf = conf_build(brokers, bus_standalone_defaults,
+                      sizeof(bus_standalone_defaults) / sizeof(bus_standalone_defaults[0]),
+                      props, &c->lasterr, errstr, errstr_size);
+    if (conf == NULL)
+        goto fail;
+    /* librdkafka 2.0.2 refuses assign() without a group.id ("Unknown group"). A unique,
+     * never-joined group satisfies it: assign() does not join, and nothing is committed
+     * (has_group stays 0). */
+    util_uuid(uuid);
+    snprintf(group, sizeof(group), "kvmove-standalone-%s", uuid);
+    if (conf_set_pairs(conf, (const char *const[]){"group.id", group}, 2, errstr,
+                       errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    c->rk = consumer_rk_new(conf, brokers, errstr, errstr_size); /* conf now owned */
+    if (c->rk == NULL)
+        goto fail;
+    if (topic_partition_count(c->rk, topic, &n, errstr, errstr_size) < 0)
+        goto fail;
+    parts = rd_kafka_topic_partition_list_new(n);
+    for (i = 0; i < n; i++) {
+        int64_t lo = 0, hi = RD_KAFKA_OFFSET_BEGINNING;
+
+        if (tail) {
+            err = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi,
+                                                   BUS_SETUP_TIMEOUT_MS);
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s",
+                          topic, i, rd_kafka_err2str(err));
+                goto fail;
+            }
+        }
+        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
+    }
+    err = rd_kafka_assign(c->rk, parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", topic,
+                  rd_kafka_err2str(err));
+        goto fail;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    *out = c;
+    return 0;
+
+fail:
+    if (parts != NULL)
+        rd_kafka_topic_partition_list_destroy(parts);
+    consumer_free(c);
+    return -1;
+}
+
+int bus_consumer_new_tail(const char *brokers, const bus_props *props, const char *topic,
+                          bus_consumer **out, char *errstr, size_t errstr_size)
+{
+    return consumer_new_standalone(brokers, props, topic, 1, out, errstr, errstr_size);
+}
+
+int bus_consumer_new_from_start(const char *brokers, const bus_props *props, const char *topic,
+                                bus_consumer **out, char *errstr, size_t errstr_size)
+{
+    return consumer_new_standalone(brokers, props, topic, 0, out, errstr, errstr_size);
+}
+
+/* Returns a NUL-terminated copy of LEN bytes at DATA, or NULL if DATA is NULL. Sets *OOM. */
+static char *copy_bytes(const void *data, size_t len, int *oom)
+{
+    char *s;
+
+    if (data == NULL)
+        return NULL;
+    s = malloc(len + 1);
+    if (s == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(s, data, len);
+    s[len] = '\0';
+    return s;
+}
+
+/* Fills MSG from c->cur, copying key, value and headers. Returns 0 or -1 (out of memory). */
+static int consumer_fill(bus_consumer *c, bus_message *msg)
+{
+    rd_kafka_message_t *m = c->cur;
+    rd_kafka_headers_t *hdrs = NULL;
+    int oom = 0;
+
+    c->key = copy_bytes(m->key, m->key_len, &oom);
+    c->value = copy_bytes(m->payload, m->len, &oom);
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL) {
+        size_t n = rd_kafka_header_cnt(hdrs), i;
+
+        c->headers = calloc(n ? n : 1, sizeof(*c->headers));
+        if (c->headers == NULL)
+            oom = 1;
+        for (i = 0; c->headers != NULL && i < n; i++) {
+            const char *name;
+            const void *val;
+            size_t vlen;
+
+            if (rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                break;
+            c->headers[i].name = copy_bytes(name, strlen(name), &oom);
+            c->headers[i].value = copy_bytes(val ? val : "", val ? vlen : 0, &oom);
+            c->n_headers = i + 1;
+        }
+    }
+    if (oom)
+        return -1;
+    memset(msg, 0, sizeof(*msg));
+    msg->topic = rd_kafka_topic_name(m->rkt);
+    msg->partition = m->partition;
+    msg->offset = m->offset;
+    msg->key = c->key;
+    msg->key_len = m->key_len;
+    msg->value = c->value;
+    msg->len = m->len;
+    msg->headers = c->headers;
+    msg->n_headers = c->n_headers;
+    return 0;
+}
+
+/* Errors after which the consumer cannot make progress on its own. */
+static int consumer_err_is_fatal(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__INVALID_ARG ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_INVALID_GROUP_ID;
+}
+
+int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *errstr,
+                      size_t errstr_size)
+{
+    int64_t deadline = util_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+    consumer_release_current(c);
+    for (;;) {
+        int64_t left = deadline - util_now_ms();
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
+
+        if (m != NULL && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            c->cur = m;
+            if (consumer_fill(c, msg) < 0) {
+                consumer_release_current(c);
+                util_errf(errstr, errstr_size, "out of memory copying a Kafka message");
+                return -1;
+            }
+            return 1;
+        }
+        if (m != NULL) {
+            rd_kafka_resp_err_t err = m->err;
+            char fatal[256];
+
+            if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                lasterr_set(&c->lasterr, err, rd_kafka_message_errstr(m));
+            if (rd_kafka_fatal_error(c->rk, fatal, sizeof(fatal)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                util_errf(errstr, errstr_size, "Kafka consumer fatal error: %s", fatal);
+                rd_kafka_message_destroy(m);
+                return -1;
+            }
+            if (consumer_err_is_fatal(err)) {
+                util_errf(errstr, errstr_size, "Kafka consumer error%s%s: %s",
+                          m->rkt ? " on " : "", m->rkt ? rd_kafka_topic_name(m->rkt) : "",
+                          rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                return -1;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (util_now_ms() >= deadline)
+            return 0;
+    }
+}
+
+int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr,
+                        size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *offs;
+    rd_kafka_resp_err_t err;
+    int rc = -1;
+
+    if (!c->has_group) {
+        util_errf(errstr, errstr_size,
+                  "cannot commit %s [%d] offset %lld: this consumer has no group", msg->topic,
+                  (int)msg->partition, (long long)msg->offset);
+        return -1;
+    }
+    offs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offs, msg->topic, msg->partition)->offset =
+        msg->offset + 1;
+    err = rd_kafka_commit(c->rk, offs, 0);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        err = offs->elems[0].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        util_errf(errstr, errstr_size, "cannot commit %s [%d] offset %lld: %s", msg->topic,
+                  (int)msg->partition, (long long)msg->offset + 1, rd_kafka_err2str(err));
+    else
+        rc = 0;
+    rd_kafka_topic_partition_list_destroy(offs);
+    return rc;
+}
+
+void bus_consumer_close(bus_consumer *c)
+{
+    consumer_free(c);
+}
+
+int bus_consumer_last_error(bus_consumer *c, char *errstr, size_t errstr_size)
+{
+    return c ? lasterr_get(&c->lasterr, errstr, errstr_size) : 0;
+}
+
+const char *bus_message_header(const bus_message *msg, const char *name)
+{
+    size_t i = msg->n_headers;
+
+    while (i-- > 0) {
+        if (strcmp(msg->headers[i].name, name) == 0)
+            return msg->headers[i].value;
+    }
+    return NULL;
+}

@@ -1,0 +1,371 @@
+/* Unit tests for bus: producer and consumers against an in-process librdkafka mock cluster. */
+#include "bus.h"
+
+#include <check.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_ONE "t.one"   /* 1 partition */
+#define T_TWO "t.two"   /* 2 partitions */
+#define T_FOUR "t.four" /* 4 partitions */
+#define POLL_MS 500
+/* Upper bound on how long a test waits for something that must happen; not an assertion
+ * on speed. */
+#define PATIENCE_MS 30000
+
+static rd_kafka_t *mock_rk;
+static rd_kafka_mock_cluster_t *mcluster;
+static const char *brokers;
+
+static void cluster_setup(void)
+{
+    char why[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    /* This handle only hosts the mock cluster: silence its "no bootstrap.servers" notice. */
+    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", why);
+    mcluster = rd_kafka_mock_cluster_new(mock_rk, 1);
+    ck_assert_ptr_nonnull(mcluster);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_ONE, 1, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_TWO, 2, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_FOUR, 4, 1), 0);
+    brokers = rd_kafka_mock_cluster_bootstraps(mcluster);
+}
+
+static void cluster_teardown(void)
+{
+    rd_kafka_mock_cluster_destroy(mcluster);
+    rd_kafka_destroy(mock_rk);
+}
+
+static bus_producer *producer(void)
+{
+    bus_producer *p = NULL;
+    char err[512] = "";
+
+    ck_assert_msg(bus_producer_new(brokers, NULL, &p, err, sizeof(err)) == 0, "%s", err);
+    return p;
+}
+
+static void produce(bus_producer *p, const char *topic, const char *key, const char *value)
+{
+    char err[512] = "";
+
+    ck_assert_msg(bus_produce_sync(p, topic, key, value, strlen(value), NULL, 0, 10000, err,
+                                   sizeof(err)) == 0,
+                  "%s", err);
+}
+
+/* Polls C until a message arrives or PATIENCE_MS passes; fails the test on error/timeout. */
+static void poll_one(bus_consumer *c, bus_message *msg)
+{
+    char err[512] = "";
+    int waited = 0, r = 0;
+
+    while (waited < PATIENCE_MS && (r = bus_consumer_poll(c, POLL_MS, msg, err, sizeof(err))) == 0)
+        waited += POLL_MS;
+    ck_assert_msg(r == 1, "poll returned %d: %s", r, err);
+}
+
+/* ---- round trip with key and headers ---- */
+
+static const struct {
+    const char *key;
+    const char *value;
+    bus_header headers[3];
+    size_t n_headers;
+} roundtrip_cases[] = {
+    {"guest1.example.com", "{\"a\":1}", {{"origin-topic", "kvmove.requests"}}, 1},
+    {NULL, "no key", {{0}}, 0},
+    {"k", "", {{"reason", "bad json"}, {"empty", NULL}, {"reason", "last wins"}}, 3},
+};
+#define N_ROUNDTRIP (sizeof(roundtrip_cases) / sizeof(roundtrip_cases[0]))
+
+START_TEST(test_roundtrip_from_start)
+{
+    bus_producer *p = producer();
+    bus_consumer *c = NULL;
+    bus_message msg;
+    char err[512] = "";
+    size_t i;
+
+    for (i = 0; i < N_ROUNDTRIP; i++)
+        ck_assert_msg(bus_produce_sync(p, T_ONE, roundtrip_cases[i].key,
+                                       roundtrip_cases[i].value, strlen(roundtrip_cases[i].value),
+                                       roundtrip_cases[i].headers, roundtrip_cases[i].n_headers,
+                                       10000, err, sizeof(err)) == 0,
+                      "%s", err);
+    ck_assert_msg(bus_consumer_new_from_start(brokers, NULL, T_ONE, &c, err, sizeof(err)) == 0,
+                  "%s", err);
+    for (i = 0; i < N_ROUNDTRIP; i++) {
+        size_t h;
+
+        poll_one(c, &msg);
+        ck_assert_str_eq(msg.topic, T_ONE);
+        ck_assert_int_eq(msg.partition, 0);
+        ck_assert_int_eq(msg.offset, (int64_t)i);
+        if (roundtrip_cases[i].key == NULL) {
+            ck_assert_ptr_null(msg.key);
+        } else {
+            ck_assert_str_eq(msg.key, roundtrip_cases[i].key);
+            ck_assert_uint_eq(msg.key_len, strlen(roundtrip_cases[i].key));
+        }
+        ck_assert_uint_eq(msg.len, strlen(roundtrip_cases[i].value));
+        ck_assert_mem_eq(msg.value, roundtrip_cases[i].value, msg.len);
+        ck_assert_int_eq(msg.value[msg.len], '\0');
+        ck_assert_uint_eq(msg.n_headers, roundtrip_cases[i].n_headers);
+        for (h = 0; h < msg.n_headers; h++) {
+            const char *want = roundtrip_cases[i].headers[h].value;
+            ck_assert_str_eq(msg.headers[h].name, roundtrip_cases[i].headers[h].name);
+            ck_assert_str_eq(msg.headers[h].value, want ? want : "");
+        }
+    }
+    /* The third message: repeated name reads as the last one, null value as "". */
+    ck_assert_str_eq(bus_message_header(&msg, "reason"), "last wins");
+    ck_assert_str_eq(bus_message_header(&msg, "empty"), "");
+    ck_assert_ptr_null(bus_message_header(&msg, "origin-topic"));
+    /* Nothing more. */
+    ck_assert_int_eq(bus_consumer_poll(c, 200, &msg, err, sizeof(err)), 0);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
+/* ---- consumer group: commit, close, resume ---- */
+
+#define GROUP_MSGS 6
+#define GROUP_FIRST 3
+
+/* Adds the value of MSG (one of "m0".."m5") to SEEN, failing on a repeat. */
+static void mark_seen(int *seen, const bus_message *msg)
+{
+    int idx;
+
+    ck_assert_msg(sscanf(msg->value, "m%d", &idx) == 1 && idx >= 0 && idx < GROUP_MSGS,
+                  "unexpected message '%s'", msg->value);
+    ck_assert_msg(!seen[idx], "message %s delivered twice", msg->value);
+    seen[idx] = 1;
+}
+
+START_TEST(test_group_commit_resume)
+{
+    bus_producer *p = producer();
+    bus_consumer *c = NULL;
+    bus_message msg;
+    int seen[GROUP_MSGS] = {0}, i, waited;
+    char err[512] = "", key[8], value[8];
+
+    for (i = 0; i < GROUP_MSGS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(value, sizeof(value), "m%d", i);
+        produce(p, T_TWO, key, value);
+    }
+
+    ck_assert_msg(bus_consumer_new(brokers, NULL, "g1", T_TWO, &c, err, sizeof(err)) == 0, "%s",
+                  err);
+    for (i = 0; i < GROUP_FIRST; i++) {
+        poll_one(c, &msg);
+        mark_seen(seen, &msg);
+        ck_assert_msg(bus_consumer_commit(c, &msg, err, sizeof(err)) == 0, "%s", err);
+    }
+    bus_consumer_close(c);
+
+    /* A new member of the same group gets exactly the messages not committed. */
+    c = NULL;
+    ck_assert_msg(bus_consumer_new(brokers, NULL, "g1", T_TWO, &c, err, sizeof(err)) == 0, "%s",
+                  err);
+    for (i = GROUP_FIRST; i < GROUP_MSGS; i++) {
+        poll_one(c, &msg);
+        mark_seen(seen, &msg);
+        ck_assert_msg(bus_consumer_commit(c, &msg, err, sizeof(err)) == 0, "%s", err);
+    }
+    for (i = 0; i < GROUP_MSGS; i++)
+        ck_assert_msg(seen[i], "message m%d never delivered", i);
+    /* And nothing is redelivered afterwards. */
+    for (waited = 0; waited < 1000; waited += 250)
+        ck_assert_int_eq(bus_consumer_poll(c, 250, &msg, err, sizeof(err)), 0);
+    bus_consumer_close(c);
+
+    /* A different group starts from the earliest offset and sees all of them. */
+    memset(seen, 0, sizeof(seen));
+    ck_assert_msg(bus_consumer_new(brokers, NULL, "g2", T_TWO, &c, err, sizeof(err)) == 0, "%s",
+                  err);
+    for (i = 0; i < GROUP_MSGS; i++) {
+        poll_one(c, &msg);
+        mark_seen(seen, &msg);
+    }
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
+/* ---- tail consumer ---- */
+
+START_TEST(test_tail_sees_only_new)
+{
+    bus_producer *p = producer();
+    bus_consumer *c = NULL;
+    bus_message msg;
+    char err[512] = "";
+    int seen_new1 = 0, seen_new2 = 0, i;
+
+    produce(p, T_FOUR, "a", "old1");
+    produce(p, T_FOUR, "b", "old2");
+    produce(p, T_FOUR, "c", "old3");
+    ck_assert_msg(bus_consumer_new_tail(brokers, NULL, T_FOUR, &c, err, sizeof(err)) == 0, "%s",
+                  err);
+    /* Produced right after creation, before any poll: must not be missed. */
+    produce(p, T_FOUR, "a", "new1");
+    produce(p, T_FOUR, "d", "new2");
+    for (i = 0; i < 2; i++) {
+        poll_one(c, &msg);
+        ck_assert_msg(strncmp(msg.value, "new", 3) == 0, "tail consumer got old message %s",
+                      msg.value);
+        seen_new1 |= strcmp(msg.value, "new1") == 0;
+        seen_new2 |= strcmp(msg.value, "new2") == 0;
+    }
+    ck_assert(seen_new1 && seen_new2);
+    ck_assert_int_eq(bus_consumer_poll(c, 300, &msg, err, sizeof(err)), 0);
+    /* Group-less: committing is refused with a reason. */
+    msg.topic = T_FOUR;
+    ck_assert_int_eq(bus_consumer_commit(c, &msg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "no group"));
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
+START_TEST(test_tail_unknown_topic)
+{
+    bus_consumer *c = NULL;
+    char err[512] = "";
+    const char *props_kv[] = {"allow.auto.create.topics=false"};
+    bus_props props = {props_kv, 1};
+
+    /* The mock auto-creates topics on request; a real cluster may not. Either way the call
+     * must either succeed or explain which topic is missing. */
+    if (bus_consumer_new_tail(brokers, &props, "t.absent", &c, err, sizeof(err)) == 0)
+        bus_consumer_close(c);
+    else
+        ck_assert_ptr_nonnull(strstr(err, "t.absent"));
+}
+END_TEST
+
+/* ---- properties ---- */
+
+static const struct {
+    const char *prop;
+    const char *must_mention;
+} bad_props[] = {
+    {"no.such.property=1", "no.such.property"},
+    {"socket.timeout.ms=banana", "socket.timeout.ms"},
+    {"missing-equals", "missing-equals"},
+    {"=value", "=value"},
+};
+
+START_TEST(test_bad_property)
+{
+    const char *kv[] = {"client.id=test", bad_props[_i].prop};
+    bus_props props = {kv, 2};
+    bus_producer *p = NULL;
+    bus_consumer *c = NULL;
+    char err[512] = "";
+
+    ck_assert_int_eq(bus_producer_new(brokers, &props, &p, err, sizeof(err)), -1);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err, bad_props[_i].must_mention) != NULL, "'%s' lacks '%s'", err,
+                  bad_props[_i].must_mention);
+    err[0] = '\0';
+    ck_assert_int_eq(bus_consumer_new(brokers, &props, "g", T_ONE, &c, err, sizeof(err)), -1);
+    ck_assert_ptr_null(c);
+    ck_assert_ptr_nonnull(strstr(err, bad_props[_i].must_mention));
+    err[0] = '\0';
+    ck_assert_int_eq(bus_consumer_new_tail(brokers, &props, T_ONE, &c, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, bad_props[_i].must_mention));
+}
+END_TEST
+
+START_TEST(test_good_property_applied)
+{
+    /* A valid override is accepted and the producer still works. */
+    const char *kv[] = {"client.id=kvmove-test", "linger.ms=0"};
+    bus_props props = {kv, 2};
+    bus_producer *p = NULL;
+    char err[512] = "";
+
+    ck_assert_msg(bus_producer_new(brokers, &props, &p, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(bus_produce_sync(p, T_ONE, "k", "v", 1, NULL, 0, 10000, err, sizeof(err)) == 0,
+                  "%s", err);
+    bus_producer_close(p);
+}
+END_TEST
+
+/* ---- broker down: timeout, then recovery ---- */
+
+START_TEST(test_produce_broker_down)
+{
+    bus_producer *p = producer();
+    bus_consumer *c = NULL;
+    bus_message msg;
+    char err[512] = "";
+    int got_late = 0, got_after = 0, i;
+
+    produce(p, T_ONE, "k", "before");
+    ck_assert_int_eq(rd_kafka_mock_broker_set_down(mcluster, 1), 0);
+    ck_assert_int_eq(bus_produce_sync(p, T_ONE, "k", "late", 4, NULL, 0, 1500, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, "no delivery report") != NULL, "%s", err);
+    ck_assert_int_eq(rd_kafka_mock_broker_set_up(mcluster, 1), 0);
+    /* The timed-out message is still delivered (idempotent retries), once, before this one. */
+    produce(p, T_ONE, "k", "after");
+
+    ck_assert_msg(bus_consumer_new_from_start(brokers, NULL, T_ONE, &c, err, sizeof(err)) == 0,
+                  "%s", err);
+    for (i = 0; i < 3; i++) {
+        poll_one(c, &msg);
+        if (i == 0)
+            ck_assert_str_eq(msg.value, "before");
+        got_late += strcmp(msg.value, "late") == 0;
+        got_after += strcmp(msg.value, "after") == 0;
+    }
+    ck_assert_int_eq(got_late, 1);
+    ck_assert_int_eq(got_after, 1);
+    ck_assert_int_eq(bus_consumer_poll(c, 300, &msg, err, sizeof(err)), 0);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
+static Suite *bus_suite(void)
+{
+    Suite *s = suite_create("bus");
+    TCase *tc = tcase_create("mock cluster");
+
+    tcase_add_checked_fixture(tc, cluster_setup, cluster_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_roundtrip_from_start);
+    tcase_add_test(tc, test_group_commit_resume);
+    tcase_add_test(tc, test_tail_sees_only_new);
+    tcase_add_test(tc, test_tail_unknown_topic);
+    tcase_add_loop_test(tc, test_bad_property, 0, sizeof(bad_props) / sizeof(bad_props[0]));
+    tcase_add_test(tc, test_good_property_applied);
+    tcase_add_test(tc, test_produce_broker_down);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(bus_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
