@@ -1,0 +1,267 @@
+/* hostops: abstract host operations and the command templates that carry them out. */
+#include "hostops.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+/* Default ("exadata") profile: the Exadata KVM host tools. Values are validated before they
+ * are substituted, so the templates need no quoting. */
+static const char *const exadata_templates[HOP__COUNT] = {
+    [HOP_IMAGE_VERSION] = "imageinfo -ver",
+    [HOP_HOST_INFO] = "vm_maker --host-info",
+    [HOP_DOMAIN_LIST] = "virsh list --all --name",
+    [HOP_DOMAIN_STATE] = "virsh domstate {guest}",
+    [HOP_DOMAIN_INFO] = "virsh dominfo {guest}",
+    [HOP_DOMAIN_DEFINE] = "virsh define /EXAVMIMAGES/GuestImages/{guest}/{guest}.xml",
+    [HOP_DOMAIN_UNDEFINE] = "virsh undefine {guest}",
+    [HOP_AUTOSTART_ON] = "virsh autostart {guest}",
+    [HOP_AUTOSTART_OFF] = "virsh autostart --disable {guest}",
+    [HOP_DOMAIN_SHUTDOWN] = "vm_maker --stop-domain {guest}",
+    [HOP_DOMAIN_DESTROY] = "vm_maker --stop-domain {guest} --force",
+    [HOP_DOMAIN_START] = "vm_maker --start-domain {guest}",
+    [HOP_VFPOOL_LIST] = "vm_maker --list-vf-pools",
+    [HOP_IFACE_LIST] = "vm_maker --list-interfaces {guest}",
+    [HOP_IFACE_ATTACH] = "vm_maker --attach-interface {guest} {iface}",
+    [HOP_IFACE_DETACH] = "vm_maker --detach-interface {guest} {iface}",
+    [HOP_BRIDGE_LIST] = "vm_maker --list-bridges",
+    [HOP_BRIDGE_ADD] = "vm_maker --add-bridge {bridge} --vlan {vlan}",
+    [HOP_BRIDGE_REMOVE] = "vm_maker --remove-bridge {bridge}",
+    [HOP_NAT_BRIDGE_ADD] = "vm_maker --add-bridge {bridge}",
+    [HOP_NAT_BRIDGE_REMOVE] = "vm_maker --remove-bridge {bridge}",
+    [HOP_VOLUME_LIST] = "edvutil lsattach",
+    [HOP_VOLUME_ATTACH] = "edvutil attach {volume} {device}",
+    [HOP_VOLUME_DETACH] = "edvutil detach {volume}",
+    [HOP_VOLUME_DETACH_REMOTE] = "edvutil detach {volume} --host {host}",
+    [HOP_CFG_MOUNTED] = "mountpoint -q /EXAVMIMAGES/GuestImages/{guest}",
+    [HOP_CFG_MKDIR] = "mkdir -p /EXAVMIMAGES/GuestImages/{guest}",
+    [HOP_CFG_MOUNT] = "mount /dev/exc/{device} /EXAVMIMAGES/GuestImages/{guest}",
+    [HOP_CFG_UMOUNT] = "umount /EXAVMIMAGES/GuestImages/{guest}",
+    [HOP_CFG_RMDIR] = "test ! -d /EXAVMIMAGES/GuestImages/{guest} || rmdir "
+                      "/EXAVMIMAGES/GuestImages/{guest}",
+    [HOP_FSTAB_HAS] = "grep -qF ' /EXAVMIMAGES/GuestImages/{guest} ' /etc/fstab",
+    [HOP_FSTAB_ADD] = "echo '/dev/exc/{device} /EXAVMIMAGES/GuestImages/{guest} xfs "
+                      "defaults,nofail 0 0' >> /etc/fstab",
+    [HOP_FSTAB_REMOVE] = "sed -i '\\| /EXAVMIMAGES/GuestImages/{guest} |d' /etc/fstab",
+};
+
+static const char *const op_names[HOP__COUNT] = {
+    [HOP_IMAGE_VERSION] = "image_version",
+    [HOP_HOST_INFO] = "host_info",
+    [HOP_DOMAIN_LIST] = "domain_list",
+    [HOP_DOMAIN_STATE] = "domain_state",
+    [HOP_DOMAIN_INFO] = "domain_info",
+    [HOP_DOMAIN_DEFINE] = "domain_define",
+    [HOP_DOMAIN_UNDEFINE] = "domain_undefine",
+    [HOP_AUTOSTART_ON] = "autostart_on",
+    [HOP_AUTOSTART_OFF] = "autostart_off",
+    [HOP_DOMAIN_SHUTDOWN] = "domain_shutdown",
+    [HOP_DOMAIN_DESTROY] = "domain_destroy",
+    [HOP_DOMAIN_START] = "domain_start",
+    [HOP_VFPOOL_LIST] = "vfpool_list",
+    [HOP_IFACE_LIST] = "iface_list",
+    [HOP_IFACE_ATTACH] = "iface_attach",
+    [HOP_IFACE_DETACH] = "iface_detach",
+    [HOP_BRIDGE_LIST] = "bridge_list",
+    [HOP_BRIDGE_ADD] = "bridge_add",
+    [HOP_BRIDGE_REMOVE] = "bridge_remove",
+    [HOP_NAT_BRIDGE_ADD] = "nat_bridge_add",
+    [HOP_NAT_BRIDGE_REMOVE] = "nat_bridge_remove",
+    [HOP_VOLUME_LIST] = "volume_list",
+    [HOP_VOLUME_ATTACH] = "volume_attach",
+    [HOP_VOLUME_DETACH] = "volume_detach",
+    [HOP_VOLUME_DETACH_REMOTE] = "volume_detach_remote",
+    [HOP_CFG_MOUNTED] = "cfg_mounted",
+    [HOP_CFG_MKDIR] = "cfg_mkdir",
+    [HOP_CFG_MOUNT] = "cfg_mount",
+    [HOP_CFG_UMOUNT] = "cfg_umount",
+    [HOP_CFG_RMDIR] = "cfg_rmdir",
+    [HOP_FSTAB_HAS] = "fstab_has",
+    [HOP_FSTAB_ADD] = "fstab_add",
+    [HOP_FSTAB_REMOVE] = "fstab_remove",
+};
+
+/* Placeholders and the pattern their values must match. */
+static const struct {
+    const char *name;
+    name_kind kind;
+} placeholders[] = {
+    {"guest", NAME_GUEST},   {"volume", NAME_VOLUME}, {"device", NAME_DEVICE},
+    {"bridge", NAME_BRIDGE}, {"vlan", NAME_NUMBER},   {"iface", NAME_IFACE},
+    {"host", NAME_HOST},
+};
+
+/* Overrides set with hostops_set_template (owned here, freed never: process lifetime). */
+static char *overrides[HOP__COUNT];
+
+const char *hostops_name(hostop op)
+{
+    return op < HOP__COUNT ? op_names[op] : NULL;
+}
+
+int hostops_from_name(const char *name, hostop *out)
+{
+    int i;
+
+    for (i = 0; i < HOP__COUNT; i++) {
+        if (strcasecmp(name, op_names[i]) == 0) {
+            *out = (hostop)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const char *template_of(hostop op)
+{
+    return overrides[op] ? overrides[op] : exadata_templates[op];
+}
+
+static int placeholder_find(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]); i++)
+        if (strlen(placeholders[i].name) == len && strncmp(placeholders[i].name, name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+int hostops_set_template(hostop op, const char *tmpl, char *errstr, size_t errstr_size)
+{
+    const char *p = tmpl;
+    char *copy;
+
+    if (op >= HOP__COUNT)
+        return -1;
+    while ((p = strchr(p, '{')) != NULL) {
+        const char *end = strchr(p, '}');
+        if (end == NULL || placeholder_find(p + 1, (size_t)(end - p - 1)) < 0) {
+            util_errf(errstr, errstr_size,
+                      "template for %s: unknown placeholder at \"%.20s\" (known: {guest} "
+                      "{volume} {device} {bridge} {vlan} {iface} {host})",
+                      op_names[op], p);
+            return -1;
+        }
+        p = end + 1;
+    }
+    copy = strdup(tmpl);
+    if (copy == NULL)
+        return -1;
+    free(overrides[op]);
+    overrides[op] = copy;
+    return 0;
+}
+
+int hostops_set_profile(const char *profile, char *errstr, size_t errstr_size)
+{
+    int i;
+
+    if (strcmp(profile, "exadata") == 0) {
+        for (i = 0; i < HOP__COUNT; i++) {
+            free(overrides[i]);
+            overrides[i] = NULL;
+        }
+        return 0;
+    }
+    util_errf(errstr, errstr_size, "unknown host profile '%s' (known: exadata)", profile);
+    return -1;
+}
+
+char *hostops_render(hostop op, const hostops_var *vars, size_t n_vars, char *errstr,
+                     size_t errstr_size)
+{
+    const char *t, *p;
+    size_t cap = 256, len = 0;
+    char *out;
+
+    if (op >= HOP__COUNT) {
+        util_errf(errstr, errstr_size, "unknown host operation %d", (int)op);
+        return NULL;
+    }
+    t = template_of(op);
+    out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    for (p = t; *p;) {
+        const char *piece = p, *end;
+        size_t plen = 1;
+        char piecebuf[2];
+        if (*p == '{' && (end = strchr(p, '}')) != NULL) {
+            int ph = placeholder_find(p + 1, (size_t)(end - p - 1));
+            size_t i;
+            const char *val = NULL;
+            if (ph < 0) {
+                util_errf(errstr, errstr_size, "template for %s has an unknown placeholder",
+                          op_names[op]);
+                free(out);
+                return NULL;
+            }
+            for (i = 0; i < n_vars; i++)
+                if (strcmp(vars[i].name, placeholders[ph].name) == 0)
+                    val = vars[i].value;
+            if (val == NULL) {
+                util_errf(errstr, errstr_size, "%s: no value for {%s}", op_names[op],
+                          placeholders[ph].name);
+                free(out);
+                return NULL;
+            }
+            if (name_check(placeholders[ph].kind, placeholders[ph].name, val, errstr,
+                           errstr_size) != 0) {
+                free(out);
+                return NULL;
+            }
+            piece = val;
+            plen = strlen(val);
+            p = end + 1;
+        } else {
+            piecebuf[0] = *p;
+            piecebuf[1] = '\0';
+            piece = piecebuf;
+            p++;
+        }
+        if (len + plen + 1 > cap) {
+            char *n;
+            while (len + plen + 1 > cap)
+                cap *= 2;
+            n = realloc(out, cap);
+            if (n == NULL) {
+                free(out);
+                return NULL;
+            }
+            out = n;
+        }
+        memcpy(out + len, piece, plen);
+        len += plen;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+int hostops_run(hostconn *c, hostop op, const hostops_var *vars, size_t n_vars, int timeout_ms,
+                int *exit_status, char **out, char *errstr, size_t errstr_size)
+{
+    char *command = hostops_render(op, vars, n_vars, errstr, errstr_size);
+    char *err = NULL;
+    int rc;
+
+    if (command == NULL)
+        return -1;
+    rc = hostconn_exec(c, command, timeout_ms, exit_status, out, &err, errstr, errstr_size);
+    if (rc == 0 && *exit_status != 0 && err && *err) {
+        /* Keep the host's own words for the caller's message. */
+        size_t n = strlen(err);
+        while (n > 0 && err[n - 1] == '\n')
+            err[--n] = '\0';
+        util_errf(errstr, errstr_size, "'%s' on %s exited %d: %s", command, hostconn_address(c),
+                  *exit_status, err);
+    } else if (rc == 0 && *exit_status != 0) {
+        util_errf(errstr, errstr_size, "'%s' on %s exited %d", command, hostconn_address(c),
+                  *exit_status);
+    }
+    free(err);
+    free(command);
+    return rc;
+}

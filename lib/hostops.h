@@ -1,0 +1,75 @@
+/* hostops: abstract host operations and the command templates that carry them out. */
+#ifndef KVMOVE_HOSTOPS_H
+#define KVMOVE_HOSTOPS_H
+
+#include <stddef.h>
+
+#include "hostconn.h"
+#include "names.h"
+
+/* Every operation kvmove performs on a KVM host. */
+typedef enum {
+    HOP_IMAGE_VERSION,      /* Exadata software version */
+    HOP_HOST_INFO,          /* Key: value facts (model, memory, live update, ...) */
+    HOP_DOMAIN_LIST,        /* defined domains, one per line */
+    HOP_DOMAIN_STATE,       /* "running" / "shut off"; exit 1 if undefined */
+    HOP_DOMAIN_INFO,        /* virsh dominfo-like, has "Autostart:" */
+    HOP_DOMAIN_DEFINE,      /* define from the XML on the guest's configuration volume */
+    HOP_DOMAIN_UNDEFINE,
+    HOP_AUTOSTART_ON,
+    HOP_AUTOSTART_OFF,
+    HOP_DOMAIN_SHUTDOWN,    /* graceful, waits until off */
+    HOP_DOMAIN_DESTROY,     /* forced */
+    HOP_DOMAIN_START,       /* boots and waits until ready */
+    HOP_VFPOOL_LIST,        /* VF pools in use, one per line; empty = none */
+    HOP_IFACE_LIST,         /* attached re* interfaces of {guest} */
+    HOP_IFACE_ATTACH,
+    HOP_IFACE_DETACH,
+    HOP_BRIDGE_LIST,
+    HOP_BRIDGE_ADD,         /* {bridge} with {vlan} */
+    HOP_BRIDGE_REMOVE,
+    HOP_NAT_BRIDGE_ADD,
+    HOP_NAT_BRIDGE_REMOVE,
+    HOP_VOLUME_LIST,        /* "VOLUME DEVICE" lines of volumes attached to this host */
+    HOP_VOLUME_ATTACH,      /* {volume} as {device} */
+    HOP_VOLUME_DETACH,
+    HOP_VOLUME_DETACH_REMOTE, /* storage-side detach of {volume} from {host} */
+    HOP_CFG_MOUNTED,        /* exit 0 if the configuration volume is mounted */
+    HOP_CFG_MKDIR,
+    HOP_CFG_MOUNT,
+    HOP_CFG_UMOUNT,
+    HOP_CFG_RMDIR,
+    HOP_FSTAB_HAS,          /* exit 0 if the fstab entry exists */
+    HOP_FSTAB_ADD,
+    HOP_FSTAB_REMOVE,
+    HOP__COUNT
+} hostop;
+
+/* A value for a template placeholder: {guest}, {volume}, {device}, {bridge}, {vlan}, {iface},
+ * {host}. Each is checked against its name_kind before it is put into the command. */
+typedef struct hostops_var {
+    const char *name;
+    const char *value;
+} hostops_var;
+
+/* Name of an operation ("domain_state"), as used in the configuration keys template.NAME. */
+const char *hostops_name(hostop op);
+int hostops_from_name(const char *name, hostop *out);
+
+/* Replaces the template of OP (for the process; e.g. from the configuration file). The
+ * template is copied. Returns 0, or -1 if it uses an unknown placeholder. */
+int hostops_set_template(hostop op, const char *tmpl, char *errstr, size_t errstr_size);
+/* Selects a built-in profile: "exadata" (default) or "libvirt". Returns 0 or -1. */
+int hostops_set_profile(const char *profile, char *errstr, size_t errstr_size);
+
+/* Renders OP's command with VARS. Every placeholder must have a var and every value must pass
+ * its name check. Returns a malloc'd command (caller frees), or NULL with errstr. */
+char *hostops_render(hostop op, const hostops_var *vars, size_t n_vars, char *errstr,
+                     size_t errstr_size);
+
+/* Renders and runs OP on C. Returns 0 with *EXIT_STATUS and *OUT (malloc'd, may be NULL to
+ * discard), or a negative hostconn code / -1 for a render error, with errstr. */
+int hostops_run(hostconn *c, hostop op, const hostops_var *vars, size_t n_vars, int timeout_ms,
+                int *exit_status, char **out, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,149 @@
+/* jobstore: all job, step, preflight, outbox and es.xml state in PostgreSQL (libpq). */
+#ifndef KVMOVE_JOBSTORE_H
+#define KVMOVE_JOBSTORE_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "request.h"
+#include "step.h"
+
+typedef struct jobstore jobstore;
+
+/* Error codes (returned negated). */
+#define JOBSTORE_EDB 1       /* the database failed or is unreachable: worth a retry */
+#define JOBSTORE_ENOTFOUND 2 /* no such job / config version */
+#define JOBSTORE_ELEASE 3    /* this worker no longer holds the job's lease: stop working on it */
+#define JOBSTORE_EINVALID 4  /* the request cannot be accepted (reason in errstr) */
+
+/* Connects with a libpq conninfo string (NULL or "" = the PG* environment variables).
+ * Returns 0 and *OUT (free with jobstore_close), or -JOBSTORE_EDB with errstr. */
+int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t errstr_size);
+void jobstore_close(jobstore *js); /* accepts NULL */
+/* Reconnects if the connection broke (PostgreSQL restarted). Returns 0 or -JOBSTORE_EDB. */
+int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size);
+
+/* Applies every DIR/NNNN_*.sql not yet recorded in schema_migrations, in order, each in its
+ * own transaction, under an advisory lock (several workers may start at once). *APPLIED gets
+ * how many ran. Returns 0 or a negative code. */
+int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr,
+                     size_t errstr_size);
+
+/* ---- es.xml versions ---- */
+
+/* Stores a document version. STATE is "loaded", "migration-merged" or "migration-deployed".
+ * *VERSION gets the new version number. */
+int jobstore_config_store(jobstore *js, const char *system_name, const char *state,
+                          const char *document, const char *note, long *version, char *errstr,
+                          size_t errstr_size);
+/* Fetches version VERSION (0 = the newest). *DOC is malloc'd (caller frees); *VERSION_OUT and
+ * STATE (at least 32 bytes) are filled when not NULL. -JOBSTORE_ENOTFOUND if absent. */
+int jobstore_config_get(jobstore *js, long version, char **doc, long *version_out, char *state,
+                        char *errstr, size_t errstr_size);
+/* Lists versions as a JSON array of {version, system, state, note, created_at}; new ref. */
+int jobstore_config_list(jobstore *js, json_t **out, char *errstr, size_t errstr_size);
+
+/* ---- intake ---- */
+
+typedef enum {
+    JOBSTORE_CREATED,   /* a new job, queued; job.accepted is in the outbox */
+    JOBSTORE_DUPLICATE, /* the request id was seen before: nothing changed */
+    JOBSTORE_REJECTED,  /* recorded as rejected (reason in errstr); job.rejected in the outbox */
+} jobstore_intake;
+
+/* Records a validated request as a job, idempotently on its request id, in one transaction
+ * with its job.accepted (or job.rejected) event. A second active job for the same guest is
+ * rejected naming the job that holds the guest. A replay names an earlier job: the new job
+ * copies its guest, mode and hosts, links to it (replay_of, attempt + 1) and runs from the
+ * earlier job's failed step, from_step, or the single step. MEMORY_MB/VCPUS are reserved on
+ * the target while the job is active (0 when unknown). SOURCE names the event source.
+ * Returns 0 and *RESULT, or a negative code (errstr). */
+int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vcpus,
+                        const char *source, jobstore_intake *result, char *errstr,
+                        size_t errstr_size);
+
+/* Publishes a job.rejected event for a request that never became a job (it failed to parse
+ * or validate): REQUEST_ID may be "" when unreadable, then no event is written. */
+int jobstore_reject_unparsed(jobstore *js, const char *request_id, const char *reason,
+                             const char *source, char *errstr, size_t errstr_size);
+
+/* ---- execution (lease-guarded: every call checks OWNER still holds the lease) ---- */
+
+typedef struct job {
+    char id[REQUEST_UUID_LEN];
+    char replay_of[REQUEST_UUID_LEN]; /* "" when not a replay */
+    int attempt;
+    char guest[REQUEST_NAME_MAX];
+    char src_host[REQUEST_NAME_MAX];
+    char tgt_host[REQUEST_NAME_MAX];
+    migrate_mode mode;
+    long config_version;                /* 0 = newest at claim time */
+    int included[STEP__COUNT];          /* 1 if the step belongs to this job */
+    step_state state[STEP__COUNT];      /* as recorded */
+    int takeover;                       /* 1 if claimed from an expired lease */
+} job;
+
+/* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
+ * of LEASE_S seconds. Returns 1 and fills *OUT, 0 when there is nothing to do, or negative. */
+int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, char *errstr,
+                       size_t errstr_size);
+/* Extends every running job leased by OWNER. *RENEWED gets how many (may be NULL). */
+int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed,
+                         char *errstr, size_t errstr_size);
+/* Hands OWNER's running jobs back (lease expires now) for another worker to take. */
+int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t errstr_size);
+
+/* Records one preflight check result (status "passed", "failed", "skipped", "warning"). */
+int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int seq,
+                              const char *check_name, const char *status, const char *message,
+                              char *errstr, size_t errstr_size);
+/* Ends preflight: PASSED=1 writes preflight.passed, 0 writes preflight.failed with the failing
+ * checks in DATA (stolen; may be NULL). */
+int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const char *source,
+                            int passed, json_t *data, char *errstr, size_t errstr_size);
+
+/* Marks STEP running on HOST (attempts + 1) with a step.started event. */
+int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *host,
+                        const char *owner, const char *source, char *errstr,
+                        size_t errstr_size);
+/* Ends STEP as STATE (succeeded, skipped or failed) with MESSAGE and captured OUTPUT, and its
+ * step.completed / step.skipped / step.failed event carrying ELAPSED_MS and the output lines. */
+int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
+                      const char *message, const char *output, long elapsed_ms,
+                      const char *owner, const char *source, char *errstr, size_t errstr_size);
+/* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed), releasing the lease, with its
+ * job.succeeded / job.failed event. When DEPLOYED_DOC is not NULL it is stored as a new config
+ * version in state migration-deployed in the same transaction. */
+int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
+                        long elapsed_ms, const char *deployed_doc, const char *system_name,
+                        const char *owner, const char *source, char *errstr,
+                        size_t errstr_size);
+
+/* ---- outbox ---- */
+
+/* Called for each unpublished event; returns 0 when the broker acknowledged it. */
+typedef int (*jobstore_send_fn)(void *ctx, const char *topic, const char *key,
+                                const char *payload);
+
+/* Publishes up to LIMIT unpublished events in id order through SEND and marks those sent. One
+ * publisher at a time (advisory lock), so events leave in the order they were written.
+ * *PUBLISHED gets how many were marked. */
+int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
+                            int *published, char *errstr, size_t errstr_size);
+/* Number of events not yet published. */
+int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size);
+
+/* ---- queries ---- */
+
+/* The job with its steps and preflight results as JSON (new reference). */
+int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *errstr,
+                          size_t errstr_size);
+/* Jobs, newest first, filtered by STATUS / GUEST / SINCE (each NULL = any) as a JSON array. */
+int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
+                            const char *since, int limit, json_t **out, char *errstr,
+                            size_t errstr_size);
+/* Memory (MiB) and vCPUs reserved on HOST by active jobs other than EXCEPT_JOB (may be NULL). */
+int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
+                         int *vcpus, char *errstr, size_t errstr_size);
+
+#endif

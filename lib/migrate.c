@@ -1,0 +1,742 @@
+/* migrate: the eleven offline-migration steps, each observing the host before it acts. */
+#include "migrate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostops.h"
+#include "util.h"
+
+/* One step's run: where output lines go and how it ends. */
+typedef struct run {
+    const migrate_env *env;
+    migrate_result *res;
+    size_t out_len, out_cap;
+    char err[1024];
+} run;
+
+static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(run *r, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    if (r->out_len + n + 2 > r->out_cap) {
+        size_t cap = r->out_cap ? r->out_cap : 512;
+        char *p;
+        while (r->out_len + n + 2 > cap)
+            cap *= 2;
+        p = realloc(r->res->output, cap);
+        if (p == NULL)
+            return;
+        r->res->output = p;
+        r->out_cap = cap;
+    }
+    memcpy(r->res->output + r->out_len, line, n);
+    r->out_len += n;
+    r->res->output[r->out_len++] = '\n';
+    r->res->output[r->out_len] = '\0';
+    if (r->env->log)
+        r->env->log(r->env->ctx, line);
+}
+
+static int fail(run *r, int transient, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(run *r, int transient, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->res->message, sizeof(r->res->message), fmt, ap);
+    va_end(ap);
+    r->res->state = STEP_FAILED;
+    r->res->transient = transient;
+    return -1;
+}
+
+static int done(run *r, step_state state, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int done(run *r, step_state state, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->res->message, sizeof(r->res->message), fmt, ap);
+    va_end(ap);
+    r->res->state = state;
+    return 0;
+}
+
+static const char *G(const run *r)
+{
+    return r->env->guest->hostname;
+}
+static const char *S(const run *r)
+{
+    return r->env->src->hostname;
+}
+static const char *T(const run *r)
+{
+    return r->env->tgt->hostname;
+}
+
+/* Opens (or reuses) the session to HOST. Returns 0, or the negative hostconn code. */
+static int conn(run *r, const esxml_host *host, hostconn **c)
+{
+    return r->env->connect(r->env->ctx, host, c, r->err, sizeof(r->err));
+}
+
+/* Runs OP; returns the exit status (>= 0), or a negative code with r->err set. */
+static int op(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, char **out)
+{
+    int status = -1;
+    int rc = hostops_run(c, o, v, n, r->env->command_timeout_ms, &status, out, r->err,
+                         sizeof(r->err));
+    return rc < 0 ? rc : status;
+}
+
+/* Runs OP and fails the step unless it exits 0. */
+static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, char **out)
+{
+    int rc = op(r, c, o, v, n, out);
+
+    if (rc == 0)
+        return 0;
+    if (rc < 0)
+        return fail(r, rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO ||
+                           rc == -HOSTCONN_EUNREACHABLE,
+                    "%s", r->err);
+    return fail(r, 0, "%s", r->err);
+}
+
+/* Returns 1 if LINE_START..end of OUT has a line equal to WORD (first field). */
+static int has_line(const char *out, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = out;
+
+    while (p && *p) {
+        if (strncmp(p, word, n) == 0 && (p[n] == '\n' || p[n] == ' ' || p[n] == '\t' ||
+                                         p[n] == '\0'))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+static const esxml_volume *config_volume(const esxml_guest *g)
+{
+    size_t i;
+
+    for (i = 0; i < g->n_volumes; i++)
+        if (g->volumes[i].is_config)
+            return &g->volumes[i];
+    return NULL;
+}
+
+/* Domain state on C: 1 running, 0 shut off, 2 not defined, negative on error. */
+static int domain_state(run *r, hostconn *c)
+{
+    hostops_var v[] = {{"guest", G(r)}};
+    char *out = NULL;
+    int rc = op(r, c, HOP_DOMAIN_STATE, v, 1, &out), st;
+
+    if (rc < 0) {
+        free(out);
+        return rc;
+    }
+    if (rc != 0)
+        st = 2;
+    else
+        st = (out && strncmp(out, "running", 7) == 0) ? 1 : 0;
+    free(out);
+    return st;
+}
+
+static int autostart_enabled(run *r, hostconn *c)
+{
+    hostops_var v[] = {{"guest", G(r)}};
+    char *out = NULL;
+    int rc = op(r, c, HOP_DOMAIN_INFO, v, 1, &out), en = 0;
+    const char *p;
+
+    if (rc == 0 && out && (p = strstr(out, "Autostart:")) != NULL) {
+        p += strlen("Autostart:");
+        while (*p == ' ' || *p == '\t')
+            p++;
+        en = strncmp(p, "enable", 6) == 0;
+    }
+    free(out);
+    return rc < 0 ? rc : en;
+}
+
+/* Source host for a step that may be skipped when OFFLINEFORCE finds it unreachable.
+ * Returns 0 with *C, 1 when the step was ended as skipped, -1 when it failed. */
+static int source_or_skip(run *r, hostconn **c)
+{
+    int rc = conn(r, r->env->src, c);
+
+    if (rc == 0)
+        return 0;
+    if (r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE) {
+        say(r, "KVM host %s is unreachable; skipping (MODE=OFFLINEFORCE): %s", S(r), r->err);
+        done(r, STEP_SKIPPED, "source host %s unreachable, skipped in OFFLINEFORCE mode; "
+                              "source-side cleanup is pending", S(r));
+        return 1;
+    }
+    if (rc == -HOSTCONN_EUNREACHABLE)
+        return fail(r, 0,
+                    "source KVM host %s is unreachable (%s); if the host is really down, use "
+                    "MODE=OFFLINEFORCE",
+                    S(r), r->err);
+    return fail(r, 0, "%s", r->err);
+}
+
+static int step_stop_guest(run *r)
+{
+    hostconn *c;
+    hostops_var v[] = {{"guest", G(r)}};
+    int st, rc, force = r->env->mode == MODE_OFFLINEFORCE;
+
+    if ((rc = source_or_skip(r, &c)) != 0)
+        return rc < 0 ? -1 : 0;
+    say(r, "Stopping Guest %s on KVM host %s", G(r), S(r));
+    st = domain_state(r, c);
+    if (st < 0)
+        return fail(r, 1, "%s", r->err);
+    if (st == 2) {
+        say(r, "%s is not defined on %s", G(r), S(r));
+        return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r), S(r));
+    }
+    if (st == 1) {
+        say(r, "Waiting for node : %s to be stopped", G(r));
+        if (must(r, c, force ? HOP_DOMAIN_DESTROY : HOP_DOMAIN_SHUTDOWN, v, 1, NULL) < 0)
+            return -1;
+        st = domain_state(r, c);
+        if (st < 0)
+            return fail(r, 1, "%s", r->err);
+        if (st == 1)
+            return fail(r, 0, "%s is still running on %s after %s", G(r), S(r),
+                        force ? "a forced stop" : "a graceful shutdown (try MODE=OFFLINEFORCE)");
+    }
+    say(r, "%s is down", G(r));
+    say(r, "%s is Down", G(r));
+    return done(r, STEP_SUCCEEDED, "%s is down on %s", G(r), S(r));
+}
+
+/* The guest's re* interfaces (private networks) from es.xml. */
+static int is_re_iface(const esxml_network *n)
+{
+    return n->iface && strncmp(n->iface, "re", 2) == 0;
+}
+
+static int vf_pools_in_use(run *r, hostconn *c)
+{
+    char *out = NULL;
+    int rc = op(r, c, HOP_VFPOOL_LIST, NULL, 0, &out), inuse;
+
+    inuse = rc == 0 && out && strspn(out, " \t\n") != strlen(out);
+    free(out);
+    return rc < 0 ? rc : inuse;
+}
+
+static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
+{
+    hostops_var v[2] = {{"guest", G(r)}, {"iface", NULL}};
+    char *out = NULL;
+    int vf;
+    size_t i;
+
+    say(r, "%s Network Interfaces for Guest : %s on KVM host %s",
+        attach ? "Attaching" : "Detaching", G(r), h->hostname);
+    vf = vf_pools_in_use(r, c);
+    if (vf < 0)
+        return fail(r, 1, "%s", r->err);
+    if (vf) {
+        if (attach)
+            say(r, "VF POOLS in use in kvmHost %s. No need to attach re* interfaces. Proceeding "
+                   "with other post-mgration tasks.",
+                h->hostname);
+        else
+            say(r, "VF POOLS in use in kvmHost %s. No need to detach re* interfaces",
+                h->hostname);
+        return done(r, STEP_SUCCEEDED, "VF pools in use on %s; re* interfaces left alone",
+                    h->hostname);
+    }
+    if (must(r, c, HOP_IFACE_LIST, v, 1, &out) < 0)
+        return -1;
+    for (i = 0; i < r->env->guest->n_networks; i++) {
+        const esxml_network *n = &r->env->guest->networks[i];
+        int present;
+        if (!is_re_iface(n))
+            continue;
+        present = has_line(out, n->iface);
+        if (present == attach)
+            continue;
+        v[1].value = n->iface;
+        say(r, "%s interface %s %s guest %s on KVM host %s", attach ? "Attaching" : "Detaching",
+            n->iface, attach ? "to" : "from", G(r), h->hostname);
+        if (must(r, c, attach ? HOP_IFACE_ATTACH : HOP_IFACE_DETACH, v, 2, NULL) < 0) {
+            free(out);
+            return -1;
+        }
+    }
+    free(out);
+    return done(r, STEP_SUCCEEDED, "re* interfaces %s on %s", attach ? "attached" : "detached",
+                h->hostname);
+}
+
+static int step_detach_interfaces(run *r)
+{
+    hostconn *c;
+    int rc = source_or_skip(r, &c);
+
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    return interfaces(r, r->env->src, c, 0);
+}
+
+static int step_attach_interfaces(run *r)
+{
+    hostconn *c;
+
+    if (conn(r, r->env->tgt, &c) < 0)
+        return fail(r, 1, "%s", r->err);
+    return interfaces(r, r->env->tgt, c, 1);
+}
+
+/* Volumes of the guest attached on C's host: bitmask-free, checked per name in OUT. */
+static int volume_list(run *r, hostconn *c, char **out)
+{
+    return must(r, c, HOP_VOLUME_LIST, NULL, 0, out);
+}
+
+static int detach_config(run *r, hostconn *c, const esxml_volume *cfg)
+{
+    hostops_var v[] = {{"guest", G(r)}, {"device", cfg ? cfg->device : ""}};
+    int rc;
+
+    rc = op(r, c, HOP_CFG_MOUNTED, v, 1, NULL);
+    if (rc < 0)
+        return fail(r, 1, "%s", r->err);
+    if (rc == 0 && cfg) {
+        say(r, "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on kvmhost "
+               "%s.",
+            cfg->device, G(r), S(r));
+        if (must(r, c, HOP_CFG_UMOUNT, v, 1, NULL) < 0)
+            return -1;
+    }
+    rc = op(r, c, HOP_FSTAB_HAS, v, 1, NULL);
+    if (rc < 0)
+        return fail(r, 1, "%s", r->err);
+    if (rc == 0 && cfg) {
+        say(r, "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab on "
+               "kvmhost %s.",
+            cfg->device, G(r), S(r));
+        if (must(r, c, HOP_FSTAB_REMOVE, v, 1, NULL) < 0)
+            return -1;
+    }
+    say(r, "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for guest %s "
+           "on kvmhost %s.",
+        G(r), G(r), S(r));
+    return must(r, c, HOP_CFG_RMDIR, v, 1, NULL);
+}
+
+static int step_detach_volumes(run *r)
+{
+    const esxml_guest *g = r->env->guest;
+    const esxml_volume *cfg = config_volume(g);
+    hostconn *c;
+    char *attached = NULL;
+    size_t i;
+    int rc = conn(r, r->env->src, &c);
+
+    if (rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE) {
+        /* The storage can drop a dead host's attachments: do it from the target. */
+        hostconn *t;
+        say(r, "KVM host %s is unreachable; detaching Exascale volumes of %s storage-side "
+               "(MODE=OFFLINEFORCE)",
+            S(r), G(r));
+        if (conn(r, r->env->tgt, &t) < 0)
+            return fail(r, 1, "%s", r->err);
+        for (i = 0; i < g->n_volumes; i++) {
+            hostops_var v[] = {{"volume", g->volumes[i].name}, {"host", S(r)}};
+            rc = op(r, t, HOP_VOLUME_DETACH_REMOTE, v, 2, NULL);
+            if (rc < 0)
+                return fail(r, 1, "%s", r->err);
+            say(r, "Detaching EDV Volume %s from KVM host %s%s", g->volumes[i].name, S(r),
+                rc == 0 ? "" : " (was not attached there)");
+        }
+        return done(r, STEP_SUCCEEDED,
+                    "volumes detached from %s storage-side; mount and fstab cleanup on %s is "
+                    "pending",
+                    S(r), S(r));
+    }
+    if (rc < 0) {
+        if (rc == -HOSTCONN_EUNREACHABLE)
+            return fail(r, 0,
+                        "source KVM host %s is unreachable (%s); if the host is really down, "
+                        "use MODE=OFFLINEFORCE",
+                        S(r), r->err);
+        return fail(r, 1, "%s", r->err);
+    }
+    say(r, "Detaching Exascale Volumes for Guest : %s on KVM host %s", G(r), S(r));
+    if (detach_config(r, c, cfg) < 0)
+        return -1;
+    if (volume_list(r, c, &attached) < 0)
+        return -1;
+    for (i = 0; i < g->n_volumes; i++) {
+        hostops_var v[] = {{"volume", g->volumes[i].name}};
+        if (!has_line(attached, g->volumes[i].name))
+            continue;
+        say(r, "Detaching EDV Volume %s from KVM host %s", g->volumes[i].name, S(r));
+        if (must(r, c, HOP_VOLUME_DETACH, v, 1, NULL) < 0) {
+            free(attached);
+            return -1;
+        }
+    }
+    free(attached);
+    return done(r, STEP_SUCCEEDED, "%zu volumes detached from %s", g->n_volumes, S(r));
+}
+
+static int step_attach_volumes(run *r)
+{
+    const esxml_guest *g = r->env->guest;
+    const esxml_volume *cfg = config_volume(g);
+    hostconn *c;
+    char *attached = NULL;
+    size_t i;
+    int rc;
+
+    if (conn(r, r->env->tgt, &c) < 0)
+        return fail(r, 1, "%s", r->err);
+    say(r, "Attaching Exascale volumes for Guest : %s on KVM host %s", G(r), T(r));
+    if (volume_list(r, c, &attached) < 0)
+        return -1;
+    for (i = 0; i < g->n_volumes; i++) {
+        hostops_var v[] = {{"volume", g->volumes[i].name}, {"device", g->volumes[i].device}};
+        if (has_line(attached, g->volumes[i].name))
+            continue;
+        say(r, "Attaching EDV Volume %s using device %s to host %s", g->volumes[i].name,
+            g->volumes[i].device, T(r));
+        if (must(r, c, HOP_VOLUME_ATTACH, v, 2, NULL) < 0) {
+            free(attached);
+            return -1;
+        }
+    }
+    free(attached);
+    if (cfg) {
+        hostops_var v[] = {{"guest", G(r)}, {"device", cfg->device}};
+        if (must(r, c, HOP_CFG_MKDIR, v, 1, NULL) < 0)
+            return -1;
+        rc = op(r, c, HOP_CFG_MOUNTED, v, 1, NULL);
+        if (rc < 0)
+            return fail(r, 1, "%s", r->err);
+        if (rc != 0) {
+            say(r, "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
+                   "kvmhost %s.",
+                cfg->device, G(r), T(r));
+            if (must(r, c, HOP_CFG_MOUNT, v, 2, NULL) < 0)
+                return -1;
+        }
+        rc = op(r, c, HOP_FSTAB_HAS, v, 1, NULL);
+        if (rc < 0)
+            return fail(r, 1, "%s", r->err);
+        if (rc != 0) {
+            say(r, "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
+                   "kvmhost %s.",
+                cfg->device, G(r), T(r));
+            if (must(r, c, HOP_FSTAB_ADD, v, 2, NULL) < 0)
+                return -1;
+        }
+    }
+    return done(r, STEP_SUCCEEDED, "%zu volumes attached to %s", g->n_volumes, T(r));
+}
+
+static int step_create_bridges(run *r)
+{
+    const esxml_guest *g = r->env->guest;
+    hostconn *c;
+    char *have = NULL;
+    size_t i;
+    int added = 0;
+
+    if (conn(r, r->env->tgt, &c) < 0)
+        return fail(r, 1, "%s", r->err);
+    say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
+    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
+        return -1;
+    for (i = 0; i < g->n_networks; i++) {
+        const esxml_network *n = &g->networks[i];
+        char vlan[16];
+        hostops_var v[] = {{"bridge", n->bridge}, {"vlan", vlan}};
+        if (n->bridge == NULL || has_line(have, n->bridge))
+            continue;
+        snprintf(vlan, sizeof(vlan), "%d", n->vlan);
+        say(r, "Creating bridge %s (VLAN %d) on KVM host %s", n->bridge, n->vlan, T(r));
+        if (must(r, c, HOP_BRIDGE_ADD, v, 2, NULL) < 0) {
+            free(have);
+            return -1;
+        }
+        added++;
+    }
+    free(have);
+    return done(r, STEP_SUCCEEDED, "%d bridges created on %s", added, T(r));
+}
+
+/* 1 if a guest other than the migrating one, placed on HOST in es.xml, uses BRIDGE. */
+static int bridge_shared(run *r, const esxml_host *host, const char *bridge)
+{
+    size_t i, k;
+
+    for (i = 0; i < host->n_guests; i++) {
+        const esxml_guest *o = esxml_guest_find_id(r->env->doc, host->guest_ids[i]);
+        if (o == NULL || o == r->env->guest)
+            continue;
+        for (k = 0; k < o->n_networks; k++)
+            if (o->networks[k].bridge && strcmp(o->networks[k].bridge, bridge) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int step_remove_bridges(run *r)
+{
+    const esxml_guest *g = r->env->guest;
+    hostconn *c;
+    char *have = NULL;
+    size_t i;
+    int removed = 0, rc = source_or_skip(r, &c);
+
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    say(r, "Removing Network Bridges for Guest : %s on KVM host %s", G(r), S(r));
+    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
+        return -1;
+    for (i = 0; i < g->n_networks; i++) {
+        const esxml_network *n = &g->networks[i];
+        hostops_var v[] = {{"bridge", n->bridge}};
+        if (n->bridge == NULL || !has_line(have, n->bridge))
+            continue;
+        if (bridge_shared(r, r->env->src, n->bridge)) {
+            say(r, "Keeping bridge %s on KVM host %s: other guests use it", n->bridge, S(r));
+            continue;
+        }
+        say(r, "Removing bridge %s from KVM host %s", n->bridge, S(r));
+        if (must(r, c, HOP_BRIDGE_REMOVE, v, 1, NULL) < 0) {
+            free(have);
+            return -1;
+        }
+        removed++;
+    }
+    free(have);
+    return done(r, STEP_SUCCEEDED, "%d bridges removed from %s", removed, S(r));
+}
+
+static int nat_bridges(run *r, int create)
+{
+    const esxml_guest *g = r->env->guest;
+    const esxml_host *h = create ? r->env->tgt : r->env->src;
+    hostconn *c;
+    char *have = NULL;
+    size_t i;
+    int rc;
+
+    if (!esxml_is_cloud(r->env->doc)) {
+        say(r, "Skipping NAT bridge %s since this is not a cloud deployment...",
+            create ? "creation" : "removal");
+        return done(r, STEP_SKIPPED, "not a cloud deployment");
+    }
+    if (create) {
+        if (conn(r, h, &c) < 0)
+            return fail(r, 1, "%s", r->err);
+    } else if ((rc = source_or_skip(r, &c)) != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+    say(r, "%s NAT bridge for Guest : %s on KVM host %s", create ? "Creating" : "Removing", G(r),
+        h->hostname);
+    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
+        return -1;
+    for (i = 0; i < g->n_networks; i++) {
+        const char *nb = g->networks[i].nat_bridge;
+        hostops_var v[] = {{"bridge", nb}};
+        if (nb == NULL || has_line(have, nb) == create)
+            continue;
+        if (must(r, c, create ? HOP_NAT_BRIDGE_ADD : HOP_NAT_BRIDGE_REMOVE, v, 1, NULL) < 0) {
+            free(have);
+            return -1;
+        }
+    }
+    free(have);
+    return done(r, STEP_SUCCEEDED, "NAT bridges %s on %s", create ? "created" : "removed",
+                h->hostname);
+}
+
+static int step_migrate_guest(run *r)
+{
+    hostops_var v[] = {{"guest", G(r)}};
+    hostconn *s = NULL, *t;
+    int rc, st;
+
+    say(r, "Migrating Guest %s from KVM host %s to  KVM host %s", G(r), S(r), T(r));
+    rc = conn(r, r->env->src, &s);
+    if (rc < 0 && !(rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE))
+        return fail(r, rc == -HOSTCONN_EUNREACHABLE ? 0 : 1, "%s", r->err);
+    if (conn(r, r->env->tgt, &t) < 0)
+        return fail(r, 1, "%s", r->err);
+    /* Source first: the guest must never be defined with autostart on two hosts. */
+    if (rc == 0) {
+        st = domain_state(r, s);
+        if (st < 0)
+            return fail(r, 1, "%s", r->err);
+        if (st == 1)
+            return fail(r, 0, "%s is running on %s; refusing to move it (run STOP_GUEST first)",
+                        G(r), S(r));
+        if (st == 0) {
+            rc = autostart_enabled(r, s);
+            if (rc < 0)
+                return fail(r, 1, "%s", r->err);
+            if (rc == 1) {
+                say(r, "Disabling autostart for guest %s on kvm host %s", G(r), S(r));
+                if (must(r, s, HOP_AUTOSTART_OFF, v, 1, NULL) < 0)
+                    return -1;
+            }
+            say(r, "Undefining guest %s on kvm host %s", G(r), S(r));
+            if (must(r, s, HOP_DOMAIN_UNDEFINE, v, 1, NULL) < 0)
+                return -1;
+        }
+    } else {
+        say(r, "KVM host %s is unreachable; its definition of %s will be removed by the pending "
+               "cleanup",
+            S(r), G(r));
+    }
+    st = domain_state(r, t);
+    if (st < 0)
+        return fail(r, 1, "%s", r->err);
+    if (st == 2) {
+        say(r, "Defining guest %s on kvm host %s", G(r), T(r));
+        if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
+            return -1;
+    }
+    rc = autostart_enabled(r, t);
+    if (rc < 0)
+        return fail(r, 1, "%s", r->err);
+    say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
+    if (rc == 0 && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
+        return -1;
+    return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
+}
+
+static int step_startup_guest(run *r)
+{
+    hostops_var v[] = {{"guest", G(r)}};
+    hostconn *c;
+    int st;
+
+    if (conn(r, r->env->tgt, &c) < 0)
+        return fail(r, 1, "%s", r->err);
+    say(r, "Starting Guest %s on KVM host %s", G(r), T(r));
+    st = domain_state(r, c);
+    if (st < 0)
+        return fail(r, 1, "%s", r->err);
+    if (st == 2)
+        return fail(r, 0, "%s is not defined on %s (run MIGRATE_GUEST first)", G(r), T(r));
+    if (st == 0 && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
+        return -1;
+    say(r, "Waiting for node : %s to be ready", G(r));
+    st = domain_state(r, c);
+    if (st < 0)
+        return fail(r, 1, "%s", r->err);
+    if (st != 1)
+        return fail(r, 0, "%s did not reach running on %s", G(r), T(r));
+    return done(r, STEP_SUCCEEDED, "%s is running on %s", G(r), T(r));
+}
+
+const esxml_host *migrate_step_host(const migrate_env *env, step_id step)
+{
+    switch (step) {
+    case STEP_STOP_GUEST:
+    case STEP_DETACH_INTERFACES:
+    case STEP_DETACH_VOLUMES:
+    case STEP_REMOVE_BRIDGES:
+    case STEP_REMOVE_NAT_BRIDGE_SRC:
+        return env->src;
+    default:
+        return env->tgt;
+    }
+}
+
+int migrate_step(const migrate_env *env, step_id step, migrate_result *res)
+{
+    run r;
+
+    memset(res, 0, sizeof(*res));
+    memset(&r, 0, sizeof(r));
+    r.env = env;
+    r.res = res;
+    switch (step) {
+    case STEP_STOP_GUEST:
+        step_stop_guest(&r);
+        break;
+    case STEP_DETACH_INTERFACES:
+        step_detach_interfaces(&r);
+        break;
+    case STEP_DETACH_VOLUMES:
+        step_detach_volumes(&r);
+        break;
+    case STEP_ATTACH_VOLUMES:
+        step_attach_volumes(&r);
+        break;
+    case STEP_CREATE_BRIDGES:
+        step_create_bridges(&r);
+        break;
+    case STEP_MIGRATE_GUEST:
+        step_migrate_guest(&r);
+        break;
+    case STEP_REMOVE_BRIDGES:
+        step_remove_bridges(&r);
+        break;
+    case STEP_REMOVE_NAT_BRIDGE_SRC:
+        nat_bridges(&r, 0);
+        break;
+    case STEP_CREATE_NAT_BRIDGE_TGT:
+        nat_bridges(&r, 1);
+        break;
+    case STEP_ATTACH_INTERFACES:
+        step_attach_interfaces(&r);
+        break;
+    case STEP_STARTUP_GUEST:
+        step_startup_guest(&r);
+        break;
+    default:
+        return -1;
+    }
+    if (res->state == STEP_FAILED)
+        say(&r, "Step %s failed: %s", step_to_string(step), res->message);
+    return 0;
+}
+
+void migrate_result_free(migrate_result *res)
+{
+    if (res == NULL)
+        return;
+    free(res->output);
+    res->output = NULL;
+}
+
+void migrate_summary_line(const migrate_env *env, step_id step, char *buf, size_t size)
+{
+    snprintf(buf, size, "Migrate guest %s from %s to %s. Step %s completed successfully...",
+             env->guest->hostname, env->src->hostname, env->tgt->hostname,
+             step_to_string(step));
+}

@@ -1,0 +1,48 @@
+/* migrate: the eleven offline-migration steps, each observing the host before it acts. */
+#ifndef KVMOVE_MIGRATE_H
+#define KVMOVE_MIGRATE_H
+
+#include <stddef.h>
+
+#include "esxml.h"
+#include "hostconn.h"
+#include "step.h"
+
+/* What a step runs against. The views point into DOC, which outlives the env. */
+typedef struct migrate_env {
+    const esxml *doc;
+    const esxml_guest *guest;
+    const esxml_host *src;
+    const esxml_host *tgt;
+    migrate_mode mode;
+    int command_timeout_ms; /* per host command; 0 = none */
+    /* Returns a session to HOST (kept and reused by the caller's pool; not freed by the step),
+     * or a negative hostconn code with errstr (-HOSTCONN_EUNREACHABLE when it is down). */
+    int (*connect)(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
+                   size_t errstr_size);
+    /* Called with each progress line as it happens (may be NULL). */
+    void (*log)(void *ctx, const char *line);
+    void *ctx;
+} migrate_env;
+
+typedef struct migrate_result {
+    step_state state;  /* STEP_SUCCEEDED, STEP_SKIPPED or STEP_FAILED */
+    char message[1024]; /* one line: what happened or why it failed */
+    char *output;      /* every progress line of the step, malloc'd; free with migrate_result_free */
+    int transient;     /* 1 if the failure may go away on retry (host unreachable, timeout) */
+} migrate_result;
+
+/* The host a step acts on ("src" or "tgt" side), for recording. */
+const esxml_host *migrate_step_host(const migrate_env *env, step_id step);
+
+/* Runs STEP. Each step first observes the host and does only what is not done yet, so running
+ * it again after a crash is safe. Returns 0 with *RES filled (its state says how it ended);
+ * RES->output must be freed with migrate_result_free(). */
+int migrate_step(const migrate_env *env, step_id step, migrate_result *res);
+void migrate_result_free(migrate_result *res);
+
+/* The spec's per-step summary line:
+ * "Migrate guest G from S to T. Step STEP completed successfully..." into BUF. */
+void migrate_summary_line(const migrate_env *env, step_id step, char *buf, size_t size);
+
+#endif
