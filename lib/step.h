@@ -32,7 +32,10 @@ typedef enum {
     JOB__COUNT
 } job_status;
 
+/* Returns the status as stored in jobs.status ("queued"); a static string, NULL if out of
+ * range. */
 const char *job_status_to_string(job_status status);
+/* Parses a stored status, exactly (lower case). Returns 0 and sets *out, or -1 if unknown. */
 int job_status_from_string(const char *name, job_status *out);
 
 typedef enum {
@@ -44,13 +47,17 @@ typedef enum {
     STEPSTATE__COUNT
 } step_state;
 
+/* Returns the state as stored in job_steps.status ("pending"); a static string, NULL if out
+ * of range. */
 const char *step_state_to_string(step_state state);
+/* Parses a stored step state, exactly (lower case). Returns 0 and sets *out, or -1. */
 int step_state_from_string(const char *name, step_state *out);
 
 typedef enum { MODE_OFFLINE, MODE_OFFLINEFORCE, MODE__COUNT } migrate_mode;
 
+/* Returns "OFFLINE" or "OFFLINEFORCE"; a static string, NULL if out of range. */
 const char *mode_to_string(migrate_mode mode);
-/* Accepts OFFLINE / OFFLINEFORCE in any case. */
+/* Returns 0 and sets *out, or -1. Accepts OFFLINE / OFFLINEFORCE in any case. */
 int mode_from_string(const char *name, migrate_mode *out);
 
 #endif

@@ -1,0 +1,162 @@
+/* test_step: the step, job status, step state and mode tables match the database values. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "step.h"
+
+/* The spec's log order; the enum values are stored, so they must not move. */
+static const char *const steps_in_order[] = {
+    "STOP_GUEST",     "DETACH_INTERFACES", "DETACH_VOLUMES",        "ATTACH_VOLUMES",
+    "CREATE_BRIDGES", "MIGRATE_GUEST",     "REMOVE_BRIDGES",        "REMOVE_NAT_BRIDGE_SRC",
+    "CREATE_NAT_BRIDGE_TGT", "ATTACH_INTERFACES", "STARTUP_GUEST",
+};
+
+static const char *const statuses[] = {"queued", "running", "succeeded", "failed", "rejected"};
+static const char *const states[] = {"pending", "running", "succeeded", "failed", "skipped"};
+static const char *const modes[] = {"OFFLINE", "OFFLINEFORCE"};
+
+START_TEST(test_steps_order_and_round_trip)
+{
+    step_id s;
+
+    ck_assert_int_eq(STEP__COUNT, 11);
+    ck_assert_str_eq(step_to_string((step_id)_i), steps_in_order[_i]);
+    ck_assert_int_eq(step_from_string(steps_in_order[_i], &s), 0);
+    ck_assert_int_eq(s, _i);
+}
+END_TEST
+
+START_TEST(test_job_status_round_trip)
+{
+    job_status st;
+
+    ck_assert_int_eq(JOB__COUNT, 5);
+    ck_assert_str_eq(job_status_to_string((job_status)_i), statuses[_i]);
+    ck_assert_int_eq(job_status_from_string(statuses[_i], &st), 0);
+    ck_assert_int_eq(st, _i);
+}
+END_TEST
+
+START_TEST(test_step_state_round_trip)
+{
+    step_state st;
+
+    ck_assert_int_eq(STEPSTATE__COUNT, 5);
+    ck_assert_str_eq(step_state_to_string((step_state)_i), states[_i]);
+    ck_assert_int_eq(step_state_from_string(states[_i], &st), 0);
+    ck_assert_int_eq(st, _i);
+}
+END_TEST
+
+START_TEST(test_mode_round_trip)
+{
+    migrate_mode m;
+
+    ck_assert_int_eq(MODE__COUNT, 2);
+    ck_assert_str_eq(mode_to_string((migrate_mode)_i), modes[_i]);
+    ck_assert_int_eq(mode_from_string(modes[_i], &m), 0);
+    ck_assert_int_eq(m, _i);
+}
+END_TEST
+
+/* Parsing cases: {table, input, expected index or -1}. */
+enum { T_STEP, T_STATUS, T_STATE, T_MODE };
+
+static const struct {
+    int table;
+    const char *input;
+    int expected;
+} parse_cases[] = {
+    {T_STEP, "startup_guest", STEP_STARTUP_GUEST}, /* typed by people: any case */
+    {T_STEP, "Migrate_Guest", STEP_MIGRATE_GUEST},
+    {T_STEP, "STARTUP_GUEST ", -1},
+    {T_STEP, "STARTUP", -1},
+    {T_STEP, "", -1},
+    {T_STEP, NULL, -1},
+    {T_MODE, "offline", MODE_OFFLINE}, /* the spec's deploy log writes mode=offline */
+    {T_MODE, "OfflineForce", MODE_OFFLINEFORCE},
+    {T_MODE, "ONLINE", -1},
+    {T_MODE, "OFFLINE_FORCE", -1},
+    {T_STATUS, "QUEUED", -1}, /* database values: exact */
+    {T_STATUS, "done", -1},
+    {T_STATUS, NULL, -1},
+    {T_STATE, "Skipped", -1},
+    {T_STATE, "queued", -1},
+};
+
+START_TEST(test_parse_table)
+{
+    int out = -7, rc;
+
+    switch (parse_cases[_i].table) {
+    case T_STEP: {
+        step_id v;
+        rc = step_from_string(parse_cases[_i].input, &v);
+        if (rc == 0)
+            out = (int)v;
+        break;
+    }
+    case T_STATUS: {
+        job_status v;
+        rc = job_status_from_string(parse_cases[_i].input, &v);
+        if (rc == 0)
+            out = (int)v;
+        break;
+    }
+    case T_STATE: {
+        step_state v;
+        rc = step_state_from_string(parse_cases[_i].input, &v);
+        if (rc == 0)
+            out = (int)v;
+        break;
+    }
+    default: {
+        migrate_mode v;
+        rc = mode_from_string(parse_cases[_i].input, &v);
+        if (rc == 0)
+            out = (int)v;
+        break;
+    }
+    }
+    if (parse_cases[_i].expected < 0) {
+        ck_assert_msg(rc == -1, "case %d: \"%s\" must be refused", _i,
+                      parse_cases[_i].input ? parse_cases[_i].input : "NULL");
+    } else {
+        ck_assert_int_eq(rc, 0);
+        ck_assert_int_eq(out, parse_cases[_i].expected);
+    }
+}
+END_TEST
+
+START_TEST(test_out_of_range)
+{
+    ck_assert_ptr_null(step_to_string(STEP__COUNT));
+    ck_assert_ptr_null(step_to_string((step_id)-1));
+    ck_assert_ptr_null(job_status_to_string(JOB__COUNT));
+    ck_assert_ptr_null(step_state_to_string(STEPSTATE__COUNT));
+    ck_assert_ptr_null(mode_to_string(MODE__COUNT));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("step");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_loop_test(tc, test_steps_order_and_round_trip, 0, 11);
+    tcase_add_loop_test(tc, test_job_status_round_trip, 0, 5);
+    tcase_add_loop_test(tc, test_step_state_round_trip, 0, 5);
+    tcase_add_loop_test(tc, test_mode_round_trip, 0, 2);
+    tcase_add_loop_test(tc, test_parse_table, 0,
+                        (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
+    tcase_add_test(tc, test_out_of_range);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
