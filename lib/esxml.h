@@ -74,6 +74,9 @@ const char *esxml_system_name(const esxml *doc);
 int esxml_is_cloud(const esxml *doc); /* 1 for cloud deployments (NAT bridges in use) */
 /* Exascale: 1 if guest images are on Exascale storage. Storage servers list. */
 int esxml_uses_exascale(const esxml *doc);
+/* The Exascale cluster name and the vault holding guest images; NULL without <exascale>. */
+const char *esxml_exascale_cluster(const esxml *doc);
+const char *esxml_exascale_vault(const esxml *doc);
 size_t esxml_storage_server_count(const esxml *doc);
 const char *esxml_storage_server(const esxml *doc, size_t i);
 
@@ -93,12 +96,14 @@ size_t esxml_action_count(const esxml *doc);
 const esxml_action *esxml_action_at(const esxml *doc, size_t i);
 
 /* Edits (they invalidate earlier views of the edited objects). Each returns 0 or -1 with
- * the reason in errstr. */
+ * the reason in errstr. (Earlier views stay allocated, showing the state before the edit,
+ * until esxml_free; look objects up again after an edit.) */
 /* Appends an action with the next free id; merged=1, deployed=0. *ID_OUT gets its id. */
 int esxml_action_add(esxml *doc, const char *subcommand, int *id_out, char *errstr,
                      size_t errstr_size);
 int esxml_action_set_deployed(esxml *doc, int id, char *errstr, size_t errstr_size);
-/* Moves the guest's <machine id=.../> reference from its current host to TGT_HOSTNAME. */
+/* Moves the guest's <machine id=.../> reference from its current host to TGT_HOSTNAME.
+ * Moving a guest to the host it is already on succeeds and changes nothing. */
 int esxml_guest_move(esxml *doc, const char *guest_hostname, const char *tgt_hostname,
                      char *errstr, size_t errstr_size);
 
