@@ -1198,6 +1198,10 @@ static int parse(const char *buf, size_t len, const char *src, xmlDocPtr *out, c
 
     *out = NULL;
     memset(&st, 0, sizeof(st));
+    if (buf == NULL || len == 0) {
+        util_errf(errstr, errstr_size, "%s is empty", src);
+        goto out;
+    }
     if (len > (size_t)ESXML_MAX_SIZE) {
         util_errf(errstr, errstr_size, "%s: %zu bytes is too large for an es.xml (limit %ld)", src,
                   len, ESXML_MAX_SIZE);

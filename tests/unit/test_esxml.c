@@ -415,6 +415,9 @@ static const struct {
     const char *xml;
     const char *err;
 } bad_buffers[] = {
+    {NULL, "es.xml is empty"},
+    {"", "es.xml is empty"},
+    {"   ", "not well-formed XML"},
     {"<engineeredSystem name=\"x\" deploymentType=\"onpremise\"><machines>"
      "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>&undefined;</hostName></machine>"
      "</machines></engineeredSystem>",
@@ -476,7 +479,8 @@ START_TEST(test_bad_buffer)
     esxml *doc = NULL;
     const char *xml = bad_buffers[_i].xml;
 
-    ck_assert_int_eq(esxml_load_buffer(xml, strlen(xml), NULL, &doc, err, sizeof(err)), -1);
+    ck_assert_int_eq(esxml_load_buffer(xml, xml ? strlen(xml) : 0, NULL, &doc, err, sizeof(err)),
+                     -1);
     ck_assert_ptr_null(doc);
     ck_assert_msg(strstr(err, bad_buffers[_i].err) != NULL, "case %d: got '%s', want '%s'", _i, err,
                   bad_buffers[_i].err);
