@@ -354,7 +354,7 @@ int jschema_load_file(const char *file, jschema **out, char *errstr, size_t errs
 int jschema_load_string(const char *text, jschema **out, char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
-    json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 
     *out = NULL;
     if (doc == NULL) {
