@@ -325,6 +325,12 @@ int request_parse_json(const char *buf, size_t len, request *out, char *errstr,
     if (root == NULL) {
         util_errf(errstr, errstr_size, "request is not valid JSON: %s (line %d, column %d)",
                   jerr.text, jerr.line, jerr.column);
+        /* A duplicate key is refused (which one counts is ambiguous), but the id may still
+         * be readable for the job.rejected event. */
+        root = json_loadb(buf, len, 0, NULL);
+        id = json_object_get(root, "request_id");
+        if (json_is_string(id) && util_is_uuid(json_string_value(id)))
+            util_strlcpy(out->request_id, json_string_value(id), sizeof(out->request_id));
         goto out;
     }
     if (!json_is_object(root)) {
