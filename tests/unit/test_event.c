@@ -1,0 +1,258 @@
+/* test_event: CloudEvents built by event_build are complete and match schema/event.schema.json. */
+#include <check.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "jschema.h"
+#include "util.h"
+
+#define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
+
+static const char *source_dir(void)
+{
+    const char *d = getenv("KVMOVE_SOURCE_DIR");
+#ifdef KVMOVE_SOURCE_DIR
+    if (d == NULL)
+        d = KVMOVE_SOURCE_DIR;
+#endif
+    return d != NULL ? d : ".";
+}
+
+static jschema *event_schema(void)
+{
+    char file[1024], err[512];
+    jschema *s = NULL;
+
+    snprintf(file, sizeof(file), "%s/schema/event.schema.json", source_dir());
+    ck_assert_msg(jschema_load_file(file, &s, err, sizeof(err)) == 0, "%s", err);
+    return s;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Every type, built as the worker builds it, passes the schema and event_validate. */
+static const struct {
+    const char *type;
+    int has_step;
+} types[] = {
+    {EVENT_JOB_ACCEPTED, 0},   {EVENT_JOB_REJECTED, 0},  {EVENT_PREFLIGHT_PASSED, 0},
+    {EVENT_PREFLIGHT_FAILED, 0}, {EVENT_STEP_STARTED, 1}, {EVENT_STEP_COMPLETED, 1},
+    {EVENT_STEP_SKIPPED, 1},   {EVENT_STEP_FAILED, 1},   {EVENT_JOB_SUCCEEDED, 0},
+    {EVENT_JOB_FAILED, 0},
+};
+
+START_TEST(test_every_type_valid)
+{
+    jschema *s = event_schema();
+    char err[1024], want[64];
+    json_t *data = json_object(), *ev;
+
+    if (types[_i].has_step)
+        json_object_set_new(data, "step", json_string("STOP_GUEST"));
+    json_object_set_new(data, "host", json_string("exa01adm02.example.com"));
+    json_object_set_new(data, "message", json_string("Step STOP_GUEST completed successfully"));
+    json_object_set_new(data, "elapsed_ms", json_integer(23817));
+    ev = event_build(types[_i].type, "worker-1", JOB, "exa01vm01.example.com", data);
+    ck_assert_ptr_nonnull(ev);
+    snprintf(want, sizeof(want), "io.kvmove.%s", types[_i].type);
+    ck_assert_str_eq(str(ev, "type"), want);
+    ck_assert_str_eq(event_short_type(str(ev, "type")), types[_i].type);
+    ck_assert_int_eq(event_type_known(types[_i].type), 1);
+    ck_assert_msg(jschema_validate(s, ev, err, sizeof(err)) == 0, "%s: %s", types[_i].type, err);
+    ck_assert_msg(event_validate(ev, err, sizeof(err)) == 0, "%s", err);
+    json_decref(ev);
+    jschema_free(s);
+}
+END_TEST
+
+START_TEST(test_attributes)
+{
+    json_t *data = json_pack("{s:s}", "step", "MIGRATE_GUEST");
+    json_t *ev = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "exa01vm01.example.com", data);
+    json_t *ev2 = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "exa01vm01.example.com", NULL);
+    regex_t re;
+
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_str_eq(str(ev, "specversion"), "1.0");
+    ck_assert(util_is_uuid(str(ev, "id")));
+    ck_assert_str_ne(str(ev, "id"), str(ev2, "id"));
+    ck_assert_str_eq(str(ev, "source"), "/kvmove/worker/w1");
+    ck_assert_str_eq(str(ev, "subject"), "exa01vm01.example.com");
+    ck_assert_str_eq(str(ev, "datacontenttype"), "application/json");
+    ck_assert_int_eq(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\."
+                                  "[0-9]{3}Z$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
+    ck_assert_msg(regexec(&re, str(ev, "time"), 0, NULL, 0) == 0, "%s", str(ev, "time"));
+    regfree(&re);
+    /* data is the caller's object, with job_id added */
+    ck_assert_ptr_eq(json_object_get(ev, "data"), data);
+    ck_assert_str_eq(str(data, "job_id"), JOB);
+    ck_assert_str_eq(str(data, "step"), "MIGRATE_GUEST");
+    /* NULL data gives an object holding just the job id */
+    ck_assert_int_eq(json_object_size(json_object_get(ev2, "data")), 1);
+    json_decref(ev);
+    json_decref(ev2);
+}
+END_TEST
+
+/* Data is stolen: after event_build the caller holds no reference, also on failure. */
+START_TEST(test_data_ownership)
+{
+    json_t *data = json_object(), *ev;
+
+    json_incref(data); /* keep one to watch the count */
+    ev = event_build(EVENT_JOB_ACCEPTED, "w", JOB, "vm1", data);
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_int_eq(data->refcount, 2);
+    json_decref(ev);
+    ck_assert_int_eq(data->refcount, 1);
+    json_decref(data);
+
+    data = json_array(); /* not an object: refused, and released */
+    json_incref(data);
+    ck_assert_ptr_null(event_build(EVENT_JOB_ACCEPTED, "w", JOB, "vm1", data));
+    ck_assert_int_eq(data->refcount, 1);
+    json_decref(data);
+
+    ck_assert_ptr_null(event_build(NULL, "w", JOB, "vm1", NULL));
+}
+END_TEST
+
+START_TEST(test_optional_parts)
+{
+    jschema *s = event_schema();
+    char err[1024];
+    json_t *data = json_pack("{s:s}", "request_id", "6f1c2a52-3d0e-4b8e-9a51-0c7e4f2b9d10");
+    json_t *ev = event_build(EVENT_JOB_REJECTED, NULL, NULL, NULL, data);
+
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_str_eq(str(ev, "source"), "/kvmove/worker");
+    ck_assert_ptr_null(json_object_get(ev, "subject"));
+    ck_assert_ptr_null(json_object_get(data, "job_id"));
+    ck_assert_msg(jschema_validate(s, ev, err, sizeof(err)) == 0, "%s", err);
+    json_decref(ev);
+
+    /* every other type needs its job id, and step events their step */
+    ev = event_build(EVENT_JOB_FAILED, "w", NULL, "vm1", NULL);
+    ck_assert_int_eq(jschema_validate(s, ev, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "job_id"));
+    json_decref(ev);
+    ev = event_build(EVENT_STEP_FAILED, "w", JOB, "vm1", NULL);
+    ck_assert_int_eq(jschema_validate(s, ev, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "step"));
+    json_decref(ev);
+    jschema_free(s);
+}
+END_TEST
+
+START_TEST(test_dump_round_trip)
+{
+    json_t *ev = event_build(EVENT_JOB_SUCCEEDED, "w", JOB, "vm1", NULL), *back;
+    char *s = event_dump(ev);
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_null(strchr(s, '\n'));
+    ck_assert_ptr_nonnull(strstr(s, "\"type\":\"io.kvmove.job.succeeded\""));
+    back = json_loads(s, 0, NULL);
+    ck_assert(json_equal(ev, back));
+    free(s);
+    json_decref(back);
+    json_decref(ev);
+}
+END_TEST
+
+static const struct {
+    const char *type;
+    const char *short_type; /* NULL: not a kvmove type */
+} short_cases[] = {
+    {"io.kvmove.step.completed", "step.completed"},
+    {"io.kvmove.job.rejected", "job.rejected"},
+    {"io.kvmove.", NULL},
+    {"io.kvmove", NULL},
+    {"com.example.step.completed", NULL},
+    {"", NULL},
+    {NULL, NULL},
+};
+
+START_TEST(test_short_type)
+{
+    const char *got = event_short_type(short_cases[_i].type);
+
+    if (short_cases[_i].short_type == NULL)
+        ck_assert_ptr_null(got);
+    else
+        ck_assert_str_eq(got, short_cases[_i].short_type);
+}
+END_TEST
+
+/* event_validate: what a consumer of kvmove.events checks. */
+static const struct {
+    const char *json;
+    const char *error; /* NULL: valid */
+} validate_cases[] = {
+    {"{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/kvmove/worker\",\"type\":\"io.kvmove."
+     "job.failed\",\"time\":\"t\",\"datacontenttype\":\"application/json\",\"data\":{}}",
+     NULL},
+    {"[]", "not a JSON object"},
+    {"{\"id\":\"x\"}", "specversion is missing"},
+    {"{\"specversion\":\"0.3\"}", "specversion is \"0.3\""},
+    {"{\"specversion\":\"1.0\",\"id\":\"\"}", "attribute id is not a non-empty string"},
+    {"{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"io.kvmove.job.ok\"}",
+     "is not a kvmove event type"},
+    {"{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"io.kvmove.job.failed\","
+     "\"time\":\"t\",\"datacontenttype\":\"text/plain\",\"data\":{}}",
+     "expected \"application/json\""},
+    {"{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"io.kvmove.job.failed\","
+     "\"time\":\"t\",\"datacontenttype\":\"application/json\",\"data\":\"x\"}",
+     "data is not an object"},
+};
+
+START_TEST(test_validate_table)
+{
+    json_t *v = json_loads(validate_cases[_i].json, JSON_DECODE_ANY, NULL);
+    char err[512] = "";
+    int rc;
+
+    ck_assert_ptr_nonnull(v);
+    rc = event_validate(v, err, sizeof(err));
+    if (validate_cases[_i].error == NULL) {
+        ck_assert_msg(rc == 0, "case %d: %s", _i, err);
+    } else {
+        ck_assert_int_eq(rc, -1);
+        ck_assert_msg(strstr(err, validate_cases[_i].error) != NULL, "case %d: %s lacks %s", _i,
+                      err, validate_cases[_i].error);
+    }
+    json_decref(v);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("event");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_loop_test(tc, test_every_type_valid, 0, (int)(sizeof(types) / sizeof(types[0])));
+    tcase_add_test(tc, test_attributes);
+    tcase_add_test(tc, test_data_ownership);
+    tcase_add_test(tc, test_optional_parts);
+    tcase_add_test(tc, test_dump_round_trip);
+    tcase_add_loop_test(tc, test_short_type, 0,
+                        (int)(sizeof(short_cases) / sizeof(short_cases[0])));
+    tcase_add_loop_test(tc, test_validate_table, 0,
+                        (int)(sizeof(validate_cases) / sizeof(validate_cases[0])));
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
