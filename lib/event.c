@@ -11,9 +11,9 @@
 #define SOURCE_PREFIX "/kvmove/worker"
 
 static const char *const known_types[] = {
-    EVENT_JOB_ACCEPTED,   EVENT_JOB_REJECTED,  EVENT_PREFLIGHT_PASSED, EVENT_PREFLIGHT_FAILED,
-    EVENT_STEP_STARTED,   EVENT_STEP_COMPLETED, EVENT_STEP_SKIPPED,    EVENT_STEP_FAILED,
-    EVENT_JOB_SUCCEEDED,  EVENT_JOB_FAILED,
+    EVENT_JOB_ACCEPTED,  EVENT_JOB_REJECTED,   EVENT_PREFLIGHT_PASSED, EVENT_PREFLIGHT_FAILED,
+    EVENT_STEP_STARTED,  EVENT_STEP_COMPLETED, EVENT_STEP_SKIPPED,     EVENT_STEP_FAILED,
+    EVENT_JOB_SUCCEEDED, EVENT_JOB_FAILED,
 };
 
 json_t *event_build(const char *type, const char *source, const char *job_id, const char *guest,
@@ -48,8 +48,8 @@ json_t *event_build(const char *type, const char *source, const char *job_id, co
         goto fail;
     bad |= json_object_set_new(ev, "specversion", json_string("1.0"));
     bad |= json_object_set_new(ev, "id", json_string(id));
-    bad |= json_object_set_new(ev, "source",
-                               json_string(full_source ? full_source : SOURCE_PREFIX));
+    bad |=
+        json_object_set_new(ev, "source", json_string(full_source ? full_source : SOURCE_PREFIX));
     bad |= json_object_set_new(ev, "type", json_string(full_type));
     bad |= json_object_set_new(ev, "time", json_string(now));
     if (guest != NULL && *guest != '\0')

@@ -8,7 +8,7 @@
 
 #include "util.h"
 
-#define MAX_DEPTH 64   /* nesting of schemas while validating ($ref loops end here) */
+#define MAX_DEPTH 64 /* nesting of schemas while validating ($ref loops end here) */
 #define PATH_MAX_LEN 256
 #define BRANCH_ERR 256 /* room for each alternative's reason in a oneOf/anyOf message */
 
@@ -32,8 +32,8 @@ typedef struct path {
 static size_t path_push_key(path *p, const char *key)
 {
     size_t old = p->len, i;
-    int plain = (key[0] >= 'A' && key[0] <= 'Z') || (key[0] >= 'a' && key[0] <= 'z') ||
-                key[0] == '_';
+    int plain =
+        (key[0] >= 'A' && key[0] <= 'Z') || (key[0] >= 'a' && key[0] <= 'z') || key[0] == '_';
     char safe[64];
 
     for (i = 0; key[i] != '\0' && plain; i++) {
@@ -166,8 +166,9 @@ static int add_pattern(jschema *s, const char *source, const char *at, char *err
     rc = regcomp(&grown[s->n_patterns].re, source, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         regerror(rc, &grown[s->n_patterns].re, why, sizeof(why));
-        util_errf(errstr, errstr_size, "schema %s: pattern %s is not a POSIX extended regular "
-                                       "expression: %s",
+        util_errf(errstr, errstr_size,
+                  "schema %s: pattern %s is not a POSIX extended regular "
+                  "expression: %s",
                   at, source, why);
         return -1;
     }
@@ -192,11 +193,10 @@ static const json_t *resolve_ref(const jschema *s, const char *ref)
     return json_object_get(json_object_get(s->root, "$defs"), ref + sizeof(prefix) - 1);
 }
 
-static int check_schema(jschema *s, const json_t *node, path *at, char *errstr,
-                        size_t errstr_size);
+static int check_schema(jschema *s, const json_t *node, path *at, char *errstr, size_t errstr_size);
 
-static int check_schema_array(jschema *s, const char *kw, const json_t *arr, path *at,
-                              char *errstr, size_t errstr_size)
+static int check_schema_array(jschema *s, const char *kw, const json_t *arr, path *at, char *errstr,
+                              size_t errstr_size)
 {
     size_t i, old;
     json_t *sub;
@@ -216,8 +216,7 @@ static int check_schema_array(jschema *s, const char *kw, const json_t *arr, pat
     return 0;
 }
 
-static int check_schema(jschema *s, const json_t *node, path *at, char *errstr,
-                        size_t errstr_size)
+static int check_schema(jschema *s, const json_t *node, path *at, char *errstr, size_t errstr_size)
 {
     const char *kw, *name;
     json_t *v, *sub;
@@ -241,8 +240,7 @@ static int check_schema(jschema *s, const json_t *node, path *at, char *errstr,
         }
         if (strcmp(kw, "$defs") == 0 || strcmp(kw, "properties") == 0) {
             if (!json_is_object(v)) {
-                util_errf(errstr, errstr_size, "schema %s: must be an object of schemas",
-                          at->buf);
+                util_errf(errstr, errstr_size, "schema %s: must be an object of schemas", at->buf);
                 return -1;
             }
             json_object_foreach(v, name, sub)
@@ -292,8 +290,7 @@ static int check_schema(jschema *s, const json_t *node, path *at, char *errstr,
             }
         } else {
             util_errf(errstr, errstr_size,
-                      "schema %s: keyword %s is not supported by kvmove's validator", at->buf,
-                      kw);
+                      "schema %s: keyword %s is not supported by kvmove's validator", at->buf, kw);
             return -1;
         }
         if (!ok) {
@@ -333,8 +330,8 @@ int jschema_load_file(const char *file, jschema **out, char *errstr, size_t errs
 
     *out = NULL;
     if (doc == NULL) {
-        util_errf(errstr, errstr_size, "cannot load JSON schema %s: %s (line %d)", file,
-                  jerr.text, jerr.line);
+        util_errf(errstr, errstr_size, "cannot load JSON schema %s: %s (line %d)", file, jerr.text,
+                  jerr.line);
         return -1;
     }
     if (load_doc(doc, out, errstr, errstr_size) != 0) {
@@ -440,8 +437,9 @@ static int check_string(const jschema *s, const json_t *sch, const json_t *v, pa
 
     k = json_object_get(sch, "minLength");
     if (k != NULL && (json_int_t)len < json_integer_value(k)) {
-        util_errf(errstr, errstr_size, "%s: length %zu is less than minLength %" JSON_INTEGER_FORMAT,
-                  at->buf, len, json_integer_value(k));
+        util_errf(errstr, errstr_size,
+                  "%s: length %zu is less than minLength %" JSON_INTEGER_FORMAT, at->buf, len,
+                  json_integer_value(k));
         return -1;
     }
     k = json_object_get(sch, "maxLength");
@@ -465,8 +463,8 @@ static int check_string(const jschema *s, const json_t *sch, const json_t *v, pa
     return 0;
 }
 
-static int check_object(const jschema *s, const json_t *sch, const json_t *v, path *at,
-                        int depth, char *errstr, size_t errstr_size)
+static int check_object(const jschema *s, const json_t *sch, const json_t *v, path *at, int depth,
+                        char *errstr, size_t errstr_size)
 {
     json_t *req = json_object_get(sch, "required");
     json_t *props = json_object_get(sch, "properties");
@@ -509,9 +507,8 @@ static int check_object(const jschema *s, const json_t *sch, const json_t *v, pa
 
 /* anyOf / oneOf: counts the alternatives V matches; when none does, the message lists each
  * alternative's reason. */
-static int check_alternatives(const jschema *s, const char *kw, const json_t *alts,
-                              const json_t *v, path *at, int depth, char *errstr,
-                              size_t errstr_size)
+static int check_alternatives(const jschema *s, const char *kw, const json_t *alts, const json_t *v,
+                              path *at, int depth, char *errstr, size_t errstr_size)
 {
     char reasons[1024] = "", why[BRANCH_ERR];
     size_t i, n, matched = 0, first = 0, second = 0;
@@ -531,8 +528,8 @@ static int check_alternatives(const jschema *s, const char *kw, const json_t *al
         }
     }
     if (matched == 0) {
-        util_errf(errstr, errstr_size, "%s: matches none of the %s alternatives: %s", at->buf,
-                  kw, reasons);
+        util_errf(errstr, errstr_size, "%s: matches none of the %s alternatives: %s", at->buf, kw,
+                  reasons);
         return -1;
     }
     if (matched > 1 && strcmp(kw, "oneOf") == 0) {
@@ -553,8 +550,8 @@ static int validate(const jschema *s, const json_t *sch, const json_t *v, path *
     int found;
 
     if (depth > MAX_DEPTH) {
-        util_errf(errstr, errstr_size, "%s: schema nesting deeper than %d (a $ref loop?)",
-                  at->buf, MAX_DEPTH);
+        util_errf(errstr, errstr_size, "%s: schema nesting deeper than %d (a $ref loop?)", at->buf,
+                  MAX_DEPTH);
         return -1;
     }
     if (json_is_true(sch))
@@ -591,16 +588,14 @@ static int validate(const jschema *s, const json_t *sch, const json_t *v, path *
         if (k != NULL && number_cmp(v, k) < 0) {
             show(v, shown, sizeof(shown));
             show(k, want, sizeof(want));
-            util_errf(errstr, errstr_size, "%s: %s is less than minimum %s", at->buf, shown,
-                      want);
+            util_errf(errstr, errstr_size, "%s: %s is less than minimum %s", at->buf, shown, want);
             return -1;
         }
         k = json_object_get(sch, "maximum");
         if (k != NULL && number_cmp(v, k) > 0) {
             show(v, shown, sizeof(shown));
             show(k, want, sizeof(want));
-            util_errf(errstr, errstr_size, "%s: %s is more than maximum %s", at->buf, shown,
-                      want);
+            util_errf(errstr, errstr_size, "%s: %s is more than maximum %s", at->buf, shown, want);
             return -1;
         }
     }
@@ -638,9 +633,8 @@ static int validate(const jschema *s, const json_t *sch, const json_t *v, path *
         return -1;
     }
     k = json_object_get(sch, "$ref");
-    if (k != NULL &&
-        validate(s, resolve_ref(s, json_string_value(k)), v, at, depth + 1, errstr,
-                 errstr_size) != 0)
+    if (k != NULL && validate(s, resolve_ref(s, json_string_value(k)), v, at, depth + 1, errstr,
+                              errstr_size) != 0)
         return -1;
     return 0;
 }

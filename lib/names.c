@@ -16,8 +16,7 @@ static const struct {
     const char *rule;  /* shown in parentheses after a rejection */
     size_t max_len;    /* for the simple [first][rest]{0,max_len-1} kinds */
 } kinds[] = {
-    [NAME_HOST] = {"hostname", "letters, digits, '-' and '.', labels of 1-63 characters",
-                   HOST_MAX},
+    [NAME_HOST] = {"hostname", "letters, digits, '-' and '.', labels of 1-63 characters", HOST_MAX},
     [NAME_GUEST] = {"hostname", "letters, digits, '-' and '.', labels of 1-63 characters",
                     HOST_MAX},
     [NAME_VOLUME] = {"volume name",
@@ -217,7 +216,6 @@ int name_check(name_kind kind, const char *what, const char *value, char *errstr
     what_has_name = kind == NAME_NUMBER || (wlen >= 5 && strcmp(what + wlen - 5, " name") == 0);
     name_escape(value, shown, sizeof(shown));
     util_errf(errstr, errstr_size, "%s%s \"%s\" is not a valid %s (%s; %s)", what,
-              what_has_name ? "" : " name", shown, kinds[kind].human, kinds[kind].rule,
-              problem);
+              what_has_name ? "" : " name", shown, kinds[kind].human, kinds[kind].rule, problem);
     return -1;
 }

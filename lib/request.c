@@ -16,7 +16,7 @@
 /* The same patterns as schema/request.schema.json, so that both ends agree. */
 #define SUBMITTED_BY_PATTERN "^[A-Za-z0-9_.@+-]{1,63}$"
 #define SUBMITTED_AT_PATTERN                                                                       \
-    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"          \
+    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"            \
     "([0-5][0-9]|60)(\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 #define CONFIG_MAX 2147483647L
 
@@ -27,8 +27,8 @@ static const char *const action_names[] = {
 
 /* Every field a request message may carry, in the order request_to_json writes them. */
 static const char *const known_fields[] = {
-    "request_id", "action",    "guest",  "mode",         "src_host",     "tgt_host", "step",
-    "from_step",  "job_id",    "config", "submitted_by", "submitted_at",
+    "request_id", "action",    "guest",  "mode",   "src_host",     "tgt_host",
+    "step",       "from_step", "job_id", "config", "submitted_by", "submitted_at",
 };
 
 #define N_KNOWN_FIELDS (sizeof(known_fields) / sizeof(known_fields[0]))
@@ -144,8 +144,8 @@ static int take_uuid(const char *field, const char *value, char *dst, char *errs
     if (!util_is_uuid(value)) {
         name_escape(value, shown, sizeof(shown));
         util_errf(errstr, errstr_size,
-                  "field %s: \"%s\" is not a UUID (expected 8-4-4-4-12 hexadecimal digits)",
-                  field, shown);
+                  "field %s: \"%s\" is not a UUID (expected 8-4-4-4-12 hexadecimal digits)", field,
+                  shown);
         return -1;
     }
     return util_strlcpy(dst, value, REQUEST_UUID_LEN);
@@ -211,8 +211,8 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
     }
 
     STRING_FIELD("guest");
-    if (s != NULL && take_host("guest", "guest", s, r->guest, sizeof(r->guest), errstr,
-                               errstr_size) != 0)
+    if (s != NULL &&
+        take_host("guest", "guest", s, r->guest, sizeof(r->guest), errstr, errstr_size) != 0)
         return -1;
 
     STRING_FIELD("mode");
@@ -230,6 +230,14 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
             return -1;
         }
         r->has_mode = 1;
+    }
+
+    /* A struct always has a mode (request_init: OFFLINE); a message must say it. */
+    if (s == NULL && r->action == ACTION_MIGRATE_GUEST && r->guest[0] != '\0') {
+        util_errf(errstr, errstr_size,
+                  "missing required field mode (\"OFFLINE\" or \"OFFLINEFORCE\") for action "
+                  "migrate_guest");
+        return -1;
     }
 
     STRING_FIELD("src_host");
@@ -311,8 +319,7 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
     return 0;
 }
 
-int request_parse_json(const char *buf, size_t len, request *out, char *errstr,
-                       size_t errstr_size)
+int request_parse_json(const char *buf, size_t len, request *out, char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
     json_t *root = NULL, *id;
@@ -380,16 +387,10 @@ int request_validate(const request *r, char *errstr, size_t errstr_size)
         for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
             if (((const char *)r + need[i].off)[0] == '\0') {
                 util_errf(errstr, errstr_size,
-                          "missing required field %s (%s) for action migrate_guest",
-                          need[i].field, need[i].what);
+                          "missing required field %s (%s) for action migrate_guest", need[i].field,
+                          need[i].what);
                 return -1;
             }
-        }
-        if (!r->has_mode) {
-            util_errf(errstr, errstr_size,
-                      "missing required field mode (\"OFFLINE\" or \"OFFLINEFORCE\") for "
-                      "action migrate_guest");
-            return -1;
         }
         if (r->job_id[0] != '\0') {
             util_errf(errstr, errstr_size,
@@ -470,9 +471,9 @@ char *request_to_json(const request *r)
     if (o == NULL)
         return NULL;
     bad |= json_object_set_new(o, "request_id", json_string(r->request_id));
-    bad |= json_object_set_new(o, "action",
-                               json_string(r->action == ACTION_REPLAY ? action_names[ACTION_REPLAY]
-                                                                      : action_names[0]));
+    bad |= json_object_set_new(
+        o, "action",
+        json_string(r->action == ACTION_REPLAY ? action_names[ACTION_REPLAY] : action_names[0]));
     if (r->guest[0] != '\0')
         bad |= json_object_set_new(o, "guest", json_string(r->guest));
     if (r->action == ACTION_MIGRATE_GUEST || r->has_mode)
@@ -514,7 +515,7 @@ static const struct {
 };
 
 #define COMMAND_SYNTAX                                                                             \
-    "MIGRATE GUEST HOSTNAME=guest_name MODE={OFFLINE|OFFLINEFORCE} SRCHOST=source_host "          \
+    "MIGRATE GUEST HOSTNAME=guest_name MODE={OFFLINE|OFFLINEFORCE} SRCHOST=source_host "           \
     "TGTHOST=target_host [WHERE STEPNAME=step]"
 
 /* Splits a KEY=VALUE token in place. Returns the value, or NULL (with errstr) if TOKEN has no
@@ -539,8 +540,7 @@ static char *split_param(char *token, char *errstr, size_t errstr_size)
     *eq = '\0';
     if (eq[1] == '\0') {
         name_escape(token, shown, sizeof(shown));
-        util_errf(errstr, errstr_size, "parameter %s has no value (write %s=value)", shown,
-                  shown);
+        util_errf(errstr, errstr_size, "parameter %s has no value (write %s=value)", shown, shown);
         return NULL;
     }
     return eq + 1;
@@ -577,8 +577,7 @@ int request_parse_command(const char *command, request *out, char *errstr, size_
     if (tok == NULL || strcasecmp(tok, "GUEST") != 0) {
         name_escape(tok, shown, sizeof(shown));
         util_errf(errstr, errstr_size,
-                  "expected GUEST after MIGRATE, got \"%s\" (expected " COMMAND_SYNTAX ")",
-                  shown);
+                  "expected GUEST after MIGRATE, got \"%s\" (expected " COMMAND_SYNTAX ")", shown);
         goto out;
     }
 
@@ -627,8 +626,9 @@ int request_parse_command(const char *command, request *out, char *errstr, size_
     }
     if (mode_from_string(given[P_MODE], &r.mode) != 0) {
         name_escape(given[P_MODE], shown, sizeof(shown));
-        util_errf(errstr, errstr_size, "MODE: \"%s\" is not a mode (expected OFFLINE or "
-                                       "OFFLINEFORCE)",
+        util_errf(errstr, errstr_size,
+                  "MODE: \"%s\" is not a mode (expected OFFLINE or "
+                  "OFFLINEFORCE)",
                   shown);
         goto out;
     }

@@ -28,16 +28,16 @@ typedef struct request {
     char submitted_at[40]; /* RFC 3339 UTC */
 } request;
 
-/* Fills R with defaults: a fresh request_id, action migrate_guest, mode OFFLINE, submitted_at
- * now, submitted_by from the user name. */
+/* Fills R with defaults: a fresh request_id, action migrate_guest, mode OFFLINE (has_mode 0:
+ * a replay carries no mode override unless has_mode is set; a migrate_guest always carries its
+ * mode), submitted_at now, submitted_by from the effective user's name. */
 void request_init(request *r);
 
 /* Parses and validates a request message (JSON, see schema/request.schema.json): required
  * fields, types, enums, every name through name_check(). Returns 0, or -1 with the reason in
  * errstr. On failure the request_id is still copied to OUT when it could be read (so that a
  * job.rejected event can name it); out->request_id is "" otherwise. */
-int request_parse_json(const char *buf, size_t len, request *out, char *errstr,
-                       size_t errstr_size);
+int request_parse_json(const char *buf, size_t len, request *out, char *errstr, size_t errstr_size);
 
 /* Serialises R as a request message. Returns a malloc'd NUL-terminated string the caller
  * frees, or NULL on allocation failure. */

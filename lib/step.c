@@ -22,8 +22,8 @@ static const char *const step_names[STEP__COUNT] = {
 };
 
 static const char *const job_status_names[JOB__COUNT] = {
-    [JOB_QUEUED] = "queued",       [JOB_RUNNING] = "running", [JOB_SUCCEEDED] = "succeeded",
-    [JOB_FAILED] = "failed",       [JOB_REJECTED] = "rejected",
+    [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",   [JOB_SUCCEEDED] = "succeeded",
+    [JOB_FAILED] = "failed", [JOB_REJECTED] = "rejected",
 };
 
 static const char *const step_state_names[STEPSTATE__COUNT] = {

@@ -24,11 +24,11 @@ const char *step_to_string(step_id step);
 int step_from_string(const char *name, step_id *out);
 
 typedef enum {
-    JOB_QUEUED,    /* accepted, waiting for a worker */
-    JOB_RUNNING,   /* a worker holds the lease */
+    JOB_QUEUED,  /* accepted, waiting for a worker */
+    JOB_RUNNING, /* a worker holds the lease */
     JOB_SUCCEEDED,
     JOB_FAILED,
-    JOB_REJECTED,  /* never started: validation or a guest busy with another job */
+    JOB_REJECTED, /* never started: validation or a guest busy with another job */
     JOB__COUNT
 } job_status;
 

@@ -41,9 +41,9 @@ static const struct {
     const char *type;
     int has_step;
 } types[] = {
-    {EVENT_JOB_ACCEPTED, 0},   {EVENT_JOB_REJECTED, 0},  {EVENT_PREFLIGHT_PASSED, 0},
+    {EVENT_JOB_ACCEPTED, 0},     {EVENT_JOB_REJECTED, 0}, {EVENT_PREFLIGHT_PASSED, 0},
     {EVENT_PREFLIGHT_FAILED, 0}, {EVENT_STEP_STARTED, 1}, {EVENT_STEP_COMPLETED, 1},
-    {EVENT_STEP_SKIPPED, 1},   {EVENT_STEP_FAILED, 1},   {EVENT_JOB_SUCCEEDED, 0},
+    {EVENT_STEP_SKIPPED, 1},     {EVENT_STEP_FAILED, 1},  {EVENT_JOB_SUCCEEDED, 0},
     {EVENT_JOB_FAILED, 0},
 };
 
@@ -85,8 +85,9 @@ START_TEST(test_attributes)
     ck_assert_str_eq(str(ev, "source"), "/kvmove/worker/w1");
     ck_assert_str_eq(str(ev, "subject"), "exa01vm01.example.com");
     ck_assert_str_eq(str(ev, "datacontenttype"), "application/json");
-    ck_assert_int_eq(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\."
-                                  "[0-9]{3}Z$",
+    ck_assert_int_eq(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\."
+                             "[0-9]{3}Z$",
                              REG_EXTENDED | REG_NOSUB),
                      0);
     ck_assert_msg(regexec(&re, str(ev, "time"), 0, NULL, 0) == 0, "%s", str(ev, "time"));

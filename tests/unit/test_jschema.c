@@ -44,8 +44,7 @@ static const struct {
     {"{\"properties\":{\"a\":{}},\"additionalProperties\":false}", "{\"a\":1}", NULL},
     {"{\"properties\":{\"a\":{}},\"additionalProperties\":false}", "{\"a\":1,\"zz\":2}",
      "$: property zz is not allowed"},
-    {"{\"additionalProperties\":{\"type\":\"integer\"}}", "{\"x\":\"s\"}",
-     "$.x: expected integer"},
+    {"{\"additionalProperties\":{\"type\":\"integer\"}}", "{\"x\":\"s\"}", "$.x: expected integer"},
     {"{\"enum\":[\"A\",\"B\"]}", "\"B\"", NULL},
     {"{\"enum\":[\"A\",\"B\"]}", "\"a\"", "$: \"a\" is not one of [\"A\",\"B\"]"},
     {"{\"const\":\"x\"}", "\"y\"", "expected \"x\", got \"y\""},
@@ -53,8 +52,8 @@ static const struct {
     {"{\"pattern\":\"^[a-z]+$\"}", "\"abc\"", NULL},
     {"{\"pattern\":\"^[a-z]+$\"}", "\"abc\\n\"", "does not match pattern ^[a-z]+$"},
     {"{\"pattern\":\"^[a-z]+$\"}", "\"ab1\"", "$: \"ab1\" does not match pattern"},
-    {"{\"pattern\":\"b\"}", "\"abc\"", NULL}, /* unanchored unless the schema anchors */
-    {"{\"pattern\":\"^[a-z]+$\"}", "5", NULL},  /* applies to strings only */
+    {"{\"pattern\":\"b\"}", "\"abc\"", NULL},          /* unanchored unless the schema anchors */
+    {"{\"pattern\":\"^[a-z]+$\"}", "5", NULL},         /* applies to strings only */
     {"{\"minLength\":2}", "\"\\u00e4\\u00e4\"", NULL}, /* code points, not bytes */
     {"{\"maxLength\":1}", "\"\\u00e4\"", NULL},
     {"{\"maxLength\":1}", "\"ab\"", "length 2 is more than maxLength 1"},
@@ -264,8 +263,7 @@ START_TEST(test_request_fixtures_agree)
             break;
         case EXPECT_BAD:
             ck_assert_msg(!c_ok, "%s: C accepts a bad request", f.names[i]);
-            ck_assert_msg(!s_ok, "%s: schema accepts a bad request (C says: %s)", f.names[i],
-                          cerr);
+            ck_assert_msg(!s_ok, "%s: schema accepts a bad request (C says: %s)", f.names[i], cerr);
             break;
         default:
             ck_assert_msg(!c_ok, "%s: C accepts a bad request", f.names[i]);
@@ -323,8 +321,7 @@ START_TEST(test_request_schema_messages)
                           "b", "submitted_by", "alice", "submitted_at", "2025-07-30T16:11:46Z");
 
     ck_assert_int_eq(jschema_validate(s, v, err, sizeof(err)), -1);
-    ck_assert_msg(strstr(err, "$.guest: \"a;rm -rf /\" does not match pattern") != NULL, "%s",
-                  err);
+    ck_assert_msg(strstr(err, "$.guest: \"a;rm -rf /\" does not match pattern") != NULL, "%s", err);
     json_object_del(v, "guest");
     json_object_set_new(v, "guest", json_string("vm1"));
     json_object_set_new(v, "action", json_string("replay"));

@@ -108,8 +108,8 @@ START_TEST(test_host_lengths)
     ck_assert_int_eq(name_check(NAME_HOST, "host", name, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "longer than 63"));
     /* 253 characters fine, 254 not */
-    snprintf(name, sizeof(name), "%s.%s.%s.%s", repeat('a', 63), repeat('b', 63),
-             repeat('c', 63), repeat('d', 61));
+    snprintf(name, sizeof(name), "%s.%s.%s.%s", repeat('a', 63), repeat('b', 63), repeat('c', 63),
+             repeat('d', 61));
     ck_assert_uint_eq(strlen(name), 253);
     ck_assert_int_eq(name_check(NAME_HOST, "host", name, err, sizeof(err)), 0);
     strcat(name, "e");

@@ -13,7 +13,7 @@
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
 #define TAIL "\"submitted_by\":\"alice\",\"submitted_at\":\"2025-07-30T16:11:46.123Z\"}"
 #define MIGRATE_HEAD                                                                               \
-    "{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"guest\":\"exa01vm01.example.com\","  \
+    "{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"guest\":\"exa01vm01.example.com\"," \
     "\"mode\":\"OFFLINE\",\"src_host\":\"exa01adm02.example.com\","                                \
     "\"tgt_host\":\"exa01adm06.example.com\","
 #define REPLAY_HEAD "{\"request_id\":\"" ID "\",\"action\":\"replay\",\"job_id\":\"" JOB "\","
@@ -49,8 +49,7 @@ static const struct {
     {"{\"action\":\"replay\"}", "missing required field request_id", 0},
     {"{\"request_id\":\"" ID "\"}", "missing required field action", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate\"}",
-     "field action: \"migrate\" is not an action (expected \"migrate_guest\" or \"replay\")",
-     1},
+     "field action: \"migrate\" is not an action (expected \"migrate_guest\" or \"replay\")", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\"," TAIL,
      "missing required field guest (the guest hostname) for action migrate_guest", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"guest\":\"a;rm -rf /\"," TAIL,
@@ -81,6 +80,9 @@ static const struct {
     {MIGRATE_HEAD "\"submitted_by\":\"a\",\"submitted_at\":\"now\"}",
      "field submitted_at: \"now\" is not an RFC 3339 timestamp", 1},
     {MIGRATE_HEAD "\"submitted_by\":\"a\"}", "missing required field submitted_at", 1},
+    {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"guest\":\"vm1\",\"src_host\":"
+     "\"kvm1\",\"tgt_host\":\"kvm2\"," TAIL,
+     "missing required field mode (\"OFFLINE\" or \"OFFLINEFORCE\") for action migrate_guest", 1},
 };
 
 static void assert_error_has(const char *err, const char *want, int idx)
@@ -102,8 +104,7 @@ START_TEST(test_json_table)
     int rc;
 
     memset(&r, 'Z', sizeof(r));
-    rc = request_parse_json(json_cases[_i].json, strlen(json_cases[_i].json), &r, err,
-                            sizeof(err));
+    rc = request_parse_json(json_cases[_i].json, strlen(json_cases[_i].json), &r, err, sizeof(err));
     if (json_cases[_i].error == NULL) {
         ck_assert_msg(rc == 0, "case %d: %s", _i, err);
         ck_assert_str_eq(r.request_id, ID);
@@ -155,8 +156,7 @@ START_TEST(test_json_length_bounded)
     char err[512];
     request r;
 
-    ck_assert_int_eq(request_parse_json(j, strlen(j) - strlen("garbage"), &r, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(request_parse_json(j, strlen(j) - strlen("garbage"), &r, err, sizeof(err)), 0);
     ck_assert_int_eq(request_parse_json(j, strlen(j), &r, err, sizeof(err)), -1);
 }
 END_TEST
@@ -198,8 +198,7 @@ START_TEST(test_good_fixtures_round_trip)
         ck_assert_ptr_nonnull(fp);
         len = fread(buf, 1, sizeof(buf), fp);
         fclose(fp);
-        ck_assert_msg(request_parse_json(buf, len, &a, err, sizeof(err)) == 0, "%s: %s", file,
-                      err);
+        ck_assert_msg(request_parse_json(buf, len, &a, err, sizeof(err)) == 0, "%s: %s", file, err);
         out = request_to_json(&a);
         ck_assert_ptr_nonnull(out);
         ck_assert_msg(request_parse_json(out, strlen(out), &b, err, sizeof(err)) == 0,
@@ -298,10 +297,11 @@ static const struct {
     {"   \n", "empty command", NULL, NULL, NULL, 0, -1},
     {"DEPLOY ACTIONS", "unknown command \"DEPLOY\"", NULL, NULL, NULL, 0, -1},
     {"MIGRATE", "expected GUEST after MIGRATE, got \"\"", NULL, NULL, NULL, 0, -1},
-    {"MIGRATE HOST HOSTNAME=a", "expected GUEST after MIGRATE, got \"HOST\"", NULL, NULL, NULL,
-     0, -1},
-    {"MIGRATE GUEST", "missing HOSTNAME=guest_name, MODE=OFFLINE|OFFLINEFORCE, "
-                      "SRCHOST=source_host, TGTHOST=target_host",
+    {"MIGRATE HOST HOSTNAME=a", "expected GUEST after MIGRATE, got \"HOST\"", NULL, NULL, NULL, 0,
+     -1},
+    {"MIGRATE GUEST",
+     "missing HOSTNAME=guest_name, MODE=OFFLINE|OFFLINEFORCE, "
+     "SRCHOST=source_host, TGTHOST=target_host",
      NULL, NULL, NULL, 0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1",
      "missing TGTHOST=target_host (expected MIGRATE GUEST", NULL, NULL, NULL, 0, -1},
@@ -312,11 +312,10 @@ static const struct {
     {"MIGRATE GUEST HOSTNAME= MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2",
      "parameter HOSTNAME has no value", NULL, NULL, NULL, 0, -1},
     {"MIGRATE GUEST NAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2",
-     "unknown parameter \"NAME\" (expected HOSTNAME, MODE, SRCHOST and TGTHOST)", NULL, NULL,
-     NULL, 0, -1},
+     "unknown parameter \"NAME\" (expected HOSTNAME, MODE, SRCHOST and TGTHOST)", NULL, NULL, NULL,
+     0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=ONLINE SRCHOST=kvm1 TGTHOST=kvm2",
-     "MODE: \"ONLINE\" is not a mode (expected OFFLINE or OFFLINEFORCE)", NULL, NULL, NULL, 0,
-     -1},
+     "MODE: \"ONLINE\" is not a mode (expected OFFLINE or OFFLINEFORCE)", NULL, NULL, NULL, 0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1;reboot MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2",
      "HOSTNAME: guest name \"vm1;reboot\" is not a valid hostname", NULL, NULL, NULL, 0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=$(id) TGTHOST=kvm2",
@@ -348,8 +347,8 @@ START_TEST(test_command_table)
     rc = request_parse_command(cmd_cases[_i].command, &r, err, sizeof(err));
     if (cmd_cases[_i].error != NULL) {
         ck_assert_msg(rc == -1, "case %d accepted", _i);
-        ck_assert_msg(strstr(err, cmd_cases[_i].error) != NULL, "case %d: \"%s\" lacks \"%s\"",
-                      _i, err, cmd_cases[_i].error);
+        ck_assert_msg(strstr(err, cmd_cases[_i].error) != NULL, "case %d: \"%s\" lacks \"%s\"", _i,
+                      err, cmd_cases[_i].error);
         /* OUT is untouched on failure */
         ck_assert(memcmp(&r, &before, sizeof(r)) == 0);
         return;
@@ -402,10 +401,7 @@ START_TEST(test_validate_struct)
     util_strlcpy(r.guest, "vm1", sizeof(r.guest));
     util_strlcpy(r.src_host, "kvm1", sizeof(r.src_host));
     util_strlcpy(r.tgt_host, "kvm2", sizeof(r.tgt_host));
-    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), -1); /* mode not given */
-    ck_assert_ptr_nonnull(strstr(err, "missing required field mode"));
-    r.has_mode = 1;
-    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), 0);
+    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), 0); /* mode defaults to OFFLINE */
     util_strlcpy(r.tgt_host, "kvm2 ", sizeof(r.tgt_host));
     ck_assert_int_eq(request_validate(&r, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "target host name \"kvm2 \""));

@@ -7,9 +7,10 @@
 
 /* The spec's log order; the enum values are stored, so they must not move. */
 static const char *const steps_in_order[] = {
-    "STOP_GUEST",     "DETACH_INTERFACES", "DETACH_VOLUMES",        "ATTACH_VOLUMES",
-    "CREATE_BRIDGES", "MIGRATE_GUEST",     "REMOVE_BRIDGES",        "REMOVE_NAT_BRIDGE_SRC",
-    "CREATE_NAT_BRIDGE_TGT", "ATTACH_INTERFACES", "STARTUP_GUEST",
+    "STOP_GUEST",        "DETACH_INTERFACES",     "DETACH_VOLUMES",
+    "ATTACH_VOLUMES",    "CREATE_BRIDGES",        "MIGRATE_GUEST",
+    "REMOVE_BRIDGES",    "REMOVE_NAT_BRIDGE_SRC", "CREATE_NAT_BRIDGE_TGT",
+    "ATTACH_INTERFACES", "STARTUP_GUEST",
 };
 
 static const char *const statuses[] = {"queued", "running", "succeeded", "failed", "rejected"};
