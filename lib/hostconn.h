@@ -48,7 +48,8 @@ typedef struct hostconn_result {
 
 /* Runs the N COMMANDS concurrently, each on its own channel of the one session, driven by a
  * single loop, until all exit or TIMEOUT_MS (for the whole batch; 0 = no limit) passes; commands
- * still running then get SIGTERM and their channel closed. Fills RESULTS[0..N-1] (caller's array;
+ * still running then are sent SIGTERM and their channel is closed (OpenSSH ignores the signal for
+ * root logins: the command may run on to its end on the host, so its outcome is unknown). Fills RESULTS[0..N-1] (caller's array;
  * the strings in it are malloc'd, free with hostconn_result_free). A broken session is reopened
  * once, before any command is sent. Returns 0 if every command ran to its end (whatever its exit
  * status), else the first failing command's -HOSTCONN_E* with its reason in errstr. */

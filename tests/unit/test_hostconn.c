@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static char dir[PATH_MAX];     /* the sshd's state directory (keys, known_hosts, config) */
-static char script[PATH_MAX];  /* sshd_fixture.sh */
+static char dir[PATH_MAX];    /* the sshd's state directory (keys, known_hosts, config) */
+static char script[PATH_MAX]; /* sshd_fixture.sh */
 static int port;
 
 static void path_in_dir(char *out, size_t size, const char *name)
@@ -51,23 +51,36 @@ static void fixture(const char *verb)
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
 }
 
+static void remove_dir(void)
+{
+    char cmd[PATH_MAX + 16];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_hostconn: could not remove %s\n", dir);
+}
+
 static void sshd_setup(void)
 {
+    char cmd[3 * PATH_MAX];
+
     find_script();
+    ck_assert_msg(access(script, X_OK) == 0,
+                  "%s not found: run from the source tree or set KVMOVE_SOURCE_DIR", script);
     snprintf(dir, sizeof(dir), "/tmp/test_hostconn.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     port = 20000 + (int)(getpid() % 20000);
-    fixture("start");
+    snprintf(cmd, sizeof(cmd), "'%s' start '%s' %d", script, dir, port);
+    if (system(cmd) != 0) {
+        remove_dir(); /* teardown does not run after a failed setup */
+        ck_abort_msg("%s failed", cmd);
+    }
 }
 
 static void sshd_teardown(void)
 {
-    char cmd[PATH_MAX + 16];
-
     fixture("stop");
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "test_hostconn: could not remove %s\n", dir);
+    remove_dir();
 }
 
 /* Opens a connection to the fixture's sshd with its client key and known_hosts. */
@@ -145,12 +158,10 @@ START_TEST(test_exec_reuses_session)
     char errstr[512], *a = NULL, *b = NULL;
 
     /* SSH_CLIENT names the client's source port: the same one means the same connection. */
-    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &a, NULL, errstr,
-                                   sizeof(errstr)),
-                     0);
-    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &b, NULL, errstr,
-                                   sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &a, NULL, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(
+        hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &b, NULL, errstr, sizeof(errstr)), 0);
     ck_assert_str_ne(a, "\n");
     ck_assert_str_eq(a, b);
     free(a);
@@ -167,8 +178,8 @@ START_TEST(test_exec_large_output_capped)
     size_t i, len;
 
     /* 2 MiB on stdout: 1 MiB kept, the rest drained so the command still runs to its end. */
-    ck_assert_int_eq(hostconn_exec(c, "head -c 2097152 /dev/zero | tr '\\0' x; echo end >&2",
-                                   20000, &status, &out, &err, errstr, sizeof(errstr)),
+    ck_assert_int_eq(hostconn_exec(c, "head -c 2097152 /dev/zero | tr '\\0' x; echo end >&2", 20000,
+                                   &status, &out, &err, errstr, sizeof(errstr)),
                      0);
     ck_assert_int_eq(status, 0);
     len = strlen(out);
@@ -189,19 +200,18 @@ START_TEST(test_exec_timeout_then_session_works)
     char errstr[512] = "", *out = (char *)"untouched", *before = NULL, *after = NULL;
     int status = -5;
 
-    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &before, NULL, errstr,
-                                   sizeof(errstr)),
-                     0);
-    ck_assert_int_eq(hostconn_exec(c, "sleep 5", 300, &status, &out, NULL, errstr,
-                                   sizeof(errstr)),
+    ck_assert_int_eq(
+        hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &before, NULL, errstr, sizeof(errstr)),
+        0);
+    ck_assert_int_eq(hostconn_exec(c, "sleep 5", 300, &status, &out, NULL, errstr, sizeof(errstr)),
                      -HOSTCONN_ETIMEOUT);
     ck_assert_ptr_null(out);
     ck_assert_ptr_nonnull(strstr(errstr, "sleep 5"));
     ck_assert_ptr_nonnull(strstr(errstr, "300 ms"));
     /* Still the same session, and it works. */
-    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, &status, &after, NULL, errstr,
-                                   sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        hostconn_exec(c, "echo $SSH_CLIENT", 10000, &status, &after, NULL, errstr, sizeof(errstr)),
+        0);
     ck_assert_int_eq(status, 0);
     ck_assert_str_eq(before, after);
     free(before);
@@ -250,11 +260,11 @@ START_TEST(test_exec_many_rendezvous)
      * within the timeout if the five really run at the same time. */
     path_in_dir(path, sizeof(path), "rendezvous");
     snprintf(cmd, sizeof(cmd),
-             "echo x >> '%s'; while [ $(wc -l < '%s') -lt 5 ]; do sleep 0.05; done; echo met",
-             path, path);
+             "echo x >> '%s'; while [ $(wc -l < '%s') -lt 5 ]; do sleep 0.05; done; echo met", path,
+             path);
     for (i = 0; i < 5; i++)
         cmds[i] = cmd;
-    rc = hostconn_exec_many(c, cmds, 5, 8000, res, errstr, sizeof(errstr));
+    rc = hostconn_exec_many(c, cmds, 5, 3000, res, errstr, sizeof(errstr));
     ck_assert_msg(rc == 0, "%d %s", rc, errstr);
     for (i = 0; i < 5; i++)
         ck_assert_str_eq(res[i].out, "met\n");
@@ -362,10 +372,40 @@ START_TEST(test_open_failures)
     if (strcmp(open_cases[_i].errstr_has, "%k") == 0)
         ck_assert_msg(strstr(errstr, kh) != NULL, "'%s' does not name %s", errstr, kh);
     else
-        ck_assert_msg(strstr(errstr, open_cases[_i].errstr_has) != NULL, "'%s' lacks '%s'",
-                      errstr, open_cases[_i].errstr_has);
+        ck_assert_msg(strstr(errstr, open_cases[_i].errstr_has) != NULL, "'%s' lacks '%s'", errstr,
+                      open_cases[_i].errstr_has);
     if (fd >= 0)
         close(fd);
+}
+END_TEST
+
+START_TEST(test_open_defaults_from_home)
+{
+    char home[PATH_MAX + 32], cmd[5 * PATH_MAX], errstr[512], *out = NULL;
+    hostconn_opts o = {0};
+    hostconn *c = NULL;
+    int rc;
+
+    /* No identity and no known_hosts given: ~/.ssh/id_ed25519 and ~/.ssh/known_hosts. */
+    path_in_dir(home, sizeof(home), "home");
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s/.ssh' && cp '%s/id_ed25519' '%s/known_hosts' '%s/.ssh/'", home, dir, dir,
+             home);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(setenv("HOME", home, 1), 0);
+    o.port = port;
+    rc = hostconn_open("127.0.0.1", &o, &c, errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "%d %s", rc, errstr);
+    ck_assert_int_eq(hostconn_exec(c, "id -un", 10000, NULL, &out, NULL, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_str_eq(out, "root\n");
+    free(out);
+    hostconn_close(c);
+    /* Without the key in ~/.ssh there is nothing to authenticate with. */
+    snprintf(cmd, sizeof(cmd), "rm '%s/.ssh/id_ed25519'", home);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(hostconn_open("127.0.0.1", &o, &c, errstr, sizeof(errstr)), -HOSTCONN_EAUTH);
+    ck_assert_ptr_nonnull(strstr(errstr, "no identity file"));
 }
 END_TEST
 
@@ -377,9 +417,9 @@ START_TEST(test_reconnect_after_server_restart)
     char errstr[512], *before = NULL, *after = NULL;
     int status = -5;
 
-    ck_assert_int_eq(hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &before, NULL, errstr,
-                                   sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        hostconn_exec(c, "echo $SSH_CLIENT", 10000, NULL, &before, NULL, errstr, sizeof(errstr)),
+        0);
     fixture("stop"); /* also ends the connection's sshd process */
     fixture("start");
     ck_assert_msg(hostconn_exec(c, "echo $SSH_CLIENT", 10000, &status, &after, NULL, errstr,
@@ -426,8 +466,7 @@ START_TEST(test_unreachable_after_server_stop)
                      -HOSTCONN_EUNREACHABLE);
     ck_assert_ptr_nonnull(strstr(errstr, "127.0.0.1"));
     fixture("start");
-    ck_assert_int_eq(hostconn_exec(c, "true", 10000, NULL, NULL, NULL, errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(hostconn_exec(c, "true", 10000, NULL, NULL, NULL, errstr, sizeof(errstr)), 0);
     hostconn_close(c);
 }
 END_TEST
@@ -438,6 +477,7 @@ static Suite *hostconn_suite(void)
     TCase *tc;
 
     tc = tcase_create("exec");
+    tcase_set_timeout(tc, 30);
     tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
     tcase_add_loop_test(tc, test_exec_table, 0, sizeof(exec_cases) / sizeof(exec_cases[0]));
     tcase_add_test(tc, test_exec_discard_output);
@@ -453,9 +493,11 @@ static Suite *hostconn_suite(void)
     tc = tcase_create("open");
     tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
     tcase_add_loop_test(tc, test_open_failures, 0, sizeof(open_cases) / sizeof(open_cases[0]));
+    tcase_add_test(tc, test_open_defaults_from_home);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("broken");
+    tcase_set_timeout(tc, 30);
     tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
     tcase_add_test(tc, test_reconnect_after_server_restart);
     tcase_add_test(tc, test_broken_during_command_not_resent);
