@@ -463,8 +463,10 @@ int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int t
         rc = session_connect(c, errstr, errstr_size);
         if (rc != 0) {
             first_err = rc;
-            for (i = 0; i < n; i++)
-                runs[i].state = RUN_DONE, results[i].error = rc;
+            for (i = 0; i < n; i++) {
+                runs[i].state = RUN_DONE;
+                results[i].error = rc;
+            }
             done = n;
         }
     }
