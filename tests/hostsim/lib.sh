@@ -71,7 +71,7 @@ hs_xml_fields() {
 # hs_file_text FILE VAR: whole FILE into VAR (no fork).
 hs_file_text() {
     local -a _t=()
-    [[ -r $1 ]] && mapfile -d '' -r _t <"$1"
+    [[ -r $1 ]] && mapfile -d '' _t <"$1"
     printf -v "$2" '%s' "${_t[0]:-}"
 }
 
@@ -144,12 +144,12 @@ hs_valid_name() {
 # hs_mount_line MP VAR: VAR = the "DEVICE MOUNTPOINT" line of mounts whose mount point or device
 # is MP (unmapped path); returns 1 if none.
 hs_mount_line() {
-    local l
+    local _ml
     printf -v "$2" '%s' ""
     [[ -r $HS_H/mounts ]] || return 1
-    while IFS= read -r l; do
-        if [[ ${l#* } == "$1" || ${l%% *} == "$1" ]]; then
-            printf -v "$2" '%s' "$l"
+    while IFS= read -r _ml; do
+        if [[ ${_ml#* } == "$1" || ${_ml%% *} == "$1" ]]; then
+            printf -v "$2" '%s' "$_ml"
             return 0
         fi
     done <"$HS_H/mounts"
