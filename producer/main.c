@@ -84,7 +84,7 @@ static const char *jstr(const json_t *o, const char *k)
 static int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
 {
     int64_t t0 = util_now_ms();
-    char err[1024];
+    char err[1024], src[REQUEST_NAME_MAX] = "", tgt[REQUEST_NAME_MAX] = "";
 
     while (running && (timeout_s <= 0 || util_now_ms() - t0 < (int64_t)timeout_s * 1000)) {
         bus_message m;
@@ -113,6 +113,8 @@ static int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeou
             puts(s);
             free(s);
         } else if (strcmp(type, EVENT_JOB_ACCEPTED) == 0) {
+            util_strlcpy(src, jstr(data, "src_host"), sizeof(src));
+            util_strlcpy(tgt, jstr(data, "tgt_host"), sizeof(tgt));
             printf("Job %s accepted: %s from %s to %s, MODE=%s\n", job_id, jstr(data, "guest"),
                    jstr(data, "src_host"), jstr(data, "tgt_host"), jstr(data, "mode"));
         } else if (strcmp(type, EVENT_PREFLIGHT_FAILED) == 0) {
@@ -129,8 +131,9 @@ static int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeou
             json_array_foreach(json_object_get(data, "lines"), i, l)
                 printf("%s\n", json_string_value(l));
             if (strcmp(type, EVENT_STEP_FAILED) != 0)
-                printf("Migrate guest %s. Step %s completed successfully... [%.1f s]\n",
-                       jstr(ev, "subject"), jstr(data, "step"),
+                printf("Migrate guest %s from %s to %s. Step %s completed successfully... "
+                       "[%.1f s]\n",
+                       jstr(ev, "subject"), src, tgt, jstr(data, "step"),
                        (double)json_integer_value(json_object_get(data, "elapsed_ms")) / 1000.0);
         } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
             json_int_t ms = json_integer_value(json_object_get(data, "elapsed_ms"));
@@ -280,7 +283,7 @@ static int cmd_submit(cli *c, int argc, char **argv)
     int ch, wait = 0, timeout_s = 0, validate = 1, rc;
 
     request_init(&req);
-    optind = 1;
+    optind = 0;
     while ((ch = getopt_long(argc, argv, "g:m:s:t:S:wh", opts, NULL)) != -1) {
         switch (ch) {
         case 'g':
@@ -358,7 +361,7 @@ static int cmd_replay(cli *c, int argc, char **argv)
 
     request_init(&req);
     req.action = ACTION_REPLAY;
-    optind = 1;
+    optind = 0;
     while ((ch = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
         switch (ch) {
         case 'f':
@@ -566,7 +569,7 @@ static int cmd_jobs(cli *c, int argc, char **argv)
     size_t i;
     job_status st;
 
-    optind = 1;
+    optind = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 's':
