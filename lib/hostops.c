@@ -157,15 +157,9 @@ int hostops_set_template(hostop op, const char *tmpl, char *errstr, size_t errst
 
 int hostops_set_profile(const char *profile, char *errstr, size_t errstr_size)
 {
-    int i;
-
-    if (strcmp(profile, "exadata") == 0) {
-        for (i = 0; i < HOP__COUNT; i++) {
-            free(overrides[i]);
-            overrides[i] = NULL;
-        }
+    /* Overrides (template.* settings) stay in force on top of the profile. */
+    if (strcmp(profile, "exadata") == 0)
         return 0;
-    }
     util_errf(errstr, errstr_size, "unknown host profile '%s' (known: exadata)", profile);
     return -1;
 }
