@@ -38,8 +38,8 @@ static void set_db_error(jobstore *js, const char *what, PGresult *res, char *er
 /* Runs SQL with text parameters. Returns the result when its status is EXPECT, else NULL with
  * errstr filled; SQLSTATE (6 bytes) gets the error's state when not NULL. */
 static PGresult *run(jobstore *js, const char *what, const char *sql, int n,
-                     const char *const *params, ExecStatusType expect, char *sqlstate,
-                     char *errstr, size_t errstr_size)
+                     const char *const *params, ExecStatusType expect, char *sqlstate, char *errstr,
+                     size_t errstr_size)
 {
     PGresult *res = PQexecParams(js->conn, sql, n, NULL, params, NULL, NULL, 0);
 
@@ -155,8 +155,7 @@ static char *read_file(const char *path)
     return buf;
 }
 
-int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr,
-                     size_t errstr_size)
+int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, size_t errstr_size)
 {
     struct dirent **names = NULL;
     int n = -1, i, rc = -JOBSTORE_EDB, count = 0;
@@ -204,8 +203,7 @@ int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr,
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
         sql = read_file(path);
         if (sql == NULL) {
-            util_errf(errstr, errstr_size, "cannot read migration %s: %s", path,
-                      strerror(errno));
+            util_errf(errstr, errstr_size, "cannot read migration %s: %s", path, strerror(errno));
             goto fail;
         }
         /* Migration files are ours and hold several statements: PQexec, no parameters. */
@@ -387,8 +385,8 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
         const char *p[1] = {id};
         if (send(ctx, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) != 0)
             break; /* keep order: stop at the first event the broker did not take */
-        if (cmd(js, "mark published", "UPDATE outbox SET published_at = now() WHERE id = $1", 1,
-                p, errstr, errstr_size) < 0)
+        if (cmd(js, "mark published", "UPDATE outbox SET published_at = now() WHERE id = $1", 1, p,
+                errstr, errstr_size) < 0)
             goto fail;
         sent++;
     }
@@ -407,9 +405,9 @@ fail:
 
 int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size)
 {
-    PGresult *res = run(js, "outbox backlog",
-                        "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL,
-                        PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    PGresult *res =
+        run(js, "outbox backlog", "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL,
+            PGRES_TUPLES_OK, NULL, errstr, errstr_size);
 
     if (res == NULL)
         return -JOBSTORE_EDB;
@@ -432,18 +430,14 @@ static json_t *steps_json(const int included[STEP__COUNT])
 }
 
 /* Records a rejected request as a job row (so a redelivery stays a duplicate) plus its event. */
-static int record_rejected(jobstore *js, const request *req, const char *guest,
-                           const char *reason, const char *holder, const char *source,
-                           const char *reqjson, char *errstr, size_t errstr_size)
+static int record_rejected(jobstore *js, const request *req, const char *guest, const char *reason,
+                           const char *holder, const char *source, const char *reqjson,
+                           char *errstr, size_t errstr_size)
 {
-    const char *p[9] = {req->request_id,
-                        req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
-                        guest,
-                        mode_to_string(req->mode),
-                        req->src_host,
-                        req->tgt_host,
-                        reason,
-                        req->submitted_by,
+    const char *p[9] = {req->request_id, req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
+                        guest,           mode_to_string(req->mode),
+                        req->src_host,   req->tgt_host,
+                        reason,          req->submitted_by,
                         reqjson};
     json_t *data;
 
@@ -480,16 +474,16 @@ int jobstore_reject_unparsed(jobstore *js, const char *request_id, const char *r
 
 /* Fills INCLUDED for a replay of the job ORIG (its steps read inside the transaction). */
 static int replay_plan(jobstore *js, const request *req, const char *orig_status,
-                       int included[STEP__COUNT], char *reason, size_t reason_size,
-                       char *errstr, size_t errstr_size)
+                       int included[STEP__COUNT], char *reason, size_t reason_size, char *errstr,
+                       size_t errstr_size)
 {
     const char *p[1] = {req->job_id};
     PGresult *res;
     int orig_inc[STEP__COUNT] = {0}, start = -1, i, s;
     step_state st[STEP__COUNT];
 
-    res = run(js, "read replayed steps", "SELECT step, status FROM job_steps WHERE job_id = $1",
-              1, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    res = run(js, "read replayed steps", "SELECT step, status FROM job_steps WHERE job_id = $1", 1,
+              p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
     if (res == NULL)
         return -JOBSTORE_EDB;
     for (i = 0; i < PQntuples(res); i++) {
@@ -613,8 +607,8 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
         if (reason[0] == '\0') {
             const char *p[1] = {guest};
             res = run(js, "find active job",
-                      "SELECT id FROM jobs WHERE guest = $1 AND status IN ('queued', 'running')",
-                      1, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+                      "SELECT id FROM jobs WHERE guest = $1 AND status IN ('queued', 'running')", 1,
+                      p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
             if (res == NULL)
                 goto fail;
             if (PQntuples(res) > 0) {
@@ -705,8 +699,7 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
         rc = 0;
         goto out;
     }
-    util_errf(errstr, errstr_size, "request %s: kept racing with other workers",
-              req->request_id);
+    util_errf(errstr, errstr_size, "request %s: kept racing with other workers", req->request_id);
     goto out;
 fail:
     PQclear(res);
@@ -779,8 +772,8 @@ int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, c
     PQclear(res);
     {
         const char *q[1] = {out->id};
-        res = run(js, "read steps", "SELECT step, status FROM job_steps WHERE job_id = $1::uuid",
-                  1, q, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+        res = run(js, "read steps", "SELECT step, status FROM job_steps WHERE job_id = $1::uuid", 1,
+                  q, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
         if (res == NULL)
             return -JOBSTORE_EDB;
         for (i = 0; i < PQntuples(res); i++) {
@@ -795,8 +788,8 @@ int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, c
     return 1;
 }
 
-int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed,
-                         char *errstr, size_t errstr_size)
+int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed, char *errstr,
+                         size_t errstr_size)
 {
     char ls[16];
     const char *p[2] = {owner, ls};
@@ -875,8 +868,7 @@ int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const
 }
 
 int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *host,
-                        const char *owner, const char *source, char *errstr,
-                        size_t errstr_size)
+                        const char *owner, const char *source, char *errstr, size_t errstr_size)
 {
     const char *p[3] = {j->id, step_to_string(step), host};
     int rc;
@@ -914,12 +906,12 @@ static json_t *lines_json(const char *output)
 }
 
 int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
-                      const char *message, const char *output, long elapsed_ms,
-                      const char *owner, const char *source, char *errstr, size_t errstr_size)
+                      const char *message, const char *output, long elapsed_ms, const char *owner,
+                      const char *source, char *errstr, size_t errstr_size)
 {
     char el[32];
-    const char *p[6] = {j->id, step_to_string(step), step_state_to_string(state), message,
-                        output ? output : "", el};
+    const char *p[6] = {j->id,   step_to_string(step), step_state_to_string(state),
+                        message, output ? output : "", el};
     const char *type = state == STEP_SUCCEEDED ? EVENT_STEP_COMPLETED
                        : state == STEP_SKIPPED ? EVENT_STEP_SKIPPED
                                                : EVENT_STEP_FAILED;
@@ -949,8 +941,7 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
 
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
                         long elapsed_ms, const char *deployed_doc, const char *system_name,
-                        const char *owner, const char *source, char *errstr,
-                        size_t errstr_size)
+                        const char *owner, const char *source, char *errstr, size_t errstr_size)
 {
     const char *p[3] = {j->id, job_status_to_string(status), error};
     int rc;
@@ -979,8 +970,8 @@ int jobstore_job_finish(jobstore *js, const job *j, job_status status, const cha
                      status == JOB_SUCCEEDED ? "migration completed" : (error ? error : "failed"),
                      "elapsed_ms", (json_int_t)elapsed_ms, "attempt", j->attempt);
     rc = outbox_add(js, j->id, j->guest,
-                    status == JOB_SUCCEEDED ? EVENT_JOB_SUCCEEDED : EVENT_JOB_FAILED, source,
-                    data, errstr, errstr_size);
+                    status == JOB_SUCCEEDED ? EVENT_JOB_SUCCEEDED : EVENT_JOB_FAILED, source, data,
+                    errstr, errstr_size);
     if (rc < 0)
         goto fail;
     return commit(js, errstr, errstr_size);
@@ -999,8 +990,7 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
     int rc;
 
     if (!util_is_uuid(job_id)) {
-        util_errf(errstr, errstr_size, "'%s' is not a job id (a UUID; see 'kvmove jobs')",
-                  job_id);
+        util_errf(errstr, errstr_size, "'%s' is not a job id (a UUID; see 'kvmove jobs')", job_id);
         return -JOBSTORE_ENOTFOUND;
     }
     res = run(js, "read job",
@@ -1033,9 +1023,8 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
     return rc;
 }
 
-int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
-                            const char *since, int limit, json_t **out, char *errstr,
-                            size_t errstr_size)
+int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest, const char *since,
+                            int limit, json_t **out, char *errstr, size_t errstr_size)
 {
     char lim[16];
     const char *p[4] = {status, guest, since, lim};

@@ -62,7 +62,8 @@ static int fail(run *r, int transient, const char *fmt, ...)
     return -1;
 }
 
-static int done(run *r, step_state state, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int done(run *r, step_state state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int done(run *r, step_state state, const char *fmt, ...)
 {
@@ -98,8 +99,8 @@ static int conn(run *r, const esxml_host *host, hostconn **c)
 static int op(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, char **out)
 {
     int status = -1;
-    int rc = hostops_run(c, o, v, n, r->env->command_timeout_ms, &status, out, r->err,
-                         sizeof(r->err));
+    int rc =
+        hostops_run(c, o, v, n, r->env->command_timeout_ms, &status, out, r->err, sizeof(r->err));
     return rc < 0 ? rc : status;
 }
 
@@ -111,8 +112,8 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
     if (rc == 0)
         return 0;
     if (rc < 0)
-        return fail(r, rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO ||
-                           rc == -HOSTCONN_EUNREACHABLE,
+        return fail(r,
+                    rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO || rc == -HOSTCONN_EUNREACHABLE,
                     "%s", r->err);
     return fail(r, 0, "%s", r->err);
 }
@@ -124,8 +125,8 @@ static int has_line(const char *out, const char *word)
     const char *p = out;
 
     while (p && *p) {
-        if (strncmp(p, word, n) == 0 && (p[n] == '\n' || p[n] == ' ' || p[n] == '\t' ||
-                                         p[n] == '\0'))
+        if (strncmp(p, word, n) == 0 &&
+            (p[n] == '\n' || p[n] == ' ' || p[n] == '\t' || p[n] == '\0'))
             return 1;
         p = strchr(p, '\n');
         if (p)
@@ -190,8 +191,10 @@ static int source_or_skip(run *r, hostconn **c)
         return 0;
     if (r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE) {
         say(r, "KVM host %s is unreachable; skipping (MODE=OFFLINEFORCE): %s", S(r), r->err);
-        done(r, STEP_SKIPPED, "source host %s unreachable, skipped in OFFLINEFORCE mode; "
-                              "source-side cleanup is pending", S(r));
+        done(r, STEP_SKIPPED,
+             "source host %s unreachable, skipped in OFFLINEFORCE mode; "
+             "source-side cleanup is pending",
+             S(r));
         return 1;
     }
     if (rc == -HOSTCONN_EUNREACHABLE)
@@ -264,12 +267,12 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         return fail(r, 1, "%s", r->err);
     if (vf) {
         if (attach)
-            say(r, "VF POOLS in use in kvmHost %s. No need to attach re* interfaces. Proceeding "
-                   "with other post-mgration tasks.",
+            say(r,
+                "VF POOLS in use in kvmHost %s. No need to attach re* interfaces. Proceeding "
+                "with other post-mgration tasks.",
                 h->hostname);
         else
-            say(r, "VF POOLS in use in kvmHost %s. No need to detach re* interfaces",
-                h->hostname);
+            say(r, "VF POOLS in use in kvmHost %s. No need to detach re* interfaces", h->hostname);
         return done(r, STEP_SUCCEEDED, "VF pools in use on %s; re* interfaces left alone",
                     h->hostname);
     }
@@ -330,8 +333,9 @@ static int detach_config(run *r, hostconn *c, const esxml_volume *cfg)
     if (rc < 0)
         return fail(r, 1, "%s", r->err);
     if (rc == 0 && cfg) {
-        say(r, "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on kvmhost "
-               "%s.",
+        say(r,
+            "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on kvmhost "
+            "%s.",
             cfg->device, G(r), S(r));
         if (must(r, c, HOP_CFG_UMOUNT, v, 1, NULL) < 0)
             return -1;
@@ -340,14 +344,16 @@ static int detach_config(run *r, hostconn *c, const esxml_volume *cfg)
     if (rc < 0)
         return fail(r, 1, "%s", r->err);
     if (rc == 0 && cfg) {
-        say(r, "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab on "
-               "kvmhost %s.",
+        say(r,
+            "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab on "
+            "kvmhost %s.",
             cfg->device, G(r), S(r));
         if (must(r, c, HOP_FSTAB_REMOVE, v, 1, NULL) < 0)
             return -1;
     }
-    say(r, "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for guest %s "
-           "on kvmhost %s.",
+    say(r,
+        "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for guest %s "
+        "on kvmhost %s.",
         G(r), G(r), S(r));
     return must(r, c, HOP_CFG_RMDIR, v, 1, NULL);
 }
@@ -364,8 +370,9 @@ static int step_detach_volumes(run *r)
     if (rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE) {
         /* The storage can drop a dead host's attachments: do it from the target. */
         hostconn *t;
-        say(r, "KVM host %s is unreachable; detaching Exascale volumes of %s storage-side "
-               "(MODE=OFFLINEFORCE)",
+        say(r,
+            "KVM host %s is unreachable; detaching Exascale volumes of %s storage-side "
+            "(MODE=OFFLINEFORCE)",
             S(r), G(r));
         if (conn(r, r->env->tgt, &t) < 0)
             return fail(r, 1, "%s", r->err);
@@ -443,8 +450,9 @@ static int step_attach_volumes(run *r)
         if (rc < 0)
             return fail(r, 1, "%s", r->err);
         if (rc != 0) {
-            say(r, "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
-                   "kvmhost %s.",
+            say(r,
+                "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
+                "kvmhost %s.",
                 cfg->device, G(r), T(r));
             if (must(r, c, HOP_CFG_MOUNT, v, 2, NULL) < 0)
                 return -1;
@@ -453,8 +461,9 @@ static int step_attach_volumes(run *r)
         if (rc < 0)
             return fail(r, 1, "%s", r->err);
         if (rc != 0) {
-            say(r, "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
-                   "kvmhost %s.",
+            say(r,
+                "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
+                "kvmhost %s.",
                 cfg->device, G(r), T(r));
             if (must(r, c, HOP_FSTAB_ADD, v, 2, NULL) < 0)
                 return -1;
@@ -616,8 +625,9 @@ static int step_migrate_guest(run *r)
                 return -1;
         }
     } else {
-        say(r, "KVM host %s is unreachable; its definition of %s will be removed by the pending "
-               "cleanup",
+        say(r,
+            "KVM host %s is unreachable; its definition of %s will be removed by the pending "
+            "cleanup",
             S(r), G(r));
     }
     st = domain_state(r, t);
@@ -737,6 +747,5 @@ void migrate_result_free(migrate_result *res)
 void migrate_summary_line(const migrate_env *env, step_id step, char *buf, size_t size)
 {
     snprintf(buf, size, "Migrate guest %s from %s to %s. Step %s completed successfully...",
-             env->guest->hostname, env->src->hostname, env->tgt->hostname,
-             step_to_string(step));
+             env->guest->hostname, env->src->hostname, env->tgt->hostname, step_to_string(step));
 }

@@ -21,8 +21,14 @@ static const struct {
     size_t size;
     int min, max;
 } keys[] = {
-#define STR(k, f) {k, T_STR, offsetof(settings, f), sizeof(((settings *)0)->f), 0, 0}
-#define INT(k, f, lo, hi) {k, T_INT, offsetof(settings, f), sizeof(int), lo, hi}
+#define STR(k, f)                                                                                  \
+    {                                                                                              \
+        k, T_STR, offsetof(settings, f), sizeof(((settings *)0)->f), 0, 0                          \
+    }
+#define INT(k, f, lo, hi)                                                                          \
+    {                                                                                              \
+        k, T_INT, offsetof(settings, f), sizeof(int), lo, hi                                       \
+    }
     STR("brokers", brokers),
     STR("db", db),
     STR("ssh.user", ssh_user),
@@ -39,8 +45,8 @@ static const struct {
     STR("worker.migrations_dir", migrations_dir),
     STR("schema_dir", schema_dir),
     STR("hosts.profile", host_profile),
-    {"preflight.vcpu_overcommit", T_DOUBLE, offsetof(settings, vcpu_overcommit), sizeof(double),
-     0, 0},
+    {"preflight.vcpu_overcommit", T_DOUBLE, offsetof(settings, vcpu_overcommit), sizeof(double), 0,
+     0},
 #undef STR
 #undef INT
 };
@@ -64,8 +70,7 @@ void settings_defaults(settings *s)
     s->jobs = 4;
     util_strlcpy(s->group, "kvmove-workers", sizeof(s->group));
     if (is_dir(KVMOVE_SOURCE_DIR "/migrations")) {
-        util_strlcpy(s->migrations_dir, KVMOVE_SOURCE_DIR "/migrations",
-                     sizeof(s->migrations_dir));
+        util_strlcpy(s->migrations_dir, KVMOVE_SOURCE_DIR "/migrations", sizeof(s->migrations_dir));
         util_strlcpy(s->schema_dir, KVMOVE_SOURCE_DIR "/schema", sizeof(s->schema_dir));
     } else {
         util_strlcpy(s->migrations_dir, KVMOVE_DATADIR "/migrations", sizeof(s->migrations_dir));
@@ -75,8 +80,7 @@ void settings_defaults(settings *s)
     s->vcpu_overcommit = 1.0;
 }
 
-int settings_set(settings *s, const char *key, const char *value, char *errstr,
-                 size_t errstr_size)
+int settings_set(settings *s, const char *key, const char *value, char *errstr, size_t errstr_size)
 {
     size_t i;
 
@@ -107,8 +111,8 @@ int settings_set(settings *s, const char *key, const char *value, char *errstr,
         switch (keys[i].type) {
         case T_STR:
             if (util_strlcpy(field, value, keys[i].size) != 0) {
-                util_errf(errstr, errstr_size, "%s: value too long (at most %zu characters)",
-                          key, keys[i].size - 1);
+                util_errf(errstr, errstr_size, "%s: value too long (at most %zu characters)", key,
+                          keys[i].size - 1);
                 return -1;
             }
             return 0;
@@ -117,8 +121,8 @@ int settings_set(settings *s, const char *key, const char *value, char *errstr,
             errno = 0;
             v = strtol(value, &end, 10);
             if (errno || end == value || *end || v < keys[i].min || v > keys[i].max) {
-                util_errf(errstr, errstr_size, "%s: '%s' is not a number from %d to %d", key,
-                          value, keys[i].min, keys[i].max);
+                util_errf(errstr, errstr_size, "%s: '%s' is not a number from %d to %d", key, value,
+                          keys[i].min, keys[i].max);
                 return -1;
             }
             *(int *)field = (int)v;
@@ -218,8 +222,8 @@ const char *settings_config_path(const char *flag_path, int *must_exist)
     return "/etc/kvmove/kvmove.conf";
 }
 
-int settings_resolve(settings *s, const char *config_flag, const char *const *flags,
-                     size_t n_flags, char *errstr, size_t errstr_size)
+int settings_resolve(settings *s, const char *config_flag, const char *const *flags, size_t n_flags,
+                     char *errstr, size_t errstr_size)
 {
     int must_exist;
     const char *path = settings_config_path(config_flag, &must_exist);

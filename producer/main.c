@@ -188,8 +188,7 @@ static int publish(cli *c, const request *req, int wait, int timeout_s)
         goto out;
     }
     if (c->json && !wait)
-        printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id,
-               req->request_id);
+        printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id, req->request_id);
     else if (!c->json)
         printf("Request %s published (job id %s)\n", req->request_id, req->request_id);
     fflush(stdout);
@@ -217,8 +216,7 @@ static int merge_action(cli *c, const request *req, char *command)
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
-    if (jobstore_config_get(js, req->config_version, &buf, &version, NULL, err, sizeof(err)) !=
-            0 ||
+    if (jobstore_config_get(js, req->config_version, &buf, &version, NULL, err, sizeof(err)) != 0 ||
         esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_FAILED;
@@ -273,11 +271,11 @@ out:
 static int cmd_submit(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"guest", required_argument, NULL, 'g'}, {"mode", required_argument, NULL, 'm'},
-        {"src", required_argument, NULL, 's'},   {"tgt", required_argument, NULL, 't'},
-        {"step", required_argument, NULL, 'S'},  {"wait", no_argument, NULL, 'w'},
+        {"guest", required_argument, NULL, 'g'},   {"mode", required_argument, NULL, 'm'},
+        {"src", required_argument, NULL, 's'},     {"tgt", required_argument, NULL, 't'},
+        {"step", required_argument, NULL, 'S'},    {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 'T'}, {"no-validate", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     request req;
     char err[1024], command[1200];
     int ch, wait = 0, timeout_s = 0, validate = 1, rc;
@@ -341,8 +339,9 @@ static int cmd_submit(cli *c, int argc, char **argv)
     }
     if (request_validate(&req, err, sizeof(err)) != 0)
         return usage_error("submit", "%s", err);
-    snprintf(command, sizeof(command), "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s%s%s",
-             req.guest, mode_to_string(req.mode), req.src_host, req.tgt_host,
+    snprintf(command, sizeof(command),
+             "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s%s%s", req.guest,
+             mode_to_string(req.mode), req.src_host, req.tgt_host,
              req.has_step ? " WHERE STEPNAME=" : "", req.has_step ? step_to_string(req.step) : "");
     if (validate && (rc = merge_action(c, &req, command)) != 0)
         return rc;
@@ -351,10 +350,12 @@ static int cmd_submit(cli *c, int argc, char **argv)
 
 static int cmd_replay(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"from-step", required_argument, NULL, 'f'}, {"step", required_argument, NULL, 'S'},
-        {"wait", no_argument, NULL, 'w'},            {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"from-step", required_argument, NULL, 'f'},
+                                         {"step", required_argument, NULL, 'S'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     request req;
     char err[1024];
     int ch, wait = 0, timeout_s = 0;
@@ -556,11 +557,13 @@ static int cmd_status(cli *c, int argc, char **argv)
 
 static int cmd_jobs(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"status", required_argument, NULL, 's'}, {"guest", required_argument, NULL, 'g'},
-        {"since", required_argument, NULL, 'S'},  {"limit", required_argument, NULL, 'l'},
-        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"status", required_argument, NULL, 's'},
+                                         {"guest", required_argument, NULL, 'g'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *status = NULL, *guest = NULL, *since = NULL;
     int ch, limit = 100, rc;
     char err[1024];
@@ -574,8 +577,9 @@ static int cmd_jobs(cli *c, int argc, char **argv)
         switch (ch) {
         case 's':
             if (job_status_from_string(optarg, &st) != 0)
-                return usage_error("jobs", "unknown status '%s' (queued, running, succeeded, "
-                                           "failed, rejected)",
+                return usage_error("jobs",
+                                   "unknown status '%s' (queued, running, succeeded, "
+                                   "failed, rejected)",
                                    optarg);
             status = optarg;
             break;
@@ -612,11 +616,10 @@ static int cmd_jobs(cli *c, int argc, char **argv)
     } else {
         printf("%-36s %-24s %-10s %-24s %-24s %-7s %s\n", "JOB", "GUEST", "STATUS", "FROM", "TO",
                "ATTEMPT", "STEP");
-        json_array_foreach(list, i, v)
-            printf("%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jstr(v, "id"), jstr(v, "guest"),
-                   jstr(v, "status"), jstr(v, "src_host"), jstr(v, "tgt_host"),
-                   (long long)json_integer_value(json_object_get(v, "attempt")),
-                   jstr(v, "current_step"));
+        json_array_foreach(list, i, v) printf(
+            "%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jstr(v, "id"), jstr(v, "guest"),
+            jstr(v, "status"), jstr(v, "src_host"), jstr(v, "tgt_host"),
+            (long long)json_integer_value(json_object_get(v, "attempt")), jstr(v, "current_step"));
     }
     json_decref(list);
     return EXIT_DONE;
@@ -708,11 +711,13 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"brokers", required_argument, NULL, 'b'},
-        {"db", required_argument, NULL, 'd'},     {"set", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'J'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"brokers", required_argument, NULL, 'b'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"set", required_argument, NULL, 'o'},
+                                         {"json", no_argument, NULL, 'J'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     cli c;
     char *flags[128], err[1024];
     size_t n_flags = 0, i;

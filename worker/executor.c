@@ -1,0 +1,323 @@
+/* executor: runs jobs claimed from PostgreSQL: preflight, then the steps over SSH. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esxml.h"
+#include "migrate.h"
+#include "util.h"
+#include "worker.h"
+
+static int pool_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
+                        size_t errstr_size)
+{
+    executor *ex = ctx;
+    const settings *s = &ex->w->s;
+    const char *address = host->admin_ip ? host->admin_ip : host->hostname;
+    hostconn_opts opts = {0};
+    hostconn *c = NULL;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ex->n_pool; i++) {
+        if (strcmp(ex->pool[i].address, address) == 0) {
+            *out = ex->pool[i].c;
+            return 0;
+        }
+    }
+    opts.user = s->ssh_user;
+    opts.port = s->ssh_port;
+    opts.identity = s->ssh_identity[0] ? s->ssh_identity : NULL;
+    opts.known_hosts = s->ssh_known_hosts[0] ? s->ssh_known_hosts : NULL;
+    opts.connect_timeout_ms = s->ssh_connect_timeout_ms;
+    rc = hostconn_open(address, &opts, &c, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+    if (ex->n_pool == POOL_MAX) { /* drop the oldest session */
+        hostconn_close(ex->pool[0].c);
+        memmove(&ex->pool[0], &ex->pool[1], sizeof(ex->pool[0]) * (POOL_MAX - 1));
+        ex->n_pool--;
+    }
+    util_strlcpy(ex->pool[ex->n_pool].address, address, sizeof(ex->pool[0].address));
+    ex->pool[ex->n_pool++].c = c;
+    *out = c;
+    return 0;
+}
+
+static void pool_close(executor *ex)
+{
+    size_t i;
+
+    for (i = 0; i < ex->n_pool; i++)
+        hostconn_close(ex->pool[i].c);
+    ex->n_pool = 0;
+}
+
+static void job_log(void *ctx, const char *line)
+{
+    executor *ex = ctx;
+    worker_log("[%s] %s", ex->tag, line);
+}
+
+/* Retries a job-store call while the database is unreachable (it keeps all state, so waiting
+ * for it loses nothing). Gives up when the worker stops. */
+#define STORE(ex, call)                                                                            \
+    ({                                                                                             \
+        int rc_, backoff_ = 200;                                                                   \
+        while ((rc_ = (call)) == -JOBSTORE_EDB && worker_running) {                                \
+            worker_log("[%s] database unavailable, retrying in %d ms: %s", (ex)->tag, backoff_,    \
+                       err);                                                                       \
+            worker_sleep_ms(backoff_);                                                             \
+            backoff_ = backoff_ < 5000 ? backoff_ * 2 : 5000;                                      \
+            jobstore_ensure((ex)->js, err, sizeof(err));                                           \
+        }                                                                                          \
+        rc_;                                                                                       \
+    })
+
+/* Preflight that es.xml alone can answer. Returns 1 passed, 0 failed, negative on store error.
+ * A fresh migration also needs the guest placed on the source host. */
+static int preflight(executor *ex, job *j, const esxml *doc, long config_version)
+{
+    worker *w = ex->w;
+    char err[1024], msg[1024];
+    const esxml_guest *g = esxml_guest_find(doc, j->guest);
+    const esxml_host *src = esxml_host_find(doc, j->src_host);
+    const esxml_host *tgt = esxml_host_find(doc, j->tgt_host);
+    const esxml_host *placed = g ? esxml_guest_host(doc, g) : NULL;
+    int fresh = j->attempt == 1 && !j->takeover, all_ok = 1, seq = 0, rc;
+    json_t *failed = json_array();
+    struct {
+        const char *name;
+        int ok;
+        int applies;
+    } checks[4];
+    size_t i;
+
+    checks[0].name = "guest_defined";
+    checks[0].ok = g != NULL;
+    checks[0].applies = 1;
+    checks[1].name = "source_host_defined";
+    checks[1].ok = src != NULL;
+    checks[1].applies = 1;
+    checks[2].name = "target_host_defined";
+    checks[2].ok = tgt != NULL;
+    checks[2].applies = 1;
+    checks[3].name = "guest_on_source";
+    checks[3].ok = placed != NULL && src != NULL && placed == src;
+    checks[3].applies = fresh && g != NULL && src != NULL;
+    for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        const char *status;
+        if (!checks[i].applies)
+            continue;
+        switch (i) {
+        case 0:
+            snprintf(msg, sizeof(msg),
+                     checks[i].ok ? "guest %s is defined in es.xml version %ld"
+                                  : "guest %s is not defined in es.xml version %ld (load the "
+                                    "current es.xml with 'kvmove config load')",
+                     j->guest, config_version);
+            break;
+        case 1:
+        case 2:
+            snprintf(msg, sizeof(msg),
+                     checks[i].ok ? "KVM host %s is defined in es.xml version %ld"
+                                  : "KVM host %s is not defined in es.xml version %ld",
+                     i == 1 ? j->src_host : j->tgt_host, config_version);
+            break;
+        default:
+            snprintf(msg, sizeof(msg),
+                     checks[i].ok ? "guest %s is placed on %s"
+                                  : "guest %s is placed on %s in "
+                                    "es.xml, not on source %s",
+                     j->guest, placed ? placed->hostname : "no host", j->src_host);
+        }
+        status = checks[i].ok ? "passed" : "failed";
+        if (!checks[i].ok) {
+            all_ok = 0;
+            json_array_append_new(failed,
+                                  json_pack("{s:s,s:s}", "check", checks[i].name, "message", msg));
+            worker_log("[%s] Preflight check %s failed: %s", ex->tag, checks[i].name, msg);
+        }
+        rc = STORE(ex, jobstore_preflight_record(ex->js, j, w->owner, ++seq, checks[i].name, status,
+                                                 msg, err, sizeof(err)));
+        if (rc < 0) {
+            json_decref(failed);
+            return rc;
+        }
+    }
+    rc = STORE(ex, jobstore_preflight_done(ex->js, j, w->owner, w->source, all_ok,
+                                           json_pack("{s:O}", "failed_checks", failed), err,
+                                           sizeof(err)));
+    json_decref(failed);
+    return rc < 0 ? rc : all_ok;
+}
+
+/* Builds the es.xml version that records the deployed migration. NULL if it cannot. */
+static char *deployed_document(executor *ex, esxml *doc, const job *j)
+{
+    char err[512], sub[1200], *buf = NULL;
+    size_t len;
+    int id;
+
+    snprintf(sub, sizeof(sub), "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s", j->guest,
+             mode_to_string(j->mode), j->src_host, j->tgt_host);
+    if (esxml_guest_move(doc, j->guest, j->tgt_host, err, sizeof(err)) != 0 ||
+        esxml_action_add(doc, sub, &id, err, sizeof(err)) != 0 ||
+        esxml_action_set_deployed(doc, id, err, sizeof(err)) != 0 ||
+        esxml_dump(doc, &buf, &len, err, sizeof(err)) != 0) {
+        worker_log("[%s] could not record the deployment in es.xml: %s", ex->tag, err);
+        return NULL;
+    }
+    return buf;
+}
+
+static void run_job(executor *ex, job *j)
+{
+    worker *w = ex->w;
+    char err[1024], xsd[1100], *docbuf = NULL, *deployed = NULL;
+    esxml *doc = NULL;
+    long version = 0;
+    int64_t t0 = util_now_ms();
+    int s, rc, failed = 0;
+    migrate_env env;
+    char failure[1200] = "";
+
+    snprintf(ex->tag, sizeof(ex->tag), "%.8s %s", j->id, j->guest);
+    worker_log("[%s] %s job %s (attempt %d): %s from %s to %s, MODE=%s", ex->tag,
+               j->takeover ? "Taking over" : "Starting", j->id, j->attempt, j->guest, j->src_host,
+               j->tgt_host, mode_to_string(j->mode));
+    rc = STORE(ex, jobstore_config_get(ex->js, j->config_version, &docbuf, &version, NULL, err,
+                                       sizeof(err)));
+    snprintf(xsd, sizeof(xsd), "%s/es.xsd", w->s.schema_dir);
+    if (rc == 0 && esxml_load_buffer(docbuf, strlen(docbuf), xsd, &doc, err, sizeof(err)) != 0)
+        rc = -JOBSTORE_EINVALID;
+    if (rc < 0) {
+        if (rc == -JOBSTORE_ELEASE || !worker_running)
+            goto out;
+        snprintf(failure, sizeof(failure), "cannot use the es.xml: %s", err);
+        failed = 1;
+        goto finish;
+    }
+    rc = preflight(ex, j, doc, version);
+    if (rc < 0)
+        goto out;
+    if (rc == 0) {
+        snprintf(failure, sizeof(failure),
+                 "preflight failed; no host was changed (see 'kvmove "
+                 "status %s')",
+                 j->id);
+        failed = 1;
+        goto finish;
+    }
+    memset(&env, 0, sizeof(env));
+    env.doc = doc;
+    env.guest = esxml_guest_find(doc, j->guest);
+    env.src = esxml_host_find(doc, j->src_host);
+    env.tgt = esxml_host_find(doc, j->tgt_host);
+    env.mode = j->mode;
+    env.command_timeout_ms = w->s.command_timeout_ms;
+    env.connect = pool_connect;
+    env.log = job_log;
+    env.ctx = ex;
+    if (!j->takeover && j->attempt == 1)
+        worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
+    for (s = 0; s < STEP__COUNT && worker_running; s++) {
+        migrate_result res;
+        const esxml_host *h;
+        int64_t ts;
+        int tries;
+        if (!j->included[s] || j->state[s] == STEP_SUCCEEDED || j->state[s] == STEP_SKIPPED)
+            continue;
+        h = migrate_step_host(&env, (step_id)s);
+        rc = STORE(ex, jobstore_step_begin(ex->js, j, (step_id)s, h->hostname, w->owner, w->source,
+                                           err, sizeof(err)));
+        if (rc < 0)
+            goto out;
+        ts = util_now_ms();
+        for (tries = 0;; tries++) {
+            migrate_step(&env, (step_id)s, &res);
+            if (res.state != STEP_FAILED || !res.transient || tries >= w->s.step_retries ||
+                !worker_running)
+                break;
+            worker_log("[%s] Step %s hit a transient failure (%s); retrying (%d of %d)", ex->tag,
+                       step_to_string((step_id)s), res.message, tries + 1, w->s.step_retries);
+            migrate_result_free(&res);
+            pool_close(ex); /* a broken session is not reused */
+            worker_sleep_ms(500 << (tries < 4 ? tries : 4));
+        }
+        rc = STORE(ex, jobstore_step_end(ex->js, j, (step_id)s, h->hostname, res.state, res.message,
+                                         res.output, (long)(util_now_ms() - ts), w->owner,
+                                         w->source, err, sizeof(err)));
+        if (rc == 0 && res.state != STEP_FAILED) {
+            char line[1200];
+            migrate_summary_line(&env, (step_id)s, line, sizeof(line));
+            worker_log("[%s] %s", ex->tag, line);
+        }
+        if (res.state == STEP_FAILED)
+            snprintf(failure, sizeof(failure), "step %s failed: %s", step_to_string((step_id)s),
+                     res.message);
+        migrate_result_free(&res);
+        if (rc < 0)
+            goto out;
+        if (failure[0]) {
+            failed = 1;
+            goto finish;
+        }
+    }
+    if (!worker_running)
+        goto out; /* stopping: the lease is handed back, another worker resumes */
+    if ((j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST]) && env.guest &&
+        esxml_guest_host(doc, env.guest) != env.tgt)
+        deployed = deployed_document(ex, doc, j);
+finish:
+    rc = STORE(ex, jobstore_job_finish(ex->js, j, failed ? JOB_FAILED : JOB_SUCCEEDED,
+                                       failed ? failure : NULL, (long)(util_now_ms() - t0),
+                                       deployed, doc ? esxml_system_name(doc) : "", w->owner,
+                                       w->source, err, sizeof(err)));
+    if (rc == 0 && failed)
+        worker_log("[%s] Job %s failed: %s", ex->tag, j->id, failure);
+    else if (rc == 0)
+        worker_log("[%s] Done [Elapsed = %lld mS]", ex->tag, (long long)(util_now_ms() - t0));
+out:
+    if (rc == -JOBSTORE_ELEASE)
+        worker_log("[%s] %s", ex->tag, err);
+    free(deployed);
+    free(docbuf);
+    esxml_free(doc);
+}
+
+void *executor_main(void *arg)
+{
+    executor *ex = arg;
+    worker *w = ex->w;
+    char err[1024];
+    int idle_ms = 50;
+
+    snprintf(ex->tag, sizeof(ex->tag), "executor %d", ex->index);
+    while (worker_running) {
+        job j;
+        int rc;
+        if (ex->js == NULL && jobstore_connect(w->s.db, &ex->js, err, sizeof(err)) != 0) {
+            worker_log("[%s] %s", ex->tag, err);
+            worker_sleep_ms(1000);
+            continue;
+        }
+        rc = jobstore_job_claim(ex->js, w->owner, w->s.lease_s, &j, err, sizeof(err));
+        if (rc < 0) {
+            worker_log("[%s] %s", ex->tag, err);
+            jobstore_ensure(ex->js, err, sizeof(err));
+            worker_sleep_ms(1000);
+            continue;
+        }
+        if (rc == 0) {
+            worker_sleep_ms(idle_ms);
+            continue;
+        }
+        run_job(ex, &j);
+        snprintf(ex->tag, sizeof(ex->tag), "executor %d", ex->index);
+    }
+    pool_close(ex);
+    jobstore_close(ex->js);
+    ex->js = NULL;
+    return NULL;
+}

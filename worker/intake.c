@@ -1,0 +1,97 @@
+/* intake: turns request messages into jobs (or dead letters) in PostgreSQL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "esxml.h"
+#include "request.h"
+#include "util.h"
+#include "worker.h"
+
+/* Guest memory and cores from the newest es.xml, for the target's reservation. */
+static void guest_size(worker *w, jobstore *js, const char *guest, long *memory_mb, int *vcpus)
+{
+    char err[512], xsd[1100], *buf = NULL;
+    esxml *doc = NULL;
+    const esxml_guest *g;
+
+    *memory_mb = 0;
+    *vcpus = 0;
+    snprintf(xsd, sizeof(xsd), "%s/es.xsd", w->s.schema_dir);
+    if (jobstore_config_get(js, 0, &buf, NULL, NULL, err, sizeof(err)) == 0 &&
+        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) == 0 &&
+        (g = esxml_guest_find(doc, guest)) != NULL) {
+        *memory_mb = g->memory_mb;
+        *vcpus = g->cores;
+    }
+    esxml_free(doc);
+    free(buf);
+}
+
+/* Sends a request that cannot be used to the dead-letter topic, with where it came from and
+ * why. Returns 0 when the broker took it. */
+static int dead_letter(worker *w, bus_producer *p, const bus_message *m, const char *reason)
+{
+    char part[16], off[32], err[512];
+    bus_header h[5];
+    int rc;
+
+    snprintf(part, sizeof(part), "%d", (int)m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    h[0] = (bus_header){"kvmove.original.topic", m->topic};
+    h[1] = (bus_header){"kvmove.original.partition", part};
+    h[2] = (bus_header){"kvmove.original.offset", off};
+    h[3] = (bus_header){"kvmove.error", reason};
+    h[4] = (bus_header){"kvmove.worker", w->owner};
+    rc = bus_produce_sync(p, BUS_TOPIC_DLQ, m->key, m->value ? m->value : "", m->len, h, 5, 10000,
+                          err, sizeof(err));
+    if (rc != 0)
+        worker_log("[intake] cannot write to %s: %s", BUS_TOPIC_DLQ, err);
+    return rc;
+}
+
+/* Handles one request message. Returns 0 when it is fully recorded (commit the offset), -1
+ * when it must be retried. */
+int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *m)
+{
+    request req;
+    char err[1024], why[1100];
+    jobstore_intake result;
+    long mem;
+    int cpus, rc;
+
+    if (m->value == NULL || request_parse_json(m->value, m->len, &req, err, sizeof(err)) != 0) {
+        snprintf(why, sizeof(why), "%s", m->value ? err : "empty message");
+        worker_log("[intake] rejected message at %s/%d/%lld: %s", m->topic, (int)m->partition,
+                   (long long)m->offset, why);
+        if (dead_letter(w, p, m, why) != 0)
+            return -1;
+        if (m->value && req.request_id[0] &&
+            jobstore_reject_unparsed(js, req.request_id, why, w->source, err, sizeof(err)) != 0)
+            return -1;
+        return 0;
+    }
+    if (req.action == ACTION_MIGRATE_GUEST)
+        guest_size(w, js, req.guest, &mem, &cpus);
+    else
+        mem = 0, cpus = 0;
+    rc = jobstore_job_create(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
+    if (rc < 0) {
+        worker_log("[intake] request %s not recorded yet: %s", req.request_id, err);
+        return -1;
+    }
+    switch (result) {
+    case JOBSTORE_CREATED:
+        worker_log("[intake] accepted request %s: %s %s", req.request_id,
+                   req.action == ACTION_REPLAY ? "replay of job" : "migrate guest",
+                   req.action == ACTION_REPLAY ? req.job_id : req.guest);
+        break;
+    case JOBSTORE_DUPLICATE:
+        worker_log("[intake] request %s seen before; nothing to do", req.request_id);
+        break;
+    case JOBSTORE_REJECTED:
+        worker_log("[intake] rejected request %s: %s", req.request_id, err);
+        break;
+    }
+    return 0;
+}
