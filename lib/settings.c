@@ -45,6 +45,9 @@ static const struct {
     STR("worker.migrations_dir", migrations_dir),
     STR("schema_dir", schema_dir),
     STR("hosts.profile", host_profile),
+    STR("metrics.listen", metrics_listen),
+    STR("log.format", log_format),
+    INT("worker.grace_s", grace_s, 0, 86400),
     {"preflight.vcpu_overcommit", T_DOUBLE, offsetof(settings, vcpu_overcommit), sizeof(double), 0,
      0},
 #undef STR
@@ -78,6 +81,9 @@ void settings_defaults(settings *s)
     }
     util_strlcpy(s->host_profile, "exadata", sizeof(s->host_profile));
     s->vcpu_overcommit = 1.0;
+    util_strlcpy(s->metrics_listen, "127.0.0.1:9464", sizeof(s->metrics_listen));
+    util_strlcpy(s->log_format, "text", sizeof(s->log_format));
+    s->grace_s = 30;
 }
 
 int settings_set(settings *s, const char *key, const char *value, char *errstr, size_t errstr_size)

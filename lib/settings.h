@@ -25,6 +25,10 @@ typedef struct settings {
     char schema_dir[1024];     /* schema_dir: JSON Schemas and es.xsd */
     char host_profile[32];     /* hosts.profile (exadata) */
     double vcpu_overcommit;    /* preflight.vcpu_overcommit (1.0 = none) */
+    char metrics_listen[256];  /* metrics.listen (127.0.0.1:9464): /metrics and /healthz;
+                                * "" = off */
+    char log_format[16];       /* log.format (text): text | json */
+    int grace_s;               /* worker.grace_s (30): SIGTERM waits this long for steps */
     /* librdkafka properties: kafka.KEY = VALUE in the file, -X KEY=VALUE on the command line */
     char *kafka_props[SETTINGS_MAX_PROPS];
     size_t n_kafka_props;
