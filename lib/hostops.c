@@ -259,3 +259,38 @@ int hostops_run(hostconn *c, hostop op, const hostops_var *vars, size_t n_vars, 
     free(command);
     return rc;
 }
+
+int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int sequential,
+                     int timeout_ms, hostconn_result *results, char *errstr, size_t errstr_size)
+{
+    char **commands = calloc(n ? n : 1, sizeof(char *));
+    size_t i;
+    int rc = 0;
+
+    if (commands == NULL)
+        return -1;
+    memset(results, 0, sizeof(*results) * n);
+    for (i = 0; i < n; i++) {
+        commands[i] = hostops_render(calls[i].op, calls[i].vars, calls[i].n_vars, errstr,
+                                     errstr_size);
+        if (commands[i] == NULL) {
+            rc = -1;
+            goto out;
+        }
+    }
+    if (!sequential) {
+        rc = hostconn_exec_many(c, (const char *const *)commands, n, timeout_ms, results, errstr,
+                                errstr_size);
+        goto out;
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = hostconn_exec(c, commands[i], timeout_ms, &results[i].exit_status, &results[i].out,
+                           &results[i].err, errstr, errstr_size);
+        results[i].error = rc;
+    }
+out:
+    for (i = 0; i < n; i++)
+        free(commands[i]);
+    free(commands);
+    return rc;
+}

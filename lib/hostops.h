@@ -72,4 +72,18 @@ char *hostops_render(hostop op, const hostops_var *vars, size_t n_vars, char *er
 int hostops_run(hostconn *c, hostop op, const hostops_var *vars, size_t n_vars, int timeout_ms,
                 int *exit_status, char **out, char *errstr, size_t errstr_size);
 
+/* One operation of a batch. */
+typedef struct hostops_call {
+    hostop op;
+    const hostops_var *vars;
+    size_t n_vars;
+} hostops_call;
+
+/* Renders the N CALLS and runs them concurrently on C (hostconn_exec_many), or one after the
+ * other when SEQUENTIAL. RESULTS[0..N-1] are filled (free with hostconn_result_free). Returns 0
+ * when every command ran to its end (whatever its exit status), -1 for a render error, or the
+ * first negative hostconn code, with errstr. */
+int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int sequential,
+                     int timeout_ms, hostconn_result *results, char *errstr, size_t errstr_size);
+
 #endif

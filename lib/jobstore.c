@@ -502,21 +502,25 @@ static int replay_plan(jobstore *js, const request *req, const char *orig_status
         return 0;
     }
     if (req->has_from_step) {
-        start = req->from_step;
-    } else {
-        for (s = 0; s < STEP__COUNT && start < 0; s++)
-            if (orig_inc[s] && st[s] != STEP_SUCCEEDED && st[s] != STEP_SKIPPED)
-                start = s;
-        if (start < 0) {
-            util_errf(reason, reason_size,
-                      "job %s (%s) has no failed or unfinished step to resume; name one with "
-                      "--step or --from-step",
-                      req->job_id, orig_status);
-            return 1;
-        }
+        /* The spec's way: the named step and every step after it in the spec's order. */
+        for (s = req->from_step; s < STEP__COUNT; s++)
+            included[s] = 1;
+        return 0;
     }
-    for (s = start; s < STEP__COUNT; s++)
-        included[s] = 1;
+    /* Resume: every step of the earlier attempt that did not succeed (the plan may have run
+     * them in another order than the spec's, so "after the failed step" is not enough). */
+    for (s = 0; s < STEP__COUNT; s++) {
+        included[s] = orig_inc[s] && st[s] != STEP_SUCCEEDED && st[s] != STEP_SKIPPED;
+        if (included[s])
+            start = s;
+    }
+    if (start < 0) {
+        util_errf(reason, reason_size,
+                  "job %s (%s) has no failed or unfinished step to resume; name one with "
+                  "--step or --from-step",
+                  req->job_id, orig_status);
+        return 1;
+    }
     return 0;
 }
 
@@ -531,6 +535,7 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
     int included[STEP__COUNT], s, rc = -JOBSTORE_EDB, tries;
     migrate_mode mode = req->mode;
     PGresult *res = NULL;
+    const char *sequential = req->sequential ? "true" : "false";
 
     if (reqjson == NULL)
         return -JOBSTORE_EDB;
@@ -565,7 +570,8 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
             const char *p[1] = {req->job_id};
             res = run(js, "find replayed job",
                       "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, "
-                      "vcpus, coalesce(config_version, 0) FROM jobs WHERE id = $1::uuid",
+                      "vcpus, coalesce(config_version, 0), sequential FROM jobs WHERE id = "
+                      "$1::uuid",
                       1, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
             if (res == NULL)
                 goto fail;
@@ -583,6 +589,8 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
                 snprintf(cpus, sizeof(cpus), "%s", PQgetvalue(res, 0, 7));
                 if (req->config_version == 0)
                     snprintf(cfg, sizeof(cfg), "%s", PQgetvalue(res, 0, 8));
+                if (!req->sequential)
+                    sequential = PQgetvalue(res, 0, 9)[0] == 't' ? "true" : "false";
                 if (strcmp(st, "queued") == 0 || strcmp(st, "running") == 0)
                     util_errf(reason, sizeof(reason),
                               "job %s is still %s; wait for it to end before replaying it",
@@ -636,7 +644,7 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
             goto out;
         }
         {
-            const char *p[15] = {req->request_id,
+            const char *p[16] = {req->request_id,
                                  req->action == ACTION_REPLAY ? req->job_id : NULL,
                                  attempt,
                                  req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
@@ -650,14 +658,16 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
                                  mem,
                                  cpus,
                                  req->submitted_by,
-                                 reqjson};
+                                 reqjson,
+                                 sequential};
             res = run(js, "insert job",
                       "INSERT INTO jobs (id, request_id, replay_of, attempt, action, guest, mode, "
                       "src_host, tgt_host, only_step, from_step, config_version, memory_mb, "
-                      "vcpus, status, submitted_by, request) VALUES ($1::uuid, $1::uuid, "
-                      "$2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, $11::bigint, "
-                      "$12::bigint, $13::integer, 'queued', $14, $15::jsonb)",
-                      15, p, PGRES_COMMAND_OK, sqlstate, errstr, errstr_size);
+                      "vcpus, status, submitted_by, request, sequential) VALUES ($1::uuid, "
+                      "$1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
+                      "$11::bigint, $12::bigint, $13::integer, 'queued', $14, $15::jsonb, "
+                      "$16::boolean)",
+                      16, p, PGRES_COMMAND_OK, sqlstate, errstr, errstr_size);
             if (res == NULL) {
                 rollback(js);
                 if (strcmp(sqlstate, "23505") == 0)
@@ -751,7 +761,7 @@ int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, c
               "make_interval(secs => $2::integer), started_at = coalesce(j.started_at, now()) "
               "FROM c WHERE j.id = c.id RETURNING j.id, coalesce(j.replay_of::text, ''), "
               "j.attempt, j.guest, j.src_host, j.tgt_host, j.mode, "
-              "coalesce(j.config_version, 0), c.prev",
+              "coalesce(j.config_version, 0), c.prev, j.sequential",
               2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
     if (res == NULL)
         return -JOBSTORE_EDB;
@@ -769,6 +779,7 @@ int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, c
     mode_from_string(PQgetvalue(res, 0, 6), &out->mode);
     out->config_version = atol(PQgetvalue(res, 0, 7));
     out->takeover = strcmp(PQgetvalue(res, 0, 8), "running") == 0;
+    out->sequential = PQgetvalue(res, 0, 9)[0] == 't';
     PQclear(res);
     {
         const char *q[1] = {out->id};
@@ -997,7 +1008,8 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
               "SELECT json_build_object('id', j.id, 'request_id', j.request_id, 'replay_of', "
               "j.replay_of, 'attempt', j.attempt, 'action', j.action, 'guest', j.guest, 'mode', "
               "j.mode, 'src_host', j.src_host, 'tgt_host', j.tgt_host, 'only_step', j.only_step, "
-              "'from_step', j.from_step, 'config_version', j.config_version, 'status', j.status, "
+              "'from_step', j.from_step, 'config_version', j.config_version, 'sequential', "
+              "j.sequential, 'status', j.status, "
               "'lease_owner', j.lease_owner, 'lease_expires', j.lease_expires, 'error', j.error, "
               "'submitted_by', j.submitted_by, 'created_at', j.created_at, 'started_at', "
               "j.started_at, 'finished_at', j.finished_at, "

@@ -81,6 +81,7 @@ typedef struct job {
     int included[STEP__COUNT];          /* 1 if the step belongs to this job */
     step_state state[STEP__COUNT];      /* as recorded */
     int takeover;                       /* 1 if claimed from an expired lease */
+    int sequential;                     /* 1: the spec's order, one operation at a time */
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease

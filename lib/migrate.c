@@ -11,7 +11,7 @@
 
 /* One step's run: where output lines go and how it ends. */
 typedef struct run {
-    const migrate_env *env;
+    migrate_env *env;
     migrate_result *res;
     size_t out_len, out_cap;
     char err[1024];
@@ -118,6 +118,36 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
     return fail(r, 0, "%s", r->err);
 }
 
+/* Runs CALLS on C (concurrently unless the plan is sequential). Fails the step when a command
+ * could not run to its end; exit statuses are the caller's to read. */
+static int batch(run *r, hostconn *c, const hostops_call *calls, size_t n, hostconn_result *res)
+{
+    int rc = hostops_run_many(c, calls, n, r->env->sequential, r->env->command_timeout_ms, res,
+                              r->err, sizeof(r->err));
+
+    if (rc == 0)
+        return 0;
+    hostconn_result_free(res, n);
+    return fail(r, rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO || rc == -HOSTCONN_EUNREACHABLE,
+                "%s", r->err);
+}
+
+/* Fails the step unless the batch's command I exited 0; frees the whole batch on failure. */
+static int batch_ok(run *r, hostconn *c, const hostops_call *calls, size_t n, hostconn_result *res,
+                    size_t i)
+{
+    char *command;
+
+    if (res[i].exit_status == 0)
+        return 0;
+    command = hostops_render(calls[i].op, calls[i].vars, calls[i].n_vars, r->err, sizeof(r->err));
+    fail(r, 0, "'%s' on %s exited %d: %s", command ? command : hostops_name(calls[i].op),
+         hostconn_address(c), res[i].exit_status, res[i].err ? res[i].err : "");
+    free(command);
+    hostconn_result_free(res, n);
+    return -1;
+}
+
 /* Returns 1 if LINE_START..end of OUT has a line equal to WORD (first field). */
 static int has_line(const char *out, const char *word)
 {
@@ -164,21 +194,34 @@ static int domain_state(run *r, hostconn *c)
     return st;
 }
 
-static int autostart_enabled(run *r, hostconn *c)
+/* Domain facts from one `dominfo`: *RUNNING and *AUTOSTART. Returns 0, 2 when the domain is not
+ * defined on C's host, or a negative hostconn code with r->err. */
+static int domain_info(run *r, hostconn *c, int *running, int *autostart)
 {
     hostops_var v[] = {{"guest", G(r)}};
     char *out = NULL;
-    int rc = op(r, c, HOP_DOMAIN_INFO, v, 1, &out), en = 0;
     const char *p;
+    int rc = op(r, c, HOP_DOMAIN_INFO, v, 1, &out);
 
-    if (rc == 0 && out && (p = strstr(out, "Autostart:")) != NULL) {
-        p += strlen("Autostart:");
-        while (*p == ' ' || *p == '\t')
-            p++;
-        en = strncmp(p, "enable", 6) == 0;
+    *running = *autostart = 0;
+    if (rc > 0) {
+        free(out);
+        return 2;
+    }
+    if (rc == 0 && out) {
+        if ((p = strstr(out, "State:")) != NULL) {
+            p += strlen("State:");
+            p += strspn(p, " \t");
+            *running = strncmp(p, "running", 7) == 0;
+        }
+        if ((p = strstr(out, "Autostart:")) != NULL) {
+            p += strlen("Autostart:");
+            p += strspn(p, " \t");
+            *autostart = strncmp(p, "enable", 6) == 0;
+        }
     }
     free(out);
-    return rc < 0 ? rc : en;
+    return rc;
 }
 
 /* Source host for a step that may be skipped when OFFLINEFORCE finds it unreachable.
@@ -209,14 +252,21 @@ static int step_stop_guest(run *r)
 {
     hostconn *c;
     hostops_var v[] = {{"guest", G(r)}};
+    hostops_call obs[] = {{HOP_DOMAIN_STATE, v, 1}, {HOP_VFPOOL_LIST, NULL, 0}};
+    hostconn_result res[2];
     int st, rc, force = r->env->mode == MODE_OFFLINEFORCE;
 
     if ((rc = source_or_skip(r, &c)) != 0)
         return rc < 0 ? -1 : 0;
     say(r, "Stopping Guest %s on KVM host %s", G(r), S(r));
-    st = domain_state(r, c);
-    if (st < 0)
-        return fail(r, 1, "%s", r->err);
+    /* The VF pool question is asked now, while the guest still runs, so that
+     * DETACH_INTERFACES adds no round trip to the downtime. */
+    if (batch(r, c, obs, 2, res) < 0)
+        return -1;
+    if (res[1].exit_status == 0)
+        r->env->vf_pools_src = res[1].out && strspn(res[1].out, " \t\n") != strlen(res[1].out);
+    st = res[0].exit_status != 0 ? 2 : (res[0].out && strncmp(res[0].out, "running", 7) == 0);
+    hostconn_result_free(res, 2);
     if (st == 2) {
         say(r, "%s is not defined on %s", G(r), S(r));
         return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r), S(r));
@@ -243,13 +293,19 @@ static int is_re_iface(const esxml_network *n)
     return n->iface && strncmp(n->iface, "re", 2) == 0;
 }
 
-static int vf_pools_in_use(run *r, hostconn *c)
+/* VF pools on the step's host, from the job's cache when an earlier step asked already. */
+static int vf_pools_in_use(run *r, hostconn *c, int *cache)
 {
     char *out = NULL;
-    int rc = op(r, c, HOP_VFPOOL_LIST, NULL, 0, &out), inuse;
+    int rc, inuse;
 
+    if (*cache >= 0)
+        return *cache;
+    rc = op(r, c, HOP_VFPOOL_LIST, NULL, 0, &out);
     inuse = rc == 0 && out && strspn(out, " \t\n") != strlen(out);
     free(out);
+    if (rc == 0)
+        *cache = inuse;
     return rc < 0 ? rc : inuse;
 }
 
@@ -262,7 +318,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
 
     say(r, "%s Network Interfaces for Guest : %s on KVM host %s",
         attach ? "Attaching" : "Detaching", G(r), h->hostname);
-    vf = vf_pools_in_use(r, c);
+    vf = vf_pools_in_use(r, c, attach ? &r->env->vf_pools_tgt : &r->env->vf_pools_src);
     if (vf < 0)
         return fail(r, 1, "%s", r->err);
     if (vf) {
@@ -318,45 +374,7 @@ static int step_attach_interfaces(run *r)
     return interfaces(r, r->env->tgt, c, 1);
 }
 
-/* Volumes of the guest attached on C's host: bitmask-free, checked per name in OUT. */
-static int volume_list(run *r, hostconn *c, char **out)
-{
-    return must(r, c, HOP_VOLUME_LIST, NULL, 0, out);
-}
 
-static int detach_config(run *r, hostconn *c, const esxml_volume *cfg)
-{
-    hostops_var v[] = {{"guest", G(r)}, {"device", cfg ? cfg->device : ""}};
-    int rc;
-
-    rc = op(r, c, HOP_CFG_MOUNTED, v, 1, NULL);
-    if (rc < 0)
-        return fail(r, 1, "%s", r->err);
-    if (rc == 0 && cfg) {
-        say(r,
-            "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on kvmhost "
-            "%s.",
-            cfg->device, G(r), S(r));
-        if (must(r, c, HOP_CFG_UMOUNT, v, 1, NULL) < 0)
-            return -1;
-    }
-    rc = op(r, c, HOP_FSTAB_HAS, v, 1, NULL);
-    if (rc < 0)
-        return fail(r, 1, "%s", r->err);
-    if (rc == 0 && cfg) {
-        say(r,
-            "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab on "
-            "kvmhost %s.",
-            cfg->device, G(r), S(r));
-        if (must(r, c, HOP_FSTAB_REMOVE, v, 1, NULL) < 0)
-            return -1;
-    }
-    say(r,
-        "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for guest %s "
-        "on kvmhost %s.",
-        G(r), G(r), S(r));
-    return must(r, c, HOP_CFG_RMDIR, v, 1, NULL);
-}
 
 static int step_detach_volumes(run *r)
 {
@@ -398,21 +416,57 @@ static int step_detach_volumes(run *r)
         return fail(r, 1, "%s", r->err);
     }
     say(r, "Detaching Exascale Volumes for Guest : %s on KVM host %s", G(r), S(r));
-    if (detach_config(r, c, cfg) < 0)
-        return -1;
-    if (volume_list(r, c, &attached) < 0)
-        return -1;
-    for (i = 0; i < g->n_volumes; i++) {
-        hostops_var v[] = {{"volume", g->volumes[i].name}};
-        if (!has_line(attached, g->volumes[i].name))
-            continue;
-        say(r, "Detaching EDV Volume %s from KVM host %s", g->volumes[i].name, S(r));
-        if (must(r, c, HOP_VOLUME_DETACH, v, 1, NULL) < 0) {
-            free(attached);
+    {
+        hostops_var gv[] = {{"guest", G(r)}};
+        hostops_call obs[] = {{HOP_CFG_MOUNTED, gv, 1}, {HOP_FSTAB_HAS, gv, 1},
+                              {HOP_VOLUME_LIST, NULL, 0}};
+        hostops_call acts[2 + 64];
+        hostops_var vv[64][1];
+        hostconn_result res[3], ares[2 + 64];
+        size_t n = 0;
+        int mounted, in_fstab;
+
+        if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
             return -1;
+        mounted = res[0].exit_status == 0;
+        in_fstab = res[1].exit_status == 0;
+        attached = res[2].out;
+        res[2].out = NULL;
+        hostconn_result_free(res, 3);
+        if (mounted && cfg) {
+            say(r, "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
+                   "kvmhost %s.",
+                cfg->device, G(r), S(r));
+            if (must(r, c, HOP_CFG_UMOUNT, gv, 1, NULL) < 0) {
+                free(attached);
+                return -1;
+            }
         }
+        if (in_fstab && cfg) {
+            say(r, "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab "
+                   "on kvmhost %s.",
+                cfg->device, G(r), S(r));
+            acts[n++] = (hostops_call){HOP_FSTAB_REMOVE, gv, 1};
+        }
+        say(r, "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for "
+               "guest %s on kvmhost %s.",
+            G(r), G(r), S(r));
+        acts[n++] = (hostops_call){HOP_CFG_RMDIR, gv, 1};
+        for (i = 0; i < g->n_volumes && i < 64; i++) {
+            if (!has_line(attached, g->volumes[i].name))
+                continue;
+            say(r, "Detaching EDV Volume %s from KVM host %s", g->volumes[i].name, S(r));
+            vv[i][0] = (hostops_var){"volume", g->volumes[i].name};
+            acts[n++] = (hostops_call){HOP_VOLUME_DETACH, vv[i], 1};
+        }
+        free(attached);
+        if (batch(r, c, acts, n, ares) < 0)
+            return -1;
+        for (i = 0; i < n; i++)
+            if (batch_ok(r, c, acts, n, ares, i) < 0)
+                return -1;
+        hostconn_result_free(ares, n);
     }
-    free(attached);
     return done(r, STEP_SUCCEEDED, "%zu volumes detached from %s", g->n_volumes, S(r));
 }
 
@@ -420,54 +474,65 @@ static int step_attach_volumes(run *r)
 {
     const esxml_guest *g = r->env->guest;
     const esxml_volume *cfg = config_volume(g);
+    hostops_var gv[] = {{"guest", G(r)}, {"device", cfg ? cfg->device : ""}};
+    hostops_call obs[] = {{HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1},
+                          {HOP_FSTAB_HAS, gv, 1}};
+    hostops_call acts[1 + 64];
+    hostops_var vv[64][2];
+    hostconn_result res[3], ares[1 + 64];
     hostconn *c;
-    char *attached = NULL;
-    size_t i;
-    int rc;
+    char *attached;
+    size_t i, n = 0;
+    int mounted, in_fstab;
 
     if (conn(r, r->env->tgt, &c) < 0)
         return fail(r, 1, "%s", r->err);
     say(r, "Attaching Exascale volumes for Guest : %s on KVM host %s", G(r), T(r));
-    if (volume_list(r, c, &attached) < 0)
+    if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
         return -1;
-    for (i = 0; i < g->n_volumes; i++) {
-        hostops_var v[] = {{"volume", g->volumes[i].name}, {"device", g->volumes[i].device}};
+    attached = res[0].out;
+    res[0].out = NULL;
+    mounted = res[1].exit_status == 0;
+    in_fstab = res[2].exit_status == 0;
+    hostconn_result_free(res, 3);
+    for (i = 0; i < g->n_volumes && i < 64; i++) {
         if (has_line(attached, g->volumes[i].name))
             continue;
         say(r, "Attaching EDV Volume %s using device %s to host %s", g->volumes[i].name,
             g->volumes[i].device, T(r));
-        if (must(r, c, HOP_VOLUME_ATTACH, v, 2, NULL) < 0) {
-            free(attached);
-            return -1;
-        }
+        vv[i][0] = (hostops_var){"volume", g->volumes[i].name};
+        vv[i][1] = (hostops_var){"device", g->volumes[i].device};
+        acts[n++] = (hostops_call){HOP_VOLUME_ATTACH, vv[i], 2};
     }
     free(attached);
-    if (cfg) {
-        hostops_var v[] = {{"guest", G(r)}, {"device", cfg->device}};
-        if (must(r, c, HOP_CFG_MKDIR, v, 1, NULL) < 0)
+    if (cfg)
+        acts[n++] = (hostops_call){HOP_CFG_MKDIR, gv, 1};
+    if (batch(r, c, acts, n, ares) < 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (batch_ok(r, c, acts, n, ares, i) < 0)
             return -1;
-        rc = op(r, c, HOP_CFG_MOUNTED, v, 1, NULL);
-        if (rc < 0)
-            return fail(r, 1, "%s", r->err);
-        if (rc != 0) {
-            say(r,
-                "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
-                "kvmhost %s.",
+    hostconn_result_free(ares, n);
+    if (cfg) {
+        n = 0;
+        if (!mounted) {
+            say(r, "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
+                   "kvmhost %s.",
                 cfg->device, G(r), T(r));
-            if (must(r, c, HOP_CFG_MOUNT, v, 2, NULL) < 0)
-                return -1;
+            acts[n++] = (hostops_call){HOP_CFG_MOUNT, gv, 2};
         }
-        rc = op(r, c, HOP_FSTAB_HAS, v, 1, NULL);
-        if (rc < 0)
-            return fail(r, 1, "%s", r->err);
-        if (rc != 0) {
-            say(r,
-                "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
-                "kvmhost %s.",
+        if (!in_fstab) {
+            say(r, "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
+                   "kvmhost %s.",
                 cfg->device, G(r), T(r));
-            if (must(r, c, HOP_FSTAB_ADD, v, 2, NULL) < 0)
-                return -1;
+            acts[n++] = (hostops_call){HOP_FSTAB_ADD, gv, 2};
         }
+        if (batch(r, c, acts, n, ares) < 0)
+            return -1;
+        for (i = 0; i < n; i++)
+            if (batch_ok(r, c, acts, n, ares, i) < 0)
+                return -1;
+        hostconn_result_free(ares, n);
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes attached to %s", g->n_volumes, T(r));
 }
@@ -475,16 +540,24 @@ static int step_attach_volumes(run *r)
 static int step_create_bridges(run *r)
 {
     const esxml_guest *g = r->env->guest;
+    hostops_call obs[] = {{HOP_BRIDGE_LIST, NULL, 0}, {HOP_VFPOOL_LIST, NULL, 0}};
+    hostconn_result res[2];
     hostconn *c;
-    char *have = NULL;
+    char *have;
     size_t i;
     int added = 0;
 
     if (conn(r, r->env->tgt, &c) < 0)
         return fail(r, 1, "%s", r->err);
     say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
-    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
+    /* The target's VF pools are asked here too, for ATTACH_INTERFACES later. */
+    if (batch(r, c, obs, 2, res) < 0 || batch_ok(r, c, obs, 2, res, 0) < 0)
         return -1;
+    if (res[1].exit_status == 0)
+        r->env->vf_pools_tgt = res[1].out && strspn(res[1].out, " \t\n") != strlen(res[1].out);
+    have = res[0].out;
+    res[0].out = NULL;
+    hostconn_result_free(res, 2);
     for (i = 0; i < g->n_networks; i++) {
         const esxml_network *n = &g->networks[i];
         char vlan[16];
@@ -595,7 +668,7 @@ static int step_migrate_guest(run *r)
 {
     hostops_var v[] = {{"guest", G(r)}};
     hostconn *s = NULL, *t;
-    int rc, st;
+    int rc, st, running, autostart;
 
     say(r, "Migrating Guest %s from KVM host %s to  KVM host %s", G(r), S(r), T(r));
     rc = conn(r, r->env->src, &s);
@@ -605,17 +678,14 @@ static int step_migrate_guest(run *r)
         return fail(r, 1, "%s", r->err);
     /* Source first: the guest must never be defined with autostart on two hosts. */
     if (rc == 0) {
-        st = domain_state(r, s);
+        st = domain_info(r, s, &running, &autostart);
         if (st < 0)
             return fail(r, 1, "%s", r->err);
-        if (st == 1)
+        if (st == 0 && running)
             return fail(r, 0, "%s is running on %s; refusing to move it (run STOP_GUEST first)",
                         G(r), S(r));
         if (st == 0) {
-            rc = autostart_enabled(r, s);
-            if (rc < 0)
-                return fail(r, 1, "%s", r->err);
-            if (rc == 1) {
+            if (autostart) {
                 say(r, "Disabling autostart for guest %s on kvm host %s", G(r), S(r));
                 if (must(r, s, HOP_AUTOSTART_OFF, v, 1, NULL) < 0)
                     return -1;
@@ -625,24 +695,21 @@ static int step_migrate_guest(run *r)
                 return -1;
         }
     } else {
-        say(r,
-            "KVM host %s is unreachable; its definition of %s will be removed by the pending "
-            "cleanup",
+        say(r, "KVM host %s is unreachable; its definition of %s will be removed by the pending "
+               "cleanup",
             S(r), G(r));
     }
-    st = domain_state(r, t);
+    st = domain_info(r, t, &running, &autostart);
     if (st < 0)
         return fail(r, 1, "%s", r->err);
     if (st == 2) {
         say(r, "Defining guest %s on kvm host %s", G(r), T(r));
         if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
             return -1;
+        autostart = 0;
     }
-    rc = autostart_enabled(r, t);
-    if (rc < 0)
-        return fail(r, 1, "%s", r->err);
     say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
-    if (rc == 0 && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
+    if (!autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
 }
@@ -672,6 +739,28 @@ static int step_startup_guest(run *r)
     return done(r, STEP_SUCCEEDED, "%s is running on %s", G(r), T(r));
 }
 
+void migrate_env_init(migrate_env *env)
+{
+    env->vf_pools_src = -1;
+    env->vf_pools_tgt = -1;
+}
+
+void migrate_plan(int sequential, step_id order[STEP__COUNT])
+{
+    /* Downtime-aware: prepare the target before the guest stops, clean the source after it
+     * runs again. Same steps, same meaning; only when they run. */
+    static const step_id fast[STEP__COUNT] = {
+        STEP_CREATE_BRIDGES,        STEP_CREATE_NAT_BRIDGE_TGT, STEP_STOP_GUEST,
+        STEP_DETACH_INTERFACES,     STEP_DETACH_VOLUMES,        STEP_ATTACH_VOLUMES,
+        STEP_MIGRATE_GUEST,         STEP_ATTACH_INTERFACES,     STEP_STARTUP_GUEST,
+        STEP_REMOVE_BRIDGES,        STEP_REMOVE_NAT_BRIDGE_SRC,
+    };
+    int s;
+
+    for (s = 0; s < STEP__COUNT; s++)
+        order[s] = sequential ? (step_id)s : fast[s];
+}
+
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step)
 {
     switch (step) {
@@ -686,7 +775,7 @@ const esxml_host *migrate_step_host(const migrate_env *env, step_id step)
     }
 }
 
-int migrate_step(const migrate_env *env, step_id step, migrate_result *res)
+int migrate_step(migrate_env *env, step_id step, migrate_result *res)
 {
     run r;
 

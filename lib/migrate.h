@@ -23,7 +23,20 @@ typedef struct migrate_env {
     /* Called with each progress line as it happens (may be NULL). */
     void (*log)(void *ctx, const char *line);
     void *ctx;
+    int sequential; /* 1: one operation at a time (the spec's baseline); 0: batch independent ones */
+    /* Facts observed earlier in this job, reused to keep round trips out of the guest's downtime
+     * (host configuration that a migration does not change). -1 = not known yet. */
+    int vf_pools_src;
+    int vf_pools_tgt;
 } migrate_env;
+
+/* Initialises ENV's caches (call once per job before the first step). */
+void migrate_env_init(migrate_env *env);
+
+/* The order steps run in. SEQUENTIAL: the spec's log order. Otherwise work that does not need
+ * the guest stopped runs before STOP_GUEST (target bridges) and source cleanup the guest does
+ * not wait for runs after STARTUP_GUEST. Writes STEP__COUNT steps into ORDER. */
+void migrate_plan(int sequential, step_id order[STEP__COUNT]);
 
 typedef struct migrate_result {
     step_state state;  /* STEP_SUCCEEDED, STEP_SKIPPED or STEP_FAILED */
@@ -38,7 +51,7 @@ const esxml_host *migrate_step_host(const migrate_env *env, step_id step);
 /* Runs STEP. Each step first observes the host and does only what is not done yet, so running
  * it again after a crash is safe. Returns 0 with *RES filled (its state says how it ended);
  * RES->output must be freed with migrate_result_free(). */
-int migrate_step(const migrate_env *env, step_id step, migrate_result *res);
+int migrate_step(migrate_env *env, step_id step, migrate_result *res);
 void migrate_result_free(migrate_result *res);
 
 /* The spec's per-step summary line:

@@ -29,6 +29,7 @@ static const char *const action_names[] = {
 static const char *const known_fields[] = {
     "request_id", "action",    "guest",  "mode",   "src_host",     "tgt_host",
     "step",       "from_step", "job_id", "config", "submitted_by", "submitted_at",
+    "sequential",
 };
 
 #define N_KNOWN_FIELDS (sizeof(known_fields) / sizeof(known_fields[0]))
@@ -171,7 +172,7 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
             name_escape(key, shown, sizeof(shown));
             util_errf(errstr, errstr_size,
                       "unknown field \"%s\" (a request has request_id, action, guest, mode, "
-                      "src_host, tgt_host, step, from_step, job_id, config, submitted_by, "
+                      "src_host, tgt_host, step, from_step, job_id, config, sequential, submitted_by, "
                       "submitted_at)",
                       shown);
             return -1;
@@ -283,6 +284,15 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
             return -1;
         }
         r->config_version = (long)json_integer_value(v);
+    }
+
+    v = json_object_get(obj, "sequential");
+    if (v != NULL) {
+        if (!json_is_boolean(v)) {
+            util_errf(errstr, errstr_size, "field sequential: expected true or false");
+            return -1;
+        }
+        r->sequential = json_is_true(v);
     }
 
     STRING_FIELD("submitted_by");
@@ -490,6 +500,8 @@ char *request_to_json(const request *r)
         bad |= json_object_set_new(o, "job_id", json_string(r->job_id));
     if (r->config_version > 0)
         bad |= json_object_set_new(o, "config", json_integer(r->config_version));
+    if (r->sequential)
+        bad |= json_object_set_new(o, "sequential", json_true());
     bad |= json_object_set_new(o, "submitted_by", json_string(r->submitted_by));
     bad |= json_object_set_new(o, "submitted_at", json_string(r->submitted_at));
     /* json_string() returns NULL for invalid UTF-8; set_new then fails and we say so. */

@@ -24,6 +24,7 @@ typedef struct request {
     step_id from_step;
     char job_id[REQUEST_UUID_LEN]; /* replay: the job to resume */
     long config_version;           /* es.xml version validated against; 0 = latest */
+    int sequential; /* 1: the spec's order, one operation at a time (the baseline plan) */
     char submitted_by[64];
     char submitted_at[40]; /* RFC 3339 UTC */
 } request;

@@ -178,7 +178,8 @@ static void run_job(executor *ex, job *j)
     esxml *doc = NULL;
     long version = 0;
     int64_t t0 = util_now_ms();
-    int s, rc, failed = 0;
+    int s, k, rc, failed = 0;
+    step_id order[STEP__COUNT];
     migrate_env env;
     char failure[1200] = "";
 
@@ -219,13 +220,17 @@ static void run_job(executor *ex, job *j)
     env.connect = pool_connect;
     env.log = job_log;
     env.ctx = ex;
+    env.sequential = j->sequential;
+    migrate_env_init(&env);
+    migrate_plan(j->sequential, order);
     if (!j->takeover && j->attempt == 1)
         worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
-    for (s = 0; s < STEP__COUNT && worker_running; s++) {
+    for (k = 0; k < STEP__COUNT && worker_running; k++) {
         migrate_result res;
         const esxml_host *h;
         int64_t ts;
         int tries;
+        s = order[k];
         if (!j->included[s] || j->state[s] == STEP_SUCCEEDED || j->state[s] == STEP_SKIPPED)
             continue;
         h = migrate_step_host(&env, (step_id)s);

@@ -39,7 +39,10 @@ kvmove replay "$job2" --wait --timeout 120 >"$IT_DIR/replay.out"
 check "replay exits 0" eq 0 "$?"
 replay=$(sql "SELECT id FROM jobs WHERE replay_of = '$job2'")
 check "replay is attempt 2 linked to the job" eq 2 "$(sql "SELECT attempt FROM jobs WHERE id = '$replay'")"
-check "replay starts at the failed step" eq CREATE_BRIDGES "$(sql "SELECT step FROM job_steps WHERE job_id = '$replay' ORDER BY seq LIMIT 1")"
+check "replay runs exactly the steps attempt 1 did not finish" eq \
+    "$(sql "SELECT string_agg(step, ',' ORDER BY seq) FROM job_steps WHERE job_id = '$job2' AND status NOT IN ('succeeded', 'skipped')")" \
+    "$(sql "SELECT string_agg(step, ',' ORDER BY seq) FROM job_steps WHERE job_id = '$replay'")"
+check "replay includes the failed step" eq 1 "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$replay' AND step = 'CREATE_BRIDGES'")"
 check "history of the first attempt kept" eq failed "$(sql "SELECT status FROM jobs WHERE id = '$job2'")"
 check "guest runs on the new host" grep -qx "domain $G2 running" <<<"$(host_state $T2)"
 check "volumes attached exactly once on target" eq 1 "$(host_log $T2 | cut -f4 | grep -c '^edvutil attach exa01vm03_sys ')"
