@@ -20,6 +20,7 @@ struct jobstore {
 /* Advisory lock keys (arbitrary, fixed). */
 #define LOCK_MIGRATE 0x6b766d01
 #define LOCK_OUTBOX 0x6b766d02
+#define LOCK_CLAIM 0x6b766d03
 
 static void set_db_error(jobstore *js, const char *what, PGresult *res, char *errstr,
                          size_t errstr_size)
@@ -744,27 +745,48 @@ static int lease_check(jobstore *js, const job *j, const char *owner, char *errs
     return 0;
 }
 
-int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, char *errstr,
-                       size_t errstr_size)
+int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per_host, job *out,
+                       char *errstr, size_t errstr_size)
 {
-    char ls[16];
-    const char *p[2] = {owner, ls};
+    char ls[16], mp[16], lock[32];
+    const char *p[3] = {owner, ls, mp}, *lp[1] = {lock};
     PGresult *res;
     int i;
 
     snprintf(ls, sizeof(ls), "%d", lease_s);
+    snprintf(mp, sizeof(mp), "%d", max_per_host > 0 ? max_per_host : 1000000);
+    snprintf(lock, sizeof(lock), "%d", LOCK_CLAIM);
+    if (begin(js, errstr, errstr_size) < 0)
+        return -JOBSTORE_EDB;
+    /* One claim at a time, so that the per-host limit cannot be overshot by a race. */
+    res = run(js, "claim lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp, PGRES_TUPLES_OK,
+              NULL, errstr, errstr_size);
+    if (res == NULL) {
+        rollback(js);
+        return -JOBSTORE_EDB;
+    }
+    PQclear(res);
     res = run(js, "claim job",
-              "WITH c AS (SELECT id, status AS prev FROM jobs WHERE status = 'queued' OR "
-              "(status = 'running' AND lease_expires < now()) ORDER BY created_at LIMIT 1 "
-              "FOR UPDATE SKIP LOCKED) "
+              "WITH c AS (SELECT j.id, j.status AS prev FROM jobs j WHERE (j.status = 'queued' OR "
+              "(j.status = 'running' AND j.lease_expires < now())) AND (SELECT count(*) FROM jobs "
+              "r WHERE r.status = 'running' AND r.lease_expires >= now() AND r.id <> j.id AND "
+              "(r.src_host IN (j.src_host, j.tgt_host) OR r.tgt_host IN (j.src_host, "
+              "j.tgt_host))) < $3::integer ORDER BY j.created_at LIMIT 1 FOR UPDATE OF j SKIP "
+              "LOCKED) "
               "UPDATE jobs j SET status = 'running', lease_owner = $1, lease_expires = now() + "
               "make_interval(secs => $2::integer), started_at = coalesce(j.started_at, now()) "
               "FROM c WHERE j.id = c.id RETURNING j.id, coalesce(j.replay_of::text, ''), "
               "j.attempt, j.guest, j.src_host, j.tgt_host, j.mode, "
               "coalesce(j.config_version, 0), c.prev, j.sequential",
-              2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
+              3, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    if (res == NULL) {
+        rollback(js);
         return -JOBSTORE_EDB;
+    }
+    if (commit(js, errstr, errstr_size) < 0) {
+        PQclear(res);
+        return -JOBSTORE_EDB;
+    }
     if (PQntuples(res) == 0) {
         PQclear(res);
         return 0;

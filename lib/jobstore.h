@@ -85,9 +85,11 @@ typedef struct job {
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
- * of LEASE_S seconds. Returns 1 and fills *OUT, 0 when there is nothing to do, or negative. */
-int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, job *out, char *errstr,
-                       size_t errstr_size);
+ * of LEASE_S seconds, skipping jobs whose source or target host already has MAX_PER_HOST
+ * running jobs (across all workers; claims are serialised so the limit holds). Returns 1 and
+ * fills *OUT, 0 when there is nothing to do, or negative. */
+int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per_host, job *out,
+                       char *errstr, size_t errstr_size);
 /* Extends every running job leased by OWNER. *RENEWED gets how many (may be NULL). */
 int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed,
                          char *errstr, size_t errstr_size);

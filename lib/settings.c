@@ -40,6 +40,7 @@ static const struct {
     INT("worker.step_retries", step_retries, 0, 100),
     INT("worker.lease_s", lease_s, 2, 3600),
     INT("worker.jobs", jobs, 1, 256),
+    INT("worker.max_jobs_per_host", max_jobs_per_host, 1, 1024),
     STR("worker.id", worker_id),
     STR("worker.group", group),
     STR("worker.migrations_dir", migrations_dir),
@@ -71,6 +72,7 @@ void settings_defaults(settings *s)
     s->step_retries = 3;
     s->lease_s = 30;
     s->jobs = 4;
+    s->max_jobs_per_host = 8;
     util_strlcpy(s->group, "kvmove-workers", sizeof(s->group));
     if (is_dir(KVMOVE_SOURCE_DIR "/migrations")) {
         util_strlcpy(s->migrations_dir, KVMOVE_SOURCE_DIR "/migrations", sizeof(s->migrations_dir));

@@ -19,6 +19,8 @@ typedef struct settings {
     int step_retries;          /* worker.step_retries (3): transient failures retried */
     int lease_s;               /* worker.lease_s (30) */
     int jobs;                  /* worker.jobs (4): jobs run at once by one worker */
+    int max_jobs_per_host;     /* worker.max_jobs_per_host (8): running jobs touching one host,
+                                  across all workers */
     char worker_id[128];       /* worker.id ("" = hostname:pid) */
     char group[128];           /* worker.group (kvmove-workers) */
     char migrations_dir[1024]; /* worker.migrations_dir */
