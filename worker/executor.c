@@ -307,7 +307,8 @@ void *executor_main(void *arg)
             worker_sleep_ms(1000);
             continue;
         }
-        rc = jobstore_job_claim(ex->js, w->owner, w->s.lease_s, &j, err, sizeof(err));
+        rc = jobstore_job_claim(ex->js, w->owner, w->s.lease_s, w->s.max_jobs_per_host, &j, err,
+                                sizeof(err));
         if (rc < 0) {
             worker_log("[%s] %s", ex->tag, err);
             jobstore_ensure(ex->js, err, sizeof(err));
