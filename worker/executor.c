@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "esxml.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "util.h"
 #include "worker.h"
@@ -137,6 +138,7 @@ static int preflight(executor *ex, job *j, const esxml *doc, long config_version
             json_array_append_new(failed,
                                   json_pack("{s:s,s:s}", "check", checks[i].name, "message", msg));
             worker_log("[%s] Preflight check %s failed: %s", ex->tag, checks[i].name, msg);
+            metrics_preflight_failed(checks[i].name);
         }
         rc = STORE(ex, jobstore_preflight_record(ex->js, j, w->owner, ++seq, checks[i].name, status,
                                                  msg, err, sizeof(err)));
@@ -184,6 +186,8 @@ static void run_job(executor *ex, job *j)
     char failure[1200] = "";
 
     snprintf(ex->tag, sizeof(ex->tag), "%.8s %s", j->id, j->guest);
+    worker_log_context(j->id, j->guest, NULL);
+    metrics_jobs_active(1);
     worker_log("[%s] %s job %s (attempt %d): %s from %s to %s, MODE=%s", ex->tag,
                j->takeover ? "Taking over" : "Starting", j->id, j->attempt, j->guest, j->src_host,
                j->tgt_host, mode_to_string(j->mode));
@@ -234,6 +238,7 @@ static void run_job(executor *ex, job *j)
         if (!j->included[s] || j->state[s] == STEP_SUCCEEDED || j->state[s] == STEP_SKIPPED)
             continue;
         h = migrate_step_host(&env, (step_id)s);
+        worker_log_context(j->id, j->guest, step_to_string((step_id)s));
         rc = STORE(ex, jobstore_step_begin(ex->js, j, (step_id)s, h->hostname, w->owner, w->source,
                                            err, sizeof(err)));
         if (rc < 0)
@@ -250,6 +255,11 @@ static void run_job(executor *ex, job *j)
             pool_close(ex); /* a broken session is not reused */
             worker_sleep_ms(500 << (tries < 4 ? tries : 4));
         }
+        if (res.state == STEP_FAILED && res.transient && !worker_running) {
+            migrate_result_free(&res); /* stopping: hand the step back rather than fail it */
+            goto out;
+        }
+        metrics_step_done((step_id)s, res.state, (long)(util_now_ms() - ts));
         rc = STORE(ex, jobstore_step_end(ex->js, j, (step_id)s, h->hostname, res.state, res.message,
                                          res.output, (long)(util_now_ms() - ts), w->owner,
                                          w->source, err, sizeof(err)));
@@ -269,7 +279,7 @@ static void run_job(executor *ex, job *j)
             goto finish;
         }
     }
-    if (!worker_running)
+    if (!worker_running && k < STEP__COUNT)
         goto out; /* stopping: the lease is handed back, another worker resumes */
     if ((j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST]) && env.guest &&
         esxml_guest_host(doc, env.guest) != env.tgt)
@@ -279,8 +289,10 @@ finish:
                                        failed ? failure : NULL, (long)(util_now_ms() - t0),
                                        deployed, doc ? esxml_system_name(doc) : "", w->owner,
                                        w->source, err, sizeof(err)));
+    if (rc == 0)
+        metrics_job_finished(failed ? JOB_FAILED : JOB_SUCCEEDED);
     if (rc == 0 && failed)
-        worker_log("[%s] Job %s failed: %s", ex->tag, j->id, failure);
+        worker_log_at(WORKER_LOG_ERROR, "[%s] Job %s failed: %s", ex->tag, j->id, failure);
     else if (rc == 0)
         worker_log("[%s] Done [Elapsed = %lld mS]", ex->tag, (long long)(util_now_ms() - t0));
 out:
@@ -289,6 +301,8 @@ out:
     free(deployed);
     free(docbuf);
     esxml_free(doc);
+    metrics_jobs_active(-1);
+    worker_log_context(NULL, NULL, NULL);
 }
 
 void *executor_main(void *arg)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "util.h"
 #include "worker.h"
 
@@ -38,9 +39,15 @@ static int cmd_run(worker *w)
     bus_props props = {(const char *const *)w->s.kafka_props, w->s.n_kafka_props};
     executor *ex = NULL;
     sender sd;
-    int i, rc = 3, renewed;
-    int64_t last_renew = 0;
+    int i, rc = 3, renewed, port, n_joined = 0, *joined = NULL;
+    int64_t last_renew = 0, deadline;
+    metrics_sources msrc = {w->s.db, w->s.brokers, props, w->s.group, w->owner};
 
+    if (metrics_start(w->s.metrics_listen, &msrc, &port, err, sizeof(err)) != 0)
+        worker_log_at(WORKER_LOG_WARNING, "[worker] %s; serving no metrics", err);
+    else if (port > 0)
+        worker_log("[worker] serving /metrics and /healthz on %s (port %d)", w->s.metrics_listen,
+                   port);
     while (worker_running && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0) {
         worker_log("[worker] %s; retrying", err);
         worker_sleep_ms(1000);
@@ -82,6 +89,7 @@ static int cmd_run(worker *w)
             worker_log("[worker] outbox: %s", err);
             jobstore_ensure(js, err, sizeof(err));
         }
+        metrics_events_published(published);
         if (util_now_ms() - last_renew > w->s.lease_s * 1000 / 3) {
             if (jobstore_lease_renew(js, w->owner, w->s.lease_s, &renewed, err, sizeof(err)) == 0)
                 last_renew = util_now_ms();
@@ -89,16 +97,53 @@ static int cmd_run(worker *w)
                 jobstore_ensure(js, err, sizeof(err));
         }
     }
-    worker_log("[worker] stopping: finishing current steps, handing jobs back");
-    for (i = 0; i < w->s.jobs; i++)
-        pthread_join(ex[i].thread, NULL);
-    if (jobstore_ensure(js, err, sizeof(err)) == 0) {
-        int published;
-        jobstore_lease_release(js, w->owner, err, sizeof(err));
-        jobstore_outbox_publish(js, send_event, &sd, 1000, &published, err, sizeof(err));
+    /* Graceful stop: take no new requests or jobs, give the running steps worker.grace_s to
+     * end (their leases renewed and their events published meanwhile), then hand every job
+     * back and flush the outbox. A step still running after the grace period is abandoned
+     * (its job resumes elsewhere at that step: steps observe before they act). */
+    worker_log("[worker] stopping: no new jobs; running steps get %d s to finish, then their "
+               "jobs are handed back",
+               w->s.grace_s);
+    bus_consumer_close(c); /* leave the group now: the partitions move to the other workers */
+    c = NULL;
+    joined = calloc((size_t)w->s.jobs, sizeof(*joined));
+    deadline = util_now_ms() + (int64_t)w->s.grace_s * 1000;
+    while (joined != NULL) {
+        int published = 0;
+        for (i = 0; i < w->s.jobs; i++)
+            if (!joined[i] && pthread_tryjoin_np(ex[i].thread, NULL) == 0) {
+                joined[i] = 1;
+                n_joined++;
+            }
+        if (n_joined == w->s.jobs || util_now_ms() >= deadline)
+            break;
+        if (jobstore_outbox_publish(js, send_event, &sd, 200, &published, err, sizeof(err)) != 0)
+            jobstore_ensure(js, err, sizeof(err));
+        metrics_events_published(published);
+        if (util_now_ms() - last_renew > w->s.lease_s * 1000 / 3 &&
+            jobstore_lease_renew(js, w->owner, w->s.lease_s, &renewed, err, sizeof(err)) == 0)
+            last_renew = util_now_ms();
+        worker_sleep_ms(50);
     }
+    if (n_joined < w->s.jobs)
+        worker_log_at(WORKER_LOG_WARNING,
+                      "[worker] grace period of %d s over: handing back %d running step(s)",
+                      w->s.grace_s, w->s.jobs - n_joined);
+    if (jobstore_ensure(js, err, sizeof(err)) == 0) {
+        int published = 0;
+        if (jobstore_lease_release(js, w->owner, err, sizeof(err)) != 0)
+            worker_log_at(WORKER_LOG_ERROR, "[worker] releasing leases: %s", err);
+        if (jobstore_outbox_publish(js, send_event, &sd, 1000, &published, err, sizeof(err)) != 0)
+            worker_log_at(WORKER_LOG_ERROR, "[worker] flushing events: %s", err);
+        metrics_events_published(published);
+    }
+    if (n_joined < w->s.jobs)
+        ex = NULL; /* still used by the abandoned executors until the process exits */
+    worker_log("[worker] stopped");
     rc = 0;
 out:
+    metrics_stop();
+    free(joined);
     free(ex);
     bus_consumer_close(c);
     bus_producer_close(p);
@@ -148,6 +193,13 @@ static void usage(FILE *f)
           "Worker options:\n"
           "      --id=ID         worker id used for leases (default hostname:pid)\n"
           "  -j, --jobs=N        jobs run at once (default 4)\n"
+          "      --log-format=F  text (default: the spec's log lines) or json (one object a\n"
+          "                      line: time, level, job, guest, step, message)\n"
+          "\n"
+          "Metrics and shutdown (see -o):\n"
+          "  metrics.listen      HOST:PORT of /metrics and /healthz (127.0.0.1:9464; \"\" = off)\n"
+          "  worker.grace_s      on SIGTERM, seconds running steps get before their jobs are\n"
+          "                      handed back (30)\n"
           "  -h, --help          show this help and exit\n"
           "\n"
           "Settings are taken from defaults < configuration file < environment < options.\n",
@@ -160,6 +212,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"brokers", required_argument, NULL, 'b'},
         {"db", required_argument, NULL, 'd'},     {"set", required_argument, NULL, 'o'},
         {"id", required_argument, NULL, 'i'},     {"jobs", required_argument, NULL, 'j'},
+        {"log-format", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     worker w;
     char *flags[128];
@@ -194,6 +247,9 @@ int main(int argc, char **argv)
         case 'j':
             rc = asprintf(&f, "worker.jobs=%s", optarg);
             break;
+        case 'L':
+            rc = asprintf(&f, "log.format=%s", optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -216,6 +272,11 @@ int main(int argc, char **argv)
     }
     if (settings_resolve(&w.s, config, (const char *const *)flags, n_flags, err, sizeof(err)) !=
         0) {
+        fprintf(stderr, "kvmove-worker: %s\nTry 'kvmove-worker --help' for more information.\n",
+                err);
+        return 2;
+    }
+    if (worker_log_setup(w.s.log_format, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove-worker: %s\nTry 'kvmove-worker --help' for more information.\n",
                 err);
         return 2;

@@ -39,6 +39,19 @@ typedef struct executor {
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void worker_sleep_ms(int ms);
 
+typedef enum { WORKER_LOG_DEBUG, WORKER_LOG_INFO, WORKER_LOG_WARNING, WORKER_LOG_ERROR } worker_log_level;
+
+/* Chooses the log format (log.format): "text" (the spec-like lines, default) or "json" (one
+ * object per line: time, level, job, guest, step, component, message). Call before the
+ * threads start. Returns 0, or -1 with errstr for an unknown format. */
+int worker_log_setup(const char *format, char *errstr, size_t errstr_size);
+/* As worker_log, at LEVEL (worker_log logs at WORKER_LOG_INFO). The level shows in JSON only. */
+void worker_log_at(worker_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Sets the calling thread's job, guest and step (each copied; NULL or "" = none) for the JSON
+ * fields of the lines it logs next. */
+void worker_log_context(const char *job, const char *guest, const char *step);
+
 /* Executor thread body (arg: executor *). */
 void *executor_main(void *arg);
 
