@@ -1,0 +1,95 @@
+/* cli: helpers shared by the kvmove subcommands (errors, connections, JSON output, schema). */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jschema.h"
+#include "util.h"
+
+volatile sig_atomic_t cli_running = 1;
+
+int usage_error(const char *verb, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "kvmove%s%s: ", verb ? " " : "", verb ? verb : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'kvmove %s%s--help' for more information.\n", verb ? verb : "",
+            verb ? " " : "");
+    return EXIT_USAGE;
+}
+
+int open_store(cli *c, jobstore **js)
+{
+    char err[1024];
+
+    if (jobstore_connect(c->s.db, js, err, sizeof(err)) != 0) {
+        fprintf(stderr,
+                "kvmove: cannot reach the PostgreSQL database: %s\n"
+                "kvmove: check that PostgreSQL is running and that --db, KVMOVE_DB, 'db =' in "
+                "the configuration file or the PG* variables point at it\n",
+                err);
+        return EXIT_UNREACHABLE;
+    }
+    return 0;
+}
+
+int cli_broker_error(cli *c, const char *what, const char *err)
+{
+    fprintf(stderr,
+            "kvmove: %s: %s\n"
+            "kvmove: check that the Kafka brokers %s are running and reachable (set them with "
+            "-b, KVMOVE_BROKERS or 'brokers =' in the configuration file; -X for SASL/SSL)\n",
+            what, err, c->s.brokers);
+    return EXIT_UNREACHABLE;
+}
+
+bus_props props_of(cli *c)
+{
+    bus_props p = {(const char *const *)c->s.kafka_props, c->s.n_kafka_props};
+    return p;
+}
+
+void print_json(const json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+const char *jstr(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+int cli_request_check(cli *c, const char *payload, char *errstr, size_t errstr_size)
+{
+    char path[1100], err[1024];
+    jschema *schema = NULL;
+    json_t *msg = NULL;
+    json_error_t jerr;
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "%s/request.schema.json", c->s.schema_dir);
+    if (jschema_load_file(path, &schema, err, sizeof(err)) != 0) {
+        util_errf(errstr, errstr_size, "cannot use the request schema: %s (set schema_dir)", err);
+        goto out;
+    }
+    msg = json_loads(payload, 0, &jerr);
+    if (msg == NULL) {
+        util_errf(errstr, errstr_size, "request is not JSON: %s", jerr.text);
+        goto out;
+    }
+    if (jschema_validate(schema, msg, err, sizeof(err)) != 0) {
+        util_errf(errstr, errstr_size, "request does not match %s: %s", path, err);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(msg);
+    jschema_free(schema);
+    return rc;
+}

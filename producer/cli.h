@@ -1,0 +1,74 @@
+/* cli: what the kvmove subcommands share: settings, output mode, exit codes and helpers. */
+#ifndef KVMOVE_CLI_H
+#define KVMOVE_CLI_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "bus.h"
+#include "jobstore.h"
+#include "request.h"
+#include "settings.h"
+
+/* Documented exit codes (kvmove(1), EXIT STATUS). */
+#define EXIT_DONE 0
+#define EXIT_FAILED 1 /* the job or the validation failed */
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3 /* broker or database unreachable */
+
+/* Cleared by SIGINT/SIGTERM: loops that follow the events topic stop and clean up. */
+extern volatile sig_atomic_t cli_running;
+
+typedef struct cli {
+    settings s;
+    int json; /* --json: machine-readable output */
+} cli;
+
+/* Prints "kvmove VERB: FMT(ARG)" and the Try line on stderr. Returns EXIT_USAGE. */
+int usage_error(const char *verb, const char *fmt, const char *arg);
+/* Connects to PostgreSQL. Returns 0 and *JS (caller closes), or EXIT_UNREACHABLE after telling
+ * on stderr what to check. */
+int open_store(cli *c, jobstore **js);
+/* The -X librdkafka properties, borrowed from C's settings. */
+bus_props props_of(cli *c);
+/* Prints V indented on stdout. */
+void print_json(const json_t *v);
+/* The string member K of O, or "" (borrowed). */
+const char *jstr(const json_t *o, const char *k);
+/* The exit code for a failed broker call: EXIT_UNREACHABLE, after telling what to check. */
+int cli_broker_error(cli *c, const char *what, const char *err);
+
+/* Validates the request message PAYLOAD against schema/request.schema.json (in the settings'
+ * schema_dir). Returns 0, or -1 with the violation (or why the schema cannot be read) in
+ * errstr. */
+int cli_request_check(cli *c, const char *payload, char *errstr, size_t errstr_size);
+
+/* Prints the progress of JOB_ID read from CONS (a consumer of kvmove.events) until the job
+ * ends or TIMEOUT_S (0 = no limit) passes. Returns EXIT_DONE when it succeeded, EXIT_FAILED
+ * when it failed, was rejected or was not followed to its end, EXIT_UNREACHABLE on a broker
+ * error. */
+int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s);
+/* Validates REQ against the request schema, publishes it and, with WAIT, follows its job. */
+int publish(cli *c, const request *req, int wait, int timeout_s);
+/* The spec's MERGE ACTIONS (producer/main.c): validates REQ against the stored es.xml and
+ * records COMMAND as a merged action in a new version. Returns 0 when it validated. */
+int cli_merge_action(cli *c, const request *req, char *command);
+
+/* kvmove config load FILE: validates and stores FILE; *VERSION_OUT (may be NULL) gets its
+ * version. Returns an exit code; prints the spec's "File : F loaded OK" line. */
+int cli_config_load(cli *c, const char *path, long *version_out);
+/* kvmove config save FILE: writes VERSION (0 = newest) to PATH. Returns an exit code; prints
+ * the spec's "File : F saved OK" line. */
+int cli_config_save(cli *c, const char *path, long version);
+
+/* Subcommands: ARGV[0] is the verb; each returns an exit code. */
+int cmd_replay(cli *c, int argc, char **argv);
+int cmd_watch(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
+int cmd_jobs(cli *c, int argc, char **argv);
+int cmd_events(cli *c, int argc, char **argv);
+int cmd_config(cli *c, int argc, char **argv);
+int cmd_shell(cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,349 @@
+/* config: kvmove config: es.xml versions stored in PostgreSQL (load, save, list, diff). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "esxml.h"
+#include "util.h"
+
+static void config_help(void)
+{
+    printf("Usage: kvmove config load FILE [--json]\n"
+           "       kvmove config save FILE [--version N] [--json]\n"
+           "       kvmove config list [--json]\n"
+           "       kvmove config diff A B [--json]\n"
+           "Versions of the Engineered System XML (es.xml) kept in the database.\n\n"
+           "  load FILE   validate FILE (schema/es.xsd) and store it as a new version\n"
+           "              (the spec's LOAD FILE)\n"
+           "  save FILE   write version N (default: the newest) to FILE (SAVE FILE)\n"
+           "  list        every version with its state: loaded, migration-merged,\n"
+           "              migration-deployed\n"
+           "  diff A B    which guests moved (or appeared, or went) between versions A and B,\n"
+           "              and the actions B adds or changes; 0 means the newest version\n\n"
+           "Exit status: 0 done, 1 invalid file or no such version, 2 usage,\n"
+           "3 database unreachable.\n");
+}
+
+/* Parses the common options of a config subcommand; *VERSION gets --version when asked for.
+ * Returns -1 to go on, else the exit code to return. */
+static int config_options(cli *c, const char *sub, int argc, char **argv, long *version)
+{
+    static const struct option opts[] = {{"version", required_argument, NULL, 'V'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'V': {
+            char *end;
+            if (version == NULL)
+                return usage_error("config", "--version applies to 'config save' only, not '%s'",
+                                   sub);
+            *version = strtol(optarg, &end, 10);
+            if (end == optarg || *end || *version < 0)
+                return usage_error("config", "--version takes a version number, not '%s'",
+                                   optarg);
+            break;
+        }
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            config_help();
+            return EXIT_DONE;
+        default:
+            return usage_error("config", "%s", "invalid option");
+        }
+    }
+    return -1;
+}
+
+int cli_config_load(cli *c, const char *path, long *version_out)
+{
+    char err[1024], xsd[1100], *text = NULL;
+    esxml *doc = NULL;
+    jobstore *js = NULL;
+    long version = 0;
+    size_t len;
+    int rc;
+
+    snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
+    if (esxml_load_file(path, xsd, &doc, err, sizeof(err)) != 0 ||
+        esxml_dump(doc, &text, &len, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    if ((rc = open_store(c, &js)) != 0)
+        goto out;
+    if (jobstore_config_store(js, esxml_system_name(doc), "loaded", text, path, &version, err,
+                              sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: cannot store %s: %s\n", path, err);
+        rc = EXIT_UNREACHABLE;
+        goto out;
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I}", "version", (json_int_t)version, "system",
+                              esxml_system_name(doc), "file", path, "kvm_hosts",
+                              (json_int_t)esxml_host_count(doc), "guests",
+                              (json_int_t)esxml_guest_count(doc));
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("File : %s loaded OK as es.xml version %ld (system %s, %zu KVM hosts, %zu "
+               "guests)\n",
+               path, version, esxml_system_name(doc), esxml_host_count(doc),
+               esxml_guest_count(doc));
+    }
+    if (version_out)
+        *version_out = version;
+    rc = EXIT_DONE;
+out:
+    jobstore_close(js);
+    free(text);
+    esxml_free(doc);
+    return rc;
+}
+
+/* Fetches version VERSION (0 = newest) as text. Returns 0, or the exit code after telling. */
+static int config_fetch(cli *c, jobstore *js, long version, char **buf, long *version_out,
+                        char *state)
+{
+    char err[1024];
+    int rc = jobstore_config_get(js, version, buf, version_out, state, err, sizeof(err));
+
+    if (rc == 0)
+        return 0;
+    if (rc == -JOBSTORE_ENOTFOUND) {
+        fprintf(stderr, "kvmove: %s (see 'kvmove config list'; load one with 'kvmove config "
+                        "load FILE')\n",
+                err);
+        return EXIT_FAILED;
+    }
+    fprintf(stderr, "kvmove: %s\n", err);
+    return EXIT_UNREACHABLE;
+}
+
+int cli_config_save(cli *c, const char *path, long version)
+{
+    char *buf = NULL, state[64] = "";
+    jobstore *js = NULL;
+    FILE *f;
+    int rc;
+
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    if ((rc = config_fetch(c, js, version, &buf, &version, state)) != 0)
+        goto out;
+    f = fopen(path, "w");
+    if (f == NULL || fputs(buf, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "kvmove: cannot write %s: %s\n", path, strerror(errno));
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:s,s:I,s:s}", "file", path, "version", (json_int_t)version,
+                              "state", state);
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("File : %s saved OK (es.xml version %ld, %s)\n", path, version, state);
+    }
+    rc = EXIT_DONE;
+out:
+    jobstore_close(js);
+    free(buf);
+    return rc;
+}
+
+static int config_list(cli *c)
+{
+    char err[1024];
+    jobstore *js = NULL;
+    json_t *list, *v;
+    size_t i;
+    int rc;
+
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    rc = jobstore_config_list(js, &list, err, sizeof(err));
+    jobstore_close(js);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        return EXIT_UNREACHABLE;
+    }
+    if (c->json) {
+        print_json(list);
+    } else {
+        printf("%-8s %-10s %-20s %-32s %s\n", "VERSION", "SYSTEM", "STATE", "CREATED", "NOTE");
+        json_array_foreach(list, i, v)
+            printf("%-8lld %-10s %-20s %-32s %s\n",
+                   (long long)json_integer_value(json_object_get(v, "version")), jstr(v, "system"),
+                   jstr(v, "state"), jstr(v, "created_at"), jstr(v, "note"));
+    }
+    json_decref(list);
+    return EXIT_DONE;
+}
+
+static const char *host_of(const esxml *doc, const esxml_guest *g)
+{
+    const esxml_host *h = g ? esxml_guest_host(doc, g) : NULL;
+    return h ? h->hostname : "";
+}
+
+/* The guest changes between A and B as a JSON array of {guest, change, from, to}. */
+static json_t *diff_guests(const esxml *a, const esxml *b)
+{
+    json_t *out = json_array();
+    size_t i;
+
+    for (i = 0; i < esxml_guest_count(b); i++) {
+        const esxml_guest *gb = esxml_guest_at(b, i);
+        const esxml_guest *ga = esxml_guest_find(a, gb->hostname);
+        const char *from = host_of(a, ga), *to = host_of(b, gb);
+        if (ga == NULL)
+            json_array_append_new(out, json_pack("{s:s,s:s,s:n,s:s}", "guest", gb->hostname,
+                                                 "change", "added", "from", "to", to));
+        else if (strcasecmp(from, to) != 0)
+            json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s}", "guest", gb->hostname,
+                                                 "change", "moved", "from", from, "to", to));
+    }
+    for (i = 0; i < esxml_guest_count(a); i++) {
+        const esxml_guest *ga = esxml_guest_at(a, i);
+        if (esxml_guest_find(b, ga->hostname) == NULL)
+            json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:n}", "guest", ga->hostname,
+                                                 "change", "removed", "from", host_of(a, ga),
+                                                 "to"));
+    }
+    return out;
+}
+
+/* Actions that B adds or whose merged/deployed state differs from A's. */
+static json_t *diff_actions(const esxml *a, const esxml *b)
+{
+    json_t *out = json_array();
+    size_t i, k;
+
+    for (i = 0; i < esxml_action_count(b); i++) {
+        const esxml_action *ab = esxml_action_at(b, i), *aa = NULL;
+        for (k = 0; k < esxml_action_count(a) && aa == NULL; k++)
+            if (esxml_action_at(a, k)->id == ab->id)
+                aa = esxml_action_at(a, k);
+        if (aa && aa->merged == ab->merged && aa->deployed == ab->deployed &&
+            strcmp(aa->subcommand, ab->subcommand) == 0)
+            continue;
+        json_array_append_new(out, json_pack("{s:i,s:s,s:s,s:b,s:b}", "id", ab->id, "change",
+                                             aa ? "changed" : "added", "subcommand",
+                                             ab->subcommand, "merged", ab->merged, "deployed",
+                                             ab->deployed));
+    }
+    return out;
+}
+
+static int config_diff(cli *c, const char *va, const char *vb)
+{
+    char err[1024], xsd[1100], *ta = NULL, *tb = NULL, *end;
+    long a = strtol(va, &end, 10), b, got_a = 0, got_b = 0;
+    esxml *da = NULL, *db = NULL;
+    jobstore *js = NULL;
+    json_t *guests = NULL, *actions = NULL, *v;
+    size_t i;
+    int rc;
+
+    if (end == va || *end || a < 0)
+        return usage_error("config", "diff takes two version numbers (see 'kvmove config list'), "
+                                     "not '%s'",
+                           va);
+    b = strtol(vb, &end, 10);
+    if (end == vb || *end || b < 0)
+        return usage_error("config", "diff takes two version numbers (see 'kvmove config list'), "
+                                     "not '%s'",
+                           vb);
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    if ((rc = config_fetch(c, js, a, &ta, &got_a, NULL)) != 0 ||
+        (rc = config_fetch(c, js, b, &tb, &got_b, NULL)) != 0)
+        goto out;
+    snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
+    if (esxml_load_buffer(ta, strlen(ta), xsd, &da, err, sizeof(err)) != 0 ||
+        esxml_load_buffer(tb, strlen(tb), xsd, &db, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: a stored es.xml version does not load: %s\n", err);
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    guests = diff_guests(da, db);
+    actions = diff_actions(da, db);
+    if (c->json) {
+        json_t *o = json_pack("{s:I,s:I,s:O,s:O}", "from_version", (json_int_t)got_a,
+                              "to_version", (json_int_t)got_b, "guests", guests, "actions",
+                              actions);
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("es.xml version %ld -> %ld: %zu guest%s changed\n", got_a, got_b,
+               json_array_size(guests), json_array_size(guests) == 1 ? "" : "s");
+        json_array_foreach(guests, i, v)
+            printf("  %-8s %-28s %s -> %s\n", jstr(v, "change"), jstr(v, "guest"),
+                   *jstr(v, "from") ? jstr(v, "from") : "-", *jstr(v, "to") ? jstr(v, "to") : "-");
+        json_array_foreach(actions, i, v)
+            printf("  action %lld %s (%s): %s\n",
+                   (long long)json_integer_value(json_object_get(v, "id")), jstr(v, "change"),
+                   json_is_true(json_object_get(v, "deployed"))  ? "deployed"
+                   : json_is_true(json_object_get(v, "merged")) ? "merged"
+                                                                 : "saved",
+                   jstr(v, "subcommand"));
+    }
+    rc = EXIT_DONE;
+out:
+    json_decref(guests);
+    json_decref(actions);
+    esxml_free(da);
+    esxml_free(db);
+    free(ta);
+    free(tb);
+    jobstore_close(js);
+    return rc;
+}
+
+int cmd_config(cli *c, int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : NULL;
+    long version = 0;
+    int rc, n;
+
+    if (sub == NULL) {
+        fprintf(stderr, "kvmove config: name a command: load, save, list or diff\n"
+                        "Try 'kvmove config --help' for more information.\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        config_help();
+        return EXIT_DONE;
+    }
+    if (strcmp(sub, "load") != 0 && strcmp(sub, "save") != 0 && strcmp(sub, "list") != 0 &&
+        strcmp(sub, "diff") != 0)
+        return usage_error("config", "unknown config command '%s' (load, save, list, diff)", sub);
+    if ((rc = config_options(c, sub, argc - 1, argv + 1,
+                             strcmp(sub, "save") == 0 ? &version : NULL)) >= 0)
+        return rc;
+    /* getopt_long moved the operands after the options: argv[1 + optind ...]. */
+    argv += 1 + optind;
+    n = argc - 1 - optind;
+    if (strcmp(sub, "load") == 0)
+        return n == 1 ? cli_config_load(c, argv[0], NULL)
+                      : usage_error("config", "%s", "load takes one FILE");
+    if (strcmp(sub, "save") == 0)
+        return n == 1 ? cli_config_save(c, argv[0], version)
+                      : usage_error("config", "%s", "save takes one FILE [--version N]");
+    if (strcmp(sub, "list") == 0)
+        return n == 0 ? config_list(c) : usage_error("config", "%s", "list takes no argument");
+    return n == 2 ? config_diff(c, argv[0], argv[1])
+                  : usage_error("config", "%s", "diff takes two versions A B");
+}

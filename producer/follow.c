@@ -1,0 +1,420 @@
+/* follow: publishing requests and following their jobs on kvmove.events (submit --wait, replay,
+ * watch, the shell's DEPLOY ACTIONS). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "event.h"
+#include "jschema.h"
+#include "step.h"
+#include "util.h"
+
+/* Prints the progress of JOB_ID from the events topic until the job ends. Returns EXIT_DONE
+ * when it succeeded, EXIT_FAILED when it failed or was rejected. */
+int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
+{
+    int64_t t0 = util_now_ms();
+    char err[1024], src[REQUEST_NAME_MAX] = "", tgt[REQUEST_NAME_MAX] = "";
+
+    while (cli_running && (timeout_s <= 0 || util_now_ms() - t0 < (int64_t)timeout_s * 1000)) {
+        bus_message m;
+        json_t *ev, *data;
+        const char *type;
+        json_error_t jerr;
+        int got = bus_consumer_poll(cons, 200, &m, err, sizeof(err));
+
+        if (got < 0)
+            return cli_broker_error(c, "cannot read kvmove.events", err);
+        if (got == 0 || m.value == NULL)
+            continue;
+        ev = json_loadb(m.value, m.len, 0, &jerr);
+        if (ev == NULL)
+            continue;
+        data = json_object_get(ev, "data");
+        type = event_short_type(jstr(ev, "type"));
+        if (type == NULL || strcmp(jstr(data, "job_id"), job_id) != 0) {
+            json_decref(ev);
+            continue;
+        }
+        if (c->json) {
+            char *s = json_dumps(ev, JSON_COMPACT);
+            puts(s);
+            free(s);
+        } else if (strcmp(type, EVENT_JOB_ACCEPTED) == 0) {
+            util_strlcpy(src, jstr(data, "src_host"), sizeof(src));
+            util_strlcpy(tgt, jstr(data, "tgt_host"), sizeof(tgt));
+            printf("Job %s accepted: %s from %s to %s, MODE=%s\n", job_id, jstr(data, "guest"),
+                   jstr(data, "src_host"), jstr(data, "tgt_host"), jstr(data, "mode"));
+        } else if (strcmp(type, EVENT_PREFLIGHT_FAILED) == 0) {
+            size_t i;
+            json_t *f;
+            json_array_foreach(json_object_get(data, "failed_checks"), i, f)
+                printf("Preflight check %s failed: %s\n", jstr(f, "check"), jstr(f, "message"));
+        } else if (strcmp(type, EVENT_PREFLIGHT_PASSED) == 0) {
+            printf("Preflight checks passed\n");
+        } else if (strcmp(type, EVENT_STEP_COMPLETED) == 0 ||
+                   strcmp(type, EVENT_STEP_SKIPPED) == 0 || strcmp(type, EVENT_STEP_FAILED) == 0) {
+            size_t i;
+            json_t *l;
+            json_array_foreach(json_object_get(data, "lines"), i, l)
+                printf("%s\n", json_string_value(l));
+            if (strcmp(type, EVENT_STEP_FAILED) != 0)
+                printf("Migrate guest %s from %s to %s. Step %s completed successfully... "
+                       "[%.1f s]\n",
+                       jstr(ev, "subject"), src, tgt, jstr(data, "step"),
+                       (double)json_integer_value(json_object_get(data, "elapsed_ms")) / 1000.0);
+        } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
+            json_int_t ms = json_integer_value(json_object_get(data, "elapsed_ms"));
+            char when[64];
+            time_t now = time(NULL);
+            strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Z %Y", localtime(&now));
+            printf("Done...\nDone [Elapsed = %lld mS [%.1f minutes] %s]\n", (long long)ms,
+                   (double)ms / 60000.0, when);
+        } else if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
+            printf("Job %s %s: %s\n", job_id,
+                   strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
+                   jstr(data, "message"));
+        }
+        fflush(stdout);
+        if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
+            json_decref(ev);
+            return EXIT_DONE;
+        }
+        if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
+            json_decref(ev);
+            return EXIT_FAILED;
+        }
+        json_decref(ev);
+    }
+    fprintf(stderr, "kvmove: stopped following job %s before it ended (see 'kvmove status %s')\n",
+            job_id, job_id);
+    return EXIT_FAILED;
+}
+
+/* Publishes REQ; with WAIT follows its job until it ends. */
+int publish(cli *c, const request *req, int wait, int timeout_s)
+{
+    char err[1024], *payload = request_to_json(req);
+    bus_producer *p = NULL;
+    bus_consumer *cons = NULL;
+    bus_props props = props_of(c);
+    int rc = EXIT_UNREACHABLE;
+
+    if (payload == NULL)
+        return EXIT_FAILED;
+    /* The worker validates too; refusing here tells the operator before anything is sent. */
+    if (cli_request_check(c, payload, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        free(payload);
+        return EXIT_FAILED;
+    }
+    /* Subscribe before publishing so that no event of the job is missed. */
+    if (wait && bus_consumer_new_tail(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
+                                      sizeof(err)) != 0) {
+        cli_broker_error(c, "cannot follow kvmove.events", err);
+        goto out;
+    }
+    if (bus_producer_new(c->s.brokers, &props, &p, err, sizeof(err)) != 0 ||
+        bus_produce_sync(p, BUS_TOPIC_REQUESTS,
+                         req->action == ACTION_REPLAY ? req->job_id : req->guest, payload,
+                         strlen(payload), NULL, 0, 15000, err, sizeof(err)) != 0) {
+        cli_broker_error(c, "cannot publish the request to kvmove.requests", err);
+        goto out;
+    }
+    if (c->json && !wait)
+        printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id, req->request_id);
+    else if (!c->json)
+        printf("Request %s published (job id %s)\n", req->request_id, req->request_id);
+    fflush(stdout);
+    rc = wait ? follow_job(c, cons, req->request_id, timeout_s) : EXIT_DONE;
+out:
+    bus_consumer_close(cons);
+    bus_producer_close(p);
+    free(payload);
+    return rc;
+}
+
+int cmd_replay(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"from-step", required_argument, NULL, 'f'},
+                                         {"step", required_argument, NULL, 'S'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    request req;
+    char err[1024];
+    int ch, wait = 0, timeout_s = 0;
+
+    request_init(&req);
+    req.action = ACTION_REPLAY;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            if (step_from_string(optarg, &req.from_step) != 0)
+                return usage_error("replay", "unknown step '%s'", optarg);
+            req.has_from_step = 1;
+            break;
+        case 'S':
+            if (step_from_string(optarg, &req.step) != 0)
+                return usage_error("replay", "unknown step '%s'", optarg);
+            req.has_step = 1;
+            break;
+        case 'w':
+            wait = 1;
+            break;
+        case 'T':
+            timeout_s = atoi(optarg);
+            break;
+        case 'h':
+            printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
+                   "Resume a failed job as a new attempt linked to it: from its failed step\n"
+                   "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n");
+            return EXIT_DONE;
+        default:
+            return usage_error("replay", "%s", "invalid option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("replay", "%s", "name exactly one job id (see 'kvmove jobs')");
+    util_strlcpy(req.job_id, argv[optind], sizeof(req.job_id));
+    if (request_validate(&req, err, sizeof(err)) != 0)
+        return usage_error("replay", "%s", err);
+    return publish(c, &req, wait, timeout_s);
+}
+
+/* ---- kvmove watch ---- */
+
+/* What a terminal shows: the step line still being rewritten with its running time. */
+typedef struct watch_view {
+    int tty;
+    int open;               /* a step line is on screen without its newline */
+    char job[REQUEST_UUID_LEN];
+    char step[32];
+    char host[REQUEST_NAME_MAX];
+    int64_t started_ms;     /* local clock when the step.started event arrived */
+} watch_view;
+
+static int step_number(const char *name)
+{
+    step_id s;
+    return step_from_string(name, &s) == 0 ? (int)s + 1 : 0;
+}
+
+static void watch_close_line(watch_view *v)
+{
+    if (v->open) {
+        fputc('\n', stdout);
+        v->open = 0;
+    }
+}
+
+static void watch_tick(watch_view *v)
+{
+    if (!v->tty || !v->open)
+        return;
+    printf("\r\033[K  [%2d/%d] %-22s %-24s running   %6.1fs", step_number(v->step), STEP__COUNT,
+           v->step, v->host, (double)(util_now_ms() - v->started_ms) / 1000.0);
+    fflush(stdout);
+}
+
+/* Terminal rendering: one progress line per step, rewritten until the step ends. */
+static void watch_show_tty(watch_view *v, const char *type, const json_t *ev, const json_t *data)
+{
+    const char *job = jstr(data, "job_id"), *step = jstr(data, "step");
+    json_t *el = json_object_get(data, "elapsed_ms");
+    double secs = json_is_integer(el) ? (double)json_integer_value(el) / 1000.0 : 0.0;
+
+    if (strcmp(type, EVENT_STEP_STARTED) == 0) {
+        watch_close_line(v);
+        util_strlcpy(v->job, job, sizeof(v->job));
+        util_strlcpy(v->step, step, sizeof(v->step));
+        util_strlcpy(v->host, jstr(data, "host"), sizeof(v->host));
+        v->started_ms = util_now_ms();
+        v->open = 1;
+        watch_tick(v);
+        return;
+    }
+    if (strncmp(type, "step.", 5) == 0) {
+        const char *state = strcmp(type, EVENT_STEP_COMPLETED) == 0 ? "succeeded"
+                            : strcmp(type, EVENT_STEP_SKIPPED) == 0 ? "skipped"
+                                                                      : "FAILED";
+        if (!(v->open && strcmp(v->job, job) == 0 && strcmp(v->step, step) == 0))
+            watch_close_line(v);
+        printf("\r\033[K  [%2d/%d] %-22s %-24s %-9s %6.1fs  %s\n", step_number(step), STEP__COUNT,
+               step, jstr(data, "host"), state, secs, jstr(data, "message"));
+        v->open = 0;
+        return;
+    }
+    watch_close_line(v);
+    if (strcmp(type, EVENT_JOB_ACCEPTED) == 0)
+        printf("Job %s: %s from %s to %s, MODE=%s\n", job, jstr(ev, "subject"),
+               jstr(data, "src_host"), jstr(data, "tgt_host"), jstr(data, "mode"));
+    else if (strcmp(type, EVENT_PREFLIGHT_PASSED) == 0)
+        printf("  preflight checks passed\n");
+    else if (strcmp(type, EVENT_PREFLIGHT_FAILED) == 0) {
+        size_t i;
+        json_t *f;
+        printf("  preflight checks failed:\n");
+        json_array_foreach(json_object_get(data, "failed_checks"), i, f)
+            printf("    %s: %s\n", jstr(f, "check"), jstr(f, "message"));
+    } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0)
+        printf("Job %s succeeded [Elapsed = %.1f s]\n", job, secs);
+    else
+        printf("Job %s %s: %s\n", job, strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
+               jstr(data, "message"));
+}
+
+/* Plain rendering for pipes and logs: one line per event, fields separated by blanks:
+ * TIME TYPE JOB [STEP] [host=H] [elapsed=S] [message]. */
+static void watch_show_plain(const char *type, const json_t *ev, const json_t *data)
+{
+    json_t *el = json_object_get(data, "elapsed_ms");
+
+    printf("%s %s %s", jstr(ev, "time"), type, *jstr(data, "job_id") ? jstr(data, "job_id") : "-");
+    if (*jstr(data, "step"))
+        printf(" %s", jstr(data, "step"));
+    if (*jstr(data, "host"))
+        printf(" host=%s", jstr(data, "host"));
+    if (json_is_integer(el))
+        printf(" elapsed=%.3fs", (double)json_integer_value(el) / 1000.0);
+    if (*jstr(data, "message"))
+        printf(" %s", jstr(data, "message"));
+    fputc('\n', stdout);
+}
+
+int cmd_watch(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"timeout", required_argument, NULL, 'T'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"no-validate", no_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    char err[1024], path[1100];
+    const char *job = NULL;
+    bus_consumer *cons = NULL;
+    bus_props props = props_of(c);
+    jschema *schema = NULL;
+    watch_view view;
+    int ch, timeout_s = 0, validate = 1, rc = EXIT_DONE;
+    int64_t t0 = util_now_ms();
+
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'T':
+            timeout_s = atoi(optarg);
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'n':
+            validate = 0;
+            break;
+        case 'h':
+            printf("Usage: kvmove watch [JOB] [--json] [--timeout SEC] [--no-validate]\n"
+                   "Show live progress from kvmove.events. With JOB: that job's events from its\n"
+                   "start, ending when the job ends (exit 0 succeeded, 1 failed or rejected).\n"
+                   "Without JOB: every job's new events until interrupted.\n\n"
+                   "On a terminal each step has a progress line with its running time; otherwise\n"
+                   "one plain line per event: TIME TYPE JOB [STEP] [host=H] [elapsed=S] [MESSAGE].\n"
+                   "  --json         the events themselves, one JSON object per line\n"
+                   "  --timeout SEC  give up after SEC seconds (exit 1)\n"
+                   "  --no-validate  do not check events against schema/event.schema.json\n");
+            return EXIT_DONE;
+        default:
+            return usage_error("watch", "%s", "invalid option");
+        }
+    }
+    if (optind + 1 < argc)
+        return usage_error("watch", "%s", "name at most one job id");
+    if (optind < argc) {
+        job = argv[optind];
+        if (!util_is_uuid(job))
+            return usage_error("watch", "'%s' is not a job id (see 'kvmove jobs')", job);
+    }
+    memset(&view, 0, sizeof(view));
+    view.tty = !c->json && isatty(STDOUT_FILENO);
+    snprintf(path, sizeof(path), "%s/event.schema.json", c->s.schema_dir);
+    if (validate && jschema_load_file(path, &schema, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: cannot check events: %s (set schema_dir or use --no-validate)\n",
+                err);
+        return EXIT_FAILED;
+    }
+    /* A named job is shown from its first event, even when it started before watch did. */
+    if ((job ? bus_consumer_new_from_start(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
+                                           sizeof(err))
+             : bus_consumer_new_tail(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
+                                     sizeof(err))) != 0) {
+        rc = cli_broker_error(c, "cannot read kvmove.events", err);
+        goto out;
+    }
+    while (cli_running) {
+        bus_message m;
+        json_t *ev, *data;
+        const char *type;
+        json_error_t jerr;
+        int got;
+
+        if (timeout_s > 0 && util_now_ms() - t0 >= (int64_t)timeout_s * 1000) {
+            watch_close_line(&view);
+            fprintf(stderr, "kvmove: watch: %d s passed%s\n", timeout_s,
+                    job ? " before the job ended (see 'kvmove status JOB')" : "");
+            rc = job ? EXIT_FAILED : EXIT_DONE;
+            goto out;
+        }
+        got = bus_consumer_poll(cons, 200, &m, err, sizeof(err));
+        if (got < 0) {
+            watch_close_line(&view);
+            rc = cli_broker_error(c, "cannot read kvmove.events", err);
+            goto out;
+        }
+        if (got == 0 || m.value == NULL) {
+            watch_tick(&view);
+            continue;
+        }
+        ev = json_loadb(m.value, m.len, 0, &jerr);
+        if (ev == NULL || (schema && jschema_validate(schema, ev, err, sizeof(err)) != 0)) {
+            watch_close_line(&view);
+            fprintf(stderr, "kvmove: skipping a message on kvmove.events that is not a kvmove "
+                            "event: %s\n",
+                    ev ? err : jerr.text);
+            json_decref(ev);
+            continue;
+        }
+        data = json_object_get(ev, "data");
+        type = event_short_type(jstr(ev, "type"));
+        if (type == NULL || (job && strcmp(jstr(data, "job_id"), job) != 0)) {
+            json_decref(ev);
+            continue;
+        }
+        if (c->json) {
+            char *s = json_dumps(ev, JSON_COMPACT);
+            if (s)
+                puts(s);
+            free(s);
+        } else if (view.tty) {
+            watch_show_tty(&view, type, ev, data);
+        } else {
+            watch_show_plain(type, ev, data);
+        }
+        fflush(stdout);
+        if (job && (strcmp(type, EVENT_JOB_SUCCEEDED) == 0 || strcmp(type, EVENT_JOB_FAILED) == 0 ||
+                    strcmp(type, EVENT_JOB_REJECTED) == 0)) {
+            rc = strcmp(type, EVENT_JOB_SUCCEEDED) == 0 ? EXIT_DONE : EXIT_FAILED;
+            json_decref(ev);
+            goto out;
+        }
+        json_decref(ev);
+    }
+out:
+    watch_close_line(&view);
+    bus_consumer_close(cons);
+    jschema_free(schema);
+    return rc;
+}

@@ -1,0 +1,291 @@
+/* observe: reading what happened: kvmove status, jobs and events. */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "jschema.h"
+#include "step.h"
+#include "util.h"
+
+int cmd_status(cli *c, int argc, char **argv)
+{
+    char err[1024];
+    jobstore *js = NULL;
+    json_t *j, *v;
+    size_t i;
+    int rc;
+
+    const char *id = NULL;
+    int a;
+
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+            printf("Usage: kvmove status JOB [--json]\n"
+                   "Show a job, its preflight results and each step with state, host, start,\n"
+                   "duration and message.\n\n"
+                   "Exit status: 0 job queued, running or succeeded, 1 job failed or rejected\n"
+                   "(or no such job), 2 usage, 3 database unreachable.\n");
+            return EXIT_DONE;
+        }
+        if (strcmp(argv[a], "--json") == 0)
+            c->json = 1;
+        else if (argv[a][0] == '-')
+            return usage_error("status", "unknown option '%s'", argv[a]);
+        else if (id != NULL)
+            return usage_error("status", "%s", "name one job id (see 'kvmove jobs')");
+        else
+            id = argv[a];
+    }
+    if (id == NULL)
+        return usage_error("status", "%s", "name one job id (see 'kvmove jobs')");
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    rc = jobstore_job_get_json(js, id, &j, err, sizeof(err));
+    jobstore_close(js);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        return rc == -JOBSTORE_ENOTFOUND ? EXIT_FAILED : EXIT_UNREACHABLE;
+    }
+    if (c->json) {
+        print_json(j);
+    } else {
+        printf("Job %s (attempt %lld%s%s): %s\n", jstr(j, "id"),
+               (long long)json_integer_value(json_object_get(j, "attempt")),
+               json_is_string(json_object_get(j, "replay_of")) ? ", replay of " : "",
+               jstr(j, "replay_of"), jstr(j, "status"));
+        printf("  %s from %s to %s, MODE=%s%s%s\n", jstr(j, "guest"), jstr(j, "src_host"),
+               jstr(j, "tgt_host"), jstr(j, "mode"),
+               json_is_string(json_object_get(j, "only_step")) ? ", WHERE STEPNAME=" : "",
+               jstr(j, "only_step"));
+        if (*jstr(j, "error"))
+            printf("  error: %s\n", jstr(j, "error"));
+        printf("Preflight:\n");
+        json_array_foreach(json_object_get(j, "preflight"), i, v)
+            printf("  %-28s %-8s %s\n", jstr(v, "check"), jstr(v, "status"), jstr(v, "message"));
+        printf("Steps:\n");
+        json_array_foreach(json_object_get(j, "steps"), i, v)
+        {
+            json_t *el = json_object_get(v, "elapsed_ms");
+            char dur[32] = "";
+            if (json_is_integer(el))
+                snprintf(dur, sizeof(dur), "%.1fs", (double)json_integer_value(el) / 1000.0);
+            printf("  %-24s %-10s %-26s %-26.26s %7s  %s\n", jstr(v, "step"), jstr(v, "status"),
+                   jstr(v, "host"), jstr(v, "started_at"), dur, jstr(v, "message"));
+        }
+    }
+    rc = strcmp(jstr(j, "status"), "failed") == 0 || strcmp(jstr(j, "status"), "rejected") == 0
+             ? EXIT_FAILED
+             : EXIT_DONE;
+    json_decref(j);
+    return rc;
+}
+
+/* --since: an RFC 3339 date or time (checked here so that PostgreSQL never sees a typo), or an
+ * age such as 30m, turned into the UTC time that long ago. */
+static int since_parse(const char *arg, char *out, size_t out_size)
+{
+    char *end;
+    long n;
+    struct tm tm;
+
+    if (isdigit((unsigned char)arg[0])) {
+        n = strtol(arg, &end, 10);
+        if (end != arg && end[0] && !end[1] && strchr("smhd", end[0]) && n >= 0) {
+            time_t t = time(NULL) - n * (end[0] == 's' ? 1 : end[0] == 'm' ? 60
+                                                        : end[0] == 'h' ? 3600 : 86400);
+            strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+            return 0;
+        }
+    }
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(arg, "%Y-%m-%d", &tm);
+    if (end == NULL || (*end && *end != 'T' && *end != ' '))
+        return -1;
+    if (*end) {
+        char *rest = strptime(end + 1, "%H:%M", &tm);
+        if (rest == NULL)
+            return -1;
+        if (*rest == ':')
+            rest = strptime(rest + 1, "%S", &tm);
+        if (rest == NULL || (*rest && strcmp(rest, "Z") != 0 && *rest != '+' && *rest != '-'))
+            return -1;
+    }
+    return util_strlcpy(out, arg, out_size);
+}
+
+int cmd_jobs(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"status", required_argument, NULL, 's'},
+                                         {"guest", required_argument, NULL, 'g'},
+                                         {"since", required_argument, NULL, 'S'},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *status = NULL, *guest = NULL, *since = NULL;
+    int ch, limit = 100, rc;
+    char err[1024], since_buf[64];
+    jobstore *js = NULL;
+    json_t *list, *v;
+    size_t i;
+    job_status st;
+
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            if (job_status_from_string(optarg, &st) != 0)
+                return usage_error("jobs",
+                                   "unknown status '%s' (queued, running, succeeded, "
+                                   "failed, rejected)",
+                                   optarg);
+            status = optarg;
+            break;
+        case 'g':
+            guest = optarg;
+            break;
+        case 'S':
+            if (since_parse(optarg, since_buf, sizeof(since_buf)) != 0)
+                return usage_error("jobs",
+                                   "--since takes a time (2025-07-30 or 2025-07-30T16:00:00Z) "
+                                   "or an age (90s, 30m, 2h, 7d), not '%s'",
+                                   optarg);
+            since = since_buf;
+            break;
+        case 'l':
+            limit = atoi(optarg);
+            if (limit <= 0)
+                return usage_error("jobs", "--limit takes a positive number, not '%s'", optarg);
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            printf("Usage: kvmove jobs [--status S] [--guest G] [--since TIME] [--limit N] "
+                   "[--json]\n"
+                   "List jobs, newest first.\n"
+                   "  --status S    queued, running, succeeded, failed or rejected\n"
+                   "  --guest G     jobs of guest G only\n"
+                   "  --since TIME  created at or after TIME: 2025-07-30, 2025-07-30T16:00:00Z,\n"
+                   "                or an age: 90s, 30m, 2h, 7d\n"
+                   "  --limit N     at most N jobs (100)\n"
+                   "  --json        a JSON array of job objects\n");
+            return EXIT_DONE;
+        default:
+            return usage_error("jobs", "%s", "invalid option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("jobs", "unexpected argument '%s'", argv[optind]);
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    rc = jobstore_jobs_list_json(js, status, guest, since, limit, &list, err, sizeof(err));
+    jobstore_close(js);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        return EXIT_UNREACHABLE;
+    }
+    if (c->json) {
+        print_json(list);
+    } else {
+        printf("%-36s %-24s %-10s %-24s %-24s %-7s %s\n", "JOB", "GUEST", "STATUS", "FROM", "TO",
+               "ATTEMPT", "STEP");
+        json_array_foreach(list, i, v) printf(
+            "%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jstr(v, "id"), jstr(v, "guest"),
+            jstr(v, "status"), jstr(v, "src_host"), jstr(v, "tgt_host"),
+            (long long)json_integer_value(json_object_get(v, "attempt")), jstr(v, "current_step"));
+    }
+    json_decref(list);
+    return EXIT_DONE;
+}
+
+int cmd_events(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"validate", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bus_consumer *cons = NULL;
+    bus_props props = props_of(c);
+    jschema *schema = NULL;
+    char err[1024], path[1100];
+    int ch, follow = 0, validate = 0, idle = 0, invalid = 0, rc = EXIT_DONE;
+
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            follow = 1;
+            break;
+        case 'j': /* the output is JSON already */
+            break;
+        case 'v':
+            validate = 1;
+            break;
+        case 'h':
+            printf("Usage: kvmove events [--follow] [--validate] [--json]\n"
+                   "Print every CloudEvent on kvmove.events from the beginning, one JSON object\n"
+                   "per line, for piping into other tools (jq, scripts).\n"
+                   "  -f, --follow   keep waiting for new events until interrupted\n"
+                   "      --validate check each event against schema/event.schema.json; report\n"
+                   "                 the ones that do not match on stderr and exit 1\n"
+                   "      --json     accepted for symmetry: the output is always JSON\n");
+            return EXIT_DONE;
+        default:
+            return usage_error("events", "%s", "invalid option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("events", "unexpected argument '%s'", argv[optind]);
+    snprintf(path, sizeof(path), "%s/event.schema.json", c->s.schema_dir);
+    if (validate && jschema_load_file(path, &schema, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: cannot check events: %s (set schema_dir)\n", err);
+        return EXIT_FAILED;
+    }
+    if (bus_consumer_new_from_start(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
+                                    sizeof(err)) != 0) {
+        rc = cli_broker_error(c, "cannot read kvmove.events", err);
+        goto out;
+    }
+    while (cli_running) {
+        bus_message m;
+        int got = bus_consumer_poll(cons, 200, &m, err, sizeof(err));
+        if (got < 0) {
+            rc = cli_broker_error(c, "cannot read kvmove.events", err);
+            goto out;
+        }
+        if (got == 0) {
+            /* Without --follow, a second without news means the topic has been read. */
+            if (!follow && ++idle >= 5)
+                break;
+            continue;
+        }
+        idle = 0;
+        if (m.value == NULL)
+            continue;
+        if (schema) {
+            json_error_t jerr;
+            json_t *ev = json_loadb(m.value, m.len, 0, &jerr);
+            if (ev == NULL || jschema_validate(schema, ev, err, sizeof(err)) != 0) {
+                fprintf(stderr, "kvmove: event at offset %lld does not match %s: %s\n",
+                        (long long)m.offset, path, ev ? err : jerr.text);
+                invalid++;
+            }
+            json_decref(ev);
+        }
+        fwrite(m.value, 1, m.len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    if (invalid)
+        rc = EXIT_FAILED;
+out:
+    bus_consumer_close(cons);
+    jschema_free(schema);
+    return rc;
+}
