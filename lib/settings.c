@@ -94,6 +94,10 @@ int settings_set(settings *s, const char *key, const char *value, char *errstr, 
 
     if (strncmp(key, "kafka.", 6) == 0) {
         char *kv;
+        if (key[6] == '\0') {
+            util_errf(errstr, errstr_size, "'%s': name a librdkafka property after 'kafka.'", key);
+            return -1;
+        }
         if (s->n_kafka_props >= SETTINGS_MAX_PROPS) {
             util_errf(errstr, errstr_size, "too many Kafka properties (at most %d)",
                       SETTINGS_MAX_PROPS);
@@ -179,8 +183,17 @@ int settings_load_file(settings *s, const char *path, int must_exist, char *errs
         return -1;
     }
     while (fgets(line, sizeof(line), f) != NULL) {
-        char *p = trim(line), *eq;
+        char *p, *eq, *value;
+        size_t n;
         lineno++;
+        /* A line longer than the buffer would otherwise be read as two lines. */
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            util_errf(errstr, errstr_size, "%s:%d: line too long (at most %zu characters)", path,
+                      lineno, sizeof(line) - 2);
+            rc = -1;
+            break;
+        }
+        p = trim(line);
         if (*p == '\0' || *p == '#')
             continue;
         eq = strchr(p, '=');
@@ -190,7 +203,14 @@ int settings_load_file(settings *s, const char *path, int must_exist, char *errs
             break;
         }
         *eq = '\0';
-        if (settings_set(s, trim(p), trim(eq + 1), err, sizeof(err)) != 0) {
+        value = trim(eq + 1);
+        /* "a value" keeps its blanks; the quotes are not part of it. */
+        n = strlen(value);
+        if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+            value[n - 1] = '\0';
+            value++;
+        }
+        if (settings_set(s, trim(p), value, err, sizeof(err)) != 0) {
             util_errf(errstr, errstr_size, "%s:%d: %s", path, lineno, err);
             rc = -1;
             break;

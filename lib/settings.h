@@ -43,7 +43,9 @@ void settings_defaults(settings *s);
  * to VALUE. Returns 0, or -1 with errstr naming the key and what it accepts. */
 int settings_set(settings *s, const char *key, const char *value, char *errstr,
                  size_t errstr_size);
-/* Reads "key = value" lines (# comments). A missing file is an error only when MUST_EXIST. */
+/* Reads "key = value" lines: blanks around key and value are dropped, a value in double quotes
+ * loses its quotes, lines starting with # are comments (a # later in a line is part of the
+ * value: passwords may hold one). A missing file is an error only when MUST_EXIST. */
 int settings_load_file(settings *s, const char *path, int must_exist, char *errstr,
                        size_t errstr_size);
 /* Applies the KVMOVE_* environment variables (KVMOVE_BROKERS, KVMOVE_DB, KVMOVE_SSH_PORT, ...:
