@@ -6,6 +6,7 @@
 #include "esxml.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "preflight.h"
 #include "util.h"
 #include "worker.h"
 
@@ -75,83 +76,74 @@ static void job_log(void *ctx, const char *line)
         rc_;                                                                                       \
     })
 
-/* Preflight that es.xml alone can answer. Returns 1 passed, 0 failed, negative on store error.
- * A fresh migration also needs the guest placed on the source host. */
+/* The full preflight (lib/preflight.c: es.xml and the live hosts over SSH), every result
+ * recorded. Returns 1 passed, 0 failed, negative on store error. A replay, a takeover or a
+ * single-step job skips the checks the migration itself changes. */
 static int preflight(executor *ex, job *j, const esxml *doc, long config_version)
 {
     worker *w = ex->w;
-    char err[1024], msg[1024];
-    const esxml_guest *g = esxml_guest_find(doc, j->guest);
-    const esxml_host *src = esxml_host_find(doc, j->src_host);
-    const esxml_host *tgt = esxml_host_find(doc, j->tgt_host);
-    const esxml_host *placed = g ? esxml_guest_host(doc, g) : NULL;
-    int fresh = j->attempt == 1 && !j->takeover, all_ok = 1, seq = 0, rc;
-    json_t *failed = json_array();
-    struct {
-        const char *name;
-        int ok;
-        int applies;
-    } checks[4];
-    size_t i;
+    char err[1024];
+    preflight_input in;
+    preflight_report *rep = calloc(1, sizeof(*rep));
+    preflight_reservation *resv = NULL;
+    size_t n_resv = 0;
+    int i, n_steps = 0, seq = 0, passed, rc;
 
-    checks[0].name = "guest_defined";
-    checks[0].ok = g != NULL;
-    checks[0].applies = 1;
-    checks[1].name = "source_host_defined";
-    checks[1].ok = src != NULL;
-    checks[1].applies = 1;
-    checks[2].name = "target_host_defined";
-    checks[2].ok = tgt != NULL;
-    checks[2].applies = 1;
-    checks[3].name = "guest_on_source";
-    checks[3].ok = placed != NULL && src != NULL && placed == src;
-    checks[3].applies = fresh && g != NULL && src != NULL;
-    for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
-        const char *status;
-        if (!checks[i].applies)
-            continue;
-        switch (i) {
-        case 0:
-            snprintf(msg, sizeof(msg),
-                     checks[i].ok ? "guest %s is defined in es.xml version %ld"
-                                  : "guest %s is not defined in es.xml version %ld (load the "
-                                    "current es.xml with 'kvmove config load')",
-                     j->guest, config_version);
-            break;
-        case 1:
-        case 2:
-            snprintf(msg, sizeof(msg),
-                     checks[i].ok ? "KVM host %s is defined in es.xml version %ld"
-                                  : "KVM host %s is not defined in es.xml version %ld",
-                     i == 1 ? j->src_host : j->tgt_host, config_version);
-            break;
-        default:
-            snprintf(msg, sizeof(msg),
-                     checks[i].ok ? "guest %s is placed on %s"
-                                  : "guest %s is placed on %s in "
-                                    "es.xml, not on source %s",
-                     j->guest, placed ? placed->hostname : "no host", j->src_host);
-        }
-        status = checks[i].ok ? "passed" : "failed";
-        if (!checks[i].ok) {
-            all_ok = 0;
-            json_array_append_new(failed,
-                                  json_pack("{s:s,s:s}", "check", checks[i].name, "message", msg));
-            worker_log("[%s] Preflight check %s failed: %s", ex->tag, checks[i].name, msg);
-            metrics_preflight_failed(checks[i].name);
-        }
-        rc = STORE(ex, jobstore_preflight_record(ex->js, j, w->owner, ++seq, checks[i].name, status,
-                                                 msg, err, sizeof(err)));
-        if (rc < 0) {
-            json_decref(failed);
-            return rc;
-        }
+    if (rep == NULL)
+        return -JOBSTORE_EDB;
+    for (i = 0; i < STEP__COUNT; i++)
+        n_steps += j->included[i] != 0;
+    rc = STORE(ex, preflight_reservations_load(ex->js, j->id, j->tgt_host, doc, &resv, &n_resv,
+                                               err, sizeof(err)));
+    if (rc < 0)
+        goto out;
+    memset(&in, 0, sizeof(in));
+    in.doc = doc;
+    in.config_version = config_version;
+    in.guest = j->guest;
+    in.src_host = j->src_host;
+    in.tgt_host = j->tgt_host;
+    in.mode = j->mode;
+    in.resume = j->attempt > 1 || j->takeover || n_steps == 1;
+    in.live = 1;
+    in.vcpu_overcommit = w->s.vcpu_overcommit;
+    in.connect = pool_connect;
+    in.connect_ctx = ex;
+    in.command_timeout_ms = w->s.command_timeout_ms < 60000 ? w->s.command_timeout_ms : 60000;
+    in.reservations = resv;
+    in.n_reservations = n_resv;
+    if (preflight_run(&in, rep, err, sizeof(err)) != 0) {
+        worker_log("[%s] preflight could not run: %s", ex->tag, err);
+        rep->n_failed = 1; /* fail safe: nothing runs */
     }
-    rc = STORE(ex, jobstore_preflight_done(ex->js, j, w->owner, w->source, all_ok,
-                                           json_pack("{s:O}", "failed_checks", failed), err,
-                                           sizeof(err)));
-    json_decref(failed);
-    return rc < 0 ? rc : all_ok;
+    for (i = 0; i < PREFLIGHT__COUNT; i++) {
+        const preflight_result *r = &rep->results[i];
+        if (r->status == PREFLIGHT_FAILED) {
+            worker_log("[%s] Preflight check %s failed: %s", ex->tag, preflight_name(r->check),
+                       r->message);
+            metrics_preflight_failed(preflight_name(r->check));
+        } else if (r->status == PREFLIGHT_WARNING)
+            worker_log("[%s] Preflight check %s: warning: %s", ex->tag, preflight_name(r->check),
+                       r->message);
+        rc = STORE(ex, jobstore_preflight_record(ex->js, j, w->owner, ++seq,
+                                                 preflight_name(r->check),
+                                                 preflight_status_to_string(r->status),
+                                                 r->message, err, sizeof(err)));
+        if (rc < 0)
+            goto out;
+    }
+    passed = preflight_passed(rep);
+    /* Ownership of the array passes to jobstore_preflight_done. */
+    rc = STORE(ex, jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
+                                           json_pack("{s:o}", "failed_checks",
+                                                     preflight_failed_json(rep)),
+                                           err, sizeof(err)));
+    if (rc == 0)
+        rc = passed;
+out:
+    free(resv);
+    free(rep);
+    return rc;
 }
 
 /* Builds the es.xml version that records the deployed migration. NULL if it cannot. */
