@@ -1,0 +1,124 @@
+#!/bin/bash
+# The worker's /metrics and /healthz: counters move during and after a migration, a failed
+# preflight and a failed step are counted, /healthz fails while the database (or the broker)
+# cannot be reached and recovers after; --log-format json gives one JSON object per line.
+. "${BASH_SOURCE[0]%/*}/lib.sh"
+it_setup metrics
+G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
+DB=it_metrics
+PGADMIN="${KVMOVE_DB/dbname=$DB/dbname=postgres}"
+
+it_worker_start 1 -o metrics.listen=127.0.0.1:0 -o worker.step_retries=0 --log-format json
+port=
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*serving \/metrics and \/healthz on .* (port \([0-9]*\)).*/\1/p' "$IT_DIR/worker-1.log" | head -n1)
+    [[ -n $port ]] && break
+    sleep 0.1
+done
+check "worker logs the metrics port" test -n "$port"
+URL=http://127.0.0.1:${port:-1}
+
+scrape() { curl -s --max-time 10 "$URL/metrics" >"$IT_DIR/metrics.$1"; }
+# metric FILE-SUFFIX NAME{LABELS}: the value of one series (empty if absent).
+metric() { awk -v k="$2" '$1 == k { print $2 }' "$IT_DIR/metrics.$1"; }
+healthz() { curl -s --max-time 10 -o "$IT_DIR/healthz.out" -w '%{http_code}' "$URL/healthz"; }
+
+scrape before
+check "metrics served as Prometheus text" grep -q '^# TYPE kvmove_steps_total counter$' "$IT_DIR/metrics.before"
+check "content type is the Prometheus text format" grep -qi '^content-type: text/plain; version=0.0.4' \
+    <<<"$(curl -s -D - -o /dev/null "$URL/metrics")"
+check "no step counted before a migration" eq 0 "$(metric before 'kvmove_steps_total{step="STOP_GUEST",outcome="succeeded"}')"
+check "jobs by status from the database" eq 0 "$(metric before 'kvmove_jobs{status="succeeded"}')"
+check "database up" eq 1 "$(metric before kvmove_database_up)"
+check "broker up" eq 1 "$(metric before kvmove_broker_up)"
+check "/healthz 200 with both reachable" eq 200 "$(healthz)"
+check "unknown path is 404" eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/nope")"
+
+# A migration with a slow guest start, so that it can be scraped half-way.
+"$HOSTSIM" latency "$IT_HOSTS" $T "vm_maker --start-domain" 3000
+kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
+for _ in $(seq 300); do
+    [[ $(sql "SELECT count(*) FROM job_steps WHERE step = 'STARTUP_GUEST' AND status = 'running'") == 1 ]] && break
+    sleep 0.1
+done
+scrape during
+check "during: the job is running" eq 1 "$(metric during 'kvmove_jobs{status="running"}')"
+check "during: this worker holds one job" eq 1 "$(metric during kvmove_worker_jobs_active)"
+check "during: STOP_GUEST counted" eq 1 "$(metric during 'kvmove_steps_total{step="STOP_GUEST",outcome="succeeded"}')"
+check "during: STARTUP_GUEST not yet counted" eq 0 "$(metric during 'kvmove_steps_total{step="STARTUP_GUEST",outcome="succeeded"}')"
+check "during: events published" test "$(metric during kvmove_events_published_total)" -gt 0
+job=$(sql "SELECT id FROM jobs WHERE guest = '$G'")
+check "migration succeeded" eq succeeded "$(wait_job "$job" 120)"
+for _ in $(seq 50); do [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break; sleep 0.1; done
+
+scrape after
+check "after: STARTUP_GUEST counted" eq 1 "$(metric after 'kvmove_steps_total{step="STARTUP_GUEST",outcome="succeeded"}')"
+ok=0 skipped=0
+for s in $(sql "SELECT step || ':' || status FROM job_steps WHERE job_id = '$job'"); do
+    st=${s%%:*} out=${s#*:}
+    [[ $(metric after "kvmove_steps_total{step=\"$st\",outcome=\"$out\"}") == 1 ]] && ok=$((ok + 1))
+    [[ $out == skipped ]] && skipped=$((skipped + 1))
+done
+check "after: every recorded step counted once under its outcome" eq 11 "$ok"
+check "after: skipped steps counted" eq "$skipped" "$(grep -c '^kvmove_steps_total{.*outcome="skipped"} 1$' "$IT_DIR/metrics.after")"
+check "after: events published grew" test "$(metric after kvmove_events_published_total)" -gt "$(metric during kvmove_events_published_total)"
+check "after: events published = events written" eq "$(sql "SELECT count(*) FROM outbox")" "$(metric after kvmove_events_published_total)"
+check "after: outbox backlog 0" eq 0 "$(metric after kvmove_outbox_backlog)"
+check "after: jobs succeeded 1" eq 1 "$(metric after 'kvmove_jobs{status="succeeded"}')"
+check "after: jobs running 0" eq 0 "$(metric after 'kvmove_jobs{status="running"}')"
+check "after: worker finished one job" eq 1 "$(metric after 'kvmove_worker_jobs_finished_total{status="succeeded"}')"
+check "after: STARTUP_GUEST histogram: one observation" eq 1 "$(metric after 'kvmove_step_duration_seconds_count{step="STARTUP_GUEST"}')"
+check "after: STARTUP_GUEST took at least the 3 s latency (le=2.5 bucket empty)" eq 0 "$(metric after 'kvmove_step_duration_seconds_bucket{step="STARTUP_GUEST",le="2.5"}')"
+check "after: STARTUP_GUEST within +Inf" eq 1 "$(metric after 'kvmove_step_duration_seconds_bucket{step="STARTUP_GUEST",le="+Inf"}')"
+check "after: histogram buckets cumulative" eq "" "$(awk '/^kvmove_step_duration_seconds_bucket/ { split($1, a, ",le="); if (a[1] == prev && $2 < last) print $0; prev = a[1]; last = $2 }' "$IT_DIR/metrics.after")"
+check "after: consumer lag reported and 0" eq 0 "$(awk '/^kvmove_consumer_lag\{/ { s += $2; n++ } END { print n ? s : "none" }' "$IT_DIR/metrics.after")"
+
+# A request for a guest es.xml does not know (straight to Kafka, past the CLI's validation):
+# its preflight fails and is counted by check; a step failure is counted by outcome.
+rid=$(cat /proc/sys/kernel/random/uuid)
+printf '{"request_id":"%s","action":"migrate_guest","guest":"nosuch.example.com","mode":"OFFLINE","src_host":"%s","tgt_host":"%s","submitted_by":"itest","submitted_at":"2025-01-01T00:00:00Z"}\n' \
+    "$rid" $S $T | kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k nosuch.example.com
+for _ in $(seq 100); do [[ -n $(sql "SELECT status FROM jobs WHERE request_id = '$rid' AND status IN ('failed', 'rejected')") ]] && break; sleep 0.1; done
+scrape preflight
+check "preflight failure counted by check" test "$(awk '/^kvmove_preflight_failures_total\{check=/ { s += $2 } END { print s + 0 }' "$IT_DIR/metrics.preflight")" -ge 1
+"$HOSTSIM" latency "$IT_HOSTS" $T clear
+"$HOSTSIM" fault "$IT_HOSTS" $T fail-always "vm_maker --start-domain"
+G2=exa01vm02.example.com
+kvmove submit --guest $G2 --mode offline --src $S --tgt $T >/dev/null
+for _ in $(seq 100); do job2=$(sql "SELECT id FROM jobs WHERE guest = '$G2'"); [[ -n $job2 ]] && break; sleep 0.1; done
+check "second migration fails at STARTUP_GUEST" eq failed:failed "$(wait_job "$job2" 120):$(sql "SELECT status FROM job_steps WHERE job_id = '$job2' AND step = 'STARTUP_GUEST'")"
+scrape failed
+check "failed step counted" eq 1 "$(metric failed 'kvmove_steps_total{step="STARTUP_GUEST",outcome="failed"}')"
+check "failed jobs counted (the preflight one and this one)" eq 2 "$(metric failed 'kvmove_worker_jobs_finished_total{status="failed"}')"
+check "jobs failed from the database" test "$(metric failed 'kvmove_jobs{status="failed"}')" -ge 1
+
+# /healthz while the database refuses connections (this test's database only: the shared
+# cluster keeps serving the other tests).
+psql "$PGADMIN" -qAtX -c "ALTER DATABASE $DB ALLOW_CONNECTIONS false" \
+    -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$DB'" >/dev/null
+check "/healthz 503 while the database is unreachable" eq 503 "$(healthz)"
+check "/healthz names the database" grep -q '^database: unreachable' "$IT_DIR/healthz.out"
+check "/healthz still sees the broker" grep -q '^broker: ok' "$IT_DIR/healthz.out"
+scrape nodb
+check "database_up 0 in metrics" eq 0 "$(metric nodb kvmove_database_up)"
+check "counters still served without the database" eq 2 "$(metric nodb 'kvmove_steps_total{step="STOP_GUEST",outcome="succeeded"}')"
+psql "$PGADMIN" -qAtX -c "ALTER DATABASE $DB ALLOW_CONNECTIONS true" >/dev/null
+check "/healthz 200 again when the database is back" eq 200 "$(healthz)"
+
+# ... and while the broker is down (the embedded broker takes it down on SIGUSR1).
+kill -USR1 "$(cat "$IT_DIR/devbroker.pid")"
+sleep 0.5
+check "/healthz 503 while the broker is down" eq 503 "$(healthz)"
+check "/healthz names the broker" grep -q '^broker: unreachable' "$IT_DIR/healthz.out"
+kill -USR2 "$(cat "$IT_DIR/devbroker.pid")"
+up=0
+for _ in $(seq 20); do [[ $(healthz) == 200 ]] && { up=1; break; }; sleep 0.5; done
+check "/healthz 200 again when the broker is back" eq 1 "$up"
+
+# JSON log lines: every line an object; the job's lines carry job, guest and step.
+check "every log line is a JSON object" eq true "$(jq -s 'all(type == "object")' "$IT_DIR/worker-1.log")"
+check "log lines have time, level, job, guest, step, message" eq 0 \
+    "$(jq -c 'select((has("time") and has("level") and has("job") and has("guest") and has("step") and has("message")) | not)' "$IT_DIR/worker-1.log" | wc -l)"
+check "a step line names job, guest and step" test "$(jq -r --arg j "$job" --arg g "$G" 'select(.job == $j and .guest == $g and .step == "STOP_GUEST") | .message' "$IT_DIR/worker-1.log" | wc -l)" -ge 1
+check "the failed job is logged at level error" test "$(jq -r --arg j "$job2" 'select(.job == $j and .level == "error") | .message' "$IT_DIR/worker-1.log" | grep -c 'failed')" -ge 1
+check "--log-format rejects an unknown format" eq 2 "$(kvmove-worker --log-format yaml run >/dev/null 2>&1; echo $?)"
