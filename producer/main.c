@@ -13,6 +13,8 @@
 #include "esxml.h"
 #include "event.h"
 #include "jobstore.h"
+#include "migrate.h"
+#include "preflight.h"
 #include "request.h"
 #include "settings.h"
 #include "util.h"
@@ -25,18 +27,19 @@ static void on_signal(int sig)
     cli_running = 0;
 }
 
-/* The spec's MERGE ACTIONS: checks the request against the stored es.xml and records the
- * merged (not deployed) action as a new version. Returns 0 when it validated. */
+/* The spec's MERGE ACTIONS: runs the es.xml-only preflight checks (lib/preflight) against the
+ * stored es.xml and records the merged (not deployed) action as a new version. Returns 0 when
+ * it validated. */
 static int merge_action(cli *c, const request *req, char *command)
 {
     char err[1024], xsd[1100], *buf = NULL, *out = NULL;
     jobstore *js = NULL;
     esxml *doc = NULL;
-    const esxml_guest *g;
-    const esxml_host *src, *tgt, *placed;
+    preflight_input in;
+    preflight_report *rep = NULL;
     long version = 0, newv;
     size_t len;
-    int id, rc, bad = 0;
+    int id, rc, i;
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
@@ -47,29 +50,30 @@ static int merge_action(cli *c, const request *req, char *command)
         rc = EXIT_FAILED;
         goto out;
     }
-    g = esxml_guest_find(doc, req->guest);
-    src = esxml_host_find(doc, req->src_host);
-    tgt = esxml_host_find(doc, req->tgt_host);
-    placed = g ? esxml_guest_host(doc, g) : NULL;
-    if (g == NULL && ++bad)
-        printf("Check guest_defined failed: guest %s is not defined in es.xml version %ld (load "
-               "the current es.xml with 'kvmove config load')\n",
-               req->guest, version);
-    if (src == NULL && ++bad)
-        printf("Check source_host_defined failed: KVM host %s is not defined in es.xml version "
-               "%ld\n",
-               req->src_host, version);
-    if (tgt == NULL && ++bad)
-        printf("Check target_host_defined failed: KVM host %s is not defined in es.xml version "
-               "%ld\n",
-               req->tgt_host, version);
-    if (!req->has_step && g && src && placed != src && ++bad)
-        printf("Check guest_on_source failed: guest %s is placed on %s in es.xml version %ld, "
-               "not on %s\n",
-               req->guest, placed ? placed->hostname : "no host", version, req->src_host);
-    if (bad) {
-        printf("Action validation failed: %d check%s failed; nothing was published\n", bad,
-               bad == 1 ? "" : "s");
+    memset(&in, 0, sizeof(in));
+    in.doc = doc;
+    in.config_version = version;
+    in.guest = req->guest;
+    in.src_host = req->src_host;
+    in.tgt_host = req->tgt_host;
+    in.mode = req->mode;
+    in.resume = req->has_step; /* a single step may follow a partly done migration */
+    in.vcpu_overcommit = c->s.vcpu_overcommit;
+    rep = calloc(1, sizeof(*rep));
+    if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    for (i = 0; i < PREFLIGHT__COUNT; i++) {
+        const preflight_result *r = &rep->results[i];
+        if (r->status == PREFLIGHT_FAILED || r->status == PREFLIGHT_WARNING)
+            printf("Check %s %s: %s\n", preflight_name(r->check),
+                   r->status == PREFLIGHT_FAILED ? "failed" : "warning", r->message);
+    }
+    if (!preflight_passed(rep)) {
+        printf("Action validation failed: %d check%s failed; nothing was published\n",
+               rep->n_failed, rep->n_failed == 1 ? "" : "s");
         rc = EXIT_FAILED;
         goto out;
     }
@@ -86,8 +90,110 @@ static int merge_action(cli *c, const request *req, char *command)
            id, newv);
     rc = 0;
 out:
+    free(rep);
     esxml_free(doc);
     free(out);
+    free(buf);
+    jobstore_close(js);
+    return rc;
+}
+
+/* kvmove submit --dry-run: the full preflight, live checks over SSH included, then the plan of
+ * steps. Changes nothing on the hosts, stores nothing, publishes nothing. */
+static int submit_dry_run(cli *c, const request *req)
+{
+    char err[1024], xsd[1100], *buf = NULL;
+    jobstore *js = NULL;
+    esxml *doc = NULL;
+    preflight_input in;
+    preflight_report *rep = NULL;
+    preflight_reservation *resv = NULL;
+    preflight_ssh ssh;
+    migrate_env env;
+    size_t n_resv = 0;
+    long version = 0;
+    int rc, i, n = 0;
+
+    memset(&ssh, 0, sizeof(ssh));
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
+    if (jobstore_config_get(js, req->config_version, &buf, &version, NULL, err, sizeof(err)) != 0 ||
+        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    if (preflight_reservations_load(js, NULL, req->tgt_host, doc, &resv, &n_resv, err,
+                                    sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_UNREACHABLE;
+        goto out;
+    }
+    ssh.opts.user = c->s.ssh_user;
+    ssh.opts.port = c->s.ssh_port;
+    ssh.opts.identity = c->s.ssh_identity[0] ? c->s.ssh_identity : NULL;
+    ssh.opts.known_hosts = c->s.ssh_known_hosts[0] ? c->s.ssh_known_hosts : NULL;
+    ssh.opts.connect_timeout_ms = c->s.ssh_connect_timeout_ms;
+    memset(&in, 0, sizeof(in));
+    in.doc = doc;
+    in.config_version = version;
+    in.guest = req->guest;
+    in.src_host = req->src_host;
+    in.tgt_host = req->tgt_host;
+    in.mode = req->mode;
+    in.resume = req->has_step;
+    in.live = 1;
+    in.vcpu_overcommit = c->s.vcpu_overcommit;
+    in.connect = preflight_ssh_connect;
+    in.connect_ctx = &ssh;
+    in.command_timeout_ms = 60000;
+    in.reservations = resv;
+    in.n_reservations = n_resv;
+    rep = calloc(1, sizeof(*rep));
+    if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    printf("Preflight of MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s (es.xml version "
+           "%ld):\n",
+           req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version);
+    for (i = 0; i < PREFLIGHT__COUNT; i++)
+        printf("  %-8s %-19s %s\n", preflight_status_to_string(rep->results[i].status),
+               preflight_name(rep->results[i].check), rep->results[i].message);
+    if (!preflight_passed(rep)) {
+        printf("Preflight failed: %d check%s failed. Dry run: nothing was changed or published.\n",
+               rep->n_failed, rep->n_failed == 1 ? "" : "s");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    memset(&env, 0, sizeof(env));
+    env.doc = doc;
+    env.guest = esxml_guest_find(doc, req->guest);
+    env.src = esxml_host_find(doc, req->src_host);
+    env.tgt = esxml_host_find(doc, req->tgt_host);
+    env.mode = req->mode;
+    printf("Plan:\n");
+    for (i = 0; i < STEP__COUNT; i++) {
+        const esxml_host *h;
+        if (req->has_step && req->step != (step_id)i)
+            continue;
+        h = migrate_step_host(&env, (step_id)i);
+        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string((step_id)i),
+               h ? h->hostname : "?",
+               (i == STEP_REMOVE_NAT_BRIDGE_SRC || i == STEP_CREATE_NAT_BRIDGE_TGT) &&
+                       !esxml_is_cloud(doc)
+                   ? " (skipped: not a cloud deployment)"
+                   : "");
+    }
+    printf("Dry run: nothing was changed or published.\n");
+    rc = EXIT_DONE;
+out:
+    preflight_ssh_close(&ssh);
+    free(resv);
+    free(rep);
+    esxml_free(doc);
     free(buf);
     jobstore_close(js);
     return rc;
@@ -106,10 +212,11 @@ static int cmd_submit(cli *c, int argc, char **argv)
         {"src", required_argument, NULL, 's'},     {"tgt", required_argument, NULL, 't'},
         {"step", required_argument, NULL, 'S'},    {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 'T'}, {"no-validate", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"dry-run", no_argument, NULL, 'D'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     request req;
     char err[1024], command[1200];
-    int ch, wait = 0, timeout_s = 0, validate = 1, rc;
+    int ch, wait = 0, timeout_s = 0, validate = 1, dry_run = 0, rc;
 
     request_init(&req);
     optind = 0;
@@ -144,13 +251,19 @@ static int cmd_submit(cli *c, int argc, char **argv)
         case 'n':
             validate = 0;
             break;
+        case 'D':
+            dry_run = 1;
+            break;
         case 'h':
             printf("Usage: kvmove submit --guest G --mode offline|offlineforce --src S --tgt T\n"
                    "                     [--step STEP] [--wait] [--timeout SEC] [--no-validate]\n"
+                   "                     [--dry-run]\n"
                    "   or: kvmove submit \"MIGRATE GUEST HOSTNAME=G MODE=OFFLINE SRCHOST=S "
                    "TGTHOST=T [WHERE STEPNAME=STEP]\"\n"
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
-                   "kvmove.requests and, with --wait, follow its progress until it ends.\n\n"
+                   "kvmove.requests and, with --wait, follow its progress until it ends.\n"
+                   "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
+                   "and prints the plan of steps; nothing is changed, stored or published.\n\n"
                    "Steps: STOP_GUEST DETACH_INTERFACES DETACH_VOLUMES ATTACH_VOLUMES\n"
                    "       CREATE_BRIDGES MIGRATE_GUEST REMOVE_BRIDGES REMOVE_NAT_BRIDGE_SRC\n"
                    "       CREATE_NAT_BRIDGE_TGT ATTACH_INTERFACES STARTUP_GUEST\n\n"
@@ -174,6 +287,8 @@ static int cmd_submit(cli *c, int argc, char **argv)
              "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s%s%s", req.guest,
              mode_to_string(req.mode), req.src_host, req.tgt_host,
              req.has_step ? " WHERE STEPNAME=" : "", req.has_step ? step_to_string(req.step) : "");
+    if (dry_run)
+        return submit_dry_run(c, &req);
     if (validate && (rc = merge_action(c, &req, command)) != 0)
         return rc;
     return publish(c, &req, wait, timeout_s);
