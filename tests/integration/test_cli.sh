@@ -155,3 +155,16 @@ printf 'brokerz = x\n' >typo.conf
 kvmove -c typo.conf jobs >/dev/null 2>err.txt; rc=$?
 check "configuration typo: exit 2" eq 2 "$rc"
 check "configuration typo: file and line named" grep -q "typo.conf:1: unknown setting 'brokerz'" err.txt
+
+# ---- man pages: installed by cmake --install, and well-formed roff ----
+if cmake --install "$IT_BUILD" --prefix "$IT_DIR/inst" >install.log 2>&1; then
+    for m in kvmove kvmove-worker; do
+        f=$IT_DIR/inst/share/man/man1/$m.1
+        check "man page $m.1 installed" test -s "$f"
+        check "man page $m.1 renders without warnings" eq "" "$(groff -man -Tutf8 -ww "$f" 2>&1 >/dev/null)"
+    done
+    check "kvmove.1 documents exit status 3" grep -q "cannot be reached" "$IT_DIR/inst/share/man/man1/kvmove.1"
+else
+    check "cmake --install works" false
+    cat install.log
+fi
