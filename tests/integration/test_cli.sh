@@ -80,6 +80,11 @@ check "watch JOB: ends with job.succeeded" grep -q " job.succeeded $job" <<<"$(t
 wj=$(kvmove watch "$job" --json --timeout 30)
 check "watch --json: one CloudEvent per line" eq "$(wc -l <<<"$wj")" "$(jq -c 'select(.specversion == "1.0")' <<<"$wj" | wc -l)"
 check "watch --json: last is job.succeeded" eq io.kvmove.job.succeeded "$(tail -n1 <<<"$wj" | jq -r .type)"
+# watch on a terminal (script(1) gives it a pty): a progress line per step, rewritten in place.
+tw=$(script -qec "kvmove watch $job --timeout 30" /dev/null </dev/null)
+check "watch on a terminal: step progress line" grep -qE "\[ 1/11\] STOP_GUEST +$S +succeeded +[0-9]+\.[0-9]s" <<<"$tw"
+check "watch on a terminal: lines rewritten in place" grep -q $'\r\e\[K' <<<"$tw"
+check "watch on a terminal: ends with succeeded" grep -q "^Job $job succeeded \[Elapsed = " <<<"$(tr -d '\r' <<<"$tw" | tail -n1)"
 # events: raw, valid against the schema.
 ev=$(kvmove events --validate 2>err.txt); rc=$?
 check "events --validate: exit 0" eq 0 "$rc"
@@ -133,6 +138,11 @@ printf 'MIGRATE GUEST HOSTNAME=a;reboot MODE=OFFLINE SRCHOST=%s TGTHOST=%s\n' $S
 check "shell: hostile guest name refused: exit 1" eq 1 "$rc"
 kvmove shell /nonexistent.txt 2>err.txt; rc=$?
 check "shell: missing command file: exit 1" eq 1 "$rc"
+
+# An interactive session: prompt on a terminal.
+ti=$(printf 'HELP\nEXIT\n' | script -qec "kvmove shell" /dev/null)
+check "shell on a terminal: kvmove> prompt" grep -q "kvmove> " <<<"$ti"
+check "shell on a terminal: HELP answered" grep -q "MIGRATE GUEST HOSTNAME=G" <<<"$ti"
 
 # ---- unreachable services: exit 3, and what to do ----
 kvmove --db "host=127.0.0.1 port=1 connect_timeout=2" jobs >/dev/null 2>err.txt; rc=$?
