@@ -48,8 +48,7 @@ static int config_options(cli *c, const char *sub, int argc, char **argv, long *
                                    sub);
             *version = strtol(optarg, &end, 10);
             if (end == optarg || *end || *version < 0)
-                return usage_error("config", "--version takes a version number, not '%s'",
-                                   optarg);
+                return usage_error("config", "--version takes a version number, not '%s'", optarg);
             break;
         }
         case 'j':
@@ -113,8 +112,7 @@ out:
 }
 
 /* Fetches version VERSION (0 = newest) as text. Returns 0, or the exit code after telling. */
-static int config_fetch(cli *c, jobstore *js, long version, char **buf, long *version_out,
-                        char *state)
+static int config_fetch(jobstore *js, long version, char **buf, long *version_out, char *state)
 {
     char err[1024];
     int rc = jobstore_config_get(js, version, buf, version_out, state, err, sizeof(err));
@@ -122,8 +120,9 @@ static int config_fetch(cli *c, jobstore *js, long version, char **buf, long *ve
     if (rc == 0)
         return 0;
     if (rc == -JOBSTORE_ENOTFOUND) {
-        fprintf(stderr, "kvmove: %s (see 'kvmove config list'; load one with 'kvmove config "
-                        "load FILE')\n",
+        fprintf(stderr,
+                "kvmove: %s (see 'kvmove config list'; load one with 'kvmove config "
+                "load FILE')\n",
                 err);
         return EXIT_FAILED;
     }
@@ -140,7 +139,7 @@ int cli_config_save(cli *c, const char *path, long version)
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if ((rc = config_fetch(c, js, version, &buf, &version, state)) != 0)
+    if ((rc = config_fetch(js, version, &buf, &version, state)) != 0)
         goto out;
     f = fopen(path, "w");
     if (f == NULL || fputs(buf, f) < 0 || fclose(f) != 0) {
@@ -218,9 +217,9 @@ static json_t *diff_guests(const esxml *a, const esxml *b)
     for (i = 0; i < esxml_guest_count(a); i++) {
         const esxml_guest *ga = esxml_guest_at(a, i);
         if (esxml_guest_find(b, ga->hostname) == NULL)
-            json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:n}", "guest", ga->hostname,
-                                                 "change", "removed", "from", host_of(a, ga),
-                                                 "to"));
+            json_array_append_new(out,
+                                  json_pack("{s:s,s:s,s:s,s:n}", "guest", ga->hostname, "change",
+                                            "removed", "from", host_of(a, ga), "to"));
     }
     return out;
 }
@@ -240,9 +239,8 @@ static json_t *diff_actions(const esxml *a, const esxml *b)
             strcmp(aa->subcommand, ab->subcommand) == 0)
             continue;
         json_array_append_new(out, json_pack("{s:i,s:s,s:s,s:b,s:b}", "id", ab->id, "change",
-                                             aa ? "changed" : "added", "subcommand",
-                                             ab->subcommand, "merged", ab->merged, "deployed",
-                                             ab->deployed));
+                                             aa ? "changed" : "added", "subcommand", ab->subcommand,
+                                             "merged", ab->merged, "deployed", ab->deployed));
     }
     return out;
 }
@@ -258,18 +256,20 @@ static int config_diff(cli *c, const char *va, const char *vb)
     int rc;
 
     if (end == va || *end || a < 0)
-        return usage_error("config", "diff takes two version numbers (see 'kvmove config list'), "
-                                     "not '%s'",
+        return usage_error("config",
+                           "diff takes two version numbers (see 'kvmove config list'), "
+                           "not '%s'",
                            va);
     b = strtol(vb, &end, 10);
     if (end == vb || *end || b < 0)
-        return usage_error("config", "diff takes two version numbers (see 'kvmove config list'), "
-                                     "not '%s'",
+        return usage_error("config",
+                           "diff takes two version numbers (see 'kvmove config list'), "
+                           "not '%s'",
                            vb);
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if ((rc = config_fetch(c, js, a, &ta, &got_a, NULL)) != 0 ||
-        (rc = config_fetch(c, js, b, &tb, &got_b, NULL)) != 0)
+    if ((rc = config_fetch(js, a, &ta, &got_a, NULL)) != 0 ||
+        (rc = config_fetch(js, b, &tb, &got_b, NULL)) != 0)
         goto out;
     snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
     if (esxml_load_buffer(ta, strlen(ta), xsd, &da, err, sizeof(err)) != 0 ||
@@ -281,9 +281,8 @@ static int config_diff(cli *c, const char *va, const char *vb)
     guests = diff_guests(da, db);
     actions = diff_actions(da, db);
     if (c->json) {
-        json_t *o = json_pack("{s:I,s:I,s:O,s:O}", "from_version", (json_int_t)got_a,
-                              "to_version", (json_int_t)got_b, "guests", guests, "actions",
-                              actions);
+        json_t *o = json_pack("{s:I,s:I,s:O,s:O}", "from_version", (json_int_t)got_a, "to_version",
+                              (json_int_t)got_b, "guests", guests, "actions", actions);
         print_json(o);
         json_decref(o);
     } else {
@@ -295,9 +294,9 @@ static int config_diff(cli *c, const char *va, const char *vb)
         json_array_foreach(actions, i, v)
             printf("  action %lld %s (%s): %s\n",
                    (long long)json_integer_value(json_object_get(v, "id")), jstr(v, "change"),
-                   json_is_true(json_object_get(v, "deployed"))  ? "deployed"
+                   json_is_true(json_object_get(v, "deployed")) ? "deployed"
                    : json_is_true(json_object_get(v, "merged")) ? "merged"
-                                                                 : "saved",
+                                                                : "saved",
                    jstr(v, "subcommand"));
     }
     rc = EXIT_DONE;

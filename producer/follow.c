@@ -193,11 +193,11 @@ int cmd_replay(cli *c, int argc, char **argv)
 /* What a terminal shows: the step line still being rewritten with its running time. */
 typedef struct watch_view {
     int tty;
-    int open;               /* a step line is on screen without its newline */
+    int open; /* a step line is on screen without its newline */
     char job[REQUEST_UUID_LEN];
     char step[32];
     char host[REQUEST_NAME_MAX];
-    int64_t started_ms;     /* local clock when the step.started event arrived */
+    int64_t started_ms; /* local clock when the step.started event arrived */
 } watch_view;
 
 static int step_number(const char *name)
@@ -243,7 +243,7 @@ static void watch_show_tty(watch_view *v, const char *type, const json_t *ev, co
     if (strncmp(type, "step.", 5) == 0) {
         const char *state = strcmp(type, EVENT_STEP_COMPLETED) == 0 ? "succeeded"
                             : strcmp(type, EVENT_STEP_SKIPPED) == 0 ? "skipped"
-                                                                      : "FAILED";
+                                                                    : "FAILED";
         if (!(v->open && strcmp(v->job, job) == 0 && strcmp(v->step, step) == 0))
             watch_close_line(v);
         printf("\r\033[K  [%2d/%d] %-22s %-24s %-9s %6.1fs  %s\n", step_number(step), STEP__COUNT,
@@ -317,15 +317,16 @@ int cmd_watch(cli *c, int argc, char **argv)
             validate = 0;
             break;
         case 'h':
-            printf("Usage: kvmove watch [JOB] [--json] [--timeout SEC] [--no-validate]\n"
-                   "Show live progress from kvmove.events. With JOB: that job's events from its\n"
-                   "start, ending when the job ends (exit 0 succeeded, 1 failed or rejected).\n"
-                   "Without JOB: every job's new events until interrupted.\n\n"
-                   "On a terminal each step has a progress line with its running time; otherwise\n"
-                   "one plain line per event: TIME TYPE JOB [STEP] [host=H] [elapsed=S] [MESSAGE].\n"
-                   "  --json         the events themselves, one JSON object per line\n"
-                   "  --timeout SEC  give up after SEC seconds (exit 1)\n"
-                   "  --no-validate  do not check events against schema/event.schema.json\n");
+            printf(
+                "Usage: kvmove watch [JOB] [--json] [--timeout SEC] [--no-validate]\n"
+                "Show live progress from kvmove.events. With JOB: that job's events from its\n"
+                "start, ending when the job ends (exit 0 succeeded, 1 failed or rejected).\n"
+                "Without JOB: every job's new events until interrupted.\n\n"
+                "On a terminal each step has a progress line with its running time; otherwise\n"
+                "one plain line per event: TIME TYPE JOB [STEP] [host=H] [elapsed=S] [MESSAGE].\n"
+                "  --json         the events themselves, one JSON object per line\n"
+                "  --timeout SEC  give up after SEC seconds (exit 1)\n"
+                "  --no-validate  do not check events against schema/event.schema.json\n");
             return EXIT_DONE;
         default:
             return usage_error("watch", "%s", "invalid option");
@@ -381,8 +382,9 @@ int cmd_watch(cli *c, int argc, char **argv)
         ev = json_loadb(m.value, m.len, 0, &jerr);
         if (ev == NULL || (schema && jschema_validate(schema, ev, err, sizeof(err)) != 0)) {
             watch_close_line(&view);
-            fprintf(stderr, "kvmove: skipping a message on kvmove.events that is not a kvmove "
-                            "event: %s\n",
+            fprintf(stderr,
+                    "kvmove: skipping a message on kvmove.events that is not a kvmove "
+                    "event: %s\n",
                     ev ? err : jerr.text);
             json_decref(ev);
             continue;

@@ -95,8 +95,10 @@ static int since_parse(const char *arg, char *out, size_t out_size)
     if (isdigit((unsigned char)arg[0])) {
         n = strtol(arg, &end, 10);
         if (end != arg && end[0] && !end[1] && strchr("smhd", end[0]) && n >= 0) {
-            time_t t = time(NULL) - n * (end[0] == 's' ? 1 : end[0] == 'm' ? 60
-                                                        : end[0] == 'h' ? 3600 : 86400);
+            time_t t = time(NULL) - n * (end[0] == 's'   ? 1
+                                         : end[0] == 'm' ? 60
+                                         : end[0] == 'h' ? 3600
+                                                         : 86400);
             strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
             return 0;
         }

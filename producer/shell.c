@@ -28,16 +28,16 @@ typedef struct shell_action {
     request req;
     char command[1200]; /* the MIGRATE GUEST command, normalised */
     action_state state;
-    int id;             /* action id in the es.xml once merged (0 before) */
+    int id; /* action id in the es.xml once merged (0 before) */
     char job_id[REQUEST_UUID_LEN];
 } shell_action;
 
 typedef struct shell {
     cli *c;
     int interactive;
-    int timeout_s;      /* DEPLOY ACTIONS: how long to follow a job (0 = until it ends) */
-    long version;       /* es.xml version the session works on (0 = the newest) */
-    request pending;    /* MIGRATE GUEST typed, not yet SAVE ACTION'ed */
+    int timeout_s;   /* DEPLOY ACTIONS: how long to follow a job (0 = until it ends) */
+    long version;    /* es.xml version the session works on (0 = the newest) */
+    request pending; /* MIGRATE GUEST typed, not yet SAVE ACTION'ed */
     int has_pending;
     shell_action actions[SHELL_MAX_ACTIONS];
     size_t n_actions;
