@@ -257,11 +257,11 @@ for ((i = 0; i < 250; i++)); do
 done
 hung() { pgrep -f "hostsim-exec $ROOT/hosts/exa01adm05" >/dev/null; }
 check "hung command is running" hung
-pids=$(cat "$ROOT"/hosts/*/sshd.pid "$ROOT"/hosts/*/unshare.pid 2>/dev/null)
+spids=$(cat "$ROOT"/hosts/*/sshd.pid "$ROOT"/hosts/*/unshare.pid 2>/dev/null)
 check "stop" "$HS" stop "$ROOT"
 wait $hb 2>/dev/null
 left=0
-for p in $pids; do
+for p in $spids; do
     [[ -r /proc/$p/stat ]] && [[ $(awk '{print $3}' /proc/"$p"/stat) != Z ]] && left=1
 done
 check "recorded sshd/unshare pids are gone" test $left = 0
