@@ -48,27 +48,44 @@ struct bus_consumer {
     bus_lasterr lasterr;
 };
 
+/* One librdkafka property. */
+typedef struct bus_kv {
+    const char *key;
+    const char *value;
+} bus_kv;
+
+#define BUS_NKV(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Default properties, applied before the caller's. Loopback-friendly but sane for a real
  * cluster: short reconnect backoff so a restarted broker is found quickly. */
-static const char *const bus_common_defaults[] = {
-    "client.id",           "kvmove", "socket.timeout.ms",      "10000",
-    "reconnect.backoff.ms", "50",    "reconnect.backoff.max.ms", "1000",
+static const bus_kv bus_common_defaults[] = {
+    {"client.id", "kvmove"},
+    {"socket.timeout.ms", "10000"},
+    {"reconnect.backoff.ms", "50"},
+    {"reconnect.backoff.max.ms", "1000"},
 };
 
-static const char *const bus_producer_defaults[] = {
-    "enable.idempotence", "true", "acks", "all", "linger.ms", "1",
+static const bus_kv bus_producer_defaults[] = {
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+    {"linger.ms", "1"},
 };
 
-static const char *const bus_group_defaults[] = {
-    "enable.auto.commit",    "false", "enable.auto.offset.store", "false",
-    "auto.offset.reset",     "earliest", "enable.partition.eof",  "false",
-    "session.timeout.ms",    "10000", "heartbeat.interval.ms",    "1000",
-    "fetch.wait.max.ms",     "100",
+/* fetch.wait.max.ms: a real broker answers a fetch as soon as data arrives, so this only
+ * bounds idle polling; the mock cluster answers after it, so it is also the mock's delivery
+ * latency. session.timeout.ms: how fast a dead worker's partitions move to another one. */
+static const bus_kv bus_group_defaults[] = {
+    {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
+    {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "false"},
+    {"session.timeout.ms", "10000"},   {"heartbeat.interval.ms", "1000"},
+    {"fetch.wait.max.ms", "50"},
 };
 
-static const char *const bus_standalone_defaults[] = {
-    "enable.auto.commit",   "false", "enable.auto.offset.store", "false",
-    "enable.partition.eof", "false", "fetch.wait.max.ms",        "100",
+static const bus_kv bus_standalone_defaults[] = {
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.partition.eof", "false"},
+    {"fetch.wait.max.ms", "50"},
 };
 
 static void lasterr_init(bus_lasterr *le)
@@ -116,17 +133,17 @@ static void bus_quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, c
     (void)buf;
 }
 
-static int conf_set_pairs(rd_kafka_conf_t *conf, const char *const *pairs, size_t n,
-                          char *errstr, size_t errstr_size)
+static int conf_set_pairs(rd_kafka_conf_t *conf, const bus_kv *pairs, size_t n, char *errstr,
+                          size_t errstr_size)
 {
     char why[256];
     size_t i;
 
-    for (i = 0; i + 1 < n; i += 2) {
-        if (rd_kafka_conf_set(conf, pairs[i], pairs[i + 1], why, sizeof(why)) !=
+    for (i = 0; i < n; i++) {
+        if (rd_kafka_conf_set(conf, pairs[i].key, pairs[i].value, why, sizeof(why)) !=
             RD_KAFKA_CONF_OK) {
-            util_errf(errstr, errstr_size, "cannot set Kafka property %s=%s: %s", pairs[i],
-                      pairs[i + 1], why);
+            util_errf(errstr, errstr_size, "cannot set Kafka property %s=%s: %s", pairs[i].key,
+                      pairs[i].value, why);
             return -1;
         }
     }
@@ -134,8 +151,8 @@ static int conf_set_pairs(rd_kafka_conf_t *conf, const char *const *pairs, size_
 }
 
 /* Applies the caller's "key=value" properties. Sets *DEBUG if one of them is "debug". */
-static int conf_set_props(rd_kafka_conf_t *conf, const bus_props *props, int *debug,
-                          char *errstr, size_t errstr_size)
+static int conf_set_props(rd_kafka_conf_t *conf, const bus_props *props, int *debug, char *errstr,
+                          size_t errstr_size)
 {
     char why[256];
     size_t i;
@@ -175,19 +192,17 @@ static int conf_set_props(rd_kafka_conf_t *conf, const bus_props *props, int *de
 
 /* Builds a configuration: bootstrap servers, common defaults, role DEFAULTS, then PROPS.
  * Returns the new conf (caller owns) or NULL with errstr. */
-static rd_kafka_conf_t *conf_build(const char *brokers, const char *const *defaults,
-                                   size_t n_defaults, const bus_props *props,
-                                   bus_lasterr *lasterr, char *errstr, size_t errstr_size)
+static rd_kafka_conf_t *conf_build(const char *brokers, const bus_kv *defaults, size_t n_defaults,
+                                   const bus_props *props, bus_lasterr *lasterr, char *errstr,
+                                   size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int debug = 0;
 
     if (brokers != NULL && *brokers != '\0' &&
-        conf_set_pairs(conf, (const char *const[]){"bootstrap.servers", brokers}, 2, errstr,
-                       errstr_size) < 0)
+        conf_set_pairs(conf, &(bus_kv){"bootstrap.servers", brokers}, 1, errstr, errstr_size) < 0)
         goto fail;
-    if (conf_set_pairs(conf, bus_common_defaults,
-                       sizeof(bus_common_defaults) / sizeof(bus_common_defaults[0]), errstr,
+    if (conf_set_pairs(conf, bus_common_defaults, BUS_NKV(bus_common_defaults), errstr,
                        errstr_size) < 0)
         goto fail;
     if (conf_set_pairs(conf, defaults, n_defaults, errstr, errstr_size) < 0)
@@ -227,8 +242,8 @@ static void bus_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
         free(d);
 }
 
-int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out,
-                     char *errstr, size_t errstr_size)
+int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out, char *errstr,
+                     size_t errstr_size)
 {
     bus_producer *p = calloc(1, sizeof(*p));
     rd_kafka_conf_t *conf = NULL;
@@ -241,8 +256,7 @@ int bus_producer_new(const char *brokers, const bus_props *props, bus_producer *
     }
     pthread_mutex_init(&p->lock, NULL);
     lasterr_init(&p->lasterr);
-    conf = conf_build(brokers, bus_producer_defaults,
-                      sizeof(bus_producer_defaults) / sizeof(bus_producer_defaults[0]), props,
+    conf = conf_build(brokers, bus_producer_defaults, BUS_NKV(bus_producer_defaults), props,
                       &p->lasterr, errstr, errstr_size);
     if (conf == NULL)
         goto fail;
@@ -275,8 +289,7 @@ static rd_kafka_headers_t *headers_build(const bus_header *headers, size_t n)
         return NULL;
     hdrs = rd_kafka_headers_new(n);
     for (i = 0; i < n; i++)
-        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
-                            headers[i].value ? -1 : 0);
+        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, headers[i].value ? -1 : 0);
     return hdrs;
 }
 
@@ -298,11 +311,10 @@ int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const 
     d->p = p;
     for (;;) {
         hdrs = headers_build(headers, n_headers);
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                                RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+        err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             hdrs = NULL; /* now owned by the message */
             break;
@@ -346,9 +358,8 @@ int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const 
                       "error: %s",
                       topic, timeout_ms, last);
         else
-            util_errf(errstr, errstr_size,
-                      "no delivery report for the message to %s within %d ms", topic,
-                      timeout_ms);
+            util_errf(errstr, errstr_size, "no delivery report for the message to %s within %d ms",
+                      topic, timeout_ms);
         return -1; /* d belongs to the callback now */
     }
     if (d->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -357,8 +368,8 @@ int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const 
         char fatal[256] = "";
         rd_kafka_fatal_error(p->rk, fatal, sizeof(fatal));
         util_errf(errstr, errstr_size,
-                  "delivery to %s failed: producer fatal error: %s (create a new producer)",
-                  topic, fatal);
+                  "delivery to %s failed: producer fatal error: %s (create a new producer)", topic,
+                  fatal);
     } else {
         util_errf(errstr, errstr_size, "delivery to %s failed: %s (%s)", topic,
                   rd_kafka_err2str(d->err), rd_kafka_err2name(d->err));
@@ -460,13 +471,11 @@ int bus_consumer_new(const char *brokers, const bus_props *props, const char *gr
         util_errf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    conf = conf_build(brokers, bus_group_defaults,
-                      sizeof(bus_group_defaults) / sizeof(bus_group_defaults[0]), props,
-                      &c->lasterr, errstr, errstr_size);
+    conf = conf_build(brokers, bus_group_defaults, BUS_NKV(bus_group_defaults), props, &c->lasterr,
+                      errstr, errstr_size);
     if (conf == NULL)
         goto fail;
-    if (conf_set_pairs(conf, (const char *const[]){"group.id", group}, 2, errstr,
-                       errstr_size) < 0) {
+    if (conf_set_pairs(conf, &(bus_kv){"group.id", group}, 1, errstr, errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -545,9 +554,8 @@ static int topic_partition_count(rd_kafka_t *rk, const char *topic, int *count, 
 
 /* Group-less consumer on every partition of TOPIC, at the high watermark (TAIL) or at the
  * beginning. */
-static int consumer_new_standalone(const char *brokers, const bus_props *props,
-                                   const char *topic, int tail, bus_consumer **out,
-                                   char *errstr, size_t errstr_size)
+static int consumer_new_standalone(const char *brokers, const bus_props *props, const char *topic,
+                                   int tail, bus_consumer **out, char *errstr, size_t errstr_size)
 {
     bus_consumer *c = consumer_alloc();
     rd_kafka_conf_t *conf;
@@ -561,9 +569,8 @@ static int consumer_new_standalone(const char *brokers, const bus_props *props,
         util_errf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    conf = conf_build(brokers, bus_standalone_defaults,
-                      sizeof(bus_standalone_defaults) / sizeof(bus_standalone_defaults[0]),
-                      props, &c->lasterr, errstr, errstr_size);
+    conf = conf_build(brokers, bus_standalone_defaults, BUS_NKV(bus_standalone_defaults), props,
+                      &c->lasterr, errstr, errstr_size);
     if (conf == NULL)
         goto fail;
     /* librdkafka 2.0.2 refuses assign() without a group.id ("Unknown group"). A unique,
@@ -571,8 +578,7 @@ static int consumer_new_standalone(const char *brokers, const bus_props *props,
      * (has_group stays 0). */
     util_uuid(uuid);
     snprintf(group, sizeof(group), "kvmove-standalone-%s", uuid);
-    if (conf_set_pairs(conf, (const char *const[]){"group.id", group}, 2, errstr,
-                       errstr_size) < 0) {
+    if (conf_set_pairs(conf, &(bus_kv){"group.id", group}, 1, errstr, errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
@@ -586,11 +592,10 @@ static int consumer_new_standalone(const char *brokers, const bus_props *props,
         int64_t lo = 0, hi = RD_KAFKA_OFFSET_BEGINNING;
 
         if (tail) {
-            err = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi,
-                                                   BUS_SETUP_TIMEOUT_MS);
+            err = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi, BUS_SETUP_TIMEOUT_MS);
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s",
-                          topic, i, rd_kafka_err2str(err));
+                util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s", topic,
+                          i, rd_kafka_err2str(err));
                 goto fail;
             }
         }
@@ -662,8 +667,7 @@ static int consumer_fill(bus_consumer *c, bus_message *msg)
             const void *val;
             size_t vlen;
 
-            if (rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR)
+            if (rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;
             c->headers[i].name = copy_bytes(name, strlen(name), &oom);
             c->headers[i].value = copy_bytes(val ? val : "", val ? vlen : 0, &oom);
@@ -725,9 +729,8 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *e
                 return -1;
             }
             if (consumer_err_is_fatal(err)) {
-                util_errf(errstr, errstr_size, "Kafka consumer error%s%s: %s",
-                          m->rkt ? " on " : "", m->rkt ? rd_kafka_topic_name(m->rkt) : "",
-                          rd_kafka_message_errstr(m));
+                util_errf(errstr, errstr_size, "Kafka consumer error%s%s: %s", m->rkt ? " on " : "",
+                          m->rkt ? rd_kafka_topic_name(m->rkt) : "", rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
                 return -1;
             }
@@ -738,8 +741,7 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *e
     }
 }
 
-int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr,
-                        size_t errstr_size)
+int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *offs;
     rd_kafka_resp_err_t err;
@@ -752,8 +754,7 @@ int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr,
         return -1;
     }
     offs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(offs, msg->topic, msg->partition)->offset =
-        msg->offset + 1;
+    rd_kafka_topic_partition_list_add(offs, msg->topic, msg->partition)->offset = msg->offset + 1;
     err = rd_kafka_commit(c->rk, offs, 0);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
         err = offs->elems[0].err;

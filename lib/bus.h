@@ -26,8 +26,8 @@ typedef struct bus_header {
 
 /* Creates an idempotent producer (enable.idempotence=true, acks=all) for BROKERS.
  * Returns 0 and *OUT (free with bus_producer_close), or -1 with errstr. */
-int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out,
-                     char *errstr, size_t errstr_size);
+int bus_producer_new(const char *brokers, const bus_props *props, bus_producer **out, char *errstr,
+                     size_t errstr_size);
 /* Produces one message and waits until it is delivered (or TIMEOUT_MS passes). KEY may be
  * NULL; HEADERS (N_HEADERS entries, values may be NULL) are copied. Safe to call from several
  * threads on one producer. Returns 0 when the broker acknowledged it, -1 with the delivery
@@ -81,8 +81,7 @@ int bus_consumer_new_from_start(const char *brokers, const bus_props *props, con
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *errstr,
                       size_t errstr_size);
 /* Commits the offset after MSG synchronously. Returns 0 or -1. */
-int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr,
-                        size_t errstr_size);
+int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr, size_t errstr_size);
 /* Leaves the group (rd_kafka_consumer_close) and destroys. Accepts NULL. */
 void bus_consumer_close(bus_consumer *c);
 /* As bus_producer_last_error, for a consumer: why polls may be timing out. */

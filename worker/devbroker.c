@@ -18,33 +18,32 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: " PROG " [OPTION]...\n"
-            "Serve the Kafka protocol on loopback from librdkafka's in-memory mock cluster,\n"
-            "with kvmove's topics created, for development and tests. Nothing is persisted;\n"
-            "production uses a real Kafka cluster.\n"
-            "\n"
-            "Options:\n"
-            "  -b, --brokers=N       number of mock brokers (default 1)\n"
-            "  -p, --partitions=P    partitions of " BUS_TOPIC_REQUESTS " and " BUS_TOPIC_EVENTS
-            "\n"
-            "                        (default 4); " BUS_TOPIC_DLQ " has 1\n"
-            "  -f, --port-file=FILE  also write the bootstrap address to FILE (replaced\n"
-            "                        atomically, removed on a clean exit)\n"
-            "  -h, --help            show this help and exit\n"
-            "\n"
-            "Output:\n"
-            "  One line on stdout once the brokers listen and the topics exist:\n"
-            "    KVMOVE_BROKERS=127.0.0.1:PORT[,127.0.0.1:PORT...]\n"
-            "  Ports are chosen by the system (the mock cluster cannot bind a fixed port).\n"
-            "\n"
-            "Signals:\n"
-            "  SIGTERM, SIGINT   stop and exit 0\n"
-            "  SIGUSR1           take broker 1 down (connections dropped, new ones refused)\n"
-            "  SIGUSR2           bring broker 1 back up\n"
-            "\n"
-            "Limits of the mock (librdkafka 2.0.2): no static group membership, no\n"
-            "read_committed filtering, no persistence.\n");
+    fprintf(out, "Usage: " PROG " [OPTION]...\n"
+                 "Serve the Kafka protocol on loopback from librdkafka's in-memory mock cluster,\n"
+                 "with kvmove's topics created, for development and tests. Nothing is persisted;\n"
+                 "production uses a real Kafka cluster.\n"
+                 "\n"
+                 "Options:\n"
+                 "  -b, --brokers=N       number of mock brokers (default 1)\n"
+                 "  -p, --partitions=P    partitions of " BUS_TOPIC_REQUESTS
+                 " and " BUS_TOPIC_EVENTS "\n"
+                 "                        (default 4); " BUS_TOPIC_DLQ " has 1\n"
+                 "  -f, --port-file=FILE  also write the bootstrap address to FILE (replaced\n"
+                 "                        atomically, removed on a clean exit)\n"
+                 "  -h, --help            show this help and exit\n"
+                 "\n"
+                 "Output:\n"
+                 "  One line on stdout once the brokers listen and the topics exist:\n"
+                 "    KVMOVE_BROKERS=127.0.0.1:PORT[,127.0.0.1:PORT...]\n"
+                 "  Ports are chosen by the system (the mock cluster cannot bind a fixed port).\n"
+                 "\n"
+                 "Signals:\n"
+                 "  SIGTERM, SIGINT   stop and exit 0\n"
+                 "  SIGUSR1           take broker 1 down (connections dropped, new ones refused)\n"
+                 "  SIGUSR2           bring broker 1 back up\n"
+                 "\n"
+                 "Limits of the mock (librdkafka 2.0.2): no static group membership, no\n"
+                 "read_committed filtering, no persistence.\n");
 }
 
 static int parse_count(const char *s, const char *what, int min, int max, int *out)
@@ -170,8 +169,7 @@ int main(int argc, char **argv)
     for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
         int n = topics[i].single_partition ? 1 : partitions;
         int replicas = n_brokers < 3 ? n_brokers : 3;
-        rd_kafka_resp_err_t err =
-            rd_kafka_mock_topic_create(mcluster, topics[i].name, n, replicas);
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mcluster, topics[i].name, n, replicas);
 
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             fprintf(stderr, PROG ": cannot create topic %s: %s\n", topics[i].name,
@@ -185,8 +183,7 @@ int main(int argc, char **argv)
     printf("KVMOVE_BROKERS=%s\n", bootstraps);
     fflush(stdout);
     fprintf(stderr, PROG ": %d broker(s) at %s, topics %s and %s (%d partitions), %s (1)\n",
-            n_brokers, bootstraps, BUS_TOPIC_REQUESTS, BUS_TOPIC_EVENTS, partitions,
-            BUS_TOPIC_DLQ);
+            n_brokers, bootstraps, BUS_TOPIC_REQUESTS, BUS_TOPIC_EVENTS, partitions, BUS_TOPIC_DLQ);
 
     for (;;) {
         struct timespec ts = {0, 200 * 1000 * 1000};
