@@ -64,7 +64,10 @@ typedef struct bus_message {
 const char *bus_message_header(const bus_message *msg, const char *name);
 
 /* Creates a consumer-group member of GROUP subscribed to TOPIC, with manual offset commits
- * (enable.auto.commit=false) and auto.offset.reset=earliest. Returns 0 or -1 with errstr. */
+ * (enable.auto.commit=false) and auto.offset.reset=earliest; session.timeout.ms=10000 unless
+ * PROPS say otherwise. Against the mock cluster (kvmove-devbroker) a group forms 3 s after
+ * its first join and re-forms session.timeout.ms - 1 s after a member leaves, so tests may
+ * pass session.timeout.ms=5000 (keep it above 3000 there). Returns 0 or -1 with errstr. */
 int bus_consumer_new(const char *brokers, const bus_props *props, const char *group,
                      const char *topic, bus_consumer **out, char *errstr, size_t errstr_size);
 /* Creates a group-less consumer assigned to every partition of TOPIC starting at the current
@@ -80,7 +83,9 @@ int bus_consumer_new_from_start(const char *brokers, const bus_props *props, con
  * transient errors are not returned. */
 int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *errstr,
                       size_t errstr_size);
-/* Commits the offset after MSG synchronously. Returns 0 or -1. */
+/* Commits the offset after MSG synchronously. Returns 0 or -1 (e.g. the partition was
+ * revoked, or no group). Blocks up to about socket.timeout.ms (10 s by default) while the
+ * group coordinator is unreachable. */
 int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr, size_t errstr_size);
 /* Leaves the group (rd_kafka_consumer_close) and destroys. Accepts NULL. */
 void bus_consumer_close(bus_consumer *c);
