@@ -9,6 +9,22 @@
 #include "hostops.h"
 #include "util.h"
 
+/* Observations made before STOP_GUEST and used once inside the downtime. Within one job nothing
+ * else changes these hosts' view of the guest (one active job per guest); a step that uses an
+ * entry clears it, so a retry or a takeover observes afresh. */
+struct migrate_cache {
+    int vf_src, vf_tgt; /* VF pools in use: -1 unknown */
+    int src_valid;      /* source: cfg mounted, in fstab, attached volumes */
+    int src_mounted, src_fstab;
+    char *src_attached;
+    int tgt_valid; /* target: the same, and the domain */
+    int tgt_mounted, tgt_fstab;
+    char *tgt_attached;
+    int tgt_domain; /* -1 unknown, 0 not defined, 1 defined */
+    int tgt_autostart;
+    int tgt_defined_off; /* MIGRATE_GUEST just defined it: defined and shut off */
+};
+
 /* One step's run: where output lines go and how it ends. */
 typedef struct run {
     migrate_env *env;
@@ -148,6 +164,19 @@ static int batch_ok(run *r, hostconn *c, const hostops_call *calls, size_t n, ho
     return -1;
 }
 
+static int nonblank(const char *s)
+{
+    return s && strspn(s, " \t\n") != strlen(s);
+}
+
+/* Takes the output of RES (the caller frees it). */
+static char *take_out(hostconn_result *res)
+{
+    char *o = res->out;
+    res->out = NULL;
+    return o;
+}
+
 /* Returns 1 if LINE_START..end of OUT has a line equal to WORD (first field). */
 static int has_line(const char *out, const char *word)
 {
@@ -250,37 +279,54 @@ static int source_or_skip(run *r, hostconn **c)
 
 static int step_stop_guest(run *r)
 {
+    struct migrate_cache *k = r->env->cache;
     hostconn *c;
     hostops_var v[] = {{"guest", G(r)}};
-    hostops_call obs[] = {{HOP_DOMAIN_STATE, v, 1}, {HOP_VFPOOL_LIST, NULL, 0}};
-    hostconn_result res[2];
+    /* Everything the source-side steps inside the downtime need to know is asked now, while
+     * the guest still runs, in one round trip. */
+    hostops_call obs[] = {{HOP_DOMAIN_STATE, v, 1},
+                          {HOP_VFPOOL_LIST, NULL, 0},
+                          {HOP_CFG_MOUNTED, v, 1},
+                          {HOP_FSTAB_HAS, v, 1},
+                          {HOP_VOLUME_LIST, NULL, 0}};
+    hostconn_result res[5];
     int st, rc, force = r->env->mode == MODE_OFFLINEFORCE;
 
     if ((rc = source_or_skip(r, &c)) != 0)
         return rc < 0 ? -1 : 0;
     say(r, "Stopping Guest %s on KVM host %s", G(r), S(r));
-    /* The VF pool question is asked now, while the guest still runs, so that
-     * DETACH_INTERFACES adds no round trip to the downtime. */
-    if (batch(r, c, obs, 2, res) < 0)
+    if (batch(r, c, obs, 5, res) < 0)
         return -1;
     if (res[1].exit_status == 0)
-        r->env->vf_pools_src = res[1].out && strspn(res[1].out, " \t\n") != strlen(res[1].out);
+        k->vf_src = nonblank(res[1].out);
+    if (res[4].exit_status == 0) {
+        k->src_valid = 1;
+        k->src_mounted = res[2].exit_status == 0;
+        k->src_fstab = res[3].exit_status == 0;
+        free(k->src_attached);
+        k->src_attached = take_out(&res[4]);
+    }
     st = res[0].exit_status != 0 ? 2 : (res[0].out && strncmp(res[0].out, "running", 7) == 0);
-    hostconn_result_free(res, 2);
+    hostconn_result_free(res, 5);
     if (st == 2) {
         say(r, "%s is not defined on %s", G(r), S(r));
         return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r), S(r));
     }
     if (st == 1) {
         say(r, "Waiting for node : %s to be stopped", G(r));
+        /* The stop tool returns once the domain is off; MIGRATE_GUEST refuses a running guest,
+         * so a stop that lied cannot lead to two copies. */
         if (must(r, c, force ? HOP_DOMAIN_DESTROY : HOP_DOMAIN_SHUTDOWN, v, 1, NULL) < 0)
             return -1;
-        st = domain_state(r, c);
-        if (st < 0)
-            return fail(r, 1, "%s", r->err);
-        if (st == 1)
-            return fail(r, 0, "%s is still running on %s after %s", G(r), S(r),
-                        force ? "a forced stop" : "a graceful shutdown (try MODE=OFFLINEFORCE)");
+        if (r->env->sequential) {
+            st = domain_state(r, c);
+            if (st < 0)
+                return fail(r, 1, "%s", r->err);
+            if (st == 1)
+                return fail(r, 0, "%s is still running on %s after %s", G(r), S(r),
+                            force ? "a forced stop"
+                                  : "a graceful shutdown (try MODE=OFFLINEFORCE)");
+        }
     }
     say(r, "%s is down", G(r));
     say(r, "%s is Down", G(r));
@@ -318,7 +364,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
 
     say(r, "%s Network Interfaces for Guest : %s on KVM host %s",
         attach ? "Attaching" : "Detaching", G(r), h->hostname);
-    vf = vf_pools_in_use(r, c, attach ? &r->env->vf_pools_tgt : &r->env->vf_pools_src);
+    vf = vf_pools_in_use(r, c, attach ? &r->env->cache->vf_tgt : &r->env->cache->vf_src);
     if (vf < 0)
         return fail(r, 1, "%s", r->err);
     if (vf) {
@@ -374,8 +420,6 @@ static int step_attach_interfaces(run *r)
     return interfaces(r, r->env->tgt, c, 1);
 }
 
-
-
 static int step_detach_volumes(run *r)
 {
     const esxml_guest *g = r->env->guest;
@@ -418,24 +462,32 @@ static int step_detach_volumes(run *r)
     say(r, "Detaching Exascale Volumes for Guest : %s on KVM host %s", G(r), S(r));
     {
         hostops_var gv[] = {{"guest", G(r)}};
-        hostops_call obs[] = {{HOP_CFG_MOUNTED, gv, 1}, {HOP_FSTAB_HAS, gv, 1},
-                              {HOP_VOLUME_LIST, NULL, 0}};
+        hostops_call obs[] = {
+            {HOP_CFG_MOUNTED, gv, 1}, {HOP_FSTAB_HAS, gv, 1}, {HOP_VOLUME_LIST, NULL, 0}};
         hostops_call acts[2 + 64];
         hostops_var vv[64][1];
         hostconn_result res[3], ares[2 + 64];
         size_t n = 0;
         int mounted, in_fstab;
 
-        if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
-            return -1;
-        mounted = res[0].exit_status == 0;
-        in_fstab = res[1].exit_status == 0;
-        attached = res[2].out;
-        res[2].out = NULL;
-        hostconn_result_free(res, 3);
+        if (r->env->cache->src_valid) {
+            mounted = r->env->cache->src_mounted;
+            in_fstab = r->env->cache->src_fstab;
+            attached = r->env->cache->src_attached;
+            r->env->cache->src_attached = NULL;
+            r->env->cache->src_valid = 0;
+        } else {
+            if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
+                return -1;
+            mounted = res[0].exit_status == 0;
+            in_fstab = res[1].exit_status == 0;
+            attached = take_out(&res[2]);
+            hostconn_result_free(res, 3);
+        }
         if (mounted && cfg) {
-            say(r, "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
-                   "kvmhost %s.",
+            say(r,
+                "Unmounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
+                "kvmhost %s.",
                 cfg->device, G(r), S(r));
             if (must(r, c, HOP_CFG_UMOUNT, gv, 1, NULL) < 0) {
                 free(attached);
@@ -443,13 +495,15 @@ static int step_detach_volumes(run *r)
             }
         }
         if (in_fstab && cfg) {
-            say(r, "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab "
-                   "on kvmhost %s.",
+            say(r,
+                "Removing Guest Configuration Volume entry /dev/exc/%s for guest %s from fstab "
+                "on kvmhost %s.",
                 cfg->device, G(r), S(r));
             acts[n++] = (hostops_call){HOP_FSTAB_REMOVE, gv, 1};
         }
-        say(r, "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for "
-               "guest %s on kvmhost %s.",
+        say(r,
+            "Removing Guest Configuration Files directory /EXAVMIMAGES/GuestImages/%s for "
+            "guest %s on kvmhost %s.",
             G(r), G(r), S(r));
         acts[n++] = (hostops_call){HOP_CFG_RMDIR, gv, 1};
         for (i = 0; i < g->n_volumes && i < 64; i++) {
@@ -475,8 +529,8 @@ static int step_attach_volumes(run *r)
     const esxml_guest *g = r->env->guest;
     const esxml_volume *cfg = config_volume(g);
     hostops_var gv[] = {{"guest", G(r)}, {"device", cfg ? cfg->device : ""}};
-    hostops_call obs[] = {{HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1},
-                          {HOP_FSTAB_HAS, gv, 1}};
+    hostops_call obs[] = {
+        {HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1}, {HOP_FSTAB_HAS, gv, 1}};
     hostops_call acts[1 + 64];
     hostops_var vv[64][2];
     hostconn_result res[3], ares[1 + 64];
@@ -488,13 +542,20 @@ static int step_attach_volumes(run *r)
     if (conn(r, r->env->tgt, &c) < 0)
         return fail(r, 1, "%s", r->err);
     say(r, "Attaching Exascale volumes for Guest : %s on KVM host %s", G(r), T(r));
-    if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
-        return -1;
-    attached = res[0].out;
-    res[0].out = NULL;
-    mounted = res[1].exit_status == 0;
-    in_fstab = res[2].exit_status == 0;
-    hostconn_result_free(res, 3);
+    if (r->env->cache->tgt_valid) {
+        attached = r->env->cache->tgt_attached;
+        r->env->cache->tgt_attached = NULL;
+        mounted = r->env->cache->tgt_mounted;
+        in_fstab = r->env->cache->tgt_fstab;
+        r->env->cache->tgt_valid = 0;
+    } else {
+        if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
+            return -1;
+        attached = take_out(&res[0]);
+        mounted = res[1].exit_status == 0;
+        in_fstab = res[2].exit_status == 0;
+        hostconn_result_free(res, 3);
+    }
     for (i = 0; i < g->n_volumes && i < 64; i++) {
         if (has_line(attached, g->volumes[i].name))
             continue;
@@ -516,14 +577,16 @@ static int step_attach_volumes(run *r)
     if (cfg) {
         n = 0;
         if (!mounted) {
-            say(r, "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
-                   "kvmhost %s.",
+            say(r,
+                "Mounting Guest Configuration Files volume /dev/exc/%s for guest %s on "
+                "kvmhost %s.",
                 cfg->device, G(r), T(r));
             acts[n++] = (hostops_call){HOP_CFG_MOUNT, gv, 2};
         }
         if (!in_fstab) {
-            say(r, "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
-                   "kvmhost %s.",
+            say(r,
+                "Adding Guest Configuration Volume entry /dev/exc/%s for guest %s to fstab on "
+                "kvmhost %s.",
                 cfg->device, G(r), T(r));
             acts[n++] = (hostops_call){HOP_FSTAB_ADD, gv, 2};
         }
@@ -540,8 +603,14 @@ static int step_attach_volumes(run *r)
 static int step_create_bridges(run *r)
 {
     const esxml_guest *g = r->env->guest;
-    hostops_call obs[] = {{HOP_BRIDGE_LIST, NULL, 0}, {HOP_VFPOOL_LIST, NULL, 0}};
-    hostconn_result res[2];
+    hostops_var gv[] = {{"guest", G(r)}};
+    /* Before the guest stops: also everything the target-side steps inside the downtime need
+     * to know, in the same round trip. */
+    hostops_call obs[] = {{HOP_BRIDGE_LIST, NULL, 0}, {HOP_VFPOOL_LIST, NULL, 0},
+                          {HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1},
+                          {HOP_FSTAB_HAS, gv, 1},     {HOP_DOMAIN_INFO, gv, 1}};
+    hostconn_result res[6];
+    struct migrate_cache *k = r->env->cache;
     hostconn *c;
     char *have;
     size_t i;
@@ -550,14 +619,22 @@ static int step_create_bridges(run *r)
     if (conn(r, r->env->tgt, &c) < 0)
         return fail(r, 1, "%s", r->err);
     say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
-    /* The target's VF pools are asked here too, for ATTACH_INTERFACES later. */
-    if (batch(r, c, obs, 2, res) < 0 || batch_ok(r, c, obs, 2, res, 0) < 0)
+    if (batch(r, c, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
         return -1;
     if (res[1].exit_status == 0)
-        r->env->vf_pools_tgt = res[1].out && strspn(res[1].out, " \t\n") != strlen(res[1].out);
-    have = res[0].out;
-    res[0].out = NULL;
-    hostconn_result_free(res, 2);
+        k->vf_tgt = nonblank(res[1].out);
+    if (res[2].exit_status == 0) {
+        k->tgt_valid = 1;
+        free(k->tgt_attached);
+        k->tgt_attached = take_out(&res[2]);
+        k->tgt_mounted = res[3].exit_status == 0;
+        k->tgt_fstab = res[4].exit_status == 0;
+        k->tgt_domain = res[5].exit_status == 0;
+        k->tgt_autostart = res[5].out && strstr(res[5].out, "Autostart:") &&
+                           strstr(strstr(res[5].out, "Autostart:"), "enable") != NULL;
+    }
+    have = take_out(&res[0]);
+    hostconn_result_free(res, 6);
     for (i = 0; i < g->n_networks; i++) {
         const esxml_network *n = &g->networks[i];
         char vlan[16];
@@ -685,21 +762,31 @@ static int step_migrate_guest(run *r)
             return fail(r, 0, "%s is running on %s; refusing to move it (run STOP_GUEST first)",
                         G(r), S(r));
         if (st == 0) {
-            if (autostart) {
+            /* Undefining a persistent domain removes its autostart link with it; disabling
+             * first only costs a round trip inside the downtime, so only the baseline does. */
+            if (autostart && r->env->sequential) {
                 say(r, "Disabling autostart for guest %s on kvm host %s", G(r), S(r));
                 if (must(r, s, HOP_AUTOSTART_OFF, v, 1, NULL) < 0)
                     return -1;
             }
-            say(r, "Undefining guest %s on kvm host %s", G(r), S(r));
+            say(r, "Undefining guest %s on kvm host %s%s", G(r), S(r),
+                autostart && !r->env->sequential ? " (its autostart goes with it)" : "");
             if (must(r, s, HOP_DOMAIN_UNDEFINE, v, 1, NULL) < 0)
                 return -1;
         }
     } else {
-        say(r, "KVM host %s is unreachable; its definition of %s will be removed by the pending "
-               "cleanup",
+        say(r,
+            "KVM host %s is unreachable; its definition of %s will be removed by the pending "
+            "cleanup",
             S(r), G(r));
     }
-    st = domain_info(r, t, &running, &autostart);
+    if (r->env->cache->tgt_domain >= 0) { /* observed before the guest stopped */
+        st = r->env->cache->tgt_domain ? 0 : 2;
+        autostart = r->env->cache->tgt_autostart;
+        r->env->cache->tgt_domain = -1;
+    } else {
+        st = domain_info(r, t, &running, &autostart);
+    }
     if (st < 0)
         return fail(r, 1, "%s", r->err);
     if (st == 2) {
@@ -711,6 +798,7 @@ static int step_migrate_guest(run *r)
     say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
     if (!autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
         return -1;
+    r->env->cache->tgt_defined_off = st == 2;
     return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
 }
 
@@ -723,7 +811,9 @@ static int step_startup_guest(run *r)
     if (conn(r, r->env->tgt, &c) < 0)
         return fail(r, 1, "%s", r->err);
     say(r, "Starting Guest %s on KVM host %s", G(r), T(r));
-    st = domain_state(r, c);
+    /* Defined (shut off) by MIGRATE_GUEST a moment ago in this run: no need to ask. */
+    st = r->env->cache->tgt_defined_off ? 0 : domain_state(r, c);
+    r->env->cache->tgt_defined_off = 0;
     if (st < 0)
         return fail(r, 1, "%s", r->err);
     if (st == 2)
@@ -736,13 +826,30 @@ static int step_startup_guest(run *r)
         return fail(r, 1, "%s", r->err);
     if (st != 1)
         return fail(r, 0, "%s did not reach running on %s", G(r), T(r));
+    /* Profiles whose start does not wait for the guest (libvirt) have a readiness probe. */
+    if (hostops_has(HOP_DOMAIN_WAIT_READY) && must(r, c, HOP_DOMAIN_WAIT_READY, v, 1, NULL) < 0)
+        return -1;
     return done(r, STEP_SUCCEEDED, "%s is running on %s", G(r), T(r));
 }
 
-void migrate_env_init(migrate_env *env)
+int migrate_env_init(migrate_env *env)
 {
-    env->vf_pools_src = -1;
-    env->vf_pools_tgt = -1;
+    env->cache = calloc(1, sizeof(*env->cache));
+    if (env->cache == NULL)
+        return -1;
+    env->cache->vf_src = env->cache->vf_tgt = -1;
+    env->cache->tgt_domain = -1;
+    return 0;
+}
+
+void migrate_env_free(migrate_env *env)
+{
+    if (env->cache) {
+        free(env->cache->src_attached);
+        free(env->cache->tgt_attached);
+        free(env->cache);
+        env->cache = NULL;
+    }
 }
 
 void migrate_plan(int sequential, step_id order[STEP__COUNT])
@@ -750,10 +857,10 @@ void migrate_plan(int sequential, step_id order[STEP__COUNT])
     /* Downtime-aware: prepare the target before the guest stops, clean the source after it
      * runs again. Same steps, same meaning; only when they run. */
     static const step_id fast[STEP__COUNT] = {
-        STEP_CREATE_BRIDGES,        STEP_CREATE_NAT_BRIDGE_TGT, STEP_STOP_GUEST,
-        STEP_DETACH_INTERFACES,     STEP_DETACH_VOLUMES,        STEP_ATTACH_VOLUMES,
-        STEP_MIGRATE_GUEST,         STEP_ATTACH_INTERFACES,     STEP_STARTUP_GUEST,
-        STEP_REMOVE_BRIDGES,        STEP_REMOVE_NAT_BRIDGE_SRC,
+        STEP_CREATE_BRIDGES,    STEP_CREATE_NAT_BRIDGE_TGT, STEP_STOP_GUEST,
+        STEP_DETACH_INTERFACES, STEP_DETACH_VOLUMES,        STEP_ATTACH_VOLUMES,
+        STEP_MIGRATE_GUEST,     STEP_ATTACH_INTERFACES,     STEP_STARTUP_GUEST,
+        STEP_REMOVE_BRIDGES,    STEP_REMOVE_NAT_BRIDGE_SRC,
     };
     int s;
 

@@ -24,14 +24,15 @@ typedef struct migrate_env {
     void (*log)(void *ctx, const char *line);
     void *ctx;
     int sequential; /* 1: one operation at a time (the spec's baseline); 0: batch independent ones */
-    /* Facts observed earlier in this job, reused to keep round trips out of the guest's downtime
-     * (host configuration that a migration does not change). -1 = not known yet. */
-    int vf_pools_src;
-    int vf_pools_tgt;
+    /* What this run observed on the hosts before the guest stopped, so that the steps inside
+     * the downtime do not ask again; owned by the env (migrate_env_init / migrate_env_free). */
+    struct migrate_cache *cache;
 } migrate_env;
 
-/* Initialises ENV's caches (call once per job before the first step). */
-void migrate_env_init(migrate_env *env);
+/* Prepares ENV's cache (call once per job before the first step). Returns 0 or -1. */
+int migrate_env_init(migrate_env *env);
+/* Frees what migrate_env_init allocated. */
+void migrate_env_free(migrate_env *env);
 
 /* The order steps run in. SEQUENTIAL: the spec's log order. Otherwise work that does not need
  * the guest stopped runs before STOP_GUEST (target bridges) and source cleanup the guest does

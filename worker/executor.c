@@ -174,7 +174,7 @@ static void run_job(executor *ex, job *j)
     int64_t t0 = util_now_ms();
     int s, k, rc, failed = 0;
     step_id order[STEP__COUNT];
-    migrate_env env;
+    migrate_env env = {0};
     char failure[1200] = "";
 
     snprintf(ex->tag, sizeof(ex->tag), "%.8s %s", j->id, j->guest);
@@ -217,7 +217,11 @@ static void run_job(executor *ex, job *j)
     env.log = job_log;
     env.ctx = ex;
     env.sequential = j->sequential;
-    migrate_env_init(&env);
+    if (migrate_env_init(&env) != 0) {
+        snprintf(failure, sizeof(failure), "out of memory");
+        failed = 1;
+        goto finish;
+    }
     migrate_plan(j->sequential, order);
     if (!j->takeover && j->attempt == 1)
         worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
@@ -290,6 +294,7 @@ finish:
 out:
     if (rc == -JOBSTORE_ELEASE)
         worker_log("[%s] %s", ex->tag, err);
+    migrate_env_free(&env);
     free(deployed);
     free(docbuf);
     esxml_free(doc);

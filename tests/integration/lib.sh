@@ -110,3 +110,9 @@ wait_job() {
     done
     echo "${st:-missing}"
 }
+
+# host_effects H [FROM_LINE]: commands with an effect that host H received (queries left out),
+# from line FROM_LINE of its log (default 1).
+host_effects() {
+    host_log "$1" | tail -n +"${2:-1}" | cut -f4 | grep -vE '^(imageinfo|vm_maker --host-info|vm_maker --list-|virsh (list|domstate|dominfo|dumpxml)|edvutil lsattach|mountpoint|grep -q|test -)' || true
+}
