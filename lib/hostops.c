@@ -47,6 +47,90 @@ static const char *const exadata_templates[HOP__COUNT] = {
     [HOP_FSTAB_REMOVE] = "sed -i '\\| /EXAVMIMAGES/GuestImages/{guest} |d' /etc/fstab",
 };
 
+/* "libvirt" profile: plain KVM hosts managed by libvirt, with the guests' disks on storage that
+ * every host mounts at LV_SHARED (NFS, a cluster file system, ...). A volume is the file or
+ * directory LV_SHARED/VOLUME; attaching it to a host is a symlink LV_DIR/volumes/DEVICE to it
+ * (the domain XML names the disks by that path, so a host without the attachment cannot start
+ * the guest); the configuration volume is a directory holding GUEST.xml, bind-mounted at
+ * LV_DIR/guests/GUEST like the Exadata cfg volume. Readiness: the guest writes a line containing
+ * KVMOVE-READY to its serial console, which the domain XML logs to LV_SERIAL. Facts a plain host
+ * cannot measure (hardware model, fabric, platform release) are declared by the site in LV_FACTS
+ * as "Key: value" lines; they follow the measured ones, so they win. Templates must not use
+ * braces other than placeholders (no awk programs, no ${var}). */
+#define LV_SHARED "/srv/kvmove-shared"
+#define LV_DIR "/var/lib/libvirt/kvmove"
+#define LV_SERIAL "/var/log/libvirt/qemu/{guest}.serial"
+#define LV_FACTS "/etc/kvmove/host-facts"
+#define LV_DOMSTATE_IS(st) "virsh domstate {guest} 2>/dev/null | grep -qx \"" st "\""
+static const char *const libvirt_templates[HOP__COUNT] = {
+    [HOP_IMAGE_VERSION] = "sed -n 's/^Version: *//p' " LV_FACTS " 2>/dev/null | grep . || "
+                          "virsh version --daemon | sed -n 's/^Running against daemon: *//p'",
+    [HOP_HOST_INFO] =
+        "m=$(virsh nodeinfo | sed -n 's/^Memory size: *\\([0-9]*\\) KiB/\\1/p'); u=0; c=0; "
+        "for d in $(virsh list --all --name); do "
+        "k=$(virsh dominfo \"$d\" | sed -n 's/^Max memory: *\\([0-9]*\\) KiB/\\1/p'); "
+        "n=$(virsh dominfo \"$d\" | sed -n 's/^CPU(s): *//p'); u=$((u + k)); c=$((c + n)); done; "
+        "virsh nodeinfo | sed -n -e 's/^CPU model: */Model: /p' -e 's/^CPU socket(s): */Sockets: "
+        "/p' -e 's/^CPU(s): */Cores: /p'; "
+        "echo \"Version: $(virsh version --daemon | sed -n 's/^Running against daemon: *//p')\"; "
+        "echo \"MemoryMB: $((m / 1024))\"; echo \"FreeMemoryMB: $(((m - u) / 1024))\"; "
+        "echo \"UsedVcpus: $c\"; echo 'LiveUpdatePending: no'; echo 'NodeType: KVMHOST'; "
+        "cat " LV_FACTS " 2>/dev/null; true",
+    [HOP_DOMAIN_LIST] = "virsh list --all --name | sed '/^$/d'",
+    [HOP_DOMAIN_STATE] = "virsh domstate {guest}",
+    [HOP_DOMAIN_INFO] = "virsh dominfo {guest}",
+    [HOP_DOMAIN_DEFINE] = "virsh define " LV_DIR "/guests/{guest}/{guest}.xml",
+    [HOP_DOMAIN_UNDEFINE] = "virsh undefine {guest}",
+    [HOP_AUTOSTART_ON] = "virsh autostart {guest}",
+    [HOP_AUTOSTART_OFF] = "virsh autostart --disable {guest}",
+    /* ACPI power button, repeated every 5 s in case the guest missed it while booting. */
+    [HOP_DOMAIN_SHUTDOWN] = "virsh domstate {guest} >/dev/null || exit 1; timeout 120 sh -c 'i=0; "
+                            "until " LV_DOMSTATE_IS("shut off") "; do "
+                            "[ $((i % 25)) -ne 0 ] || virsh shutdown {guest} >/dev/null; "
+                            "i=$((i + 1)); sleep 0.2; done' || "
+                            "(echo '{guest} did not shut down within 120 s' >&2; exit 1)",
+    [HOP_DOMAIN_DESTROY] = LV_DOMSTATE_IS("shut off") " || virsh destroy {guest}",
+    [HOP_DOMAIN_START] = LV_DOMSTATE_IS("running") " || virsh start {guest}",
+    [HOP_DOMAIN_WAIT_READY] = "timeout 300 sh -c 'until grep -qs KVMOVE-READY " LV_SERIAL "; do "
+                              LV_DOMSTATE_IS("running") " || exit 1; sleep 0.2; done' || "
+                              "(echo '{guest} is not ready: no KVMOVE-READY line in " LV_SERIAL
+                              "' >&2; exit 1)",
+    /* No SR-IOV VF pools: re* (RDMA) interfaces belong in the domain XML on these hosts. */
+    [HOP_VFPOOL_LIST] = "true",
+    [HOP_IFACE_LIST] = "virsh domiflist {guest}",
+    [HOP_IFACE_ATTACH] = "echo 'libvirt profile: interface {iface} of {guest} must be part of "
+                         "its domain XML' >&2; exit 1",
+    [HOP_IFACE_DETACH] = "echo 'libvirt profile: interface {iface} of {guest} must be part of "
+                         "its domain XML' >&2; exit 1",
+    [HOP_BRIDGE_LIST] = "ip -o link show type bridge | sed 's/^[0-9]*: \\([^:@]*\\).*/\\1/'",
+    /* The VLAN is recorded as the bridge's alias; sites with a tagged uplink override this
+     * template (template.bridge_add) to enslave UPLINK.{vlan} as well. */
+    [HOP_BRIDGE_ADD] = "ip link add name {bridge} type bridge && ip link set {bridge} alias "
+                       "'kvmove vlan {vlan}' && ip link set {bridge} up",
+    [HOP_BRIDGE_REMOVE] = "ip link delete {bridge} type bridge",
+    [HOP_NAT_BRIDGE_ADD] = "ip link add name {bridge} type bridge && ip link set {bridge} up",
+    [HOP_NAT_BRIDGE_REMOVE] = "ip link delete {bridge} type bridge",
+    [HOP_VOLUME_LIST] = "mkdir -p " LV_DIR "/volumes && find " LV_DIR "/volumes -maxdepth 1 "
+                        "-type l -printf '%l %f\\n' | sed 's|^.*/\\([^/ ]*\\) |\\1 |'",
+    [HOP_VOLUME_ATTACH] = "if [ ! -e " LV_SHARED "/{volume} ]; then echo 'volume {volume} not "
+                          "found on the shared storage " LV_SHARED "' >&2; exit 1; fi; "
+                          "mkdir -p " LV_DIR "/volumes && ln -sfn " LV_SHARED "/{volume} " LV_DIR
+                          "/volumes/{device}",
+    [HOP_VOLUME_DETACH] = "find " LV_DIR "/volumes -maxdepth 1 -lname '" LV_SHARED "/{volume}' "
+                          "-delete",
+    /* A shared file system has no storage-side attachment to drop for a dead host. */
+    [HOP_VOLUME_DETACH_REMOTE] = "true",
+    [HOP_CFG_MOUNTED] = "mountpoint -q " LV_DIR "/guests/{guest}",
+    [HOP_CFG_MKDIR] = "mkdir -p " LV_DIR "/guests/{guest}",
+    [HOP_CFG_MOUNT] = "mount --bind " LV_DIR "/volumes/{device} " LV_DIR "/guests/{guest}",
+    [HOP_CFG_UMOUNT] = "umount " LV_DIR "/guests/{guest}",
+    [HOP_CFG_RMDIR] = "test ! -d " LV_DIR "/guests/{guest} || rmdir " LV_DIR "/guests/{guest}",
+    [HOP_FSTAB_HAS] = "grep -qF ' " LV_DIR "/guests/{guest} ' /etc/fstab",
+    [HOP_FSTAB_ADD] = "echo '" LV_DIR "/volumes/{device} " LV_DIR "/guests/{guest} none "
+                      "bind,nofail 0 0' >> /etc/fstab",
+    [HOP_FSTAB_REMOVE] = "sed -i '\\| " LV_DIR "/guests/{guest} |d' /etc/fstab",
+};
+
 static const char *const op_names[HOP__COUNT] = {
     [HOP_IMAGE_VERSION] = "image_version",
     [HOP_HOST_INFO] = "host_info",
@@ -81,6 +165,7 @@ static const char *const op_names[HOP__COUNT] = {
     [HOP_FSTAB_HAS] = "fstab_has",
     [HOP_FSTAB_ADD] = "fstab_add",
     [HOP_FSTAB_REMOVE] = "fstab_remove",
+    [HOP_DOMAIN_WAIT_READY] = "domain_wait_ready",
 };
 
 /* Placeholders and the pattern their values must match. */
@@ -95,6 +180,8 @@ static const struct {
 
 /* Overrides set with hostops_set_template (owned here, freed never: process lifetime). */
 static char *overrides[HOP__COUNT];
+/* The selected profile's table (set once at start-up, before any job runs). */
+static const char *const *profile_templates = exadata_templates;
 
 const char *hostops_name(hostop op)
 {
@@ -116,7 +203,7 @@ int hostops_from_name(const char *name, hostop *out)
 
 static const char *template_of(hostop op)
 {
-    return overrides[op] ? overrides[op] : exadata_templates[op];
+    return overrides[op] ? overrides[op] : profile_templates[op];
 }
 
 static int placeholder_find(const char *name, size_t len)
@@ -158,10 +245,22 @@ int hostops_set_template(hostop op, const char *tmpl, char *errstr, size_t errst
 int hostops_set_profile(const char *profile, char *errstr, size_t errstr_size)
 {
     /* Overrides (template.* settings) stay in force on top of the profile. */
-    if (strcmp(profile, "exadata") == 0)
+    if (strcmp(profile, "exadata") == 0) {
+        profile_templates = exadata_templates;
         return 0;
-    util_errf(errstr, errstr_size, "unknown host profile '%s' (known: exadata)", profile);
+    }
+    if (strcmp(profile, "libvirt") == 0) {
+        profile_templates = libvirt_templates;
+        return 0;
+    }
+    util_errf(errstr, errstr_size, "unknown host profile '%s' (known: exadata, libvirt)",
+              profile);
     return -1;
+}
+
+int hostops_has(hostop op)
+{
+    return op < HOP__COUNT && template_of(op) != NULL;
 }
 
 char *hostops_render(hostop op, const hostops_var *vars, size_t n_vars, char *errstr,
@@ -176,6 +275,11 @@ char *hostops_render(hostop op, const hostops_var *vars, size_t n_vars, char *er
         return NULL;
     }
     t = template_of(op);
+    if (t == NULL) {
+        util_errf(errstr, errstr_size, "host operation %s has no command in this profile",
+                  op_names[op]);
+        return NULL;
+    }
     out = malloc(cap);
     if (out == NULL)
         return NULL;

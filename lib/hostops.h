@@ -42,6 +42,7 @@ typedef enum {
     HOP_FSTAB_HAS,          /* exit 0 if the fstab entry exists */
     HOP_FSTAB_ADD,
     HOP_FSTAB_REMOVE,
+    HOP_DOMAIN_WAIT_READY,  /* waits until the started guest is ready; absent = start waits */
     HOP__COUNT
 } hostop;
 
@@ -59,8 +60,14 @@ int hostops_from_name(const char *name, hostop *out);
 /* Replaces the template of OP (for the process; e.g. from the configuration file). The
  * template is copied. Returns 0, or -1 if it uses an unknown placeholder. */
 int hostops_set_template(hostop op, const char *tmpl, char *errstr, size_t errstr_size);
-/* Selects a built-in profile: "exadata" (default) or "libvirt". Returns 0 or -1. */
+/* Selects a built-in profile: "exadata" (default: the Exadata KVM host tools) or "libvirt"
+ * (plain libvirt hosts: virsh, iproute2, disks on a shared directory; see
+ * tests/realhosts/README.md for the mapping). Returns 0 or -1. */
 int hostops_set_profile(const char *profile, char *errstr, size_t errstr_size);
+
+/* Returns 1 if OP has a command (a template override or one in the selected profile), 0 if the
+ * profile leaves it out (e.g. domain_wait_ready in the exadata profile, where starting waits). */
+int hostops_has(hostop op);
 
 /* Renders OP's command with VARS. Every placeholder must have a var and every value must pass
  * its name check. Returns a malloc'd command (caller frees), or NULL with errstr. */
