@@ -30,6 +30,31 @@ static int send_event(void *ctx, const char *topic, const char *key, const char 
                             sizeof(sd->err));
 }
 
+/* Lease renewal runs on a thread of its own with its own connection: a publisher stuck on a
+ * broker that is down (bus_produce_sync waits up to 10 s per event) or an intake retrying must
+ * not let the leases of running jobs expire, or another worker takes over a job still running
+ * here. Runs until cmd_run clears leases_run. */
+static volatile sig_atomic_t leases_run = 1;
+
+static void *lease_main(void *arg)
+{
+    worker *w = arg;
+    jobstore *js = NULL;
+    char err[1024];
+    int renewed, slept;
+
+    while (leases_run) {
+        if (js == NULL && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0)
+            worker_log("[worker] lease renewal: %s", err);
+        else if (jobstore_lease_renew(js, w->owner, w->s.lease_s, &renewed, err, sizeof(err)) != 0)
+            jobstore_ensure(js, err, sizeof(err));
+        for (slept = 0; leases_run && slept < w->s.lease_s * 1000 / 3; slept += 100)
+            worker_sleep_ms(100); /* short naps: a stopping worker joins this thread */
+    }
+    jobstore_close(js);
+    return NULL;
+}
+
 static int cmd_run(worker *w)
 {
     char err[1024];
@@ -39,8 +64,9 @@ static int cmd_run(worker *w)
     bus_props props = {(const char *const *)w->s.kafka_props, w->s.n_kafka_props};
     executor *ex = NULL;
     sender sd;
-    int i, rc = 3, renewed, port, n_joined = 0, *joined = NULL;
-    int64_t last_renew = 0, deadline;
+    int i, rc = 3, port, n_joined = 0, *joined = NULL;
+    int64_t deadline;
+    pthread_t lease_thread;
     metrics_sources msrc = {w->s.db, w->s.brokers, props, w->s.group, w->owner};
 
     if (metrics_start(w->s.metrics_listen, &msrc, &port, err, sizeof(err)) != 0)
@@ -60,6 +86,7 @@ static int cmd_run(worker *w)
         worker_log("[worker] %s", err);
         goto out;
     }
+    pthread_create(&lease_thread, NULL, lease_main, w);
     ex = calloc((size_t)w->s.jobs, sizeof(*ex));
     for (i = 0; i < w->s.jobs; i++) {
         ex[i].w = w;
@@ -90,12 +117,6 @@ static int cmd_run(worker *w)
             jobstore_ensure(js, err, sizeof(err));
         }
         metrics_events_published(published);
-        if (util_now_ms() - last_renew > w->s.lease_s * 1000 / 3) {
-            if (jobstore_lease_renew(js, w->owner, w->s.lease_s, &renewed, err, sizeof(err)) == 0)
-                last_renew = util_now_ms();
-            else
-                jobstore_ensure(js, err, sizeof(err));
-        }
     }
     /* Graceful stop: take no new requests or jobs, give the running steps worker.grace_s to
      * end (their leases renewed and their events published meanwhile), then hand every job
@@ -120,15 +141,14 @@ static int cmd_run(worker *w)
         if (jobstore_outbox_publish(js, send_event, &sd, 200, &published, err, sizeof(err)) != 0)
             jobstore_ensure(js, err, sizeof(err));
         metrics_events_published(published);
-        if (util_now_ms() - last_renew > w->s.lease_s * 1000 / 3 &&
-            jobstore_lease_renew(js, w->owner, w->s.lease_s, &renewed, err, sizeof(err)) == 0)
-            last_renew = util_now_ms();
         worker_sleep_ms(50);
     }
     if (n_joined < w->s.jobs)
         worker_log_at(WORKER_LOG_WARNING,
                       "[worker] grace period of %d s over: handing back %d running step(s)",
                       w->s.grace_s, w->s.jobs - n_joined);
+    leases_run = 0;
+    pthread_join(lease_thread, NULL);
     if (jobstore_ensure(js, err, sizeof(err)) == 0) {
         int published = 0;
         if (jobstore_lease_release(js, w->owner, err, sizeof(err)) != 0)
