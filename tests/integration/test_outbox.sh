@@ -58,5 +58,6 @@ check "every step.started of the job reached the topic" eq \
     "$(sql "SELECT count(*) FROM outbox WHERE job_id = '$job' AND payload->>'type' = 'io.kvmove.step.started'")" \
     "$(grep -c '^step.started$' <<<"$types")"
 check "guest runs on the target" grep -qx "domain $G running" <<<"$(host_state $T)"
-check "started exactly once" eq 1 "$(host_log $T | awk -F'\t' '$3 == 0' | cut -f4 | grep -c "vm_maker --start-domain $G")"
+# The start paused at the kill ran without its client; sshd may drop it before it is logged.
+check "not started twice" test "$(host_log $T | awk -F'\t' '$3 == 0' | cut -f4 | grep -c "vm_maker --start-domain $G")" -le 1
 check "no safety violation" "$HOSTSIM" check "$IT_HOSTS"
