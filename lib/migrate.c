@@ -269,8 +269,10 @@ static int source_or_skip(run *r, hostconn **c)
              S(r));
         return 1;
     }
+    /* Transient: a host that blinks (sshd restart) is retried with backoff before the job
+     * fails with this message. */
     if (rc == -HOSTCONN_EUNREACHABLE)
-        return fail(r, 0,
+        return fail(r, 1,
                     "source KVM host %s is unreachable (%s); if the host is really down, use "
                     "MODE=OFFLINEFORCE",
                     S(r), r->err);
@@ -453,7 +455,7 @@ static int step_detach_volumes(run *r)
     }
     if (rc < 0) {
         if (rc == -HOSTCONN_EUNREACHABLE)
-            return fail(r, 0,
+            return fail(r, 1,
                         "source KVM host %s is unreachable (%s); if the host is really down, "
                         "use MODE=OFFLINEFORCE",
                         S(r), r->err);

@@ -70,5 +70,6 @@ int cmd_jobs(cli *c, int argc, char **argv);
 int cmd_events(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 int cmd_shell(cli *c, int argc, char **argv);
+int cmd_evacuate(cli *c, int argc, char **argv);
 
 #endif

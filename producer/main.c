@@ -213,7 +213,7 @@ static int cmd_submit(cli *c, int argc, char **argv)
         {"step", required_argument, NULL, 'S'},    {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 'T'}, {"no-validate", no_argument, NULL, 'n'},
         {"dry-run", no_argument, NULL, 'D'},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"sequential", no_argument, NULL, 'Q'},    {NULL, 0, NULL, 0}};
     request req;
     char err[1024], command[1200];
     int ch, wait = 0, timeout_s = 0, validate = 1, dry_run = 0, rc;
@@ -248,6 +248,9 @@ static int cmd_submit(cli *c, int argc, char **argv)
         case 'T':
             timeout_s = atoi(optarg);
             break;
+        case 'Q':
+            req.sequential = 1;
+            break;
         case 'n':
             validate = 0;
             break;
@@ -257,7 +260,7 @@ static int cmd_submit(cli *c, int argc, char **argv)
         case 'h':
             printf("Usage: kvmove submit --guest G --mode offline|offlineforce --src S --tgt T\n"
                    "                     [--step STEP] [--wait] [--timeout SEC] [--no-validate]\n"
-                   "                     [--dry-run]\n"
+                   "                     [--dry-run] [--sequential]\n"
                    "   or: kvmove submit \"MIGRATE GUEST HOSTNAME=G MODE=OFFLINE SRCHOST=S "
                    "TGTHOST=T [WHERE STEPNAME=STEP]\"\n"
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
@@ -308,6 +311,7 @@ static const verb verbs[] = {
     {"watch", cmd_watch, "live progress of a job (or of every job) from kvmove.events"},
     {"events", cmd_events, "print the CloudEvents on kvmove.events (--follow)"},
     {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B"},
+    {"evacuate", cmd_evacuate, "move every guest off a KVM host, placed by capacity"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
 };
 
