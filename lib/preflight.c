@@ -905,7 +905,7 @@ static void check_guest_on_source(ctx *c)
     snprintf(msg, sizeof(msg), "guest %s is placed on source KVM host %s in es.xml version %ld",
              c->g->hostname, c->src->hostname, c->in->config_version);
     pass(c, id, msg,
-         live(c) ? "the source was not asked (unreachable, MODE=OFFLINEFORCE): es.xml used"
+         live(c) ? "the source could not be asked (see ssh_source): es.xml placement used"
                  : NULL);
 }
 
