@@ -1,0 +1,125 @@
+#!/bin/bash
+# Real QEMU guests between real libvirt daemons: kvmove submit -> Kafka -> worker -> eleven steps
+# over SSH with the libvirt profile -> PostgreSQL -> events. OFFLINE there, OFFLINEFORCE back,
+# then a failure injected on the target before the commit point, recovered by `kvmove replay`.
+. "${BASH_SOURCE[0]%/*}/lib.sh"
+H1=rh01kvm01 H2=rh01kvm02
+G=rh01vm01.example.com
+SYSVOL=rh01vm01_sys SYSDEV=rh01vm01_sys_5f0c2a7e9b1d4c3a8e6f0b2d4a6c8e01
+CFGVOL=rh01vm01_cfg CFGDEV=rh01vm01_cfg_7a1e3c5b9d2f4e6a8c0b1d3f5e7a9c02
+BRIDGE=vmeth0.101
+LV=/var/lib/libvirt/kvmove
+STEPS=STOP_GUEST,DETACH_INTERFACES,DETACH_VOLUMES,ATTACH_VOLUMES,CREATE_BRIDGES,MIGRATE_GUEST,REMOVE_BRIDGES,REMOVE_NAT_BRIDGE_SRC,CREATE_NAT_BRIDGE_TGT,ATTACH_INTERFACES,STARTUP_GUEST
+
+t_setup=$SECONDS
+rh_setup realhosts_migrate $H1=192.0.2.11 $H2=192.0.2.12
+rh_guest_create $G $H1 $SYSVOL $SYSDEV $CFGVOL $CFGDEV $BRIDGE 52:54:00:c0:02:01 || die "guest creation"
+on $H1 virsh -q start $G >/dev/null || die "first start of $G"
+rh_wait_ready $H1 $G 180 || die "$G never became ready on $H1"
+check "first boot: boot counter 1 on the shared disk" eq 1 "$(boot_counter $SYSVOL)"
+lab kvmove config load "$RH_SRC/realhosts.xml" >/dev/null || die "config load"
+rh_worker_start
+rh_log "lab, two libvirt hosts and a running guest in $((SECONDS - t_setup)) s"
+
+# serial HOST: the guest's serial console log on HOST.
+serial() { on "$1" cat "/var/log/libvirt/qemu/$G.serial" 2>/dev/null; }
+# attached HOST: the guest's volumes attached on HOST ("VOLUME DEVICE", sorted).
+attached() { on "$1" find $LV/volumes -maxdepth 1 -type l -printf '%l %f\n' 2>/dev/null | sed 's|^.*/||' | sort | paste -sd,; }
+bridges() { on "$1" ip -o link show type bridge | sed 's/^[0-9]*: \([^:@]*\).*/\1/' | paste -sd,; }
+# locked_from HOST: QEMU's image lock refuses HOST read-write access to the guest's disk
+# (qemu-io opens it read-write and only reads; the error names the "write" lock).
+locked_from() { grep -q '"write" lock' <<<"$(on "$1" qemu-io -f raw -c 'read 0 512' "/srv/kvmove-shared/$SYSVOL" 2>&1)"; }
+# job_times JOB: "total downtime" in ms: submit-to-end and STOP_GUEST start to STARTUP_GUEST end.
+job_times() {
+    sql "SELECT round(extract(epoch FROM j.finished_at - j.created_at) * 1000),
+                round(extract(epoch FROM u.finished_at - s.started_at) * 1000)
+           FROM jobs j JOIN job_steps s ON s.job_id = j.id AND s.step = 'STOP_GUEST'
+                       JOIN job_steps u ON u.job_id = j.id AND u.step = 'STARTUP_GUEST'
+          WHERE j.id = '$1'" | tr '|' ' '
+}
+
+# expect_moved MODE FROM TO BOOT JOB: every effect of a completed migration FROM -> TO.
+expect_moved() {
+    local mode=$1 from=$2 to=$3 boot=$4 job=$5 types
+    check "$mode: job succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$job'")"
+    check "$mode: guest running on $to" eq running "$(domstate $to $G)"
+    check "$mode: guest answers on $to's serial console (boot $boot)" grep -q "^KVMOVE-READY boot=$boot" <<<"$(serial $to)"
+    check "$mode: same disk followed it: boot counter $boot" eq "$boot" "$(boot_counter $SYSVOL)"
+    check "$mode: guest undefined on $from" eq undefined "$(domstate $from $G)"
+    check "$mode: autostart enabled on $to" eq enable "$(autostart $to $G)"
+    check "$mode: no definition (so no autostart) left on $from" eq "" "$(on $from virsh list --all --name | sed '/^$/d')"
+    check "$mode: volumes attached on $to" eq "$CFGVOL $CFGDEV,$SYSVOL $SYSDEV" "$(attached $to)"
+    check "$mode: volumes detached from $from" eq "" "$(attached $from)"
+    check "$mode: cfg volume mounted on $to" on $to mountpoint -q $LV/guests/$G
+    check "$mode: cfg volume unmounted and its directory gone on $from" on $from test ! -e $LV/guests/$G
+    check "$mode: fstab entry moved" eq "0 1" "$(on $from grep -c " $LV/guests/$G " /etc/fstab) $(on $to grep -c " $LV/guests/$G " /etc/fstab)"
+    check "$mode: bridge $BRIDGE on $to, removed from $from" eq "$BRIDGE|" "$(bridges $to)|$(bridges $from)"
+    check "$mode: QEMU on $to holds the disk's write lock (seen from $from)" locked_from $from
+    check "$mode: eleven steps recorded in order" eq "$STEPS" \
+        "$(sql "SELECT string_agg(step, ',' ORDER BY array_position(string_to_array('$STEPS', ','), step)) FROM job_steps WHERE job_id = '$job'")"
+    check "$mode: nine steps succeeded, NAT steps skipped" eq "skipped:2 succeeded:9" \
+        "$(sql "SELECT string_agg(status || ':' || n, ' ' ORDER BY status) FROM (SELECT status, count(*) n FROM job_steps WHERE job_id = '$job' GROUP BY status) x")"
+    lab kvmove events >"$RH_DIR/events.jsonl" 2>/dev/null
+    types=$(jq -r --arg j "$job" 'select(.data.job_id == $j) | .type' "$RH_DIR/events.jsonl" | sed 's/^io\.kvmove\.//')
+    check "$mode: events accepted, preflight.passed first, job.succeeded last" eq "job.accepted preflight.passed job.succeeded" \
+        "$(echo $(head -n2 <<<"$types") $(tail -n1 <<<"$types"))"
+    check "$mode: events: 11 step.started, 9 step.completed, 2 step.skipped" eq "11 9 2" \
+        "$(grep -cx step.started <<<"$types") $(grep -cx step.completed <<<"$types") $(grep -cx step.skipped <<<"$types")"
+}
+
+# 1. OFFLINE: graceful ACPI shutdown on H1, started on H2.
+out=$(lab kvmove submit --guest $G --mode offline --src $H1.example.com --tgt $H2.example.com --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+check "OFFLINE: submit --wait exits 0" eq 0 "$rc"
+job1=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+expect_moved OFFLINE $H1 $H2 2 "$job1"
+check "OFFLINE: the guest shut down gracefully (ACPI power button) on $H1" grep -q "power button, powering off" <<<"$(serial $H1)"
+read -r total1 down1 <<<"$(job_times "$job1")"
+sql "SELECT step, status, round(extract(epoch FROM finished_at - started_at) * 1000) AS ms FROM job_steps
+      WHERE job_id = '$job1' ORDER BY started_at" | sed 's/^/    step ms: /'
+rh_log "OFFLINE: migration ${total1} ms, guest downtime ${down1} ms (STOP_GUEST start to ready)"
+
+# 2. OFFLINEFORCE back: destroyed on H2 (no graceful shutdown), started on H1.
+out=$(lab kvmove submit --guest $G --mode offlineforce --src $H2.example.com --tgt $H1.example.com --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+check "OFFLINEFORCE: submit --wait exits 0" eq 0 "$rc"
+job2=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+expect_moved OFFLINEFORCE $H2 $H1 3 "$job2"
+check "OFFLINEFORCE: the guest was destroyed, not shut down, on $H2" eq 0 "$(serial $H2 | grep -c "power button")"
+read -r total2 down2 <<<"$(job_times "$job2")"
+rh_log "OFFLINEFORCE: migration ${total2} ms, guest downtime ${down2} ms"
+
+# 3. A failure on the target before the commit point (MIGRATE_GUEST): H2's attachment
+# directory is unusable, so ATTACH_VOLUMES fails after the guest stopped on H1.
+on $H2 sh -c "mkdir -p $LV && rm -rf $LV/volumes && touch $LV/volumes"
+out=$(lab kvmove submit --guest $G --mode offline --src $H1.example.com --tgt $H2.example.com --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+job3=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+check "fault: submit --wait exits non-zero" test "$rc" -ne 0
+check "fault: job failed at ATTACH_VOLUMES" eq "failed ATTACH_VOLUMES" \
+    "$(sql "SELECT j.status, s.step FROM jobs j JOIN job_steps s ON s.job_id = j.id AND s.status = 'failed' WHERE j.id = '$job3'" | tr '|' ' ')"
+check "fault: MIGRATE_GUEST (the commit point) did not run" eq "" \
+    "$(sql "SELECT status FROM job_steps WHERE job_id = '$job3' AND step = 'MIGRATE_GUEST' AND status NOT IN ('pending')")"
+check "fault: guest still defined on $H1, shut off" eq "shut off" "$(domstate $H1 $G)"
+check "fault: guest not defined on $H2" eq undefined "$(domstate $H2 $G)"
+check "fault: running nowhere" eq 0 "$( (on $H1 virsh list --name; on $H2 virsh list --name) | grep -c .)"
+check "fault: no QEMU holds the disk" on $H1 qemu-io -f raw -c 'read 0 512' /srv/kvmove-shared/$SYSVOL
+check "fault: autostart only on $H1" eq "enable|" "$(autostart $H1 $G)|$(autostart $H2 $G)"
+on $H2 rm -f $LV/volumes
+out=$(lab kvmove replay "$job3" --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+check "replay: exits 0" eq 0 "$rc"
+job4=$(sql "SELECT id FROM jobs WHERE replay_of = '$job3'")
+check "replay: a new attempt linked to the failed job" test -n "$job4"
+check "replay: succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$job4'")"
+check "replay: guest running on $H2 and ready (boot 4)" grep -q "^KVMOVE-READY boot=4" <<<"$(serial $H2)"
+check "replay: same disk (boot counter 4)" eq 4 "$(boot_counter $SYSVOL)"
+check "replay: undefined on $H1, autostart on $H2" eq "undefined enable" "$(domstate $H1 $G) $(autostart $H2 $G)"
+check "replay: volumes on $H2 only" eq "|$CFGVOL $CFGDEV,$SYSVOL $SYSDEV" "$(attached $H1)|$(attached $H2)"
+for _ in $(seq 50); do [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break; sleep 0.1; done
+check "all jobs: every event published" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")"
+rh_log "measured on real QEMU (TCG): OFFLINE ${total1} ms (downtime ${down1} ms), OFFLINEFORCE ${total2} ms (downtime ${down2} ms), lane $((SECONDS - t_setup)) s"
