@@ -1,0 +1,178 @@
+/* test_hostops: both host profiles render every operation, and the libvirt profile's mapping. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostops.h"
+
+/* A value for every placeholder, as a migration passes them. */
+static const hostops_var all_vars[] = {
+    {"guest", "rh01vm01.example.com"}, {"volume", "rh01vm01_sys"},
+    {"device", "rh01vm01_sys_5f0c"},   {"bridge", "vmeth0.101"},
+    {"vlan", "101"},                   {"iface", "re0"},
+    {"host", "rh01kvm01.example.com"},
+};
+
+static char *render(const char *profile, hostop op)
+{
+    char err[512];
+    char *cmd;
+
+    ck_assert_int_eq(hostops_set_profile(profile, err, sizeof(err)), 0);
+    cmd = hostops_render(op, all_vars, sizeof(all_vars) / sizeof(all_vars[0]), err, sizeof(err));
+    ck_assert_msg(cmd != NULL, "%s/%s: %s", profile, hostops_name(op), err);
+    return cmd;
+}
+
+/* Every operation a profile has renders (no stray braces taken for placeholders). */
+START_TEST(test_every_op_renders)
+{
+    static const char *const profiles[] = {"exadata", "libvirt"};
+    const char *profile = profiles[_i];
+    int op;
+
+    for (op = 0; op < HOP__COUNT; op++) {
+        char err[256];
+        ck_assert_int_eq(hostops_set_profile(profile, err, sizeof(err)), 0);
+        if (!hostops_has((hostop)op))
+            continue;
+        free(render(profile, (hostop)op));
+    }
+}
+END_TEST
+
+/* Which profile has which operation. */
+static const struct {
+    const char *profile;
+    hostop op;
+    int has;
+} presence[] = {
+    {"exadata", HOP_DOMAIN_WAIT_READY, 0}, /* vm_maker --start-domain waits itself */
+    {"libvirt", HOP_DOMAIN_WAIT_READY, 1},
+    {"exadata", HOP_DOMAIN_START, 1},
+    {"libvirt", HOP_DOMAIN_START, 1},
+    {"libvirt", HOP_VOLUME_DETACH_REMOTE, 1},
+};
+
+START_TEST(test_presence)
+{
+    char err[256];
+
+    ck_assert_int_eq(hostops_set_profile(presence[_i].profile, err, sizeof(err)), 0);
+    ck_assert_int_eq(hostops_has(presence[_i].op), presence[_i].has);
+}
+END_TEST
+
+/* What the rendered command must contain: the tool each profile uses for the operation. */
+static const struct {
+    const char *profile;
+    hostop op;
+    const char *contains;
+} mapping[] = {
+    {"exadata", HOP_DOMAIN_SHUTDOWN, "vm_maker --stop-domain rh01vm01.example.com"},
+    {"libvirt", HOP_DOMAIN_SHUTDOWN, "virsh shutdown rh01vm01.example.com"},
+    {"libvirt", HOP_DOMAIN_SHUTDOWN, "grep -qx \"shut off\""},
+    {"libvirt", HOP_DOMAIN_DESTROY, "virsh destroy rh01vm01.example.com"},
+    {"libvirt", HOP_DOMAIN_START, "virsh start rh01vm01.example.com"},
+    {"libvirt", HOP_DOMAIN_WAIT_READY,
+     "KVMOVE-READY /var/log/libvirt/qemu/rh01vm01.example.com.serial"},
+    {"libvirt", HOP_DOMAIN_DEFINE,
+     "virsh define /var/lib/libvirt/kvmove/guests/rh01vm01.example.com/rh01vm01.example.com.xml"},
+    {"libvirt", HOP_VOLUME_ATTACH,
+     "ln -sfn /srv/kvmove-shared/rh01vm01_sys /var/lib/libvirt/kvmove/volumes/rh01vm01_sys_5f0c"},
+    {"libvirt", HOP_VOLUME_DETACH, "-lname '/srv/kvmove-shared/rh01vm01_sys' -delete"},
+    {"libvirt", HOP_CFG_MOUNT,
+     "mount --bind /var/lib/libvirt/kvmove/volumes/rh01vm01_sys_5f0c "
+     "/var/lib/libvirt/kvmove/guests/rh01vm01.example.com"},
+    {"libvirt", HOP_BRIDGE_ADD, "ip link add name vmeth0.101 type bridge"},
+    {"libvirt", HOP_BRIDGE_ADD, "vlan 101"},
+    {"libvirt", HOP_HOST_INFO, "/etc/kvmove/host-facts"},
+    {"libvirt", HOP_IFACE_ATTACH, "exit 1"},
+};
+
+START_TEST(test_mapping)
+{
+    char *cmd = render(mapping[_i].profile, mapping[_i].op);
+
+    ck_assert_msg(strstr(cmd, mapping[_i].contains) != NULL, "%s/%s: '%s' lacks '%s'",
+                  mapping[_i].profile, hostops_name(mapping[_i].op), cmd, mapping[_i].contains);
+    free(cmd);
+}
+END_TEST
+
+START_TEST(test_unknown_profile_refused)
+{
+    char err[256] = "";
+
+    ck_assert_int_eq(hostops_set_profile("xen", err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "libvirt"));
+}
+END_TEST
+
+/* A template override (template.NAME) stays in force whichever profile is selected. */
+START_TEST(test_override_survives_profile)
+{
+    char err[256], *cmd;
+    hostops_var v[] = {{"guest", "g1.example.com"}};
+
+    ck_assert_int_eq(hostops_set_template(HOP_DOMAIN_LIST, "echo {guest}", err, sizeof(err)), 0);
+    ck_assert_int_eq(hostops_set_profile("libvirt", err, sizeof(err)), 0);
+    cmd = hostops_render(HOP_DOMAIN_LIST, v, 1, err, sizeof(err));
+    ck_assert_str_eq(cmd, "echo g1.example.com");
+    free(cmd);
+    ck_assert_int_eq(hostops_set_profile("exadata", err, sizeof(err)), 0);
+    cmd = hostops_render(HOP_DOMAIN_LIST, v, 1, err, sizeof(err));
+    ck_assert_str_eq(cmd, "echo g1.example.com");
+    free(cmd);
+}
+END_TEST
+
+/* An operation the profile leaves out is refused with a reason, not run as "(null)". */
+START_TEST(test_absent_op_refused)
+{
+    char err[256] = "";
+
+    ck_assert_int_eq(hostops_set_profile("exadata", err, sizeof(err)), 0);
+    ck_assert_ptr_null(hostops_render(HOP_DOMAIN_WAIT_READY, all_vars, 7, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "domain_wait_ready"));
+}
+END_TEST
+
+/* Values are checked before they reach the libvirt profile's shell commands too. */
+START_TEST(test_hostile_value_refused)
+{
+    char err[256];
+    hostops_var v[] = {{"guest", "g1;reboot"}};
+
+    ck_assert_int_eq(hostops_set_profile("libvirt", err, sizeof(err)), 0);
+    ck_assert_ptr_null(hostops_render(HOP_DOMAIN_WAIT_READY, v, 1, err, sizeof(err)));
+}
+END_TEST
+
+static Suite *hostops_suite(void)
+{
+    Suite *s = suite_create("hostops");
+    TCase *tc = tcase_create("profiles");
+
+    tcase_add_loop_test(tc, test_every_op_renders, 0, 2);
+    tcase_add_loop_test(tc, test_presence, 0, sizeof(presence) / sizeof(presence[0]));
+    tcase_add_loop_test(tc, test_mapping, 0, sizeof(mapping) / sizeof(mapping[0]));
+    tcase_add_test(tc, test_unknown_profile_refused);
+    tcase_add_test(tc, test_absent_op_refused);
+    tcase_add_test(tc, test_hostile_value_refused);
+    /* Last: it leaves an override in force for the rest of the process. */
+    tcase_add_test(tc, test_override_survives_profile);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hostops_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
