@@ -15,6 +15,9 @@
 #define EVENT_STEP_FAILED "step.failed"
 #define EVENT_JOB_SUCCEEDED "job.succeeded"
 #define EVENT_JOB_FAILED "job.failed"
+/* OFFLINEFORCE left source-side work on an unreachable host (the stale copy), and its end. */
+#define EVENT_CLEANUP_PENDING "cleanup.pending"
+#define EVENT_CLEANUP_COMPLETED "cleanup.completed"
 
 /* Builds a CloudEvent: specversion "1.0", a fresh UUID id, source "/kvmove/worker/SOURCE",
  * type "io.kvmove.TYPE", time now (RFC 3339, ms, UTC), subject GUEST, datacontenttype

@@ -1013,6 +1013,131 @@ fail:
     return rc;
 }
 
+/* ---- pending source-side cleanups ---- */
+
+int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const char *address,
+                         const char *reason, const char *owner, const char *source, char *errstr,
+                         size_t errstr_size)
+{
+    const char *p[5] = {j->id, host, address, j->guest, reason};
+    PGresult *res;
+    int rc, added;
+
+    if (begin(js, errstr, errstr_size) < 0)
+        return -JOBSTORE_EDB;
+    if ((rc = lease_check(js, j, owner, errstr, errstr_size)) < 0)
+        goto fail;
+    res = run(js, "record cleanup",
+              "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES "
+              "($1::uuid, $2, $3, $4, $5) ON CONFLICT (host, guest, job_id) DO NOTHING",
+              5, p, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    if (res == NULL) {
+        rc = -JOBSTORE_EDB;
+        goto fail;
+    }
+    added = atoi(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    if (added &&
+        (rc = outbox_add(js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
+                         json_pack("{s:s,s:s,s:s}", "host", host, "guest", j->guest, "message",
+                                   reason),
+                         errstr, errstr_size)) < 0)
+        goto fail;
+    return commit(js, errstr, errstr_size);
+fail:
+    rollback(js);
+    return rc;
+}
+
+int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
+                          jobstore_cleanup *out, char *errstr, size_t errstr_size)
+{
+    char after[32];
+    const char *p[3] = {host, guest, after};
+    PGresult *res;
+
+    snprintf(after, sizeof(after), "%ld", after_id);
+    if (begin(js, errstr, errstr_size) < 0)
+        return -JOBSTORE_EDB;
+    res = run(js, "next cleanup",
+              "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "
+              "j.tgt_host "
+              "FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status = 'pending' "
+              "AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) AND "
+              "c.id > $3::bigint ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
+              3, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    if (res == NULL) {
+        rollback(js);
+        return -JOBSTORE_EDB;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        rollback(js);
+        return 0;
+    }
+    memset(out, 0, sizeof(*out));
+    out->id = atol(PQgetvalue(res, 0, 0));
+    util_strlcpy(out->job_id, PQgetvalue(res, 0, 1), sizeof(out->job_id));
+    util_strlcpy(out->host, PQgetvalue(res, 0, 2), sizeof(out->host));
+    util_strlcpy(out->address, PQgetvalue(res, 0, 3), sizeof(out->address));
+    util_strlcpy(out->guest, PQgetvalue(res, 0, 4), sizeof(out->guest));
+    out->config_version = atol(PQgetvalue(res, 0, 5));
+    util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
+    PQclear(res);
+    return 1; /* the transaction stays open until jobstore_cleanup_finish */
+}
+
+int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done,
+                            const char *output, const char *error, const char *source,
+                            char *errstr, size_t errstr_size)
+{
+    char id[32];
+    const char *p[3] = {id, output ? output : "", error ? error : ""};
+    int rc;
+
+    snprintf(id, sizeof(id), "%ld", cl->id);
+    if (done) {
+        rc = cmd(js, "finish cleanup",
+                 "UPDATE host_cleanups SET status = 'done', done_at = now(), attempts = attempts "
+                 "+ 1, output = $2, last_error = '' WHERE id = $1::bigint",
+                 2, p, errstr, errstr_size);
+        if (rc == 0)
+            rc = outbox_add(js, cl->job_id, cl->guest, EVENT_CLEANUP_COMPLETED, source,
+                            json_pack("{s:s,s:s,s:s}", "host", cl->host, "guest", cl->guest,
+                                      "message", "stale copy removed from the source host"),
+                            errstr, errstr_size);
+    } else {
+        const char *q[2] = {id, error ? error : ""};
+        rc = cmd(js, "count cleanup attempt",
+                 "UPDATE host_cleanups SET attempts = attempts + 1, last_error = $2 WHERE id = "
+                 "$1::bigint",
+                 2, q, errstr, errstr_size);
+    }
+    if (rc < 0) {
+        rollback(js);
+        return rc;
+    }
+    return commit(js, errstr, errstr_size);
+}
+
+int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, json_t **out,
+                           char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {host, guest};
+    PGresult *res = run(js, "list cleanups",
+                        "SELECT coalesce(json_agg(json_build_object('id', id, 'job_id', job_id, "
+                        "'host', host, 'guest', guest, 'status', status, 'reason', reason, "
+                        "'attempts', attempts, 'last_error', last_error, 'created_at', "
+                        "created_at, 'done_at', done_at) ORDER BY id), '[]') FROM host_cleanups "
+                        "WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR guest = "
+                        "$2)",
+                        2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+
+    if (res == NULL)
+        return -JOBSTORE_EDB;
+    return json_column(res, out, errstr, errstr_size);
+}
+
 /* ---- queries ---- */
 
 int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *errstr,
@@ -1044,7 +1169,11 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
               "'status', p.status, 'message', p.message) ORDER BY p.seq), '[]') FROM "
               "preflight_results p WHERE p.job_id = j.id), "
               "'replays', (SELECT coalesce(json_agg(r.id ORDER BY r.created_at), '[]') FROM jobs "
-              "r WHERE r.replay_of = j.id)) FROM jobs j WHERE j.id = $1::uuid",
+              "r WHERE r.replay_of = j.id), "
+              "'cleanups', (SELECT coalesce(json_agg(json_build_object('host', c.host, 'status', "
+              "c.status, 'reason', c.reason, 'attempts', c.attempts, 'last_error', c.last_error, "
+              "'done_at', c.done_at) ORDER BY c.id), '[]') FROM host_cleanups c WHERE c.job_id = "
+              "j.id)) FROM jobs j WHERE j.id = $1::uuid",
               1, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
     if (res == NULL)
         return -JOBSTORE_EDB;

@@ -122,6 +122,38 @@ int jobstore_job_finish(jobstore *js, const job *j, job_status status, const cha
                         const char *owner, const char *source, char *errstr,
                         size_t errstr_size);
 
+/* ---- pending source-side cleanups (OFFLINEFORCE fencing of the stale copy) ---- */
+
+/* Records that GUEST's source-side cleanup on HOST (reached at ADDRESS) is pending because
+ * job J could not reach it, with a cleanup.pending event; once per (host, guest, job). */
+int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const char *address,
+                         const char *reason, const char *owner, const char *source, char *errstr,
+                         size_t errstr_size);
+
+typedef struct jobstore_cleanup {
+    long id;
+    char job_id[REQUEST_UUID_LEN];
+    char host[REQUEST_NAME_MAX];
+    char address[REQUEST_NAME_MAX];
+    char guest[REQUEST_NAME_MAX];
+    char tgt_host[REQUEST_NAME_MAX]; /* where the job moved the guest (its autostart waits) */
+    long config_version; /* the es.xml version of the job (0 = newest) */
+} jobstore_cleanup;
+
+/* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST when not NULL),
+ * locked FOR UPDATE SKIP LOCKED in a transaction that jobstore_cleanup_finish ends (one at a
+ * time per connection). Returns 1 and *OUT, 0 when none, or negative. */
+int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
+                          jobstore_cleanup *out, char *errstr, size_t errstr_size);
+/* Ends the cleanup taken by jobstore_cleanup_next: DONE=1 marks it done with OUTPUT and a
+ * cleanup.completed event; DONE=0 counts a failed attempt with ERROR (it stays pending). */
+int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done,
+                            const char *output, const char *error, const char *source,
+                            char *errstr, size_t errstr_size);
+/* Pending cleanups for GUEST on HOST (either may be NULL = any), as a JSON array. */
+int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, json_t **out,
+                           char *errstr, size_t errstr_size);
+
 /* ---- outbox ---- */
 
 /* Called for each unpublished event; returns 0 when the broker acknowledged it. */

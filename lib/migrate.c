@@ -263,6 +263,7 @@ static int source_or_skip(run *r, hostconn **c)
         return 0;
     if (r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE) {
         say(r, "KVM host %s is unreachable; skipping (MODE=OFFLINEFORCE): %s", S(r), r->err);
+        r->res->cleanup_pending = 1;
         done(r, STEP_SKIPPED,
              "source host %s unreachable, skipped in OFFLINEFORCE mode; "
              "source-side cleanup is pending",
@@ -448,6 +449,7 @@ static int step_detach_volumes(run *r)
             say(r, "Detaching EDV Volume %s from KVM host %s%s", g->volumes[i].name, S(r),
                 rc == 0 ? "" : " (was not attached there)");
         }
+        r->res->cleanup_pending = 1;
         return done(r, STEP_SUCCEEDED,
                     "volumes detached from %s storage-side; mount and fstab cleanup on %s is "
                     "pending",
@@ -777,6 +779,7 @@ static int step_migrate_guest(run *r)
                 return -1;
         }
     } else {
+        r->res->cleanup_pending = 1;
         say(r,
             "KVM host %s is unreachable; its definition of %s will be removed by the pending "
             "cleanup",
@@ -796,6 +799,16 @@ static int step_migrate_guest(run *r)
         if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
             return -1;
         autostart = 0;
+    }
+    if (rc != 0) {
+        /* The dead source still has the guest with autostart: enabling it here too would set
+         * it on two hosts at once. The fence enables it once that copy is removed. */
+        say(r, "Autostart for guest %s on kvm host %s is deferred until the stale copy on %s is "
+               "removed (pending cleanup)",
+            G(r), T(r), S(r));
+        r->env->cache->tgt_defined_off = st == 2;
+        return done(r, STEP_SUCCEEDED, "%s defined on %s; autostart deferred until %s is cleaned",
+                    G(r), T(r), S(r));
     }
     say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
     if (!autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)

@@ -44,6 +44,8 @@ typedef struct migrate_result {
     char message[1024]; /* one line: what happened or why it failed */
     char *output;      /* every progress line of the step, malloc'd; free with migrate_result_free */
     int transient;     /* 1 if the failure may go away on retry (host unreachable, timeout) */
+    int cleanup_pending; /* OFFLINEFORCE left source-side work undone on an unreachable source:
+                            record a pending cleanup (fence) for the source host */
 } migrate_result;
 
 /* The host a step acts on ("src" or "tgt" side), for recording. */

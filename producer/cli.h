@@ -71,5 +71,6 @@ int cmd_events(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
 int cmd_shell(cli *c, int argc, char **argv);
 int cmd_evacuate(cli *c, int argc, char **argv);
+int cmd_cleanup(cli *c, int argc, char **argv);
 
 #endif

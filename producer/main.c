@@ -312,6 +312,7 @@ static const verb verbs[] = {
     {"events", cmd_events, "print the CloudEvents on kvmove.events (--follow)"},
     {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B"},
     {"evacuate", cmd_evacuate, "move every guest off a KVM host, placed by capacity"},
+    {"cleanup", cmd_cleanup, "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
 };
 

@@ -76,6 +76,13 @@ int cmd_status(cli *c, int argc, char **argv)
             printf("  %-24s %-10s %-26s %-26.26s %7s  %s\n", jstr(v, "step"), jstr(v, "status"),
                    jstr(v, "host"), jstr(v, "started_at"), dur, jstr(v, "message"));
         }
+        if (json_array_size(json_object_get(j, "cleanups")) > 0) {
+            printf("Source-side cleanups (OFFLINEFORCE):\n");
+            json_array_foreach(json_object_get(j, "cleanups"), i, v)
+                printf("  %-26s %-8s attempts %lld%s%s\n", jstr(v, "host"), jstr(v, "status"),
+                       (long long)json_integer_value(json_object_get(v, "attempts")),
+                       *jstr(v, "last_error") ? "  last error: " : "", jstr(v, "last_error"));
+        }
     }
     rc = strcmp(jstr(j, "status"), "failed") == 0 || strcmp(jstr(j, "status"), "rejected") == 0
              ? EXIT_FAILED

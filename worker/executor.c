@@ -2,10 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "esxml.h"
+#include "fence.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "request.h"
 #include "preflight.h"
 #include "util.h"
 #include "worker.h"
@@ -147,6 +150,27 @@ out:
 }
 
 /* Builds the es.xml version that records the deployed migration. NULL if it cannot. */
+/* The newest merged, not yet deployed MIGRATE GUEST action for J's guest and hosts, or -1. */
+static int merged_action(const esxml *doc, const job *j)
+{
+    request r;
+    char err[256];
+    size_t i;
+    int id = -1;
+
+    for (i = 0; i < esxml_action_count(doc); i++) {
+        const esxml_action *a = esxml_action_at(doc, i);
+        if (!a->merged || a->deployed)
+            continue;
+        request_init(&r);
+        if (request_parse_command(a->subcommand, &r, err, sizeof(err)) == 0 && !r.has_step &&
+            strcasecmp(r.guest, j->guest) == 0 && strcasecmp(r.src_host, j->src_host) == 0 &&
+            strcasecmp(r.tgt_host, j->tgt_host) == 0)
+            id = a->id;
+    }
+    return id;
+}
+
 static char *deployed_document(executor *ex, esxml *doc, const job *j)
 {
     char err[512], sub[1200], *buf = NULL;
@@ -155,14 +179,57 @@ static char *deployed_document(executor *ex, esxml *doc, const job *j)
 
     snprintf(sub, sizeof(sub), "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s", j->guest,
              mode_to_string(j->mode), j->src_host, j->tgt_host);
+    /* The action MERGE ACTIONS recorded (merged, not deployed) becomes deployed; a request that
+     * skipped the merge gets its action added. */
+    id = merged_action(doc, j);
     if (esxml_guest_move(doc, j->guest, j->tgt_host, err, sizeof(err)) != 0 ||
-        esxml_action_add(doc, sub, &id, err, sizeof(err)) != 0 ||
+        (id < 0 && esxml_action_add(doc, sub, &id, err, sizeof(err)) != 0) ||
         esxml_action_set_deployed(doc, id, err, sizeof(err)) != 0 ||
         esxml_dump(doc, &buf, &len, err, sizeof(err)) != 0) {
         worker_log("[%s] could not record the deployment in es.xml: %s", ex->tag, err);
         return NULL;
     }
     return buf;
+}
+
+static void fence_log(void *ctx, const char *line)
+{
+    executor *ex = ctx;
+    worker_log("[%s] %s", ex->tag, line);
+}
+
+/* A guest moving back onto a host that still has its stale copy (OFFLINEFORCE left it there)
+ * waits for the fence: it is tried now; if the host still cannot be cleaned, the job fails
+ * with the reason. Returns 1 when the job must fail (FAILURE filled). */
+static int stale_copy_pending(executor *ex, const job *j, char *failure, size_t size)
+{
+    char err[1024];
+    json_t *list = NULL, *c;
+    size_t i;
+    int pending = 0;
+
+    fence_sweep(ex->js, &ex->w->s, j->tgt_host, j->guest, ex->w->source, fence_log, ex, NULL,
+                NULL, err, sizeof(err));
+    if (jobstore_cleanups_json(ex->js, j->tgt_host, j->guest, &list, err, sizeof(err)) != 0)
+        return 0;
+    json_array_foreach(list, i, c)
+    {
+        const char *st = json_string_value(json_object_get(c, "status"));
+        if (st && strcmp(st, "pending") == 0) {
+            pending = 1;
+            snprintf(failure, size,
+                     "KVM host %s still has the stale copy of %s that OFFLINEFORCE left there "
+                     "(cleanup pending: %s); bring the host back or run 'kvmove cleanup --host "
+                     "%s' first",
+                     j->tgt_host, j->guest,
+                     json_string_value(json_object_get(c, "last_error"))
+                         ? json_string_value(json_object_get(c, "last_error"))
+                         : "",
+                     j->tgt_host);
+        }
+    }
+    json_decref(list);
+    return pending;
 }
 
 static void run_job(executor *ex, job *j)
@@ -192,6 +259,10 @@ static void run_job(executor *ex, job *j)
         if (rc == -JOBSTORE_ELEASE || !worker_running)
             goto out;
         snprintf(failure, sizeof(failure), "cannot use the es.xml: %s", err);
+        failed = 1;
+        goto finish;
+    }
+    if (stale_copy_pending(ex, j, failure, sizeof(failure))) {
         failed = 1;
         goto finish;
     }
@@ -259,6 +330,13 @@ static void run_job(executor *ex, job *j)
         rc = STORE(ex, jobstore_step_end(ex->js, j, (step_id)s, h->hostname, res.state, res.message,
                                          res.output, (long)(util_now_ms() - ts), w->owner,
                                          w->source, err, sizeof(err)));
+        if (rc == 0 && res.cleanup_pending)
+            rc = STORE(ex, jobstore_cleanup_add(
+                               ex->js, j, env.src->hostname,
+                               env.src->admin_ip ? env.src->admin_ip : env.src->hostname,
+                               "OFFLINEFORCE could not reach the source: its stale copy (definition, "
+                               "autostart, mount, fstab entry, bridges) is removed when it is back",
+                               w->owner, w->source, err, sizeof(err)));
         if (rc == 0 && res.state != STEP_FAILED) {
             char line[1200];
             migrate_summary_line(&env, (step_id)s, line, sizeof(line));

@@ -66,7 +66,7 @@ static int cmd_run(worker *w)
     sender sd;
     int i, rc = 3, port, n_joined = 0, *joined = NULL;
     int64_t deadline;
-    pthread_t lease_thread;
+    pthread_t lease_thread, fencer_thread;
     metrics_sources msrc = {w->s.db, w->s.brokers, props, w->s.group, w->owner};
 
     if (metrics_start(w->s.metrics_listen, &msrc, &port, err, sizeof(err)) != 0)
@@ -87,6 +87,7 @@ static int cmd_run(worker *w)
         goto out;
     }
     pthread_create(&lease_thread, NULL, lease_main, w);
+    pthread_create(&fencer_thread, NULL, fencer_main, w);
     ex = calloc((size_t)w->s.jobs, sizeof(*ex));
     for (i = 0; i < w->s.jobs; i++) {
         ex[i].w = w;
@@ -149,6 +150,8 @@ static int cmd_run(worker *w)
                       w->s.grace_s, w->s.jobs - n_joined);
     leases_run = 0;
     pthread_join(lease_thread, NULL);
+    fencer_run = 0;
+    pthread_join(fencer_thread, NULL);
     if (jobstore_ensure(js, err, sizeof(err)) == 0) {
         int published = 0;
         if (jobstore_lease_release(js, w->owner, err, sizeof(err)) != 0)

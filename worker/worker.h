@@ -52,6 +52,11 @@ void worker_log_at(worker_log_level level, const char *fmt, ...)
  * fields of the lines it logs next. */
 void worker_log_context(const char *job, const char *guest, const char *step);
 
+/* Fencer thread body (arg: worker *): runs pending OFFLINEFORCE cleanups every 2 s until
+ * fencer_run is cleared. */
+extern volatile sig_atomic_t fencer_run;
+void *fencer_main(void *arg);
+
 /* Executor thread body (arg: executor *). */
 void *executor_main(void *arg);
 

@@ -56,6 +56,8 @@ check "deployed es.xml: guest placed on target" eq "exa01adm06_id" \
     "$(xmllint --xpath "string(//machine[machine/@id='exa01vm01_id']/@id)" "$IT_DIR/deployed.xml")"
 check "deployed es.xml: MIGRATE GUEST action deployed" eq "true" \
     "$(xmllint --xpath "string(//action[contains(subCommand,'MIGRATE GUEST HOSTNAME=$G')][@deployed='true']/@deployed)" "$IT_DIR/deployed.xml")"
+check "deployed es.xml: the merged action itself is now deployed (action 28, no copy)" eq "28 true 1" \
+    "$(xmllint --xpath "string(//action[contains(subCommand,'MIGRATE GUEST HOSTNAME=$G')]/@id)" "$IT_DIR/deployed.xml") $(xmllint --xpath "string(//action[@id='28']/@deployed)" "$IT_DIR/deployed.xml") $(xmllint --xpath "count(//action[contains(subCommand,'MIGRATE GUEST HOSTNAME=$G')])" "$IT_DIR/deployed.xml")"
 check "config versions: loaded, merged, deployed" eq "loaded migration-merged migration-deployed" \
     "$(sql "SELECT string_agg(state, ' ' ORDER BY version) FROM configs")"
 

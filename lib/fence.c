@@ -1,0 +1,266 @@
+/* fence: removes the stale copy of a guest that OFFLINEFORCE left on an unreachable source. */
+#include "fence.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostops.h"
+#include "util.h"
+
+typedef struct out {
+    char *buf;
+    size_t len, cap;
+    fence_log_fn log;
+    void *ctx;
+} out;
+
+static void line(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void line(out *o, const char *fmt, ...)
+{
+    char l[1024];
+    size_t n;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(l, sizeof(l), fmt, ap);
+    va_end(ap);
+    n = strlen(l);
+    if (o->len + n + 2 > o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 512;
+        char *p;
+        while (o->len + n + 2 > cap)
+            cap *= 2;
+        if ((p = realloc(o->buf, cap)) == NULL)
+            return;
+        o->buf = p;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, l, n);
+    o->len += n;
+    o->buf[o->len++] = '\n';
+    o->buf[o->len] = '\0';
+    if (o->log)
+        o->log(o->ctx, l);
+}
+
+/* Runs OP; returns its exit status or a negative hostconn code (errstr set). */
+static int run(hostconn *c, hostop op, const hostops_var *v, size_t n, int timeout_ms,
+               char **output, char *errstr, size_t errstr_size)
+{
+    int status = -1;
+    int rc = hostops_run(c, op, v, n, timeout_ms, &status, output, errstr, errstr_size);
+    return rc < 0 ? rc : status;
+}
+
+static int has_line(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = text;
+
+    while (p && *p) {
+        if (strncmp(p, word, n) == 0 && (p[n] == '\n' || p[n] == ' ' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+/* 1 if a guest other than GUEST placed on HOST in DOC uses BRIDGE. */
+static int bridge_used(const esxml *doc, const esxml_host *host, const esxml_guest *guest,
+                       const char *bridge)
+{
+    size_t i, k;
+
+    for (i = 0; host && i < host->n_guests; i++) {
+        const esxml_guest *o = esxml_guest_find_id(doc, host->guest_ids[i]);
+        if (o == NULL || o == guest)
+            continue;
+        for (k = 0; k < o->n_networks; k++)
+            if (o->networks[k].bridge && strcmp(o->networks[k].bridge, bridge) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const char *guest,
+                      int timeout_ms, out *o, char *errstr, size_t errstr_size)
+{
+    const esxml_guest *g = esxml_guest_find(doc, guest);
+    const esxml_host *h = esxml_host_find(doc, hostname);
+    hostops_var gv[] = {{"guest", guest}};
+    char *info = NULL, *attached = NULL, *bridges = NULL;
+    size_t i;
+    int rc;
+
+    if (g == NULL) {
+        util_errf(errstr, errstr_size, "guest %s is not in the newest es.xml", guest);
+        return -1;
+    }
+    line(o, "Fencing the stale copy of %s on KVM host %s", guest, hostname);
+    rc = run(c, HOP_DOMAIN_INFO, gv, 1, timeout_ms, &info, errstr, errstr_size);
+    if (rc < 0)
+        goto out;
+    if (rc == 0) {
+        if (info && strstr(info, "running") != NULL) {
+            line(o, "Stale copy of %s is running on %s: destroying it", guest, hostname);
+            if ((rc = run(c, HOP_DOMAIN_DESTROY, gv, 1, timeout_ms, NULL, errstr, errstr_size)) !=
+                0)
+                goto out;
+        }
+        line(o, "Undefining stale guest %s on kvm host %s (removes its autostart)", guest,
+             hostname);
+        if ((rc = run(c, HOP_DOMAIN_UNDEFINE, gv, 1, timeout_ms, NULL, errstr, errstr_size)) != 0)
+            goto out;
+    } else {
+        line(o, "%s is not defined on %s", guest, hostname);
+    }
+    if (run(c, HOP_CFG_MOUNTED, gv, 1, timeout_ms, NULL, errstr, errstr_size) == 0) {
+        line(o, "Unmounting Guest Configuration Files of %s on kvmhost %s.", guest, hostname);
+        if ((rc = run(c, HOP_CFG_UMOUNT, gv, 1, timeout_ms, NULL, errstr, errstr_size)) != 0)
+            goto out;
+    }
+    if (run(c, HOP_FSTAB_HAS, gv, 1, timeout_ms, NULL, errstr, errstr_size) == 0) {
+        line(o, "Removing Guest Configuration Volume entry for guest %s from fstab on kvmhost %s.",
+             guest, hostname);
+        if ((rc = run(c, HOP_FSTAB_REMOVE, gv, 1, timeout_ms, NULL, errstr, errstr_size)) != 0)
+            goto out;
+    }
+    if ((rc = run(c, HOP_CFG_RMDIR, gv, 1, timeout_ms, NULL, errstr, errstr_size)) != 0)
+        goto out;
+    if ((rc = run(c, HOP_VOLUME_LIST, NULL, 0, timeout_ms, &attached, errstr, errstr_size)) != 0)
+        goto out;
+    for (i = 0; i < g->n_volumes; i++) {
+        hostops_var vv[] = {{"volume", g->volumes[i].name}};
+        if (!has_line(attached, g->volumes[i].name))
+            continue;
+        line(o, "Detaching EDV Volume %s from KVM host %s", g->volumes[i].name, hostname);
+        if ((rc = run(c, HOP_VOLUME_DETACH, vv, 1, timeout_ms, NULL, errstr, errstr_size)) != 0)
+            goto out;
+    }
+    if ((rc = run(c, HOP_BRIDGE_LIST, NULL, 0, timeout_ms, &bridges, errstr, errstr_size)) != 0)
+        goto out;
+    for (i = 0; i < g->n_networks; i++) {
+        const char *b = g->networks[i].bridge;
+        hostops_var bv[] = {{"bridge", b}};
+        if (b == NULL || !has_line(bridges, b) || bridge_used(doc, h, g, b))
+            continue;
+        line(o, "Removing bridge %s from KVM host %s", b, hostname);
+        if (run(c, HOP_BRIDGE_REMOVE, bv, 1, timeout_ms, NULL, errstr, errstr_size) != 0)
+            line(o, "Keeping bridge %s on %s: %s", b, hostname, errstr);
+    }
+    line(o, "Stale copy of %s removed from %s", guest, hostname);
+    rc = 0;
+out:
+    if (rc > 0) { /* a command said no: errstr has the host's words */
+        line(o, "Cleanup of %s on %s stopped: %s", guest, hostname, errstr);
+        rc = -1;
+    }
+    free(info);
+    free(attached);
+    free(bridges);
+    return rc;
+}
+
+int fence_guest(hostconn *c, const esxml *doc, const char *host, const char *guest, int timeout_ms,
+                char **output, char *errstr, size_t errstr_size)
+{
+    out o = {0};
+    int rc = fence_with(c, doc, host, guest, timeout_ms, &o, errstr, errstr_size);
+
+    *output = o.buf;
+    return rc;
+}
+
+/* The job that left the stale copy deferred the guest's autostart on its target: now that the
+ * copy is gone, autostart moves there (if the guest is still defined there). */
+static int autostart_target(const esxml *doc, const hostconn_opts *opts, const jobstore_cleanup *cl,
+                            int timeout_ms, out *o, char *errstr, size_t errstr_size)
+{
+    const esxml_host *t = esxml_host_find(doc, cl->tgt_host);
+    hostops_var gv[] = {{"guest", cl->guest}};
+    hostconn *c = NULL;
+    char *info = NULL;
+    int rc;
+
+    if (t == NULL)
+        return 0;
+    rc = hostconn_open(t->admin_ip ? t->admin_ip : t->hostname, opts, &c, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+    rc = run(c, HOP_DOMAIN_INFO, gv, 1, timeout_ms, &info, errstr, errstr_size);
+    if (rc == 0 && info && strstr(info, "enable") == NULL) {
+        line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
+        rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
+    } else if (rc > 0) {
+        line(o, "%s is no longer defined on %s; its autostart is not touched", cl->guest,
+             cl->tgt_host);
+        rc = 0;
+    }
+    free(info);
+    hostconn_close(c);
+    return rc < 0 ? rc : (rc > 0 ? -1 : 0);
+}
+
+int fence_sweep(jobstore *js, const settings *s, const char *host, const char *guest,
+                const char *source, fence_log_fn log, void *log_ctx, int *done, int *left,
+                char *errstr, size_t errstr_size)
+{
+    jobstore_cleanup cl;
+    long after = 0;
+    int n_done = 0, n_left = 0, rc = 0, got;
+    char xsd[1100];
+
+    snprintf(xsd, sizeof(xsd), "%s/es.xsd", s->schema_dir);
+    while ((got = jobstore_cleanup_next(js, host, guest, after, &cl, errstr, errstr_size)) == 1) {
+        hostconn_opts opts = {0};
+        hostconn *c = NULL;
+        esxml *doc = NULL;
+        char *buf = NULL, err[1024] = "";
+        out o = {0};
+        int ok = 0;
+
+        after = cl.id;
+        o.log = log;
+        o.ctx = log_ctx;
+        opts.user = s->ssh_user;
+        opts.port = s->ssh_port;
+        opts.identity = s->ssh_identity[0] ? s->ssh_identity : NULL;
+        opts.known_hosts = s->ssh_known_hosts[0] ? s->ssh_known_hosts : NULL;
+        opts.connect_timeout_ms =
+            s->ssh_connect_timeout_ms < 3000 ? s->ssh_connect_timeout_ms : 3000;
+        /* The newest es.xml: the guest's volumes and bridges, and who else is on the host. */
+        if (jobstore_config_get(js, 0, &buf, NULL, NULL, err, sizeof(err)) == 0 &&
+            esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) == 0 &&
+            hostconn_open(cl.address, &opts, &c, err, sizeof(err)) == 0)
+            ok = fence_with(c, doc, cl.host, cl.guest, s->command_timeout_ms, &o, err,
+                            sizeof(err)) == 0;
+        hostconn_close(c);
+        c = NULL;
+        if (ok)
+            ok =
+                autostart_target(doc, &opts, &cl, s->command_timeout_ms, &o, err, sizeof(err)) == 0;
+        esxml_free(doc);
+        free(buf);
+        rc = jobstore_cleanup_finish(js, &cl, ok, o.buf, ok ? NULL : err, source, errstr,
+                                     errstr_size);
+        free(o.buf);
+        if (rc < 0)
+            break;
+        if (ok)
+            n_done++;
+        else
+            n_left++;
+    }
+    if (got < 0)
+        rc = got;
+    if (done)
+        *done = n_done;
+    if (left)
+        *left = n_left;
+    return rc;
+}
