@@ -66,11 +66,12 @@ static const char *const libvirt_templates[HOP__COUNT] = {
     [HOP_IMAGE_VERSION] = "sed -n 's/^Version: *//p' " LV_FACTS " 2>/dev/null | grep . || "
                           "virsh version --daemon | sed -n 's/^Running against daemon: *//p'",
     [HOP_HOST_INFO] =
-        "m=$(virsh nodeinfo | sed -n 's/^Memory size: *\\([0-9]*\\) KiB/\\1/p'); u=0; c=0; "
-        "for d in $(virsh list --all --name); do "
-        "k=$(virsh dominfo \"$d\" | sed -n 's/^Max memory: *\\([0-9]*\\) KiB/\\1/p'); "
-        "n=$(virsh dominfo \"$d\" | sed -n 's/^CPU(s): *//p'); u=$((u + k)); c=$((c + n)); done; "
-        "virsh nodeinfo | sed -n -e 's/^CPU model: */Model: /p' -e 's/^CPU socket(s): */Sockets: "
+        "ni=$(virsh nodeinfo) || exit 1; "
+        "m=$(echo \"$ni\" | sed -n 's/^Memory size: *\\([0-9]*\\) KiB/\\1/p'); u=0; c=0; "
+        "for d in $(virsh list --all --name); do di=$(virsh dominfo \"$d\"); "
+        "k=$(echo \"$di\" | sed -n 's/^Max memory: *\\([0-9]*\\) KiB/\\1/p'); "
+        "n=$(echo \"$di\" | sed -n 's/^CPU(s): *//p'); u=$((u + k)); c=$((c + n)); done; "
+        "echo \"$ni\" | sed -n -e 's/^CPU model: */Model: /p' -e 's/^CPU socket(s): */Sockets: "
         "/p' -e 's/^CPU(s): */Cores: /p'; "
         "echo \"Version: $(virsh version --daemon | sed -n 's/^Running against daemon: *//p')\"; "
         "echo \"MemoryMB: $((m / 1024))\"; echo \"FreeMemoryMB: $(((m - u) / 1024))\"; "

@@ -38,6 +38,15 @@ job_times() {
           WHERE j.id = '$1'" | tr '|' ' '
 }
 
+# job_breakdown JOB: where the time went (log only).
+job_breakdown() {
+    sql "SELECT 'job queued to claimed', round(extract(epoch FROM started_at - created_at) * 1000) FROM jobs WHERE id = '$1'
+     UNION ALL SELECT 'claimed to STOP_GUEST (preflight, target bridges)', round(extract(epoch FROM s.started_at - j.started_at) * 1000)
+       FROM jobs j JOIN job_steps s ON s.job_id = j.id AND s.step = 'STOP_GUEST' WHERE j.id = '$1'" | sed 's/^/    ms: /'
+    sql "SELECT step, status, round(extract(epoch FROM finished_at - started_at) * 1000) AS ms FROM job_steps
+      WHERE job_id = '$1' ORDER BY started_at" | sed 's/^/    step ms: /'
+}
+
 # expect_moved MODE FROM TO BOOT JOB: every effect of a completed migration FROM -> TO.
 expect_moved() {
     local mode=$1 from=$2 to=$3 boot=$4 job=$5 types
@@ -76,8 +85,7 @@ job1=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMI
 expect_moved OFFLINE $H1 $H2 2 "$job1"
 check "OFFLINE: the guest shut down gracefully (ACPI power button) on $H1" grep -q "power button, powering off" <<<"$(serial $H1)"
 read -r total1 down1 <<<"$(job_times "$job1")"
-sql "SELECT step, status, round(extract(epoch FROM finished_at - started_at) * 1000) AS ms FROM job_steps
-      WHERE job_id = '$job1' ORDER BY started_at" | sed 's/^/    step ms: /'
+job_breakdown "$job1"
 rh_log "OFFLINE: migration ${total1} ms, guest downtime ${down1} ms (STOP_GUEST start to ready)"
 
 # 2. OFFLINEFORCE back: destroyed on H2 (no graceful shutdown), started on H1.
@@ -89,6 +97,7 @@ job2=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMI
 expect_moved OFFLINEFORCE $H2 $H1 3 "$job2"
 check "OFFLINEFORCE: the guest was destroyed, not shut down, on $H2" eq 0 "$(serial $H2 | grep -c "power button")"
 read -r total2 down2 <<<"$(job_times "$job2")"
+job_breakdown "$job2"
 rh_log "OFFLINEFORCE: migration ${total2} ms, guest downtime ${down2} ms"
 
 # 3. A failure on the target before the commit point (MIGRATE_GUEST): H2's attachment
