@@ -239,12 +239,29 @@ expect 0 "bridge back on source" $SRC "vm_maker --add-bridge vmbondeth1.102 --vl
 expect 0 "start on source (the dead host does not run it)" $SRC "vm_maker --start-domain $G && virsh autostart $G"
 check "no violation while the target is dead" "$HS" check "$ROOT"
 "$HS" power-on "$ROOT" exa01adm06
-expect 0 "target's autostart brought the guest up" $TGT "virsh domstate $G" "running"
+# The dead host's copy still has autostart, but its disks were detached storage-side: it
+# cannot start (the fence OFFLINEFORCE relies on); only the double autostart is reported.
+expect 0 "fenced stale copy stays off at power-on" $TGT "virsh domstate $G" "shut off"
+check "boot log says why" grep -q "autostart of .*$G failed: disks missing" "$ROOT/hosts/$TGTN/boot.log"
 OUT=$("$HS" check "$ROOT")
 RC=$?
-check "hostsim check reports the split brain" test "$RC" = 1
-check "violation names the guest running on both hosts" grep -q "running $G on .*$SRCN" <<<"$OUT"
+check "hostsim check reports the double autostart" test "$RC" = 1
 check "violation names the double autostart" grep -q "autostart $G on" <<<"$OUT"
+check "no guest ran on two hosts" test "$(grep -c "running $G on" <<<"$OUT")" = 0
+expect 1 "a start of the stale copy is refused (no disks)" $TGT "vm_maker --start-domain $G" "" ""
+# Without the fence: a host that kept its attachment and comes back starts its copy (split
+# brain), and QEMU's image lock refuses a second start elsewhere.
+"$HS" power-off "$ROOT" exa01adm04
+mkdir -p "$ROOT/hosts/$(basename "$(ls -d "$ROOT"/hosts/exa01adm04*)")/domains/$G"
+D4=$(ls -d "$ROOT"/hosts/exa01adm04*)
+cp "$ROOT/hosts/$TGTN/domains/$G/xml" "$D4/domains/$G/xml"
+echo "shut off" >"$D4/domains/$G/state"
+: >"$D4/domains/$G/autostart"
+for d in $(ls "$ROOT/hosts/$SRCN/dev/exc/"); do cp "$ROOT/hosts/$SRCN/dev/exc/$d" "$D4/dev/exc/$d"; done
+for b in $(ls "$ROOT/hosts/$SRCN/bridges/"); do cp "$ROOT/hosts/$SRCN/bridges/$b" "$D4/bridges/$b" 2>/dev/null; done
+"$HS" power-on "$ROOT" exa01adm04
+OUT=$("$HS" check "$ROOT")
+check "violation names the guest running on both hosts" grep -q "running $G on .*$SRCN" <<<"$OUT"
 expect 1 "QEMU lock: a second start elsewhere is refused" $SRC "vm_maker --stop-domain $G && vm_maker --start-domain $G" "" "write"
 
 # ---- hang, then stop leaves nothing behind
