@@ -5,7 +5,8 @@
 set -uo pipefail
 IT_TOP=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)
 IT_BUILD=${KVMOVE_BUILD_DIR:-$IT_TOP/build}
-IT_PGDIR=$IT_BUILD/itest/pg
+IT_PGDIR=${IT_PGDIR:-$IT_BUILD/itest/pg}
+IT_PGPORT=${IT_PGPORT:-54339}
 HOSTSIM=$IT_TOP/tests/hostsim/hostsim
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 IT_PASS=0
@@ -21,7 +22,7 @@ it_setup() {
     rm -rf "$IT_DIR"
     mkdir -p "$IT_DIR"
     trap it_teardown EXIT
-    [[ -f $IT_PGDIR/pgdata ]] || "$IT_TOP/scripts/devstack" pg start --dir "$IT_PGDIR" --pg-port 54339 >/dev/null
+    "$IT_TOP/scripts/devstack" pg start --dir "$IT_PGDIR" --pg-port "$IT_PGPORT" >/dev/null
     db=it_$(echo "$IT_NAME" | tr -c 'a-z0-9\n' '_')
     local data; data=$(cat "$IT_PGDIR/pgdata")
     runuser -u postgres -- "$PGBIN/psql" -h "$data" -p "$(cat "$IT_PGDIR/pgport")" -d postgres -qAt \
