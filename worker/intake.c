@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "esxml.h"
+#include "jschema.h"
 #include "request.h"
 #include "util.h"
 #include "worker.h"
@@ -52,6 +53,34 @@ static int dead_letter(worker *w, bus_producer *p, const bus_message *m, const c
 
 /* Handles one request message. Returns 0 when it is fully recorded (commit the offset), -1
  * when it must be retried. */
+/* Checks the message against schema/request.schema.json too (both ends validate: the CLI
+ * before it publishes, the worker here). The schema is loaded once; without it the C checks
+ * of request_parse_json still apply. Returns 0, or -1 with the violation in errstr. */
+static int schema_check(worker *w, const bus_message *m, char *errstr, size_t errstr_size)
+{
+    static jschema *schema;
+    static int tried;
+    json_error_t jerr;
+    json_t *v;
+    int rc;
+
+    if (!tried) {
+        char path[1100], err[512];
+        tried = 1;
+        snprintf(path, sizeof(path), "%s/request.schema.json", w->s.schema_dir);
+        if (jschema_load_file(path, &schema, err, sizeof(err)) != 0)
+            worker_log("[intake] %s; requests are checked without the JSON Schema", err);
+    }
+    if (schema == NULL)
+        return 0;
+    v = json_loadb(m->value, m->len, 0, &jerr);
+    if (v == NULL)
+        return 0; /* request_parse_json has said why already */
+    rc = jschema_validate(schema, v, errstr, errstr_size);
+    json_decref(v);
+    return rc;
+}
+
 int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *m)
 {
     request req;
@@ -60,8 +89,14 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
     long mem;
     int cpus, rc;
 
-    if (m->value == NULL || request_parse_json(m->value, m->len, &req, err, sizeof(err)) != 0) {
-        snprintf(why, sizeof(why), "%s", m->value ? err : "empty message");
+    why[0] = '\0';
+    if (m->value == NULL)
+        snprintf(why, sizeof(why), "empty message");
+    else if (request_parse_json(m->value, m->len, &req, err, sizeof(err)) != 0)
+        snprintf(why, sizeof(why), "%s", err);
+    else if (schema_check(w, m, err, sizeof(err) - 100) != 0)
+        snprintf(why, sizeof(why), "request does not match request.schema.json: %s", err);
+    if (why[0] != '\0') {
         worker_log("[intake] rejected message at %s/%d/%lld: %s", m->topic, (int)m->partition,
                    (long long)m->offset, why);
         if (dead_letter(w, p, m, why) != 0)
