@@ -1,9 +1,10 @@
 #!/bin/bash
 # Dependencies failing: PostgreSQL "restarted" mid-job (the worker's backends terminated), the
-# broker down for longer than a lease (with a second worker waiting), a host's sshd stopped
-# mid-step, a host command that hangs (per-command timeout). Transient trouble is retried with
-# backoff, what is not fails the job with a clear reason, state is never lost; the failed job is
-# then replayed with --step and --from-step.
+# broker down for longer than a lease (with a second worker waiting), a source host that stays
+# down (retried, then the OFFLINEFORCE hint), a host's sshd stopped mid-step and back, a host
+# command that hangs (per-command timeout). Transient trouble is retried with backoff, what is
+# not fails the job with a clear reason, state is never lost; the failed job is then replayed
+# with --step and --from-step.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 it_setup deps
 
@@ -58,59 +59,91 @@ done
 check "broker: outbox drained once the broker is back" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")"
 it_worker_stop 2
 
-# --- A host's sshd stopped mid-step (power-off) and back at once: the broken session is a
-# transient failure, retried with backoff on a new session. (A host still refusing connections
-# at the retry fails the job at once with the OFFLINEFORCE hint: see the report of issue 4.)
-# Back from T1 to S1; the source powers off while the guest's volumes are being detached.
-"$HOSTSIM" fault "$IT_HOSTS" $T1 pause "edvutil detach"
-kvmove submit --guest $G1 --mode offline --src $T1 --tgt $S1 >/dev/null
-check "sshd: job paused in DETACH_VOLUMES" "$HOSTSIM" wait-paused "$IT_HOSTS" $T1 30
-job=$(job_of $G1)
-"$HOSTSIM" fault "$IT_HOSTS" $T1 clear
-"$HOSTSIM" power-off "$IT_HOSTS" $T1
-"$HOSTSIM" power-on "$IT_HOSTS" $T1
+# --- A source host that stays down: an unreachable source is transient in OFFLINE mode, so the
+# step is retried with backoff (worker.step_retries) before the job fails with the OFFLINEFORCE
+# hint. The source loses power while STOP_GUEST observes it, before anything changed.
+G2=exa01vm02.example.com
+"$HOSTSIM" fault "$IT_HOSTS" $S1 pause "virsh domstate $G2"
+kvmove submit --guest $G2 --mode offline --src $S1 --tgt $T1 >/dev/null
+check "down: job paused in STOP_GUEST" "$HOSTSIM" wait-paused "$IT_HOSTS" $S1 30
+job=$(job_of $G2)
+"$HOSTSIM" fault "$IT_HOSTS" $S1 clear
+"$HOSTSIM" power-off "$IT_HOSTS" $S1
+check "down: job fails" eq failed "$(wait_job "$job" 60)"
+err=$(sql "SELECT error FROM jobs WHERE id = '$job'")
+echo "    error: $err"
+check "down: the reason names STOP_GUEST and MODE=OFFLINEFORCE" grep -qE "STOP_GUEST.*unreachable.*use MODE=OFFLINEFORCE" <<<"$err"
+check "down: retried step_retries times first" eq 3 "$(grep -c "Step STOP_GUEST hit a transient failure.*retrying ([123] of 3)" "$IT_DIR/worker-1.log")"
+check "down: nothing after STOP_GUEST ran" eq "CREATE_BRIDGES:succeeded STOP_GUEST:failed DETACH_VOLUMES:pending MIGRATE_GUEST:pending" \
+    "$(sql "SELECT string_agg(step || ':' || status, ' ' ORDER BY array_position(ARRAY['CREATE_BRIDGES', 'STOP_GUEST', 'DETACH_VOLUMES', 'MIGRATE_GUEST'], step)) FROM job_steps WHERE job_id = '$job' AND step IN ('CREATE_BRIDGES', 'STOP_GUEST', 'DETACH_VOLUMES', 'MIGRATE_GUEST')")"
+"$HOSTSIM" power-on "$IT_HOSTS" $S1
+check "down: the guest runs again on its source after the power cycle" grep -qx "domain $G2 running" <<<"$(host_state $S1)"
+check "down: the guest is not defined on the target" eq 0 "$(host_state $T1 | grep -c "^domain $G2")"
+
+# --- A host's sshd stopped mid-step (power cycle) and back at once: the broken session is a
+# transient failure, retried with backoff on a new session. G3 goes back from T3 to S3; T3 loses
+# power while its bridges are being removed (the guest is undefined there by then).
+m3=$(host_log $T3 | wc -l)
+"$HOSTSIM" fault "$IT_HOSTS" $T3 pause "vm_maker --remove-bridge"
+kvmove submit --guest $G3 --mode offline --src $T3 --tgt $S3 >/dev/null
+check "sshd: job paused in REMOVE_BRIDGES" "$HOSTSIM" wait-paused "$IT_HOSTS" $T3 30
+job=$(job_of $G3)
+"$HOSTSIM" fault "$IT_HOSTS" $T3 clear
+"$HOSTSIM" power-off "$IT_HOSTS" $T3
+"$HOSTSIM" power-on "$IT_HOSTS" $T3
 check "sshd: job completes" eq succeeded "$(wait_job "$job" 60)"
-check "sshd: the transient failure was retried" grep -q "Step DETACH_VOLUMES hit a transient failure" "$IT_DIR/worker-1.log"
-check "sshd: guest runs on $S1" grep -qx "domain $G1 running" <<<"$(host_state $S1)"
-check "sshd: guest gone from $T1" eq 0 "$(host_state $T1 | grep -c "$G1")"
+check "sshd: the transient failure was retried" grep -q "Step REMOVE_BRIDGES hit a transient failure" "$IT_DIR/worker-1.log"
+check "sshd: guest runs on $S3" grep -qx "domain $G3 running" <<<"$(host_state $S3)"
+check "sshd: guest gone from $T3" eq 0 "$(host_state $T3 | grep -c "$G3")"
+check "sshd: its bridges gone from $T3, each removed once" eq "0 " \
+    "$(host_state $T3 | grep -c "^bridge vmbondeth.\.30") $(host_log $T3 | tail -n +$((m3 + 1)) | awk -F'\t' '$3 == 0' | cut -f4 | grep -- "--remove-bridge" | sort | uniq -d)"
 check "sshd: no safety violation" "$HOSTSIM" check "$IT_HOSTS"
 
 # --- A hanging command: timed out after 2 s, retried, then the job fails with a clear reason.
+# `virsh define` hangs on the target inside the downtime: the guest is undefined on the source
+# by then and stays down, defined nowhere, until the replays below.
 it_worker_stop 1
 it_worker_start 1 "${W[@]}" -o worker.command_timeout_ms=2000 -o worker.step_retries=1
-"$HOSTSIM" fault "$IT_HOSTS" $S3 hang "vm_maker --add-bridge"
-kvmove submit --guest $G3 --mode offline --src $T3 --tgt $S3 >/dev/null
+"$HOSTSIM" fault "$IT_HOSTS" $T3 hang "virsh define"
+m3=$(host_log $T3 | wc -l)
+kvmove submit --guest $G3 --mode offline --src $S3 --tgt $T3 >/dev/null
 sleep 0.5
-for _ in $(seq 100); do job=$(job_of $G3); [[ $(sql "SELECT src_host FROM jobs WHERE id = '$job'") == "$T3" ]] && break; sleep 0.1; done
+for _ in $(seq 100); do job=$(job_of $G3); [[ $(sql "SELECT src_host FROM jobs WHERE id = '$job'") == "$S3" ]] && break; sleep 0.1; done
 check "hang: job fails" eq failed "$(wait_job "$job" 90)"
 err=$(sql "SELECT error FROM jobs WHERE id = '$job'")
 echo "    error: $err"
-check "hang: the reason names the step and the timeout" grep -qiE "CREATE_BRIDGES.*did not finish within 2000 ms" <<<"$err"
-check "hang: the step was retried (attempts in the log)" grep -q "Step CREATE_BRIDGES hit a transient failure" "$IT_DIR/worker-1.log"
-check "hang: state kept (steps before succeeded, CREATE_BRIDGES failed)" eq "ATTACH_VOLUMES:succeeded CREATE_BRIDGES:failed MIGRATE_GUEST:pending" \
-    "$(sql "SELECT string_agg(step || ':' || status, ' ' ORDER BY seq) FROM job_steps WHERE job_id = '$job' AND step IN ('ATTACH_VOLUMES', 'CREATE_BRIDGES', 'MIGRATE_GUEST')")"
+check "hang: the reason names the step and the timeout" grep -qiE "MIGRATE_GUEST.*did not finish within 2000 ms" <<<"$err"
+check "hang: the step was retried (attempts in the log)" grep -q "Step MIGRATE_GUEST hit a transient failure" "$IT_DIR/worker-1.log"
+check "hang: state kept (steps before succeeded, MIGRATE_GUEST failed, the rest pending)" eq \
+    "ATTACH_VOLUMES:succeeded MIGRATE_GUEST:failed ATTACH_INTERFACES:pending STARTUP_GUEST:pending REMOVE_BRIDGES:pending" \
+    "$(sql "SELECT string_agg(step || ':' || status, ' ' ORDER BY array_position(ARRAY['ATTACH_VOLUMES', 'MIGRATE_GUEST', 'ATTACH_INTERFACES', 'STARTUP_GUEST', 'REMOVE_BRIDGES'], step)) FROM job_steps WHERE job_id = '$job' AND step IN ('ATTACH_VOLUMES', 'MIGRATE_GUEST', 'ATTACH_INTERFACES', 'STARTUP_GUEST', 'REMOVE_BRIDGES')")"
 check "hang: jobs --status failed lists it" grep -q "$job" <<<"$(kvmove jobs --status failed)"
-check "hang: guest still defined on its source, not on the target" eq "1 0" \
-    "$(host_state $T3 | grep -c "^domain $G3") $(host_state $S3 | grep -c "^domain $G3")"
+check "hang: guest defined on neither host (undefined on the source, define hung)" eq "0 0" \
+    "$(host_state $S3 | grep -c "^domain $G3") $(host_state $T3 | grep -c "^domain $G3")"
 
-# --- Replay: --step runs the failed step alone, then --from-step resumes after it.
-"$HOSTSIM" fault "$IT_HOSTS" $S3 clear
-kvmove replay "$job" --step CREATE_BRIDGES --wait --timeout 60 >"$IT_DIR/replay1.out" 2>&1
+# --- Replay: --step runs the failed step alone, then --from-step runs it and every step after
+# it in the spec's order (in the plan's order).
+"$HOSTSIM" fault "$IT_HOSTS" $T3 clear
+kvmove replay "$job" --step MIGRATE_GUEST --wait --timeout 60 >"$IT_DIR/replay1.out" 2>&1
 check "replay --step exits 0" eq 0 "$?"
 r1=$(sql "SELECT id FROM jobs WHERE replay_of = '$job' ORDER BY created_at LIMIT 1")
 check "replay --step is a new attempt linked to the job" eq "2 $job" "$(sql "SELECT attempt || ' ' || replay_of FROM jobs WHERE id = '$r1'")"
-check "replay --step ran CREATE_BRIDGES alone" eq "CREATE_BRIDGES:succeeded" \
+check "replay --step ran MIGRATE_GUEST alone" eq "MIGRATE_GUEST:succeeded" \
     "$(sql "SELECT string_agg(step || ':' || status, ',') FROM job_steps WHERE job_id = '$r1'")"
-check "replay --step: guest still not migrated" eq 0 "$(host_state $S3 | grep -c "^domain $G3")"
+check "replay --step: guest defined, autostart, shut off on $T3" eq "autostart $G3|domain $G3 shut off|" \
+    "$(host_state $T3 | grep -E "^(domain|autostart) $G3" | tr '\n' '|')"
 kvmove replay "$job" --from-step MIGRATE_GUEST --wait --timeout 60 >"$IT_DIR/replay2.out" 2>&1
 check "replay --from-step exits 0" eq 0 "$?"
 r2=$(sql "SELECT id FROM jobs WHERE replay_of = '$job' AND from_step = 'MIGRATE_GUEST'")
-check "replay --from-step starts at MIGRATE_GUEST" eq MIGRATE_GUEST \
-    "$(sql "SELECT step FROM job_steps WHERE job_id = '$r2' ORDER BY seq LIMIT 1")"
-check "replay --from-step: no step before MIGRATE_GUEST" eq 0 \
-    "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$r2' AND seq < (SELECT seq FROM job_steps WHERE job_id = '$r2' AND step = 'MIGRATE_GUEST')")"
+check "replay --from-step: MIGRATE_GUEST and the steps after it in the spec's order" eq \
+    "MIGRATE_GUEST REMOVE_BRIDGES REMOVE_NAT_BRIDGE_SRC CREATE_NAT_BRIDGE_TGT ATTACH_INTERFACES STARTUP_GUEST" \
+    "$(sql "SELECT string_agg(step, ' ' ORDER BY seq) FROM job_steps WHERE job_id = '$r2'")"
+check "replay --from-step: the guest was started before the source was cleaned (the plan's order)" eq \
+    "STARTUP_GUEST REMOVE_BRIDGES" \
+    "$(sql "SELECT string_agg(step, ' ' ORDER BY started_at) FROM job_steps WHERE job_id = '$r2' AND step IN ('STARTUP_GUEST', 'REMOVE_BRIDGES')")"
 check "replay --from-step succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$r2'")"
 check "history kept: the first attempt is still failed with its error" eq "failed" "$(sql "SELECT status FROM jobs WHERE id = '$job' AND error <> ''")"
-check "guest runs on $S3" grep -qx "domain $G3 running" <<<"$(host_state $S3)"
-check "bridges of the guest added once on $S3" eq 1 "$(ok_count $S3 "vm_maker --add-bridge vmbondeth0.301")"
+check "guest runs on $T3" grep -qx "domain $G3 running" <<<"$(host_state $T3)"
+check "the guest was defined once on $T3 (the replays observed it)" eq 1 \
+    "$(host_log $T3 | tail -n +$((m3 + 1)) | awk -F'\t' '$3 == 0' | cut -f4 | grep -c "^virsh define")"
 check "no safety violation" "$HOSTSIM" check "$IT_HOSTS"

@@ -58,3 +58,17 @@ check "job.rejected for the shell-injection guest (its id is readable)" test -n 
 check "no job was created for a bad request" eq 1 "$(sql "SELECT count(*) FROM jobs")"
 check "nothing of the bad requests reached a host" eq 0 "$(cat "$IT_HOSTS"/hosts/*/commands.log | grep -c '[;`$]' )"
 check "worker still alive" kill -0 "$(cat "$IT_DIR/worker-1.pid")"
+
+# The bad request sent again (a producer retry or a redelivery): dead-lettered again, but the
+# rejection of its request id is recorded once, so consumers do not get a second job.rejected
+# (its event id would differ: de-duplication on id could not catch it).
+produce "${msgs[2]}"
+for _ in $(seq 100); do
+    [[ $(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l) -ge 6 ]] && break
+    sleep 0.1
+done
+check "the re-sent bad request is dead-lettered again" eq 6 "$(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l)"
+check "one job.rejected for its request id" eq 1 \
+    "$(sql "SELECT count(*) FROM outbox WHERE job_id = '$ID_BADMODE' AND payload->>'type' = 'io.kvmove.job.rejected'")"
+check "its rejection recorded once, with the reason" eq 1 "$(sql "SELECT count(*) FROM rejected_requests WHERE request_id = '$ID_BADMODE' AND reason ILIKE '%mode%'")"
+check "worker still alive after the re-send" kill -0 "$(cat "$IT_DIR/worker-1.pid")"

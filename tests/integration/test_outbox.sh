@@ -9,9 +9,10 @@ G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
 BROKER=$(cat "$IT_DIR/devbroker.pid")
 it_worker_start 1 -o worker.lease_s=3
 
-"$HOSTSIM" fault "$IT_HOSTS" $T pause "edvutil attach"
+# Paused in STOP_GUEST, the broker goes down; the steps of the downtime commit their events.
+"$HOSTSIM" fault "$IT_HOSTS" $S pause "vm_maker --stop-domain"
 kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
-check "job reached ATTACH_VOLUMES" "$HOSTSIM" wait-paused "$IT_HOSTS" $T 30
+check "job reached STOP_GUEST" "$HOSTSIM" wait-paused "$IT_HOSTS" $S 30
 job=$(sql "SELECT id FROM jobs WHERE guest = '$G'")
 for _ in $(seq 100); do # what was committed so far is published while the broker is up
     [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
@@ -20,9 +21,9 @@ done
 published_before=$(sql "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
 
 kill -USR1 "$BROKER" # broker down
-"$HOSTSIM" fault "$IT_HOSTS" $T clear
+"$HOSTSIM" fault "$IT_HOSTS" $S clear
 "$HOSTSIM" fault "$IT_HOSTS" $T pause "vm_maker --start-domain"
-"$HOSTSIM" resume "$IT_HOSTS" $T
+"$HOSTSIM" resume "$IT_HOSTS" $S
 check "job reached STARTUP_GUEST with the broker down" "$HOSTSIM" wait-paused "$IT_HOSTS" $T 60
 pending=$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")
 check "steps committed while the broker was down" eq "succeeded" "$(sql "SELECT status FROM job_steps WHERE job_id = '$job' AND step = 'MIGRATE_GUEST'")"
