@@ -458,14 +458,28 @@ static int record_rejected(jobstore *js, const request *req, const char *guest, 
 int jobstore_reject_unparsed(jobstore *js, const char *request_id, const char *reason,
                              const char *source, char *errstr, size_t errstr_size)
 {
-    int rc;
+    const char *p[2] = {request_id, reason};
+    PGresult *res;
+    int rc, first;
 
     if (request_id == NULL || !util_is_uuid(request_id))
         return 0;
     if (begin(js, errstr, errstr_size) < 0)
         return -JOBSTORE_EDB;
-    rc = outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,
-                    json_pack("{s:s}", "message", reason), errstr, errstr_size);
+    /* One event per request id: a redelivered message is recorded already. */
+    res = run(js, "record rejected request",
+              "INSERT INTO rejected_requests (request_id, reason) VALUES ($1::uuid, $2) "
+              "ON CONFLICT (request_id) DO NOTHING",
+              2, p, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    if (res == NULL) {
+        rollback(js);
+        return -JOBSTORE_EDB;
+    }
+    first = atoi(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    rc = first ? outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,
+                            json_pack("{s:s}", "message", reason), errstr, errstr_size)
+               : 0;
     if (rc < 0) {
         rollback(js);
         return rc;

@@ -63,7 +63,8 @@ int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vc
                         size_t errstr_size);
 
 /* Publishes a job.rejected event for a request that never became a job (it failed to parse
- * or validate): REQUEST_ID may be "" when unreadable, then no event is written. */
+ * or validate): REQUEST_ID may be "" when unreadable, then no event is written. Once per
+ * request id (recorded in rejected_requests): a redelivery writes no second event. */
 int jobstore_reject_unparsed(jobstore *js, const char *request_id, const char *reason,
                              const char *source, char *errstr, size_t errstr_size);
 
