@@ -205,6 +205,14 @@ static const esxml_volume *config_volume(const esxml_guest *g)
 }
 
 /* Domain state on C: 1 running, 0 shut off, 2 not defined, negative on error. */
+/* 1 if TEXT (a failed domain query's stderr) says the domain does not exist, as virsh does;
+ * anything else (libvirtd down, permission) is an error, not "not defined". */
+static int says_undefined(const char *text)
+{
+    return text && (strstr(text, "failed to get domain") || strstr(text, "Domain not found") ||
+                    strstr(text, "no domain with matching name"));
+}
+
 static int domain_state(run *r, hostconn *c)
 {
     hostops_var v[] = {{"guest", G(r)}};
@@ -214,6 +222,10 @@ static int domain_state(run *r, hostconn *c)
     if (rc < 0) {
         free(out);
         return rc;
+    }
+    if (rc != 0 && !says_undefined(r->err)) {
+        free(out);
+        return -HOSTCONN_EIO; /* r->err has the host's words */
     }
     if (rc != 0)
         st = 2;
@@ -235,7 +247,7 @@ static int domain_info(run *r, hostconn *c, int *running, int *autostart)
     *running = *autostart = 0;
     if (rc > 0) {
         free(out);
-        return 2;
+        return says_undefined(r->err) ? 2 : -HOSTCONN_EIO;
     }
     if (rc == 0 && out) {
         if ((p = strstr(out, "State:")) != NULL) {
@@ -308,6 +320,12 @@ static int step_stop_guest(run *r)
         k->src_fstab = res[3].exit_status == 0;
         free(k->src_attached);
         k->src_attached = take_out(&res[4]);
+    }
+    if (res[0].exit_status != 0 && !says_undefined(res[0].err)) {
+        fail(r, 1, "cannot tell the state of %s on %s: %s", G(r), S(r),
+             res[0].err ? res[0].err : "");
+        hostconn_result_free(res, 5);
+        return -1;
     }
     st = res[0].exit_status != 0 ? 2 : (res[0].out && strncmp(res[0].out, "running", 7) == 0);
     hostconn_result_free(res, 5);
@@ -633,7 +651,8 @@ static int step_create_bridges(run *r)
         k->tgt_attached = take_out(&res[2]);
         k->tgt_mounted = res[3].exit_status == 0;
         k->tgt_fstab = res[4].exit_status == 0;
-        k->tgt_domain = res[5].exit_status == 0;
+        /* Unknown (left for MIGRATE_GUEST to ask) unless the answer was clear. */
+        k->tgt_domain = res[5].exit_status == 0 ? 1 : says_undefined(res[5].err) ? 0 : -1;
         k->tgt_autostart = res[5].out && strstr(res[5].out, "Autostart:") &&
                            strstr(strstr(res[5].out, "Autostart:"), "enable") != NULL;
     }
