@@ -293,6 +293,82 @@ static rd_kafka_headers_t *headers_build(const bus_header *headers, size_t n)
     return hdrs;
 }
 
+void bus_producer_warm(bus_producer *p, const char *topic, int timeout_ms)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+
+    if (rkt == NULL)
+        return;
+    if (rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+}
+
+int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, char *errstr,
+                     size_t errstr_size)
+{
+    int64_t deadline = util_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    bus_delivery **d = calloc(n ? n : 1, sizeof(*d));
+    size_t i, queued = 0;
+    int delivered = 0;
+
+    if (d == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        rd_kafka_resp_err_t err;
+        msgs[i].delivered = 0;
+        if ((d[i] = calloc(1, sizeof(**d))) == NULL)
+            break;
+        d[i]->p = p;
+        for (;;) {
+            err = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_TOPIC(msgs[i].topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(msgs[i].key, msgs[i].key ? strlen(msgs[i].key) : 0),
+                RD_KAFKA_V_VALUE((void *)msgs[i].value, msgs[i].len), RD_KAFKA_V_OPAQUE(d[i]),
+                RD_KAFKA_V_END);
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || util_now_ms() >= deadline)
+                break;
+            rd_kafka_poll(p->rk, BUS_POLL_SLICE_MS);
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            util_errf(errstr, errstr_size, "cannot produce to %s: %s", msgs[i].topic,
+                      rd_kafka_err2str(err));
+            free(d[i]); /* never queued: no delivery report will come */
+            d[i] = NULL;
+            break; /* keep order: nothing after a message that was not queued */
+        }
+        queued++;
+    }
+    for (;;) {
+        size_t done = 0;
+        pthread_mutex_lock(&p->lock);
+        for (i = 0; i < queued; i++)
+            done += d[i]->done;
+        pthread_mutex_unlock(&p->lock);
+        if (done == queued || util_now_ms() >= deadline)
+            break;
+        rd_kafka_poll(p->rk, BUS_POLL_SLICE_MS);
+    }
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < queued; i++) {
+        if (d[i]->done) {
+            msgs[i].delivered = d[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+            delivered += msgs[i].delivered;
+            free(d[i]);
+        } else {
+            d[i]->abandoned = 1; /* the callback frees it */
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    free(d);
+    if (queued == 0 && n > 0)
+        return -1;
+    return delivered;
+}
+
 int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const void *value,
                      size_t len, const bus_header *headers, size_t n_headers, int timeout_ms,
                      char *errstr, size_t errstr_size)

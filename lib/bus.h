@@ -36,6 +36,28 @@ int bus_producer_new(const char *brokers, const bus_props *props, bus_producer *
 int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const void *value,
                      size_t len, const bus_header *headers, size_t n_headers, int timeout_ms,
                      char *errstr, size_t errstr_size);
+/* Connects P to the cluster ahead of the first message (metadata for TOPIC, up to
+ * TIMEOUT_MS), so that the first event does not pay for the connection and the idempotent
+ * producer's set-up. Failure is not an error: the first produce retries. */
+void bus_producer_warm(bus_producer *p, const char *topic, int timeout_ms);
+
+/* One message of a batch for bus_produce_many. */
+typedef struct bus_out {
+    const char *topic;
+    const char *key; /* may be NULL */
+    const void *value;
+    size_t len;
+    int delivered; /* set: 1 when the broker acknowledged it */
+} bus_out;
+
+/* Produces the N messages at once and waits (up to TIMEOUT_MS in all) for their delivery
+ * reports, setting each one's DELIVERED: one round of batching instead of a round trip per
+ * message. Messages after one that could not be queued are not sent. Returns the number
+ * delivered (N when all were), or -1 with errstr when none could be queued. Safe to call from
+ * several threads. */
+int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, char *errstr,
+                     size_t errstr_size);
+
 /* Flushes (up to 10 s), drops what is still undelivered after that, and destroys (accepts
  * NULL). */
 void bus_producer_close(bus_producer *p);

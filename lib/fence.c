@@ -10,8 +10,7 @@
 #include "util.h"
 
 typedef struct out {
-    char *buf;
-    size_t len, cap;
+    util_lines lines;
     fence_log_fn log;
     void *ctx;
 } out;
@@ -21,27 +20,12 @@ static void line(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 
 static void line(out *o, const char *fmt, ...)
 {
     char l[1024];
-    size_t n;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(l, sizeof(l), fmt, ap);
     va_end(ap);
-    n = strlen(l);
-    if (o->len + n + 2 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 512;
-        char *p;
-        while (o->len + n + 2 > cap)
-            cap *= 2;
-        if ((p = realloc(o->buf, cap)) == NULL)
-            return;
-        o->buf = p;
-        o->cap = cap;
-    }
-    memcpy(o->buf + o->len, l, n);
-    o->len += n;
-    o->buf[o->len++] = '\n';
-    o->buf[o->len] = '\0';
+    util_lines_add(&o->lines, l);
     if (o->log)
         o->log(o->ctx, l);
 }
@@ -55,20 +39,6 @@ static int run(hostconn *c, hostop op, const hostops_var *v, size_t n, int timeo
     return rc < 0 ? rc : status;
 }
 
-static int has_line(const char *text, const char *word)
-{
-    size_t n = strlen(word);
-    const char *p = text;
-
-    while (p && *p) {
-        if (strncmp(p, word, n) == 0 && (p[n] == '\n' || p[n] == ' ' || p[n] == '\0'))
-            return 1;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return 0;
-}
 
 /* 1 if a guest other than GUEST placed on HOST in DOC uses BRIDGE. */
 static int bridge_used(const esxml *doc, const esxml_host *host, const esxml_guest *guest,
@@ -136,7 +106,7 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
         goto out;
     for (i = 0; i < g->n_volumes; i++) {
         hostops_var vv[] = {{"volume", g->volumes[i].name}};
-        if (!has_line(attached, g->volumes[i].name))
+        if (!util_has_line(attached, g->volumes[i].name))
             continue;
         line(o, "Detaching EDV Volume %s from KVM host %s", g->volumes[i].name, hostname);
         if ((rc = run(c, HOP_VOLUME_DETACH, vv, 1, timeout_ms, NULL, errstr, errstr_size)) != 0)
@@ -147,7 +117,7 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
     for (i = 0; i < g->n_networks; i++) {
         const char *b = g->networks[i].bridge;
         hostops_var bv[] = {{"bridge", b}};
-        if (b == NULL || !has_line(bridges, b) || bridge_used(doc, h, g, b))
+        if (b == NULL || !util_has_line(bridges, b) || bridge_used(doc, h, g, b))
             continue;
         line(o, "Removing bridge %s from KVM host %s", b, hostname);
         if (run(c, HOP_BRIDGE_REMOVE, bv, 1, timeout_ms, NULL, errstr, errstr_size) != 0)
@@ -172,7 +142,7 @@ int fence_guest(hostconn *c, const esxml *doc, const char *host, const char *gue
     out o = {0};
     int rc = fence_with(c, doc, host, guest, timeout_ms, &o, errstr, errstr_size);
 
-    *output = o.buf;
+    *output = o.lines.buf;
     return rc;
 }
 
@@ -246,9 +216,9 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
                 autostart_target(doc, &opts, &cl, s->command_timeout_ms, &o, err, sizeof(err)) == 0;
         esxml_free(doc);
         free(buf);
-        rc = jobstore_cleanup_finish(js, &cl, ok, o.buf, ok ? NULL : err, source, errstr,
+        rc = jobstore_cleanup_finish(js, &cl, ok, o.lines.buf, ok ? NULL : err, source, errstr,
                                      errstr_size);
-        free(o.buf);
+        free(o.lines.buf);
         if (rc < 0)
             break;
         if (ok)

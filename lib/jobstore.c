@@ -353,10 +353,12 @@ out:
 int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
                             int *published, char *errstr, size_t errstr_size)
 {
-    char lock[32], lim[16];
-    const char *lp[1] = {lock}, *limp[1] = {lim};
+    char lock[32], lim[16], *ids = NULL;
+    const char *lp[1] = {lock}, *limp[1] = {lim}, *up[1] = {NULL};
     PGresult *res = NULL;
-    int i, n, sent = 0, rc = -JOBSTORE_EDB, got;
+    jobstore_event *ev = NULL;
+    int i, n, sent = 0, got;
+    size_t len;
 
     if (published)
         *published = 0;
@@ -370,6 +372,7 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
         goto fail;
     got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
+    res = NULL;
     if (!got) { /* another worker is publishing right now */
         rollback(js);
         return 0;
@@ -381,27 +384,53 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
     if (res == NULL)
         goto fail;
     n = PQntuples(res);
-    for (i = 0; i < n; i++) {
-        const char *id = PQgetvalue(res, i, 0);
-        const char *p[1] = {id};
-        if (send(ctx, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3)) != 0)
-            break; /* keep order: stop at the first event the broker did not take */
-        if (cmd(js, "mark published", "UPDATE outbox SET published_at = now() WHERE id = $1", 1, p,
-                errstr, errstr_size) < 0)
+    if (n > 0) {
+        ev = calloc((size_t)n, sizeof(*ev));
+        if (ev == NULL)
             goto fail;
-        sent++;
+        for (i = 0; i < n; i++) {
+            ev[i].topic = PQgetvalue(res, i, 1);
+            ev[i].key = PQgetvalue(res, i, 2);
+            ev[i].payload = PQgetvalue(res, i, 3);
+        }
+        /* One batch on the wire, then the delivered prefix is marked in one statement. */
+        if (send(ctx, ev, (size_t)n) == 0)
+            while (sent < n && ev[sent].delivered)
+                sent++;
+        if (sent > 0) {
+            /* By id, not by range: an event committed late may carry a smaller id than one
+             * sent here, and it has not been sent. */
+            ids = malloc((size_t)sent * 22 + 3);
+            if (ids == NULL)
+                goto fail;
+            len = 0;
+            ids[len++] = '{';
+            for (i = 0; i < sent; i++)
+                len += (size_t)sprintf(ids + len, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+            ids[len++] = '}';
+            ids[len] = '\0';
+            up[0] = ids;
+            if (cmd(js, "mark published",
+                    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
+                    "ANY($1::bigint[])",
+                    1, up, errstr, errstr_size) < 0)
+                goto fail;
+        }
     }
+    free(ids);
+    free(ev);
     PQclear(res);
-    res = NULL;
     if (commit(js, errstr, errstr_size) < 0)
         return -JOBSTORE_EDB;
     if (published)
         *published = sent;
     return 0;
 fail:
+    free(ids);
+    free(ev);
     PQclear(res);
     rollback(js);
-    return rc;
+    return -JOBSTORE_EDB;
 }
 
 int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size)

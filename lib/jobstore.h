@@ -157,13 +157,22 @@ int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, js
 
 /* ---- outbox ---- */
 
-/* Called for each unpublished event; returns 0 when the broker acknowledged it. */
-typedef int (*jobstore_send_fn)(void *ctx, const char *topic, const char *key,
-                                const char *payload);
+/* One outbox event handed to the publisher; DELIVERED is set by the send function. */
+typedef struct jobstore_event {
+    const char *topic;
+    const char *key;
+    const char *payload;
+    int delivered; /* 1 when the broker acknowledged it */
+} jobstore_event;
 
-/* Publishes up to LIMIT unpublished events in id order through SEND and marks those sent. One
- * publisher at a time (advisory lock), so events leave in the order they were written.
- * *PUBLISHED gets how many were marked. */
+/* Publishes the N EVENTS (in order, all at once) and sets each one's DELIVERED. Returns 0, or
+ * -1 when it could not try at all. */
+typedef int (*jobstore_send_fn)(void *ctx, jobstore_event *events, size_t n);
+
+/* Publishes up to LIMIT unpublished events in id order through SEND (one batch) and marks the
+ * delivered prefix published; events after the first one the broker did not take stay for the
+ * next call, so each key's events leave in order (a later event already delivered is sent again:
+ * at least once). One publisher at a time (advisory lock). *PUBLISHED gets how many were marked. */
 int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
                             int *published, char *errstr, size_t errstr_size);
 /* Number of events not yet published. */

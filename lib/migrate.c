@@ -29,7 +29,7 @@ struct migrate_cache {
 typedef struct run {
     migrate_env *env;
     migrate_result *res;
-    size_t out_len, out_cap;
+    util_lines out; /* becomes res->output */
     char err[1024];
 } run;
 
@@ -39,27 +39,12 @@ static void say(run *r, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
-    size_t n;
 
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    n = strlen(line);
-    if (r->out_len + n + 2 > r->out_cap) {
-        size_t cap = r->out_cap ? r->out_cap : 512;
-        char *p;
-        while (r->out_len + n + 2 > cap)
-            cap *= 2;
-        p = realloc(r->res->output, cap);
-        if (p == NULL)
-            return;
-        r->res->output = p;
-        r->out_cap = cap;
-    }
-    memcpy(r->res->output + r->out_len, line, n);
-    r->out_len += n;
-    r->res->output[r->out_len++] = '\n';
-    r->res->output[r->out_len] = '\0';
+    util_lines_add(&r->out, line);
+    r->res->output = r->out.buf;
     if (r->env->log)
         r->env->log(r->env->ctx, line);
 }
@@ -164,6 +149,22 @@ static int batch_ok(run *r, hostconn *c, const hostops_call *calls, size_t n, ho
     return -1;
 }
 
+/* Runs CALLS like batch() and fails the step unless every command exited 0; the results are
+ * freed either way. */
+static int batch_all_ok(run *r, hostconn *c, const hostops_call *calls, size_t n,
+                        hostconn_result *res)
+{
+    size_t i;
+
+    if (batch(r, c, calls, n, res) < 0)
+        return -1;
+    for (i = 0; i < n; i++)
+        if (batch_ok(r, c, calls, n, res, i) < 0)
+            return -1;
+    hostconn_result_free(res, n);
+    return 0;
+}
+
 static int nonblank(const char *s)
 {
     return s && strspn(s, " \t\n") != strlen(s);
@@ -177,22 +178,6 @@ static char *take_out(hostconn_result *res)
     return o;
 }
 
-/* Returns 1 if LINE_START..end of OUT has a line equal to WORD (first field). */
-static int has_line(const char *out, const char *word)
-{
-    size_t n = strlen(word);
-    const char *p = out;
-
-    while (p && *p) {
-        if (strncmp(p, word, n) == 0 &&
-            (p[n] == '\n' || p[n] == ' ' || p[n] == '\t' || p[n] == '\0'))
-            return 1;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return 0;
-}
 
 static const esxml_volume *config_volume(const esxml_guest *g)
 {
@@ -406,7 +391,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         int present;
         if (!is_re_iface(n))
             continue;
-        present = has_line(out, n->iface);
+        present = util_has_line(out, n->iface);
         if (present == attach)
             continue;
         v[1].value = n->iface;
@@ -529,19 +514,15 @@ static int step_detach_volumes(run *r)
             G(r), G(r), S(r));
         acts[n++] = (hostops_call){HOP_CFG_RMDIR, gv, 1};
         for (i = 0; i < g->n_volumes && i < 64; i++) {
-            if (!has_line(attached, g->volumes[i].name))
+            if (!util_has_line(attached, g->volumes[i].name))
                 continue;
             say(r, "Detaching EDV Volume %s from KVM host %s", g->volumes[i].name, S(r));
             vv[i][0] = (hostops_var){"volume", g->volumes[i].name};
             acts[n++] = (hostops_call){HOP_VOLUME_DETACH, vv[i], 1};
         }
         free(attached);
-        if (batch(r, c, acts, n, ares) < 0)
+        if (batch_all_ok(r, c, acts, n, ares) < 0)
             return -1;
-        for (i = 0; i < n; i++)
-            if (batch_ok(r, c, acts, n, ares, i) < 0)
-                return -1;
-        hostconn_result_free(ares, n);
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes detached from %s", g->n_volumes, S(r));
 }
@@ -579,7 +560,7 @@ static int step_attach_volumes(run *r)
         hostconn_result_free(res, 3);
     }
     for (i = 0; i < g->n_volumes && i < 64; i++) {
-        if (has_line(attached, g->volumes[i].name))
+        if (util_has_line(attached, g->volumes[i].name))
             continue;
         say(r, "Attaching EDV Volume %s using device %s to host %s", g->volumes[i].name,
             g->volumes[i].device, T(r));
@@ -590,12 +571,8 @@ static int step_attach_volumes(run *r)
     free(attached);
     if (cfg)
         acts[n++] = (hostops_call){HOP_CFG_MKDIR, gv, 1};
-    if (batch(r, c, acts, n, ares) < 0)
+    if (batch_all_ok(r, c, acts, n, ares) < 0)
         return -1;
-    for (i = 0; i < n; i++)
-        if (batch_ok(r, c, acts, n, ares, i) < 0)
-            return -1;
-    hostconn_result_free(ares, n);
     if (cfg) {
         n = 0;
         if (!mounted) {
@@ -612,12 +589,8 @@ static int step_attach_volumes(run *r)
                 cfg->device, G(r), T(r));
             acts[n++] = (hostops_call){HOP_FSTAB_ADD, gv, 2};
         }
-        if (batch(r, c, acts, n, ares) < 0)
+        if (batch_all_ok(r, c, acts, n, ares) < 0)
             return -1;
-        for (i = 0; i < n; i++)
-            if (batch_ok(r, c, acts, n, ares, i) < 0)
-                return -1;
-        hostconn_result_free(ares, n);
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes attached to %s", g->n_volumes, T(r));
 }
@@ -662,7 +635,7 @@ static int step_create_bridges(run *r)
         const esxml_network *n = &g->networks[i];
         char vlan[16];
         hostops_var v[] = {{"bridge", n->bridge}, {"vlan", vlan}};
-        if (n->bridge == NULL || has_line(have, n->bridge))
+        if (n->bridge == NULL || util_has_line(have, n->bridge))
             continue;
         snprintf(vlan, sizeof(vlan), "%d", n->vlan);
         say(r, "Creating bridge %s (VLAN %d) on KVM host %s", n->bridge, n->vlan, T(r));
@@ -708,7 +681,7 @@ static int step_remove_bridges(run *r)
     for (i = 0; i < g->n_networks; i++) {
         const esxml_network *n = &g->networks[i];
         hostops_var v[] = {{"bridge", n->bridge}};
-        if (n->bridge == NULL || !has_line(have, n->bridge))
+        if (n->bridge == NULL || !util_has_line(have, n->bridge))
             continue;
         if (bridge_shared(r, r->env->src, n->bridge)) {
             say(r, "Keeping bridge %s on KVM host %s: other guests use it", n->bridge, S(r));
@@ -752,7 +725,7 @@ static int nat_bridges(run *r, int create)
     for (i = 0; i < g->n_networks; i++) {
         const char *nb = g->networks[i].nat_bridge;
         hostops_var v[] = {{"bridge", nb}};
-        if (nb == NULL || has_line(have, nb) == create)
+        if (nb == NULL || util_has_line(have, nb) == create)
             continue;
         if (must(r, c, create ? HOP_NAT_BRIDGE_ADD : HOP_NAT_BRIDGE_REMOVE, v, 1, NULL) < 0) {
             free(have);

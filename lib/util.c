@@ -92,3 +92,41 @@ void util_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
     vsnprintf(errstr, errstr_size, fmt, ap);
     va_end(ap);
 }
+
+int util_lines_add(util_lines *l, const char *line)
+{
+    size_t n = strlen(line);
+
+    if (l->len + n + 2 > l->cap) {
+        size_t cap = l->cap ? l->cap : 512;
+        char *p;
+        while (l->len + n + 2 > cap)
+            cap *= 2;
+        p = realloc(l->buf, cap);
+        if (p == NULL)
+            return -1;
+        l->buf = p;
+        l->cap = cap;
+    }
+    memcpy(l->buf + l->len, line, n);
+    l->len += n;
+    l->buf[l->len++] = '\n';
+    l->buf[l->len] = '\0';
+    return 0;
+}
+
+int util_has_line(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = text;
+
+    while (p && *p) {
+        if (strncmp(p, word, n) == 0 &&
+            (p[n] == '\n' || p[n] == ' ' || p[n] == '\t' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}

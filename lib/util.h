@@ -19,4 +19,16 @@ int util_strlcpy(char *dst, const char *src, size_t dst_size);
 void util_errf(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A growing text of lines (step and fence output). */
+typedef struct util_lines {
+    char *buf; /* malloc'd, NUL-terminated; NULL while empty; the owner frees it */
+    size_t len, cap;
+} util_lines;
+
+/* Appends LINE and a newline to L. Returns 0, or -1 when out of memory (L unchanged). */
+int util_lines_add(util_lines *l, const char *line);
+
+/* Returns 1 if a line of TEXT starts with WORD followed by a blank or its end, else 0. */
+int util_has_line(const char *text, const char *word);
+
 #endif

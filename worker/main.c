@@ -23,11 +23,26 @@ typedef struct sender {
     char err[512];
 } sender;
 
-static int send_event(void *ctx, const char *topic, const char *key, const char *payload)
+static int send_event(void *ctx, jobstore_event *events, size_t n)
 {
     sender *sd = ctx;
-    return bus_produce_sync(sd->p, topic, key, payload, strlen(payload), NULL, 0, 10000, sd->err,
-                            sizeof(sd->err));
+    bus_out *out = calloc(n ? n : 1, sizeof(*out));
+    size_t i;
+    int rc;
+
+    if (out == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        out[i].topic = events[i].topic;
+        out[i].key = events[i].key;
+        out[i].value = events[i].payload;
+        out[i].len = strlen(events[i].payload);
+    }
+    rc = bus_produce_many(sd->p, out, n, 10000, sd->err, sizeof(sd->err));
+    for (i = 0; i < n; i++)
+        events[i].delivered = out[i].delivered;
+    free(out);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Lease renewal runs on a thread of its own with its own connection: a publisher stuck on a
@@ -86,6 +101,7 @@ static int cmd_run(worker *w)
         worker_log("[worker] %s", err);
         goto out;
     }
+    bus_producer_warm(p, BUS_TOPIC_EVENTS, 2000);
     pthread_create(&lease_thread, NULL, lease_main, w);
     pthread_create(&fencer_thread, NULL, fencer_main, w);
     ex = calloc((size_t)w->s.jobs, sizeof(*ex));
@@ -99,7 +115,9 @@ static int cmd_run(worker *w)
     sd.p = p;
     while (worker_running) {
         bus_message m;
+        int64_t t_poll = util_now_ms(), t_intake, t_pub;
         int got = bus_consumer_poll(c, 50, &m, err, sizeof(err)), published = 0;
+        t_intake = util_now_ms();
         if (got < 0) {
             worker_log("[worker] consumer: %s", err);
             worker_sleep_ms(500);
@@ -113,11 +131,19 @@ static int cmd_run(worker *w)
             if (worker_running && bus_consumer_commit(c, &m, err, sizeof(err)) != 0)
                 worker_log("[worker] offset commit: %s", err);
         }
+        t_pub = util_now_ms();
         if (jobstore_outbox_publish(js, send_event, &sd, 200, &published, err, sizeof(err)) != 0) {
             worker_log("[worker] outbox: %s", err);
             jobstore_ensure(js, err, sizeof(err));
         }
         metrics_events_published(published);
+        /* A main loop that stalls delays every event: say where. */
+        if (util_now_ms() - t_poll > 500)
+            worker_log_at(WORKER_LOG_WARNING,
+                          "[worker] main loop stalled %lld ms (consumer poll %lld, intake %lld, "
+                          "outbox %lld)",
+                          (long long)(util_now_ms() - t_poll), (long long)(t_intake - t_poll),
+                          (long long)(t_pub - t_intake), (long long)(util_now_ms() - t_pub));
     }
     /* Graceful stop: take no new requests or jobs, give the running steps worker.grace_s to
      * end (their leases renewed and their events published meanwhile), then hand every job

@@ -245,6 +245,37 @@ START_TEST(test_tail_sees_only_new)
 }
 END_TEST
 
+START_TEST(test_produce_many_in_order)
+{
+    static const char *const values[] = {"e1", "e2", "e3", "e4", "e5", "e6"};
+    bus_producer *p = producer();
+    bus_consumer *c = NULL;
+    bus_out out[6];
+    bus_message msg;
+    char err[512] = "";
+    size_t i;
+
+    bus_producer_warm(p, T_ONE, 5000);
+    for (i = 0; i < 6; i++) {
+        out[i] = (bus_out){T_ONE, "job", values[i], strlen(values[i]), 0};
+    }
+    ck_assert_int_eq(bus_produce_many(p, out, 6, 10000, err, sizeof(err)), 6);
+    for (i = 0; i < 6; i++)
+        ck_assert_int_eq(out[i].delivered, 1);
+    ck_assert_msg(bus_consumer_new_from_start(brokers, NULL, T_ONE, &c, err, sizeof(err)) == 0,
+                  "%s", err);
+    for (i = 0; i < 6; i++) { /* one partition: the batch arrives in the order given */
+        poll_one(c, &msg);
+        ck_assert_str_eq(msg.value, values[i]);
+        ck_assert_str_eq(msg.key, "job");
+    }
+    /* An empty batch is no error and delivers nothing. */
+    ck_assert_int_eq(bus_produce_many(p, out, 0, 1000, err, sizeof(err)), 0);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
 START_TEST(test_tail_unknown_topic)
 {
     bus_consumer *c = NULL;
@@ -356,6 +387,7 @@ static Suite *bus_suite(void)
     tcase_add_test(tc, test_roundtrip_from_start);
     tcase_add_test(tc, test_group_commit_resume);
     tcase_add_test(tc, test_tail_sees_only_new);
+    tcase_add_test(tc, test_produce_many_in_order);
     tcase_add_test(tc, test_tail_unknown_topic);
     tcase_add_loop_test(tc, test_bad_property, 0, sizeof(bad_props) / sizeof(bad_props[0]));
     tcase_add_test(tc, test_good_property_applied);
