@@ -20,3 +20,6 @@ endforeach()
 
 add_test(NAME hostsim.selftest COMMAND bash ${CMAKE_SOURCE_DIR}/tests/hostsim/selftest.sh)
 set_tests_properties(hostsim.selftest PROPERTIES LABELS integration TIMEOUT 300)
+
+# Unit suites that need the PostgreSQL cluster (each creates its own database in it).
+set_tests_properties(unit.test_jobstore PROPERTIES FIXTURES_REQUIRED pg)

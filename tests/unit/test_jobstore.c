@@ -1,0 +1,1037 @@
+/* test_jobstore: jobstore against a fresh PostgreSQL database (tests/unit/unit_pg.sh). */
+#include "jobstore.h"
+
+#include <check.h>
+#include <libpq-fe.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static char srcdir[PATH_MAX];
+static char dbname[64];
+static char conninfo[1024];
+static int migrations_applied = -1; /* by the first jobstore_migrate (unchecked setup) */
+static int migration_files;
+
+static jobstore *js; /* per test (checked fixture) */
+static PGconn *pg;   /* the test's own look at the rows */
+
+static void find_srcdir(void)
+{
+    const char *env = getenv("KVMOVE_SOURCE_DIR");
+    const char *slash;
+
+    if (env != NULL && *env) {
+        util_strlcpy(srcdir, env, sizeof(srcdir));
+        return;
+    }
+#ifdef KVMOVE_SOURCE_DIR
+    util_strlcpy(srcdir, KVMOVE_SOURCE_DIR, sizeof(srcdir));
+    (void)slash;
+#else
+    slash = strstr(__FILE__, "/tests/unit/");
+    snprintf(srcdir, sizeof(srcdir), "%.*s", slash ? (int)(slash - __FILE__) : 1,
+             slash ? __FILE__ : ".");
+#endif
+}
+
+/* Runs tests/unit/unit_pg.sh VERB dbname; for create, reads the conninfo. */
+static int unit_pg(const char *verb)
+{
+    char cmd[PATH_MAX + 128];
+    FILE *f;
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "'%s/tests/unit/unit_pg.sh' %s %s", srcdir, verb, dbname);
+    f = popen(cmd, "r");
+    if (f == NULL)
+        return -1;
+    if (strcmp(verb, "create") == 0 && fgets(conninfo, sizeof(conninfo), f) != NULL)
+        conninfo[strcspn(conninfo, "\n")] = '\0';
+    rc = pclose(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static int count_migration_files(const char *dir)
+{
+    char cmd[PATH_MAX + 64];
+    FILE *f;
+    int n = -1;
+
+    snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '^[0-9][0-9]*_.*\\.sql$'", dir);
+    f = popen(cmd, "r");
+    if (f == NULL || fscanf(f, "%d", &n) != 1)
+        n = -1;
+    if (f)
+        pclose(f);
+    return n;
+}
+
+/* Once per run (in the runner): a fresh database with every migration applied. */
+static void db_setup(void)
+{
+    char dir[PATH_MAX + 16], errstr[512];
+    jobstore *j = NULL;
+
+    find_srcdir();
+    setenv("PGOPTIONS", "-c client_min_messages=warning", 1); /* no NOTICE noise */
+    snprintf(dbname, sizeof(dbname), "unit_jobstore_%d", (int)getpid());
+    if (unit_pg("create") != 0 || conninfo[0] == '\0') {
+        fprintf(stderr, "test_jobstore: cannot create database %s\n", dbname);
+        exit(EXIT_FAILURE);
+    }
+    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
+    migration_files = count_migration_files(dir);
+    if (jobstore_connect(conninfo, &j, errstr, sizeof(errstr)) != 0 ||
+        jobstore_migrate(j, dir, &migrations_applied, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "test_jobstore: %s\n", errstr);
+        migrations_applied = -1;
+    }
+    jobstore_close(j);
+}
+
+static void db_teardown(void)
+{
+    if (unit_pg("drop") != 0)
+        fprintf(stderr, "test_jobstore: could not drop database %s\n", dbname);
+}
+
+/* Per test: empty tables, a jobstore and a plain libpq connection. */
+static void conn_setup(void)
+{
+    char errstr[512];
+    PGresult *r;
+
+    ck_assert_msg(migrations_applied >= 0, "the database could not be migrated");
+    ck_assert_msg(jobstore_connect(conninfo, &js, errstr, sizeof(errstr)) == 0, "%s", errstr);
+    pg = PQconnectdb(conninfo);
+    ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
+    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
+                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
+                   "RESTART IDENTITY CASCADE");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(r);
+}
+
+static void conn_teardown(void)
+{
+    jobstore_close(js);
+    js = NULL;
+    PQfinish(pg);
+    pg = NULL;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+/* The single value of a query with printf-formatted SQL (test-made values only), malloc'd;
+ * "(null)" for SQL NULL, "" for no row. */
+static char *q1(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *q1(const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    PGresult *r;
+    char *v;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    r = PQexec(pg, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
+    v = strdup(PQntuples(r) == 0        ? ""
+               : PQgetisnull(r, 0, 0) ? "(null)"
+                                       : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* Asserts that query FMT returns EXPECTED (first column of the first row). */
+#define ck_sql_eq(expected, ...)                                                                   \
+    do {                                                                                           \
+        char *got_ = q1(__VA_ARGS__);                                                             \
+        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", #__VA_ARGS__, \
+                      got_, (expected));                                                           \
+        free(got_);                                                                                \
+    } while (0)
+
+/* The outbox event types (short) in id order, comma-separated, malloc'd. */
+static char *outbox_types(void)
+{
+    return q1("SELECT coalesce(string_agg(substr(payload->>'type', 11), ',' ORDER BY id), '') "
+              "FROM outbox");
+}
+
+static void migrate_req(request *r, const char *guest, const char *src, const char *tgt)
+{
+    request_init(r);
+    util_strlcpy(r->guest, guest, sizeof(r->guest));
+    util_strlcpy(r->src_host, src, sizeof(r->src_host));
+    util_strlcpy(r->tgt_host, tgt, sizeof(r->tgt_host));
+    r->has_mode = 1;
+}
+
+static jobstore_intake create_ok(const request *r, long mem, int vcpus, char *errstr,
+                                 size_t errstr_size)
+{
+    jobstore_intake res = (jobstore_intake)-1;
+    int rc = jobstore_job_create(js, r, mem, vcpus, "test", &res, errstr, errstr_size);
+
+    ck_assert_msg(rc == 0, "job_create: %d %s", rc, errstr);
+    return res;
+}
+
+/* Creates a migrate_guest job for GUEST and returns its id (= request id) in ID. */
+static void new_job(const char *guest, const char *src, const char *tgt, char id[37])
+{
+    request r;
+    char errstr[512];
+
+    migrate_req(&r, guest, src, tgt);
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    util_strlcpy(id, r.request_id, 37);
+}
+
+static void claim_ok(const char *owner, job *j)
+{
+    char errstr[512];
+    int rc = jobstore_job_claim(js, owner, 60, 0, j, errstr, sizeof(errstr));
+
+    ck_assert_msg(rc == 1, "claim by %s: %d %s", owner, rc, errstr);
+}
+
+static void step_run(job *j, step_id s, step_state st, const char *owner)
+{
+    char errstr[512];
+
+    ck_assert_int_eq(jobstore_step_begin(js, j, s, j->src_host, owner, "test", errstr,
+                                         sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_step_end(js, j, s, j->src_host, st, "msg", "", 1, owner, "test",
+                                       errstr, sizeof(errstr)),
+                     0);
+}
+
+/* Included steps as "S1,S2,..." in the spec's order. */
+static void included_str(const int inc[STEP__COUNT], char *buf, size_t size)
+{
+    int s;
+
+    buf[0] = '\0';
+    for (s = 0; s < STEP__COUNT; s++)
+        if (inc[s])
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? "," : "",
+                     step_to_string((step_id)s));
+}
+
+/* ---- migrations ------------------------------------------------------------------------- */
+
+START_TEST(test_migrate_idempotent)
+{
+    char dir[PATH_MAX + 16], errstr[512], n[16];
+    int applied = -1;
+
+    ck_assert_int_gt(migration_files, 0);
+    ck_assert_int_eq(migrations_applied, migration_files);
+    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
+    ck_assert_int_eq(jobstore_migrate(js, dir, &applied, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(applied, 0);
+    snprintf(n, sizeof(n), "%d", migration_files);
+    ck_sql_eq(n, "SELECT count(*) FROM schema_migrations");
+    /* a missing directory is an error, not "nothing to do" */
+    ck_assert_int_eq(jobstore_migrate(js, "/nonexistent/migrations", &applied, errstr,
+                                      sizeof(errstr)),
+                     -JOBSTORE_EINVALID);
+    ck_assert_ptr_nonnull(strstr(errstr, "/nonexistent/migrations"));
+}
+END_TEST
+
+/* ---- intake ----------------------------------------------------------------------------- */
+
+START_TEST(test_create_idempotent)
+{
+    request r;
+    char errstr[512];
+    char *types;
+
+    migrate_req(&r, "g1.example.com", "h1", "h2");
+    ck_assert_int_eq(create_ok(&r, 2048, 4, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    ck_assert_int_eq(create_ok(&r, 2048, 4, errstr, sizeof(errstr)), JOBSTORE_DUPLICATE);
+    ck_sql_eq("1", "SELECT count(*) FROM jobs WHERE request_id = '%s'", r.request_id);
+    ck_sql_eq("queued", "SELECT status FROM jobs WHERE id = '%s'", r.request_id);
+    ck_sql_eq("11", "SELECT count(*) FROM job_steps WHERE job_id = '%s' AND status = 'pending'",
+              r.request_id);
+    ck_sql_eq("2048|4|1|OFFLINE", "SELECT memory_mb || '|' || vcpus || '|' || attempt || '|' || "
+                                   "mode FROM jobs");
+    types = outbox_types();
+    ck_assert_str_eq(types, "job.accepted");
+    free(types);
+    ck_sql_eq(r.request_id, "SELECT payload->'data'->>'job_id' FROM outbox");
+    ck_sql_eq("g1.example.com", "SELECT payload->>'subject' FROM outbox");
+    ck_sql_eq("11", "SELECT json_array_length((payload->'data'->'steps')::json) FROM outbox");
+}
+END_TEST
+
+START_TEST(test_create_single_step)
+{
+    request r;
+    char errstr[512];
+
+    migrate_req(&r, "g1", "h1", "h2");
+    r.has_step = 1;
+    r.step = STEP_STARTUP_GUEST;
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    ck_sql_eq("STARTUP_GUEST", "SELECT string_agg(step, ',') FROM job_steps");
+    ck_sql_eq("STARTUP_GUEST", "SELECT only_step FROM jobs");
+}
+END_TEST
+
+START_TEST(test_second_active_job_rejected)
+{
+    request r1, r2;
+    char errstr[512];
+    char *types;
+
+    migrate_req(&r1, "g1", "h1", "h2");
+    migrate_req(&r2, "g1", "h1", "h3");
+    ck_assert_int_eq(create_ok(&r1, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    ck_assert_int_eq(create_ok(&r2, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(errstr, r1.request_id) != NULL, "reason does not name the holder: %s",
+                  errstr);
+    ck_sql_eq("rejected", "SELECT status FROM jobs WHERE id = '%s'", r2.request_id);
+    ck_sql_eq("0", "SELECT count(*) FROM job_steps WHERE job_id = '%s'", r2.request_id);
+    types = outbox_types();
+    ck_assert_str_eq(types, "job.accepted,job.rejected");
+    free(types);
+    ck_sql_eq(r1.request_id, "SELECT payload->'data'->>'holder_job_id' FROM outbox ORDER BY id "
+                             "DESC LIMIT 1");
+    /* the rejected request id stays a duplicate: a redelivery writes nothing */
+    ck_assert_int_eq(create_ok(&r2, 0, 0, errstr, sizeof(errstr)), JOBSTORE_DUPLICATE);
+    ck_sql_eq("2", "SELECT count(*) FROM outbox");
+    /* another guest is not held */
+    migrate_req(&r2, "g2", "h1", "h2");
+    ck_assert_int_eq(create_ok(&r2, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+}
+END_TEST
+
+/* The earlier attempt, run in the downtime-aware order: CREATE_BRIDGES (before the stop),
+ * STOP_GUEST, DETACH_INTERFACES succeeded, REMOVE_NAT_BRIDGE_SRC skipped, DETACH_VOLUMES
+ * failed; the rest never ran. Each case replays it. */
+#define ALL_BUT_DONE                                                                               \
+    "DETACH_VOLUMES,ATTACH_VOLUMES,MIGRATE_GUEST,REMOVE_BRIDGES,CREATE_NAT_BRIDGE_TGT,"           \
+    "ATTACH_INTERFACES,STARTUP_GUEST"
+
+static const struct {
+    const char *name;
+    int has_step;
+    step_id step;
+    int has_from_step;
+    step_id from_step;
+    const char *steps; /* expected steps of the replay, or NULL when rejected */
+} replay_cases[] = {
+    {"default: every unfinished step", 0, 0, 0, 0, ALL_BUT_DONE},
+    {"--from-step in the spec's order", 0, 0, 1, STEP_CREATE_BRIDGES,
+     "CREATE_BRIDGES,MIGRATE_GUEST,REMOVE_BRIDGES,REMOVE_NAT_BRIDGE_SRC,CREATE_NAT_BRIDGE_TGT,"
+     "ATTACH_INTERFACES,STARTUP_GUEST"},
+    {"--from-step the first step", 0, 0, 1, STEP_STOP_GUEST,
+     "STOP_GUEST,DETACH_INTERFACES,DETACH_VOLUMES,ATTACH_VOLUMES,CREATE_BRIDGES,MIGRATE_GUEST,"
+     "REMOVE_BRIDGES,REMOVE_NAT_BRIDGE_SRC,CREATE_NAT_BRIDGE_TGT,ATTACH_INTERFACES,"
+     "STARTUP_GUEST"},
+    {"--from-step the last step", 0, 0, 1, STEP_STARTUP_GUEST, "STARTUP_GUEST"},
+    {"--step alone", 1, STEP_ATTACH_VOLUMES, 0, 0, "ATTACH_VOLUMES"},
+    {"--step of a succeeded step", 1, STEP_STOP_GUEST, 0, 0, "STOP_GUEST"},
+};
+
+START_TEST(test_replay_plans)
+{
+    request r;
+    job j, rj;
+    char orig[37], errstr[512], got[512];
+    int s;
+
+    new_job("g1", "h1", "h2", orig);
+    claim_ok("w1", &j);
+    step_run(&j, STEP_CREATE_BRIDGES, STEP_SUCCEEDED, "w1");
+    step_run(&j, STEP_STOP_GUEST, STEP_SUCCEEDED, "w1");
+    step_run(&j, STEP_DETACH_INTERFACES, STEP_SUCCEEDED, "w1");
+    step_run(&j, STEP_REMOVE_NAT_BRIDGE_SRC, STEP_SKIPPED, "w1");
+    step_run(&j, STEP_DETACH_VOLUMES, STEP_FAILED, "w1");
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "boom", 5, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, orig, sizeof(r.job_id));
+    r.has_step = replay_cases[_i].has_step;
+    r.step = replay_cases[_i].step;
+    r.has_from_step = replay_cases[_i].has_from_step;
+    r.from_step = replay_cases[_i].from_step;
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    /* the replay copies the guest and hosts and links to the earlier job */
+    ck_sql_eq("g1|h1|h2|2|replay", "SELECT guest || '|' || src_host || '|' || tgt_host || '|' || "
+                                   "attempt || '|' || action FROM jobs WHERE id = '%s'",
+              r.request_id);
+    ck_sql_eq(orig, "SELECT replay_of FROM jobs WHERE id = '%s'", r.request_id);
+    /* its steps, as recorded and as a claim hands them out */
+    ck_sql_eq(replay_cases[_i].steps,
+              "SELECT string_agg(step, ',' ORDER BY seq) FROM job_steps WHERE job_id = '%s'",
+              r.request_id);
+    claim_ok("w2", &rj);
+    ck_assert_str_eq(rj.id, r.request_id);
+    ck_assert_str_eq(rj.replay_of, orig);
+    ck_assert_int_eq(rj.attempt, 2);
+    included_str(rj.included, got, sizeof(got));
+    ck_assert_str_eq(got, replay_cases[_i].steps);
+    for (s = 0; s < STEP__COUNT; s++)
+        if (rj.included[s])
+            ck_assert_int_eq(rj.state[s], STEP_PENDING);
+}
+END_TEST
+
+START_TEST(test_replay_rejected)
+{
+    request r;
+    job j;
+    char active[37], done[37], unknown[37], errstr[512];
+
+    /* an active (queued) job */
+    new_job("g1", "h1", "h2", active);
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, active, sizeof(r.job_id));
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(errstr, "still queued") != NULL, "%s", errstr);
+    /* ... and running */
+    claim_ok("w1", &j);
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, active, sizeof(r.job_id));
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(errstr, "still running") != NULL, "%s", errstr);
+    /* an unknown job */
+    util_uuid(unknown);
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, unknown, sizeof(r.job_id));
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(errstr, unknown) != NULL && strstr(errstr, "does not exist") != NULL,
+                  "%s", errstr);
+    /* a job with nothing left to resume, unless a step is named */
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    util_strlcpy(done, active, sizeof(done));
+    ck_assert_int_eq(jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr,
+                                         sizeof(errstr)),
+                     -JOBSTORE_ELEASE); /* finished: the lease is gone */
+    {
+        PGresult *res = PQexec(pg, "UPDATE job_steps SET status = 'succeeded'");
+        ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+        PQclear(res);
+    }
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, done, sizeof(r.job_id));
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(errstr, "--step") != NULL, "%s", errstr);
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, done, sizeof(r.job_id));
+    r.has_step = 1;
+    r.step = STEP_STARTUP_GUEST;
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    /* every rejection is a row and a job.rejected event */
+    ck_sql_eq("4", "SELECT count(*) FROM jobs WHERE status = 'rejected'");
+    ck_sql_eq("4", "SELECT count(*) FROM outbox WHERE payload->>'type' = 'io.kvmove.job.rejected'");
+}
+END_TEST
+
+START_TEST(test_reject_unparsed_once)
+{
+    char id[37], errstr[512];
+
+    util_uuid(id);
+    ck_assert_int_eq(jobstore_reject_unparsed(js, id, "bad json", "test", errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_reject_unparsed(js, id, "bad json", "test", errstr, sizeof(errstr)),
+                     0);
+    ck_sql_eq("1", "SELECT count(*) FROM outbox");
+    ck_sql_eq("io.kvmove.job.rejected", "SELECT payload->>'type' FROM outbox");
+    ck_sql_eq("bad json", "SELECT payload->'data'->>'message' FROM outbox");
+    ck_sql_eq("1", "SELECT count(*) FROM rejected_requests WHERE request_id = '%s'", id);
+    /* unreadable ids write nothing */
+    ck_assert_int_eq(jobstore_reject_unparsed(js, "", "x", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_reject_unparsed(js, "not-a-uuid", "x", "test", errstr,
+                                              sizeof(errstr)),
+                     0);
+    ck_sql_eq("1", "SELECT count(*) FROM outbox");
+}
+END_TEST
+
+/* ---- claim and lease -------------------------------------------------------------------- */
+
+START_TEST(test_claim_lease)
+{
+    job a, b;
+    char id[37], errstr[512];
+    int renewed = -1, s;
+
+    new_job("g1", "h1", "h2", id);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(a.id, id);
+    ck_assert_str_eq(a.guest, "g1");
+    ck_assert_str_eq(a.src_host, "h1");
+    ck_assert_str_eq(a.tgt_host, "h2");
+    ck_assert_int_eq(a.takeover, 0);
+    ck_assert_int_eq(a.attempt, 1);
+    for (s = 0; s < STEP__COUNT; s++) {
+        ck_assert_int_eq(a.included[s], 1);
+        ck_assert_int_eq(a.state[s], STEP_PENDING);
+    }
+    ck_sql_eq("running|w1", "SELECT status || '|' || lease_owner FROM jobs");
+    /* valid lease: nobody else gets it, not even its owner twice */
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &b, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", 60, &renewed, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(renewed, 1);
+    ck_assert_int_eq(jobstore_lease_renew(js, "w2", 60, &renewed, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(renewed, 0);
+    /* a step recorded before the takeover stays recorded */
+    step_run(&a, STEP_STOP_GUEST, STEP_SUCCEEDED, "w1");
+    /* the lease expires (released on shutdown): w2 takes over */
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(b.id, id);
+    ck_assert_int_eq(b.takeover, 1);
+    ck_assert_int_eq(b.state[STEP_STOP_GUEST], STEP_SUCCEEDED);
+    ck_assert_int_eq(b.state[STEP_DETACH_INTERFACES], STEP_PENDING);
+    ck_sql_eq("w2", "SELECT lease_owner FROM jobs");
+    /* the former owner is fenced off every write */
+    ck_assert_int_eq(jobstore_step_begin(js, &a, STEP_DETACH_INTERFACES, "h1", "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     -JOBSTORE_ELEASE);
+    ck_assert_int_eq(jobstore_step_end(js, &a, STEP_STOP_GUEST, "h1", STEP_FAILED, "x", "", 1,
+                                       "w1", "test", errstr, sizeof(errstr)),
+                     -JOBSTORE_ELEASE);
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "x", 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     -JOBSTORE_ELEASE);
+    ck_assert_int_eq(jobstore_preflight_record(js, &a, "w1", 1, "c", "passed", "ok", errstr,
+                                               sizeof(errstr)),
+                     -JOBSTORE_ELEASE);
+    ck_sql_eq("0", "SELECT count(*) FROM job_steps WHERE status = 'running'");
+    ck_sql_eq("succeeded", "SELECT status FROM job_steps WHERE step = 'STOP_GUEST'");
+    ck_assert_int_eq(jobstore_step_begin(js, &b, STEP_DETACH_INTERFACES, "h1", "w2", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+}
+END_TEST
+
+START_TEST(test_claim_after_natural_expiry)
+{
+    job a, b;
+    char id[37], errstr[512];
+
+    new_job("g1", "h1", "h2", id);
+    /* a lease of 0 s has expired by the next transaction */
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 0, 0, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(a.takeover, 0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(b.id, id);
+    ck_assert_int_eq(b.takeover, 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w3", 60, 0, &b, errstr, sizeof(errstr)), 0);
+}
+END_TEST
+
+START_TEST(test_claim_order_and_per_host_limit)
+{
+    job a, b, c;
+    char ja[37], jb[37], jc[37], errstr[512];
+
+    new_job("g1", "h1", "h2", ja);
+    new_job("g2", "h2", "h3", jb); /* touches h2 like the first */
+    new_job("g3", "h4", "h5", jc);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 1, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(a.id, ja); /* oldest first */
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 1, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(b.id, jc); /* the h2 job waits */
+    ck_assert_int_eq(jobstore_job_claim(js, "w3", 60, 1, &c, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("queued", "SELECT status FROM jobs WHERE id = '%s'", jb);
+    /* with a higher limit it would have gone */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w3", 60, 1, &c, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(c.id, jb);
+}
+END_TEST
+
+START_TEST(test_claim_limit_two)
+{
+    job a;
+    char id[37], errstr[512];
+
+    new_job("g1", "h1", "h2", id);
+    new_job("g2", "h2", "h3", id);
+    new_job("g3", "h3", "h1", id);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
+    /* g3 (h3 -> h1): h3 has 1 running job (g2), h1 has 1 (g1); neither host is at 2 */
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(a.guest, "g3");
+}
+END_TEST
+
+/* ---- steps, preflight, finish: rows and events -------------------------------------------- */
+
+START_TEST(test_steps_rows_and_events)
+{
+    job j;
+    char id[37], errstr[512], *types;
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(jobstore_preflight_record(js, &j, "w1", 1, "target_memory", "passed",
+                                               "enough", errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_preflight_record(js, &j, "w1", 1, "target_memory", "warning",
+                                               "tight", errstr, sizeof(errstr)),
+                     0); /* re-recorded after a takeover: one row */
+    ck_sql_eq("1|warning|tight", "SELECT count(*) || '|' || max(status) || '|' || max(message) "
+                                 "FROM preflight_results");
+    ck_assert_int_eq(jobstore_preflight_done(js, &j, "w1", "test", 1, NULL, errstr,
+                                             sizeof(errstr)),
+                     0);
+
+    ck_assert_int_eq(jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr,
+                                         sizeof(errstr)),
+                     0);
+    ck_sql_eq("running|h1|1|(null)", "SELECT status || '|' || host || '|' || attempts || '|' || "
+                                     "coalesce(finished_at::text, '(null)') FROM job_steps WHERE "
+                                     "step = 'STOP_GUEST'");
+    ck_assert_int_eq(jobstore_step_end(js, &j, STEP_STOP_GUEST, "h1", STEP_SUCCEEDED, "stopped",
+                                       "line one\nline two\n", 42, "w1", "test", errstr,
+                                       sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(j.state[STEP_STOP_GUEST], STEP_SUCCEEDED);
+    ck_sql_eq("succeeded|stopped|42|line one\nline two\n",
+              "SELECT status || '|' || message || '|' || elapsed_ms || '|' || output FROM "
+              "job_steps WHERE step = 'STOP_GUEST' AND finished_at IS NOT NULL");
+    ck_sql_eq("[\"line one\", \"line two\"]|42|h1|STOP_GUEST",
+              "SELECT (payload->'data'->'lines')::text || '|' || (payload->'data'->>'elapsed_ms') "
+              "|| '|' || (payload->'data'->>'host') || '|' || (payload->'data'->>'step') FROM "
+              "outbox ORDER BY id DESC LIMIT 1");
+
+    step_run(&j, STEP_REMOVE_NAT_BRIDGE_SRC, STEP_SKIPPED, "w1");
+    ck_assert_int_eq(j.state[STEP_REMOVE_NAT_BRIDGE_SRC], STEP_SKIPPED);
+    step_run(&j, STEP_DETACH_INTERFACES, STEP_FAILED, "w1");
+    step_run(&j, STEP_DETACH_INTERFACES, STEP_FAILED, "w1"); /* retried */
+    ck_sql_eq("failed|2", "SELECT status || '|' || attempts FROM job_steps WHERE step = "
+                          "'DETACH_INTERFACES'");
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "DETACH_INTERFACES failed", 99, NULL,
+                                         NULL, "w1", "test", errstr, sizeof(errstr)),
+                     0);
+    ck_sql_eq("failed|DETACH_INTERFACES failed|(null)|(null)|true",
+              "SELECT status || '|' || error || '|' || coalesce(lease_owner, '(null)') || '|' || "
+              "coalesce(lease_expires::text, '(null)') || '|' || (finished_at IS NOT NULL) FROM "
+              "jobs");
+    types = outbox_types();
+    ck_assert_str_eq(types, "job.accepted,preflight.passed,step.started,step.completed,"
+                            "step.started,step.skipped,step.started,step.failed,step.started,"
+                            "step.failed,job.failed");
+    free(types);
+    ck_sql_eq("DETACH_INTERFACES failed|1",
+              "SELECT (payload->'data'->>'message') || '|' || (payload->'data'->>'attempt') FROM "
+              "outbox ORDER BY id DESC LIMIT 1");
+    /* every event is keyed by the job and names the guest */
+    ck_sql_eq("0", "SELECT count(*) FROM outbox WHERE key <> '%s' OR payload->>'subject' <> 'g1'",
+              id);
+}
+END_TEST
+
+START_TEST(test_finish_succeeded_stores_deployed_config)
+{
+    job j;
+    char id[37], errstr[512], state[32], *doc = NULL;
+    long v = 0;
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(jobstore_preflight_done(js, &j, "w1", "test", 0,
+                                             json_pack("{s:s}", "failed", "target_memory"),
+                                             errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 7, "<engineeredSystem/>",
+                                         "exa01", "w1", "test", errstr, sizeof(errstr)),
+                     0);
+    ck_sql_eq("succeeded", "SELECT status FROM jobs");
+    ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &v, state, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(doc, "<engineeredSystem/>");
+    ck_assert_str_eq(state, "migration-deployed");
+    free(doc);
+    ck_sql_eq("preflight.failed,job.succeeded",
+              "SELECT string_agg(substr(payload->>'type', 11), ',' ORDER BY id) FROM outbox "
+              "WHERE id > 1");
+    ck_sql_eq("target_memory", "SELECT payload->'data'->>'failed' FROM outbox WHERE "
+                               "payload->>'type' = 'io.kvmove.preflight.failed'");
+    ck_sql_eq("migration completed", "SELECT payload->'data'->>'message' FROM outbox ORDER BY id "
+                                     "DESC LIMIT 1");
+}
+END_TEST
+
+/* ---- outbox ----------------------------------------------------------------------------- */
+
+typedef struct sent_log {
+    int calls;
+    int deliver_mask; /* bit i: deliver the i-th event of a call (bits past 30: all) */
+    int fail;         /* return -1 without trying */
+    char payloads[16][2048];
+    int n;
+} sent_log;
+
+static int send_some(void *ctx, jobstore_event *ev, size_t n)
+{
+    sent_log *l = ctx;
+    size_t i;
+
+    l->calls++;
+    if (l->fail)
+        return -1;
+    l->n = 0;
+    for (i = 0; i < n; i++) {
+        ck_assert_str_eq(ev[i].topic, "kvmove.events");
+        if (i < 16)
+            util_strlcpy(l->payloads[l->n++], ev[i].payload, sizeof(l->payloads[0]));
+        ev[i].delivered = i < 30 ? (l->deliver_mask >> i) & 1 : 1;
+    }
+    return 0;
+}
+
+START_TEST(test_outbox_publish_prefix)
+{
+    sent_log l;
+    char id[37], errstr[512];
+    int published = -1, i;
+    long backlog = -1;
+    char *payload[4];
+
+    for (i = 0; i < 4; i++) {
+        char g[8];
+        snprintf(g, sizeof(g), "g%d", i);
+        new_job(g, "h1", "h2", id);
+    }
+    for (i = 0; i < 4; i++) {
+        char n[8];
+        snprintf(n, sizeof(n), "%d", i + 1);
+        payload[i] = q1("SELECT payload::text FROM outbox WHERE id = %s", n);
+    }
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(backlog, 4);
+
+    /* the sender cannot try at all: nothing is marked */
+    memset(&l, 0, sizeof(l));
+    l.fail = 1;
+    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(published, 0);
+
+    /* events 0, 1 and 3 delivered, 2 not: only the prefix 0-1 is marked */
+    memset(&l, 0, sizeof(l));
+    l.deliver_mask = 0x1 | 0x2 | 0x8;
+    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(l.calls, 1);
+    ck_assert_int_eq(l.n, 4);
+    for (i = 0; i < 4; i++)
+        ck_assert_str_eq(l.payloads[i], payload[i]);
+    ck_assert_int_eq(published, 2);
+    ck_sql_eq("1,2", "SELECT string_agg(id::text, ',' ORDER BY id) FROM outbox WHERE "
+                     "published_at IS NOT NULL");
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(backlog, 2);
+
+    /* the next call sends the rest, in order (3 again: at least once) */
+    memset(&l, 0, sizeof(l));
+    l.deliver_mask = -1;
+    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_str_eq(l.payloads[0], payload[2]);
+    ck_assert_str_eq(l.payloads[1], payload[3]);
+    ck_assert_int_eq(published, 2);
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(backlog, 0);
+
+    /* nothing left: nothing sent */
+    memset(&l, 0, sizeof(l));
+    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(published, 0);
+    ck_assert_int_eq(l.n, 0);
+    for (i = 0; i < 4; i++)
+        free(payload[i]);
+}
+END_TEST
+
+START_TEST(test_outbox_publish_limit)
+{
+    sent_log l;
+    char id[37], errstr[512];
+    int published = -1;
+
+    new_job("g1", "h1", "h2", id);
+    new_job("g2", "h1", "h2", id);
+    new_job("g3", "h1", "h2", id);
+    memset(&l, 0, sizeof(l));
+    l.deliver_mask = -1;
+    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 2, &published, errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(l.n, 2);
+    ck_assert_int_eq(published, 2);
+    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 2, &published, errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(l.n, 1);
+    ck_assert_int_eq(published, 1);
+}
+END_TEST
+
+/* ---- cleanups --------------------------------------------------------------------------- */
+
+START_TEST(test_cleanups)
+{
+    job j;
+    jobstore_cleanup cl, cl2;
+    char id[37], errstr[512], *types;
+    json_t *arr = NULL, *e;
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1",
+                                          "test", errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1",
+                                          "test", errstr, sizeof(errstr)),
+                     0); /* once per (host, guest, job) */
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "x", "w9", "test", errstr,
+                                          sizeof(errstr)),
+                     -JOBSTORE_ELEASE);
+    ck_sql_eq("1", "SELECT count(*) FROM host_cleanups");
+    ck_sql_eq("1", "SELECT count(*) FROM outbox WHERE payload->>'type' = "
+                   "'io.kvmove.cleanup.pending'");
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+
+    /* filters */
+    ck_assert_int_eq(jobstore_cleanup_next(js, "h2", NULL, 0, &cl, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_cleanup_next(js, NULL, "g2", 0, &cl, errstr, sizeof(errstr)), 0);
+
+    /* a failed attempt: counted, stays pending */
+    ck_assert_int_eq(jobstore_cleanup_next(js, "h1", "g1", 0, &cl, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(cl.job_id, id);
+    ck_assert_str_eq(cl.host, "h1");
+    ck_assert_str_eq(cl.address, "127.0.1.2");
+    ck_assert_str_eq(cl.guest, "g1");
+    ck_assert_str_eq(cl.tgt_host, "h2");
+    ck_assert_int_eq(cl.config_version, 0);
+    ck_assert_int_eq(jobstore_cleanup_finish(js, &cl, 0, NULL, "still down", "test", errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_next(js, "h1", NULL, cl.id, &cl2, errstr, sizeof(errstr)),
+                     0); /* none after it */
+    ck_assert_int_eq(jobstore_cleanups_json(js, "h1", NULL, &arr, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(json_array_size(arr), 1);
+    e = json_array_get(arr, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "status")), "pending");
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "attempts")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "last_error")), "still down");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "reason")), "h1 unreachable");
+    json_decref(arr);
+    ck_assert_int_eq(jobstore_cleanups_json(js, "h2", NULL, &arr, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(json_array_size(arr), 0);
+    json_decref(arr);
+
+    /* done: marked with its output and a cleanup.completed event; nothing is next */
+    ck_assert_int_eq(jobstore_cleanup_next(js, NULL, NULL, 0, &cl, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_cleanup_finish(js, &cl, 1, "undefined g1\n", NULL, "test", errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_sql_eq("done|2|undefined g1\n|", "SELECT status || '|' || attempts || '|' || output || "
+                                        "'|' || last_error FROM host_cleanups");
+    ck_assert_int_eq(jobstore_cleanup_next(js, NULL, NULL, 0, &cl, errstr, sizeof(errstr)), 0);
+    types = outbox_types();
+    ck_assert_str_eq(types, "job.accepted,cleanup.pending,job.succeeded,cleanup.completed");
+    free(types);
+    ck_assert_int_eq(jobstore_cleanups_json(js, NULL, "g1", &arr, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "status")), "done");
+    json_decref(arr);
+}
+END_TEST
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+START_TEST(test_config_store_get_list)
+{
+    char errstr[512], state[32];
+    char *doc = NULL;
+    long v1 = 0, v2 = 0, vout = 0;
+    json_t *list = NULL, *e;
+
+    ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)),
+                     -JOBSTORE_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(errstr, "config load"));
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<a/>", "first", &v1, errstr,
+                                           sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "migration-merged", "<b/>", NULL, &v2,
+                                           errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_gt(v2, v1);
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr,
+                                           sizeof(errstr)),
+                     -JOBSTORE_EDB);
+    ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(doc, "<b/>");
+    ck_assert_int_eq(vout, v2);
+    ck_assert_str_eq(state, "migration-merged");
+    free(doc);
+    ck_assert_int_eq(jobstore_config_get(js, v1, &doc, &vout, state, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(doc, "<a/>");
+    ck_assert_int_eq(vout, v1);
+    ck_assert_str_eq(state, "loaded");
+    free(doc);
+    ck_assert_int_eq(jobstore_config_get(js, v2 + 100, &doc, NULL, NULL, errstr, sizeof(errstr)),
+                     -JOBSTORE_ENOTFOUND);
+    ck_assert_int_eq(jobstore_config_list(js, &list, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(json_array_size(list), 2);
+    e = json_array_get(list, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "version")), v1);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "system")), "exa01");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "state")), "loaded");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "note")), "first");
+    e = json_array_get(list, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "version")), v2);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "note")), "");
+    json_decref(list);
+}
+END_TEST
+
+/* ---- reserved capacity ------------------------------------------------------------------ */
+
+START_TEST(test_reserved_on)
+{
+    request r;
+    job j;
+    char a[37], errstr[512];
+    long mem = -1;
+    int vcpus = -1;
+
+    migrate_req(&r, "g1", "h1", "h2");
+    ck_assert_int_eq(create_ok(&r, 1000, 4, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    util_strlcpy(a, r.request_id, sizeof(a));
+    migrate_req(&r, "g2", "h3", "h2");
+    ck_assert_int_eq(create_ok(&r, 500, 2, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    migrate_req(&r, "g3", "h2", "h3");
+    ck_assert_int_eq(create_ok(&r, 300, 1, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    migrate_req(&r, "g1", "h1", "h2"); /* rejected (g1 busy): reserves nothing */
+    ck_assert_int_eq(create_ok(&r, 7000, 9, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(mem, 1500);
+    ck_assert_int_eq(vcpus, 6);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", a, &mem, &vcpus, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(mem, 500);
+    ck_assert_int_eq(vcpus, 2);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h9", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(mem, 0);
+    ck_assert_int_eq(vcpus, 0);
+    /* running counts; ended does not */
+    claim_ok("w1", &j);
+    ck_assert_str_eq(j.id, a);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(mem, 1500);
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "x", 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(mem, 500);
+    ck_assert_int_eq(vcpus, 2);
+}
+END_TEST
+
+START_TEST(test_job_get_json)
+{
+    char id[37], errstr[512];
+    json_t *o = NULL;
+
+    new_job("g1", "h1", "h2", id);
+    ck_assert_int_eq(jobstore_job_get_json(js, id, &o, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "status")), "queued");
+    ck_assert_int_eq(json_array_size(json_object_get(o, "steps")), 11);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(o, "steps"),
+                                                                      0),
+                                                       "step")),
+                     "STOP_GUEST");
+    json_decref(o);
+    ck_assert_int_eq(jobstore_job_get_json(js, "nope", &o, errstr, sizeof(errstr)),
+                     -JOBSTORE_ENOTFOUND);
+    util_uuid(id);
+    ck_assert_int_eq(jobstore_job_get_json(js, id, &o, errstr, sizeof(errstr)),
+                     -JOBSTORE_ENOTFOUND);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("jobstore");
+    TCase *tc = tcase_create("db");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_unchecked_fixture(tc, db_setup, db_teardown);
+    tcase_add_checked_fixture(tc, conn_setup, conn_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_migrate_idempotent);
+    tcase_add_test(tc, test_create_idempotent);
+    tcase_add_test(tc, test_create_single_step);
+    tcase_add_test(tc, test_second_active_job_rejected);
+    tcase_add_loop_test(tc, test_replay_plans, 0, N_OF(replay_cases));
+    tcase_add_test(tc, test_replay_rejected);
+    tcase_add_test(tc, test_reject_unparsed_once);
+    tcase_add_test(tc, test_claim_lease);
+    tcase_add_test(tc, test_claim_after_natural_expiry);
+    tcase_add_test(tc, test_claim_order_and_per_host_limit);
+    tcase_add_test(tc, test_claim_limit_two);
+    tcase_add_test(tc, test_steps_rows_and_events);
+    tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
+    tcase_add_test(tc, test_outbox_publish_prefix);
+    tcase_add_test(tc, test_outbox_publish_limit);
+    tcase_add_test(tc, test_cleanups);
+    tcase_add_test(tc, test_config_store_get_list);
+    tcase_add_test(tc, test_reserved_on);
+    tcase_add_test(tc, test_job_get_json);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
