@@ -62,8 +62,8 @@ typedef struct esxml esxml; /* a loaded document; opaque */
  * Network access and external entities are off. XSD_PATH may be NULL to skip schema
  * validation (structure is still checked). Returns 0 and a new document in *OUT that the
  * caller frees with esxml_free(), or -1 with the reason (file, line, element) in errstr. */
-int esxml_load_buffer(const char *buf, size_t len, const char *xsd_path, esxml **out,
-                      char *errstr, size_t errstr_size);
+int esxml_load_buffer(const char *buf, size_t len, const char *xsd_path, esxml **out, char *errstr,
+                      size_t errstr_size);
 /* As esxml_load_buffer, reading PATH. */
 int esxml_load_file(const char *path, const char *xsd_path, esxml **out, char *errstr,
                     size_t errstr_size);
@@ -104,8 +104,8 @@ int esxml_action_add(esxml *doc, const char *subcommand, int *id_out, char *errs
 int esxml_action_set_deployed(esxml *doc, int id, char *errstr, size_t errstr_size);
 /* Moves the guest's <machine id=.../> reference from its current host to TGT_HOSTNAME.
  * Moving a guest to the host it is already on succeeds and changes nothing. */
-int esxml_guest_move(esxml *doc, const char *guest_hostname, const char *tgt_hostname,
-                     char *errstr, size_t errstr_size);
+int esxml_guest_move(esxml *doc, const char *guest_hostname, const char *tgt_hostname, char *errstr,
+                     size_t errstr_size);
 
 /* Serialises the document (UTF-8, indented). Returns 0 and a malloc'd buffer in *BUF (length
  * in *LEN) that the caller frees, or -1. */

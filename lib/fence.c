@@ -39,7 +39,6 @@ static int run(hostconn *c, hostop op, const hostops_var *v, size_t n, int timeo
     return rc < 0 ? rc : status;
 }
 
-
 /* 1 if a guest other than GUEST placed on HOST in DOC uses BRIDGE. */
 static int bridge_used(const esxml *doc, const esxml_host *host, const esxml_guest *guest,
                        const char *bridge)

@@ -7,11 +7,11 @@
 typedef struct hostconn hostconn;
 
 typedef struct hostconn_opts {
-    const char *user;             /* default "root" */
-    int port;                     /* default 22 */
-    const char *identity;         /* private key file; NULL = libssh's defaults (~/.ssh/id_*) */
-    const char *known_hosts;      /* known_hosts file; NULL = ~/.ssh/known_hosts */
-    int connect_timeout_ms;       /* default 10000 */
+    const char *user;        /* default "root" */
+    int port;                /* default 22 */
+    const char *identity;    /* private key file; NULL = libssh's defaults (~/.ssh/id_*) */
+    const char *known_hosts; /* known_hosts file; NULL = ~/.ssh/known_hosts */
+    int connect_timeout_ms;  /* default 10000 */
 } hostconn_opts;
 
 /* Error classes, returned negated, so callers can tell what a retry can fix. */
@@ -31,8 +31,8 @@ int hostconn_open(const char *address, const hostconn_opts *opts, hostconn **out
  * 1 MiB) until it exits or TIMEOUT_MS passes (0 = no limit). Returns 0 and sets *EXIT_STATUS,
  * *OUT and *ERR (malloc'd, NUL-terminated, caller frees; OUT/ERR may be NULL to discard), or
  * -HOSTCONN_E* with errstr. A broken session is reopened once before the command is sent. */
-int hostconn_exec(hostconn *c, const char *command, int timeout_ms, int *exit_status,
-                  char **out, char **err, char *errstr, size_t errstr_size);
+int hostconn_exec(hostconn *c, const char *command, int timeout_ms, int *exit_status, char **out,
+                  char **err, char *errstr, size_t errstr_size);
 
 /* Outcome of one command of hostconn_exec_many. */
 typedef struct hostconn_result {
@@ -49,10 +49,11 @@ typedef struct hostconn_result {
 /* Runs the N COMMANDS concurrently, each on its own channel of the one session, driven by a
  * single loop, until all exit or TIMEOUT_MS (for the whole batch; 0 = no limit) passes; commands
  * still running then are sent SIGTERM and their channel is closed (OpenSSH ignores the signal for
- * root logins: the command may run on to its end on the host, so its outcome is unknown). Fills RESULTS[0..N-1] (caller's array;
- * the strings in it are malloc'd, free with hostconn_result_free). A broken session is reopened
- * once, before any command is sent. Returns 0 if every command ran to its end (whatever its exit
- * status), else the first failing command's -HOSTCONN_E* with its reason in errstr. */
+ * root logins: the command may run on to its end on the host, so its outcome is unknown). Fills
+ * RESULTS[0..N-1] (caller's array; the strings in it are malloc'd, free with hostconn_result_free).
+ * A broken session is reopened once, before any command is sent. Returns 0 if every command ran to
+ * its end (whatever its exit status), else the first failing command's -HOSTCONN_E* with its reason
+ * in errstr. */
 int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int timeout_ms,
                        hostconn_result *results, char *errstr, size_t errstr_size);
 

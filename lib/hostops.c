@@ -85,17 +85,20 @@ static const char *const libvirt_templates[HOP__COUNT] = {
     [HOP_AUTOSTART_ON] = "virsh autostart {guest}",
     [HOP_AUTOSTART_OFF] = "virsh autostart --disable {guest}",
     /* ACPI power button, repeated every 5 s in case the guest missed it while booting. */
-    [HOP_DOMAIN_SHUTDOWN] = "virsh domstate {guest} >/dev/null || exit 1; timeout 120 sh -c 'i=0; "
-                            "until " LV_DOMSTATE_IS("shut off") "; do "
-                            "[ $((i % 25)) -ne 0 ] || virsh shutdown {guest} >/dev/null; "
-                            "i=$((i + 1)); sleep 0.2; done' || "
-                            "(echo '{guest} did not shut down within 120 s' >&2; exit 1)",
+    [HOP_DOMAIN_SHUTDOWN] =
+        "virsh domstate {guest} >/dev/null || exit 1; timeout 120 sh -c 'i=0; "
+        "until " LV_DOMSTATE_IS(
+            "shut off") "; do "
+                        "[ $((i % 25)) -ne 0 ] || virsh shutdown {guest} >/dev/null; "
+                        "i=$((i + 1)); sleep 0.2; done' || "
+                        "(echo '{guest} did not shut down within 120 s' >&2; exit 1)",
     [HOP_DOMAIN_DESTROY] = LV_DOMSTATE_IS("shut off") " || virsh destroy {guest}",
     [HOP_DOMAIN_START] = LV_DOMSTATE_IS("running") " || virsh start {guest}",
-    [HOP_DOMAIN_WAIT_READY] = "timeout 300 sh -c 'until grep -qs KVMOVE-READY " LV_SERIAL "; do "
-                              LV_DOMSTATE_IS("running") " || exit 1; sleep 0.2; done' || "
-                              "(echo '{guest} is not ready: no KVMOVE-READY line in " LV_SERIAL
-                              "' >&2; exit 1)",
+    [HOP_DOMAIN_WAIT_READY] =
+        "timeout 300 sh -c 'until grep -qs KVMOVE-READY " LV_SERIAL "; do " LV_DOMSTATE_IS(
+            "running") " || exit 1; sleep 0.2; done' || "
+                       "(echo '{guest} is not ready: no KVMOVE-READY line in " LV_SERIAL
+                       "' >&2; exit 1)",
     /* No SR-IOV VF pools: re* (RDMA) interfaces belong in the domain XML on these hosts. */
     [HOP_VFPOOL_LIST] = "true",
     [HOP_IFACE_LIST] = "virsh domiflist {guest}",
@@ -113,10 +116,10 @@ static const char *const libvirt_templates[HOP__COUNT] = {
     [HOP_NAT_BRIDGE_REMOVE] = "ip link delete {bridge} type bridge",
     [HOP_VOLUME_LIST] = "mkdir -p " LV_DIR "/volumes && find " LV_DIR "/volumes -maxdepth 1 "
                         "-type l -printf '%l %f\\n' | sed 's|^.*/\\([^/ ]*\\) |\\1 |'",
-    [HOP_VOLUME_ATTACH] = "if [ ! -e " LV_SHARED "/{volume} ]; then echo 'volume {volume} not "
-                          "found on the shared storage " LV_SHARED "' >&2; exit 1; fi; "
-                          "mkdir -p " LV_DIR "/volumes && ln -sfn " LV_SHARED "/{volume} " LV_DIR
-                          "/volumes/{device}",
+    [HOP_VOLUME_ATTACH] =
+        "if [ ! -e " LV_SHARED "/{volume} ]; then echo 'volume {volume} not "
+        "found on the shared storage " LV_SHARED "' >&2; exit 1; fi; "
+        "mkdir -p " LV_DIR "/volumes && ln -sfn " LV_SHARED "/{volume} " LV_DIR "/volumes/{device}",
     [HOP_VOLUME_DETACH] = "find " LV_DIR "/volumes -maxdepth 1 -lname '" LV_SHARED "/{volume}' "
                           "-delete",
     /* A shared file system has no storage-side attachment to drop for a dead host. */
@@ -254,8 +257,7 @@ int hostops_set_profile(const char *profile, char *errstr, size_t errstr_size)
         profile_templates = libvirt_templates;
         return 0;
     }
-    util_errf(errstr, errstr_size, "unknown host profile '%s' (known: exadata, libvirt)",
-              profile);
+    util_errf(errstr, errstr_size, "unknown host profile '%s' (known: exadata, libvirt)", profile);
     return -1;
 }
 
@@ -376,8 +378,8 @@ int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int seque
         return -1;
     memset(results, 0, sizeof(*results) * n);
     for (i = 0; i < n; i++) {
-        commands[i] = hostops_render(calls[i].op, calls[i].vars, calls[i].n_vars, errstr,
-                                     errstr_size);
+        commands[i] =
+            hostops_render(calls[i].op, calls[i].vars, calls[i].n_vars, errstr, errstr_size);
         if (commands[i] == NULL) {
             rc = -1;
             goto out;

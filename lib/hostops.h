@@ -9,40 +9,40 @@
 
 /* Every operation kvmove performs on a KVM host. */
 typedef enum {
-    HOP_IMAGE_VERSION,      /* Exadata software version */
-    HOP_HOST_INFO,          /* Key: value facts (model, memory, live update, ...) */
-    HOP_DOMAIN_LIST,        /* defined domains, one per line */
-    HOP_DOMAIN_STATE,       /* "running" / "shut off"; exit 1 if undefined */
-    HOP_DOMAIN_INFO,        /* virsh dominfo-like, has "Autostart:" */
-    HOP_DOMAIN_DEFINE,      /* define from the XML on the guest's configuration volume */
+    HOP_IMAGE_VERSION, /* Exadata software version */
+    HOP_HOST_INFO,     /* Key: value facts (model, memory, live update, ...) */
+    HOP_DOMAIN_LIST,   /* defined domains, one per line */
+    HOP_DOMAIN_STATE,  /* "running" / "shut off"; exit 1 if undefined */
+    HOP_DOMAIN_INFO,   /* virsh dominfo-like, has "Autostart:" */
+    HOP_DOMAIN_DEFINE, /* define from the XML on the guest's configuration volume */
     HOP_DOMAIN_UNDEFINE,
     HOP_AUTOSTART_ON,
     HOP_AUTOSTART_OFF,
-    HOP_DOMAIN_SHUTDOWN,    /* graceful, waits until off */
-    HOP_DOMAIN_DESTROY,     /* forced */
-    HOP_DOMAIN_START,       /* boots and waits until ready */
-    HOP_VFPOOL_LIST,        /* VF pools in use, one per line; empty = none */
-    HOP_IFACE_LIST,         /* attached re* interfaces of {guest} */
+    HOP_DOMAIN_SHUTDOWN, /* graceful, waits until off */
+    HOP_DOMAIN_DESTROY,  /* forced */
+    HOP_DOMAIN_START,    /* boots and waits until ready */
+    HOP_VFPOOL_LIST,     /* VF pools in use, one per line; empty = none */
+    HOP_IFACE_LIST,      /* attached re* interfaces of {guest} */
     HOP_IFACE_ATTACH,
     HOP_IFACE_DETACH,
     HOP_BRIDGE_LIST,
-    HOP_BRIDGE_ADD,         /* {bridge} with {vlan} */
+    HOP_BRIDGE_ADD, /* {bridge} with {vlan} */
     HOP_BRIDGE_REMOVE,
     HOP_NAT_BRIDGE_ADD,
     HOP_NAT_BRIDGE_REMOVE,
-    HOP_VOLUME_LIST,        /* "VOLUME DEVICE" lines of volumes attached to this host */
-    HOP_VOLUME_ATTACH,      /* {volume} as {device} */
+    HOP_VOLUME_LIST,   /* "VOLUME DEVICE" lines of volumes attached to this host */
+    HOP_VOLUME_ATTACH, /* {volume} as {device} */
     HOP_VOLUME_DETACH,
     HOP_VOLUME_DETACH_REMOTE, /* storage-side detach of {volume} from {host} */
-    HOP_CFG_MOUNTED,        /* exit 0 if the configuration volume is mounted */
+    HOP_CFG_MOUNTED,          /* exit 0 if the configuration volume is mounted */
     HOP_CFG_MKDIR,
     HOP_CFG_MOUNT,
     HOP_CFG_UMOUNT,
     HOP_CFG_RMDIR,
-    HOP_FSTAB_HAS,          /* exit 0 if the fstab entry exists */
+    HOP_FSTAB_HAS, /* exit 0 if the fstab entry exists */
     HOP_FSTAB_ADD,
     HOP_FSTAB_REMOVE,
-    HOP_DOMAIN_WAIT_READY,  /* waits until the started guest is ready; absent = start waits */
+    HOP_DOMAIN_WAIT_READY, /* waits until the started guest is ready; absent = start waits */
     HOP__COUNT
 } hostop;
 

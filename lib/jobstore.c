@@ -1081,11 +1081,10 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
     }
     added = atoi(PQcmdTuples(res)) > 0;
     PQclear(res);
-    if (added &&
-        (rc = outbox_add(js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
-                         json_pack("{s:s,s:s,s:s}", "host", host, "guest", j->guest, "message",
-                                   reason),
-                         errstr, errstr_size)) < 0)
+    if (added && (rc = outbox_add(js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
+                                  json_pack("{s:s,s:s,s:s}", "host", host, "guest", j->guest,
+                                            "message", reason),
+                                  errstr, errstr_size)) < 0)
         goto fail;
     return commit(js, errstr, errstr_size);
 fail:
@@ -1131,9 +1130,8 @@ int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, lon
     return 1; /* the transaction stays open until jobstore_cleanup_finish */
 }
 
-int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done,
-                            const char *output, const char *error, const char *source,
-                            char *errstr, size_t errstr_size)
+int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
+                            const char *error, const char *source, char *errstr, size_t errstr_size)
 {
     char id[32];
     const char *p[3] = {id, output ? output : "", error ? error : ""};

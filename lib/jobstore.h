@@ -26,8 +26,7 @@ int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size);
 /* Applies every DIR/NNNN_*.sql not yet recorded in schema_migrations, in order, each in its
  * own transaction, under an advisory lock (several workers may start at once). *APPLIED gets
  * how many ran. Returns 0 or a negative code. */
-int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr,
-                     size_t errstr_size);
+int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, size_t errstr_size);
 
 /* ---- es.xml versions ---- */
 
@@ -78,11 +77,11 @@ typedef struct job {
     char src_host[REQUEST_NAME_MAX];
     char tgt_host[REQUEST_NAME_MAX];
     migrate_mode mode;
-    long config_version;                /* 0 = newest at claim time */
-    int included[STEP__COUNT];          /* 1 if the step belongs to this job */
-    step_state state[STEP__COUNT];      /* as recorded */
-    int takeover;                       /* 1 if claimed from an expired lease */
-    int sequential;                     /* 1: the spec's order, one operation at a time */
+    long config_version;           /* 0 = newest at claim time */
+    int included[STEP__COUNT];     /* 1 if the step belongs to this job */
+    step_state state[STEP__COUNT]; /* as recorded */
+    int takeover;                  /* 1 if claimed from an expired lease */
+    int sequential;                /* 1: the spec's order, one operation at a time */
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
@@ -92,8 +91,8 @@ typedef struct job {
 int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per_host, job *out,
                        char *errstr, size_t errstr_size);
 /* Extends every running job leased by OWNER. *RENEWED gets how many (may be NULL). */
-int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed,
-                         char *errstr, size_t errstr_size);
+int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed, char *errstr,
+                         size_t errstr_size);
 /* Hands OWNER's running jobs back (lease expires now) for another worker to take. */
 int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t errstr_size);
 
@@ -108,20 +107,18 @@ int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const
 
 /* Marks STEP running on HOST (attempts + 1) with a step.started event. */
 int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *host,
-                        const char *owner, const char *source, char *errstr,
-                        size_t errstr_size);
+                        const char *owner, const char *source, char *errstr, size_t errstr_size);
 /* Ends STEP as STATE (succeeded, skipped or failed) with MESSAGE and captured OUTPUT, and its
  * step.completed / step.skipped / step.failed event carrying ELAPSED_MS and the output lines. */
 int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
-                      const char *message, const char *output, long elapsed_ms,
-                      const char *owner, const char *source, char *errstr, size_t errstr_size);
+                      const char *message, const char *output, long elapsed_ms, const char *owner,
+                      const char *source, char *errstr, size_t errstr_size);
 /* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed), releasing the lease, with its
  * job.succeeded / job.failed event. When DEPLOYED_DOC is not NULL it is stored as a new config
  * version in state migration-deployed in the same transaction. */
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
                         long elapsed_ms, const char *deployed_doc, const char *system_name,
-                        const char *owner, const char *source, char *errstr,
-                        size_t errstr_size);
+                        const char *owner, const char *source, char *errstr, size_t errstr_size);
 
 /* ---- pending source-side cleanups (OFFLINEFORCE fencing of the stale copy) ---- */
 
@@ -138,7 +135,7 @@ typedef struct jobstore_cleanup {
     char address[REQUEST_NAME_MAX];
     char guest[REQUEST_NAME_MAX];
     char tgt_host[REQUEST_NAME_MAX]; /* where the job moved the guest (its autostart waits) */
-    long config_version; /* the es.xml version of the job (0 = newest) */
+    long config_version;             /* the es.xml version of the job (0 = newest) */
 } jobstore_cleanup;
 
 /* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST when not NULL),
@@ -148,9 +145,9 @@ int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, lon
                           jobstore_cleanup *out, char *errstr, size_t errstr_size);
 /* Ends the cleanup taken by jobstore_cleanup_next: DONE=1 marks it done with OUTPUT and a
  * cleanup.completed event; DONE=0 counts a failed attempt with ERROR (it stays pending). */
-int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done,
-                            const char *output, const char *error, const char *source,
-                            char *errstr, size_t errstr_size);
+int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
+                            const char *error, const char *source, char *errstr,
+                            size_t errstr_size);
 /* Pending cleanups for GUEST on HOST (either may be NULL = any), as a JSON array. */
 int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, json_t **out,
                            char *errstr, size_t errstr_size);
@@ -184,9 +181,8 @@ int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t er
 int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *errstr,
                           size_t errstr_size);
 /* Jobs, newest first, filtered by STATUS / GUEST / SINCE (each NULL = any) as a JSON array. */
-int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
-                            const char *since, int limit, json_t **out, char *errstr,
-                            size_t errstr_size);
+int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest, const char *since,
+                            int limit, json_t **out, char *errstr, size_t errstr_size);
 /* Memory (MiB) and vCPUs reserved on HOST by active jobs other than EXCEPT_JOB (may be NULL). */
 int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
                          int *vcpus, char *errstr, size_t errstr_size);

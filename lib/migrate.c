@@ -178,7 +178,6 @@ static char *take_out(hostconn_result *res)
     return o;
 }
 
-
 static const esxml_volume *config_volume(const esxml_guest *g)
 {
     size_t i;
@@ -795,8 +794,9 @@ static int step_migrate_guest(run *r)
     if (rc != 0) {
         /* The dead source still has the guest with autostart: enabling it here too would set
          * it on two hosts at once. The fence enables it once that copy is removed. */
-        say(r, "Autostart for guest %s on kvm host %s is deferred until the stale copy on %s is "
-               "removed (pending cleanup)",
+        say(r,
+            "Autostart for guest %s on kvm host %s is deferred until the stale copy on %s is "
+            "removed (pending cleanup)",
             G(r), T(r), S(r));
         r->env->cache->tgt_defined_off = st == 2;
         return done(r, STEP_SUCCEEDED, "%s defined on %s; autostart deferred until %s is cleaned",

@@ -23,7 +23,8 @@ typedef struct migrate_env {
     /* Called with each progress line as it happens (may be NULL). */
     void (*log)(void *ctx, const char *line);
     void *ctx;
-    int sequential; /* 1: one operation at a time (the spec's baseline); 0: batch independent ones */
+    int sequential; /* 1: one operation at a time (the spec's baseline); 0: batch independent ones
+                     */
     /* What this run observed on the hosts before the guest stopped, so that the steps inside
      * the downtime do not ask again; owned by the env (migrate_env_init / migrate_env_free). */
     struct migrate_cache *cache;
@@ -40,10 +41,10 @@ void migrate_env_free(migrate_env *env);
 void migrate_plan(int sequential, step_id order[STEP__COUNT]);
 
 typedef struct migrate_result {
-    step_state state;  /* STEP_SUCCEEDED, STEP_SKIPPED or STEP_FAILED */
+    step_state state;   /* STEP_SUCCEEDED, STEP_SKIPPED or STEP_FAILED */
     char message[1024]; /* one line: what happened or why it failed */
-    char *output;      /* every progress line of the step, malloc'd; free with migrate_result_free */
-    int transient;     /* 1 if the failure may go away on retry (host unreachable, timeout) */
+    char *output;  /* every progress line of the step, malloc'd; free with migrate_result_free */
+    int transient; /* 1 if the failure may go away on retry (host unreachable, timeout) */
     int cleanup_pending; /* OFFLINEFORCE left source-side work undone on an unreachable source:
                             record a pending cleanup (fence) for the source host */
 } migrate_result;

@@ -18,8 +18,8 @@ static const preflight_def defs[PREFLIGHT__COUNT] = {
      "an OEDA es.xml that reflects the system defines the guest", "es.xml", 0},
     {PREFLIGHT_SAME_SYSTEM, "same_system",
      "source and target KVM hosts are in the same Exadata system configuration", "es.xml", 0},
-    {PREFLIGHT_DISTINCT_HOSTS, "distinct_hosts", "source and target are different hosts",
-     "request", 0},
+    {PREFLIGHT_DISTINCT_HOSTS, "distinct_hosts", "source and target are different hosts", "request",
+     0},
     {PREFLIGHT_SSH_SOURCE, "ssh_source",
      "SSH equivalency: root on the source KVM host with key authentication", "SSH", 1},
     {PREFLIGHT_SSH_TARGET, "ssh_target",
@@ -58,8 +58,7 @@ static const preflight_def defs[PREFLIGHT__COUNT] = {
     {PREFLIGHT_GUEST_ON_SOURCE, "guest_on_source", "the guest resides on the source KVM host",
      "es.xml; source virsh list", 1},
     {PREFLIGHT_GUEST_NAME_FREE, "guest_name_free",
-     "the guest name is not already in use on the target KVM host",
-     "es.xml; target virsh list", 1},
+     "the guest name is not already in use on the target KVM host", "es.xml; target virsh list", 1},
     {PREFLIGHT_TARGET_MEMORY, "target_memory",
      "target has free memory for the guest (memory cannot be over-committed)",
      "es.xml; target vm_maker --host-info; jobs in flight", 1},
@@ -198,9 +197,9 @@ int preflight_facts_parse_info(preflight_facts *f, const char *text)
         else if (strcasecmp(k, "UsedVcpus") == 0)
             f->used_vcpus = (int)parse_long(v);
         else if (strcasecmp(k, "LiveUpdatePending") == 0)
-            f->liveupdate = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ? 1
+            f->liveupdate = strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0   ? 1
                             : strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ? 0
-                                                                                       : -1;
+                                                                                      : -1;
         else if (strcasecmp(k, "NodeType") == 0)
             util_strlcpy(f->node_type, v, sizeof(f->node_type));
         else if (strcasecmp(k, "StorageServers") == 0)
@@ -220,8 +219,8 @@ static preflight_facts_state state_of(int rc)
 int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char *errstr,
                           size_t errstr_size)
 {
-    static const hostop ops[] = {HOP_HOST_INFO, HOP_IMAGE_VERSION, HOP_DOMAIN_LIST,
-                                 HOP_BRIDGE_LIST, HOP_VFPOOL_LIST};
+    static const hostop ops[] = {HOP_HOST_INFO, HOP_IMAGE_VERSION, HOP_DOMAIN_LIST, HOP_BRIDGE_LIST,
+                                 HOP_VFPOOL_LIST};
     enum { N = sizeof(ops) / sizeof(ops[0]) };
     char *cmds[N] = {NULL}, *run[N];
     hostconn_result res[N], got[N];
@@ -240,9 +239,9 @@ int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char 
             run[n++] = cmds[i];
         }
     }
-    rc = n ? hostconn_exec_many(c, (const char *const *)run, n, timeout_ms, got, errstr,
-                                errstr_size)
-           : 0;
+    rc =
+        n ? hostconn_exec_many(c, (const char *const *)run, n, timeout_ms, got, errstr, errstr_size)
+          : 0;
     for (i = 0; i < n; i++)
         res[at[i]] = got[i]; /* the strings move to res */
     if (rc < 0) {
@@ -431,7 +430,8 @@ static const char *pick_str(const char *live_v, const char *xml_v, const char *w
 {
     if (live_v && live_v[0]) {
         if (xml_v && xml_v[0] && strcasecmp(live_v, xml_v) != 0)
-            cat(note, note_size, "%ses.xml says %s %s for %s but the host reports %s (the host's answer is used)",
+            cat(note, note_size,
+                "%ses.xml says %s %s for %s but the host reports %s (the host's answer is used)",
                 note[0] ? "; " : "", what, xml_v, host, live_v);
         return live_v;
     }
@@ -443,7 +443,8 @@ static long pick_long(long live_v, long xml_v, const char *what, const char *hos
 {
     if (live_v >= 0) {
         if (xml_v > 0 && xml_v != live_v)
-            cat(note, note_size, "%ses.xml says %s %ld for %s but the host reports %ld (the host's answer is used)",
+            cat(note, note_size,
+                "%ses.xml says %s %ld for %s but the host reports %ld (the host's answer is used)",
                 note[0] ? "; " : "", what, xml_v, host, live_v);
         return live_v;
     }
@@ -492,8 +493,8 @@ static void check_hardware(ctx *c, int source)
     }
     if (skip_unasked(c, id, source))
         return;
-    model = pick_str(facts_ok(f) ? f->model : NULL, h->model, "model", h->hostname, note,
-                     sizeof(note));
+    model =
+        pick_str(facts_ok(f) ? f->model : NULL, h->model, "model", h->hostname, note, sizeof(note));
     sockets = pick_long(facts_ok(f) ? f->sockets : -1, h->sockets, "sockets", h->hostname, note,
                         sizeof(note));
     fabric = pick_str(facts_ok(f) ? f->fabric : NULL, h->fabric, "fabric", h->hostname, note,
@@ -649,9 +650,8 @@ static void check_exascale(ctx *c)
             return;
         }
     }
-    set(c, id, PREFLIGHT_PASSED,
-        "guest %s has %zu EDV volumes on Exascale cluster %s (vault %s)", c->g->hostname,
-        c->g->n_volumes, cluster, vault);
+    set(c, id, PREFLIGHT_PASSED, "guest %s has %zu EDV volumes on Exascale cluster %s (vault %s)",
+        c->g->hostname, c->g->n_volumes, cluster, vault);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -705,8 +705,8 @@ static void check_storage_servers(ctx *c)
     if (facts_ok(c->tf) && c->tf->storage_servers[0])
         canon_servers(c->tf->storage_servers, tgt, sizeof(tgt));
     if (strcasecmp(src, xml) != 0)
-        cat(note, sizeof(note), "es.xml lists %s but source %s reports %s", xml,
-            c->src->hostname, src);
+        cat(note, sizeof(note), "es.xml lists %s but source %s reports %s", xml, c->src->hostname,
+            src);
     if (strcasecmp(tgt, xml) != 0)
         cat(note, sizeof(note), "%ses.xml lists %s but target %s reports %s", note[0] ? "; " : "",
             xml, c->tgt->hostname, tgt);
@@ -762,8 +762,8 @@ static void check_network(ctx *c)
                         "bridge %s on target KVM host %s carries VLAN %d for guest %s; guest %s "
                         "needs it with VLAN %d (network %s): the bridge cannot be created on "
                         "the target",
-                        n->bridge, c->tgt->hostname, on->vlan, o->hostname, c->g->hostname,
-                        n->vlan, n->name);
+                        n->bridge, c->tgt->hostname, on->vlan, o->hostname, c->g->hostname, n->vlan,
+                        n->name);
                     return;
                 }
             }
@@ -789,9 +789,8 @@ static void check_network(ctx *c)
             c->tgt->hostname, c->g->hostname, priv);
         return;
     }
-    snprintf(msg, sizeof(msg),
-             "guest %s: %d bridged network(s) can be created on target %s%s%s%s", c->g->hostname,
-             bridged, c->tgt->hostname, priv[0] ? "; RoCE interfaces " : "", priv,
+    snprintf(msg, sizeof(msg), "guest %s: %d bridged network(s) can be created on target %s%s%s%s",
+             c->g->hostname, bridged, c->tgt->hostname, priv[0] ? "; RoCE interfaces " : "", priv,
              priv[0] ? (tgt_vf ? " use VF pools on both hosts" : " are attached on the target")
                      : "");
     pass(c, id, msg, note);
@@ -905,8 +904,7 @@ static void check_guest_on_source(ctx *c)
     snprintf(msg, sizeof(msg), "guest %s is placed on source KVM host %s in es.xml version %ld",
              c->g->hostname, c->src->hostname, c->in->config_version);
     pass(c, id, msg,
-         live(c) ? "the source could not be asked (see ssh_source): es.xml placement used"
-                 : NULL);
+         live(c) ? "the source could not be asked (see ssh_source): es.xml placement used" : NULL);
 }
 
 /* 1 if the guest is already defined on the target according to the target. */
@@ -1071,8 +1069,8 @@ static void check_vcpus(ctx *c)
     if (skip_capacity(c, id))
         return;
     placed_on(c, c->tgt, c->g, &xml_mem, &xml_used);
-    cores = pick_long(facts_ok(c->tf) ? c->tf->cores : -1, c->tgt->cores, "cores",
-                      c->tgt->hostname, note, sizeof(note));
+    cores = pick_long(facts_ok(c->tf) ? c->tf->cores : -1, c->tgt->cores, "cores", c->tgt->hostname,
+                      note, sizeof(note));
     used = xml_used;
     if (facts_ok(c->tf) && c->tf->used_vcpus >= 0) {
         if (c->tf->used_vcpus != xml_used)
@@ -1093,8 +1091,8 @@ static void check_vcpus(ctx *c)
     snprintf(msg, sizeof(msg),
              "target KVM host %s: %ld vCPUs in use + %d reserved%s%s + %d for guest %s = %ld; "
              "%ld allowed (%ld cores x vCPU over-commit ratio %.2f, preflight.vcpu_overcommit%s)",
-             c->tgt->hostname, used, res, who[0] ? " by " : "", who, c->g->cores,
-             c->g->hostname, used + res + c->g->cores, allowed, cores, ratio,
+             c->tgt->hostname, used, res, who[0] ? " by " : "", who, c->g->cores, c->g->hostname,
+             used + res + c->g->cores, allowed, cores, ratio,
              ratio <= 1.0 ? "; 1.0 = no over-commit" : "");
     if (used + res + c->g->cores > allowed) {
         set(c, id, PREFLIGHT_FAILED, "%s: not enough vCPUs%s%s", msg, note[0] ? "; " : "", note);
@@ -1132,9 +1130,8 @@ static void check_ssh(ctx *c, int source)
                 "checks that need the source are skipped",
                 h->hostname, f->error);
         else
-            set(c, id, PREFLIGHT_FAILED,
-                "%s KVM host %s is unreachable over SSH as root (%s)%s", side, h->hostname,
-                f->error,
+            set(c, id, PREFLIGHT_FAILED, "%s KVM host %s is unreachable over SSH as root (%s)%s",
+                side, h->hostname, f->error,
                 source ? "; if the host is really down, use MODE=OFFLINEFORCE" : "");
         break;
     default:
@@ -1171,13 +1168,14 @@ int preflight_run(const preflight_input *in, preflight_report *out, char *errstr
     ctx c;
     int i;
 
-    if (in == NULL || out == NULL || in->doc == NULL || in->guest == NULL ||
-        in->src_host == NULL || in->tgt_host == NULL) {
+    if (in == NULL || out == NULL || in->doc == NULL || in->guest == NULL || in->src_host == NULL ||
+        in->tgt_host == NULL) {
         util_errf(errstr, errstr_size, "preflight: es.xml, guest and hosts are required");
         return -1;
     }
     if (in->live && in->connect == NULL && (in->src_facts == NULL || in->tgt_facts == NULL)) {
-        util_errf(errstr, errstr_size, "preflight: a live run needs host facts or a connect function");
+        util_errf(errstr, errstr_size,
+                  "preflight: a live run needs host facts or a connect function");
         return -1;
     }
     memset(out, 0, sizeof(*out));
@@ -1227,11 +1225,10 @@ int preflight_run(const preflight_input *in, preflight_report *out, char *errstr
             c.tgt ? "" : "target ", c.tgt ? "" : in->tgt_host, in->config_version, c.system);
     if (strcasecmp(in->src_host, in->tgt_host) == 0)
         set(&c, PREFLIGHT_DISTINCT_HOSTS, PREFLIGHT_FAILED,
-            "source and target are both %s; required: a different target KVM host",
-            in->src_host);
+            "source and target are both %s; required: a different target KVM host", in->src_host);
     else
-        set(&c, PREFLIGHT_DISTINCT_HOSTS, PREFLIGHT_PASSED, "source %s, target %s",
-            in->src_host, in->tgt_host);
+        set(&c, PREFLIGHT_DISTINCT_HOSTS, PREFLIGHT_PASSED, "source %s, target %s", in->src_host,
+            in->tgt_host);
     check_ssh(&c, 1);
     check_ssh(&c, 0);
     check_hardware(&c, 1);
@@ -1270,8 +1267,8 @@ json_t *preflight_failed_json(const preflight_report *r)
 
     for (i = 0; a && i < PREFLIGHT__COUNT; i++)
         if (r->results[i].status == PREFLIGHT_FAILED)
-            json_array_append_new(a, json_pack("{s:s,s:s}", "check", defs[i].name, "message",
-                                               r->results[i].message));
+            json_array_append_new(
+                a, json_pack("{s:s,s:s}", "check", defs[i].name, "message", r->results[i].message));
     return a;
 }
 
@@ -1311,8 +1308,8 @@ int preflight_reservations_load(jobstore *js, const char *job_id, const char *tg
 
     *out = NULL;
     *n = 0;
-    if ((rc = jobstore_reserved_on(js, tgt_host, job_id, &total, &total_v, errstr,
-                                   errstr_size)) < 0 ||
+    if ((rc = jobstore_reserved_on(js, tgt_host, job_id, &total, &total_v, errstr, errstr_size)) <
+            0 ||
         (rc = active_jobs(js, "queued", all, errstr, errstr_size)) < 0 ||
         (rc = active_jobs(js, "running", all, errstr, errstr_size)) < 0)
         goto out;
@@ -1338,9 +1335,10 @@ int preflight_reservations_load(jobstore *js, const char *job_id, const char *tg
             cpu = g->cores;
         }
         /* Timestamps of one query share an offset: their text orders like the times. */
-        is_later = mine[0] && (strcmp(jstr(v, "created_at"), mine) > 0 ||
-                               (strcmp(jstr(v, "created_at"), mine) == 0 &&
-                                strcmp(jstr(v, "id"), job_id) > 0));
+        is_later =
+            mine[0] &&
+            (strcmp(jstr(v, "created_at"), mine) > 0 ||
+             (strcmp(jstr(v, "created_at"), mine) == 0 && strcmp(jstr(v, "id"), job_id) > 0));
         if (is_later) {
             later += mem;
             later_v += cpu;

@@ -13,14 +13,14 @@
 /* Every check, in the order they run and are recorded. Values are stable within a release;
  * the names (preflight_name) are what the database, events and tests use. */
 typedef enum {
-    PREFLIGHT_ESXML_CURRENT,      /* es.xml version present and defines the guest */
-    PREFLIGHT_SAME_SYSTEM,        /* source and target are KVM hosts of the same es.xml */
-    PREFLIGHT_DISTINCT_HOSTS,     /* source != target */
-    PREFLIGHT_SSH_SOURCE,         /* root key auth on the source works */
-    PREFLIGHT_SSH_TARGET,         /* root key auth on the target works */
-    PREFLIGHT_HARDWARE_SOURCE,    /* 2-socket X8M-2 or later, RoCE, a KVM host */
+    PREFLIGHT_ESXML_CURRENT,   /* es.xml version present and defines the guest */
+    PREFLIGHT_SAME_SYSTEM,     /* source and target are KVM hosts of the same es.xml */
+    PREFLIGHT_DISTINCT_HOSTS,  /* source != target */
+    PREFLIGHT_SSH_SOURCE,      /* root key auth on the source works */
+    PREFLIGHT_SSH_TARGET,      /* root key auth on the target works */
+    PREFLIGHT_HARDWARE_SOURCE, /* 2-socket X8M-2 or later, RoCE, a KVM host */
     PREFLIGHT_HARDWARE_TARGET,
-    PREFLIGHT_SOFTWARE_SOURCE,    /* Exadata software >= 25.1.0 */
+    PREFLIGHT_SOFTWARE_SOURCE, /* Exadata software >= 25.1.0 */
     PREFLIGHT_SOFTWARE_TARGET,
     PREFLIGHT_TARGET_VERSION,     /* target software >= source software */
     PREFLIGHT_EXASCALE_STORAGE,   /* guest images on Exascale (EDV volumes) */
@@ -29,10 +29,10 @@ typedef enum {
     PREFLIGHT_LIVEUPDATE_SOURCE,  /* no outstanding Exadata Live Update work */
     PREFLIGHT_LIVEUPDATE_TARGET,
     PREFLIGHT_LIVEUPDATE_GUEST,
-    PREFLIGHT_GUEST_ON_SOURCE,    /* the guest is placed on / defined on the source */
-    PREFLIGHT_GUEST_NAME_FREE,    /* no domain of that name on the target */
-    PREFLIGHT_TARGET_MEMORY,      /* free memory, no over-commit */
-    PREFLIGHT_TARGET_VCPUS,       /* vCPUs within the configured over-commit ratio */
+    PREFLIGHT_GUEST_ON_SOURCE, /* the guest is placed on / defined on the source */
+    PREFLIGHT_GUEST_NAME_FREE, /* no domain of that name on the target */
+    PREFLIGHT_TARGET_MEMORY,   /* free memory, no over-commit */
+    PREFLIGHT_TARGET_VCPUS,    /* vCPUs within the configured over-commit ratio */
     PREFLIGHT__COUNT
 } preflight_check;
 
@@ -87,7 +87,7 @@ typedef struct preflight_facts {
     char domains[8192]; /* defined domains, one per line */
     int have_bridges;
     char bridges[4096]; /* bridges, one per line */
-    int vf_pools; /* number of VF pools in use, -1 unknown */
+    int vf_pools;       /* number of VF pools in use, -1 unknown */
 } preflight_facts;
 
 /* Sets every field of F to "unknown" with STATE. */
@@ -111,12 +111,12 @@ typedef struct preflight_reservation {
 
 /* Returns a session to HOST (borrowed: the caller's pool keeps and frees it), or a negative
  * hostconn code with errstr. Same contract as migrate_env.connect. */
-typedef int (*preflight_connect_fn)(void *ctx, const esxml_host *host, hostconn **out,
-                                    char *errstr, size_t errstr_size);
+typedef int (*preflight_connect_fn)(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
+                                    size_t errstr_size);
 
 typedef struct preflight_input {
-    const esxml *doc;     /* the es.xml the job runs against */
-    long config_version;  /* its version, for messages */
+    const esxml *doc;    /* the es.xml the job runs against */
+    long config_version; /* its version, for messages */
     const char *guest;
     const char *src_host;
     const char *tgt_host;
@@ -124,7 +124,7 @@ typedef struct preflight_input {
     /* 1 for a replay (attempt > 1), a takeover or a single-step job: checks that the migration
      * itself changes (guest already on the target, ...) are skipped, saying so. */
     int resume;
-    int live; /* 0 = es.xml only (kvmove submit's MERGE); 1 = ask the hosts too */
+    int live;               /* 0 = es.xml only (kvmove submit's MERGE); 1 = ask the hosts too */
     double vcpu_overcommit; /* allowed vCPUs / physical cores on the target; <= 0 means 1.0 */
     /* Live answers: either filled by the caller (tests) or, when NULL and LIVE, probed through
      * CONNECT (which must then be set). */

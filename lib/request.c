@@ -27,9 +27,8 @@ static const char *const action_names[] = {
 
 /* Every field a request message may carry, in the order request_to_json writes them. */
 static const char *const known_fields[] = {
-    "request_id", "action",    "guest",  "mode",   "src_host",     "tgt_host",
-    "step",       "from_step", "job_id", "config", "submitted_by", "submitted_at",
-    "sequential",
+    "request_id", "action", "guest",  "mode",         "src_host",     "tgt_host",   "step",
+    "from_step",  "job_id", "config", "submitted_by", "submitted_at", "sequential",
 };
 
 #define N_KNOWN_FIELDS (sizeof(known_fields) / sizeof(known_fields[0]))
@@ -170,11 +169,12 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
         }
         if (i == N_KNOWN_FIELDS) {
             name_escape(key, shown, sizeof(shown));
-            util_errf(errstr, errstr_size,
-                      "unknown field \"%s\" (a request has request_id, action, guest, mode, "
-                      "src_host, tgt_host, step, from_step, job_id, config, sequential, submitted_by, "
-                      "submitted_at)",
-                      shown);
+            util_errf(
+                errstr, errstr_size,
+                "unknown field \"%s\" (a request has request_id, action, guest, mode, "
+                "src_host, tgt_host, step, from_step, job_id, config, sequential, submitted_by, "
+                "submitted_at)",
+                shown);
             return -1;
         }
     }

@@ -14,7 +14,7 @@
 
 typedef struct target {
     const esxml_host *host;
-    long free_mb;   /* memory - guests placed there - memory reserved by active jobs */
+    long free_mb;     /* memory - guests placed there - memory reserved by active jobs */
     double free_cpus; /* cores x over-commit ratio - cores placed there - reserved */
 } target;
 
@@ -66,8 +66,8 @@ static int load_targets(cli *c, jobstore *js, const esxml *doc, const esxml_host
             if (!named)
                 continue;
         }
-        if (jobstore_reserved_on(js, h->hostname, NULL, &resv_mb, &resv_cpus, err,
-                                 sizeof(err)) != 0) {
+        if (jobstore_reserved_on(js, h->hostname, NULL, &resv_mb, &resv_cpus, err, sizeof(err)) !=
+            0) {
             fprintf(stderr, "kvmove: %s\n", err);
             return EXIT_UNREACHABLE;
         }
@@ -201,11 +201,13 @@ static int follow_moves(cli *c, bus_consumer *cons, move *m, size_t n, size_t *i
 
 int cmd_evacuate(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},         {"targets", required_argument, NULL, 't'},
-        {"max-parallel", required_argument, NULL, 'p'}, {"sequential", no_argument, NULL, 's'},
-        {"dry-run", no_argument, NULL, 'n'},            {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"targets", required_argument, NULL, 't'},
+                                         {"max-parallel", required_argument, NULL, 'p'},
+                                         {"sequential", no_argument, NULL, 's'},
+                                         {"dry-run", no_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *host = NULL, *targets = NULL;
     int ch, max_parallel = 4, dry = 0, sequential = 0, rc = EXIT_DONE, failed = 0;
     char err[1024], xsd[1100], *buf = NULL;
@@ -231,8 +233,7 @@ int cmd_evacuate(cli *c, int argc, char **argv)
         case 'p':
             max_parallel = atoi(optarg);
             if (max_parallel < 1 || max_parallel > EVAC_MAX)
-                return usage_error("evacuate", "--max-parallel must be 1 to 256, not '%s'",
-                                   optarg);
+                return usage_error("evacuate", "--max-parallel must be 1 to 256, not '%s'", optarg);
             break;
         case 's':
             sequential = 1;
@@ -241,16 +242,17 @@ int cmd_evacuate(cli *c, int argc, char **argv)
             dry = 1;
             break;
         case 'h':
-            printf("Usage: kvmove evacuate --host H [--targets T1,T2,..] [--max-parallel N]\n"
-                   "                       [--dry-run] [--sequential]\n"
-                   "Move every guest off KVM host H (e.g. for maintenance), OFFLINE. Each guest\n"
-                   "goes to the target with the most free memory that fits it (memory is never\n"
-                   "over-committed; vCPUs up to preflight.vcpu_overcommit), counting memory\n"
-                   "reserved by jobs in flight; at most N migrations run at once (default 4),\n"
-                   "and workers also cap running jobs per host (worker.max_jobs_per_host).\n"
-                   "Prints each guest's outcome; exits 0 when every guest moved, 1 otherwise.\n"
-                   "  --dry-run      print the placement only\n"
-                   "  --sequential   each migration in the spec's order, one operation at a time\n");
+            printf(
+                "Usage: kvmove evacuate --host H [--targets T1,T2,..] [--max-parallel N]\n"
+                "                       [--dry-run] [--sequential]\n"
+                "Move every guest off KVM host H (e.g. for maintenance), OFFLINE. Each guest\n"
+                "goes to the target with the most free memory that fits it (memory is never\n"
+                "over-committed; vCPUs up to preflight.vcpu_overcommit), counting memory\n"
+                "reserved by jobs in flight; at most N migrations run at once (default 4),\n"
+                "and workers also cap running jobs per host (worker.max_jobs_per_host).\n"
+                "Prints each guest's outcome; exits 0 when every guest moved, 1 otherwise.\n"
+                "  --dry-run      print the placement only\n"
+                "  --sequential   each migration in the spec's order, one operation at a time\n");
             return EXIT_DONE;
         default:
             return usage_error("evacuate", "%s", "invalid option");
@@ -293,9 +295,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     printf("Evacuating %zu guest%s from %s (at most %d at once):\n", n, n == 1 ? "" : "s",
            src->hostname, max_parallel);
     for (i = 0; i < n; i++)
-        printf("  %-32s %6ld MiB %3d vCPUs -> %s\n", m[i].guest->hostname,
-               m[i].guest->memory_mb, m[i].guest->cores,
-               m[i].to ? m[i].to->host->hostname : m[i].outcome);
+        printf("  %-32s %6ld MiB %3d vCPUs -> %s\n", m[i].guest->hostname, m[i].guest->memory_mb,
+               m[i].guest->cores, m[i].to ? m[i].to->host->hostname : m[i].outcome);
     fflush(stdout);
     if (dry)
         goto out;

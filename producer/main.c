@@ -180,8 +180,7 @@ static int submit_dry_run(cli *c, const request *req)
         if (req->has_step && req->step != (step_id)i)
             continue;
         h = migrate_step_host(&env, (step_id)i);
-        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string((step_id)i),
-               h ? h->hostname : "?",
+        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string((step_id)i), h ? h->hostname : "?",
                (i == STEP_REMOVE_NAT_BRIDGE_SRC || i == STEP_CREATE_NAT_BRIDGE_TGT) &&
                        !esxml_is_cloud(doc)
                    ? " (skipped: not a cloud deployment)"
@@ -312,7 +311,8 @@ static const verb verbs[] = {
     {"events", cmd_events, "print the CloudEvents on kvmove.events (--follow)"},
     {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B"},
     {"evacuate", cmd_evacuate, "move every guest off a KVM host, placed by capacity"},
-    {"cleanup", cmd_cleanup, "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
+    {"cleanup", cmd_cleanup,
+     "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
 };
 

@@ -96,8 +96,8 @@ static int preflight(executor *ex, job *j, const esxml *doc, long config_version
         return -JOBSTORE_EDB;
     for (i = 0; i < STEP__COUNT; i++)
         n_steps += j->included[i] != 0;
-    rc = STORE(ex, preflight_reservations_load(ex->js, j->id, j->tgt_host, doc, &resv, &n_resv,
-                                               err, sizeof(err)));
+    rc = STORE(ex, preflight_reservations_load(ex->js, j->id, j->tgt_host, doc, &resv, &n_resv, err,
+                                               sizeof(err)));
     if (rc < 0)
         goto out;
     memset(&in, 0, sizeof(in));
@@ -128,19 +128,18 @@ static int preflight(executor *ex, job *j, const esxml *doc, long config_version
         } else if (r->status == PREFLIGHT_WARNING)
             worker_log("[%s] Preflight check %s: warning: %s", ex->tag, preflight_name(r->check),
                        r->message);
-        rc = STORE(ex, jobstore_preflight_record(ex->js, j, w->owner, ++seq,
-                                                 preflight_name(r->check),
-                                                 preflight_status_to_string(r->status),
-                                                 r->message, err, sizeof(err)));
+        rc = STORE(ex, jobstore_preflight_record(
+                           ex->js, j, w->owner, ++seq, preflight_name(r->check),
+                           preflight_status_to_string(r->status), r->message, err, sizeof(err)));
         if (rc < 0)
             goto out;
     }
     passed = preflight_passed(rep);
     /* Ownership of the array passes to jobstore_preflight_done. */
-    rc = STORE(ex, jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
-                                           json_pack("{s:o}", "failed_checks",
-                                                     preflight_failed_json(rep)),
-                                           err, sizeof(err)));
+    rc = STORE(
+        ex, jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
+                                    json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)),
+                                    err, sizeof(err)));
     if (rc == 0)
         rc = passed;
 out:
@@ -208,8 +207,8 @@ static int stale_copy_pending(executor *ex, const job *j, char *failure, size_t 
     size_t i;
     int pending = 0;
 
-    fence_sweep(ex->js, &ex->w->s, j->tgt_host, j->guest, ex->w->source, fence_log, ex, NULL,
-                NULL, err, sizeof(err));
+    fence_sweep(ex->js, &ex->w->s, j->tgt_host, j->guest, ex->w->source, fence_log, ex, NULL, NULL,
+                err, sizeof(err));
     if (jobstore_cleanups_json(ex->js, j->tgt_host, j->guest, &list, err, sizeof(err)) != 0)
         return 0;
     json_array_foreach(list, i, c)
@@ -331,12 +330,13 @@ static void run_job(executor *ex, job *j)
                                          res.output, (long)(util_now_ms() - ts), w->owner,
                                          w->source, err, sizeof(err)));
         if (rc == 0 && res.cleanup_pending)
-            rc = STORE(ex, jobstore_cleanup_add(
-                               ex->js, j, env.src->hostname,
-                               env.src->admin_ip ? env.src->admin_ip : env.src->hostname,
-                               "OFFLINEFORCE could not reach the source: its stale copy (definition, "
-                               "autostart, mount, fstab entry, bridges) is removed when it is back",
-                               w->owner, w->source, err, sizeof(err)));
+            rc = STORE(ex,
+                       jobstore_cleanup_add(
+                           ex->js, j, env.src->hostname,
+                           env.src->admin_ip ? env.src->admin_ip : env.src->hostname,
+                           "OFFLINEFORCE could not reach the source: its stale copy (definition, "
+                           "autostart, mount, fstab entry, bridges) is removed when it is back",
+                           w->owner, w->source, err, sizeof(err)));
         if (rc == 0 && res.state != STEP_FAILED) {
             char line[1200];
             migrate_summary_line(&env, (step_id)s, line, sizeof(line));

@@ -257,12 +257,15 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"brokers", required_argument, NULL, 'b'},
-        {"db", required_argument, NULL, 'd'},     {"set", required_argument, NULL, 'o'},
-        {"id", required_argument, NULL, 'i'},     {"jobs", required_argument, NULL, 'j'},
-        {"log-format", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"brokers", required_argument, NULL, 'b'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"set", required_argument, NULL, 'o'},
+                                         {"id", required_argument, NULL, 'i'},
+                                         {"jobs", required_argument, NULL, 'j'},
+                                         {"log-format", required_argument, NULL, 'L'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     worker w;
     char *flags[128];
     size_t n_flags = 0;

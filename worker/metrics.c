@@ -134,8 +134,7 @@ static void render_counters(FILE *f)
     for (s = 0; s < STEP__COUNT; s++)
         for (o = 0; o < N_OUTCOMES; o++)
             fprintf(f, "kvmove_steps_total{step=\"%s\",outcome=\"%s\"} %llu\n",
-                    step_to_string((step_id)s), step_state_to_string(outcomes[o]),
-                    reg.steps[s][o]);
+                    step_to_string((step_id)s), step_state_to_string(outcomes[o]), reg.steps[s][o]);
     fputs("# HELP kvmove_step_duration_seconds Time a step took (every outcome).\n"
           "# TYPE kvmove_step_duration_seconds histogram\n",
           f);
@@ -274,8 +273,8 @@ static void render_lag(FILE *f)
           f);
     for (i = 0; i < parts->cnt; i++) {
         int64_t lo, hi, committed = parts->elems[i].offset;
-        if (rd_kafka_query_watermark_offsets(reg.rk, BUS_TOPIC_REQUESTS,
-                                             parts->elems[i].partition, &lo, &hi,
+        if (rd_kafka_query_watermark_offsets(reg.rk, BUS_TOPIC_REQUESTS, parts->elems[i].partition,
+                                             &lo, &hi,
                                              PROBE_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
             continue;
         fprintf(f, "kvmove_consumer_lag{topic=\"%s\",partition=\"%d\"} %lld\n", BUS_TOPIC_REQUESTS,

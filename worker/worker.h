@@ -39,7 +39,12 @@ typedef struct executor {
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void worker_sleep_ms(int ms);
 
-typedef enum { WORKER_LOG_DEBUG, WORKER_LOG_INFO, WORKER_LOG_WARNING, WORKER_LOG_ERROR } worker_log_level;
+typedef enum {
+    WORKER_LOG_DEBUG,
+    WORKER_LOG_INFO,
+    WORKER_LOG_WARNING,
+    WORKER_LOG_ERROR
+} worker_log_level;
 
 /* Chooses the log format (log.format): "text" (the spec-like lines, default) or "json" (one
  * object per line: time, level, job, guest, step, component, message). Call before the

@@ -7,9 +7,12 @@
 
 /* A value for every placeholder, as a migration passes them. */
 static const hostops_var all_vars[] = {
-    {"guest", "rh01vm01.example.com"}, {"volume", "rh01vm01_sys"},
-    {"device", "rh01vm01_sys_5f0c"},   {"bridge", "vmeth0.101"},
-    {"vlan", "101"},                   {"iface", "re0"},
+    {"guest", "rh01vm01.example.com"},
+    {"volume", "rh01vm01_sys"},
+    {"device", "rh01vm01_sys_5f0c"},
+    {"bridge", "vmeth0.101"},
+    {"vlan", "101"},
+    {"iface", "re0"},
     {"host", "rh01kvm01.example.com"},
 };
 
@@ -48,10 +51,8 @@ static const struct {
     int has;
 } presence[] = {
     {"exadata", HOP_DOMAIN_WAIT_READY, 0}, /* vm_maker --start-domain waits itself */
-    {"libvirt", HOP_DOMAIN_WAIT_READY, 1},
-    {"exadata", HOP_DOMAIN_START, 1},
-    {"libvirt", HOP_DOMAIN_START, 1},
-    {"libvirt", HOP_VOLUME_DETACH_REMOTE, 1},
+    {"libvirt", HOP_DOMAIN_WAIT_READY, 1}, {"exadata", HOP_DOMAIN_START, 1},
+    {"libvirt", HOP_DOMAIN_START, 1},      {"libvirt", HOP_VOLUME_DETACH_REMOTE, 1},
 };
 
 START_TEST(test_presence)

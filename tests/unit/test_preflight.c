@@ -6,7 +6,6 @@
 
 #include "preflight.h"
 
-
 #define G1 "exa01vm01.example.com"
 #define A01 "exa01adm01.example.com"
 #define A02 "exa01adm02.example.com"
@@ -80,8 +79,8 @@ typedef enum {
     F_DEFINES_G1,  /* virsh list shows exa01vm01 */
     F_NO_G1,       /* virsh list does not show exa01vm01 */
     F_NO_VFPOOLS,
-    F_CELLS_ONE,   /* StorageServers: exa01celadm01 only */
-    F_NOT_KVM,     /* NodeType DOM0 */
+    F_CELLS_ONE, /* StorageServers: exa01celadm01 only */
+    F_NOT_KVM,   /* NodeType DOM0 */
 } facts_mod;
 
 /* Facts as the simulator would report them for HOST of the fixture, changed by MOD. */
@@ -183,26 +182,26 @@ static const pf_case cases[] = {
     /* es.xml only (kvmove submit's MERGE ACTIONS) */
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_ESXML_CURRENT, PREFLIGHT_PASSED,
      "version 7", 1},
-    {ES, "exa01vm09.example.com", A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_ESXML_CURRENT, PREFLIGHT_FAILED, "kvmove config load", 0},
-    {ES, G1, A02, "exa01adm09.example.com", MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_SAME_SYSTEM, PREFLIGHT_FAILED, "target exa01adm09.example.com not a KVM host", 0},
-    {ES, G1, A02, A02, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_DISTINCT_HOSTS,
-     PREFLIGHT_FAILED, "both " A02, 0},
+    {ES, "exa01vm09.example.com", A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_ESXML_CURRENT,
+     PREFLIGHT_FAILED, "kvmove config load", 0},
+    {ES, G1, A02, "exa01adm09.example.com", MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_SAME_SYSTEM,
+     PREFLIGHT_FAILED, "target exa01adm09.example.com not a KVM host", 0},
+    {ES, G1, A02, A02, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_DISTINCT_HOSTS, PREFLIGHT_FAILED,
+     "both " A02, 0},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_SSH_SOURCE, PREFLIGHT_SKIPPED,
      "es.xml-only", 1},
-    {PF("old_hardware"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_HARDWARE_TARGET, PREFLIGHT_FAILED, "has model X7-2, InfiniBand fabric", 1},
-    {PF("old_hardware"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_HARDWARE_SOURCE, PREFLIGHT_PASSED, "X8M-2 with 2 sockets and RoCE", 0},
-    {PF("old_software"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_SOFTWARE_TARGET, PREFLIGHT_FAILED, "24.1.0.0.0.240601; required: 25.1.0", 1},
-    {PF("old_software"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_TARGET_VERSION, PREFLIGHT_SKIPPED, "below the minimum", 0},
-    {ES, G1, A06, A02, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_TARGET_VERSION,
-     PREFLIGHT_FAILED, "runs Exadata System Software 25.1.0.0.0.250101, older than 25.1.1", 0},
-    {PF("no_exascale"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
-     PREFLIGHT_EXASCALE_STORAGE, PREFLIGHT_FAILED, "no Exascale cluster", 1},
+    {PF("old_hardware"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_HARDWARE_TARGET,
+     PREFLIGHT_FAILED, "has model X7-2, InfiniBand fabric", 1},
+    {PF("old_hardware"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_HARDWARE_SOURCE,
+     PREFLIGHT_PASSED, "X8M-2 with 2 sockets and RoCE", 0},
+    {PF("old_software"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_SOFTWARE_TARGET,
+     PREFLIGHT_FAILED, "24.1.0.0.0.240601; required: 25.1.0", 1},
+    {PF("old_software"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_TARGET_VERSION,
+     PREFLIGHT_SKIPPED, "below the minimum", 0},
+    {ES, G1, A06, A02, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_TARGET_VERSION, PREFLIGHT_FAILED,
+     "runs Exadata System Software 25.1.0.0.0.250101, older than 25.1.1", 0},
+    {PF("no_exascale"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_EXASCALE_STORAGE,
+     PREFLIGHT_FAILED, "no Exascale cluster", 1},
     {PF("no_storage_servers"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
      PREFLIGHT_STORAGE_SERVERS, PREFLIGHT_FAILED, "lists no storage servers", 1},
     {PF("vlan_conflict"), G1, A02, A01, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
@@ -214,10 +213,10 @@ static const pf_case cases[] = {
      PREFLIGHT_LIVEUPDATE_TARGET, PREFLIGHT_FAILED, "target KVM host " A06 " has outstanding", 1},
     {PF("guest_liveupdate"), G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
      PREFLIGHT_LIVEUPDATE_GUEST, PREFLIGHT_FAILED, "guest " G1 " has outstanding", 1},
-    {ES, G1, A03, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_GUEST_ON_SOURCE,
-     PREFLIGHT_FAILED, "placed on " A02 " in es.xml version 7, not on source KVM host " A03, 1},
-    {ES, G1, A03, A06, MODE_OFFLINE, 1, 0, 0, 0, 0, 0, PREFLIGHT_GUEST_ON_SOURCE,
-     PREFLIGHT_SKIPPED, "resumes an earlier attempt", 1},
+    {ES, G1, A03, A06, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_GUEST_ON_SOURCE, PREFLIGHT_FAILED,
+     "placed on " A02 " in es.xml version 7, not on source KVM host " A03, 1},
+    {ES, G1, A03, A06, MODE_OFFLINE, 1, 0, 0, 0, 0, 0, PREFLIGHT_GUEST_ON_SOURCE, PREFLIGHT_SKIPPED,
+     "resumes an earlier attempt", 1},
     {ES, "exa01vm03.example.com", A02, A01, MODE_OFFLINE, 0, 0, 0, 0, 0, 0,
      PREFLIGHT_GUEST_NAME_FREE, PREFLIGHT_FAILED, "es.xml version 7 places it there", 0},
     {PF("small_target"), G1, A02, A01, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_TARGET_MEMORY,
@@ -233,8 +232,10 @@ static const pf_case cases[] = {
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 0, 0, 0, 114688, 0, PREFLIGHT_TARGET_MEMORY,
      PREFLIGHT_PASSED, "16384 MiB free", 1},
     {PF("few_cores"), G1, A02, A01, MODE_OFFLINE, 0, 0, 0, 0, 0, 0, PREFLIGHT_TARGET_VCPUS,
-     PREFLIGHT_FAILED, "8 vCPUs in use + 0 reserved + 4 for guest " G1 " = 12; 10 allowed (10 "
-     "cores x vCPU over-commit ratio 1.00", 1},
+     PREFLIGHT_FAILED,
+     "8 vCPUs in use + 0 reserved + 4 for guest " G1 " = 12; 10 allowed (10 "
+     "cores x vCPU over-commit ratio 1.00",
+     1},
     {PF("few_cores"), G1, A02, A01, MODE_OFFLINE, 0, 0, 0, 0, 0, 1.5, PREFLIGHT_TARGET_VCPUS,
      PREFLIGHT_PASSED, "15 allowed (10 cores x vCPU over-commit ratio 1.50", 1},
 
@@ -255,27 +256,27 @@ static const pf_case cases[] = {
      PREFLIGHT_FAILED, "es.xml says model X8M-2 for " A02 " but the host reports X7-2", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NOT_KVM, 0, 0, PREFLIGHT_HARDWARE_TARGET,
      PREFLIGHT_FAILED, "node type DOM0", 1},
-    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NEW_VERSION, 0, 0,
-     PREFLIGHT_SOFTWARE_TARGET, PREFLIGHT_WARNING,
+    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NEW_VERSION, 0, 0, PREFLIGHT_SOFTWARE_TARGET,
+     PREFLIGHT_WARNING,
      "es.xml says Exadata software version 25.1.1.0.0.250301 for " A06
      " but the host reports 25.2.0.0.0.250901",
      1},
-    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_OLD_VERSION, F_SAME, 0, 0,
-     PREFLIGHT_SOFTWARE_SOURCE, PREFLIGHT_FAILED, "24.1.0.0.0.240601", 1},
+    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_OLD_VERSION, F_SAME, 0, 0, PREFLIGHT_SOFTWARE_SOURCE,
+     PREFLIGHT_FAILED, "24.1.0.0.0.240601", 1},
     {ES, G1, A02, A03, MODE_OFFLINE, 0, 1, F_NEW_VERSION, F_SAME, 0, 0, PREFLIGHT_TARGET_VERSION,
      PREFLIGHT_FAILED, "older than 25.2.0.0.0.250901 on source KVM host " A02, 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_CELLS_ONE, 0, 0, PREFLIGHT_STORAGE_SERVERS,
      PREFLIGHT_FAILED, "but target KVM host " A06 " to exa01celadm01.example.com;", 1},
-    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NO_VFPOOLS, 0, 0,
-     PREFLIGHT_NETWORK_VISIBILITY, PREFLIGHT_FAILED, "not in use on target KVM host " A06, 1},
-    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_LIVEUPDATE, F_SAME, 0, 0,
-     PREFLIGHT_LIVEUPDATE_SOURCE, PREFLIGHT_FAILED, "LiveUpdatePending: yes", 1},
+    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NO_VFPOOLS, 0, 0, PREFLIGHT_NETWORK_VISIBILITY,
+     PREFLIGHT_FAILED, "not in use on target KVM host " A06, 1},
+    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_LIVEUPDATE, F_SAME, 0, 0, PREFLIGHT_LIVEUPDATE_SOURCE,
+     PREFLIGHT_FAILED, "LiveUpdatePending: yes", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_NO_G1, F_SAME, 0, 0, PREFLIGHT_GUEST_ON_SOURCE,
      PREFLIGHT_FAILED, "not defined on source KVM host " A02, 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_DEFINES_G1, 0, 0, PREFLIGHT_GUEST_NAME_FREE,
      PREFLIGHT_FAILED, "virsh list shows a domain of that name", 1},
-    {ES, G1, A02, A06, MODE_OFFLINE, 1, 1, F_NO_G1, F_DEFINES_G1, 0, 0,
-     PREFLIGHT_GUEST_NAME_FREE, PREFLIGHT_SKIPPED, "resumes an earlier attempt", 1},
+    {ES, G1, A02, A06, MODE_OFFLINE, 1, 1, F_NO_G1, F_DEFINES_G1, 0, 0, PREFLIGHT_GUEST_NAME_FREE,
+     PREFLIGHT_SKIPPED, "resumes an earlier attempt", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 1, 1, F_NO_G1, F_DEFINES_G1, 0, 0, PREFLIGHT_TARGET_MEMORY,
      PREFLIGHT_SKIPPED, "already defined on target", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_FREE_8G, 0, 0, PREFLIGHT_TARGET_MEMORY,
@@ -322,7 +323,8 @@ START_TEST(test_case)
     }
     ck_assert_int_eq(preflight_run(&in, r, err, sizeof(err)), 0);
     ck_assert_msg(r->results[tc->check].status == tc->expected, "case %d %s: status %s: %s", _i,
-                  preflight_name(tc->check), preflight_status_to_string(r->results[tc->check].status),
+                  preflight_name(tc->check),
+                  preflight_status_to_string(r->results[tc->check].status),
                   r->results[tc->check].message);
     ck_assert_msg(strstr(r->results[tc->check].message, tc->contains) != NULL,
                   "case %d %s: message lacks \"%s\": %s", _i, preflight_name(tc->check),
@@ -332,9 +334,8 @@ START_TEST(test_case)
             ck_assert_msg(i == (int)tc->check || r->results[i].status != PREFLIGHT_FAILED,
                           "case %d: %s failed too: %s", _i, preflight_name((preflight_check)i),
                           r->results[i].message);
-    ck_assert_int_eq(preflight_passed(r), tc->expected != PREFLIGHT_FAILED || !tc->only
-                                              ? r->n_failed == 0
-                                              : 0);
+    ck_assert_int_eq(preflight_passed(r),
+                     tc->expected != PREFLIGHT_FAILED || !tc->only ? r->n_failed == 0 : 0);
     free(r);
     esxml_free(doc);
 }
