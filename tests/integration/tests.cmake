@@ -23,3 +23,8 @@ set_tests_properties(hostsim.selftest PROPERTIES LABELS integration TIMEOUT 300)
 
 # Unit suites that need the PostgreSQL cluster (each creates its own database in it).
 set_tests_properties(unit.test_jobstore PROPERTIES FIXTURES_REQUIRED pg)
+
+# Every C file is formatted with the root .clang-format (CONVENTIONS.md).
+add_test(NAME lint.format COMMAND bash -c
+    "cd '${CMAKE_SOURCE_DIR}' && git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror")
+set_tests_properties(lint.format PROPERTIES LABELS lint)
