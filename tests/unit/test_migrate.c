@@ -1,0 +1,488 @@
+/* test_migrate: plans, the summary line, and the eleven steps against the host simulator. */
+#include "migrate.h"
+
+#include <check.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit_hostsim.h"
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+#define GUEST "exa01vm01.example.com"
+#define SRC "exa01adm02.example.com"
+#define TGT "exa01adm06.example.com"
+
+/* ---- plans, hosts, summary line (no simulator) ---------------------------------------------- */
+
+START_TEST(test_plan_sequential_is_spec_order)
+{
+    step_id order[STEP__COUNT];
+    int s;
+
+    migrate_plan(1, order);
+    for (s = 0; s < STEP__COUNT; s++)
+        ck_assert_msg(order[s] == (step_id)s, "position %d: %s", s, step_to_string(order[s]));
+}
+END_TEST
+
+START_TEST(test_plan_default_downtime_aware)
+{
+    /* migrate.h: target bridges before STOP_GUEST, source cleanup after STARTUP_GUEST, the
+     * downtime steps in the spec's order between them. */
+    static const step_id expected[STEP__COUNT] = {
+        STEP_CREATE_BRIDGES,    STEP_CREATE_NAT_BRIDGE_TGT, STEP_STOP_GUEST,
+        STEP_DETACH_INTERFACES, STEP_DETACH_VOLUMES,        STEP_ATTACH_VOLUMES,
+        STEP_MIGRATE_GUEST,     STEP_ATTACH_INTERFACES,     STEP_STARTUP_GUEST,
+        STEP_REMOVE_BRIDGES,    STEP_REMOVE_NAT_BRIDGE_SRC,
+    };
+    step_id order[STEP__COUNT];
+    int seen[STEP__COUNT] = {0}, pos[STEP__COUNT], s;
+
+    migrate_plan(0, order);
+    for (s = 0; s < STEP__COUNT; s++) {
+        ck_assert_msg(order[s] >= 0 && order[s] < STEP__COUNT, "position %d out of range", s);
+        ck_assert_msg(!seen[order[s]], "%s twice", step_to_string(order[s]));
+        seen[order[s]] = 1;
+        pos[order[s]] = s;
+    }
+    /* a permutation of all eleven */
+    for (s = 0; s < STEP__COUNT; s++)
+        ck_assert_msg(seen[s], "%s missing", step_to_string((step_id)s));
+    ck_assert_int_lt(pos[STEP_CREATE_BRIDGES], pos[STEP_STOP_GUEST]);
+    ck_assert_int_lt(pos[STEP_CREATE_NAT_BRIDGE_TGT], pos[STEP_STOP_GUEST]);
+    ck_assert_int_gt(pos[STEP_REMOVE_BRIDGES], pos[STEP_STARTUP_GUEST]);
+    ck_assert_int_gt(pos[STEP_REMOVE_NAT_BRIDGE_SRC], pos[STEP_STARTUP_GUEST]);
+    for (s = 0; s < STEP__COUNT; s++)
+        ck_assert_msg(order[s] == expected[s], "position %d: %s, expected %s", s,
+                      step_to_string(order[s]), step_to_string(expected[s]));
+}
+END_TEST
+
+static esxml *doc;
+
+static void env_for(migrate_env *env, const char *guest, const char *src, const char *tgt,
+                    migrate_mode mode, int sequential, sim_pool *pool)
+{
+    memset(env, 0, sizeof(*env));
+    env->doc = doc;
+    env->guest = esxml_guest_find(doc, guest);
+    env->src = esxml_host_find(doc, src);
+    env->tgt = esxml_host_find(doc, tgt);
+    ck_assert_ptr_nonnull(env->guest);
+    ck_assert_ptr_nonnull(env->src);
+    ck_assert_ptr_nonnull(env->tgt);
+    env->mode = mode;
+    env->sequential = sequential;
+    env->command_timeout_ms = 20000;
+    env->connect = sim_connect;
+    env->ctx = pool;
+    ck_assert_int_eq(migrate_env_init(env), 0);
+}
+
+static const struct {
+    step_id step;
+    int on_source;
+} host_cases[] = {
+    {STEP_STOP_GUEST, 1},        {STEP_DETACH_INTERFACES, 1},     {STEP_DETACH_VOLUMES, 1},
+    {STEP_ATTACH_VOLUMES, 0},    {STEP_CREATE_BRIDGES, 0},        {STEP_MIGRATE_GUEST, 0},
+    {STEP_REMOVE_BRIDGES, 1},    {STEP_REMOVE_NAT_BRIDGE_SRC, 1}, {STEP_CREATE_NAT_BRIDGE_TGT, 0},
+    {STEP_ATTACH_INTERFACES, 0}, {STEP_STARTUP_GUEST, 0},
+};
+
+START_TEST(test_step_host)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    const esxml_host *h;
+
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    h = migrate_step_host(&env, host_cases[_i].step);
+    ck_assert_msg(h == (host_cases[_i].on_source ? env.src : env.tgt), "%s acts on %s",
+                  step_to_string(host_cases[_i].step), h ? h->hostname : "NULL");
+    migrate_env_free(&env);
+}
+END_TEST
+
+START_TEST(test_summary_line)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    char buf[512], small[20];
+
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    migrate_summary_line(&env, STEP_STOP_GUEST, buf, sizeof(buf));
+    /* the spec's log, word for word */
+    ck_assert_str_eq(buf, "Migrate guest exa01vm01.example.com from exa01adm02.example.com to "
+                          "exa01adm06.example.com. Step STOP_GUEST completed successfully...");
+    migrate_summary_line(&env, STEP_REMOVE_NAT_BRIDGE_SRC, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "Migrate guest exa01vm01.example.com from exa01adm02.example.com to "
+                          "exa01adm06.example.com. Step REMOVE_NAT_BRIDGE_SRC completed "
+                          "successfully...");
+    migrate_summary_line(&env, STEP_STOP_GUEST, small, sizeof(small));
+    ck_assert_str_eq(small, "Migrate guest exa01");
+    migrate_env_free(&env);
+}
+END_TEST
+
+/* ---- against the simulator --------------------------------------------------------------- */
+
+static void doc_setup(void)
+{
+    sim_init(0);
+}
+
+static void doc_teardown(void)
+{
+    sim_fini();
+}
+
+/* Runs STEP; returns its result (output freed; the message kept). */
+static migrate_result run_step(migrate_env *env, step_id step)
+{
+    migrate_result res;
+
+    ck_assert_int_eq(migrate_step(env, step, &res), 0);
+    ck_assert_msg(res.state == STEP_SUCCEEDED || res.state == STEP_SKIPPED ||
+                      res.state == STEP_FAILED,
+                  "%s: state %d", step_to_string(step), res.state);
+    migrate_result_free(&res);
+    return res;
+}
+
+/* Runs the whole plan; every step must end succeeded or skipped. */
+static void run_plan(migrate_env *env, int sequential)
+{
+    step_id order[STEP__COUNT];
+    migrate_result res;
+    int s;
+
+    migrate_plan(sequential, order);
+    for (s = 0; s < STEP__COUNT; s++) {
+        res = run_step(env, order[s]);
+        ck_assert_msg(res.state != STEP_FAILED, "%s failed: %s", step_to_string(order[s]),
+                      res.message);
+        ck_assert_int_eq(res.cleanup_pending, 0);
+    }
+}
+
+/* Lines of STATE that mention any of the words, to assert on one host's view. */
+static int has(const char *state, const char *line)
+{
+    const char *p = state;
+    size_t n = strlen(line);
+
+    while (p && *p) {
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+/* The guest has moved: nothing of it left on the source, all of it on the target. */
+static void assert_moved(void)
+{
+    char *s = sim_state(SRC), *t = sim_state(TGT);
+
+    ck_assert_msg(strstr(s, GUEST) == NULL, "source still has the guest:\n%s", s);
+    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
+    ck_assert_msg(!has(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
+    ck_assert_msg(has(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
+    ck_assert_msg(has(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s", s);
+    ck_assert_msg(has(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
+    ck_assert_msg(has(t, "domain " GUEST " running"), "target:\n%s", t);
+    ck_assert_msg(has(t, "autostart " GUEST), "target autostart:\n%s", t);
+    ck_assert_msg(has(t, "attached exa01vm01_sys"), "target:\n%s", t);
+    ck_assert_msg(has(t, "attached exa01vm01_cfg"), "target:\n%s", t);
+    ck_assert_msg(has(t, "mount /dev/exc/exa01vm01_cfg_82abd35b3cb04643848b556c31e8903f "
+                         "/EXAVMIMAGES/GuestImages/" GUEST),
+                  "target mount:\n%s", t);
+    /* the options may differ from the seeded entry's (e.g. nofail); device and mount point */
+    ck_assert_msg(strstr(t, "\nfstab /dev/exc/exa01vm01_cfg_82abd35b3cb04643848b556c31e8903f "
+                            "/EXAVMIMAGES/GuestImages/" GUEST " xfs ") != NULL,
+                  "target fstab:\n%s", t);
+    ck_assert_msg(has(t, "bridge vmbondeth0.101 101") && has(t, "bridge vmbondeth1.102 102"),
+                  "target bridges:\n%s", t);
+    ck_assert_int_eq(sim_violations(), 0);
+    free(s);
+    free(t);
+}
+
+/* Host commands that change something (a read-only observation matches none of them). */
+static const char *const effectful[] = {
+    "--stop-domain", "--start-domain",      "virsh define",       "virsh undefine",
+    "virsh autostart", "virsh start",       "virsh shutdown",     "virsh destroy",
+    "--attach-interface", "--detach-interface", "--add-bridge",   "--remove-bridge",
+    "edvutil attach", "edvutil detach",     "umount",             "mount /dev/",
+    "mount -a",       "mkdir",              "rmdir",              "sed -i",
+    ">>",             "rm ",
+};
+
+/* Commands that are no-ops when their effect is there already ("test ! -d D || rmdir D",
+ * "mkdir -p D"): allowed in a second run; the state comparison shows they did nothing. */
+static int self_guarded(const char *line)
+{
+    if (strstr(line, "&&") != NULL || strchr(line, ';') != NULL || strchr(line, '>') != NULL)
+        return 0;
+    return (strncmp(line, "test ! -d ", 10) == 0 && strstr(line, " || rmdir ") != NULL &&
+            strstr(line, "|| rmdir ") == strstr(line, "||")) ||
+           (strncmp(line, "mkdir -p ", 9) == 0 && strchr(line, '|') == NULL);
+}
+
+static void assert_no_effect(const char *log, const char *what)
+{
+    const char *p = log;
+    size_t i;
+
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        char line[4096];
+
+        snprintf(line, sizeof(line), "%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+        for (i = 0; i < sizeof(effectful) / sizeof(effectful[0]) && !self_guarded(line); i++)
+            ck_assert_msg(strstr(line, effectful[i]) == NULL,
+                          "%s: a second run sent an effectful command (%s):\n%s", what,
+                          effectful[i], log);
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+START_TEST(test_whole_plan_then_each_step_again)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    step_id order[STEP__COUNT];
+    char *before, *after, *log;
+    long ns, nt;
+    int s;
+
+    sim_fresh("plan");
+    doc = sim_load_esxml();
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    run_plan(&env, 0);
+    assert_moved();
+    /* every step again, alone (a crash after it, a replay): nothing changes */
+    before = sim_state_all();
+    migrate_plan(0, order);
+    for (s = 0; s < STEP__COUNT; s++) {
+        migrate_result res;
+        migrate_env env2;
+        char what[64];
+
+        ns = sim_log_count(SRC);
+        nt = sim_log_count(TGT);
+        env_for(&env2, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+        res = run_step(&env2, order[s]);
+        migrate_env_free(&env2);
+        ck_assert_msg(res.state == STEP_SUCCEEDED || res.state == STEP_SKIPPED,
+                      "%s again: %s", step_to_string(order[s]), res.message);
+        after = sim_state_all();
+        ck_assert_msg(strcmp(before, after) == 0, "%s again changed the hosts:\n%s\n---\n%s",
+                      step_to_string(order[s]), before, after);
+        free(after);
+        snprintf(what, sizeof(what), "%s on the source", step_to_string(order[s]));
+        log = sim_log_since(SRC, ns);
+        assert_no_effect(log, what);
+        free(log);
+        snprintf(what, sizeof(what), "%s on the target", step_to_string(order[s]));
+        log = sim_log_since(TGT, nt);
+        assert_no_effect(log, what);
+        free(log);
+    }
+    free(before);
+    /* one session per host for the whole run */
+    ck_assert_int_eq(pool.opened, 2);
+    sim_pool_close(&pool);
+    migrate_env_free(&env);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+START_TEST(test_sequential_and_batch_same_final_state)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    char *batch, *seq;
+
+    sim_fresh("batch");
+    doc = sim_load_esxml();
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    run_plan(&env, 0);
+    migrate_env_free(&env);
+    sim_pool_close(&pool);
+    batch = sim_state_all();
+
+    sim_fresh("sequential");
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 1, &pool);
+    run_plan(&env, 1);
+    migrate_env_free(&env);
+    sim_pool_close(&pool);
+    assert_moved();
+    seq = sim_state_all();
+    ck_assert_msg(strcmp(batch, seq) == 0, "batch:\n%s\n---\nsequential:\n%s", batch, seq);
+    free(batch);
+    free(seq);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+START_TEST(test_offline_source_down_fails_transient)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    char *t;
+
+    sim_fresh("offline-down");
+    doc = sim_load_esxml();
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    res = run_step(&env, STEP_STOP_GUEST);
+    ck_assert_int_eq(res.state, STEP_FAILED);
+    ck_assert_int_eq(res.transient, 1);
+    ck_assert_int_eq(res.cleanup_pending, 0);
+    ck_assert_msg(strstr(res.message, "OFFLINEFORCE") != NULL, "%s", res.message);
+    ck_assert_msg(strstr(res.message, SRC) != NULL, "%s", res.message);
+    /* nothing happened on the target */
+    t = sim_state(TGT);
+    ck_assert_msg(strstr(t, GUEST) == NULL, "%s", t);
+    free(t);
+    sim_pool_close(&pool);
+    migrate_env_free(&env);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+START_TEST(test_offlineforce_source_down)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    step_id order[STEP__COUNT];
+    migrate_result res[STEP__COUNT];
+    char *t;
+    int s;
+
+    sim_fresh("force-down");
+    doc = sim_load_esxml();
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0, &pool);
+    migrate_plan(0, order);
+    for (s = 0; s < STEP__COUNT; s++) {
+        res[order[s]] = run_step(&env, order[s]);
+        ck_assert_msg(res[order[s]].state != STEP_FAILED, "%s failed: %s",
+                      step_to_string(order[s]), res[order[s]].message);
+    }
+    /* the steps that act on the source were skipped, leaving a cleanup */
+    ck_assert_int_eq(res[STEP_STOP_GUEST].state, STEP_SKIPPED);
+    ck_assert_int_eq(res[STEP_STOP_GUEST].cleanup_pending, 1);
+    ck_assert_int_eq(res[STEP_DETACH_INTERFACES].state, STEP_SKIPPED);
+    ck_assert_int_eq(res[STEP_DETACH_INTERFACES].cleanup_pending, 1);
+    ck_assert_int_eq(res[STEP_REMOVE_BRIDGES].state, STEP_SKIPPED);
+    ck_assert_int_eq(res[STEP_REMOVE_BRIDGES].cleanup_pending, 1);
+    /* volumes were detached storage-side, the guest defined on the target: cleanup pending */
+    ck_assert_int_eq(res[STEP_DETACH_VOLUMES].state, STEP_SUCCEEDED);
+    ck_assert_int_eq(res[STEP_DETACH_VOLUMES].cleanup_pending, 1);
+    ck_assert_int_eq(res[STEP_MIGRATE_GUEST].state, STEP_SUCCEEDED);
+    ck_assert_int_eq(res[STEP_MIGRATE_GUEST].cleanup_pending, 1);
+    /* target-side steps need no cleanup */
+    ck_assert_int_eq(res[STEP_STARTUP_GUEST].state, STEP_SUCCEEDED);
+    ck_assert_int_eq(res[STEP_STARTUP_GUEST].cleanup_pending, 0);
+    ck_assert_int_eq(res[STEP_ATTACH_VOLUMES].cleanup_pending, 0);
+    t = sim_state(TGT);
+    ck_assert_msg(has(t, "domain " GUEST " running"), "%s", t);
+    /* autostart waits for the stale copy's removal (never on two hosts) */
+    ck_assert_msg(!has(t, "autostart " GUEST), "%s", t);
+    free(t);
+    ck_assert_int_eq(sim_violations(), 0);
+    sim_pool_close(&pool);
+    migrate_env_free(&env);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+START_TEST(test_migrate_guest_refuses_running_source)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    char *s, *t;
+
+    sim_fresh("refuse");
+    doc = sim_load_esxml();
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    res = run_step(&env, STEP_MIGRATE_GUEST);
+    ck_assert_int_eq(res.state, STEP_FAILED);
+    ck_assert_int_eq(res.transient, 0);
+    ck_assert_msg(strstr(res.message, "running") != NULL, "%s", res.message);
+    s = sim_state(SRC);
+    t = sim_state(TGT);
+    ck_assert_msg(has(s, "domain " GUEST " running") && has(s, "autostart " GUEST), "%s", s);
+    ck_assert_msg(strstr(t, GUEST) == NULL, "%s", t);
+    free(s);
+    free(t);
+    /* in OFFLINEFORCE too: a reachable running source is never undefined */
+    migrate_env_free(&env);
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0, &pool);
+    res = run_step(&env, STEP_MIGRATE_GUEST);
+    ck_assert_int_eq(res.state, STEP_FAILED);
+    s = sim_state(SRC);
+    ck_assert_msg(has(s, "domain " GUEST " running"), "%s", s);
+    free(s);
+    sim_pool_close(&pool);
+    migrate_env_free(&env);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+static void load_doc(void)
+{
+    doc = sim_load_esxml();
+}
+
+static void free_doc(void)
+{
+    esxml_free(doc);
+    doc = NULL;
+}
+
+int main(void)
+{
+    Suite *s = suite_create("migrate");
+    TCase *plain = tcase_create("plan");
+    TCase *hosts = tcase_create("hostsim");
+    SRunner *sr;
+    int failed;
+
+    sim_find_srcdir();
+    snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/exa01.xml", sim.srcdir);
+    tcase_add_checked_fixture(plain, load_doc, free_doc);
+    tcase_add_test(plain, test_plan_sequential_is_spec_order);
+    tcase_add_test(plain, test_plan_default_downtime_aware);
+    tcase_add_loop_test(plain, test_step_host, 0, N_OF(host_cases));
+    tcase_add_test(plain, test_summary_line);
+    suite_add_tcase(s, plain);
+
+    tcase_add_unchecked_fixture(hosts, doc_setup, doc_teardown);
+    tcase_set_timeout(hosts, 60);
+    tcase_add_test(hosts, test_whole_plan_then_each_step_again);
+    tcase_add_test(hosts, test_sequential_and_batch_same_final_state);
+    tcase_add_test(hosts, test_offline_source_down_fails_transient);
+    tcase_add_test(hosts, test_offlineforce_source_down);
+    tcase_add_test(hosts, test_migrate_guest_refuses_running_source);
+    suite_add_tcase(s, hosts);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,240 @@
+/* unit_hostsim.h: the host simulator (tests/hostsim) as a fixture for unit suites (test code). */
+#ifndef KVMOVE_UNIT_HOSTSIM_H
+#define KVMOVE_UNIT_HOSTSIM_H
+
+#include <check.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "esxml.h"
+#include "hostconn.h"
+#include "util.h"
+
+/* One simulator per test process: roots live under BASE (one per test, made fresh), all on
+ * loopback addresses from the fixture es.xml, every host's sshd on PORT. */
+static struct {
+    char srcdir[2048];
+    char base[256];
+    char root[PATH_MAX];
+    char esxml[PATH_MAX];
+    int port;
+} sim;
+
+static void sim_find_srcdir(void)
+{
+    const char *env = getenv("KVMOVE_SOURCE_DIR");
+    const char *at;
+
+    if (env != NULL && *env) {
+        util_strlcpy(sim.srcdir, env, sizeof(sim.srcdir));
+        return;
+    }
+#ifdef KVMOVE_SOURCE_DIR
+    util_strlcpy(sim.srcdir, KVMOVE_SOURCE_DIR, sizeof(sim.srcdir));
+    (void)at;
+#else
+    at = strstr(__FILE__, "/tests/unit/");
+    snprintf(sim.srcdir, sizeof(sim.srcdir), "%.*s", at ? (int)(at - __FILE__) : 1,
+             at ? __FILE__ : ".");
+#endif
+}
+
+/* Runs a shell command (printf-formatted); returns its exit status (-1 if it did not run). */
+static int sim_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sim_sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    rc = system(cmd);
+    return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Stdout of a shell command (printf-formatted), malloc'd ("" when it printed nothing). */
+static char *sim_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *sim_out(const char *fmt, ...)
+{
+    char cmd[8192], chunk[4096];
+    va_list ap;
+    util_lines l = {0};
+    FILE *f;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    f = popen(cmd, "r");
+    ck_assert_msg(f != NULL, "cannot run %s", cmd);
+    while (fgets(chunk, sizeof(chunk), f) != NULL) {
+        chunk[strcspn(chunk, "\n")] = '\0';
+        ck_assert_int_eq(util_lines_add(&l, chunk), 0);
+    }
+    pclose(f);
+    return l.buf ? l.buf : strdup("");
+}
+
+/* Once per process (unchecked setup): a base directory and a port of our own. OFFSET picks
+ * the suite's half of 26000-26999 so two suites never share a port; integration tests use
+ * 23000-24999. */
+static void sim_init(int offset)
+{
+    sim_find_srcdir();
+    snprintf(sim.base, sizeof(sim.base), "/tmp/kvmove-unit-hostsim.XXXXXX");
+    if (mkdtemp(sim.base) == NULL) {
+        perror("mkdtemp");
+        exit(EXIT_FAILURE);
+    }
+    snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/exa01.xml", sim.srcdir);
+    sim.port = 26000 + offset + (int)(getpid() % 500);
+}
+
+/* Stops every simulator root of this process (no process is left behind). */
+static void sim_stop_all(void)
+{
+    sim_sh("for d in '%s'/*/; do [ -d \"$d/hosts\" ] && '%s/tests/hostsim/hostsim' stop \"$d\" "
+           ">/dev/null 2>&1; done; true",
+           sim.base, sim.srcdir);
+}
+
+/* Unchecked teardown: stop everything, remove the base directory. */
+static void sim_fini(void)
+{
+    sim_stop_all();
+    sim_sh("rm -rf '%s'", sim.base);
+}
+
+/* A fresh simulator root NAME (init from the fixture es.xml, start). */
+static void sim_fresh(const char *name)
+{
+    sim_stop_all(); /* an earlier test that failed may have left its hosts up */
+    snprintf(sim.root, sizeof(sim.root), "%s/%s", sim.base, name);
+    sim_sh("rm -rf '%s'", sim.root);
+    ck_assert_msg(sim_sh("'%s/tests/hostsim/hostsim' init '%s' '%s' --port %d >/dev/null",
+                         sim.srcdir, sim.root, sim.esxml, sim.port) == 0,
+                  "hostsim init %s failed", sim.root);
+    ck_assert_msg(sim_sh("'%s/tests/hostsim/hostsim' start '%s' >/dev/null", sim.srcdir,
+                         sim.root) == 0,
+                  "hostsim start %s failed (port %d taken?)", sim.root, sim.port);
+}
+
+/* Runs `hostsim ARGS` on the current root (ARGS printf-formatted); returns its exit status. */
+static int sim_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sim_cmd(const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    return sim_sh("'%s/tests/hostsim/hostsim' %s >/dev/null 2>&1", sim.srcdir, args);
+}
+
+/* `hostsim state ROOT HOST`, malloc'd. */
+static char *sim_state(const char *host)
+{
+    return sim_out("'%s/tests/hostsim/hostsim' state '%s' '%s'", sim.srcdir, sim.root, host);
+}
+
+/* `hostsim state` of every host, concatenated with headers, malloc'd. */
+static char *sim_state_all(void)
+{
+    return sim_out("for h in '%s'/hosts/*; do echo \"== ${h##*/}\"; '%s/tests/hostsim/hostsim' "
+                   "state '%s' \"${h##*/}\"; done",
+                   sim.root, sim.srcdir, sim.root);
+}
+
+/* Number of lines in HOST's commands.log. */
+static long sim_log_count(const char *host)
+{
+    char *s = sim_out("cat '%s/hosts/%s/commands.log' 2>/dev/null | wc -l", sim.root, host);
+    long n = atol(s);
+
+    free(s);
+    return n;
+}
+
+/* The commands (4th field) logged on HOST after the first SKIP lines, malloc'd. */
+static char *sim_log_since(const char *host, long skip)
+{
+    return sim_out("tail -n +%ld '%s/hosts/%s/commands.log' 2>/dev/null | cut -f4-", skip + 1,
+                   sim.root, host);
+}
+
+/* 1 if the simulator recorded a safety-invariant violation. */
+static int sim_violations(void)
+{
+    return sim_cmd("check '%s'", sim.root) != 0;
+}
+
+/* ---- a connection pool for migrate_env.connect ---------------------------------------------- */
+
+typedef struct sim_pool {
+    const esxml_host *host[16];
+    hostconn *conn[16];
+    int n;
+    int opened; /* hostconn_open calls that succeeded */
+} sim_pool;
+
+/* migrate_env.connect: one session per host, kept in the pool (CTX). */
+static int sim_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
+                       size_t errstr_size)
+{
+    sim_pool *p = ctx;
+    char id[PATH_MAX + 16], kh[PATH_MAX + 16];
+    hostconn_opts o = {0};
+    int i, rc;
+
+    for (i = 0; i < p->n; i++)
+        if (p->host[i] == host) {
+            *out = p->conn[i];
+            return 0;
+        }
+    snprintf(id, sizeof(id), "%s/id_ed25519", sim.root);
+    snprintf(kh, sizeof(kh), "%s/known_hosts", sim.root);
+    o.port = sim.port;
+    o.identity = id;
+    o.known_hosts = kh;
+    o.connect_timeout_ms = 3000;
+    rc = hostconn_open(host->admin_ip ? host->admin_ip : host->hostname, &o, out, errstr,
+                       errstr_size);
+    if (rc < 0)
+        return rc;
+    ck_assert_int_lt(p->n, 16);
+    p->host[p->n] = host;
+    p->conn[p->n++] = *out;
+    p->opened++;
+    return 0;
+}
+
+static void sim_pool_close(sim_pool *p)
+{
+    int i;
+
+    for (i = 0; i < p->n; i++)
+        hostconn_close(p->conn[i]);
+    p->n = 0;
+}
+
+/* Loads the fixture es.xml (validated against schema/es.xsd). */
+static esxml *sim_load_esxml(void)
+{
+    char xsd[PATH_MAX + 32], errstr[512];
+    esxml *doc = NULL;
+
+    snprintf(xsd, sizeof(xsd), "%s/schema/es.xsd", sim.srcdir);
+    ck_assert_msg(esxml_load_file(sim.esxml, xsd, &doc, errstr, sizeof(errstr)) == 0, "%s",
+                  errstr);
+    return doc;
+}
+
+#endif
