@@ -16,6 +16,9 @@
 #include "hostconn.h"
 #include "util.h"
 
+/* Not every suite uses every helper. */
+#define UNIT_UNUSED __attribute__((unused))
+
 /* One simulator per test process: roots live under BASE (one per test, made fresh), all on
  * loopback addresses from the fixture es.xml, every host's sshd on PORT. */
 static struct {
@@ -26,7 +29,7 @@ static struct {
     int port;
 } sim;
 
-static void sim_find_srcdir(void)
+static UNIT_UNUSED void sim_find_srcdir(void)
 {
     const char *env = getenv("KVMOVE_SOURCE_DIR");
     const char *at;
@@ -46,8 +49,9 @@ static void sim_find_srcdir(void)
 }
 
 /* Runs a shell command (printf-formatted); returns its exit status (-1 if it did not run). */
-static int sim_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sim_sh(const char *fmt, ...)
+static UNIT_UNUSED int sim_sh(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static UNIT_UNUSED int sim_sh(const char *fmt, ...)
 {
     char cmd[8192];
     va_list ap;
@@ -61,8 +65,9 @@ static int sim_sh(const char *fmt, ...)
 }
 
 /* Stdout of a shell command (printf-formatted), malloc'd ("" when it printed nothing). */
-static char *sim_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *sim_out(const char *fmt, ...)
+static UNIT_UNUSED char *sim_out(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static UNIT_UNUSED char *sim_out(const char *fmt, ...)
 {
     char cmd[8192], chunk[4096];
     va_list ap;
@@ -85,7 +90,7 @@ static char *sim_out(const char *fmt, ...)
 /* Once per process (unchecked setup): a base directory and a port of our own. OFFSET picks
  * the suite's half of 26000-26999 so two suites never share a port; integration tests use
  * 23000-24999. */
-static void sim_init(int offset)
+static UNIT_UNUSED void sim_init(int offset)
 {
     sim_find_srcdir();
     snprintf(sim.base, sizeof(sim.base), "/tmp/kvmove-unit-hostsim.XXXXXX");
@@ -98,7 +103,7 @@ static void sim_init(int offset)
 }
 
 /* Stops every simulator root of this process (no process is left behind). */
-static void sim_stop_all(void)
+static UNIT_UNUSED void sim_stop_all(void)
 {
     sim_sh("for d in '%s'/*/; do [ -d \"$d/hosts\" ] && '%s/tests/hostsim/hostsim' stop \"$d\" "
            ">/dev/null 2>&1; done; true",
@@ -106,14 +111,14 @@ static void sim_stop_all(void)
 }
 
 /* Unchecked teardown: stop everything, remove the base directory. */
-static void sim_fini(void)
+static UNIT_UNUSED void sim_fini(void)
 {
     sim_stop_all();
     sim_sh("rm -rf '%s'", sim.base);
 }
 
 /* A fresh simulator root NAME (init from the fixture es.xml, start). */
-static void sim_fresh(const char *name)
+static UNIT_UNUSED void sim_fresh(const char *name)
 {
     sim_stop_all(); /* an earlier test that failed may have left its hosts up */
     snprintf(sim.root, sizeof(sim.root), "%s/%s", sim.base, name);
@@ -127,8 +132,9 @@ static void sim_fresh(const char *name)
 }
 
 /* Runs `hostsim ARGS` on the current root (ARGS printf-formatted); returns its exit status. */
-static int sim_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sim_cmd(const char *fmt, ...)
+static UNIT_UNUSED int sim_cmd(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static UNIT_UNUSED int sim_cmd(const char *fmt, ...)
 {
     char args[4096];
     va_list ap;
@@ -140,13 +146,13 @@ static int sim_cmd(const char *fmt, ...)
 }
 
 /* `hostsim state ROOT HOST`, malloc'd. */
-static char *sim_state(const char *host)
+static UNIT_UNUSED char *sim_state(const char *host)
 {
     return sim_out("'%s/tests/hostsim/hostsim' state '%s' '%s'", sim.srcdir, sim.root, host);
 }
 
 /* `hostsim state` of every host, concatenated with headers, malloc'd. */
-static char *sim_state_all(void)
+static UNIT_UNUSED char *sim_state_all(void)
 {
     return sim_out("for h in '%s'/hosts/*; do echo \"== ${h##*/}\"; '%s/tests/hostsim/hostsim' "
                    "state '%s' \"${h##*/}\"; done",
@@ -154,7 +160,7 @@ static char *sim_state_all(void)
 }
 
 /* Number of lines in HOST's commands.log. */
-static long sim_log_count(const char *host)
+static UNIT_UNUSED long sim_log_count(const char *host)
 {
     char *s = sim_out("cat '%s/hosts/%s/commands.log' 2>/dev/null | wc -l", sim.root, host);
     long n = atol(s);
@@ -164,14 +170,14 @@ static long sim_log_count(const char *host)
 }
 
 /* The commands (4th field) logged on HOST after the first SKIP lines, malloc'd. */
-static char *sim_log_since(const char *host, long skip)
+static UNIT_UNUSED char *sim_log_since(const char *host, long skip)
 {
     return sim_out("tail -n +%ld '%s/hosts/%s/commands.log' 2>/dev/null | cut -f4-", skip + 1,
                    sim.root, host);
 }
 
 /* 1 if the simulator recorded a safety-invariant violation. */
-static int sim_violations(void)
+static UNIT_UNUSED int sim_violations(void)
 {
     return sim_cmd("check '%s'", sim.root) != 0;
 }
@@ -186,8 +192,8 @@ typedef struct sim_pool {
 } sim_pool;
 
 /* migrate_env.connect: one session per host, kept in the pool (CTX). */
-static int sim_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
-                       size_t errstr_size)
+static UNIT_UNUSED int sim_connect(void *ctx, const esxml_host *host, hostconn **out,
+                                   char *errstr, size_t errstr_size)
 {
     sim_pool *p = ctx;
     char id[PATH_MAX + 16], kh[PATH_MAX + 16];
@@ -216,7 +222,7 @@ static int sim_connect(void *ctx, const esxml_host *host, hostconn **out, char *
     return 0;
 }
 
-static void sim_pool_close(sim_pool *p)
+static UNIT_UNUSED void sim_pool_close(sim_pool *p)
 {
     int i;
 
@@ -226,7 +232,7 @@ static void sim_pool_close(sim_pool *p)
 }
 
 /* Loads the fixture es.xml (validated against schema/es.xsd). */
-static esxml *sim_load_esxml(void)
+static UNIT_UNUSED esxml *sim_load_esxml(void)
 {
     char xsd[PATH_MAX + 32], errstr[512];
     esxml *doc = NULL;

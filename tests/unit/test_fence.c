@@ -1,0 +1,242 @@
+/* test_fence: fence_guest removes a stale copy of a guest from its old host (host simulator). */
+#include "fence.h"
+
+#include <check.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit_hostsim.h"
+
+#define GUEST "exa01vm01.example.com"
+#define SRC "exa01adm02.example.com" /* where the stale copy is */
+#define TGT "exa01adm06.example.com" /* where the guest runs now */
+#define CFGDEV "exa01vm01_cfg_82abd35b3cb04643848b556c31e8903f"
+
+static esxml *doc;
+
+static void fixture_setup(void)
+{
+    sim_init(500); /* 26500-26999: test_migrate has 26000-26499 */
+}
+
+static void fixture_teardown(void)
+{
+    sim_fini();
+}
+
+/* Runs COMMAND on HOST through `hostsim ssh`; asserts it succeeded. */
+static void on_host(const char *host, const char *command)
+{
+    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s",
+                  host, command);
+}
+
+/* The state an OFFLINEFORCE migration leaves: the source died with the guest on it; its
+ * volumes were detached storage-side and the guest was defined and started on the target
+ * (without autostart: that waits for the fence); then the source came back. */
+static void make_stale_copy(void)
+{
+    const esxml_guest *g = esxml_guest_find(doc, GUEST);
+    char cmd[1024];
+    size_t i;
+
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    for (i = 0; i < g->n_volumes; i++) {
+        snprintf(cmd, sizeof(cmd), "edvutil detach %s --host %s", g->volumes[i].name, SRC);
+        on_host(TGT, cmd);
+        snprintf(cmd, sizeof(cmd), "edvutil attach %s %s", g->volumes[i].name,
+                 g->volumes[i].device);
+        on_host(TGT, cmd);
+    }
+    on_host(TGT, "vm_maker --add-bridge vmbondeth0.101 --vlan 101");
+    on_host(TGT, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
+    on_host(TGT, "mkdir -p /EXAVMIMAGES/GuestImages/" GUEST " && mount /dev/exc/" CFGDEV
+                 " /EXAVMIMAGES/GuestImages/" GUEST);
+    on_host(TGT, "virsh define /EXAVMIMAGES/GuestImages/" GUEST "/" GUEST ".xml");
+    on_host(TGT, "vm_maker --start-domain " GUEST);
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
+}
+
+/* 1 if STATE has LINE as a whole line. */
+static int has(const char *state, const char *line)
+{
+    const char *p = state;
+    size_t n = strlen(line);
+
+    while (p && *p) {
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+/* Runs fence_guest on the source; returns its output (caller frees). */
+static char *fence_ok(sim_pool *pool)
+{
+    hostconn *c = NULL;
+    char errstr[512], *output = NULL;
+    int rc;
+
+    ck_assert_int_eq(sim_connect(pool, esxml_host_find(doc, SRC), &c, errstr, sizeof(errstr)), 0);
+    rc = fence_guest(c, doc, SRC, GUEST, 20000, &output, errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "fence_guest: %d %s\n%s", rc, errstr, output ? output : "");
+    ck_assert_ptr_nonnull(output);
+    return output;
+}
+
+/* Nothing of GUEST is left on the source; the shared bridge and the other guest are. */
+static void assert_fenced(void)
+{
+    char *s = sim_state(SRC), *t = sim_state(TGT);
+
+    ck_assert_msg(strstr(s, GUEST) == NULL, "source still has %s:\n%s", GUEST, s);
+    ck_assert_msg(strstr(s, CFGDEV) == NULL, "source still has its cfg device:\n%s", s);
+    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
+    ck_assert_msg(!has(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
+    ck_assert_msg(has(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
+    ck_assert_msg(has(s, "bridge vmbondeth1.202 202"), "other guest's bridge removed:\n%s", s);
+    ck_assert_msg(has(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s", s);
+    ck_assert_msg(has(s, "autostart exa01vm02.example.com"), "other guest hurt:\n%s", s);
+    ck_assert_msg(strstr(s, "/EXAVMIMAGES/GuestImages/exa01vm02.example.com xfs") != NULL,
+                  "other guest's fstab entry gone:\n%s", s);
+    ck_assert_msg(has(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
+    /* the moved guest is untouched */
+    ck_assert_msg(has(t, "domain " GUEST " running"), "target:\n%s", t);
+    ck_assert_msg(has(t, "attached exa01vm01_sys"), "target:\n%s", t);
+    ck_assert_int_eq(sim_violations(), 0);
+    free(s);
+    free(t);
+}
+
+START_TEST(test_fence_stale_copy_twice)
+{
+    sim_pool pool = {0};
+    char *s, *out, *before, *after;
+
+    sim_fresh("stale");
+    doc = sim_load_esxml();
+    make_stale_copy();
+    s = sim_state(SRC);
+    /* the stale copy as the source came back: defined, autostart, fstab entry, its bridge;
+     * not running (its disks are gone), its cfg volume not mounted */
+    ck_assert_msg(has(s, "domain " GUEST " shut off") && has(s, "autostart " GUEST), "%s", s);
+    ck_assert_msg(strstr(s, "fstab /dev/exc/" CFGDEV) != NULL, "%s", s);
+    ck_assert_msg(has(s, "bridge vmbondeth1.102 102"), "%s", s);
+    free(s);
+
+    out = fence_ok(&pool);
+    ck_assert_msg(strstr(out, "Undefining stale guest " GUEST) != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "Removing bridge vmbondeth1.102") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "Removing bridge vmbondeth0.101") == NULL, "%s", out);
+    ck_assert_msg(strstr(out, "destroying") == NULL, "%s", out); /* it was not running */
+    free(out);
+    assert_fenced();
+
+    /* again: safe, and nothing changes */
+    before = sim_state_all();
+    out = fence_ok(&pool);
+    ck_assert_msg(strstr(out, "is not defined on " SRC) != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "Undefining") == NULL && strstr(out, "Removing") == NULL &&
+                      strstr(out, "Detaching") == NULL,
+                  "second run acted:\n%s", out);
+    free(out);
+    after = sim_state_all();
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    assert_fenced();
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+START_TEST(test_fence_running_copy_destroyed_first)
+{
+    sim_pool pool = {0};
+    char *s, *out, *d, *u;
+
+    sim_fresh("running");
+    doc = sim_load_esxml();
+    /* a source that rebooted with its volumes still attached: the copy runs again */
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
+    s = sim_state(SRC);
+    ck_assert_msg(has(s, "domain " GUEST " running"), "%s", s);
+    free(s);
+
+    out = fence_ok(&pool);
+    d = strstr(out, "destroying it");
+    u = strstr(out, "Undefining stale guest");
+    ck_assert_msg(d != NULL && u != NULL && d < u, "not destroyed before undefine:\n%s", out);
+    ck_assert_msg(strstr(out, "Unmounting Guest Configuration Files of " GUEST) != NULL, "%s",
+                  out);
+    ck_assert_msg(strstr(out, "Detaching EDV Volume exa01vm01_sys from KVM host " SRC) != NULL,
+                  "%s", out);
+    free(out);
+    s = sim_state(SRC);
+    ck_assert_msg(strstr(s, GUEST) == NULL, "%s", s);
+    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "volumes still attached:\n%s", s);
+    ck_assert_msg(!has(s, "bridge vmbondeth1.102 102"), "%s", s);
+    ck_assert_msg(has(s, "bridge vmbondeth0.101 101"), "%s", s);
+    ck_assert_msg(has(s, "domain exa01vm02.example.com running"), "%s", s);
+    free(s);
+    /* the volumes are free for the target now */
+    ck_assert_int_eq(sim_cmd("ssh '%s' %s 'edvutil attach exa01vm01_sys x'", sim.root, TGT), 0);
+    ck_assert_int_eq(sim_violations(), 0);
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+START_TEST(test_fence_unknown_guest)
+{
+    sim_pool pool = {0};
+    hostconn *c = NULL;
+    char errstr[512], *output = NULL, *before, *after;
+
+    sim_fresh("unknown");
+    doc = sim_load_esxml();
+    before = sim_state(SRC);
+    ck_assert_int_eq(sim_connect(&pool, esxml_host_find(doc, SRC), &c, errstr, sizeof(errstr)), 0);
+    ck_assert_int_lt(fence_guest(c, doc, SRC, "nosuch.example.com", 20000, &output, errstr,
+                                 sizeof(errstr)),
+                     0);
+    ck_assert_ptr_nonnull(strstr(errstr, "nosuch.example.com"));
+    free(output);
+    after = sim_state(SRC);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("fence");
+    TCase *tc = tcase_create("hostsim");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_unchecked_fixture(tc, fixture_setup, fixture_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_fence_stale_copy_twice);
+    tcase_add_test(tc, test_fence_running_copy_destroyed_first);
+    tcase_add_test(tc, test_fence_unknown_guest);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
