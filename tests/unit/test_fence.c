@@ -29,8 +29,8 @@ static void fixture_teardown(void)
 /* Runs COMMAND on HOST through `hostsim ssh`; asserts it succeeded. */
 static void on_host(const char *host, const char *command)
 {
-    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s",
-                  host, command);
+    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s", host,
+                  command);
 }
 
 /* The state an OFFLINEFORCE migration leaves: the source died with the guest on it; its
@@ -175,8 +175,7 @@ START_TEST(test_fence_running_copy_destroyed_first)
     d = strstr(out, "destroying it");
     u = strstr(out, "Undefining stale guest");
     ck_assert_msg(d != NULL && u != NULL && d < u, "not destroyed before undefine:\n%s", out);
-    ck_assert_msg(strstr(out, "Unmounting Guest Configuration Files of " GUEST) != NULL, "%s",
-                  out);
+    ck_assert_msg(strstr(out, "Unmounting Guest Configuration Files of " GUEST) != NULL, "%s", out);
     ck_assert_msg(strstr(out, "Detaching EDV Volume exa01vm01_sys from KVM host " SRC) != NULL,
                   "%s", out);
     free(out);
@@ -206,9 +205,8 @@ START_TEST(test_fence_unknown_guest)
     doc = sim_load_esxml();
     before = sim_state(SRC);
     ck_assert_int_eq(sim_connect(&pool, esxml_host_find(doc, SRC), &c, errstr, sizeof(errstr)), 0);
-    ck_assert_int_lt(fence_guest(c, doc, SRC, "nosuch.example.com", 20000, &output, errstr,
-                                 sizeof(errstr)),
-                     0);
+    ck_assert_int_lt(
+        fence_guest(c, doc, SRC, "nosuch.example.com", 20000, &output, errstr, sizeof(errstr)), 0);
     ck_assert_ptr_nonnull(strstr(errstr, "nosuch.example.com"));
     free(output);
     after = sim_state(SRC);

@@ -146,9 +146,7 @@ static char *q1(const char *fmt, ...)
     va_end(ap);
     r = PQexec(pg, sql);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
-    v = strdup(PQntuples(r) == 0        ? ""
-               : PQgetisnull(r, 0, 0) ? "(null)"
-                                       : PQgetvalue(r, 0, 0));
+    v = strdup(PQntuples(r) == 0 ? "" : PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
     PQclear(r);
     return v;
 }
@@ -156,8 +154,8 @@ static char *q1(const char *fmt, ...)
 /* Asserts that query FMT returns EXPECTED (first column of the first row). */
 #define ck_sql_eq(expected, ...)                                                                   \
     do {                                                                                           \
-        char *got_ = q1(__VA_ARGS__);                                                             \
-        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", #__VA_ARGS__, \
+        char *got_ = q1(__VA_ARGS__);                                                              \
+        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", #__VA_ARGS__,  \
                       got_, (expected));                                                           \
         free(got_);                                                                                \
     } while (0)
@@ -211,9 +209,8 @@ static void step_run(job *j, step_id s, step_state st, const char *owner)
 {
     char errstr[512];
 
-    ck_assert_int_eq(jobstore_step_begin(js, j, s, j->src_host, owner, "test", errstr,
-                                         sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_step_begin(js, j, s, j->src_host, owner, "test", errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(jobstore_step_end(js, j, s, j->src_host, st, "msg", "", 1, owner, "test",
                                        errstr, sizeof(errstr)),
                      0);
@@ -246,9 +243,9 @@ START_TEST(test_migrate_idempotent)
     snprintf(n, sizeof(n), "%d", migration_files);
     ck_sql_eq(n, "SELECT count(*) FROM schema_migrations");
     /* a missing directory is an error, not "nothing to do" */
-    ck_assert_int_eq(jobstore_migrate(js, "/nonexistent/migrations", &applied, errstr,
-                                      sizeof(errstr)),
-                     -JOBSTORE_EINVALID);
+    ck_assert_int_eq(
+        jobstore_migrate(js, "/nonexistent/migrations", &applied, errstr, sizeof(errstr)),
+        -JOBSTORE_EINVALID);
     ck_assert_ptr_nonnull(strstr(errstr, "/nonexistent/migrations"));
 }
 END_TEST
@@ -269,7 +266,7 @@ START_TEST(test_create_idempotent)
     ck_sql_eq("11", "SELECT count(*) FROM job_steps WHERE job_id = '%s' AND status = 'pending'",
               r.request_id);
     ck_sql_eq("2048|4|1|OFFLINE", "SELECT memory_mb || '|' || vcpus || '|' || attempt || '|' || "
-                                   "mode FROM jobs");
+                                  "mode FROM jobs");
     types = outbox_types();
     ck_assert_str_eq(types, "job.accepted");
     free(types);
@@ -325,7 +322,7 @@ END_TEST
  * STOP_GUEST, DETACH_INTERFACES succeeded, REMOVE_NAT_BRIDGE_SRC skipped, DETACH_VOLUMES
  * failed; the rest never ran. Each case replays it. */
 #define ALL_BUT_DONE                                                                               \
-    "DETACH_VOLUMES,ATTACH_VOLUMES,MIGRATE_GUEST,REMOVE_BRIDGES,CREATE_NAT_BRIDGE_TGT,"           \
+    "DETACH_VOLUMES,ATTACH_VOLUMES,MIGRATE_GUEST,REMOVE_BRIDGES,CREATE_NAT_BRIDGE_TGT,"            \
     "ATTACH_INTERFACES,STARTUP_GUEST"
 
 static const struct {
@@ -376,8 +373,9 @@ START_TEST(test_replay_plans)
     r.from_step = replay_cases[_i].from_step;
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
     /* the replay copies the guest and hosts and links to the earlier job */
-    ck_sql_eq("g1|h1|h2|2|replay", "SELECT guest || '|' || src_host || '|' || tgt_host || '|' || "
-                                   "attempt || '|' || action FROM jobs WHERE id = '%s'",
+    ck_sql_eq("g1|h1|h2|2|replay",
+              "SELECT guest || '|' || src_host || '|' || tgt_host || '|' || "
+              "attempt || '|' || action FROM jobs WHERE id = '%s'",
               r.request_id);
     ck_sql_eq(orig, "SELECT replay_of FROM jobs WHERE id = '%s'", r.request_id);
     /* its steps, as recorded and as a claim hands them out */
@@ -422,16 +420,16 @@ START_TEST(test_replay_rejected)
     r.action = ACTION_REPLAY;
     util_strlcpy(r.job_id, unknown, sizeof(r.job_id));
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
-    ck_assert_msg(strstr(errstr, unknown) != NULL && strstr(errstr, "does not exist") != NULL,
-                  "%s", errstr);
+    ck_assert_msg(strstr(errstr, unknown) != NULL && strstr(errstr, "does not exist") != NULL, "%s",
+                  errstr);
     /* a job with nothing left to resume, unless a step is named */
     ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
                                          errstr, sizeof(errstr)),
                      0);
     util_strlcpy(done, active, sizeof(done));
-    ck_assert_int_eq(jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr,
-                                         sizeof(errstr)),
-                     -JOBSTORE_ELEASE); /* finished: the lease is gone */
+    ck_assert_int_eq(
+        jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr, sizeof(errstr)),
+        -JOBSTORE_ELEASE); /* finished: the lease is gone */
     {
         PGresult *res = PQexec(pg, "UPDATE job_steps SET status = 'succeeded'");
         ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
@@ -469,9 +467,8 @@ START_TEST(test_reject_unparsed_once)
     ck_sql_eq("1", "SELECT count(*) FROM rejected_requests WHERE request_id = '%s'", id);
     /* unreadable ids write nothing */
     ck_assert_int_eq(jobstore_reject_unparsed(js, "", "x", "test", errstr, sizeof(errstr)), 0);
-    ck_assert_int_eq(jobstore_reject_unparsed(js, "not-a-uuid", "x", "test", errstr,
-                                              sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_reject_unparsed(js, "not-a-uuid", "x", "test", errstr, sizeof(errstr)), 0);
     ck_sql_eq("1", "SELECT count(*) FROM outbox");
 }
 END_TEST
@@ -515,22 +512,22 @@ START_TEST(test_claim_lease)
     ck_assert_int_eq(b.state[STEP_DETACH_INTERFACES], STEP_PENDING);
     ck_sql_eq("w2", "SELECT lease_owner FROM jobs");
     /* the former owner is fenced off every write */
-    ck_assert_int_eq(jobstore_step_begin(js, &a, STEP_DETACH_INTERFACES, "h1", "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_step_begin(js, &a, STEP_DETACH_INTERFACES, "h1", "w1", "test", errstr,
+                                         sizeof(errstr)),
                      -JOBSTORE_ELEASE);
-    ck_assert_int_eq(jobstore_step_end(js, &a, STEP_STOP_GUEST, "h1", STEP_FAILED, "x", "", 1,
-                                       "w1", "test", errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_step_end(js, &a, STEP_STOP_GUEST, "h1", STEP_FAILED, "x", "", 1, "w1",
+                                       "test", errstr, sizeof(errstr)),
                      -JOBSTORE_ELEASE);
     ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "x", 1, NULL, NULL, "w1", "test",
                                          errstr, sizeof(errstr)),
                      -JOBSTORE_ELEASE);
-    ck_assert_int_eq(jobstore_preflight_record(js, &a, "w1", 1, "c", "passed", "ok", errstr,
-                                               sizeof(errstr)),
-                     -JOBSTORE_ELEASE);
+    ck_assert_int_eq(
+        jobstore_preflight_record(js, &a, "w1", 1, "c", "passed", "ok", errstr, sizeof(errstr)),
+        -JOBSTORE_ELEASE);
     ck_sql_eq("0", "SELECT count(*) FROM job_steps WHERE status = 'running'");
     ck_sql_eq("succeeded", "SELECT status FROM job_steps WHERE step = 'STOP_GUEST'");
-    ck_assert_int_eq(jobstore_step_begin(js, &b, STEP_DETACH_INTERFACES, "h1", "w2", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_step_begin(js, &b, STEP_DETACH_INTERFACES, "h1", "w2", "test", errstr,
+                                         sizeof(errstr)),
                      0);
 }
 END_TEST
@@ -599,21 +596,20 @@ START_TEST(test_steps_rows_and_events)
 
     new_job("g1", "h1", "h2", id);
     claim_ok("w1", &j);
-    ck_assert_int_eq(jobstore_preflight_record(js, &j, "w1", 1, "target_memory", "passed",
-                                               "enough", errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_preflight_record(js, &j, "w1", 1, "target_memory", "passed", "enough",
+                                               errstr, sizeof(errstr)),
                      0);
-    ck_assert_int_eq(jobstore_preflight_record(js, &j, "w1", 1, "target_memory", "warning",
-                                               "tight", errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_preflight_record(js, &j, "w1", 1, "target_memory", "warning", "tight",
+                                               errstr, sizeof(errstr)),
                      0); /* re-recorded after a takeover: one row */
     ck_sql_eq("1|warning|tight", "SELECT count(*) || '|' || max(status) || '|' || max(message) "
                                  "FROM preflight_results");
-    ck_assert_int_eq(jobstore_preflight_done(js, &j, "w1", "test", 1, NULL, errstr,
-                                             sizeof(errstr)),
+    ck_assert_int_eq(jobstore_preflight_done(js, &j, "w1", "test", 1, NULL, errstr, sizeof(errstr)),
                      0);
 
-    ck_assert_int_eq(jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr,
-                                         sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr, sizeof(errstr)),
+        0);
     ck_sql_eq("running|h1|1|(null)", "SELECT status || '|' || host || '|' || attempts || '|' || "
                                      "coalesce(finished_at::text, '(null)') FROM job_steps WHERE "
                                      "step = 'STOP_GUEST'");
@@ -666,8 +662,8 @@ START_TEST(test_finish_succeeded_stores_deployed_config)
     new_job("g1", "h1", "h2", id);
     claim_ok("w1", &j);
     ck_assert_int_eq(jobstore_preflight_done(js, &j, "w1", "test", 0,
-                                             json_pack("{s:s}", "failed", "target_memory"),
-                                             errstr, sizeof(errstr)),
+                                             json_pack("{s:s}", "failed", "target_memory"), errstr,
+                                             sizeof(errstr)),
                      0);
     ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 7, "<engineeredSystem/>",
                                          "exa01", "w1", "test", errstr, sizeof(errstr)),
@@ -739,17 +735,15 @@ START_TEST(test_outbox_publish_prefix)
     /* the sender cannot try at all: nothing is marked */
     memset(&l, 0, sizeof(l));
     l.fail = 1;
-    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(published, 0);
 
     /* events 0, 1 and 3 delivered, 2 not: only the prefix 0-1 is marked */
     memset(&l, 0, sizeof(l));
     l.deliver_mask = 0x1 | 0x2 | 0x8;
-    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(l.calls, 1);
     ck_assert_int_eq(l.n, 4);
     for (i = 0; i < 4; i++)
@@ -763,9 +757,8 @@ START_TEST(test_outbox_publish_prefix)
     /* the next call sends the rest, in order (3 again: at least once) */
     memset(&l, 0, sizeof(l));
     l.deliver_mask = -1;
-    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(l.n, 2);
     ck_assert_str_eq(l.payloads[0], payload[2]);
     ck_assert_str_eq(l.payloads[1], payload[3]);
@@ -775,9 +768,8 @@ START_TEST(test_outbox_publish_prefix)
 
     /* nothing left: nothing sent */
     memset(&l, 0, sizeof(l));
-    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_outbox_publish(js, send_some, &l, 10, &published, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(published, 0);
     ck_assert_int_eq(l.n, 0);
     for (i = 0; i < 4; i++)
@@ -796,14 +788,12 @@ START_TEST(test_outbox_publish_limit)
     new_job("g3", "h1", "h2", id);
     memset(&l, 0, sizeof(l));
     l.deliver_mask = -1;
-    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 2, &published, errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_outbox_publish(js, send_some, &l, 2, &published, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(l.n, 2);
     ck_assert_int_eq(published, 2);
-    ck_assert_int_eq(jobstore_outbox_publish(js, send_some, &l, 2, &published, errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_outbox_publish(js, send_some, &l, 2, &published, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(l.n, 1);
     ck_assert_int_eq(published, 1);
 }
@@ -820,15 +810,15 @@ START_TEST(test_cleanups)
 
     new_job("g1", "h1", "h2", id);
     claim_ok("w1", &j);
-    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1",
-                                          "test", errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1", "test",
+                                          errstr, sizeof(errstr)),
                      0);
-    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1",
-                                          "test", errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1", "test",
+                                          errstr, sizeof(errstr)),
                      0); /* once per (host, guest, job) */
-    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "x", "w9", "test", errstr,
-                                          sizeof(errstr)),
-                     -JOBSTORE_ELEASE);
+    ck_assert_int_eq(
+        jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "x", "w9", "test", errstr, sizeof(errstr)),
+        -JOBSTORE_ELEASE);
     ck_sql_eq("1", "SELECT count(*) FROM host_cleanups");
     ck_sql_eq("1", "SELECT count(*) FROM outbox WHERE payload->>'type' = "
                    "'io.kvmove.cleanup.pending'");
@@ -848,9 +838,8 @@ START_TEST(test_cleanups)
     ck_assert_str_eq(cl.guest, "g1");
     ck_assert_str_eq(cl.tgt_host, "h2");
     ck_assert_int_eq(cl.config_version, 0);
-    ck_assert_int_eq(jobstore_cleanup_finish(js, &cl, 0, NULL, "still down", "test", errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_cleanup_finish(js, &cl, 0, NULL, "still down", "test", errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(jobstore_cleanup_next(js, "h1", NULL, cl.id, &cl2, errstr, sizeof(errstr)),
                      0); /* none after it */
     ck_assert_int_eq(jobstore_cleanups_json(js, "h1", NULL, &arr, errstr, sizeof(errstr)), 0);
@@ -867,9 +856,9 @@ START_TEST(test_cleanups)
 
     /* done: marked with its output and a cleanup.completed event; nothing is next */
     ck_assert_int_eq(jobstore_cleanup_next(js, NULL, NULL, 0, &cl, errstr, sizeof(errstr)), 1);
-    ck_assert_int_eq(jobstore_cleanup_finish(js, &cl, 1, "undefined g1\n", NULL, "test", errstr,
-                                             sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_cleanup_finish(js, &cl, 1, "undefined g1\n", NULL, "test", errstr, sizeof(errstr)),
+        0);
     ck_sql_eq("done|2|undefined g1\n|", "SELECT status || '|' || attempts || '|' || output || "
                                         "'|' || last_error FROM host_cleanups");
     ck_assert_int_eq(jobstore_cleanup_next(js, NULL, NULL, 0, &cl, errstr, sizeof(errstr)), 0);
@@ -894,16 +883,16 @@ START_TEST(test_config_store_get_list)
     ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)),
                      -JOBSTORE_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(errstr, "config load"));
-    ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<a/>", "first", &v1, errstr,
-                                           sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_config_store(js, "exa01", "loaded", "<a/>", "first", &v1, errstr, sizeof(errstr)),
+        0);
     ck_assert_int_eq(jobstore_config_store(js, "exa01", "migration-merged", "<b/>", NULL, &v2,
                                            errstr, sizeof(errstr)),
                      0);
     ck_assert_int_gt(v2, v1);
-    ck_assert_int_eq(jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr,
-                                           sizeof(errstr)),
-                     -JOBSTORE_EDB);
+    ck_assert_int_eq(
+        jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr, sizeof(errstr)),
+        -JOBSTORE_EDB);
     ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)), 0);
     ck_assert_str_eq(doc, "<b/>");
     ck_assert_int_eq(vout, v2);
@@ -950,28 +939,24 @@ START_TEST(test_reserved_on)
     migrate_req(&r, "g1", "h1", "h2"); /* rejected (g1 busy): reserves nothing */
     ck_assert_int_eq(create_ok(&r, 7000, 9, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
 
-    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 1500);
     ck_assert_int_eq(vcpus, 6);
     ck_assert_int_eq(jobstore_reserved_on(js, "h2", a, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 500);
     ck_assert_int_eq(vcpus, 2);
-    ck_assert_int_eq(jobstore_reserved_on(js, "h9", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h9", NULL, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 0);
     ck_assert_int_eq(vcpus, 0);
     /* running counts; ended does not */
     claim_ok("w1", &j);
     ck_assert_str_eq(j.id, a);
-    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 1500);
     ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "x", 1, NULL, NULL, "w1", "test",
                                          errstr, sizeof(errstr)),
                      0);
-    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 500);
     ck_assert_int_eq(vcpus, 2);
 }
@@ -986,10 +971,9 @@ START_TEST(test_job_get_json)
     ck_assert_int_eq(jobstore_job_get_json(js, id, &o, errstr, sizeof(errstr)), 0);
     ck_assert_str_eq(json_string_value(json_object_get(o, "status")), "queued");
     ck_assert_int_eq(json_array_size(json_object_get(o, "steps")), 11);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(o, "steps"),
-                                                                      0),
-                                                       "step")),
-                     "STOP_GUEST");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "steps"), 0), "step")),
+        "STOP_GUEST");
     json_decref(o);
     ck_assert_int_eq(jobstore_job_get_json(js, "nope", &o, errstr, sizeof(errstr)),
                      -JOBSTORE_ENOTFOUND);

@@ -215,12 +215,28 @@ static void assert_moved(void)
 
 /* Host commands that change something (a read-only observation matches none of them). */
 static const char *const effectful[] = {
-    "--stop-domain", "--start-domain",      "virsh define",       "virsh undefine",
-    "virsh autostart", "virsh start",       "virsh shutdown",     "virsh destroy",
-    "--attach-interface", "--detach-interface", "--add-bridge",   "--remove-bridge",
-    "edvutil attach", "edvutil detach",     "umount",             "mount /dev/",
-    "mount -a",       "mkdir",              "rmdir",              "sed -i",
-    ">>",             "rm ",
+    "--stop-domain",
+    "--start-domain",
+    "virsh define",
+    "virsh undefine",
+    "virsh autostart",
+    "virsh start",
+    "virsh shutdown",
+    "virsh destroy",
+    "--attach-interface",
+    "--detach-interface",
+    "--add-bridge",
+    "--remove-bridge",
+    "edvutil attach",
+    "edvutil detach",
+    "umount",
+    "mount /dev/",
+    "mount -a",
+    "mkdir",
+    "rmdir",
+    "sed -i",
+    ">>",
+    "rm ",
 };
 
 /* Commands that are no-ops when their effect is there already ("test ! -d D || rmdir D",
@@ -279,8 +295,8 @@ START_TEST(test_whole_plan_then_each_step_again)
         env_for(&env2, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
         res = run_step(&env2, order[s]);
         migrate_env_free(&env2);
-        ck_assert_msg(res.state == STEP_SUCCEEDED || res.state == STEP_SKIPPED,
-                      "%s again: %s", step_to_string(order[s]), res.message);
+        ck_assert_msg(res.state == STEP_SUCCEEDED || res.state == STEP_SKIPPED, "%s again: %s",
+                      step_to_string(order[s]), res.message);
         after = sim_state_all();
         ck_assert_msg(strcmp(before, after) == 0, "%s again changed the hosts:\n%s\n---\n%s",
                       step_to_string(order[s]), before, after);
@@ -377,8 +393,8 @@ START_TEST(test_offlineforce_source_down)
     migrate_plan(0, order);
     for (s = 0; s < STEP__COUNT; s++) {
         res[order[s]] = run_step(&env, order[s]);
-        ck_assert_msg(res[order[s]].state != STEP_FAILED, "%s failed: %s",
-                      step_to_string(order[s]), res[order[s]].message);
+        ck_assert_msg(res[order[s]].state != STEP_FAILED, "%s failed: %s", step_to_string(order[s]),
+                      res[order[s]].message);
     }
     /* the steps that act on the source were skipped, leaving a cleanup */
     ck_assert_int_eq(res[STEP_STOP_GUEST].state, STEP_SKIPPED);

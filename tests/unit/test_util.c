@@ -74,8 +74,7 @@ START_TEST(test_is_uuid_table)
 {
     ck_assert_msg(util_is_uuid(is_uuid_cases[_i].s) == is_uuid_cases[_i].expected,
                   "case %d \"%s\": expected %d", _i,
-                  is_uuid_cases[_i].s ? is_uuid_cases[_i].s : "NULL",
-                  is_uuid_cases[_i].expected);
+                  is_uuid_cases[_i].s ? is_uuid_cases[_i].s : "NULL", is_uuid_cases[_i].expected);
 }
 END_TEST
 
@@ -87,13 +86,9 @@ static const struct {
     int rc;
     const char *dst;
 } strlcpy_cases[] = {
-    {"hello", 16, 0, "hello"},
-    {"hello", 6, 0, "hello"},  /* exactly fits with its NUL */
-    {"hello", 5, -1, "hell"},  /* one short: truncated */
-    {"hello", 2, -1, "h"},
-    {"hello", 1, -1, ""},
-    {"", 1, 0, ""},
-    {"", 8, 0, ""},
+    {"hello", 16, 0, "hello"}, {"hello", 6, 0, "hello"}, /* exactly fits with its NUL */
+    {"hello", 5, -1, "hell"},                            /* one short: truncated */
+    {"hello", 2, -1, "h"},     {"hello", 1, -1, ""},     {"", 1, 0, ""}, {"", 8, 0, ""},
 };
 
 START_TEST(test_strlcpy_table)
@@ -137,8 +132,7 @@ START_TEST(test_rfc3339_format)
         else
             ck_assert_msg(out[i] == pattern[i], "%s: char %zu", out, i);
     }
-    ck_assert_int_eq(sscanf(out + 5, "%2d-%2dT%2d:%2d:%2d", &month, &day, &hour, &minute,
-                            &second),
+    ck_assert_int_eq(sscanf(out + 5, "%2d-%2dT%2d:%2d:%2d", &month, &day, &hour, &minute, &second),
                      5);
     ck_assert(month >= 1 && month <= 12);
     ck_assert(day >= 1 && day <= 31);
@@ -164,7 +158,7 @@ START_TEST(test_errf)
     char e[8];
 
     util_errf(e, sizeof(e), "%s %d", "guest", 42);
-    ck_assert_str_eq(e, "guest 4"); /* truncated, terminated */
+    ck_assert_str_eq(e, "guest 4");      /* truncated, terminated */
     util_errf(NULL, 0, "%s", "ignored"); /* must not crash */
     util_errf(e, 0, "%s", "ignored");
     ck_assert_str_eq(e, "guest 4");
@@ -204,18 +198,18 @@ static const struct {
     const char *word;
     int expected;
 } has_line_cases[] = {
-    {"exa01vm01\n", "exa01vm01", 1},               /* alone on a line */
-    {"exa01vm01", "exa01vm01", 1},                 /* at the end of text, no newline */
-    {"exa01vm01 running\n", "exa01vm01", 1},       /* followed by a blank */
-    {"exa01vm01\trunning\n", "exa01vm01", 1},      /* followed by a tab */
-    {"a\nb\nexa01vm01\nc\n", "exa01vm01", 1},      /* on a later line */
+    {"exa01vm01\n", "exa01vm01", 1},          /* alone on a line */
+    {"exa01vm01", "exa01vm01", 1},            /* at the end of text, no newline */
+    {"exa01vm01 running\n", "exa01vm01", 1},  /* followed by a blank */
+    {"exa01vm01\trunning\n", "exa01vm01", 1}, /* followed by a tab */
+    {"a\nb\nexa01vm01\nc\n", "exa01vm01", 1}, /* on a later line */
     {"vmbondeth0\nvmbondeth0.10\n", "vmbondeth0.10", 1},
-    {"exa01vm01.example.com\n", "exa01vm01", 0},   /* prefix of a longer word */
+    {"exa01vm01.example.com\n", "exa01vm01", 0}, /* prefix of a longer word */
     {"exa01vm012\n", "exa01vm01", 0},
     {"vmbondeth0.10\n", "vmbondeth0", 0},
-    {" exa01vm01\n", "exa01vm01", 0},              /* not at the line start */
+    {" exa01vm01\n", "exa01vm01", 0}, /* not at the line start */
     {"the exa01vm01\n", "exa01vm01", 0},
-    {"exa01vm0\n", "exa01vm01", 0},                /* text shorter than the word */
+    {"exa01vm0\n", "exa01vm01", 0}, /* text shorter than the word */
     {"", "exa01vm01", 0},
     {NULL, "exa01vm01", 0},
     {"\n\n", "exa01vm01", 0},

@@ -49,8 +49,7 @@ static UNIT_UNUSED void sim_find_srcdir(void)
 }
 
 /* Runs a shell command (printf-formatted); returns its exit status (-1 if it did not run). */
-static UNIT_UNUSED int sim_sh(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static UNIT_UNUSED int sim_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static UNIT_UNUSED int sim_sh(const char *fmt, ...)
 {
     char cmd[8192];
@@ -65,8 +64,7 @@ static UNIT_UNUSED int sim_sh(const char *fmt, ...)
 }
 
 /* Stdout of a shell command (printf-formatted), malloc'd ("" when it printed nothing). */
-static UNIT_UNUSED char *sim_out(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static UNIT_UNUSED char *sim_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static UNIT_UNUSED char *sim_out(const char *fmt, ...)
 {
     char cmd[8192], chunk[4096];
@@ -126,14 +124,13 @@ static UNIT_UNUSED void sim_fresh(const char *name)
     ck_assert_msg(sim_sh("'%s/tests/hostsim/hostsim' init '%s' '%s' --port %d >/dev/null",
                          sim.srcdir, sim.root, sim.esxml, sim.port) == 0,
                   "hostsim init %s failed", sim.root);
-    ck_assert_msg(sim_sh("'%s/tests/hostsim/hostsim' start '%s' >/dev/null", sim.srcdir,
-                         sim.root) == 0,
-                  "hostsim start %s failed (port %d taken?)", sim.root, sim.port);
+    ck_assert_msg(
+        sim_sh("'%s/tests/hostsim/hostsim' start '%s' >/dev/null", sim.srcdir, sim.root) == 0,
+        "hostsim start %s failed (port %d taken?)", sim.root, sim.port);
 }
 
 /* Runs `hostsim ARGS` on the current root (ARGS printf-formatted); returns its exit status. */
-static UNIT_UNUSED int sim_cmd(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static UNIT_UNUSED int sim_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static UNIT_UNUSED int sim_cmd(const char *fmt, ...)
 {
     char args[4096];
@@ -192,8 +189,8 @@ typedef struct sim_pool {
 } sim_pool;
 
 /* migrate_env.connect: one session per host, kept in the pool (CTX). */
-static UNIT_UNUSED int sim_connect(void *ctx, const esxml_host *host, hostconn **out,
-                                   char *errstr, size_t errstr_size)
+static UNIT_UNUSED int sim_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
+                                   size_t errstr_size)
 {
     sim_pool *p = ctx;
     char id[PATH_MAX + 16], kh[PATH_MAX + 16];
@@ -238,8 +235,7 @@ static UNIT_UNUSED esxml *sim_load_esxml(void)
     esxml *doc = NULL;
 
     snprintf(xsd, sizeof(xsd), "%s/schema/es.xsd", sim.srcdir);
-    ck_assert_msg(esxml_load_file(sim.esxml, xsd, &doc, errstr, sizeof(errstr)) == 0, "%s",
-                  errstr);
+    ck_assert_msg(esxml_load_file(sim.esxml, xsd, &doc, errstr, sizeof(errstr)) == 0, "%s", errstr);
     return doc;
 }
 
