@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hostops.h"
+#include "sysconfig.h"
 #include "util.h"
 
 typedef struct out {
@@ -182,14 +183,12 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
     jobstore_cleanup cl;
     long after = 0;
     int n_done = 0, n_left = 0, rc = 0, got;
-    char xsd[1100];
 
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", s->schema_dir);
     while ((got = jobstore_cleanup_next(js, host, guest, after, &cl, errstr, errstr_size)) == 1) {
         hostconn_opts opts = {0};
         hostconn *c = NULL;
         esxml *doc = NULL;
-        char *buf = NULL, err[1024] = "";
+        char err[1024] = "";
         out o = {0};
         int ok = 0;
 
@@ -203,8 +202,7 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
         opts.connect_timeout_ms =
             s->ssh_connect_timeout_ms < 3000 ? s->ssh_connect_timeout_ms : 3000;
         /* The newest es.xml: the guest's volumes and bridges, and who else is on the host. */
-        if (jobstore_config_get(js, 0, &buf, NULL, NULL, err, sizeof(err)) == 0 &&
-            esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) == 0 &&
+        if (sysconfig_load(js, 0, s->schema_dir, &doc, NULL, err, sizeof(err)) == 0 &&
             hostconn_open(cl.address, &opts, &c, err, sizeof(err)) == 0)
             ok = fence_with(c, doc, cl.host, cl.guest, s->command_timeout_ms, &o, err,
                             sizeof(err)) == 0;
@@ -214,7 +212,6 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
             ok =
                 autostart_target(doc, &opts, &cl, s->command_timeout_ms, &o, err, sizeof(err)) == 0;
         esxml_free(doc);
-        free(buf);
         rc = jobstore_cleanup_finish(js, &cl, ok, o.lines.buf, ok ? NULL : err, source, errstr,
                                      errstr_size);
         free(o.lines.buf);

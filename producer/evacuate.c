@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "esxml.h"
+#include "sysconfig.h"
 #include "event.h"
 #include "util.h"
 
@@ -210,7 +211,7 @@ int cmd_evacuate(cli *c, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *host = NULL, *targets = NULL;
     int ch, max_parallel = 4, dry = 0, sequential = 0, rc = EXIT_DONE, failed = 0;
-    char err[1024], xsd[1100], *buf = NULL;
+    char err[1024];
     jobstore *js = NULL;
     esxml *doc = NULL;
     const esxml_host *src;
@@ -262,9 +263,7 @@ int cmd_evacuate(cli *c, int argc, char **argv)
         return usage_error("evacuate", "%s", "name the host to evacuate with --host H");
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
-    if (jobstore_config_get(js, 0, &buf, NULL, NULL, err, sizeof(err)) != 0 ||
-        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) != 0) {
+    if (sysconfig_load(js, 0, c->s.schema_dir, &doc, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_FAILED;
         goto out;
@@ -334,7 +333,6 @@ out:
     free(t);
     free(m);
     esxml_free(doc);
-    free(buf);
     jobstore_close(js);
     return rc;
 }

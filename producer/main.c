@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "esxml.h"
+#include "sysconfig.h"
 #include "event.h"
 #include "jobstore.h"
 #include "migrate.h"
@@ -32,7 +33,7 @@ static void on_signal(int sig)
  * it validated. */
 static int merge_action(cli *c, const request *req, char *command)
 {
-    char err[1024], xsd[1100], *buf = NULL, *out = NULL;
+    char err[1024], *out = NULL;
     jobstore *js = NULL;
     esxml *doc = NULL;
     preflight_input in;
@@ -43,9 +44,8 @@ static int merge_action(cli *c, const request *req, char *command)
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
-    if (jobstore_config_get(js, req->config_version, &buf, &version, NULL, err, sizeof(err)) != 0 ||
-        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) != 0) {
+    if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
+                       sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_FAILED;
         goto out;
@@ -93,7 +93,6 @@ out:
     free(rep);
     esxml_free(doc);
     free(out);
-    free(buf);
     jobstore_close(js);
     return rc;
 }
@@ -102,7 +101,7 @@ out:
  * steps. Changes nothing on the hosts, stores nothing, publishes nothing. */
 static int submit_dry_run(cli *c, const request *req)
 {
-    char err[1024], xsd[1100], *buf = NULL;
+    char err[1024];
     jobstore *js = NULL;
     esxml *doc = NULL;
     preflight_input in;
@@ -117,9 +116,8 @@ static int submit_dry_run(cli *c, const request *req)
     memset(&ssh, 0, sizeof(ssh));
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
-    if (jobstore_config_get(js, req->config_version, &buf, &version, NULL, err, sizeof(err)) != 0 ||
-        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) != 0) {
+    if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
+                       sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_FAILED;
         goto out;
@@ -193,7 +191,6 @@ out:
     free(resv);
     free(rep);
     esxml_free(doc);
-    free(buf);
     jobstore_close(js);
     return rc;
 }

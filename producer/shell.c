@@ -14,6 +14,7 @@
 #endif
 
 #include "cli.h"
+#include "sysconfig.h"
 #include "esxml.h"
 #include "util.h"
 
@@ -111,7 +112,7 @@ static int shell_error(const char *fmt, const char *arg)
  * Sets *ID and *VERSION. Returns 0, or an exit code. */
 static int find_merged(shell *sh, const char *command, int *id, long *version)
 {
-    char err[1024], xsd[1100], *buf = NULL;
+    char err[1024];
     jobstore *js = NULL;
     esxml *doc = NULL;
     size_t i;
@@ -119,9 +120,7 @@ static int find_merged(shell *sh, const char *command, int *id, long *version)
 
     if ((rc = open_store(sh->c, &js)) != 0)
         return rc;
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", sh->c->s.schema_dir);
-    if (jobstore_config_get(js, 0, &buf, version, NULL, err, sizeof(err)) != 0 ||
-        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) != 0) {
+    if (sysconfig_load(js, 0, sh->c->s.schema_dir, &doc, version, err, sizeof(err)) != 0) {
         rc = shell_error("cannot read the merged es.xml: %s", err);
         goto out;
     }
@@ -137,7 +136,6 @@ static int find_merged(shell *sh, const char *command, int *id, long *version)
         rc = shell_error("the merged action is not in the newest es.xml version (%s)", command);
 out:
     esxml_free(doc);
-    free(buf);
     jobstore_close(js);
     return rc;
 }

@@ -6,6 +6,7 @@
 
 #include "esxml.h"
 #include "fence.h"
+#include "sysconfig.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "request.h"
@@ -234,7 +235,7 @@ static int stale_copy_pending(executor *ex, const job *j, char *failure, size_t 
 static void run_job(executor *ex, job *j)
 {
     worker *w = ex->w;
-    char err[1024], xsd[1100], *docbuf = NULL, *deployed = NULL;
+    char err[1024], *deployed = NULL;
     esxml *doc = NULL;
     long version = 0;
     int64_t t0 = util_now_ms();
@@ -249,11 +250,8 @@ static void run_job(executor *ex, job *j)
     worker_log("[%s] %s job %s (attempt %d): %s from %s to %s, MODE=%s", ex->tag,
                j->takeover ? "Taking over" : "Starting", j->id, j->attempt, j->guest, j->src_host,
                j->tgt_host, mode_to_string(j->mode));
-    rc = STORE(ex, jobstore_config_get(ex->js, j->config_version, &docbuf, &version, NULL, err,
-                                       sizeof(err)));
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", w->s.schema_dir);
-    if (rc == 0 && esxml_load_buffer(docbuf, strlen(docbuf), xsd, &doc, err, sizeof(err)) != 0)
-        rc = -JOBSTORE_EINVALID;
+    rc = STORE(ex, sysconfig_load(ex->js, j->config_version, w->s.schema_dir, &doc, &version, err,
+                                  sizeof(err)));
     if (rc < 0) {
         if (rc == -JOBSTORE_ELEASE || !worker_running)
             goto out;
@@ -374,7 +372,6 @@ out:
         worker_log("[%s] %s", ex->tag, err);
     migrate_env_free(&env);
     free(deployed);
-    free(docbuf);
     esxml_free(doc);
     metrics_jobs_active(-1);
     worker_log_context(NULL, NULL, NULL);

@@ -5,6 +5,7 @@
 
 #include "esxml.h"
 #include "jschema.h"
+#include "sysconfig.h"
 #include "request.h"
 #include "util.h"
 #include "worker.h"
@@ -12,21 +13,18 @@
 /* Guest memory and cores from the newest es.xml, for the target's reservation. */
 static void guest_size(worker *w, jobstore *js, const char *guest, long *memory_mb, int *vcpus)
 {
-    char err[512], xsd[1100], *buf = NULL;
+    char err[512];
     esxml *doc = NULL;
     const esxml_guest *g;
 
     *memory_mb = 0;
     *vcpus = 0;
-    snprintf(xsd, sizeof(xsd), "%s/es.xsd", w->s.schema_dir);
-    if (jobstore_config_get(js, 0, &buf, NULL, NULL, err, sizeof(err)) == 0 &&
-        esxml_load_buffer(buf, strlen(buf), xsd, &doc, err, sizeof(err)) == 0 &&
+    if (sysconfig_load(js, 0, w->s.schema_dir, &doc, NULL, err, sizeof(err)) == 0 &&
         (g = esxml_guest_find(doc, guest)) != NULL) {
         *memory_mb = g->memory_mb;
         *vcpus = g->cores;
     }
     esxml_free(doc);
-    free(buf);
 }
 
 /* Sends a request that cannot be used to the dead-letter topic, with where it came from and

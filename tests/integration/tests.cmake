@@ -28,3 +28,4 @@ set_tests_properties(unit.test_jobstore PROPERTIES FIXTURES_REQUIRED pg)
 add_test(NAME lint.format COMMAND bash -c
     "cd '${CMAKE_SOURCE_DIR}' && git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror")
 set_tests_properties(lint.format PROPERTIES LABELS lint)
+set_tests_properties(unit.test_sysconfig PROPERTIES FIXTURES_REQUIRED pg)
