@@ -53,10 +53,10 @@ int cmd_status(cli *c, int argc, char **argv)
     if (c->json) {
         print_json(j);
     } else {
-        printf("Job %s (attempt %lld%s%s): %s\n", jstr(j, "id"),
+        printf("Job %s (attempt %lld%s%s): %s, created %s\n", jstr(j, "id"),
                (long long)json_integer_value(json_object_get(j, "attempt")),
                json_is_string(json_object_get(j, "replay_of")) ? ", replay of " : "",
-               jstr(j, "replay_of"), jstr(j, "status"));
+               jstr(j, "replay_of"), jstr(j, "status"), jstr(j, "created_at"));
         printf("  %s from %s to %s, MODE=%s%s%s\n", jstr(j, "guest"), jstr(j, "src_host"),
                jstr(j, "tgt_host"), jstr(j, "mode"),
                json_is_string(json_object_get(j, "only_step")) ? ", WHERE STEPNAME=" : "",
@@ -70,11 +70,13 @@ int cmd_status(cli *c, int argc, char **argv)
         json_array_foreach(json_object_get(j, "steps"), i, v)
         {
             json_t *el = json_object_get(v, "elapsed_ms");
+            const char *started = strchr(jstr(v, "started_at"), 'T');
             char dur[32] = "";
             if (json_is_integer(el))
                 snprintf(dur, sizeof(dur), "%.1fs", (double)json_integer_value(el) / 1000.0);
-            printf("  %-24s %-10s %-26s %-26.26s %7s  %s\n", jstr(v, "step"), jstr(v, "status"),
-                   jstr(v, "host"), jstr(v, "started_at"), dur, jstr(v, "message"));
+            /* The time of day is enough beside the job's creation date; ms show the order. */
+            printf("  %-24s %-10s %-26s %-12.12s %7s  %s\n", jstr(v, "step"), jstr(v, "status"),
+                   jstr(v, "host"), started ? started + 1 : "-", dur, jstr(v, "message"));
         }
         if (json_array_size(json_object_get(j, "cleanups")) > 0) {
             printf("Source-side cleanups (OFFLINEFORCE):\n");
