@@ -63,7 +63,7 @@ check "status --json: 11 steps with state and host" eq 11 \
 check "status --json: preflight results" test "$(jq '.preflight | length' <<<"$st")" -ge 4
 check "status --json: preflight all passed" eq 0 "$(jq '[.preflight[] | select(.status == "failed")] | length' <<<"$st")"
 txt=$(kvmove status "$job")
-check "status text: job line" grep -q "^Job $job .*: succeeded$" <<<"$txt"
+check "status text: job line" grep -q "^Job $job .*: succeeded, created 20[0-9-]*T" <<<"$txt"
 check "status text: preflight section" grep -q "^Preflight:" <<<"$txt"
 check "status text: step with state, host, duration" grep -qE "^  STOP_GUEST +succeeded +$S +[0-9-]+.* [0-9]+\.[0-9]s" <<<"$txt"
 check "status text: skipped NAT step" grep -qE "^  REMOVE_NAT_BRIDGE_SRC +skipped" <<<"$txt"
