@@ -60,22 +60,6 @@ static void make_stale_copy(void)
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
 }
 
-/* 1 if STATE has LINE as a whole line. */
-static int has(const char *state, const char *line)
-{
-    const char *p = state;
-    size_t n = strlen(line);
-
-    while (p && *p) {
-        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
-            return 1;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return 0;
-}
-
 /* Runs fence_guest on the source; returns its output (caller frees). */
 static char *fence_ok(sim_pool *pool)
 {
@@ -98,17 +82,19 @@ static void assert_fenced(void)
     ck_assert_msg(strstr(s, GUEST) == NULL, "source still has %s:\n%s", GUEST, s);
     ck_assert_msg(strstr(s, CFGDEV) == NULL, "source still has its cfg device:\n%s", s);
     ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
-    ck_assert_msg(!has(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
-    ck_assert_msg(has(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
-    ck_assert_msg(has(s, "bridge vmbondeth1.202 202"), "other guest's bridge removed:\n%s", s);
-    ck_assert_msg(has(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s", s);
-    ck_assert_msg(has(s, "autostart exa01vm02.example.com"), "other guest hurt:\n%s", s);
+    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth1.202 202"), "other guest's bridge removed:\n%s",
+                  s);
+    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
+                  s);
+    ck_assert_msg(sim_has_line(s, "autostart exa01vm02.example.com"), "other guest hurt:\n%s", s);
     ck_assert_msg(strstr(s, "/EXAVMIMAGES/GuestImages/exa01vm02.example.com xfs") != NULL,
                   "other guest's fstab entry gone:\n%s", s);
-    ck_assert_msg(has(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
     /* the moved guest is untouched */
-    ck_assert_msg(has(t, "domain " GUEST " running"), "target:\n%s", t);
-    ck_assert_msg(has(t, "attached exa01vm01_sys"), "target:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "domain " GUEST " running"), "target:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "attached exa01vm01_sys"), "target:\n%s", t);
     ck_assert_int_eq(sim_violations(), 0);
     free(s);
     free(t);
@@ -125,9 +111,11 @@ START_TEST(test_fence_stale_copy_twice)
     s = sim_state(SRC);
     /* the stale copy as the source came back: defined, autostart, fstab entry, its bridge;
      * not running (its disks are gone), its cfg volume not mounted */
-    ck_assert_msg(has(s, "domain " GUEST " shut off") && has(s, "autostart " GUEST), "%s", s);
+    ck_assert_msg(sim_has_line(s, "domain " GUEST " shut off") &&
+                      sim_has_line(s, "autostart " GUEST),
+                  "%s", s);
     ck_assert_msg(strstr(s, "fstab /dev/exc/" CFGDEV) != NULL, "%s", s);
-    ck_assert_msg(has(s, "bridge vmbondeth1.102 102"), "%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth1.102 102"), "%s", s);
     free(s);
 
     out = fence_ok(&pool);
@@ -168,7 +156,7 @@ START_TEST(test_fence_running_copy_destroyed_first)
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     s = sim_state(SRC);
-    ck_assert_msg(has(s, "domain " GUEST " running"), "%s", s);
+    ck_assert_msg(sim_has_line(s, "domain " GUEST " running"), "%s", s);
     free(s);
 
     out = fence_ok(&pool);
@@ -182,9 +170,9 @@ START_TEST(test_fence_running_copy_destroyed_first)
     s = sim_state(SRC);
     ck_assert_msg(strstr(s, GUEST) == NULL, "%s", s);
     ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "volumes still attached:\n%s", s);
-    ck_assert_msg(!has(s, "bridge vmbondeth1.102 102"), "%s", s);
-    ck_assert_msg(has(s, "bridge vmbondeth0.101 101"), "%s", s);
-    ck_assert_msg(has(s, "domain exa01vm02.example.com running"), "%s", s);
+    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "%s", s);
+    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "%s", s);
     free(s);
     /* the volumes are free for the target now */
     ck_assert_int_eq(sim_cmd("ssh '%s' %s 'edvutil attach exa01vm01_sys x'", sim.root, TGT), 0);

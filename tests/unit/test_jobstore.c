@@ -1,5 +1,6 @@
 /* test_jobstore: jobstore against a fresh PostgreSQL database (tests/unit/unit_pg.sh). */
 #include "jobstore.h"
+#include "unit_pg.h"
 
 #include <check.h>
 #include <libpq-fe.h>
@@ -43,23 +44,6 @@ static void find_srcdir(void)
 #endif
 }
 
-/* Runs tests/unit/unit_pg.sh VERB dbname; for create, reads the conninfo. */
-static int unit_pg(const char *verb)
-{
-    char cmd[PATH_MAX + 128];
-    FILE *f;
-    int rc;
-
-    snprintf(cmd, sizeof(cmd), "'%s/tests/unit/unit_pg.sh' %s %s", srcdir, verb, dbname);
-    f = popen(cmd, "r");
-    if (f == NULL)
-        return -1;
-    if (strcmp(verb, "create") == 0 && fgets(conninfo, sizeof(conninfo), f) != NULL)
-        conninfo[strcspn(conninfo, "\n")] = '\0';
-    rc = pclose(f);
-    return rc == 0 ? 0 : -1;
-}
-
 static int count_migration_files(const char *dir)
 {
     char cmd[PATH_MAX + 64];
@@ -84,7 +68,8 @@ static void db_setup(void)
     find_srcdir();
     setenv("PGOPTIONS", "-c client_min_messages=warning", 1); /* no NOTICE noise */
     snprintf(dbname, sizeof(dbname), "unit_jobstore_%d", (int)getpid());
-    if (unit_pg("create") != 0 || conninfo[0] == '\0') {
+    if (unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)) != 0 ||
+        conninfo[0] == '\0') {
         fprintf(stderr, "test_jobstore: cannot create database %s\n", dbname);
         exit(EXIT_FAILURE);
     }
@@ -100,7 +85,7 @@ static void db_setup(void)
 
 static void db_teardown(void)
 {
-    if (unit_pg("drop") != 0)
+    if (unit_pg_run(srcdir, "drop", dbname, NULL, 0) != 0)
         fprintf(stderr, "test_jobstore: could not drop database %s\n", dbname);
 }
 

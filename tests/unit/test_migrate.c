@@ -168,22 +168,6 @@ static void run_plan(migrate_env *env, int sequential)
     }
 }
 
-/* Lines of STATE that mention any of the words, to assert on one host's view. */
-static int has(const char *state, const char *line)
-{
-    const char *p = state;
-    size_t n = strlen(line);
-
-    while (p && *p) {
-        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
-            return 1;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return 0;
-}
-
 /* The guest has moved: nothing of it left on the source, all of it on the target. */
 static void assert_moved(void)
 {
@@ -191,22 +175,24 @@ static void assert_moved(void)
 
     ck_assert_msg(strstr(s, GUEST) == NULL, "source still has the guest:\n%s", s);
     ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
-    ck_assert_msg(!has(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
-    ck_assert_msg(has(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
-    ck_assert_msg(has(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s", s);
-    ck_assert_msg(has(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
-    ck_assert_msg(has(t, "domain " GUEST " running"), "target:\n%s", t);
-    ck_assert_msg(has(t, "autostart " GUEST), "target autostart:\n%s", t);
-    ck_assert_msg(has(t, "attached exa01vm01_sys"), "target:\n%s", t);
-    ck_assert_msg(has(t, "attached exa01vm01_cfg"), "target:\n%s", t);
-    ck_assert_msg(has(t, "mount /dev/exc/exa01vm01_cfg_82abd35b3cb04643848b556c31e8903f "
-                         "/EXAVMIMAGES/GuestImages/" GUEST),
+    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
+                  s);
+    ck_assert_msg(sim_has_line(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
+    ck_assert_msg(sim_has_line(t, "domain " GUEST " running"), "target:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "autostart " GUEST), "target autostart:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "attached exa01vm01_sys"), "target:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "attached exa01vm01_cfg"), "target:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "mount /dev/exc/exa01vm01_cfg_82abd35b3cb04643848b556c31e8903f "
+                                  "/EXAVMIMAGES/GuestImages/" GUEST),
                   "target mount:\n%s", t);
     /* the options may differ from the seeded entry's (e.g. nofail); device and mount point */
     ck_assert_msg(strstr(t, "\nfstab /dev/exc/exa01vm01_cfg_82abd35b3cb04643848b556c31e8903f "
                             "/EXAVMIMAGES/GuestImages/" GUEST " xfs ") != NULL,
                   "target fstab:\n%s", t);
-    ck_assert_msg(has(t, "bridge vmbondeth0.101 101") && has(t, "bridge vmbondeth1.102 102"),
+    ck_assert_msg(sim_has_line(t, "bridge vmbondeth0.101 101") &&
+                      sim_has_line(t, "bridge vmbondeth1.102 102"),
                   "target bridges:\n%s", t);
     ck_assert_int_eq(sim_violations(), 0);
     free(s);
@@ -413,9 +399,9 @@ START_TEST(test_offlineforce_source_down)
     ck_assert_int_eq(res[STEP_STARTUP_GUEST].cleanup_pending, 0);
     ck_assert_int_eq(res[STEP_ATTACH_VOLUMES].cleanup_pending, 0);
     t = sim_state(TGT);
-    ck_assert_msg(has(t, "domain " GUEST " running"), "%s", t);
+    ck_assert_msg(sim_has_line(t, "domain " GUEST " running"), "%s", t);
     /* autostart waits for the stale copy's removal (never on two hosts) */
-    ck_assert_msg(!has(t, "autostart " GUEST), "%s", t);
+    ck_assert_msg(!sim_has_line(t, "autostart " GUEST), "%s", t);
     free(t);
     ck_assert_int_eq(sim_violations(), 0);
     sim_pool_close(&pool);
@@ -441,7 +427,9 @@ START_TEST(test_migrate_guest_refuses_running_source)
     ck_assert_msg(strstr(res.message, "running") != NULL, "%s", res.message);
     s = sim_state(SRC);
     t = sim_state(TGT);
-    ck_assert_msg(has(s, "domain " GUEST " running") && has(s, "autostart " GUEST), "%s", s);
+    ck_assert_msg(sim_has_line(s, "domain " GUEST " running") &&
+                      sim_has_line(s, "autostart " GUEST),
+                  "%s", s);
     ck_assert_msg(strstr(t, GUEST) == NULL, "%s", t);
     free(s);
     free(t);
@@ -451,7 +439,7 @@ START_TEST(test_migrate_guest_refuses_running_source)
     res = run_step(&env, STEP_MIGRATE_GUEST);
     ck_assert_int_eq(res.state, STEP_FAILED);
     s = sim_state(SRC);
-    ck_assert_msg(has(s, "domain " GUEST " running"), "%s", s);
+    ck_assert_msg(sim_has_line(s, "domain " GUEST " running"), "%s", s);
     free(s);
     sim_pool_close(&pool);
     migrate_env_free(&env);

@@ -8,25 +8,10 @@
 #include "esxml.h"
 #include "jobstore.h"
 #include "sysconfig.h"
+#include "unit_pg.h"
 
 static char conninfo[1024], dbname[64], srcdir[1024], schema[1100];
 static jobstore *js;
-
-static int unit_pg(const char *verb)
-{
-    char cmd[2400];
-    FILE *f;
-    int rc;
-
-    snprintf(cmd, sizeof(cmd), "'%s/tests/unit/unit_pg.sh' %s %s", srcdir, verb, dbname);
-    f = popen(cmd, "r");
-    if (f == NULL)
-        return -1;
-    if (strcmp(verb, "create") == 0 && fgets(conninfo, sizeof(conninfo), f) != NULL)
-        conninfo[strcspn(conninfo, "\n")] = '\0';
-    rc = pclose(f);
-    return rc == 0 ? 0 : -1;
-}
 
 static char *slurp(const char *path)
 {
@@ -55,7 +40,7 @@ static void setup(void)
     snprintf(schema, sizeof(schema), "%s/schema", srcdir);
     snprintf(mig, sizeof(mig), "%s/migrations", srcdir);
     snprintf(dbname, sizeof(dbname), "unit_sysconfig_%d", (int)getpid());
-    ck_assert_int_eq(unit_pg("create"), 0);
+    ck_assert_int_eq(unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)), 0);
     ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(jobstore_migrate(js, mig, &applied, err, sizeof(err)) == 0, "%s", err);
 }
@@ -63,7 +48,7 @@ static void setup(void)
 static void teardown(void)
 {
     jobstore_close(js);
-    unit_pg("drop");
+    unit_pg_run(srcdir, "drop", dbname, NULL, 0);
 }
 
 START_TEST(test_nothing_stored)

@@ -19,6 +19,22 @@
 /* Not every suite uses every helper. */
 #define UNIT_UNUSED __attribute__((unused))
 
+/* 1 if TEXT (a `hostsim state` dump) has LINE as a whole line. */
+static UNIT_UNUSED int sim_has_line(const char *text, const char *line)
+{
+    const char *p = text;
+    size_t n = strlen(line);
+
+    while (p && *p) {
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+            return 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
 /* One simulator per test process: roots live under BASE (one per test, made fresh), all on
  * loopback addresses from the fixture es.xml, every host's sshd on PORT. */
 static struct {
