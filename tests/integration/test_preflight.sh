@@ -172,6 +172,12 @@ info_set $T MemoryMB 20000
 kvmove submit --guest $G1 --mode offline --src $S --tgt $T >"$IT_DIR/a.out"
 check "reservation: first job validated and merged" grep -q "Action Validated and Merged OK" "$IT_DIR/a.out"
 ja=$(sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p' "$IT_DIR/a.out")
+# Reservations go by the order jobs are recorded, and the two requests travel on different
+# partitions (key = guest): submit the second once the first is recorded, so "first" is certain.
+for _ in $(seq 100); do
+    [[ $(sql "SELECT count(*) FROM jobs WHERE id = '$ja'") == 1 ]] && break
+    sleep 0.1
+done
 jb=$(kvmove submit --guest $G2 --mode offline --src $S --tgt $T | sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p')
 check "reservation: first job succeeds" eq succeeded "$(wait_job "$ja" 60)"
 check "reservation: second job fails" eq failed "$(wait_job "$jb" 60)"
