@@ -1,0 +1,27 @@
+/* failure: the one rule for whether a failure is worth a retry (database and host sessions). */
+#ifndef KVMOVE_FAILURE_H
+#define KVMOVE_FAILURE_H
+
+/* What a retry can do about a failure. */
+typedef enum {
+    FAILURE_TRANSIENT, /* the cause may go away by itself: wait and try again */
+    FAILURE_PERMANENT, /* the same call fails the same way every time: stop and report */
+} failure_class;
+
+/* Classifies a PostgreSQL error by its SQLSTATE (five characters). NULL or "" means no server
+ * answer at all (the connection broke, the server went away): transient. Connection exceptions
+ * (class 08), operator intervention/shutdowns (57P01-57P03), insufficient resources (class 53),
+ * serialization failures and deadlocks (40001, 40P01), lock timeouts (55P03) and
+ * system errors (class 58) are transient; data, integrity, syntax and everything else
+ * permanent. */
+failure_class failure_of_sqlstate(const char *sqlstate);
+
+/* Classifies a negative hostconn code (-HOSTCONN_E*): unreachable host, command timeout and a
+ * broken session are transient; an unknown or changed host key and refused authentication are
+ * permanent (a retry cannot fix them; an operator must). Any other value is permanent. */
+failure_class failure_of_hostconn(int rc);
+
+/* Returns "transient" or "permanent"; a static string. */
+const char *failure_class_to_string(failure_class c);
+
+#endif

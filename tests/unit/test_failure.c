@@ -1,0 +1,87 @@
+/* test_failure: the retry classification of database and host-session failures. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "failure.h"
+#include "hostconn.h"
+
+static const struct {
+    const char *sqlstate;
+    failure_class expected;
+} sql_cases[] = {
+    {NULL, FAILURE_TRANSIENT},    /* no answer: connection gone */
+    {"", FAILURE_TRANSIENT},      /* same */
+    {"08006", FAILURE_TRANSIENT}, /* connection_failure */
+    {"08001", FAILURE_TRANSIENT}, /* sqlclient_unable_to_establish_sqlconnection */
+    {"57P01", FAILURE_TRANSIENT}, /* admin_shutdown (server restart) */
+    {"57P02", FAILURE_TRANSIENT}, /* crash_shutdown */
+    {"57P03", FAILURE_TRANSIENT}, /* cannot_connect_now (starting up) */
+    {"53300", FAILURE_TRANSIENT}, /* too_many_connections */
+    {"40001", FAILURE_TRANSIENT}, /* serialization_failure */
+    {"40P01", FAILURE_TRANSIENT}, /* deadlock_detected */
+    {"55P03", FAILURE_TRANSIENT}, /* lock_not_available */
+    {"58030", FAILURE_TRANSIENT}, /* io_error */
+    {"22021", FAILURE_PERMANENT}, /* character_not_in_repertoire (invalid UTF-8) */
+    {"22P02", FAILURE_PERMANENT}, /* invalid_text_representation */
+    {"23505", FAILURE_PERMANENT}, /* unique_violation */
+    {"23514", FAILURE_PERMANENT}, /* check_violation */
+    {"42P01", FAILURE_PERMANENT}, /* undefined_table */
+    {"42501", FAILURE_PERMANENT}, /* insufficient_privilege */
+    {"57014", FAILURE_PERMANENT}, /* query_canceled (statement timeout): the same query again */
+    {"XX000", FAILURE_PERMANENT}, /* internal_error */
+};
+
+START_TEST(test_sqlstate_classes)
+{
+    ck_assert_msg(failure_of_sqlstate(sql_cases[_i].sqlstate) == sql_cases[_i].expected,
+                  "sqlstate %s: expected %s",
+                  sql_cases[_i].sqlstate ? sql_cases[_i].sqlstate : "NULL",
+                  failure_class_to_string(sql_cases[_i].expected));
+}
+END_TEST
+
+static const struct {
+    int rc;
+    failure_class expected;
+} ssh_cases[] = {
+    {-HOSTCONN_EUNREACHABLE, FAILURE_TRANSIENT},
+    {-HOSTCONN_ETIMEOUT, FAILURE_TRANSIENT},
+    {-HOSTCONN_EIO, FAILURE_TRANSIENT},
+    {-HOSTCONN_EHOSTKEY, FAILURE_PERMANENT},
+    {-HOSTCONN_EAUTH, FAILURE_PERMANENT},
+    {-99, FAILURE_PERMANENT},
+    {0, FAILURE_PERMANENT},
+};
+
+START_TEST(test_hostconn_classes)
+{
+    ck_assert_msg(failure_of_hostconn(ssh_cases[_i].rc) == ssh_cases[_i].expected,
+                  "hostconn rc %d: expected %s", ssh_cases[_i].rc,
+                  failure_class_to_string(ssh_cases[_i].expected));
+}
+END_TEST
+
+START_TEST(test_names)
+{
+    ck_assert_str_eq(failure_class_to_string(FAILURE_TRANSIENT), "transient");
+    ck_assert_str_eq(failure_class_to_string(FAILURE_PERMANENT), "permanent");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("failure");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_loop_test(tc, test_sqlstate_classes, 0, sizeof(sql_cases) / sizeof(sql_cases[0]));
+    tcase_add_loop_test(tc, test_hostconn_classes, 0, sizeof(ssh_cases) / sizeof(ssh_cases[0]));
+    tcase_add_test(tc, test_names);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
