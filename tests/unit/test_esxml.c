@@ -4,6 +4,7 @@
 #include "names.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,40 @@ START_TEST(test_many_machines)
     ck_assert_ptr_null(esxml_guest_find(doc, "bigvm99999.example.com"));
     esxml_free(doc);
     free(xml);
+}
+END_TEST
+
+/* Threads validating at once (the worker's executors do): each gets a compiled schema of its
+ * own, and every load still validates (wrong_order.xml is refused by the schema alone). */
+static void *load_many(void *arg)
+{
+    char path[4200], err[1024];
+    int i, *bad = arg;
+
+    snprintf(path, sizeof(path), "%s/wrong_order.xml", g_dir);
+    for (i = 0; i < 25; i++) {
+        esxml *doc = NULL;
+        if (esxml_load_file(g_fixture, g_xsd, &doc, err, sizeof(err)) != 0)
+            (*bad)++;
+        esxml_free(doc);
+        if (esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) != -1 ||
+            strstr(err, "does not match the schema") == NULL)
+            (*bad)++;
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_validate)
+{
+    pthread_t t[4];
+    int bad[4] = {0, 0, 0, 0}, i;
+
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, load_many, &bad[i]), 0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(bad[i], 0);
+    }
 }
 END_TEST
 
@@ -871,6 +906,7 @@ static Suite *esxml_suite(void)
     tcase_add_test(tc, test_canonical_after_edit);
     tcase_add_loop_test(tc, test_name_equal, 0, N(name_pairs));
     tcase_add_test(tc, test_many_machines);
+    tcase_add_test(tc, test_threads_validate);
     suite_add_tcase(s, tc);
 
     tcase_add_loop_test(neg, test_bad_fixture_plain, 0, N(bad_cases));
