@@ -1441,7 +1441,12 @@ static schema_copy *schema_take(const char *path, char *errstr, size_t errstr_si
     }
     s->xsd = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (s->xsd == NULL || xmlDocGetRootElement(s->xsd) == NULL) {
-        util_errf(errstr, errstr_size, "cannot read the es.xml schema %s", path);
+        const xmlError *e = xmlGetLastError();
+        if (e != NULL && e->message != NULL)
+            util_errf(errstr, errstr_size, "cannot read the es.xml schema %s line %d: %.*s", path,
+                      e->line, (int)strcspn(e->message, "\n"), e->message);
+        else
+            util_errf(errstr, errstr_size, "cannot read the es.xml schema %s", path);
         goto fail;
     }
     strip_identity_constraints(xmlDocGetRootElement(s->xsd));
