@@ -472,7 +472,8 @@ static void names_all_pass(const esxml *doc)
     }
 }
 
-static const char *const good_files[] = {"exa01.xml", "esxml/minimal.xml", "esxml/cloud.xml"};
+static const char *const good_files[] = {"exa01.xml", "cld02.xml", "esxml/minimal.xml",
+                                         "esxml/cloud.xml"};
 
 START_TEST(test_names_agree)
 {
@@ -513,6 +514,89 @@ START_TEST(test_cloud_fixture)
     ck_assert_uint_eq(g->n_networks, 1);
     ck_assert_str_eq(g->networks[0].nat_bridge, "vmeth0nat");
     ck_assert_int_eq(g->networks[0].vlan, 7);
+    esxml_free(doc);
+}
+END_TEST
+
+/* The second system (tests/fixtures/cld02.xml): what sets it apart from exa01 is read. */
+static const struct {
+    const char *host;
+    int vf_pools;
+    const char *version;
+    const char *guests; /* ids */
+} cld02_hosts[] = {
+    {"cld02kvm01.dbcloud.example.net", 1, "25.1.0.0.0.250101", "cld02vm01_id cld02vm02_id"},
+    {"cld02kvm02.dbcloud.example.net", 0, "25.1.2.0.0.250415", "cld02vm03_id cld02vm04_id"},
+    {"cld02kvm03.dbcloud.example.net", 1, "25.2.0.0.0.250801", "cld02vm05_id"},
+    {"cld02kvm04.dbcloud.example.net", 0, "25.2.0.0.0.250801", ""},
+};
+
+START_TEST(test_cld02_hosts)
+{
+    char path[4200], err[1024] = "", ids[256] = "";
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    esxml *doc = NULL;
+    const esxml_host *h;
+    size_t k;
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/cld02.xml", src && *src ? src : ".");
+    ck_assert_msg(esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(esxml_system_name(doc), "cld02");
+    ck_assert_int_eq(esxml_is_cloud(doc), 1);
+    ck_assert_uint_eq(esxml_host_count(doc), 4);
+    ck_assert_uint_eq(esxml_guest_count(doc), 5);
+    h = esxml_host_find(doc, cld02_hosts[_i].host);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->vf_pools, cld02_hosts[_i].vf_pools);
+    ck_assert_str_eq(h->software_version, cld02_hosts[_i].version);
+    for (k = 0; k < h->n_guests; k++)
+        snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s", k ? " " : "",
+                 h->guest_ids[k]);
+    ck_assert_str_eq(ids, cld02_hosts[_i].guests);
+    esxml_free(doc);
+}
+END_TEST
+
+START_TEST(test_cld02_guests)
+{
+    char path[4200], err[1024] = "";
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    esxml *doc = NULL;
+    const esxml_guest *a, *b, *g4, *g5;
+    size_t i;
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/cld02.xml", src && *src ? src : ".");
+    ck_assert_msg(esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    a = esxml_guest_find(doc, "cld02vm01.dbcloud.example.net");
+    b = esxml_guest_find(doc, "cld02vm02.dbcloud.example.net");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(a->n_volumes, 4);
+    ck_assert_uint_eq(b->n_volumes, 3);
+    /* Two guests of one host share the client bridge and its NAT bridge. */
+    ck_assert_str_eq(a->networks[0].nat_bridge, "vmnat0.3001");
+    ck_assert_str_eq(b->networks[0].nat_bridge, "vmnat0.3001");
+    ck_assert_str_eq(a->networks[0].bridge, b->networks[0].bridge);
+    /* An untagged backup bridge. */
+    ck_assert_str_eq(a->networks[1].bridge, "vmbondeth1");
+    ck_assert_int_eq(a->networks[1].vlan, 0);
+    ck_assert_ptr_null(a->networks[1].nat_bridge);
+    /* Spelled in upper case in es.xml: found in any case, named as es.xml spells it. */
+    g4 = esxml_guest_find(doc, "cld02vm04.dbcloud.example.net");
+    ck_assert_ptr_nonnull(g4);
+    ck_assert_str_eq(g4->hostname, "CLD02VM04.dbcloud.example.net");
+    ck_assert_str_eq(esxml_guest_canonical_name(doc, "cld02vm04.DBCLOUD.example.net"),
+                     "CLD02VM04.dbcloud.example.net");
+    /* One RoCE interface only. */
+    g5 = esxml_guest_find(doc, "cld02vm05.dbcloud.example.net");
+    ck_assert_uint_eq(g5->n_networks, 2);
+    ck_assert_str_eq(g5->networks[1].iface, "re0");
+    for (i = 0; i < esxml_guest_count(doc); i++) {
+        const esxml_guest *g = esxml_guest_at(doc, i);
+        ck_assert_uint_ge(g->n_volumes, 3);
+        ck_assert_uint_le(g->n_volumes, 4);
+        ck_assert_ptr_nonnull(esxml_guest_host(doc, g));
+    }
     esxml_free(doc);
 }
 END_TEST
@@ -900,6 +984,8 @@ static Suite *esxml_suite(void)
     tcase_add_test(tc, test_actions);
     tcase_add_loop_test(tc, test_lookup_misses, 0, N(unknown_names));
     tcase_add_test(tc, test_cloud_fixture);
+    tcase_add_loop_test(tc, test_cld02_hosts, 0, N(cld02_hosts));
+    tcase_add_test(tc, test_cld02_guests);
     tcase_add_loop_test(tc, test_names_agree, 0, N(good_files));
     tcase_add_test(tc, test_minimal_fixture_ok);
     tcase_add_loop_test(tc, test_canonical_names, 0, N(canonical_cases));
