@@ -63,8 +63,9 @@ typedef struct esxml esxml; /* a loaded document; opaque */
  * validation (structure is still checked). The loader checks every identity constraint of the
  * schema itself (unique ids and hostnames, references that resolve), in time linear in the
  * document, and validates against the schema without them; the schema file is read and compiled
- * once per process (per path). Thread-safe (each document to one thread). Returns 0 and a new document in *OUT that the
- * caller frees with esxml_free(), or -1 with the reason (file, line, element) in errstr. */
+ * once per process (per path). Thread-safe (each document to one thread). Returns 0 and a new
+ * document in *OUT that the caller frees with esxml_free(), or -1 with the reason (file, line,
+ * element) in errstr. */
 int esxml_load_buffer(const char *buf, size_t len, const char *xsd_path, esxml **out, char *errstr,
                       size_t errstr_size);
 /* As esxml_load_buffer, reading PATH. */
