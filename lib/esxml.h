@@ -23,7 +23,7 @@ typedef struct esxml_network {
 
 typedef struct esxml_guest {
     const char *id;       /* machine id in es.xml */
-    const char *hostname; /* e.g. "exa01vm01.example.com" */
+    const char *hostname; /* e.g. "exa01vm01.example.com", spelled as in es.xml (canonical) */
     int cores;            /* guestCores */
     long memory_mb;       /* guestMemory, MiB */
     const esxml_volume *volumes;
@@ -35,7 +35,7 @@ typedef struct esxml_guest {
 
 typedef struct esxml_host {
     const char *id;
-    const char *hostname;         /* e.g. "exa01adm02.example.com" */
+    const char *hostname;         /* e.g. "exa01adm02.example.com", spelled as in es.xml */
     const char *admin_ip;         /* address kvmove connects to over SSH; NULL = hostname */
     const char *model;            /* hardware model, e.g. "X8M-2" */
     int sockets;                  /* 2 for 2-socket systems */
@@ -60,8 +60,12 @@ typedef struct esxml esxml; /* a loaded document; opaque */
 
 /* Loads and validates (against schema/es.xsd, found in XSD_PATH) the document in BUF.
  * Network access and external entities are off. XSD_PATH may be NULL to skip schema
- * validation (structure is still checked). Returns 0 and a new document in *OUT that the
- * caller frees with esxml_free(), or -1 with the reason (file, line, element) in errstr. */
+ * validation (structure is still checked). The loader checks every identity constraint of the
+ * schema itself (unique ids and hostnames, references that resolve), in time linear in the
+ * document, and validates against the schema without them; the schema file is read and compiled
+ * once per process (per path). Thread-safe (each document to one thread). Returns 0 and a new
+ * document in *OUT that the caller frees with esxml_free(), or -1 with the reason (file, line,
+ * element) in errstr. */
 int esxml_load_buffer(const char *buf, size_t len, const char *xsd_path, esxml **out, char *errstr,
                       size_t errstr_size);
 /* As esxml_load_buffer, reading PATH. */
@@ -80,16 +84,35 @@ const char *esxml_exascale_vault(const esxml *doc);
 size_t esxml_storage_server_count(const esxml *doc);
 const char *esxml_storage_server(const esxml *doc, size_t i);
 
+/* Names. A guest or KVM host is identified by its hostname, compared without regard to ASCII
+ * case (DNS names: "EXA01VM01.example.com" is exa01vm01.example.com), and no two machines of a
+ * document share a hostname in any spelling (the loader refuses that). Its canonical spelling
+ * is the one es.xml uses: the hostname field of its view, or the functions below; kvmove names
+ * machines that way in host commands, records and events. Machine ids compare exactly.
+ * Lookups are by index (constant time); the document is indexed once per load or edit. */
+
+/* 1 if A and B name the same machine (ASCII case ignored); 0 if not or either is NULL. The one
+ * rule for comparing guest and host names: use it rather than strcmp/strcasecmp. */
+int esxml_name_equal(const char *a, const char *b);
+
 size_t esxml_host_count(const esxml *doc);
 const esxml_host *esxml_host_at(const esxml *doc, size_t i);
-/* Finds a KVM host by hostname (case-insensitive). NULL if none. */
+/* Finds a KVM host by hostname in any case. NULL if none (also for NULL, or a guest's name). */
 const esxml_host *esxml_host_find(const esxml *doc, const char *hostname);
+/* The es.xml spelling of KVM host HOSTNAME (given in any case), or NULL if es.xml has no such
+ * KVM host. The string belongs to the document (valid until esxml_free, also across edits). */
+const char *esxml_host_canonical_name(const esxml *doc, const char *hostname);
 
 size_t esxml_guest_count(const esxml *doc);
 const esxml_guest *esxml_guest_at(const esxml *doc, size_t i);
+/* Finds a guest by hostname in any case. NULL if none (also for NULL, or a KVM host's name). */
 const esxml_guest *esxml_guest_find(const esxml *doc, const char *hostname);
+/* The es.xml spelling of guest HOSTNAME (given in any case), or NULL if es.xml has no such
+ * guest. The string belongs to the document (valid until esxml_free, also across edits). */
+const char *esxml_guest_canonical_name(const esxml *doc, const char *hostname);
+/* Finds a guest by machine id (exact). NULL if none or the id is a KVM host's. */
 const esxml_guest *esxml_guest_find_id(const esxml *doc, const char *id);
-/* The KVM host the guest is placed on, or NULL. */
+/* The KVM host the guest is placed on, or NULL. GUEST may be a view from before an edit. */
 const esxml_host *esxml_guest_host(const esxml *doc, const esxml_guest *guest);
 
 size_t esxml_action_count(const esxml *doc);

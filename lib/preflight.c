@@ -45,7 +45,8 @@ static const preflight_def defs[PREFLIGHT__COUNT] = {
      "source and target have access to the same Exadata storage servers",
      "es.xml; vm_maker --host-info StorageServers on both hosts", 1},
     {PREFLIGHT_NETWORK_VISIBILITY, "network_visibility",
-     "same network visibility: the guest's bridges/VLANs and VF pools work on the target",
+     "same network visibility: the guest's bridges/VLANs work on the target and its RoCE "
+     "interfaces reach it (from VF pools or attached, per host)",
      "es.xml; vm_maker --list-bridges, --list-vf-pools on both hosts", 1},
     {PREFLIGHT_LIVEUPDATE_SOURCE, "liveupdate_source",
      "no outstanding Exadata Live Update work on the source KVM host",
@@ -723,10 +724,34 @@ static void check_storage_servers(ctx *c)
     pass(c, id, msg, note);
 }
 
+/* How the interface steps carry the guest's RoCE interfaces PRIV from a source with or without
+ * VF pools (SRC_VF) to a target with or without them (TGT_VF), in words, into OUT. */
+static void roce_plan(const ctx *c, const char *priv, int src_vf, int tgt_vf, char *out,
+                      size_t size)
+{
+    if (src_vf && tgt_vf)
+        snprintf(out, size, "RoCE interfaces %s use VF pools on both hosts", priv);
+    else if (src_vf)
+        snprintf(out, size,
+                 "RoCE interfaces %s come from VF pools on source %s (nothing to detach) and are "
+                 "attached on target %s (no VF pools there)",
+                 priv, c->src->hostname, c->tgt->hostname);
+    else if (tgt_vf)
+        snprintf(out, size,
+                 "RoCE interfaces %s are detached on source %s (no VF pools there) and come from "
+                 "VF pools on target %s",
+                 priv, c->src->hostname, c->tgt->hostname);
+    else
+        snprintf(out, size,
+                 "RoCE interfaces %s are detached on source %s and attached on target %s (no VF "
+                 "pools on either)",
+                 priv, c->src->hostname, c->tgt->hostname);
+}
+
 static void check_network(ctx *c)
 {
     preflight_check id = PREFLIGHT_NETWORK_VISIBILITY;
-    char note[512] = "", msg[1024], priv[128] = "";
+    char note[512] = "", msg[1024], priv[128] = "", roce[512] = "";
     size_t i, k, m;
     int src_vf, tgt_vf, bridged = 0;
 
@@ -769,8 +794,13 @@ static void check_network(ctx *c)
             }
         }
     }
-    /* RoCE (private) interfaces: VF pools must be in use on the target if they are on the
-     * source, else the re* interfaces would not come with the guest. */
+    /* RoCE (private) interfaces: VF pools are a host's own way of giving a guest its re*
+     * interfaces, not a difference in what the hosts can reach (the RoCE fabric is checked by
+     * hardware_source/target). The interface steps decide per host, as the spec's do:
+     * DETACH_INTERFACES detaches re* interfaces only on a source without VF pools, and
+     * ATTACH_INTERFACES attaches them only on a target without VF pools (with VF pools they
+     * come with the definition). Every combination therefore ends with the interfaces on the
+     * target, and VF pools on one host only is a move the steps can do, not a failure. */
     src_vf = facts_ok(c->sf) && c->sf->vf_pools >= 0 ? c->sf->vf_pools > 0 : c->src->vf_pools;
     tgt_vf = facts_ok(c->tf) && c->tf->vf_pools >= 0 ? c->tf->vf_pools > 0 : c->tgt->vf_pools;
     if (facts_ok(c->sf) && c->sf->vf_pools >= 0 && (c->sf->vf_pools > 0) != (c->src->vf_pools != 0))
@@ -781,18 +811,10 @@ static void check_network(ctx *c)
         cat(note, sizeof(note), "%ses.xml says VF pools %s on %s but the host reports %s",
             note[0] ? "; " : "", c->tgt->vf_pools ? "in use" : "not in use", c->tgt->hostname,
             tgt_vf ? "in use" : "none");
-    if (priv[0] && src_vf != tgt_vf) {
-        set(c, id, PREFLIGHT_FAILED,
-            "VF pools are %s on source KVM host %s but %s on target KVM host %s; guest %s has "
-            "RoCE interfaces %s: required: the same network visibility on both hosts",
-            src_vf ? "in use" : "not in use", c->src->hostname, tgt_vf ? "in use" : "not in use",
-            c->tgt->hostname, c->g->hostname, priv);
-        return;
-    }
-    snprintf(msg, sizeof(msg), "guest %s: %d bridged network(s) can be created on target %s%s%s%s",
-             c->g->hostname, bridged, c->tgt->hostname, priv[0] ? "; RoCE interfaces " : "", priv,
-             priv[0] ? (tgt_vf ? " use VF pools on both hosts" : " are attached on the target")
-                     : "");
+    if (priv[0])
+        roce_plan(c, priv, src_vf, tgt_vf, roce, sizeof(roce));
+    snprintf(msg, sizeof(msg), "guest %s: %d bridged network(s) can be created on target %s%s%s",
+             c->g->hostname, bridged, c->tgt->hostname, roce[0] ? "; " : "", roce);
     pass(c, id, msg, note);
 }
 

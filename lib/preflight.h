@@ -25,7 +25,7 @@ typedef enum {
     PREFLIGHT_TARGET_VERSION,     /* target software >= source software */
     PREFLIGHT_EXASCALE_STORAGE,   /* guest images on Exascale (EDV volumes) */
     PREFLIGHT_STORAGE_SERVERS,    /* both hosts see the same storage servers */
-    PREFLIGHT_NETWORK_VISIBILITY, /* the guest's bridges/VLANs and VF pools work on the target */
+    PREFLIGHT_NETWORK_VISIBILITY, /* the guest's bridges/VLANs work on the target */
     PREFLIGHT_LIVEUPDATE_SOURCE,  /* no outstanding Exadata Live Update work */
     PREFLIGHT_LIVEUPDATE_TARGET,
     PREFLIGHT_LIVEUPDATE_GUEST,

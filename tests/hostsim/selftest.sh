@@ -37,6 +37,7 @@ declare -A DEV=(
 
 cleanup() {
     "$HS" stop "$ROOT" >/dev/null 2>&1
+    "$HS" stop "$T/cloud" >/dev/null 2>&1
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -285,6 +286,21 @@ check "recorded sshd/unshare pids are gone" test $left = 0
 check "no process of ROOT remains" test -z "$(pgrep -f "$ROOT" | while read -r p; do
     [[ $(awk '{print $3}' /proc/"$p"/stat 2>/dev/null) == Z ]] || echo "$p"
 done)"
+
+# ---- a second system: cloud (NAT bridges), other addresses, mixed VF pools (tests/fixtures/cld02.xml)
+C=$T/cloud
+cloud_has() { "$HS" state "$C" "$1" | grep -qxF -- "$2"; } # cloud_has H LINE
+check "init from the cloud fixture" "$HS" init "$C" "$HERE/../fixtures/cld02.xml" --port "$PORT"
+check "127.0.2.x is local (sshd binds it)" "$HS" start "$C"
+OUT=$(ssh -i "$C/id_ed25519" -o UserKnownHostsFile="$C/known_hosts" -o StrictHostKeyChecking=yes \
+    -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 -p "$PORT" root@127.0.2.1 "vm_maker --list-bridges")
+check "a cloud host starts with the NAT bridge its guests use" grep -qxF vmnat0.3001 <<<"$OUT"
+check "one NAT bridge for the guests that share it" test "$(grep -c '^vmnat' <<<"$OUT")" = 1
+check "the NAT bridge carries no VLAN" cloud_has cld02kvm02 "bridge vmnat0.3002"
+check "no NAT bridge on a host without guests" test -z "$("$HS" state "$C" cld02kvm04 | grep '^bridge')"
+check "VF pools only where es.xml says" test -z "$("$HS" state "$C" cld02kvm02 | grep '^vfpool')"
+check "a guest spelled in upper case in es.xml is defined so" cloud_has cld02kvm02 "domain CLD02VM04.dbcloud.example.net running"
+check "stop the cloud system" "$HS" stop "$C"
 
 echo "$pass passed, $fail failed"
 ((fail == 0))

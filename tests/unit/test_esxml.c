@@ -4,6 +4,7 @@
 #include "names.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,204 @@ START_TEST(test_lookup_misses)
 }
 END_TEST
 
+/* ---- names: one comparison rule, the es.xml spelling is canonical ----------------------- */
+
+static const struct {
+    const char *given; /* as a request might spell it */
+    const char *guest; /* esxml_guest_canonical_name, NULL: not a guest */
+    const char *host;  /* esxml_host_canonical_name, NULL: not a KVM host */
+} canonical_cases[] = {
+    {"exa01vm01.example.com", "exa01vm01.example.com", NULL},
+    {"EXA01VM01.EXAMPLE.COM", "exa01vm01.example.com", NULL},
+    {"Exa01Vm02.example.COM", "exa01vm02.example.com", NULL},
+    {"exa01adm02.example.com", NULL, "exa01adm02.example.com"},
+    {"EXA01ADM06.Example.Com", NULL, "exa01adm06.example.com"},
+    {"exa01vm01", NULL, NULL}, /* short names are not hostnames */
+    {"exa01vm01.example.com.", NULL, NULL},
+    {"exa01vm01_id", NULL, NULL}, /* ids are not names */
+    {"", NULL, NULL},
+    {NULL, NULL, NULL},
+};
+
+START_TEST(test_canonical_names)
+{
+    esxml *doc = load_fixture();
+    const char *given = canonical_cases[_i].given;
+    const char *g = esxml_guest_canonical_name(doc, given);
+    const char *h = esxml_host_canonical_name(doc, given);
+
+    if (canonical_cases[_i].guest == NULL)
+        ck_assert_ptr_null(g);
+    else
+        ck_assert_str_eq(g, canonical_cases[_i].guest);
+    if (canonical_cases[_i].host == NULL)
+        ck_assert_ptr_null(h);
+    else
+        ck_assert_str_eq(h, canonical_cases[_i].host);
+    /* The canonical name is the view's own hostname field, and finds the same view. */
+    if (g != NULL) {
+        ck_assert_ptr_eq(g, esxml_guest_find(doc, given)->hostname);
+        ck_assert_int_eq(esxml_name_equal(g, given), 1);
+    }
+    if (h != NULL)
+        ck_assert_ptr_eq(h, esxml_host_find(doc, given)->hostname);
+    esxml_free(doc);
+}
+END_TEST
+
+/* The spelling survives edits: views rebuilt after a move keep es.xml's names, and a name
+ * taken before the edit stays readable. */
+START_TEST(test_canonical_after_edit)
+{
+    char err[512];
+    esxml *doc = load_fixture();
+    const char *before = esxml_guest_canonical_name(doc, "EXA01VM01.example.com");
+
+    ck_assert_int_eq(
+        esxml_guest_move(doc, "EXA01VM01.example.com", "exa01ADM03.example.com", err, sizeof(err)),
+        0);
+    ck_assert_str_eq(before, "exa01vm01.example.com");
+    ck_assert_str_eq(esxml_guest_canonical_name(doc, "exa01vm01.EXAMPLE.com"),
+                     "exa01vm01.example.com");
+    ck_assert_str_eq(
+        esxml_guest_host(doc, esxml_guest_find(doc, "Exa01vm01.example.com"))->hostname,
+        "exa01adm03.example.com");
+    esxml_free(doc);
+}
+END_TEST
+
+static const struct {
+    const char *a, *b;
+    int equal;
+} name_pairs[] = {
+    {"exa01vm01.example.com", "EXA01VM01.EXAMPLE.COM", 1},
+    {"a-b.c", "A-B.C", 1},
+    {"exa01vm01.example.com", "exa01vm01.example.co", 0},
+    {"exa01vm01", "exa01vm01.example.com", 0},
+    {"a_b", "a-b", 0},
+    {"", "", 1},
+    {"x", NULL, 0},
+    {NULL, NULL, 0},
+};
+
+START_TEST(test_name_equal)
+{
+    ck_assert_int_eq(esxml_name_equal(name_pairs[_i].a, name_pairs[_i].b), name_pairs[_i].equal);
+    ck_assert_int_eq(esxml_name_equal(name_pairs[_i].b, name_pairs[_i].a), name_pairs[_i].equal);
+}
+END_TEST
+
+/* Many machines: every lookup by index must find the machine a linear scan would. The document
+ * has K hosts with G guests each, written here (no fixture file is that large). */
+static char *many_machines(int hosts, int per_host, size_t *len)
+{
+    size_t cap = (size_t)hosts * (size_t)per_host * 1024 + 65536, n = 0;
+    char *b = malloc(cap);
+    int h, g;
+
+#define PUT(...) (n += (size_t)snprintf(b + n, cap - n, __VA_ARGS__))
+    ck_assert_ptr_nonnull(b);
+    PUT("<engineeredSystem name=\"big\" deploymentType=\"onpremise\"><machines>");
+    for (h = 0; h < hosts; h++) {
+        PUT("<machine id=\"h%d\"><osType>LinuxKVM</osType><hostName>big%03d.example.com"
+            "</hostName>",
+            h, h);
+        for (g = 0; g < per_host; g++)
+            PUT("<machine id=\"g%d\"/>", h * per_host + g);
+        PUT("</machine>");
+    }
+    for (g = 0; g < hosts * per_host; g++)
+        PUT("<machine id=\"g%d\"><osType>LinuxKVMGuest</osType><hostName>BigVm%05d.Example.com"
+            "</hostName><guestCores>1</guestCores><guestMemory>1024</guestMemory><edvVolumes>"
+            "<edvVolume id=\"v%d\"/></edvVolumes><networks><network id=\"n%d\"/></networks>"
+            "</machine>",
+            g, g, g, g);
+    PUT("</machines><networks>");
+    for (g = 0; g < hosts * per_host; g++)
+        PUT("<network id=\"n%d\"><networkType>private</networkType><interfaceName>re0"
+            "</interfaceName></network>",
+            g);
+    PUT("</networks><storage><edvVolumes>");
+    for (g = 0; g < hosts * per_host; g++)
+        PUT("<edvVolume id=\"v%d\"><name>bigvm%05d_cfg</name><device>bigvm%05d_cfg_d</device>"
+            "<role>config</role></edvVolume>",
+            g, g, g);
+    PUT("</edvVolumes></storage></engineeredSystem>");
+#undef PUT
+    ck_assert_uint_lt(n, cap);
+    *len = n;
+    return b;
+}
+
+START_TEST(test_many_machines)
+{
+    const int hosts = 16, per_host = 200;
+    char err[1024] = "", name[64], id[32];
+    size_t len;
+    char *xml = many_machines(hosts, per_host, &len);
+    esxml *doc = NULL;
+    int g;
+
+    ck_assert_msg(esxml_load_buffer(xml, len, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(esxml_guest_count(doc), (size_t)(hosts * per_host));
+    ck_assert_uint_eq(esxml_host_count(doc), (size_t)hosts);
+    for (g = 0; g < hosts * per_host; g++) {
+        const esxml_guest *v;
+        const esxml_host *h;
+
+        snprintf(name, sizeof(name), "bigvm%05d.example.com", g);
+        snprintf(id, sizeof(id), "g%d", g);
+        v = esxml_guest_find(doc, name);
+        ck_assert_ptr_nonnull(v);
+        ck_assert_ptr_eq(v, esxml_guest_at(doc, (size_t)g));
+        ck_assert_ptr_eq(v, esxml_guest_find_id(doc, id));
+        ck_assert_str_eq(v->volumes[0].device, esxml_guest_at(doc, (size_t)g)->volumes[0].device);
+        h = esxml_guest_host(doc, v);
+        ck_assert_ptr_eq(h, esxml_host_at(doc, (size_t)(g / per_host)));
+        ck_assert_ptr_null(esxml_host_find(doc, name));
+    }
+    ck_assert_ptr_nonnull(esxml_host_find(doc, "BIG015.example.com"));
+    ck_assert_ptr_null(esxml_guest_find_id(doc, "h3")); /* a host's id */
+    ck_assert_ptr_null(esxml_guest_find(doc, "bigvm99999.example.com"));
+    esxml_free(doc);
+    free(xml);
+}
+END_TEST
+
+/* Threads validating at once (the worker's executors do): each gets a compiled schema of its
+ * own, and every load still validates (wrong_order.xml is refused by the schema alone). */
+static void *load_many(void *arg)
+{
+    char path[4200], err[1024];
+    int i, *bad = arg;
+
+    snprintf(path, sizeof(path), "%s/wrong_order.xml", g_dir);
+    for (i = 0; i < 25; i++) {
+        esxml *doc = NULL;
+        if (esxml_load_file(g_fixture, g_xsd, &doc, err, sizeof(err)) != 0)
+            (*bad)++;
+        esxml_free(doc);
+        if (esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) != -1 ||
+            strstr(err, "does not match the schema") == NULL)
+            (*bad)++;
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_validate)
+{
+    pthread_t t[4];
+    int bad[4] = {0, 0, 0, 0}, i;
+
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, load_many, &bad[i]), 0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(bad[i], 0);
+    }
+}
+END_TEST
+
 /* esxml's own name checks must never accept what lib/names refuses later, right before a
  * host command is built: every name the loaders accept passes name_check(). */
 static void names_all_pass(const esxml *doc)
@@ -273,7 +472,8 @@ static void names_all_pass(const esxml *doc)
     }
 }
 
-static const char *const good_files[] = {"exa01.xml", "esxml/minimal.xml", "esxml/cloud.xml"};
+static const char *const good_files[] = {"exa01.xml", "cld02.xml", "esxml/minimal.xml",
+                                         "esxml/cloud.xml"};
 
 START_TEST(test_names_agree)
 {
@@ -314,6 +514,89 @@ START_TEST(test_cloud_fixture)
     ck_assert_uint_eq(g->n_networks, 1);
     ck_assert_str_eq(g->networks[0].nat_bridge, "vmeth0nat");
     ck_assert_int_eq(g->networks[0].vlan, 7);
+    esxml_free(doc);
+}
+END_TEST
+
+/* The second system (tests/fixtures/cld02.xml): what sets it apart from exa01 is read. */
+static const struct {
+    const char *host;
+    int vf_pools;
+    const char *version;
+    const char *guests; /* ids */
+} cld02_hosts[] = {
+    {"cld02kvm01.dbcloud.example.net", 1, "25.1.0.0.0.250101", "cld02vm01_id cld02vm02_id"},
+    {"cld02kvm02.dbcloud.example.net", 0, "25.1.2.0.0.250415", "cld02vm03_id cld02vm04_id"},
+    {"cld02kvm03.dbcloud.example.net", 1, "25.2.0.0.0.250801", "cld02vm05_id"},
+    {"cld02kvm04.dbcloud.example.net", 0, "25.2.0.0.0.250801", ""},
+};
+
+START_TEST(test_cld02_hosts)
+{
+    char path[4200], err[1024] = "", ids[256] = "";
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    esxml *doc = NULL;
+    const esxml_host *h;
+    size_t k;
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/cld02.xml", src && *src ? src : ".");
+    ck_assert_msg(esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(esxml_system_name(doc), "cld02");
+    ck_assert_int_eq(esxml_is_cloud(doc), 1);
+    ck_assert_uint_eq(esxml_host_count(doc), 4);
+    ck_assert_uint_eq(esxml_guest_count(doc), 5);
+    h = esxml_host_find(doc, cld02_hosts[_i].host);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->vf_pools, cld02_hosts[_i].vf_pools);
+    ck_assert_str_eq(h->software_version, cld02_hosts[_i].version);
+    for (k = 0; k < h->n_guests; k++)
+        snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%s", k ? " " : "",
+                 h->guest_ids[k]);
+    ck_assert_str_eq(ids, cld02_hosts[_i].guests);
+    esxml_free(doc);
+}
+END_TEST
+
+START_TEST(test_cld02_guests)
+{
+    char path[4200], err[1024] = "";
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    esxml *doc = NULL;
+    const esxml_guest *a, *b, *g4, *g5;
+    size_t i;
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/cld02.xml", src && *src ? src : ".");
+    ck_assert_msg(esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    a = esxml_guest_find(doc, "cld02vm01.dbcloud.example.net");
+    b = esxml_guest_find(doc, "cld02vm02.dbcloud.example.net");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(a->n_volumes, 4);
+    ck_assert_uint_eq(b->n_volumes, 3);
+    /* Two guests of one host share the client bridge and its NAT bridge. */
+    ck_assert_str_eq(a->networks[0].nat_bridge, "vmnat0.3001");
+    ck_assert_str_eq(b->networks[0].nat_bridge, "vmnat0.3001");
+    ck_assert_str_eq(a->networks[0].bridge, b->networks[0].bridge);
+    /* An untagged backup bridge. */
+    ck_assert_str_eq(a->networks[1].bridge, "vmbondeth1");
+    ck_assert_int_eq(a->networks[1].vlan, 0);
+    ck_assert_ptr_null(a->networks[1].nat_bridge);
+    /* Spelled in upper case in es.xml: found in any case, named as es.xml spells it. */
+    g4 = esxml_guest_find(doc, "cld02vm04.dbcloud.example.net");
+    ck_assert_ptr_nonnull(g4);
+    ck_assert_str_eq(g4->hostname, "CLD02VM04.dbcloud.example.net");
+    ck_assert_str_eq(esxml_guest_canonical_name(doc, "cld02vm04.DBCLOUD.example.net"),
+                     "CLD02VM04.dbcloud.example.net");
+    /* One RoCE interface only. */
+    g5 = esxml_guest_find(doc, "cld02vm05.dbcloud.example.net");
+    ck_assert_uint_eq(g5->n_networks, 2);
+    ck_assert_str_eq(g5->networks[1].iface, "re0");
+    for (i = 0; i < esxml_guest_count(doc); i++) {
+        const esxml_guest *g = esxml_guest_at(doc, i);
+        ck_assert_uint_ge(g->n_volumes, 3);
+        ck_assert_uint_le(g->n_volumes, 4);
+        ck_assert_ptr_nonnull(esxml_guest_host(doc, g));
+    }
     esxml_free(doc);
 }
 END_TEST
@@ -467,6 +750,39 @@ static const struct {
      "<action id=\"-3\" merged=\"true\" deployed=\"false\"><subCommand>A</subCommand></action>"
      "</actions></engineeredSystem>",
      "id '-3' of an action is not a number"},
+    /* Every identity constraint of es.xsd is the loader's too (the schema's are not compiled). */
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"a\"><osType>LinuxKVM</osType><hostName>a.example.com</hostName></machine>"
+     "<machine id=\"b\"><osType>LinuxKVMGuest</osType><hostName>A.Example.COM</hostName>"
+     "<guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines></engineeredSystem>",
+     "hostname A.Example.COM is used by two machines, a and b"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"a\"><osType>LinuxKVM</osType><hostName>a</hostName><machine id=\"g\"/>"
+     "<machine id=\"g\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines></engineeredSystem>",
+     "KVM host a places guest g twice"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines/><networks>"
+     "<network id=\"n\"><networkType>private</networkType><interfaceName>re0</interfaceName>"
+     "</network><network id=\"n\"><networkType>private</networkType><interfaceName>re1"
+     "</interfaceName></network></networks></engineeredSystem>",
+     "network id n is defined twice (first at line 1)"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines/><storage><edvVolumes>"
+     "<edvVolume id=\"v\"><name>a</name><device>a</device><role>system</role></edvVolume>"
+     "<edvVolume id=\"v\"><name>b</name><device>b</device><role>system</role></edvVolume>"
+     "</edvVolumes></storage></engineeredSystem>",
+     "EDV volume id v is defined twice"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines/><storage>"
+     "<storageServers><storageServer id=\"c\">c1.example.com</storageServer>"
+     "<storageServer id=\"c\">c2.example.com</storageServer></storageServers></storage>"
+     "</engineeredSystem>",
+     "storage server id c is defined twice"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines/><actions>"
+     "<action id=\"27\" merged=\"true\" deployed=\"false\"><subCommand>A</subCommand></action>"
+     "<action id=\"027\" merged=\"true\" deployed=\"false\"><subCommand>B</subCommand>"
+     "</action></actions></engineeredSystem>",
+     "action id 27 is defined twice"},
     {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines><machine id=\"m\">"
      "<osType>LinuxKVMGuest</osType><hostName>m</hostName><guestCores>99999999999999999999"
      "</guestCores><guestMemory>1</guestMemory></machine></machines></engineeredSystem>",
@@ -484,6 +800,11 @@ START_TEST(test_bad_buffer)
     ck_assert_ptr_null(doc);
     ck_assert_msg(strstr(err, bad_buffers[_i].err) != NULL, "case %d: got '%s', want '%s'", _i, err,
                   bad_buffers[_i].err);
+    /* With the schema too: the loader's message comes first. */
+    ck_assert_int_eq(esxml_load_buffer(xml, xml ? strlen(xml) : 0, g_xsd, &doc, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, bad_buffers[_i].err) != NULL, "case %d (schema): got '%s', want '%s'",
+                  _i, err, bad_buffers[_i].err);
 }
 END_TEST
 
@@ -663,8 +984,15 @@ static Suite *esxml_suite(void)
     tcase_add_test(tc, test_actions);
     tcase_add_loop_test(tc, test_lookup_misses, 0, N(unknown_names));
     tcase_add_test(tc, test_cloud_fixture);
+    tcase_add_loop_test(tc, test_cld02_hosts, 0, N(cld02_hosts));
+    tcase_add_test(tc, test_cld02_guests);
     tcase_add_loop_test(tc, test_names_agree, 0, N(good_files));
     tcase_add_test(tc, test_minimal_fixture_ok);
+    tcase_add_loop_test(tc, test_canonical_names, 0, N(canonical_cases));
+    tcase_add_test(tc, test_canonical_after_edit);
+    tcase_add_loop_test(tc, test_name_equal, 0, N(name_pairs));
+    tcase_add_test(tc, test_many_machines);
+    tcase_add_test(tc, test_threads_validate);
     suite_add_tcase(s, tc);
 
     tcase_add_loop_test(neg, test_bad_fixture_plain, 0, N(bad_cases));
