@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failure.h"
 #include "hostops.h"
 #include "util.h"
 
@@ -49,9 +50,12 @@ static void say(run *r, const char *fmt, ...)
         r->env->log(r->env->ctx, line);
 }
 
-static int fail(run *r, int transient, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(run *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int fail(run *r, int transient, const char *fmt, ...)
+/* Ends the step as failed. RC says what went wrong: a negative hostconn code, whose class
+ * (failure_of_hostconn, the one rule) says whether a retry may help; or 0 when a host or kvmove
+ * itself said no, which a retry would only hear again. Returns -1. */
+static int fail(run *r, int rc, const char *fmt, ...)
 {
     va_list ap;
 
@@ -59,7 +63,7 @@ static int fail(run *r, int transient, const char *fmt, ...)
     vsnprintf(r->res->message, sizeof(r->res->message), fmt, ap);
     va_end(ap);
     r->res->state = STEP_FAILED;
-    r->res->transient = transient;
+    r->res->transient = rc < 0 && failure_of_hostconn(rc) == FAILURE_TRANSIENT;
     return -1;
 }
 
@@ -90,10 +94,38 @@ static const char *T(const run *r)
     return r->env->tgt->hostname;
 }
 
-/* Opens (or reuses) the session to HOST. Returns 0, or the negative hostconn code. */
+/* Opens (or reuses) the session to HOST. Returns 0, or the negative hostconn code with r->err. */
 static int conn(run *r, const esxml_host *host, hostconn **c)
 {
     return r->env->connect(r->env->ctx, host, c, r->err, sizeof(r->err));
+}
+
+/* The target's session; the step fails when there is none. Returns 0 or -1. */
+static int target(run *r, hostconn **c)
+{
+    int rc = conn(r, r->env->tgt, c);
+
+    return rc < 0 ? fail(r, rc, "%s", r->err) : 0;
+}
+
+/* 1 if OFFLINEFORCE goes on without the source: only when it cannot be reached at all. A source
+ * that answers but refuses us (host key, authentication) is not down: an operator must look. */
+static int source_down(const run *r, int rc)
+{
+    return r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE;
+}
+
+/* Fails the step for a source that could not be connected to (RC, r->err). An unreachable one
+ * is retried (a host that blinks: sshd restart) before the job fails with what to do if it is
+ * really down. Returns -1. */
+static int source_failed(run *r, int rc)
+{
+    if (rc == -HOSTCONN_EUNREACHABLE)
+        return fail(r, rc,
+                    "source KVM host %s is unreachable (%s); if the host is really down, use "
+                    "MODE=OFFLINEFORCE",
+                    S(r), r->err);
+    return fail(r, rc, "%s", r->err);
 }
 
 /* Runs OP; returns the exit status (>= 0), or a negative code with r->err set. */
@@ -112,11 +144,7 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
 
     if (rc == 0)
         return 0;
-    if (rc < 0)
-        return fail(r,
-                    rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO || rc == -HOSTCONN_EUNREACHABLE,
-                    "%s", r->err);
-    return fail(r, 0, "%s", r->err);
+    return fail(r, rc < 0 ? rc : 0, "%s", r->err);
 }
 
 /* Runs CALLS on C (concurrently unless the plan is sequential). Fails the step when a command
@@ -129,8 +157,7 @@ static int batch(run *r, hostconn *c, const hostops_call *calls, size_t n, hostc
     if (rc == 0)
         return 0;
     hostconn_result_free(res, n);
-    return fail(r, rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO || rc == -HOSTCONN_EUNREACHABLE,
-                "%s", r->err);
+    return fail(r, rc, "%s", r->err);
 }
 
 /* Fails the step unless the batch's command I exited 0; frees the whole batch on failure. */
@@ -257,7 +284,7 @@ static int source_or_skip(run *r, hostconn **c)
 
     if (rc == 0)
         return 0;
-    if (r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE) {
+    if (source_down(r, rc)) {
         say(r, "KVM host %s is unreachable; skipping (MODE=OFFLINEFORCE): %s", S(r), r->err);
         r->res->cleanup_pending = 1;
         done(r, STEP_SKIPPED,
@@ -266,14 +293,7 @@ static int source_or_skip(run *r, hostconn **c)
              S(r));
         return 1;
     }
-    /* Transient: a host that blinks (sshd restart) is retried with backoff before the job
-     * fails with this message. */
-    if (rc == -HOSTCONN_EUNREACHABLE)
-        return fail(r, 1,
-                    "source KVM host %s is unreachable (%s); if the host is really down, use "
-                    "MODE=OFFLINEFORCE",
-                    S(r), r->err);
-    return fail(r, 0, "%s", r->err);
+    return source_failed(r, rc);
 }
 
 static int step_stop_guest(run *r)
@@ -306,7 +326,8 @@ static int step_stop_guest(run *r)
         k->src_attached = take_out(&res[4]);
     }
     if (res[0].exit_status != 0 && !says_undefined(res[0].err)) {
-        fail(r, 1, "cannot tell the state of %s on %s: %s", G(r), S(r),
+        /* libvirtd not answering is as worth a retry as a broken session */
+        fail(r, -HOSTCONN_EIO, "cannot tell the state of %s on %s: %s", G(r), S(r),
              res[0].err ? res[0].err : "");
         hostconn_result_free(res, 5);
         return -1;
@@ -326,7 +347,7 @@ static int step_stop_guest(run *r)
         if (r->env->sequential) {
             st = domain_state(r, c);
             if (st < 0)
-                return fail(r, 1, "%s", r->err);
+                return fail(r, st, "%s", r->err);
             if (st == 1)
                 return fail(r, 0, "%s is still running on %s after %s", G(r), S(r),
                             force ? "a forced stop"
@@ -371,7 +392,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         attach ? "Attaching" : "Detaching", G(r), h->hostname);
     vf = vf_pools_in_use(r, c, attach ? &r->env->cache->vf_tgt : &r->env->cache->vf_src);
     if (vf < 0)
-        return fail(r, 1, "%s", r->err);
+        return fail(r, vf, "%s", r->err);
     if (vf) {
         if (attach)
             say(r,
@@ -420,8 +441,8 @@ static int step_attach_interfaces(run *r)
 {
     hostconn *c;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     return interfaces(r, r->env->tgt, c, 1);
 }
 
@@ -434,20 +455,20 @@ static int step_detach_volumes(run *r)
     size_t i;
     int rc = conn(r, r->env->src, &c);
 
-    if (rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE) {
+    if (source_down(r, rc)) {
         /* The storage can drop a dead host's attachments: do it from the target. */
         hostconn *t;
         say(r,
             "KVM host %s is unreachable; detaching Exascale volumes of %s storage-side "
             "(MODE=OFFLINEFORCE)",
             S(r), G(r));
-        if (conn(r, r->env->tgt, &t) < 0)
-            return fail(r, 1, "%s", r->err);
+        if (target(r, &t) < 0)
+            return -1;
         for (i = 0; i < g->n_volumes; i++) {
             hostops_var v[] = {{"volume", g->volumes[i].name}, {"host", S(r)}};
             rc = op(r, t, HOP_VOLUME_DETACH_REMOTE, v, 2, NULL);
             if (rc < 0)
-                return fail(r, 1, "%s", r->err);
+                return fail(r, rc, "%s", r->err);
             say(r, "Detaching EDV Volume %s from KVM host %s%s", g->volumes[i].name, S(r),
                 rc == 0 ? "" : " (was not attached there)");
         }
@@ -457,14 +478,8 @@ static int step_detach_volumes(run *r)
                     "pending",
                     S(r), S(r));
     }
-    if (rc < 0) {
-        if (rc == -HOSTCONN_EUNREACHABLE)
-            return fail(r, 1,
-                        "source KVM host %s is unreachable (%s); if the host is really down, "
-                        "use MODE=OFFLINEFORCE",
-                        S(r), r->err);
-        return fail(r, 1, "%s", r->err);
-    }
+    if (rc < 0)
+        return source_failed(r, rc);
     say(r, "Detaching Exascale Volumes for Guest : %s on KVM host %s", G(r), S(r));
     {
         hostops_var gv[] = {{"guest", G(r)}};
@@ -541,8 +556,8 @@ static int step_attach_volumes(run *r)
     size_t i, n = 0;
     int mounted, in_fstab;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     say(r, "Attaching Exascale volumes for Guest : %s on KVM host %s", G(r), T(r));
     if (r->env->cache->tgt_valid) {
         attached = r->env->cache->tgt_attached;
@@ -610,8 +625,8 @@ static int step_create_bridges(run *r)
     size_t i;
     int added = 0;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
     if (batch(r, c, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
         return -1;
@@ -712,8 +727,8 @@ static int nat_bridges(run *r, int create)
         return done(r, STEP_SKIPPED, "not a cloud deployment");
     }
     if (create) {
-        if (conn(r, h, &c) < 0)
-            return fail(r, 1, "%s", r->err);
+        if (target(r, &c) < 0)
+            return -1;
     } else if ((rc = source_or_skip(r, &c)) != 0) {
         return rc < 0 ? -1 : 0;
     }
@@ -744,15 +759,15 @@ static int step_migrate_guest(run *r)
 
     say(r, "Migrating Guest %s from KVM host %s to  KVM host %s", G(r), S(r), T(r));
     rc = conn(r, r->env->src, &s);
-    if (rc < 0 && !(rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE))
-        return fail(r, rc == -HOSTCONN_EUNREACHABLE ? 0 : 1, "%s", r->err);
-    if (conn(r, r->env->tgt, &t) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (rc < 0 && !source_down(r, rc))
+        return source_failed(r, rc);
+    if (target(r, &t) < 0)
+        return -1;
     /* Source first: the guest must never be defined with autostart on two hosts. */
     if (rc == 0) {
         st = domain_info(r, s, &running, &autostart);
         if (st < 0)
-            return fail(r, 1, "%s", r->err);
+            return fail(r, st, "%s", r->err);
         if (st == 0 && running)
             return fail(r, 0, "%s is running on %s; refusing to move it (run STOP_GUEST first)",
                         G(r), S(r));
@@ -784,7 +799,7 @@ static int step_migrate_guest(run *r)
         st = domain_info(r, t, &running, &autostart);
     }
     if (st < 0)
-        return fail(r, 1, "%s", r->err);
+        return fail(r, st, "%s", r->err);
     if (st == 2) {
         say(r, "Defining guest %s on kvm host %s", G(r), T(r));
         if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
@@ -815,14 +830,14 @@ static int step_startup_guest(run *r)
     hostconn *c;
     int st;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     say(r, "Starting Guest %s on KVM host %s", G(r), T(r));
     /* Defined (shut off) by MIGRATE_GUEST a moment ago in this run: no need to ask. */
     st = r->env->cache->tgt_defined_off ? 0 : domain_state(r, c);
     r->env->cache->tgt_defined_off = 0;
     if (st < 0)
-        return fail(r, 1, "%s", r->err);
+        return fail(r, st, "%s", r->err);
     if (st == 2)
         return fail(r, 0, "%s is not defined on %s (run MIGRATE_GUEST first)", G(r), T(r));
     if (st == 0 && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
@@ -830,7 +845,7 @@ static int step_startup_guest(run *r)
     say(r, "Waiting for node : %s to be ready", G(r));
     st = domain_state(r, c);
     if (st < 0)
-        return fail(r, 1, "%s", r->err);
+        return fail(r, st, "%s", r->err);
     if (st != 1)
         return fail(r, 0, "%s did not reach running on %s", G(r), T(r));
     /* Profiles whose start does not wait for the guest (libvirt) have a readiness probe. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "failure.h"
 #include "hostops.h"
 #include "util.h"
 
@@ -210,10 +211,12 @@ int preflight_facts_parse_info(preflight_facts *f, const char *text)
     return n;
 }
 
+/* A host that could not be asked: what a retry cannot fix (host key, authentication) is a
+ * refusal, the rest (down, timed out, broken session) unreachable. */
 static preflight_facts_state state_of(int rc)
 {
-    return rc == -HOSTCONN_EAUTH || rc == -HOSTCONN_EHOSTKEY ? PREFLIGHT_FACTS_REFUSED
-                                                             : PREFLIGHT_FACTS_UNREACHABLE;
+    return failure_of_hostconn(rc) == FAILURE_PERMANENT ? PREFLIGHT_FACTS_REFUSED
+                                                        : PREFLIGHT_FACTS_UNREACHABLE;
 }
 
 int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char *errstr,

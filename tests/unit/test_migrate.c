@@ -448,6 +448,105 @@ START_TEST(test_migrate_guest_refuses_running_source)
 }
 END_TEST
 
+/* ---- connect failures: one classification in every step ------------------------------------ */
+
+typedef enum { FAULT_DOWN, FAULT_HOSTKEY } connect_fault;
+
+/* Makes HOST unreachable (powered off) or makes its host key differ from known_hosts (the key
+ * of another simulated host is recorded for it). */
+static void inject_connect_fault(const char *host, connect_fault fault)
+{
+    const esxml_host *h = esxml_host_find(doc, host);
+    const char *other = strcmp(h->admin_ip, "127.0.1.5") == 0 ? "127.0.1.4" : "127.0.1.5";
+
+    if (fault == FAULT_DOWN) {
+        ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, host), 0);
+        return;
+    }
+    ck_assert_int_eq(sim_sh("k=$(grep '^\\[%s\\]:' '%s/known_hosts' | cut -d' ' -f2-) && "
+                            "[ -n \"$k\" ] && sed -i \"s|^\\(\\[%s\\]:[0-9]*\\) .*|\\1 $k|\" "
+                            "'%s/known_hosts'",
+                            other, sim.root, h->admin_ip, sim.root),
+                     0);
+}
+
+/* What a step must report when it cannot connect. */
+static const struct {
+    const char *faulted; /* the host that cannot be used */
+    connect_fault fault;
+    migrate_mode mode;
+    step_id step;
+    int transient;         /* a retry may help (unreachable) or not (host key, authentication) */
+    int offlineforce_hint; /* the message says to use OFFLINEFORCE if the host is really down */
+} connect_cases[] = {
+    /* OFFLINE with the source down: retried (a host that blinks), then the job fails saying
+     * what to do if the host is really down. */
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_STOP_GUEST, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_DETACH_INTERFACES, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_DETACH_VOLUMES, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_MIGRATE_GUEST, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_REMOVE_BRIDGES, 1, 1},
+    /* A changed host key is never retried, whatever the mode: it is not "down". */
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_STOP_GUEST, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_DETACH_INTERFACES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_DETACH_VOLUMES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_MIGRATE_GUEST, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_REMOVE_BRIDGES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINEFORCE, STEP_STOP_GUEST, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINEFORCE, STEP_DETACH_VOLUMES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINEFORCE, STEP_MIGRATE_GUEST, 0, 0},
+    /* The target: down is worth a retry, a changed key is not. */
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_CREATE_BRIDGES, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_ATTACH_VOLUMES, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_MIGRATE_GUEST, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_ATTACH_INTERFACES, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_STARTUP_GUEST, 1, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_CREATE_BRIDGES, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_ATTACH_VOLUMES, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_MIGRATE_GUEST, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_ATTACH_INTERFACES, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_STARTUP_GUEST, 0, 0},
+};
+
+START_TEST(test_connect_failure_classified)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    char *before, *after;
+
+    sim_fresh("connect");
+    doc = sim_load_esxml();
+    /* the guest is stopped, so that MIGRATE_GUEST gets as far as the faulted host */
+    ck_assert_int_eq(sim_cmd("ssh '%s' %s 'vm_maker --stop-domain %s'", sim.root, SRC, GUEST), 0);
+    inject_connect_fault(connect_cases[_i].faulted, connect_cases[_i].fault);
+    before = sim_state_all();
+    env_for(&env, GUEST, SRC, TGT, connect_cases[_i].mode, 0, &pool);
+    res = run_step(&env, connect_cases[_i].step);
+    ck_assert_msg(res.state == STEP_FAILED, "%s: %s", step_to_string(connect_cases[_i].step),
+                  res.message);
+    ck_assert_msg(res.transient == connect_cases[_i].transient, "%s with %s %s: transient %d: %s",
+                  step_to_string(connect_cases[_i].step), connect_cases[_i].faulted,
+                  connect_cases[_i].fault == FAULT_DOWN ? "down" : "with a changed host key",
+                  res.transient, res.message);
+    ck_assert_msg((strstr(res.message, "use MODE=OFFLINEFORCE") != NULL) ==
+                      connect_cases[_i].offlineforce_hint,
+                  "%s: the OFFLINEFORCE hint %s: %s", step_to_string(connect_cases[_i].step),
+                  connect_cases[_i].offlineforce_hint ? "is missing" : "is out of place",
+                  res.message);
+    ck_assert_int_eq(res.cleanup_pending, 0);
+    after = sim_state_all();
+    ck_assert_msg(strcmp(before, after) == 0, "a failed connect changed a host:\n%s\n---\n%s",
+                  before, after);
+    free(before);
+    free(after);
+    sim_pool_close(&pool);
+    migrate_env_free(&env);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
 static void load_doc(void)
 {
     doc = sim_load_esxml();
@@ -483,6 +582,7 @@ int main(void)
     tcase_add_test(hosts, test_offline_source_down_fails_transient);
     tcase_add_test(hosts, test_offlineforce_source_down);
     tcase_add_test(hosts, test_migrate_guest_refuses_running_source);
+    tcase_add_loop_test(hosts, test_connect_failure_classified, 0, N_OF(connect_cases));
     suite_add_tcase(s, hosts);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
