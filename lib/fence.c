@@ -63,6 +63,7 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
     const esxml_guest *g = esxml_guest_find(doc, guest);
     const esxml_host *h = esxml_host_find(doc, hostname);
     hostops_var gv[] = {{"guest", guest}};
+    hostops_domain d;
     char *info = NULL, *attached = NULL, *bridges = NULL;
     size_t i;
     int rc;
@@ -75,8 +76,11 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
     rc = run(c, HOP_DOMAIN_INFO, gv, 1, timeout_ms, &info, errstr, errstr_size);
     if (rc < 0)
         goto out;
-    if (rc == 0) {
-        if (info && strstr(info, "running") != NULL) {
+    hostops_domain_parse(rc, info, errstr, &d);
+    if (d.defined < 0)
+        goto out; /* could not ask (libvirtd down): nothing is done until the host can say */
+    if (d.defined) {
+        if (d.running) {
             line(o, "Stale copy of %s is running on %s: destroying it", guest, hostname);
             if ((rc = run(c, HOP_DOMAIN_DESTROY, gv, 1, timeout_ms, NULL, errstr, errstr_size)) !=
                 0)
@@ -153,6 +157,7 @@ static int autostart_target(const esxml *doc, const hostconn_opts *opts, const j
 {
     const esxml_host *t = esxml_host_find(doc, cl->tgt_host);
     hostops_var gv[] = {{"guest", cl->guest}};
+    hostops_domain d;
     hostconn *c = NULL;
     char *info = NULL;
     int rc;
@@ -163,13 +168,19 @@ static int autostart_target(const esxml *doc, const hostconn_opts *opts, const j
     if (rc < 0)
         return rc;
     rc = run(c, HOP_DOMAIN_INFO, gv, 1, timeout_ms, &info, errstr, errstr_size);
-    if (rc == 0 && info && strstr(info, "enable") == NULL) {
-        line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
-        rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
+    if (rc >= 0)
+        hostops_domain_parse(rc, info, errstr, &d);
+    if (rc > 0 && d.defined < 0) {
+        /* Could not ask (libvirtd down): the cleanup stays pending, its autostart still to
+         * move, rather than leaving the guest without autostart for good. */
+        line(o, "Cannot tell whether %s is defined on %s: %s", cl->guest, cl->tgt_host, errstr);
     } else if (rc > 0) {
         line(o, "%s is no longer defined on %s; its autostart is not touched", cl->guest,
              cl->tgt_host);
         rc = 0;
+    } else if (rc == 0 && !d.autostart) {
+        line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
+        rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
     }
     free(info);
     hostconn_close(c);

@@ -215,65 +215,21 @@ static const esxml_volume *config_volume(const esxml_guest *g)
     return NULL;
 }
 
-/* Domain state on C: 1 running, 0 shut off, 2 not defined, negative on error. */
-/* 1 if TEXT (a failed domain query's stderr) says the domain does not exist, as virsh does;
- * anything else (libvirtd down, permission) is an error, not "not defined". */
-static int says_undefined(const char *text)
-{
-    return text && (strstr(text, "failed to get domain") || strstr(text, "Domain not found") ||
-                    strstr(text, "no domain with matching name"));
-}
-
-static int domain_state(run *r, hostconn *c)
+/* Asks C's host about the guest with O (HOP_DOMAIN_STATE or HOP_DOMAIN_INFO) into *D. Returns
+ * 0, or a negative hostconn code with r->err: -HOSTCONN_EIO when the host could not say (libvirtd
+ * not answering is as worth a retry as a broken session, and is never "not defined"). */
+static int domain(run *r, hostconn *c, hostop o, hostops_domain *d)
 {
     hostops_var v[] = {{"guest", G(r)}};
     char *out = NULL;
-    int rc = op(r, c, HOP_DOMAIN_STATE, v, 1, &out), st;
+    int rc = op(r, c, o, v, 1, &out);
 
-    if (rc < 0) {
-        free(out);
+    if (rc >= 0)
+        hostops_domain_parse(rc, out, r->err, d);
+    free(out);
+    if (rc < 0)
         return rc;
-    }
-    if (rc != 0 && !says_undefined(r->err)) {
-        free(out);
-        return -HOSTCONN_EIO; /* r->err has the host's words */
-    }
-    if (rc != 0)
-        st = 2;
-    else
-        st = (out && strncmp(out, "running", 7) == 0) ? 1 : 0;
-    free(out);
-    return st;
-}
-
-/* Domain facts from one `dominfo`: *RUNNING and *AUTOSTART. Returns 0, 2 when the domain is not
- * defined on C's host, or a negative hostconn code with r->err. */
-static int domain_info(run *r, hostconn *c, int *running, int *autostart)
-{
-    hostops_var v[] = {{"guest", G(r)}};
-    char *out = NULL;
-    const char *p;
-    int rc = op(r, c, HOP_DOMAIN_INFO, v, 1, &out);
-
-    *running = *autostart = 0;
-    if (rc > 0) {
-        free(out);
-        return says_undefined(r->err) ? 2 : -HOSTCONN_EIO;
-    }
-    if (rc == 0 && out) {
-        if ((p = strstr(out, "State:")) != NULL) {
-            p += strlen("State:");
-            p += strspn(p, " \t");
-            *running = strncmp(p, "running", 7) == 0;
-        }
-        if ((p = strstr(out, "Autostart:")) != NULL) {
-            p += strlen("Autostart:");
-            p += strspn(p, " \t");
-            *autostart = strncmp(p, "enable", 6) == 0;
-        }
-    }
-    free(out);
-    return rc;
+    return d->defined < 0 ? -HOSTCONN_EIO : 0;
 }
 
 /* Source host for a step that may be skipped when OFFLINEFORCE finds it unreachable.
@@ -309,7 +265,8 @@ static int step_stop_guest(run *r)
                           {HOP_FSTAB_HAS, v, 1},
                           {HOP_VOLUME_LIST, NULL, 0}};
     hostconn_result res[5];
-    int st, rc, force = r->env->mode == MODE_OFFLINEFORCE;
+    hostops_domain d;
+    int rc, force = r->env->mode == MODE_OFFLINEFORCE;
 
     if ((rc = source_or_skip(r, &c)) != 0)
         return rc < 0 ? -1 : 0;
@@ -325,30 +282,29 @@ static int step_stop_guest(run *r)
         free(k->src_attached);
         k->src_attached = take_out(&res[4]);
     }
-    if (res[0].exit_status != 0 && !says_undefined(res[0].err)) {
+    hostops_domain_parse(res[0].exit_status, res[0].out, res[0].err, &d);
+    if (d.defined < 0) {
         /* libvirtd not answering is as worth a retry as a broken session */
         fail(r, -HOSTCONN_EIO, "cannot tell the state of %s on %s: %s", G(r), S(r),
              res[0].err ? res[0].err : "");
         hostconn_result_free(res, 5);
         return -1;
     }
-    st = res[0].exit_status != 0 ? 2 : (res[0].out && strncmp(res[0].out, "running", 7) == 0);
     hostconn_result_free(res, 5);
-    if (st == 2) {
+    if (!d.defined) {
         say(r, "%s is not defined on %s", G(r), S(r));
         return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r), S(r));
     }
-    if (st == 1) {
+    if (d.running) {
         say(r, "Waiting for node : %s to be stopped", G(r));
         /* The stop tool returns once the domain is off; MIGRATE_GUEST refuses a running guest,
          * so a stop that lied cannot lead to two copies. */
         if (must(r, c, force ? HOP_DOMAIN_DESTROY : HOP_DOMAIN_SHUTDOWN, v, 1, NULL) < 0)
             return -1;
         if (r->env->sequential) {
-            st = domain_state(r, c);
-            if (st < 0)
-                return fail(r, st, "%s", r->err);
-            if (st == 1)
+            if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+                return fail(r, rc, "%s", r->err);
+            if (d.defined && d.running)
                 return fail(r, 0, "%s is still running on %s after %s", G(r), S(r),
                             force ? "a forced stop"
                                   : "a graceful shutdown (try MODE=OFFLINEFORCE)");
@@ -619,6 +575,7 @@ static int step_create_bridges(run *r)
                           {HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1},
                           {HOP_FSTAB_HAS, gv, 1},     {HOP_DOMAIN_INFO, gv, 1}};
     hostconn_result res[6];
+    hostops_domain d;
     struct migrate_cache *k = r->env->cache;
     hostconn *c;
     char *have;
@@ -639,9 +596,9 @@ static int step_create_bridges(run *r)
         k->tgt_mounted = res[3].exit_status == 0;
         k->tgt_fstab = res[4].exit_status == 0;
         /* Unknown (left for MIGRATE_GUEST to ask) unless the answer was clear. */
-        k->tgt_domain = res[5].exit_status == 0 ? 1 : says_undefined(res[5].err) ? 0 : -1;
-        k->tgt_autostart = res[5].out && strstr(res[5].out, "Autostart:") &&
-                           strstr(strstr(res[5].out, "Autostart:"), "enable") != NULL;
+        hostops_domain_parse(res[5].exit_status, res[5].out, res[5].err, &d);
+        k->tgt_domain = d.defined;
+        k->tgt_autostart = d.autostart;
     }
     have = take_out(&res[0]);
     hostconn_result_free(res, 6);
@@ -755,7 +712,8 @@ static int step_migrate_guest(run *r)
 {
     hostops_var v[] = {{"guest", G(r)}};
     hostconn *s = NULL, *t;
-    int rc, st, running, autostart;
+    hostops_domain d;
+    int rc, st;
 
     say(r, "Migrating Guest %s from KVM host %s to  KVM host %s", G(r), S(r), T(r));
     rc = conn(r, r->env->src, &s);
@@ -765,22 +723,21 @@ static int step_migrate_guest(run *r)
         return -1;
     /* Source first: the guest must never be defined with autostart on two hosts. */
     if (rc == 0) {
-        st = domain_info(r, s, &running, &autostart);
-        if (st < 0)
+        if ((st = domain(r, s, HOP_DOMAIN_INFO, &d)) < 0)
             return fail(r, st, "%s", r->err);
-        if (st == 0 && running)
+        if (d.defined && d.running)
             return fail(r, 0, "%s is running on %s; refusing to move it (run STOP_GUEST first)",
                         G(r), S(r));
-        if (st == 0) {
+        if (d.defined) {
             /* Undefining a persistent domain removes its autostart link with it; disabling
              * first only costs a round trip inside the downtime, so only the baseline does. */
-            if (autostart && r->env->sequential) {
+            if (d.autostart && r->env->sequential) {
                 say(r, "Disabling autostart for guest %s on kvm host %s", G(r), S(r));
                 if (must(r, s, HOP_AUTOSTART_OFF, v, 1, NULL) < 0)
                     return -1;
             }
             say(r, "Undefining guest %s on kvm host %s%s", G(r), S(r),
-                autostart && !r->env->sequential ? " (its autostart goes with it)" : "");
+                d.autostart && !r->env->sequential ? " (its autostart goes with it)" : "");
             if (must(r, s, HOP_DOMAIN_UNDEFINE, v, 1, NULL) < 0)
                 return -1;
         }
@@ -792,19 +749,17 @@ static int step_migrate_guest(run *r)
             S(r), G(r));
     }
     if (r->env->cache->tgt_domain >= 0) { /* observed before the guest stopped */
-        st = r->env->cache->tgt_domain ? 0 : 2;
-        autostart = r->env->cache->tgt_autostart;
+        d.defined = r->env->cache->tgt_domain;
+        d.autostart = r->env->cache->tgt_autostart;
         r->env->cache->tgt_domain = -1;
-    } else {
-        st = domain_info(r, t, &running, &autostart);
-    }
-    if (st < 0)
+    } else if ((st = domain(r, t, HOP_DOMAIN_INFO, &d)) < 0) {
         return fail(r, st, "%s", r->err);
-    if (st == 2) {
+    }
+    if (!d.defined) {
         say(r, "Defining guest %s on kvm host %s", G(r), T(r));
         if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
             return -1;
-        autostart = 0;
+        d.autostart = 0;
     }
     if (rc != 0) {
         /* The dead source still has the guest with autostart: enabling it here too would set
@@ -813,40 +768,41 @@ static int step_migrate_guest(run *r)
             "Autostart for guest %s on kvm host %s is deferred until the stale copy on %s is "
             "removed (pending cleanup)",
             G(r), T(r), S(r));
-        r->env->cache->tgt_defined_off = st == 2;
+        r->env->cache->tgt_defined_off = !d.defined;
         return done(r, STEP_SUCCEEDED, "%s defined on %s; autostart deferred until %s is cleaned",
                     G(r), T(r), S(r));
     }
     say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
-    if (!autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
+    if (!d.autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
         return -1;
-    r->env->cache->tgt_defined_off = st == 2;
+    r->env->cache->tgt_defined_off = !d.defined;
     return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
 }
 
 static int step_startup_guest(run *r)
 {
     hostops_var v[] = {{"guest", G(r)}};
+    hostops_domain d = {1, 0, 0};
     hostconn *c;
-    int st;
+    int rc = 0;
 
     if (target(r, &c) < 0)
         return -1;
     say(r, "Starting Guest %s on KVM host %s", G(r), T(r));
     /* Defined (shut off) by MIGRATE_GUEST a moment ago in this run: no need to ask. */
-    st = r->env->cache->tgt_defined_off ? 0 : domain_state(r, c);
+    if (!r->env->cache->tgt_defined_off)
+        rc = domain(r, c, HOP_DOMAIN_STATE, &d);
     r->env->cache->tgt_defined_off = 0;
-    if (st < 0)
-        return fail(r, st, "%s", r->err);
-    if (st == 2)
+    if (rc < 0)
+        return fail(r, rc, "%s", r->err);
+    if (!d.defined)
         return fail(r, 0, "%s is not defined on %s (run MIGRATE_GUEST first)", G(r), T(r));
-    if (st == 0 && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
+    if (!d.running && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
         return -1;
     say(r, "Waiting for node : %s to be ready", G(r));
-    st = domain_state(r, c);
-    if (st < 0)
-        return fail(r, st, "%s", r->err);
-    if (st != 1)
+    if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+        return fail(r, rc, "%s", r->err);
+    if (!d.defined || !d.running)
         return fail(r, 0, "%s did not reach running on %s", G(r), T(r));
     /* Profiles whose start does not wait for the guest (libvirt) have a readiness probe. */
     if (hostops_has(HOP_DOMAIN_WAIT_READY) && must(r, c, HOP_DOMAIN_WAIT_READY, v, 1, NULL) < 0)

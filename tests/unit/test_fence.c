@@ -207,6 +207,42 @@ START_TEST(test_fence_unknown_guest)
 }
 END_TEST
 
+START_TEST(test_fence_cannot_ask_is_not_undefined)
+{
+    sim_pool pool = {0};
+    hostconn *c = NULL;
+    char errstr[1024], *output = NULL, *before, *after, *s;
+    int rc;
+
+    sim_fresh("cannot-ask");
+    doc = sim_load_esxml();
+    make_stale_copy();
+    /* libvirtd on the stale host does not answer: that is not "the guest is not defined" */
+    ck_assert_int_eq(sim_cmd("fault '%s' %s fail-always 'virsh '", sim.root, SRC), 0);
+    before = sim_state(SRC);
+    ck_assert_int_eq(sim_connect(&pool, esxml_host_find(doc, SRC), &c, errstr, sizeof(errstr)), 0);
+    rc = fence_guest(c, doc, SRC, GUEST, 20000, &output, errstr, sizeof(errstr));
+    ck_assert_msg(rc < 0, "fence_guest succeeded without asking libvirt:\n%s", output);
+    ck_assert_msg(strstr(errstr, "injected failure") != NULL, "%s", errstr);
+    ck_assert_msg(strstr(output ? output : "", "is not defined") == NULL, "%s", output);
+    free(output);
+    after = sim_state(SRC);
+    ck_assert_str_eq(before, after); /* nothing was half done */
+    free(before);
+    free(after);
+    /* libvirtd answers again: the cleanup completes */
+    ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, SRC), 0);
+    free(fence_ok(&pool));
+    assert_fenced();
+    s = sim_state(SRC);
+    ck_assert_msg(!sim_has_line(s, "autostart " GUEST), "%s", s);
+    free(s);
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fence");
@@ -219,6 +255,7 @@ int main(void)
     tcase_add_test(tc, test_fence_stale_copy_twice);
     tcase_add_test(tc, test_fence_running_copy_destroyed_first);
     tcase_add_test(tc, test_fence_unknown_guest);
+    tcase_add_test(tc, test_fence_cannot_ask_is_not_undefined);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
