@@ -29,6 +29,7 @@ struct migrate_cache {
 /* One step's run: where output lines go and how it ends. */
 typedef struct run {
     migrate_env *env;
+    step_id step;
     migrate_result *res;
     util_lines out; /* becomes res->output */
     char err[1024];
@@ -678,7 +679,7 @@ static int nat_bridges(run *r, int create)
     size_t i;
     int rc;
 
-    if (!esxml_is_cloud(r->env->doc)) {
+    if (!migrate_step_applies(r->env, r->step)) {
         say(r, "Skipping NAT bridge %s since this is not a cloud deployment...",
             create ? "creation" : "removal");
         return done(r, STEP_SKIPPED, "not a cloud deployment");
@@ -706,6 +707,16 @@ static int nat_bridges(run *r, int create)
     free(have);
     return done(r, STEP_SUCCEEDED, "NAT bridges %s on %s", create ? "created" : "removed",
                 h->hostname);
+}
+
+static int step_remove_nat_bridge_src(run *r)
+{
+    return nat_bridges(r, 0);
+}
+
+static int step_create_nat_bridge_tgt(run *r)
+{
+    return nat_bridges(r, 1);
 }
 
 static int step_migrate_guest(run *r)
@@ -830,81 +841,79 @@ void migrate_env_free(migrate_env *env)
     }
 }
 
+/* Which host a step acts on. */
+typedef enum { SIDE_SRC, SIDE_TGT } step_side;
+
+/* The steps (names: step.c's table, the database values): the host each acts on, whether it
+ * needs the guest stopped (inside the downtime), whether only cloud deployments have it, and
+ * the function that runs it. The plan, the host of a step and dispatch all come from here. */
+static const struct step_def {
+    step_side side;
+    int downtime;
+    int cloud_only;
+    int (*run)(run *r);
+} steps[STEP__COUNT] = {
+    [STEP_STOP_GUEST] = {SIDE_SRC, 1, 0, step_stop_guest},
+    [STEP_DETACH_INTERFACES] = {SIDE_SRC, 1, 0, step_detach_interfaces},
+    [STEP_DETACH_VOLUMES] = {SIDE_SRC, 1, 0, step_detach_volumes},
+    [STEP_ATTACH_VOLUMES] = {SIDE_TGT, 1, 0, step_attach_volumes},
+    [STEP_CREATE_BRIDGES] = {SIDE_TGT, 0, 0, step_create_bridges},
+    [STEP_MIGRATE_GUEST] = {SIDE_TGT, 1, 0, step_migrate_guest},
+    [STEP_REMOVE_BRIDGES] = {SIDE_SRC, 0, 0, step_remove_bridges},
+    [STEP_REMOVE_NAT_BRIDGE_SRC] = {SIDE_SRC, 0, 1, step_remove_nat_bridge_src},
+    [STEP_CREATE_NAT_BRIDGE_TGT] = {SIDE_TGT, 0, 1, step_create_nat_bridge_tgt},
+    [STEP_ATTACH_INTERFACES] = {SIDE_TGT, 1, 0, step_attach_interfaces},
+    [STEP_STARTUP_GUEST] = {SIDE_TGT, 1, 0, step_startup_guest},
+};
+
+/* Where a step goes in the downtime-aware plan: what does not need the guest stopped runs
+ * outside the downtime, on the target before STOP_GUEST (preparation), on the source after
+ * STARTUP_GUEST (cleanup). */
+enum plan_part { PLAN_BEFORE, PLAN_DOWNTIME, PLAN_AFTER };
+
+static enum plan_part plan_part_of(step_id s)
+{
+    if (steps[s].downtime)
+        return PLAN_DOWNTIME;
+    return steps[s].side == SIDE_TGT ? PLAN_BEFORE : PLAN_AFTER;
+}
+
 void migrate_plan(int sequential, step_id order[STEP__COUNT])
 {
-    /* Downtime-aware: prepare the target before the guest stops, clean the source after it
-     * runs again. Same steps, same meaning; only when they run. */
-    static const step_id fast[STEP__COUNT] = {
-        STEP_CREATE_BRIDGES,    STEP_CREATE_NAT_BRIDGE_TGT, STEP_STOP_GUEST,
-        STEP_DETACH_INTERFACES, STEP_DETACH_VOLUMES,        STEP_ATTACH_VOLUMES,
-        STEP_MIGRATE_GUEST,     STEP_ATTACH_INTERFACES,     STEP_STARTUP_GUEST,
-        STEP_REMOVE_BRIDGES,    STEP_REMOVE_NAT_BRIDGE_SRC,
-    };
-    int s;
+    int part, s, n = 0;
 
-    for (s = 0; s < STEP__COUNT; s++)
-        order[s] = sequential ? (step_id)s : fast[s];
+    /* Each part keeps the spec's order; the sequential plan is that order throughout. Same
+     * steps, same meaning; only when they run. */
+    for (part = PLAN_BEFORE; part <= PLAN_AFTER; part++)
+        for (s = 0; s < STEP__COUNT; s++)
+            if ((sequential ? PLAN_DOWNTIME : plan_part_of((step_id)s)) == (enum plan_part)part)
+                order[n++] = (step_id)s;
 }
 
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step)
 {
-    switch (step) {
-    case STEP_STOP_GUEST:
-    case STEP_DETACH_INTERFACES:
-    case STEP_DETACH_VOLUMES:
-    case STEP_REMOVE_BRIDGES:
-    case STEP_REMOVE_NAT_BRIDGE_SRC:
-        return env->src;
-    default:
-        return env->tgt;
-    }
+    if (step < 0 || step >= STEP__COUNT)
+        return NULL;
+    return steps[step].side == SIDE_SRC ? env->src : env->tgt;
+}
+
+int migrate_step_applies(const migrate_env *env, step_id step)
+{
+    return step >= 0 && step < STEP__COUNT && (!steps[step].cloud_only || esxml_is_cloud(env->doc));
 }
 
 int migrate_step(migrate_env *env, step_id step, migrate_result *res)
 {
     run r;
 
+    if (step < 0 || step >= STEP__COUNT)
+        return -1;
     memset(res, 0, sizeof(*res));
     memset(&r, 0, sizeof(r));
     r.env = env;
+    r.step = step;
     r.res = res;
-    switch (step) {
-    case STEP_STOP_GUEST:
-        step_stop_guest(&r);
-        break;
-    case STEP_DETACH_INTERFACES:
-        step_detach_interfaces(&r);
-        break;
-    case STEP_DETACH_VOLUMES:
-        step_detach_volumes(&r);
-        break;
-    case STEP_ATTACH_VOLUMES:
-        step_attach_volumes(&r);
-        break;
-    case STEP_CREATE_BRIDGES:
-        step_create_bridges(&r);
-        break;
-    case STEP_MIGRATE_GUEST:
-        step_migrate_guest(&r);
-        break;
-    case STEP_REMOVE_BRIDGES:
-        step_remove_bridges(&r);
-        break;
-    case STEP_REMOVE_NAT_BRIDGE_SRC:
-        nat_bridges(&r, 0);
-        break;
-    case STEP_CREATE_NAT_BRIDGE_TGT:
-        nat_bridges(&r, 1);
-        break;
-    case STEP_ATTACH_INTERFACES:
-        step_attach_interfaces(&r);
-        break;
-    case STEP_STARTUP_GUEST:
-        step_startup_guest(&r);
-        break;
-    default:
-        return -1;
-    }
+    steps[step].run(&r);
     if (res->state == STEP_FAILED)
         say(&r, "Step %s failed: %s", step_to_string(step), res->message);
     return 0;

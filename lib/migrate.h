@@ -49,12 +49,16 @@ typedef struct migrate_result {
                             record a pending cleanup (fence) for the source host */
 } migrate_result;
 
-/* The host a step acts on ("src" or "tgt" side), for recording. */
+/* The host a step acts on (ENV's source or target; NULL for a step out of range). */
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step);
+
+/* 0 if STEP does nothing in ENV's deployment (the NAT steps outside a cloud deployment: it
+ * ends skipped, saying so), else 1. */
+int migrate_step_applies(const migrate_env *env, step_id step);
 
 /* Runs STEP. Each step first observes the host and does only what is not done yet, so running
  * it again after a crash is safe. Returns 0 with *RES filled (its state says how it ended);
- * RES->output must be freed with migrate_result_free(). */
+ * RES->output must be freed with migrate_result_free(). -1 for a step out of range. */
 int migrate_step(migrate_env *env, step_id step, migrate_result *res);
 void migrate_result_free(migrate_result *res);
 

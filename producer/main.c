@@ -109,6 +109,7 @@ static int submit_dry_run(cli *c, const request *req)
     preflight_reservation *resv = NULL;
     preflight_ssh ssh;
     migrate_env env;
+    step_id order[STEP__COUNT];
     size_t n_resv = 0;
     long version = 0;
     int rc, i, n = 0;
@@ -172,17 +173,16 @@ static int submit_dry_run(cli *c, const request *req)
     env.src = esxml_host_find(doc, req->src_host);
     env.tgt = esxml_host_find(doc, req->tgt_host);
     env.mode = req->mode;
+    /* The order the worker runs them in (migrate_plan). */
+    migrate_plan(req->sequential, order);
     printf("Plan:\n");
     for (i = 0; i < STEP__COUNT; i++) {
         const esxml_host *h;
-        if (req->has_step && req->step != (step_id)i)
+        if (req->has_step && req->step != order[i])
             continue;
-        h = migrate_step_host(&env, (step_id)i);
-        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string((step_id)i), h ? h->hostname : "?",
-               (i == STEP_REMOVE_NAT_BRIDGE_SRC || i == STEP_CREATE_NAT_BRIDGE_TGT) &&
-                       !esxml_is_cloud(doc)
-                   ? " (skipped: not a cloud deployment)"
-                   : "");
+        h = migrate_step_host(&env, order[i]);
+        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string(order[i]), h ? h->hostname : "?",
+               migrate_step_applies(&env, order[i]) ? "" : " (skipped: not a cloud deployment)");
     }
     printf("Dry run: nothing was changed or published.\n");
     rc = EXIT_DONE;
@@ -199,6 +199,20 @@ out:
 int cli_merge_action(cli *c, const request *req, char *command)
 {
     return merge_action(c, req, command);
+}
+
+/* The step names for a help text (step.c's table), wrapped like the lines around them. */
+static void print_steps(void)
+{
+    int i, col = printf("Steps:");
+
+    for (i = 0; i < STEP__COUNT; i++) {
+        const char *name = step_to_string((step_id)i);
+        if (col + 1 + (int)strlen(name) > 78)
+            col = printf("\n      ");
+        col += printf(" %s", name);
+    }
+    printf("\n");
 }
 
 static int cmd_submit(cli *c, int argc, char **argv)
@@ -262,11 +276,9 @@ static int cmd_submit(cli *c, int argc, char **argv)
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
                    "kvmove.requests and, with --wait, follow its progress until it ends.\n"
                    "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
-                   "and prints the plan of steps; nothing is changed, stored or published.\n\n"
-                   "Steps: STOP_GUEST DETACH_INTERFACES DETACH_VOLUMES ATTACH_VOLUMES\n"
-                   "       CREATE_BRIDGES MIGRATE_GUEST REMOVE_BRIDGES REMOVE_NAT_BRIDGE_SRC\n"
-                   "       CREATE_NAT_BRIDGE_TGT ATTACH_INTERFACES STARTUP_GUEST\n\n"
-                   "Exit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
+                   "and prints the plan of steps; nothing is changed, stored or published.\n\n");
+            print_steps();
+            printf("\nExit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
                    "3 broker or database unreachable.\n");
             return EXIT_DONE;
         default:

@@ -106,6 +106,27 @@ START_TEST(test_step_host)
 }
 END_TEST
 
+START_TEST(test_step_table_edges)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    int s;
+
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    ck_assert_int_eq(migrate_step(&env, STEP__COUNT, &res), -1);
+    ck_assert_int_eq(migrate_step(&env, (step_id)-1, &res), -1);
+    ck_assert_ptr_null(migrate_step_host(&env, STEP__COUNT));
+    /* the fixture is not a cloud deployment: only the NAT steps do nothing in it */
+    for (s = 0; s < STEP__COUNT; s++)
+        ck_assert_msg(migrate_step_applies(&env, (step_id)s) ==
+                          (s != STEP_REMOVE_NAT_BRIDGE_SRC && s != STEP_CREATE_NAT_BRIDGE_TGT),
+                      "%s", step_to_string((step_id)s));
+    ck_assert_int_eq(pool.opened, 0);
+    migrate_env_free(&env);
+}
+END_TEST
+
 START_TEST(test_summary_line)
 {
     migrate_env env;
@@ -573,6 +594,7 @@ int main(void)
     tcase_add_test(plain, test_plan_default_downtime_aware);
     tcase_add_loop_test(plain, test_step_host, 0, N_OF(host_cases));
     tcase_add_test(plain, test_summary_line);
+    tcase_add_test(plain, test_step_table_edges);
     suite_add_tcase(s, plain);
 
     tcase_add_unchecked_fixture(hosts, doc_setup, doc_teardown);

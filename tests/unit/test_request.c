@@ -9,6 +9,11 @@
 #include "request.h"
 #include "util.h"
 
+/* Every step name, as the parser's messages list them. */
+#define ALL_STEPS                                                                                  \
+    "STOP_GUEST, DETACH_INTERFACES, DETACH_VOLUMES, ATTACH_VOLUMES, CREATE_BRIDGES, "              \
+    "MIGRATE_GUEST, REMOVE_BRIDGES, REMOVE_NAT_BRIDGE_SRC, CREATE_NAT_BRIDGE_TGT, "                \
+    "ATTACH_INTERFACES, STARTUP_GUEST)"
 #define ID "6f1c2a52-3d0e-4b8e-9a51-0c7e4f2b9d10"
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
 #define TAIL "\"submitted_by\":\"alice\",\"submitted_at\":\"2025-07-30T16:11:46.123Z\"}"
@@ -61,7 +66,7 @@ static const struct {
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"mode\":\"offline\"," TAIL,
      "field mode: \"offline\" is not a mode (expected \"OFFLINE\" or \"OFFLINEFORCE\")", 1},
     {MIGRATE_HEAD "\"step\":\"stop_guest\"," TAIL,
-     "field step: \"stop_guest\" is not a migration step (expected one of STOP_GUEST", 1},
+     "field step: \"stop_guest\" is not a migration step (expected one of " ALL_STEPS, 1},
     {MIGRATE_HEAD "\"from_step\":\"STOP_GUEST\"," TAIL,
      "field from_step is only valid with action replay", 1},
     {MIGRATE_HEAD "\"job_id\":\"" JOB "\"," TAIL, "field job_id is only valid with action replay",
@@ -329,7 +334,8 @@ static const struct {
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2 WHERE STEP=STOP_GUEST",
      "unknown condition \"STEP\" after WHERE", NULL, NULL, NULL, 0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2 WHERE STEPNAME=REBOOT",
-     "STEPNAME: \"REBOOT\" is not a migration step", NULL, NULL, NULL, 0, -1},
+     "STEPNAME: \"REBOOT\" is not a migration step (expected one of " ALL_STEPS, NULL, NULL, NULL,
+     0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2 WHERE "
      "STEPNAME=STOP_GUEST AND",
      "unexpected \"AND\" after WHERE STEPNAME=STOP_GUEST", NULL, NULL, NULL, 0, -1},

@@ -140,6 +140,23 @@ START_TEST(test_out_of_range)
 }
 END_TEST
 
+START_TEST(test_names_joined)
+{
+    char buf[STEP_NAMES_MAX], want[STEP_NAMES_MAX] = "", small[16];
+    size_t i;
+
+    for (i = 0; i < sizeof(steps_in_order) / sizeof(steps_in_order[0]); i++) {
+        if (i)
+            strcat(want, ", ");
+        strcat(want, steps_in_order[i]);
+    }
+    ck_assert_str_eq(step_names(", ", buf, sizeof(buf)), want);
+    /* cut, never overrun, always terminated */
+    ck_assert_str_eq(step_names(", ", small, sizeof(small)), "STOP_GUEST, DET");
+    ck_assert_str_eq(step_names(" ", buf, 1), "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("step");
@@ -154,6 +171,7 @@ int main(void)
     tcase_add_loop_test(tc, test_parse_table, 0,
                         (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
     tcase_add_test(tc, test_out_of_range);
+    tcase_add_test(tc, test_names_joined);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
