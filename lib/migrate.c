@@ -26,13 +26,21 @@ struct migrate_cache {
     int tgt_defined_off; /* MIGRATE_GUEST just defined it: defined and shut off */
 };
 
-/* One step's run: where output lines go and how it ends. */
+/* Most sessions one step holds (the source and the target). */
+#define HELD_MAX 4
+
+/* One step's run: where output lines go, the sessions it holds, and how it ends. */
 typedef struct run {
     migrate_env *env;
     step_id step;
     migrate_result *res;
     util_lines out; /* becomes res->output */
     char err[1024];
+    struct {
+        hostconn *c;
+        int rc;       /* 0, or the code of a command that failed on it */
+    } held[HELD_MAX]; /* released to env->release when the step ends */
+    int n_held;
 } run;
 
 static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -95,10 +103,43 @@ static const char *T(const run *r)
     return r->env->tgt->hostname;
 }
 
-/* Opens (or reuses) the session to HOST. Returns 0, or the negative hostconn code with r->err. */
+/* Opens (or reuses) the session to HOST, held until the step ends. Returns 0, or the negative
+ * hostconn code with r->err. */
 static int conn(run *r, const esxml_host *host, hostconn **c)
 {
-    return r->env->connect(r->env->ctx, host, c, r->err, sizeof(r->err));
+    int rc;
+
+    if (r->n_held == HELD_MAX) {
+        util_errf(r->err, sizeof(r->err), "step holds too many SSH sessions");
+        return -HOSTCONN_EIO;
+    }
+    rc = r->env->connect(r->env->ctx, host, c, r->err, sizeof(r->err));
+    if (rc == 0) {
+        r->held[r->n_held].c = *c;
+        r->held[r->n_held++].rc = 0;
+    }
+    return rc;
+}
+
+/* Notes that a command on C failed with RC, for the release of C. */
+static void conn_failed(run *r, hostconn *c, int rc)
+{
+    int i;
+
+    for (i = 0; i < r->n_held && rc < 0; i++)
+        if (r->held[i].c == c && r->held[i].rc == 0)
+            r->held[i].rc = rc;
+}
+
+/* Gives every session of the step back to the caller's pool. */
+static void conn_release_all(run *r)
+{
+    int i;
+
+    for (i = 0; i < r->n_held; i++)
+        if (r->env->release)
+            r->env->release(r->env->ctx, r->held[i].c, r->held[i].rc);
+    r->n_held = 0;
 }
 
 /* The target's session; the step fails when there is none. Returns 0 or -1. */
@@ -135,6 +176,8 @@ static int op(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, cha
     int status = -1;
     int rc =
         hostops_run(c, o, v, n, r->env->command_timeout_ms, &status, out, r->err, sizeof(r->err));
+
+    conn_failed(r, c, rc);
     return rc < 0 ? rc : status;
 }
 
@@ -157,6 +200,7 @@ static int batch(run *r, hostconn *c, const hostops_call *calls, size_t n, hostc
 
     if (rc == 0)
         return 0;
+    conn_failed(r, c, rc);
     hostconn_result_free(res, n);
     return fail(r, rc, "%s", r->err);
 }
@@ -914,6 +958,7 @@ int migrate_step(migrate_env *env, step_id step, migrate_result *res)
     r.step = step;
     r.res = res;
     steps[step].run(&r);
+    conn_release_all(&r);
     if (res->state == STEP_FAILED)
         say(&r, "Step %s failed: %s", step_to_string(step), res->message);
     return 0;

@@ -17,9 +17,15 @@ typedef struct migrate_env {
     migrate_mode mode;
     int command_timeout_ms; /* per host command; 0 = none */
     /* Returns a session to HOST (kept and reused by the caller's pool; not freed by the step),
-     * or a negative hostconn code with errstr (-HOSTCONN_EUNREACHABLE when it is down). */
+     * or a negative hostconn code with errstr (-HOSTCONN_EUNREACHABLE when it is down). The
+     * session must stay open until the step releases it. */
     int (*connect)(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
                    size_t errstr_size);
+    /* Called once for every session connect gave, when the step that asked for it ends: until
+     * then the pool must not close it (hostsession pins it). RC: 0, or the negative hostconn code
+     * of a command that failed on it (hostsession_put says what that means for the session).
+     * May be NULL (the caller's pool then keeps its sessions as it likes). */
+    void (*release)(void *ctx, hostconn *c, int rc);
     /* Called with each progress line as it happens (may be NULL). */
     void (*log)(void *ctx, const char *line);
     void *ctx;

@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "esxml.h"
+#include "hostsession.h"
 #include "sysconfig.h"
 #include "event.h"
 #include "jobstore.h"
@@ -107,14 +108,13 @@ static int submit_dry_run(cli *c, const request *req)
     preflight_input in;
     preflight_report *rep = NULL;
     preflight_reservation *resv = NULL;
-    preflight_ssh ssh;
+    hostsession *ssh = NULL;
     migrate_env env;
     step_id order[STEP__COUNT];
     size_t n_resv = 0;
     long version = 0;
     int rc, i, n = 0;
 
-    memset(&ssh, 0, sizeof(ssh));
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
@@ -129,11 +129,11 @@ static int submit_dry_run(cli *c, const request *req)
         rc = EXIT_UNREACHABLE;
         goto out;
     }
-    ssh.opts.user = c->s.ssh_user;
-    ssh.opts.port = c->s.ssh_port;
-    ssh.opts.identity = c->s.ssh_identity[0] ? c->s.ssh_identity : NULL;
-    ssh.opts.known_hosts = c->s.ssh_known_hosts[0] ? c->s.ssh_known_hosts : NULL;
-    ssh.opts.connect_timeout_ms = c->s.ssh_connect_timeout_ms;
+    if (hostsession_new(&c->s, 4, 0, &ssh) != 0) {
+        fprintf(stderr, "kvmove: out of memory\n");
+        rc = EXIT_FAILED;
+        goto out;
+    }
     memset(&in, 0, sizeof(in));
     in.doc = doc;
     in.config_version = version;
@@ -144,8 +144,9 @@ static int submit_dry_run(cli *c, const request *req)
     in.resume = req->has_step;
     in.live = 1;
     in.vcpu_overcommit = c->s.vcpu_overcommit;
-    in.connect = preflight_ssh_connect;
-    in.connect_ctx = &ssh;
+    in.connect = hostsession_connect;
+    in.release = hostsession_release;
+    in.connect_ctx = ssh;
     in.command_timeout_ms = 60000;
     in.reservations = resv;
     in.n_reservations = n_resv;
@@ -187,7 +188,7 @@ static int submit_dry_run(cli *c, const request *req)
     printf("Dry run: nothing was changed or published.\n");
     rc = EXIT_DONE;
 out:
-    preflight_ssh_close(&ssh);
+    hostsession_free(ssh);
     free(resv);
     free(rep);
     esxml_free(doc);

@@ -78,6 +78,7 @@ static void env_for(migrate_env *env, const char *guest, const char *src, const 
     env->sequential = sequential;
     env->command_timeout_ms = 20000;
     env->connect = sim_connect;
+    env->release = sim_release;
     env->ctx = pool;
     ck_assert_int_eq(migrate_env_init(env), 0);
 }
@@ -122,7 +123,7 @@ START_TEST(test_step_table_edges)
         ck_assert_msg(migrate_step_applies(&env, (step_id)s) ==
                           (s != STEP_REMOVE_NAT_BRIDGE_SRC && s != STEP_CREATE_NAT_BRIDGE_TGT),
                       "%s", step_to_string((step_id)s));
-    ck_assert_int_eq(pool.opened, 0);
+    ck_assert_uint_eq(sim_pool_opened(&pool), 0);
     migrate_env_free(&env);
 }
 END_TEST
@@ -319,7 +320,7 @@ START_TEST(test_whole_plan_then_each_step_again)
     }
     free(before);
     /* one session per host for the whole run */
-    ck_assert_int_eq(pool.opened, 2);
+    ck_assert_uint_eq(sim_pool_opened(&pool), 2);
     sim_pool_close(&pool);
     migrate_env_free(&env);
     esxml_free(doc);
