@@ -70,7 +70,7 @@ static int merge_action(cli *c, const request *req, char *command)
         const preflight_result *r = &rep->results[i];
         if (r->status == PREFLIGHT_FAILED || r->status == PREFLIGHT_WARNING)
             printf("Check %s %s: %s\n", preflight_name(r->check),
-                   r->status == PREFLIGHT_FAILED ? "failed" : "warning", r->message);
+                   r->status == PREFLIGHT_FAILED ? "failed" : "warning", shown(r->message));
     }
     if (!preflight_passed(rep)) {
         printf("Action validation failed: %d check%s failed; nothing was published\n",
@@ -161,7 +161,7 @@ static int submit_dry_run(cli *c, const request *req)
            req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version);
     for (i = 0; i < PREFLIGHT__COUNT; i++)
         printf("  %-8s %-19s %s\n", preflight_status_to_string(rep->results[i].status),
-               preflight_name(rep->results[i].check), rep->results[i].message);
+               preflight_name(rep->results[i].check), shown(rep->results[i].message));
     if (!preflight_passed(rep)) {
         printf("Preflight failed: %d check%s failed. Dry run: nothing was changed or published.\n",
                rep->n_failed, rep->n_failed == 1 ? "" : "s");
