@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hostops.h"
+#include "unit_run.h"
 
 /* A value for every placeholder, as a migration passes them. */
 static const hostops_var all_vars[] = {
@@ -219,11 +220,5 @@ static Suite *hostops_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hostops_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(hostops_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "migrate.h"
 #include "unit_hostsim.h"
+#include "unit_run.h"
 
 #define H1 "127.0.1.1"
 #define H2 "127.0.1.2"
@@ -278,8 +279,6 @@ int main(void)
 {
     Suite *s = suite_create("hostsession");
     TCase *tc = tcase_create("hostsim");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(tc, fixture_setup, fixture_teardown);
     tcase_set_timeout(tc, 60);
@@ -289,9 +288,5 @@ int main(void)
     tcase_add_test(tc, test_options_from_settings);
     tcase_add_test(tc, test_step_pins_both_hosts);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "unit_hostsim.h"
+#include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -161,6 +162,22 @@ static void doc_teardown(void)
     sim_fini();
 }
 
+/* A fresh simulator root NAME and the es.xml its hosts were made from. */
+static void hosts_fresh(const char *name)
+{
+    sim_fresh(name);
+    doc = sim_load_esxml();
+}
+
+/* The end of a test against the simulator: sessions, env, es.xml, hosts. */
+static void hosts_done(sim_pool *pool, migrate_env *env)
+{
+    sim_pool_close(pool);
+    migrate_env_free(env);
+    esxml_free(doc);
+    sim_stop_all();
+}
+
 /* Runs STEP; returns its result (output freed; the message kept). */
 static migrate_result run_step(migrate_env *env, step_id step)
 {
@@ -285,8 +302,7 @@ START_TEST(test_whole_plan_then_each_step_again)
     long ns, nt;
     int s;
 
-    sim_fresh("plan");
-    doc = sim_load_esxml();
+    hosts_fresh("plan");
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     run_plan(&env, 0);
     assert_moved();
@@ -321,10 +337,7 @@ START_TEST(test_whole_plan_then_each_step_again)
     free(before);
     /* one session per host for the whole run */
     ck_assert_uint_eq(sim_pool_opened(&pool), 2);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -334,8 +347,7 @@ START_TEST(test_sequential_and_batch_same_final_state)
     sim_pool pool = {0};
     char *batch, *seq;
 
-    sim_fresh("batch");
-    doc = sim_load_esxml();
+    hosts_fresh("batch");
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     run_plan(&env, 0);
     migrate_env_free(&env);
@@ -364,8 +376,7 @@ START_TEST(test_offline_source_down_fails_transient)
     migrate_result res;
     char *t;
 
-    sim_fresh("offline-down");
-    doc = sim_load_esxml();
+    hosts_fresh("offline-down");
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     res = run_step(&env, STEP_STOP_GUEST);
@@ -378,10 +389,7 @@ START_TEST(test_offline_source_down_fails_transient)
     t = sim_state(TGT);
     ck_assert_msg(strstr(t, GUEST) == NULL, "%s", t);
     free(t);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -394,8 +402,7 @@ START_TEST(test_offlineforce_source_down)
     char *t;
     int s;
 
-    sim_fresh("force-down");
-    doc = sim_load_esxml();
+    hosts_fresh("force-down");
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0, &pool);
     migrate_plan(0, order);
@@ -426,10 +433,7 @@ START_TEST(test_offlineforce_source_down)
     ck_assert_msg(!sim_has_line(t, "autostart " GUEST), "%s", t);
     free(t);
     ck_assert_int_eq(sim_violations(), 0);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -440,8 +444,7 @@ START_TEST(test_migrate_guest_refuses_running_source)
     migrate_result res;
     char *s, *t;
 
-    sim_fresh("refuse");
-    doc = sim_load_esxml();
+    hosts_fresh("refuse");
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     res = run_step(&env, STEP_MIGRATE_GUEST);
     ck_assert_int_eq(res.state, STEP_FAILED);
@@ -463,10 +466,7 @@ START_TEST(test_migrate_guest_refuses_running_source)
     s = sim_state(SRC);
     ck_assert_msg(sim_has_line(s, "domain " GUEST " running"), "%s", s);
     free(s);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -537,8 +537,7 @@ START_TEST(test_connect_failure_classified)
     migrate_result res;
     char *before, *after;
 
-    sim_fresh("connect");
-    doc = sim_load_esxml();
+    hosts_fresh("connect");
     /* the guest is stopped, so that MIGRATE_GUEST gets as far as the faulted host */
     ck_assert_int_eq(sim_cmd("ssh '%s' %s 'vm_maker --stop-domain %s'", sim.root, SRC, GUEST), 0);
     inject_connect_fault(connect_cases[_i].faulted, connect_cases[_i].fault);
@@ -562,10 +561,7 @@ START_TEST(test_connect_failure_classified)
                   before, after);
     free(before);
     free(after);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -585,8 +581,6 @@ int main(void)
     Suite *s = suite_create("migrate");
     TCase *plain = tcase_create("plan");
     TCase *hosts = tcase_create("hostsim");
-    SRunner *sr;
-    int failed;
 
     sim_find_srcdir();
     snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/exa01.xml", sim.srcdir);
@@ -607,9 +601,5 @@ int main(void)
     tcase_add_test(hosts, test_migrate_guest_refuses_running_source);
     tcase_add_loop_test(hosts, test_connect_failure_classified, 0, N_OF(connect_cases));
     suite_add_tcase(s, hosts);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -8,6 +8,7 @@
 
 #include "request.h"
 #include "util.h"
+#include "unit_run.h"
 
 /* Every step name, as the parser's messages list them. */
 #define ALL_STEPS                                                                                  \
@@ -430,8 +431,6 @@ int main(void)
     Suite *s = suite_create("request");
     TCase *tj = tcase_create("json");
     TCase *tc = tcase_create("command");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tj, test_json_table, 0, (int)(sizeof(json_cases) / sizeof(json_cases[0])));
     tcase_add_test(tj, test_json_fields);
@@ -444,9 +443,5 @@ int main(void)
     tcase_add_loop_test(tc, test_command_table, 0, (int)(sizeof(cmd_cases) / sizeof(cmd_cases[0])));
     tcase_add_test(tc, test_command_to_json);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "step.h"
+#include "unit_run.h"
 
 /* The spec's log order; the enum values are stored, so they must not move. */
 static const char *const steps_in_order[] = {
@@ -161,8 +162,6 @@ int main(void)
 {
     Suite *s = suite_create("step");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_steps_order_and_round_trip, 0, 11);
     tcase_add_loop_test(tc, test_job_status_round_trip, 0, 5);
@@ -173,9 +172,5 @@ int main(void)
     tcase_add_test(tc, test_out_of_range);
     tcase_add_test(tc, test_names_joined);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_run.h"
+
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const struct {
@@ -76,15 +78,9 @@ int main(void)
 {
     Suite *s = suite_create("termtext");
     TCase *tc = tcase_create("escape");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_escape_table, 0, N_OF(cases));
     tcase_add_test(tc, test_escape_bounds);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }
