@@ -7,8 +7,12 @@
 #include <string.h>
 
 #include "hostops.h"
+#include "hostsession.h"
 #include "sysconfig.h"
 #include "util.h"
+
+/* Sessions one sweep keeps (a host often has several guests' cleanups). */
+#define FENCE_SESSIONS 8
 
 typedef struct out {
     util_lines lines;
@@ -63,6 +67,7 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
     const esxml_guest *g = esxml_guest_find(doc, guest);
     const esxml_host *h = esxml_host_find(doc, hostname);
     hostops_var gv[] = {{"guest", guest}};
+    hostops_domain d;
     char *info = NULL, *attached = NULL, *bridges = NULL;
     size_t i;
     int rc;
@@ -75,8 +80,11 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
     rc = run(c, HOP_DOMAIN_INFO, gv, 1, timeout_ms, &info, errstr, errstr_size);
     if (rc < 0)
         goto out;
-    if (rc == 0) {
-        if (info && strstr(info, "running") != NULL) {
+    hostops_domain_parse(rc, info, errstr, &d);
+    if (d.defined < 0)
+        goto out; /* could not ask (libvirtd down): nothing is done until the host can say */
+    if (d.defined) {
+        if (d.running) {
             line(o, "Stale copy of %s is running on %s: destroying it", guest, hostname);
             if ((rc = run(c, HOP_DOMAIN_DESTROY, gv, 1, timeout_ms, NULL, errstr, errstr_size)) !=
                 0)
@@ -148,31 +156,38 @@ int fence_guest(hostconn *c, const esxml *doc, const char *host, const char *gue
 
 /* The job that left the stale copy deferred the guest's autostart on its target: now that the
  * copy is gone, autostart moves there (if the guest is still defined there). */
-static int autostart_target(const esxml *doc, const hostconn_opts *opts, const jobstore_cleanup *cl,
+static int autostart_target(const esxml *doc, hostsession *hosts, const jobstore_cleanup *cl,
                             int timeout_ms, out *o, char *errstr, size_t errstr_size)
 {
     const esxml_host *t = esxml_host_find(doc, cl->tgt_host);
     hostops_var gv[] = {{"guest", cl->guest}};
+    hostops_domain d;
     hostconn *c = NULL;
     char *info = NULL;
     int rc;
 
     if (t == NULL)
         return 0;
-    rc = hostconn_open(t->admin_ip ? t->admin_ip : t->hostname, opts, &c, errstr, errstr_size);
+    rc = hostsession_get(hosts, hostsession_address(t), &c, errstr, errstr_size);
     if (rc < 0)
         return rc;
     rc = run(c, HOP_DOMAIN_INFO, gv, 1, timeout_ms, &info, errstr, errstr_size);
-    if (rc == 0 && info && strstr(info, "enable") == NULL) {
-        line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
-        rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
+    if (rc >= 0)
+        hostops_domain_parse(rc, info, errstr, &d);
+    if (rc > 0 && d.defined < 0) {
+        /* Could not ask (libvirtd down): the cleanup stays pending, its autostart still to
+         * move, rather than leaving the guest without autostart for good. */
+        line(o, "Cannot tell whether %s is defined on %s: %s", cl->guest, cl->tgt_host, errstr);
     } else if (rc > 0) {
         line(o, "%s is no longer defined on %s; its autostart is not touched", cl->guest,
              cl->tgt_host);
         rc = 0;
+    } else if (rc == 0 && !d.autostart) {
+        line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
+        rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
     }
     free(info);
-    hostconn_close(c);
+    hostsession_put(hosts, c, rc);
     return rc < 0 ? rc : (rc > 0 ? -1 : 0);
 }
 
@@ -181,11 +196,17 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
                 char *errstr, size_t errstr_size)
 {
     jobstore_cleanup cl;
+    hostsession *hosts = NULL;
     long after = 0;
     int n_done = 0, n_left = 0, rc = 0, got;
 
+    /* Unreachable hosts are what pending cleanups usually wait for: do not wait the full
+     * connect timeout for each of them. */
+    if (hostsession_new(s, FENCE_SESSIONS, 3000, &hosts) != 0) {
+        util_errf(errstr, errstr_size, "out of memory for the fence's SSH sessions");
+        return -1;
+    }
     while ((got = jobstore_cleanup_next(js, host, guest, after, &cl, errstr, errstr_size)) == 1) {
-        hostconn_opts opts = {0};
         hostconn *c = NULL;
         esxml *doc = NULL;
         char err[1024] = "";
@@ -195,22 +216,17 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
         after = cl.id;
         o.log = log;
         o.ctx = log_ctx;
-        opts.user = s->ssh_user;
-        opts.port = s->ssh_port;
-        opts.identity = s->ssh_identity[0] ? s->ssh_identity : NULL;
-        opts.known_hosts = s->ssh_known_hosts[0] ? s->ssh_known_hosts : NULL;
-        opts.connect_timeout_ms =
-            s->ssh_connect_timeout_ms < 3000 ? s->ssh_connect_timeout_ms : 3000;
         /* The newest es.xml: the guest's volumes and bridges, and who else is on the host. */
         if (sysconfig_load(js, 0, s->schema_dir, &doc, NULL, err, sizeof(err)) == 0 &&
-            hostconn_open(cl.address, &opts, &c, err, sizeof(err)) == 0)
-            ok = fence_with(c, doc, cl.host, cl.guest, s->command_timeout_ms, &o, err,
-                            sizeof(err)) == 0;
-        hostconn_close(c);
-        c = NULL;
+            hostsession_get(hosts, cl.address, &c, err, sizeof(err)) == 0) {
+            int frc =
+                fence_with(c, doc, cl.host, cl.guest, s->command_timeout_ms, &o, err, sizeof(err));
+            hostsession_put(hosts, c, frc);
+            ok = frc == 0;
+        }
         if (ok)
             ok =
-                autostart_target(doc, &opts, &cl, s->command_timeout_ms, &o, err, sizeof(err)) == 0;
+                autostart_target(doc, hosts, &cl, s->command_timeout_ms, &o, err, sizeof(err)) == 0;
         esxml_free(doc);
         rc = jobstore_cleanup_finish(js, &cl, ok, o.lines.buf, ok ? NULL : err, source, errstr,
                                      errstr_size);
@@ -222,6 +238,7 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
         else
             n_left++;
     }
+    hostsession_free(hosts);
     if (got < 0)
         rc = got;
     if (done)

@@ -401,3 +401,44 @@ out:
     free(commands);
     return rc;
 }
+
+/* The value of the "KEY:" line of TEXT with its leading blanks skipped, or NULL. */
+static const char *field_of(const char *text, const char *key)
+{
+    size_t n = strlen(key);
+    const char *p = text;
+
+    while (p && *p) {
+        if (strncmp(p, key, n) == 0)
+            return p + n + strspn(p + n, " \t");
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return NULL;
+}
+
+void hostops_domain_parse(int exit_status, const char *out, const char *err, hostops_domain *d)
+{
+    const char *state, *autostart;
+
+    memset(d, 0, sizeof(*d));
+    if (exit_status != 0) {
+        d->defined =
+            err && (strstr(err, "failed to get domain") || strstr(err, "Domain not found") ||
+                    strstr(err, "no domain with matching name"))
+                ? 0
+                : -1;
+        return;
+    }
+    d->defined = 1;
+    if (out == NULL)
+        return;
+    /* dominfo has a "State:" line; domstate prints the state alone */
+    state = field_of(out, "State:");
+    if (state == NULL)
+        state = out + strspn(out, " \t\n");
+    d->running = strncmp(state, "running", 7) == 0;
+    autostart = field_of(out, "Autostart:");
+    d->autostart = autostart && strncmp(autostart, "enable", 6) == 0;
+}

@@ -93,4 +93,18 @@ typedef struct hostops_call {
 int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int sequential,
                      int timeout_ms, hostconn_result *results, char *errstr, size_t errstr_size);
 
+/* What a host said about one domain (HOP_DOMAIN_INFO or HOP_DOMAIN_STATE). */
+typedef struct hostops_domain {
+    int defined;   /* 1 defined, 0 not defined (the host said so), -1 the host could not say */
+    int running;   /* 1 if its state is "running" (defined only) */
+    int autostart; /* 1 if "Autostart: enable" (HOP_DOMAIN_INFO only) */
+} hostops_domain;
+
+/* Reads the answer to a domain query: EXIT_STATUS and OUT (stdout) of `virsh dominfo` or
+ * `virsh domstate`, and ERR, its stderr or a message that contains it (hostops_run's errstr).
+ * The one rule for "not defined": a failed query whose words say the domain does not exist
+ * (virsh: "failed to get domain", "Domain not found"); any other failure (libvirtd down,
+ * permission, an injected fault) is "could not ask" (defined = -1), never "not defined". */
+void hostops_domain_parse(int exit_status, const char *out, const char *err, hostops_domain *d);
+
 #endif

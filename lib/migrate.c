@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failure.h"
 #include "hostops.h"
 #include "util.h"
 
@@ -25,12 +26,21 @@ struct migrate_cache {
     int tgt_defined_off; /* MIGRATE_GUEST just defined it: defined and shut off */
 };
 
-/* One step's run: where output lines go and how it ends. */
+/* Most sessions one step holds (the source and the target). */
+#define HELD_MAX 4
+
+/* One step's run: where output lines go, the sessions it holds, and how it ends. */
 typedef struct run {
     migrate_env *env;
+    step_id step;
     migrate_result *res;
     util_lines out; /* becomes res->output */
     char err[1024];
+    struct {
+        hostconn *c;
+        int rc;       /* 0, or the code of a command that failed on it */
+    } held[HELD_MAX]; /* released to env->release when the step ends */
+    int n_held;
 } run;
 
 static void say(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -49,9 +59,12 @@ static void say(run *r, const char *fmt, ...)
         r->env->log(r->env->ctx, line);
 }
 
-static int fail(run *r, int transient, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(run *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int fail(run *r, int transient, const char *fmt, ...)
+/* Ends the step as failed. RC says what went wrong: a negative hostconn code, whose class
+ * (failure_of_hostconn, the one rule) says whether a retry may help; or 0 when a host or kvmove
+ * itself said no, which a retry would only hear again. Returns -1. */
+static int fail(run *r, int rc, const char *fmt, ...)
 {
     va_list ap;
 
@@ -59,7 +72,7 @@ static int fail(run *r, int transient, const char *fmt, ...)
     vsnprintf(r->res->message, sizeof(r->res->message), fmt, ap);
     va_end(ap);
     r->res->state = STEP_FAILED;
-    r->res->transient = transient;
+    r->res->transient = rc < 0 && failure_of_hostconn(rc) == FAILURE_TRANSIENT;
     return -1;
 }
 
@@ -90,10 +103,71 @@ static const char *T(const run *r)
     return r->env->tgt->hostname;
 }
 
-/* Opens (or reuses) the session to HOST. Returns 0, or the negative hostconn code. */
+/* Opens (or reuses) the session to HOST, held until the step ends. Returns 0, or the negative
+ * hostconn code with r->err. */
 static int conn(run *r, const esxml_host *host, hostconn **c)
 {
-    return r->env->connect(r->env->ctx, host, c, r->err, sizeof(r->err));
+    int rc;
+
+    if (r->n_held == HELD_MAX) {
+        util_errf(r->err, sizeof(r->err), "step holds too many SSH sessions");
+        return -HOSTCONN_EIO;
+    }
+    rc = r->env->connect(r->env->ctx, host, c, r->err, sizeof(r->err));
+    if (rc == 0) {
+        r->held[r->n_held].c = *c;
+        r->held[r->n_held++].rc = 0;
+    }
+    return rc;
+}
+
+/* Notes that a command on C failed with RC, for the release of C. */
+static void conn_failed(run *r, hostconn *c, int rc)
+{
+    int i;
+
+    for (i = 0; i < r->n_held && rc < 0; i++)
+        if (r->held[i].c == c && r->held[i].rc == 0)
+            r->held[i].rc = rc;
+}
+
+/* Gives every session of the step back to the caller's pool. */
+static void conn_release_all(run *r)
+{
+    int i;
+
+    for (i = 0; i < r->n_held; i++)
+        if (r->env->release)
+            r->env->release(r->env->ctx, r->held[i].c, r->held[i].rc);
+    r->n_held = 0;
+}
+
+/* The target's session; the step fails when there is none. Returns 0 or -1. */
+static int target(run *r, hostconn **c)
+{
+    int rc = conn(r, r->env->tgt, c);
+
+    return rc < 0 ? fail(r, rc, "%s", r->err) : 0;
+}
+
+/* 1 if OFFLINEFORCE goes on without the source: only when it cannot be reached at all. A source
+ * that answers but refuses us (host key, authentication) is not down: an operator must look. */
+static int source_down(const run *r, int rc)
+{
+    return r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE;
+}
+
+/* Fails the step for a source that could not be connected to (RC, r->err). An unreachable one
+ * is retried (a host that blinks: sshd restart) before the job fails with what to do if it is
+ * really down. Returns -1. */
+static int source_failed(run *r, int rc)
+{
+    if (rc == -HOSTCONN_EUNREACHABLE)
+        return fail(r, rc,
+                    "source KVM host %s is unreachable (%s); if the host is really down, use "
+                    "MODE=OFFLINEFORCE",
+                    S(r), r->err);
+    return fail(r, rc, "%s", r->err);
 }
 
 /* Runs OP; returns the exit status (>= 0), or a negative code with r->err set. */
@@ -102,6 +176,8 @@ static int op(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, cha
     int status = -1;
     int rc =
         hostops_run(c, o, v, n, r->env->command_timeout_ms, &status, out, r->err, sizeof(r->err));
+
+    conn_failed(r, c, rc);
     return rc < 0 ? rc : status;
 }
 
@@ -112,11 +188,7 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
 
     if (rc == 0)
         return 0;
-    if (rc < 0)
-        return fail(r,
-                    rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO || rc == -HOSTCONN_EUNREACHABLE,
-                    "%s", r->err);
-    return fail(r, 0, "%s", r->err);
+    return fail(r, rc < 0 ? rc : 0, "%s", r->err);
 }
 
 /* Runs CALLS on C (concurrently unless the plan is sequential). Fails the step when a command
@@ -128,9 +200,9 @@ static int batch(run *r, hostconn *c, const hostops_call *calls, size_t n, hostc
 
     if (rc == 0)
         return 0;
+    conn_failed(r, c, rc);
     hostconn_result_free(res, n);
-    return fail(r, rc == -HOSTCONN_ETIMEOUT || rc == -HOSTCONN_EIO || rc == -HOSTCONN_EUNREACHABLE,
-                "%s", r->err);
+    return fail(r, rc, "%s", r->err);
 }
 
 /* Fails the step unless the batch's command I exited 0; frees the whole batch on failure. */
@@ -188,65 +260,21 @@ static const esxml_volume *config_volume(const esxml_guest *g)
     return NULL;
 }
 
-/* Domain state on C: 1 running, 0 shut off, 2 not defined, negative on error. */
-/* 1 if TEXT (a failed domain query's stderr) says the domain does not exist, as virsh does;
- * anything else (libvirtd down, permission) is an error, not "not defined". */
-static int says_undefined(const char *text)
-{
-    return text && (strstr(text, "failed to get domain") || strstr(text, "Domain not found") ||
-                    strstr(text, "no domain with matching name"));
-}
-
-static int domain_state(run *r, hostconn *c)
+/* Asks C's host about the guest with O (HOP_DOMAIN_STATE or HOP_DOMAIN_INFO) into *D. Returns
+ * 0, or a negative hostconn code with r->err: -HOSTCONN_EIO when the host could not say (libvirtd
+ * not answering is as worth a retry as a broken session, and is never "not defined"). */
+static int domain(run *r, hostconn *c, hostop o, hostops_domain *d)
 {
     hostops_var v[] = {{"guest", G(r)}};
     char *out = NULL;
-    int rc = op(r, c, HOP_DOMAIN_STATE, v, 1, &out), st;
+    int rc = op(r, c, o, v, 1, &out);
 
-    if (rc < 0) {
-        free(out);
+    if (rc >= 0)
+        hostops_domain_parse(rc, out, r->err, d);
+    free(out);
+    if (rc < 0)
         return rc;
-    }
-    if (rc != 0 && !says_undefined(r->err)) {
-        free(out);
-        return -HOSTCONN_EIO; /* r->err has the host's words */
-    }
-    if (rc != 0)
-        st = 2;
-    else
-        st = (out && strncmp(out, "running", 7) == 0) ? 1 : 0;
-    free(out);
-    return st;
-}
-
-/* Domain facts from one `dominfo`: *RUNNING and *AUTOSTART. Returns 0, 2 when the domain is not
- * defined on C's host, or a negative hostconn code with r->err. */
-static int domain_info(run *r, hostconn *c, int *running, int *autostart)
-{
-    hostops_var v[] = {{"guest", G(r)}};
-    char *out = NULL;
-    const char *p;
-    int rc = op(r, c, HOP_DOMAIN_INFO, v, 1, &out);
-
-    *running = *autostart = 0;
-    if (rc > 0) {
-        free(out);
-        return says_undefined(r->err) ? 2 : -HOSTCONN_EIO;
-    }
-    if (rc == 0 && out) {
-        if ((p = strstr(out, "State:")) != NULL) {
-            p += strlen("State:");
-            p += strspn(p, " \t");
-            *running = strncmp(p, "running", 7) == 0;
-        }
-        if ((p = strstr(out, "Autostart:")) != NULL) {
-            p += strlen("Autostart:");
-            p += strspn(p, " \t");
-            *autostart = strncmp(p, "enable", 6) == 0;
-        }
-    }
-    free(out);
-    return rc;
+    return d->defined < 0 ? -HOSTCONN_EIO : 0;
 }
 
 /* Source host for a step that may be skipped when OFFLINEFORCE finds it unreachable.
@@ -257,7 +285,7 @@ static int source_or_skip(run *r, hostconn **c)
 
     if (rc == 0)
         return 0;
-    if (r->env->mode == MODE_OFFLINEFORCE && rc == -HOSTCONN_EUNREACHABLE) {
+    if (source_down(r, rc)) {
         say(r, "KVM host %s is unreachable; skipping (MODE=OFFLINEFORCE): %s", S(r), r->err);
         r->res->cleanup_pending = 1;
         done(r, STEP_SKIPPED,
@@ -266,14 +294,7 @@ static int source_or_skip(run *r, hostconn **c)
              S(r));
         return 1;
     }
-    /* Transient: a host that blinks (sshd restart) is retried with backoff before the job
-     * fails with this message. */
-    if (rc == -HOSTCONN_EUNREACHABLE)
-        return fail(r, 1,
-                    "source KVM host %s is unreachable (%s); if the host is really down, use "
-                    "MODE=OFFLINEFORCE",
-                    S(r), r->err);
-    return fail(r, 0, "%s", r->err);
+    return source_failed(r, rc);
 }
 
 static int step_stop_guest(run *r)
@@ -289,7 +310,8 @@ static int step_stop_guest(run *r)
                           {HOP_FSTAB_HAS, v, 1},
                           {HOP_VOLUME_LIST, NULL, 0}};
     hostconn_result res[5];
-    int st, rc, force = r->env->mode == MODE_OFFLINEFORCE;
+    hostops_domain d;
+    int rc, force = r->env->mode == MODE_OFFLINEFORCE;
 
     if ((rc = source_or_skip(r, &c)) != 0)
         return rc < 0 ? -1 : 0;
@@ -305,29 +327,29 @@ static int step_stop_guest(run *r)
         free(k->src_attached);
         k->src_attached = take_out(&res[4]);
     }
-    if (res[0].exit_status != 0 && !says_undefined(res[0].err)) {
-        fail(r, 1, "cannot tell the state of %s on %s: %s", G(r), S(r),
+    hostops_domain_parse(res[0].exit_status, res[0].out, res[0].err, &d);
+    if (d.defined < 0) {
+        /* libvirtd not answering is as worth a retry as a broken session */
+        fail(r, -HOSTCONN_EIO, "cannot tell the state of %s on %s: %s", G(r), S(r),
              res[0].err ? res[0].err : "");
         hostconn_result_free(res, 5);
         return -1;
     }
-    st = res[0].exit_status != 0 ? 2 : (res[0].out && strncmp(res[0].out, "running", 7) == 0);
     hostconn_result_free(res, 5);
-    if (st == 2) {
+    if (!d.defined) {
         say(r, "%s is not defined on %s", G(r), S(r));
         return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r), S(r));
     }
-    if (st == 1) {
+    if (d.running) {
         say(r, "Waiting for node : %s to be stopped", G(r));
         /* The stop tool returns once the domain is off; MIGRATE_GUEST refuses a running guest,
          * so a stop that lied cannot lead to two copies. */
         if (must(r, c, force ? HOP_DOMAIN_DESTROY : HOP_DOMAIN_SHUTDOWN, v, 1, NULL) < 0)
             return -1;
         if (r->env->sequential) {
-            st = domain_state(r, c);
-            if (st < 0)
-                return fail(r, 1, "%s", r->err);
-            if (st == 1)
+            if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+                return fail(r, rc, "%s", r->err);
+            if (d.defined && d.running)
                 return fail(r, 0, "%s is still running on %s after %s", G(r), S(r),
                             force ? "a forced stop"
                                   : "a graceful shutdown (try MODE=OFFLINEFORCE)");
@@ -371,7 +393,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         attach ? "Attaching" : "Detaching", G(r), h->hostname);
     vf = vf_pools_in_use(r, c, attach ? &r->env->cache->vf_tgt : &r->env->cache->vf_src);
     if (vf < 0)
-        return fail(r, 1, "%s", r->err);
+        return fail(r, vf, "%s", r->err);
     if (vf) {
         if (attach)
             say(r,
@@ -420,8 +442,8 @@ static int step_attach_interfaces(run *r)
 {
     hostconn *c;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     return interfaces(r, r->env->tgt, c, 1);
 }
 
@@ -434,20 +456,20 @@ static int step_detach_volumes(run *r)
     size_t i;
     int rc = conn(r, r->env->src, &c);
 
-    if (rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE) {
+    if (source_down(r, rc)) {
         /* The storage can drop a dead host's attachments: do it from the target. */
         hostconn *t;
         say(r,
             "KVM host %s is unreachable; detaching Exascale volumes of %s storage-side "
             "(MODE=OFFLINEFORCE)",
             S(r), G(r));
-        if (conn(r, r->env->tgt, &t) < 0)
-            return fail(r, 1, "%s", r->err);
+        if (target(r, &t) < 0)
+            return -1;
         for (i = 0; i < g->n_volumes; i++) {
             hostops_var v[] = {{"volume", g->volumes[i].name}, {"host", S(r)}};
             rc = op(r, t, HOP_VOLUME_DETACH_REMOTE, v, 2, NULL);
             if (rc < 0)
-                return fail(r, 1, "%s", r->err);
+                return fail(r, rc, "%s", r->err);
             say(r, "Detaching EDV Volume %s from KVM host %s%s", g->volumes[i].name, S(r),
                 rc == 0 ? "" : " (was not attached there)");
         }
@@ -457,14 +479,8 @@ static int step_detach_volumes(run *r)
                     "pending",
                     S(r), S(r));
     }
-    if (rc < 0) {
-        if (rc == -HOSTCONN_EUNREACHABLE)
-            return fail(r, 1,
-                        "source KVM host %s is unreachable (%s); if the host is really down, "
-                        "use MODE=OFFLINEFORCE",
-                        S(r), r->err);
-        return fail(r, 1, "%s", r->err);
-    }
+    if (rc < 0)
+        return source_failed(r, rc);
     say(r, "Detaching Exascale Volumes for Guest : %s on KVM host %s", G(r), S(r));
     {
         hostops_var gv[] = {{"guest", G(r)}};
@@ -541,8 +557,8 @@ static int step_attach_volumes(run *r)
     size_t i, n = 0;
     int mounted, in_fstab;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     say(r, "Attaching Exascale volumes for Guest : %s on KVM host %s", G(r), T(r));
     if (r->env->cache->tgt_valid) {
         attached = r->env->cache->tgt_attached;
@@ -604,14 +620,15 @@ static int step_create_bridges(run *r)
                           {HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1},
                           {HOP_FSTAB_HAS, gv, 1},     {HOP_DOMAIN_INFO, gv, 1}};
     hostconn_result res[6];
+    hostops_domain d;
     struct migrate_cache *k = r->env->cache;
     hostconn *c;
     char *have;
     size_t i;
     int added = 0;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
     if (batch(r, c, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
         return -1;
@@ -624,9 +641,9 @@ static int step_create_bridges(run *r)
         k->tgt_mounted = res[3].exit_status == 0;
         k->tgt_fstab = res[4].exit_status == 0;
         /* Unknown (left for MIGRATE_GUEST to ask) unless the answer was clear. */
-        k->tgt_domain = res[5].exit_status == 0 ? 1 : says_undefined(res[5].err) ? 0 : -1;
-        k->tgt_autostart = res[5].out && strstr(res[5].out, "Autostart:") &&
-                           strstr(strstr(res[5].out, "Autostart:"), "enable") != NULL;
+        hostops_domain_parse(res[5].exit_status, res[5].out, res[5].err, &d);
+        k->tgt_domain = d.defined;
+        k->tgt_autostart = d.autostart;
     }
     have = take_out(&res[0]);
     hostconn_result_free(res, 6);
@@ -706,14 +723,14 @@ static int nat_bridges(run *r, int create)
     size_t i;
     int rc;
 
-    if (!esxml_is_cloud(r->env->doc)) {
+    if (!migrate_step_applies(r->env, r->step)) {
         say(r, "Skipping NAT bridge %s since this is not a cloud deployment...",
             create ? "creation" : "removal");
         return done(r, STEP_SKIPPED, "not a cloud deployment");
     }
     if (create) {
-        if (conn(r, h, &c) < 0)
-            return fail(r, 1, "%s", r->err);
+        if (target(r, &c) < 0)
+            return -1;
     } else if ((rc = source_or_skip(r, &c)) != 0) {
         return rc < 0 ? -1 : 0;
     }
@@ -736,36 +753,46 @@ static int nat_bridges(run *r, int create)
                 h->hostname);
 }
 
+static int step_remove_nat_bridge_src(run *r)
+{
+    return nat_bridges(r, 0);
+}
+
+static int step_create_nat_bridge_tgt(run *r)
+{
+    return nat_bridges(r, 1);
+}
+
 static int step_migrate_guest(run *r)
 {
     hostops_var v[] = {{"guest", G(r)}};
     hostconn *s = NULL, *t;
-    int rc, st, running, autostart;
+    hostops_domain d;
+    int rc, st;
 
     say(r, "Migrating Guest %s from KVM host %s to  KVM host %s", G(r), S(r), T(r));
     rc = conn(r, r->env->src, &s);
-    if (rc < 0 && !(rc == -HOSTCONN_EUNREACHABLE && r->env->mode == MODE_OFFLINEFORCE))
-        return fail(r, rc == -HOSTCONN_EUNREACHABLE ? 0 : 1, "%s", r->err);
-    if (conn(r, r->env->tgt, &t) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (rc < 0 && !source_down(r, rc))
+        return source_failed(r, rc);
+    if (target(r, &t) < 0)
+        return -1;
     /* Source first: the guest must never be defined with autostart on two hosts. */
     if (rc == 0) {
-        st = domain_info(r, s, &running, &autostart);
-        if (st < 0)
-            return fail(r, 1, "%s", r->err);
-        if (st == 0 && running)
+        if ((st = domain(r, s, HOP_DOMAIN_INFO, &d)) < 0)
+            return fail(r, st, "%s", r->err);
+        if (d.defined && d.running)
             return fail(r, 0, "%s is running on %s; refusing to move it (run STOP_GUEST first)",
                         G(r), S(r));
-        if (st == 0) {
+        if (d.defined) {
             /* Undefining a persistent domain removes its autostart link with it; disabling
              * first only costs a round trip inside the downtime, so only the baseline does. */
-            if (autostart && r->env->sequential) {
+            if (d.autostart && r->env->sequential) {
                 say(r, "Disabling autostart for guest %s on kvm host %s", G(r), S(r));
                 if (must(r, s, HOP_AUTOSTART_OFF, v, 1, NULL) < 0)
                     return -1;
             }
             say(r, "Undefining guest %s on kvm host %s%s", G(r), S(r),
-                autostart && !r->env->sequential ? " (its autostart goes with it)" : "");
+                d.autostart && !r->env->sequential ? " (its autostart goes with it)" : "");
             if (must(r, s, HOP_DOMAIN_UNDEFINE, v, 1, NULL) < 0)
                 return -1;
         }
@@ -777,19 +804,17 @@ static int step_migrate_guest(run *r)
             S(r), G(r));
     }
     if (r->env->cache->tgt_domain >= 0) { /* observed before the guest stopped */
-        st = r->env->cache->tgt_domain ? 0 : 2;
-        autostart = r->env->cache->tgt_autostart;
+        d.defined = r->env->cache->tgt_domain;
+        d.autostart = r->env->cache->tgt_autostart;
         r->env->cache->tgt_domain = -1;
-    } else {
-        st = domain_info(r, t, &running, &autostart);
+    } else if ((st = domain(r, t, HOP_DOMAIN_INFO, &d)) < 0) {
+        return fail(r, st, "%s", r->err);
     }
-    if (st < 0)
-        return fail(r, 1, "%s", r->err);
-    if (st == 2) {
+    if (!d.defined) {
         say(r, "Defining guest %s on kvm host %s", G(r), T(r));
         if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
             return -1;
-        autostart = 0;
+        d.autostart = 0;
     }
     if (rc != 0) {
         /* The dead source still has the guest with autostart: enabling it here too would set
@@ -798,40 +823,41 @@ static int step_migrate_guest(run *r)
             "Autostart for guest %s on kvm host %s is deferred until the stale copy on %s is "
             "removed (pending cleanup)",
             G(r), T(r), S(r));
-        r->env->cache->tgt_defined_off = st == 2;
+        r->env->cache->tgt_defined_off = !d.defined;
         return done(r, STEP_SUCCEEDED, "%s defined on %s; autostart deferred until %s is cleaned",
                     G(r), T(r), S(r));
     }
     say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
-    if (!autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
+    if (!d.autostart && must(r, t, HOP_AUTOSTART_ON, v, 1, NULL) < 0)
         return -1;
-    r->env->cache->tgt_defined_off = st == 2;
+    r->env->cache->tgt_defined_off = !d.defined;
     return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
 }
 
 static int step_startup_guest(run *r)
 {
     hostops_var v[] = {{"guest", G(r)}};
+    hostops_domain d = {1, 0, 0};
     hostconn *c;
-    int st;
+    int rc = 0;
 
-    if (conn(r, r->env->tgt, &c) < 0)
-        return fail(r, 1, "%s", r->err);
+    if (target(r, &c) < 0)
+        return -1;
     say(r, "Starting Guest %s on KVM host %s", G(r), T(r));
     /* Defined (shut off) by MIGRATE_GUEST a moment ago in this run: no need to ask. */
-    st = r->env->cache->tgt_defined_off ? 0 : domain_state(r, c);
+    if (!r->env->cache->tgt_defined_off)
+        rc = domain(r, c, HOP_DOMAIN_STATE, &d);
     r->env->cache->tgt_defined_off = 0;
-    if (st < 0)
-        return fail(r, 1, "%s", r->err);
-    if (st == 2)
+    if (rc < 0)
+        return fail(r, rc, "%s", r->err);
+    if (!d.defined)
         return fail(r, 0, "%s is not defined on %s (run MIGRATE_GUEST first)", G(r), T(r));
-    if (st == 0 && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
+    if (!d.running && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
         return -1;
     say(r, "Waiting for node : %s to be ready", G(r));
-    st = domain_state(r, c);
-    if (st < 0)
-        return fail(r, 1, "%s", r->err);
-    if (st != 1)
+    if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+        return fail(r, rc, "%s", r->err);
+    if (!d.defined || !d.running)
         return fail(r, 0, "%s did not reach running on %s", G(r), T(r));
     /* Profiles whose start does not wait for the guest (libvirt) have a readiness probe. */
     if (hostops_has(HOP_DOMAIN_WAIT_READY) && must(r, c, HOP_DOMAIN_WAIT_READY, v, 1, NULL) < 0)
@@ -859,81 +885,80 @@ void migrate_env_free(migrate_env *env)
     }
 }
 
+/* Which host a step acts on. */
+typedef enum { SIDE_SRC, SIDE_TGT } step_side;
+
+/* The steps (names: step.c's table, the database values): the host each acts on, whether it
+ * needs the guest stopped (inside the downtime), whether only cloud deployments have it, and
+ * the function that runs it. The plan, the host of a step and dispatch all come from here. */
+static const struct step_def {
+    step_side side;
+    int downtime;
+    int cloud_only;
+    int (*run)(run *r);
+} steps[STEP__COUNT] = {
+    [STEP_STOP_GUEST] = {SIDE_SRC, 1, 0, step_stop_guest},
+    [STEP_DETACH_INTERFACES] = {SIDE_SRC, 1, 0, step_detach_interfaces},
+    [STEP_DETACH_VOLUMES] = {SIDE_SRC, 1, 0, step_detach_volumes},
+    [STEP_ATTACH_VOLUMES] = {SIDE_TGT, 1, 0, step_attach_volumes},
+    [STEP_CREATE_BRIDGES] = {SIDE_TGT, 0, 0, step_create_bridges},
+    [STEP_MIGRATE_GUEST] = {SIDE_TGT, 1, 0, step_migrate_guest},
+    [STEP_REMOVE_BRIDGES] = {SIDE_SRC, 0, 0, step_remove_bridges},
+    [STEP_REMOVE_NAT_BRIDGE_SRC] = {SIDE_SRC, 0, 1, step_remove_nat_bridge_src},
+    [STEP_CREATE_NAT_BRIDGE_TGT] = {SIDE_TGT, 0, 1, step_create_nat_bridge_tgt},
+    [STEP_ATTACH_INTERFACES] = {SIDE_TGT, 1, 0, step_attach_interfaces},
+    [STEP_STARTUP_GUEST] = {SIDE_TGT, 1, 0, step_startup_guest},
+};
+
+/* Where a step goes in the downtime-aware plan: what does not need the guest stopped runs
+ * outside the downtime, on the target before STOP_GUEST (preparation), on the source after
+ * STARTUP_GUEST (cleanup). */
+enum plan_part { PLAN_BEFORE, PLAN_DOWNTIME, PLAN_AFTER };
+
+static enum plan_part plan_part_of(step_id s)
+{
+    if (steps[s].downtime)
+        return PLAN_DOWNTIME;
+    return steps[s].side == SIDE_TGT ? PLAN_BEFORE : PLAN_AFTER;
+}
+
 void migrate_plan(int sequential, step_id order[STEP__COUNT])
 {
-    /* Downtime-aware: prepare the target before the guest stops, clean the source after it
-     * runs again. Same steps, same meaning; only when they run. */
-    static const step_id fast[STEP__COUNT] = {
-        STEP_CREATE_BRIDGES,    STEP_CREATE_NAT_BRIDGE_TGT, STEP_STOP_GUEST,
-        STEP_DETACH_INTERFACES, STEP_DETACH_VOLUMES,        STEP_ATTACH_VOLUMES,
-        STEP_MIGRATE_GUEST,     STEP_ATTACH_INTERFACES,     STEP_STARTUP_GUEST,
-        STEP_REMOVE_BRIDGES,    STEP_REMOVE_NAT_BRIDGE_SRC,
-    };
-    int s;
+    int part, s, n = 0;
 
-    for (s = 0; s < STEP__COUNT; s++)
-        order[s] = sequential ? (step_id)s : fast[s];
+    /* Each part keeps the spec's order; the sequential plan is that order throughout. Same
+     * steps, same meaning; only when they run. */
+    for (part = PLAN_BEFORE; part <= PLAN_AFTER; part++)
+        for (s = 0; s < STEP__COUNT; s++)
+            if ((sequential ? PLAN_DOWNTIME : plan_part_of((step_id)s)) == (enum plan_part)part)
+                order[n++] = (step_id)s;
 }
 
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step)
 {
-    switch (step) {
-    case STEP_STOP_GUEST:
-    case STEP_DETACH_INTERFACES:
-    case STEP_DETACH_VOLUMES:
-    case STEP_REMOVE_BRIDGES:
-    case STEP_REMOVE_NAT_BRIDGE_SRC:
-        return env->src;
-    default:
-        return env->tgt;
-    }
+    if (step < 0 || step >= STEP__COUNT)
+        return NULL;
+    return steps[step].side == SIDE_SRC ? env->src : env->tgt;
+}
+
+int migrate_step_applies(const migrate_env *env, step_id step)
+{
+    return step >= 0 && step < STEP__COUNT && (!steps[step].cloud_only || esxml_is_cloud(env->doc));
 }
 
 int migrate_step(migrate_env *env, step_id step, migrate_result *res)
 {
     run r;
 
+    if (step < 0 || step >= STEP__COUNT)
+        return -1;
     memset(res, 0, sizeof(*res));
     memset(&r, 0, sizeof(r));
     r.env = env;
+    r.step = step;
     r.res = res;
-    switch (step) {
-    case STEP_STOP_GUEST:
-        step_stop_guest(&r);
-        break;
-    case STEP_DETACH_INTERFACES:
-        step_detach_interfaces(&r);
-        break;
-    case STEP_DETACH_VOLUMES:
-        step_detach_volumes(&r);
-        break;
-    case STEP_ATTACH_VOLUMES:
-        step_attach_volumes(&r);
-        break;
-    case STEP_CREATE_BRIDGES:
-        step_create_bridges(&r);
-        break;
-    case STEP_MIGRATE_GUEST:
-        step_migrate_guest(&r);
-        break;
-    case STEP_REMOVE_BRIDGES:
-        step_remove_bridges(&r);
-        break;
-    case STEP_REMOVE_NAT_BRIDGE_SRC:
-        nat_bridges(&r, 0);
-        break;
-    case STEP_CREATE_NAT_BRIDGE_TGT:
-        nat_bridges(&r, 1);
-        break;
-    case STEP_ATTACH_INTERFACES:
-        step_attach_interfaces(&r);
-        break;
-    case STEP_STARTUP_GUEST:
-        step_startup_guest(&r);
-        break;
-    default:
-        return -1;
-    }
+    steps[step].run(&r);
+    conn_release_all(&r);
     if (res->state == STEP_FAILED)
         say(&r, "Step %s failed: %s", step_to_string(step), res->message);
     return 0;

@@ -17,9 +17,15 @@ typedef struct migrate_env {
     migrate_mode mode;
     int command_timeout_ms; /* per host command; 0 = none */
     /* Returns a session to HOST (kept and reused by the caller's pool; not freed by the step),
-     * or a negative hostconn code with errstr (-HOSTCONN_EUNREACHABLE when it is down). */
+     * or a negative hostconn code with errstr (-HOSTCONN_EUNREACHABLE when it is down). The
+     * session must stay open until the step releases it. */
     int (*connect)(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
                    size_t errstr_size);
+    /* Called once for every session connect gave, when the step that asked for it ends: until
+     * then the pool must not close it (hostsession pins it). RC: 0, or the negative hostconn code
+     * of a command that failed on it (hostsession_put says what that means for the session).
+     * May be NULL (the caller's pool then keeps its sessions as it likes). */
+    void (*release)(void *ctx, hostconn *c, int rc);
     /* Called with each progress line as it happens (may be NULL). */
     void (*log)(void *ctx, const char *line);
     void *ctx;
@@ -49,12 +55,16 @@ typedef struct migrate_result {
                             record a pending cleanup (fence) for the source host */
 } migrate_result;
 
-/* The host a step acts on ("src" or "tgt" side), for recording. */
+/* The host a step acts on (ENV's source or target; NULL for a step out of range). */
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step);
+
+/* 0 if STEP does nothing in ENV's deployment (the NAT steps outside a cloud deployment: it
+ * ends skipped, saying so), else 1. */
+int migrate_step_applies(const migrate_env *env, step_id step);
 
 /* Runs STEP. Each step first observes the host and does only what is not done yet, so running
  * it again after a crash is safe. Returns 0 with *RES filled (its state says how it ended);
- * RES->output must be freed with migrate_result_free(). */
+ * RES->output must be freed with migrate_result_free(). -1 for a step out of range. */
 int migrate_step(migrate_env *env, step_id step, migrate_result *res);
 void migrate_result_free(migrate_result *res);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "failure.h"
 #include "hostops.h"
 #include "util.h"
 
@@ -211,10 +212,12 @@ int preflight_facts_parse_info(preflight_facts *f, const char *text)
     return n;
 }
 
+/* A host that could not be asked: what a retry cannot fix (host key, authentication) is a
+ * refusal, the rest (down, timed out, broken session) unreachable. */
 static preflight_facts_state state_of(int rc)
 {
-    return rc == -HOSTCONN_EAUTH || rc == -HOSTCONN_EHOSTKEY ? PREFLIGHT_FACTS_REFUSED
-                                                             : PREFLIGHT_FACTS_UNREACHABLE;
+    return failure_of_hostconn(rc) == FAILURE_PERMANENT ? PREFLIGHT_FACTS_REFUSED
+                                                        : PREFLIGHT_FACTS_UNREACHABLE;
 }
 
 int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char *errstr,
@@ -303,47 +306,6 @@ static int line_has(const char *list, const char *name)
         p = eol ? eol + 1 : NULL;
     }
     return 0;
-}
-
-/* ---- SSH sessions outside the worker ---- */
-
-int preflight_ssh_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
-                          size_t errstr_size)
-{
-    preflight_ssh *s = ctx;
-    const char *address = host->admin_ip ? host->admin_ip : host->hostname;
-    hostconn *c = NULL;
-    size_t i;
-    int rc;
-
-    for (i = 0; i < s->n; i++) {
-        if (strcmp(s->addresses[i], address) == 0) {
-            *out = s->conns[i];
-            return 0;
-        }
-    }
-    if (s->n == PREFLIGHT_SSH_MAX) {
-        util_errf(errstr, errstr_size, "too many SSH sessions for one preflight");
-        return -HOSTCONN_EIO;
-    }
-    rc = hostconn_open(address, &s->opts, &c, errstr, errstr_size);
-    if (rc < 0)
-        return rc;
-    util_strlcpy(s->addresses[s->n], address, sizeof(s->addresses[0]));
-    s->conns[s->n++] = c;
-    *out = c;
-    return 0;
-}
-
-void preflight_ssh_close(preflight_ssh *s)
-{
-    size_t i;
-
-    if (s == NULL)
-        return;
-    for (i = 0; i < s->n; i++)
-        hostconn_close(s->conns[i]);
-    s->n = 0;
 }
 
 /* ---- the checks ---- */
@@ -1176,8 +1138,11 @@ static void probe(const preflight_input *in, const esxml_host *h, preflight_fact
     if (h == NULL)
         return;
     rc = in->connect(in->connect_ctx, h, &conn, err, sizeof(err));
-    if (rc == 0)
+    if (rc == 0) {
         rc = preflight_facts_probe(conn, in->command_timeout_ms, f, err, sizeof(err));
+        if (in->release)
+            in->release(in->connect_ctx, conn, rc);
+    }
     if (rc < 0) {
         f->state = state_of(rc);
         util_strlcpy(f->error, err, sizeof(f->error));

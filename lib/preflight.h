@@ -113,6 +113,9 @@ typedef struct preflight_reservation {
  * hostconn code with errstr. Same contract as migrate_env.connect. */
 typedef int (*preflight_connect_fn)(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
                                     size_t errstr_size);
+/* Gives back a session preflight_connect_fn gave, once preflight is done with it. Same contract
+ * as migrate_env.release. */
+typedef void (*preflight_release_fn)(void *ctx, hostconn *c, int rc);
 
 typedef struct preflight_input {
     const esxml *doc;    /* the es.xml the job runs against */
@@ -131,7 +134,8 @@ typedef struct preflight_input {
     const preflight_facts *src_facts;
     const preflight_facts *tgt_facts;
     preflight_connect_fn connect;
-    void *connect_ctx;
+    preflight_release_fn release; /* may be NULL */
+    void *connect_ctx;            /* of both */
     int command_timeout_ms;
     /* Reservations of in-flight jobs ahead of this one targeting tgt_host (see
      * preflight_reservations_load); not owned. */
@@ -160,23 +164,6 @@ int preflight_run(const preflight_input *in, preflight_report *out, char *errstr
 int preflight_passed(const preflight_report *r);
 /* The failed checks as a JSON array of {"check", "message"} (new reference). */
 json_t *preflight_failed_json(const preflight_report *r);
-
-/* SSH sessions for a preflight run outside the worker (kvmove submit --dry-run): fill OPTS,
- * pass preflight_ssh_connect as preflight_input.connect with this as its context, and close
- * with preflight_ssh_close. Holds at most PREFLIGHT_SSH_MAX sessions. */
-#define PREFLIGHT_SSH_MAX 4
-typedef struct preflight_ssh {
-    hostconn_opts opts;
-    hostconn *conns[PREFLIGHT_SSH_MAX];
-    char addresses[PREFLIGHT_SSH_MAX][256];
-    size_t n;
-} preflight_ssh;
-/* A preflight_connect_fn: opens (or reuses) a session to HOST's admin address; CTX is a
- * preflight_ssh. The session stays owned by CTX. */
-int preflight_ssh_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
-                          size_t errstr_size);
-/* Closes every session of S (not S itself). Accepts NULL. */
-void preflight_ssh_close(preflight_ssh *s);
 
 /* Loads the reservations on TGT_HOST that count against job JOB_ID (NULL = a job not created
  * yet, e.g. a dry run: every active job counts): active jobs other than JOB_ID that were

@@ -121,16 +121,13 @@ static int take_host(const char *field, const char *human, const char *value, ch
 static int take_step(const char *field, const char *value, step_id *out, char *errstr,
                      size_t errstr_size)
 {
-    char shown[300];
+    char shown[300], names[STEP_NAMES_MAX];
 
     if (step_from_string(value, out) != 0 || strcmp(step_to_string(*out), value) != 0) {
         name_escape(value, shown, sizeof(shown));
         util_errf(errstr, errstr_size,
-                  "field %s: \"%s\" is not a migration step (expected one of STOP_GUEST, "
-                  "DETACH_INTERFACES, DETACH_VOLUMES, ATTACH_VOLUMES, CREATE_BRIDGES, "
-                  "MIGRATE_GUEST, REMOVE_BRIDGES, REMOVE_NAT_BRIDGE_SRC, CREATE_NAT_BRIDGE_TGT, "
-                  "ATTACH_INTERFACES, STARTUP_GUEST)",
-                  field, shown);
+                  "field %s: \"%s\" is not a migration step (expected one of %s)", field, shown,
+                  step_names(", ", names, sizeof(names)));
         return -1;
     }
     return 0;
@@ -680,13 +677,11 @@ int request_parse_command(const char *command, request *out, char *errstr, size_
             goto out;
         }
         if (step_from_string(value, &r.step) != 0) {
+            char names[STEP_NAMES_MAX];
             name_escape(value, shown, sizeof(shown));
             util_errf(errstr, errstr_size,
-                      "STEPNAME: \"%s\" is not a migration step (expected one of STOP_GUEST, "
-                      "DETACH_INTERFACES, DETACH_VOLUMES, ATTACH_VOLUMES, CREATE_BRIDGES, "
-                      "MIGRATE_GUEST, REMOVE_BRIDGES, REMOVE_NAT_BRIDGE_SRC, "
-                      "CREATE_NAT_BRIDGE_TGT, ATTACH_INTERFACES, STARTUP_GUEST)",
-                      shown);
+                      "STEPNAME: \"%s\" is not a migration step (expected one of %s)", shown,
+                      step_names(", ", names, sizeof(names)));
             goto out;
         }
         r.has_step = 1;

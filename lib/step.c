@@ -2,12 +2,13 @@
 #include "step.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 /* Each table is indexed by its enum; the strings are the values stored in PostgreSQL and
  * carried in messages, so they never change. */
-static const char *const step_names[STEP__COUNT] = {
+static const char *const step_names_table[STEP__COUNT] = {
     [STEP_STOP_GUEST] = "STOP_GUEST",
     [STEP_DETACH_INTERFACES] = "DETACH_INTERFACES",
     [STEP_DETACH_VOLUMES] = "DETACH_VOLUMES",
@@ -60,17 +61,34 @@ static int table_find(const char *const *table, int count, const char *name, int
 
 const char *step_to_string(step_id step)
 {
-    return table_name(step_names, STEP__COUNT, (int)step);
+    return table_name(step_names_table, STEP__COUNT, (int)step);
 }
 
 int step_from_string(const char *name, step_id *out)
 {
-    int i = table_find(step_names, STEP__COUNT, name, 1);
+    int i = table_find(step_names_table, STEP__COUNT, name, 1);
 
     if (i < 0)
         return -1;
     *out = (step_id)i;
     return 0;
+}
+
+const char *step_names(const char *sep, char *buf, size_t size)
+{
+    size_t len = 0;
+    int i, n;
+
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    for (i = 0; i < STEP__COUNT && len < size; i++) {
+        n = snprintf(buf + len, size - len, "%s%s", i ? sep : "", step_names_table[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    return buf;
 }
 
 const char *job_status_to_string(job_status status)

@@ -2,6 +2,8 @@
 #ifndef KVMOVE_STEP_H
 #define KVMOVE_STEP_H
 
+#include <stddef.h>
+
 /* The eleven steps in the order of the spec's log. The values are stable (stored as text). */
 typedef enum {
     STEP_STOP_GUEST,
@@ -22,6 +24,11 @@ typedef enum {
 const char *step_to_string(step_id step);
 /* Parses a step name, case-insensitively. Returns 0 and sets *out, or -1 if unknown. */
 int step_from_string(const char *name, step_id *out);
+/* Writes every step name in the spec's order, separated by SEP, into BUF (SIZE bytes; cut if
+ * too small, always terminated), for messages and help texts. Returns BUF. */
+const char *step_names(const char *sep, char *buf, size_t size);
+/* Enough for step_names with a separator of up to 4 characters. */
+#define STEP_NAMES_MAX 256
 
 typedef enum {
     JOB_QUEUED,  /* accepted, waiting for a worker */

@@ -10,7 +10,7 @@
 static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
-    printf("%s\n", line);
+    printf("%s\n", shown_lines(line));
     fflush(stdout);
 }
 
@@ -83,9 +83,9 @@ int cmd_cleanup(cli *c, int argc, char **argv)
         if (!list)
             printf("%d cleanup%s done now, %d still pending\n", done, done == 1 ? "" : "s", left);
         json_array_foreach(rows, i, r)
-            printf("  %-28s %-28s %-8s %s%s%s\n", jstr(r, "host"), jstr(r, "guest"),
-                   jstr(r, "status"), jstr(r, "job_id"),
-                   *jstr(r, "last_error") ? "  last error: " : "", jstr(r, "last_error"));
+            printf("  %-28s %-28s %-8s %s%s%s\n", jshown(r, "host"), jshown(r, "guest"),
+                   jshown(r, "status"), jshown(r, "job_id"),
+                   *jstr(r, "last_error") ? "  last error: " : "", jshown(r, "last_error"));
     }
     json_decref(rows);
     return left ? EXIT_FAILED : EXIT_DONE;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jschema.h"
+#include "termtext.h"
 #include "util.h"
 
 volatile sig_atomic_t cli_running = 1;
@@ -63,6 +64,34 @@ const char *jstr(const json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));
     return v ? v : "";
+}
+
+#define SHOWN_RING 16
+
+static const char *shown_as(const char *text, termtext_layout layout)
+{
+    static char *ring[SHOWN_RING];
+    static unsigned next;
+    char **slot = &ring[next++ % SHOWN_RING];
+
+    free(*slot);
+    *slot = termtext_dup(text, layout);
+    return *slot ? *slot : ""; /* out of memory: nothing rather than the raw text */
+}
+
+const char *shown(const char *text)
+{
+    return shown_as(text, TERMTEXT_LINE);
+}
+
+const char *shown_lines(const char *text)
+{
+    return shown_as(text, TERMTEXT_LINES);
+}
+
+const char *jshown(const json_t *o, const char *k)
+{
+    return shown(jstr(o, k));
 }
 
 int cli_request_check(cli *c, const char *payload, char *errstr, size_t errstr_size)

@@ -34,8 +34,18 @@ int open_store(cli *c, jobstore **js);
 bus_props props_of(cli *c);
 /* Prints V indented on stdout. */
 void print_json(const json_t *v);
-/* The string member K of O, or "" (borrowed). */
+/* The string member K of O, or "" (borrowed). For decisions; print it with jshown. */
 const char *jstr(const json_t *o, const char *k);
+
+/* TEXT as it may reach the terminal (termtext_escape): shown as one line, or as multi-line
+ * output whose newlines stay. Every print of text kvmove does not control (host output, step
+ * and preflight messages, errors stored by workers) goes through these; --json output does not
+ * (jansson escapes it). The result lives until 16 more calls (a ring, so that one printf can
+ * show several); the CLI is single-threaded. */
+const char *shown(const char *text);
+const char *shown_lines(const char *text);
+/* shown(jstr(O, K)). */
+const char *jshown(const json_t *o, const char *k);
 /* The exit code for a failed broker call: EXIT_UNREACHABLE, after telling what to check. */
 int cli_broker_error(cli *c, const char *what, const char *err);
 

@@ -187,8 +187,9 @@ static int follow_moves(cli *c, bus_consumer *cons, move *m, size_t n, size_t *i
         if (!ok && strcmp(type, EVENT_JOB_FAILED) != 0 && strcmp(type, EVENT_JOB_REJECTED) != 0)
             break;
         m[i].state = ok ? 2 : 3;
+        /* kept as it is shown: the job's message may carry a host's words */
         snprintf(m[i].outcome, sizeof(m[i].outcome), "%s: %s", ok ? "moved" : "failed",
-                 jstr(data, "message"));
+                 jshown(data, "message"));
         printf("%-32s -> %-32s %s (%.1f s)\n", m[i].guest->hostname, m[i].to->host->hostname,
                m[i].outcome,
                (double)json_integer_value(json_object_get(data, "elapsed_ms")) / 1000.0);

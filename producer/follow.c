@@ -47,13 +47,13 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
         } else if (strcmp(type, EVENT_JOB_ACCEPTED) == 0) {
             util_strlcpy(src, jstr(data, "src_host"), sizeof(src));
             util_strlcpy(tgt, jstr(data, "tgt_host"), sizeof(tgt));
-            printf("Job %s accepted: %s from %s to %s, MODE=%s\n", job_id, jstr(data, "guest"),
-                   jstr(data, "src_host"), jstr(data, "tgt_host"), jstr(data, "mode"));
+            printf("Job %s accepted: %s from %s to %s, MODE=%s\n", job_id, jshown(data, "guest"),
+                   jshown(data, "src_host"), jshown(data, "tgt_host"), jshown(data, "mode"));
         } else if (strcmp(type, EVENT_PREFLIGHT_FAILED) == 0) {
             size_t i;
             json_t *f;
             json_array_foreach(json_object_get(data, "failed_checks"), i, f)
-                printf("Preflight check %s failed: %s\n", jstr(f, "check"), jstr(f, "message"));
+                printf("Preflight check %s failed: %s\n", jshown(f, "check"), jshown(f, "message"));
         } else if (strcmp(type, EVENT_PREFLIGHT_PASSED) == 0) {
             printf("Preflight checks passed\n");
         } else if (strcmp(type, EVENT_STEP_COMPLETED) == 0 ||
@@ -61,11 +61,11 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
             size_t i;
             json_t *l;
             json_array_foreach(json_object_get(data, "lines"), i, l)
-                printf("%s\n", json_string_value(l));
+                printf("%s\n", shown_lines(json_string_value(l)));
             if (strcmp(type, EVENT_STEP_FAILED) != 0)
                 printf("Migrate guest %s from %s to %s. Step %s completed successfully... "
                        "[%.1f s]\n",
-                       jstr(ev, "subject"), src, tgt, jstr(data, "step"),
+                       jshown(ev, "subject"), shown(src), shown(tgt), jshown(data, "step"),
                        (double)json_integer_value(json_object_get(data, "elapsed_ms")) / 1000.0);
         } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
             json_int_t ms = json_integer_value(json_object_get(data, "elapsed_ms"));
@@ -77,7 +77,7 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
         } else if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
             printf("Job %s %s: %s\n", job_id,
                    strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
-                   jstr(data, "message"));
+                   shown_lines(jstr(data, "message")));
         }
         fflush(stdout);
         if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
@@ -219,7 +219,7 @@ static void watch_tick(watch_view *v)
     if (!v->tty || !v->open)
         return;
     printf("\r\033[K  [%2d/%d] %-22s %-24s running   %6.1fs", step_number(v->step), STEP__COUNT,
-           v->step, v->host, (double)(util_now_ms() - v->started_ms) / 1000.0);
+           shown(v->step), shown(v->host), (double)(util_now_ms() - v->started_ms) / 1000.0);
     fflush(stdout);
 }
 
@@ -247,14 +247,14 @@ static void watch_show_tty(watch_view *v, const char *type, const json_t *ev, co
         if (!(v->open && strcmp(v->job, job) == 0 && strcmp(v->step, step) == 0))
             watch_close_line(v);
         printf("\r\033[K  [%2d/%d] %-22s %-24s %-9s %6.1fs  %s\n", step_number(step), STEP__COUNT,
-               step, jstr(data, "host"), state, secs, jstr(data, "message"));
+               shown(step), jshown(data, "host"), state, secs, jshown(data, "message"));
         v->open = 0;
         return;
     }
     watch_close_line(v);
     if (strcmp(type, EVENT_JOB_ACCEPTED) == 0)
-        printf("Job %s: %s from %s to %s, MODE=%s\n", job, jstr(ev, "subject"),
-               jstr(data, "src_host"), jstr(data, "tgt_host"), jstr(data, "mode"));
+        printf("Job %s: %s from %s to %s, MODE=%s\n", shown(job), jshown(ev, "subject"),
+               jshown(data, "src_host"), jshown(data, "tgt_host"), jshown(data, "mode"));
     else if (strcmp(type, EVENT_PREFLIGHT_PASSED) == 0)
         printf("  preflight checks passed\n");
     else if (strcmp(type, EVENT_PREFLIGHT_FAILED) == 0) {
@@ -262,12 +262,13 @@ static void watch_show_tty(watch_view *v, const char *type, const json_t *ev, co
         json_t *f;
         printf("  preflight checks failed:\n");
         json_array_foreach(json_object_get(data, "failed_checks"), i, f)
-            printf("    %s: %s\n", jstr(f, "check"), jstr(f, "message"));
+            printf("    %s: %s\n", jshown(f, "check"), jshown(f, "message"));
     } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0)
-        printf("Job %s succeeded [Elapsed = %.1f s]\n", job, secs);
+        printf("Job %s succeeded [Elapsed = %.1f s]\n", shown(job), secs);
     else
-        printf("Job %s %s: %s\n", job, strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
-               jstr(data, "message"));
+        printf("Job %s %s: %s\n", shown(job),
+               strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
+               shown_lines(jstr(data, "message")));
 }
 
 /* Plain rendering for pipes and logs: one line per event, fields separated by blanks:
@@ -276,15 +277,16 @@ static void watch_show_plain(const char *type, const json_t *ev, const json_t *d
 {
     json_t *el = json_object_get(data, "elapsed_ms");
 
-    printf("%s %s %s", jstr(ev, "time"), type, *jstr(data, "job_id") ? jstr(data, "job_id") : "-");
+    printf("%s %s %s", jshown(ev, "time"), type,
+           *jstr(data, "job_id") ? jshown(data, "job_id") : "-");
     if (*jstr(data, "step"))
-        printf(" %s", jstr(data, "step"));
+        printf(" %s", jshown(data, "step"));
     if (*jstr(data, "host"))
-        printf(" host=%s", jstr(data, "host"));
+        printf(" host=%s", jshown(data, "host"));
     if (json_is_integer(el))
         printf(" elapsed=%.3fs", (double)json_integer_value(el) / 1000.0);
     if (*jstr(data, "message"))
-        printf(" %s", jstr(data, "message"));
+        printf(" %s", jshown(data, "message"));
     fputc('\n', stdout);
 }
 

@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "esxml.h"
+#include "hostsession.h"
 #include "sysconfig.h"
 #include "event.h"
 #include "jobstore.h"
@@ -69,7 +70,7 @@ static int merge_action(cli *c, const request *req, char *command)
         const preflight_result *r = &rep->results[i];
         if (r->status == PREFLIGHT_FAILED || r->status == PREFLIGHT_WARNING)
             printf("Check %s %s: %s\n", preflight_name(r->check),
-                   r->status == PREFLIGHT_FAILED ? "failed" : "warning", r->message);
+                   r->status == PREFLIGHT_FAILED ? "failed" : "warning", shown(r->message));
     }
     if (!preflight_passed(rep)) {
         printf("Action validation failed: %d check%s failed; nothing was published\n",
@@ -107,13 +108,13 @@ static int submit_dry_run(cli *c, const request *req)
     preflight_input in;
     preflight_report *rep = NULL;
     preflight_reservation *resv = NULL;
-    preflight_ssh ssh;
+    hostsession *ssh = NULL;
     migrate_env env;
+    step_id order[STEP__COUNT];
     size_t n_resv = 0;
     long version = 0;
     int rc, i, n = 0;
 
-    memset(&ssh, 0, sizeof(ssh));
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
@@ -128,11 +129,11 @@ static int submit_dry_run(cli *c, const request *req)
         rc = EXIT_UNREACHABLE;
         goto out;
     }
-    ssh.opts.user = c->s.ssh_user;
-    ssh.opts.port = c->s.ssh_port;
-    ssh.opts.identity = c->s.ssh_identity[0] ? c->s.ssh_identity : NULL;
-    ssh.opts.known_hosts = c->s.ssh_known_hosts[0] ? c->s.ssh_known_hosts : NULL;
-    ssh.opts.connect_timeout_ms = c->s.ssh_connect_timeout_ms;
+    if (hostsession_new(&c->s, 4, 0, &ssh) != 0) {
+        fprintf(stderr, "kvmove: out of memory\n");
+        rc = EXIT_FAILED;
+        goto out;
+    }
     memset(&in, 0, sizeof(in));
     in.doc = doc;
     in.config_version = version;
@@ -143,8 +144,9 @@ static int submit_dry_run(cli *c, const request *req)
     in.resume = req->has_step;
     in.live = 1;
     in.vcpu_overcommit = c->s.vcpu_overcommit;
-    in.connect = preflight_ssh_connect;
-    in.connect_ctx = &ssh;
+    in.connect = hostsession_connect;
+    in.release = hostsession_release;
+    in.connect_ctx = ssh;
     in.command_timeout_ms = 60000;
     in.reservations = resv;
     in.n_reservations = n_resv;
@@ -159,7 +161,7 @@ static int submit_dry_run(cli *c, const request *req)
            req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version);
     for (i = 0; i < PREFLIGHT__COUNT; i++)
         printf("  %-8s %-19s %s\n", preflight_status_to_string(rep->results[i].status),
-               preflight_name(rep->results[i].check), rep->results[i].message);
+               preflight_name(rep->results[i].check), shown(rep->results[i].message));
     if (!preflight_passed(rep)) {
         printf("Preflight failed: %d check%s failed. Dry run: nothing was changed or published.\n",
                rep->n_failed, rep->n_failed == 1 ? "" : "s");
@@ -172,22 +174,21 @@ static int submit_dry_run(cli *c, const request *req)
     env.src = esxml_host_find(doc, req->src_host);
     env.tgt = esxml_host_find(doc, req->tgt_host);
     env.mode = req->mode;
+    /* The order the worker runs them in (migrate_plan). */
+    migrate_plan(req->sequential, order);
     printf("Plan:\n");
     for (i = 0; i < STEP__COUNT; i++) {
         const esxml_host *h;
-        if (req->has_step && req->step != (step_id)i)
+        if (req->has_step && req->step != order[i])
             continue;
-        h = migrate_step_host(&env, (step_id)i);
-        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string((step_id)i), h ? h->hostname : "?",
-               (i == STEP_REMOVE_NAT_BRIDGE_SRC || i == STEP_CREATE_NAT_BRIDGE_TGT) &&
-                       !esxml_is_cloud(doc)
-                   ? " (skipped: not a cloud deployment)"
-                   : "");
+        h = migrate_step_host(&env, order[i]);
+        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string(order[i]), h ? h->hostname : "?",
+               migrate_step_applies(&env, order[i]) ? "" : " (skipped: not a cloud deployment)");
     }
     printf("Dry run: nothing was changed or published.\n");
     rc = EXIT_DONE;
 out:
-    preflight_ssh_close(&ssh);
+    hostsession_free(ssh);
     free(resv);
     free(rep);
     esxml_free(doc);
@@ -199,6 +200,20 @@ out:
 int cli_merge_action(cli *c, const request *req, char *command)
 {
     return merge_action(c, req, command);
+}
+
+/* The step names for a help text (step.c's table), wrapped like the lines around them. */
+static void print_steps(void)
+{
+    int i, col = printf("Steps:");
+
+    for (i = 0; i < STEP__COUNT; i++) {
+        const char *name = step_to_string((step_id)i);
+        if (col + 1 + (int)strlen(name) > 78)
+            col = printf("\n      ");
+        col += printf(" %s", name);
+    }
+    printf("\n");
 }
 
 static int cmd_submit(cli *c, int argc, char **argv)
@@ -262,11 +277,9 @@ static int cmd_submit(cli *c, int argc, char **argv)
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
                    "kvmove.requests and, with --wait, follow its progress until it ends.\n"
                    "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
-                   "and prints the plan of steps; nothing is changed, stored or published.\n\n"
-                   "Steps: STOP_GUEST DETACH_INTERFACES DETACH_VOLUMES ATTACH_VOLUMES\n"
-                   "       CREATE_BRIDGES MIGRATE_GUEST REMOVE_BRIDGES REMOVE_NAT_BRIDGE_SRC\n"
-                   "       CREATE_NAT_BRIDGE_TGT ATTACH_INTERFACES STARTUP_GUEST\n\n"
-                   "Exit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
+                   "and prints the plan of steps; nothing is changed, stored or published.\n\n");
+            print_steps();
+            printf("\nExit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
                    "3 broker or database unreachable.\n");
             return EXIT_DONE;
         default:

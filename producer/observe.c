@@ -53,19 +53,19 @@ int cmd_status(cli *c, int argc, char **argv)
     if (c->json) {
         print_json(j);
     } else {
-        printf("Job %s (attempt %lld%s%s): %s, created %s\n", jstr(j, "id"),
+        printf("Job %s (attempt %lld%s%s): %s, created %s\n", jshown(j, "id"),
                (long long)json_integer_value(json_object_get(j, "attempt")),
                json_is_string(json_object_get(j, "replay_of")) ? ", replay of " : "",
-               jstr(j, "replay_of"), jstr(j, "status"), jstr(j, "created_at"));
-        printf("  %s from %s to %s, MODE=%s%s%s\n", jstr(j, "guest"), jstr(j, "src_host"),
-               jstr(j, "tgt_host"), jstr(j, "mode"),
+               jshown(j, "replay_of"), jshown(j, "status"), jshown(j, "created_at"));
+        printf("  %s from %s to %s, MODE=%s%s%s\n", jshown(j, "guest"), jshown(j, "src_host"),
+               jshown(j, "tgt_host"), jshown(j, "mode"),
                json_is_string(json_object_get(j, "only_step")) ? ", WHERE STEPNAME=" : "",
-               jstr(j, "only_step"));
+               jshown(j, "only_step"));
         if (*jstr(j, "error"))
-            printf("  error: %s\n", jstr(j, "error"));
+            printf("  error: %s\n", shown_lines(jstr(j, "error")));
         printf("Preflight:\n");
-        json_array_foreach(json_object_get(j, "preflight"), i, v)
-            printf("  %-28s %-8s %s\n", jstr(v, "check"), jstr(v, "status"), jstr(v, "message"));
+        json_array_foreach(json_object_get(j, "preflight"), i, v) printf(
+            "  %-28s %-8s %s\n", jshown(v, "check"), jshown(v, "status"), jshown(v, "message"));
         printf("Steps:\n");
         json_array_foreach(json_object_get(j, "steps"), i, v)
         {
@@ -75,15 +75,15 @@ int cmd_status(cli *c, int argc, char **argv)
             if (json_is_integer(el))
                 snprintf(dur, sizeof(dur), "%.1fs", (double)json_integer_value(el) / 1000.0);
             /* The time of day is enough beside the job's creation date; ms show the order. */
-            printf("  %-24s %-10s %-26s %-12.12s %7s  %s\n", jstr(v, "step"), jstr(v, "status"),
-                   jstr(v, "host"), started ? started + 1 : "-", dur, jstr(v, "message"));
+            printf("  %-24s %-10s %-26s %-12.12s %7s  %s\n", jshown(v, "step"), jshown(v, "status"),
+                   jshown(v, "host"), started ? started + 1 : "-", dur, jshown(v, "message"));
         }
         if (json_array_size(json_object_get(j, "cleanups")) > 0) {
             printf("Source-side cleanups (OFFLINEFORCE):\n");
             json_array_foreach(json_object_get(j, "cleanups"), i, v)
-                printf("  %-26s %-8s attempts %lld%s%s\n", jstr(v, "host"), jstr(v, "status"),
+                printf("  %-26s %-8s attempts %lld%s%s\n", jshown(v, "host"), jshown(v, "status"),
                        (long long)json_integer_value(json_object_get(v, "attempts")),
-                       *jstr(v, "last_error") ? "  last error: " : "", jstr(v, "last_error"));
+                       *jstr(v, "last_error") ? "  last error: " : "", jshown(v, "last_error"));
         }
     }
     rc = strcmp(jstr(j, "status"), "failed") == 0 || strcmp(jstr(j, "status"), "rejected") == 0
@@ -205,13 +205,39 @@ int cmd_jobs(cli *c, int argc, char **argv)
     } else {
         printf("%-36s %-24s %-10s %-24s %-24s %-7s %s\n", "JOB", "GUEST", "STATUS", "FROM", "TO",
                "ATTEMPT", "STEP");
-        json_array_foreach(list, i, v) printf(
-            "%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jstr(v, "id"), jstr(v, "guest"),
-            jstr(v, "status"), jstr(v, "src_host"), jstr(v, "tgt_host"),
-            (long long)json_integer_value(json_object_get(v, "attempt")), jstr(v, "current_step"));
+        json_array_foreach(list, i, v)
+            printf("%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jshown(v, "id"), jshown(v, "guest"),
+                   jshown(v, "status"), jshown(v, "src_host"), jshown(v, "tgt_host"),
+                   (long long)json_integer_value(json_object_get(v, "attempt")),
+                   jshown(v, "current_step"));
     }
     json_decref(list);
     return EXIT_DONE;
+}
+
+/* Prints one message of kvmove.events as its line: as it came when a terminal would show it as
+ * it is (what jansson writes, unless a host's words carried C1 controls into a string); else a
+ * JSON message is written again with everything beyond ASCII escaped (\u009b), and anything
+ * else (not an event at all) is shown escaped. */
+static void print_event(const bus_message *m)
+{
+    char *text = strndup(m->value, m->len), *dumped = NULL;
+    json_t *ev;
+
+    if (text == NULL)
+        return;
+    if (strlen(text) == m->len && strcmp(shown(text), text) == 0) {
+        puts(text);
+    } else if ((ev = json_loadb(m->value, m->len, 0, NULL)) != NULL &&
+               (dumped = json_dumps(ev, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER))) {
+        puts(dumped);
+        json_decref(ev);
+    } else {
+        puts(shown(text));
+        json_decref(ev);
+    }
+    free(dumped);
+    free(text);
 }
 
 int cmd_events(cli *c, int argc, char **argv)
@@ -289,8 +315,7 @@ int cmd_events(cli *c, int argc, char **argv)
             }
             json_decref(ev);
         }
-        fwrite(m.value, 1, m.len, stdout);
-        fputc('\n', stdout);
+        print_event(&m);
         fflush(stdout);
     }
     if (invalid)

@@ -454,7 +454,7 @@ int cmd_shell(cli *c, int argc, char **argv)
     while (cli_running && (line = shell_read(&sh, in)) != NULL) {
         int r;
         if (echo && !sh.interactive)
-            printf("kvmove> %s\n", line);
+            printf("kvmove> %s\n", shown(line));
         fflush(stdout);
         r = shell_exec(&sh, line);
         free(line);

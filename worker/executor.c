@@ -14,49 +14,31 @@
 #include "util.h"
 #include "worker.h"
 
+/* migrate_env.connect / preflight_input.connect: EX's pool, pinned until pool_release. */
 static int pool_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
                         size_t errstr_size)
 {
     executor *ex = ctx;
-    const settings *s = &ex->w->s;
-    const char *address = host->admin_ip ? host->admin_ip : host->hostname;
-    hostconn_opts opts = {0};
-    hostconn *c = NULL;
-    size_t i;
-    int rc;
 
-    for (i = 0; i < ex->n_pool; i++) {
-        if (strcmp(ex->pool[i].address, address) == 0) {
-            *out = ex->pool[i].c;
-            return 0;
-        }
+    if (ex->hosts == NULL && hostsession_new(&ex->w->s, POOL_MAX, 0, &ex->hosts) != 0) {
+        util_errf(errstr, errstr_size, "out of memory for the SSH session pool");
+        return -HOSTCONN_EUNREACHABLE;
     }
-    opts.user = s->ssh_user;
-    opts.port = s->ssh_port;
-    opts.identity = s->ssh_identity[0] ? s->ssh_identity : NULL;
-    opts.known_hosts = s->ssh_known_hosts[0] ? s->ssh_known_hosts : NULL;
-    opts.connect_timeout_ms = s->ssh_connect_timeout_ms;
-    rc = hostconn_open(address, &opts, &c, errstr, errstr_size);
-    if (rc < 0)
-        return rc;
-    if (ex->n_pool == POOL_MAX) { /* drop the oldest session */
-        hostconn_close(ex->pool[0].c);
-        memmove(&ex->pool[0], &ex->pool[1], sizeof(ex->pool[0]) * (POOL_MAX - 1));
-        ex->n_pool--;
-    }
-    util_strlcpy(ex->pool[ex->n_pool].address, address, sizeof(ex->pool[0].address));
-    ex->pool[ex->n_pool++].c = c;
-    *out = c;
-    return 0;
+    return hostsession_connect(ex->hosts, host, out, errstr, errstr_size);
 }
 
+static void pool_release(void *ctx, hostconn *c, int rc)
+{
+    executor *ex = ctx;
+
+    hostsession_release(ex->hosts, c, rc);
+}
+
+/* Closes every session of EX (none is held between steps). */
 static void pool_close(executor *ex)
 {
-    size_t i;
-
-    for (i = 0; i < ex->n_pool; i++)
-        hostconn_close(ex->pool[i].c);
-    ex->n_pool = 0;
+    hostsession_free(ex->hosts);
+    ex->hosts = NULL;
 }
 
 static void job_log(void *ctx, const char *line)
@@ -112,6 +94,7 @@ static int preflight(executor *ex, job *j, const esxml *doc, long config_version
     in.live = 1;
     in.vcpu_overcommit = w->s.vcpu_overcommit;
     in.connect = pool_connect;
+    in.release = pool_release;
     in.connect_ctx = ex;
     in.command_timeout_ms = w->s.command_timeout_ms < 60000 ? w->s.command_timeout_ms : 60000;
     in.reservations = resv;
@@ -282,6 +265,7 @@ static void run_job(executor *ex, job *j)
     env.mode = j->mode;
     env.command_timeout_ms = w->s.command_timeout_ms;
     env.connect = pool_connect;
+    env.release = pool_release;
     env.log = job_log;
     env.ctx = ex;
     env.sequential = j->sequential;

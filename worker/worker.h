@@ -6,7 +6,7 @@
 #include <signal.h>
 
 #include "bus.h"
-#include "hostconn.h"
+#include "hostsession.h"
 #include "jobstore.h"
 #include "settings.h"
 
@@ -19,6 +19,7 @@ typedef struct worker {
     char source[200]; /* CloudEvents source */
 } worker;
 
+/* SSH sessions an executor keeps to hosts it is not using at the moment. */
 #define POOL_MAX 32
 
 /* One job runner thread: its own database connection and SSH sessions. */
@@ -27,12 +28,8 @@ typedef struct executor {
     int index;
     pthread_t thread;
     jobstore *js;
-    struct {
-        char address[256];
-        hostconn *c;
-    } pool[POOL_MAX];
-    size_t n_pool;
-    char tag[320]; /* log prefix of the current job */
+    hostsession *hosts; /* created at the first connect; NULL until then */
+    char tag[320];      /* log prefix of the current job */
 } executor;
 
 /* Logs one line (only the worker's loop and threads log; library code returns errors). */

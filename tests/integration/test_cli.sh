@@ -67,6 +67,14 @@ check "status text: job line" grep -q "^Job $job .*: succeeded, created 20[0-9-]
 check "status text: preflight section" grep -q "^Preflight:" <<<"$txt"
 check "status text: step with state, host, duration" grep -qE "^  STOP_GUEST +succeeded +$S +[0-9-]+.* [0-9]+\.[0-9]s" <<<"$txt"
 check "status text: skipped NAT step" grep -qE "^  REMOVE_NAT_BRIDGE_SRC +skipped" <<<"$txt"
+# Text from a host reaches the operator's terminal shown, never obeyed: a step message with a
+# clear-screen sequence and a carriage return (as a host's stderr could put there).
+sql "UPDATE job_steps SET message = E'stopped\x1b[2J\rgone' WHERE job_id = '$job' AND step = 'STOP_GUEST'"
+txt=$(kvmove status "$job")
+check "status text: the escape sequence is shown as text" grep -qF 'stopped\x1b[2J\rgone' <<<"$txt"
+check "status text: no control byte reaches the terminal" eq 0 "$(tr -d '\n' <<<"$txt" | LC_ALL=C grep -c $'[\x01-\x1f\x7f]')"
+check "status --json: the message as stored (jansson escapes it)" eq $'stopped\x1b[2J\rgone' \
+    "$(kvmove status "$job" --json | jq -r '.steps[] | select(.step == "STOP_GUEST") | .message')"
 kvmove status 00000000-0000-4000-8000-000000000000 >/dev/null 2>err.txt; rc=$?
 check "status of an unknown job: exit 1" eq 1 "$rc"
 check "status of an unknown job: says so" grep -q "does not exist" err.txt

@@ -39,11 +39,23 @@ check "kvmove cleanup while the host is down: still pending, exit 1" eq 1 "$?"
 check "the attempt is counted with its error" test "$(sql "SELECT attempts FROM host_cleanups WHERE job_id = '$job'")" -ge 1
 inv "source off"
 
-# The dead host comes back: its stale copy must never run again, and is cleaned up.
+# The dead host comes back: its stale copy must never run again, and is cleaned up. The
+# target's libvirtd does not answer at first: "could not ask" is not "no longer defined", so
+# the cleanup stays pending (autostart still to move) until the target answers again.
+"$HOSTSIM" fault "$IT_HOSTS" $T fail-always "virsh "
 "$HOSTSIM" power-on "$IT_HOSTS" $S
 inv "right after power-on"
 check "stale copy did not start (its disks are gone)" grep -qx "domain $G shut off" <<<"$(host_state $S)"
 check "boot log says why" grep -q "autostart of .*$G failed: disks missing" "$IT_HOSTS/hosts/$S/boot.log"
+for _ in $(seq 100); do
+    [[ $(sql "SELECT status = 'done' OR last_error LIKE '%dominfo%' FROM host_cleanups WHERE job_id = '$job'") == t ]] && break
+    sleep 0.2
+done
+check "target's libvirtd down: the cleanup is tried and stays pending" eq pending "$(sql "SELECT status FROM host_cleanups WHERE job_id = '$job'")"
+check "...saying the target could not be asked" grep -q "virsh dominfo $G.*injected failure" <<<"$(sql "SELECT last_error FROM host_cleanups WHERE job_id = '$job'")"
+check "...and the stale definition is gone from the source meanwhile" eq 0 "$(grep -c "domain $G" <<<"$(host_state $S)")"
+check "no autostart on the target yet" eq 0 "$(grep -cx "autostart $G" <<<"$(host_state $T)")"
+"$HOSTSIM" fault "$IT_HOSTS" $T clear
 for _ in $(seq 100); do
     [[ $(sql "SELECT status FROM host_cleanups WHERE job_id = '$job'") == done ]] && break
     sleep 0.2

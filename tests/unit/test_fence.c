@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "unit_hostsim.h"
+#include "unit_run.h"
 
 #define GUEST "exa01vm01.example.com"
 #define SRC "exa01adm02.example.com" /* where the stale copy is */
@@ -24,6 +25,21 @@ static void fixture_setup(void)
 static void fixture_teardown(void)
 {
     sim_fini();
+}
+
+/* A fresh simulator root NAME and the es.xml its hosts were made from. */
+static void hosts_fresh(const char *name)
+{
+    sim_fresh(name);
+    doc = sim_load_esxml();
+}
+
+/* The end of a test against the simulator: sessions, es.xml, hosts. */
+static void hosts_done(sim_pool *pool)
+{
+    sim_pool_close(pool);
+    esxml_free(doc);
+    sim_stop_all();
 }
 
 /* Runs COMMAND on HOST through `hostsim ssh`; asserts it succeeded. */
@@ -105,8 +121,7 @@ START_TEST(test_fence_stale_copy_twice)
     sim_pool pool = {0};
     char *s, *out, *before, *after;
 
-    sim_fresh("stale");
-    doc = sim_load_esxml();
+    hosts_fresh("stale");
     make_stale_copy();
     s = sim_state(SRC);
     /* the stale copy as the source came back: defined, autostart, fstab entry, its bridge;
@@ -139,9 +154,7 @@ START_TEST(test_fence_stale_copy_twice)
     free(before);
     free(after);
     assert_fenced();
-    sim_pool_close(&pool);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool);
 }
 END_TEST
 
@@ -150,8 +163,7 @@ START_TEST(test_fence_running_copy_destroyed_first)
     sim_pool pool = {0};
     char *s, *out, *d, *u;
 
-    sim_fresh("running");
-    doc = sim_load_esxml();
+    hosts_fresh("running");
     /* a source that rebooted with its volumes still attached: the copy runs again */
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
@@ -177,9 +189,7 @@ START_TEST(test_fence_running_copy_destroyed_first)
     /* the volumes are free for the target now */
     ck_assert_int_eq(sim_cmd("ssh '%s' %s 'edvutil attach exa01vm01_sys x'", sim.root, TGT), 0);
     ck_assert_int_eq(sim_violations(), 0);
-    sim_pool_close(&pool);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool);
 }
 END_TEST
 
@@ -189,8 +199,7 @@ START_TEST(test_fence_unknown_guest)
     hostconn *c = NULL;
     char errstr[512], *output = NULL, *before, *after;
 
-    sim_fresh("unknown");
-    doc = sim_load_esxml();
+    hosts_fresh("unknown");
     before = sim_state(SRC);
     ck_assert_int_eq(sim_connect(&pool, esxml_host_find(doc, SRC), &c, errstr, sizeof(errstr)), 0);
     ck_assert_int_lt(
@@ -201,9 +210,40 @@ START_TEST(test_fence_unknown_guest)
     ck_assert_str_eq(before, after);
     free(before);
     free(after);
-    sim_pool_close(&pool);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool);
+}
+END_TEST
+
+START_TEST(test_fence_cannot_ask_is_not_undefined)
+{
+    sim_pool pool = {0};
+    hostconn *c = NULL;
+    char errstr[1024], *output = NULL, *before, *after, *s;
+    int rc;
+
+    hosts_fresh("cannot-ask");
+    make_stale_copy();
+    /* libvirtd on the stale host does not answer: that is not "the guest is not defined" */
+    ck_assert_int_eq(sim_cmd("fault '%s' %s fail-always 'virsh '", sim.root, SRC), 0);
+    before = sim_state(SRC);
+    ck_assert_int_eq(sim_connect(&pool, esxml_host_find(doc, SRC), &c, errstr, sizeof(errstr)), 0);
+    rc = fence_guest(c, doc, SRC, GUEST, 20000, &output, errstr, sizeof(errstr));
+    ck_assert_msg(rc < 0, "fence_guest succeeded without asking libvirt:\n%s", output);
+    ck_assert_msg(strstr(errstr, "injected failure") != NULL, "%s", errstr);
+    ck_assert_msg(strstr(output ? output : "", "is not defined") == NULL, "%s", output);
+    free(output);
+    after = sim_state(SRC);
+    ck_assert_str_eq(before, after); /* nothing was half done */
+    free(before);
+    free(after);
+    /* libvirtd answers again: the cleanup completes */
+    ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, SRC), 0);
+    free(fence_ok(&pool));
+    assert_fenced();
+    s = sim_state(SRC);
+    ck_assert_msg(!sim_has_line(s, "autostart " GUEST), "%s", s);
+    free(s);
+    hosts_done(&pool);
 }
 END_TEST
 
@@ -211,18 +251,13 @@ int main(void)
 {
     Suite *s = suite_create("fence");
     TCase *tc = tcase_create("hostsim");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(tc, fixture_setup, fixture_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_fence_stale_copy_twice);
     tcase_add_test(tc, test_fence_running_copy_destroyed_first);
     tcase_add_test(tc, test_fence_unknown_guest);
+    tcase_add_test(tc, test_fence_cannot_ask_is_not_undefined);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "unit_run.h"
+
 static char dir[PATH_MAX];    /* the sshd's state directory (keys, known_hosts, config) */
 static char script[PATH_MAX]; /* sshd_fixture.sh */
 static int port;
@@ -508,11 +510,5 @@ static Suite *hostconn_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hostconn_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(hostconn_suite());
 }

@@ -1,9 +1,11 @@
-/* test_hostops: both host profiles render every operation, and the libvirt profile's mapping. */
+/* test_hostops: both host profiles render every operation, the libvirt profile's mapping, and the
+ * one reading of domain answers. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hostops.h"
+#include "unit_run.h"
 
 /* A value for every placeholder, as a migration passes them. */
 static const hostops_var all_vars[] = {
@@ -150,6 +152,54 @@ START_TEST(test_hostile_value_refused)
 }
 END_TEST
 
+/* Domain answers: what each says, and "could not ask" is never "not defined". */
+static const struct {
+    int exit_status;
+    const char *out, *err;
+    int defined, running, autostart;
+} domain_cases[] = {
+    /* virsh dominfo of libvirt 9 */
+    {0,
+     "Id:             3\nName:           rh01vm01.example.com\nUUID:           "
+     "6b1d2c0e-0d5e-4f51-9d7a-1c2f0f3a9b11\nOS Type:        hvm\nState:          running\n"
+     "CPU(s):         2\nMax memory:     2097152 KiB\nPersistent:     yes\n"
+     "Autostart:      enable\nManaged save:   no\n",
+     "", 1, 1, 1},
+    {0, "Name: g\nState:          shut off\nAutostart:      disable\n", "", 1, 0, 0},
+    /* a guest whose name says "running" is not running for that */
+    {0, "Name:           running.example.com\nState:          shut off\nAutostart:      disable\n",
+     "", 1, 0, 0},
+    /* virsh domstate */
+    {0, "running\n", "", 1, 1, 0},
+    {0, "shut off\n", "", 1, 0, 0},
+    {0, "", "", 1, 0, 0},
+    {0, NULL, NULL, 1, 0, 0},
+    /* not defined: the host says so */
+    {1, "", "error: failed to get domain 'g'", 0, 0, 0},
+    {1, "", "'virsh dominfo g' on 127.0.1.2 exited 1: error: failed to get domain 'g'", 0, 0, 0},
+    {1, "", "error: Domain not found: no domain with matching name 'g'", 0, 0, 0},
+    /* could not ask */
+    {1, "",
+     "error: failed to connect to the hypervisor\nerror: Failed to connect socket to "
+     "'/var/run/libvirt/libvirt-sock': No such file or directory",
+     -1, 0, 0},
+    {1, "", "hostsim: injected failure", -1, 0, 0},
+    {255, "", "", -1, 0, 0},
+    {1, NULL, NULL, -1, 0, 0},
+};
+
+START_TEST(test_domain_parse)
+{
+    hostops_domain d;
+
+    hostops_domain_parse(domain_cases[_i].exit_status, domain_cases[_i].out, domain_cases[_i].err,
+                         &d);
+    ck_assert_int_eq(d.defined, domain_cases[_i].defined);
+    ck_assert_int_eq(d.running, domain_cases[_i].running);
+    ck_assert_int_eq(d.autostart, domain_cases[_i].autostart);
+}
+END_TEST
+
 static Suite *hostops_suite(void)
 {
     Suite *s = suite_create("hostops");
@@ -161,6 +211,7 @@ static Suite *hostops_suite(void)
     tcase_add_test(tc, test_unknown_profile_refused);
     tcase_add_test(tc, test_absent_op_refused);
     tcase_add_test(tc, test_hostile_value_refused);
+    tcase_add_loop_test(tc, test_domain_parse, 0, sizeof(domain_cases) / sizeof(domain_cases[0]));
     /* Last: it leaves an override in force for the rest of the process. */
     tcase_add_test(tc, test_override_survives_profile);
     suite_add_tcase(s, tc);
@@ -169,11 +220,5 @@ static Suite *hostops_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hostops_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(hostops_suite());
 }

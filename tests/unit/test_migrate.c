@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "unit_hostsim.h"
+#include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -78,6 +79,7 @@ static void env_for(migrate_env *env, const char *guest, const char *src, const 
     env->sequential = sequential;
     env->command_timeout_ms = 20000;
     env->connect = sim_connect;
+    env->release = sim_release;
     env->ctx = pool;
     ck_assert_int_eq(migrate_env_init(env), 0);
 }
@@ -102,6 +104,27 @@ START_TEST(test_step_host)
     h = migrate_step_host(&env, host_cases[_i].step);
     ck_assert_msg(h == (host_cases[_i].on_source ? env.src : env.tgt), "%s acts on %s",
                   step_to_string(host_cases[_i].step), h ? h->hostname : "NULL");
+    migrate_env_free(&env);
+}
+END_TEST
+
+START_TEST(test_step_table_edges)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    int s;
+
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    ck_assert_int_eq(migrate_step(&env, STEP__COUNT, &res), -1);
+    ck_assert_int_eq(migrate_step(&env, (step_id)-1, &res), -1);
+    ck_assert_ptr_null(migrate_step_host(&env, STEP__COUNT));
+    /* the fixture is not a cloud deployment: only the NAT steps do nothing in it */
+    for (s = 0; s < STEP__COUNT; s++)
+        ck_assert_msg(migrate_step_applies(&env, (step_id)s) ==
+                          (s != STEP_REMOVE_NAT_BRIDGE_SRC && s != STEP_CREATE_NAT_BRIDGE_TGT),
+                      "%s", step_to_string((step_id)s));
+    ck_assert_uint_eq(sim_pool_opened(&pool), 0);
     migrate_env_free(&env);
 }
 END_TEST
@@ -137,6 +160,22 @@ static void doc_setup(void)
 static void doc_teardown(void)
 {
     sim_fini();
+}
+
+/* A fresh simulator root NAME and the es.xml its hosts were made from. */
+static void hosts_fresh(const char *name)
+{
+    sim_fresh(name);
+    doc = sim_load_esxml();
+}
+
+/* The end of a test against the simulator: sessions, env, es.xml, hosts. */
+static void hosts_done(sim_pool *pool, migrate_env *env)
+{
+    sim_pool_close(pool);
+    migrate_env_free(env);
+    esxml_free(doc);
+    sim_stop_all();
 }
 
 /* Runs STEP; returns its result (output freed; the message kept). */
@@ -263,8 +302,7 @@ START_TEST(test_whole_plan_then_each_step_again)
     long ns, nt;
     int s;
 
-    sim_fresh("plan");
-    doc = sim_load_esxml();
+    hosts_fresh("plan");
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     run_plan(&env, 0);
     assert_moved();
@@ -298,11 +336,8 @@ START_TEST(test_whole_plan_then_each_step_again)
     }
     free(before);
     /* one session per host for the whole run */
-    ck_assert_int_eq(pool.opened, 2);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    ck_assert_uint_eq(sim_pool_opened(&pool), 2);
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -312,8 +347,7 @@ START_TEST(test_sequential_and_batch_same_final_state)
     sim_pool pool = {0};
     char *batch, *seq;
 
-    sim_fresh("batch");
-    doc = sim_load_esxml();
+    hosts_fresh("batch");
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     run_plan(&env, 0);
     migrate_env_free(&env);
@@ -342,8 +376,7 @@ START_TEST(test_offline_source_down_fails_transient)
     migrate_result res;
     char *t;
 
-    sim_fresh("offline-down");
-    doc = sim_load_esxml();
+    hosts_fresh("offline-down");
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     res = run_step(&env, STEP_STOP_GUEST);
@@ -356,10 +389,7 @@ START_TEST(test_offline_source_down_fails_transient)
     t = sim_state(TGT);
     ck_assert_msg(strstr(t, GUEST) == NULL, "%s", t);
     free(t);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -372,8 +402,7 @@ START_TEST(test_offlineforce_source_down)
     char *t;
     int s;
 
-    sim_fresh("force-down");
-    doc = sim_load_esxml();
+    hosts_fresh("force-down");
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0, &pool);
     migrate_plan(0, order);
@@ -404,10 +433,7 @@ START_TEST(test_offlineforce_source_down)
     ck_assert_msg(!sim_has_line(t, "autostart " GUEST), "%s", t);
     free(t);
     ck_assert_int_eq(sim_violations(), 0);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -418,8 +444,7 @@ START_TEST(test_migrate_guest_refuses_running_source)
     migrate_result res;
     char *s, *t;
 
-    sim_fresh("refuse");
-    doc = sim_load_esxml();
+    hosts_fresh("refuse");
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
     res = run_step(&env, STEP_MIGRATE_GUEST);
     ck_assert_int_eq(res.state, STEP_FAILED);
@@ -441,10 +466,102 @@ START_TEST(test_migrate_guest_refuses_running_source)
     s = sim_state(SRC);
     ck_assert_msg(sim_has_line(s, "domain " GUEST " running"), "%s", s);
     free(s);
-    sim_pool_close(&pool);
-    migrate_env_free(&env);
-    esxml_free(doc);
-    sim_stop_all();
+    hosts_done(&pool, &env);
+}
+END_TEST
+
+/* ---- connect failures: one classification in every step ------------------------------------ */
+
+typedef enum { FAULT_DOWN, FAULT_HOSTKEY } connect_fault;
+
+/* Makes HOST unreachable (powered off) or makes its host key differ from known_hosts (the key
+ * of another simulated host is recorded for it). */
+static void inject_connect_fault(const char *host, connect_fault fault)
+{
+    const esxml_host *h = esxml_host_find(doc, host);
+    const char *other = strcmp(h->admin_ip, "127.0.1.5") == 0 ? "127.0.1.4" : "127.0.1.5";
+
+    if (fault == FAULT_DOWN) {
+        ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, host), 0);
+        return;
+    }
+    ck_assert_int_eq(sim_sh("k=$(grep '^\\[%s\\]:' '%s/known_hosts' | cut -d' ' -f2-) && "
+                            "[ -n \"$k\" ] && sed -i \"s|^\\(\\[%s\\]:[0-9]*\\) .*|\\1 $k|\" "
+                            "'%s/known_hosts'",
+                            other, sim.root, h->admin_ip, sim.root),
+                     0);
+}
+
+/* What a step must report when it cannot connect. */
+static const struct {
+    const char *faulted; /* the host that cannot be used */
+    connect_fault fault;
+    migrate_mode mode;
+    step_id step;
+    int transient;         /* a retry may help (unreachable) or not (host key, authentication) */
+    int offlineforce_hint; /* the message says to use OFFLINEFORCE if the host is really down */
+} connect_cases[] = {
+    /* OFFLINE with the source down: retried (a host that blinks), then the job fails saying
+     * what to do if the host is really down. */
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_STOP_GUEST, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_DETACH_INTERFACES, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_DETACH_VOLUMES, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_MIGRATE_GUEST, 1, 1},
+    {SRC, FAULT_DOWN, MODE_OFFLINE, STEP_REMOVE_BRIDGES, 1, 1},
+    /* A changed host key is never retried, whatever the mode: it is not "down". */
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_STOP_GUEST, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_DETACH_INTERFACES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_DETACH_VOLUMES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_MIGRATE_GUEST, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINE, STEP_REMOVE_BRIDGES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINEFORCE, STEP_STOP_GUEST, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINEFORCE, STEP_DETACH_VOLUMES, 0, 0},
+    {SRC, FAULT_HOSTKEY, MODE_OFFLINEFORCE, STEP_MIGRATE_GUEST, 0, 0},
+    /* The target: down is worth a retry, a changed key is not. */
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_CREATE_BRIDGES, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_ATTACH_VOLUMES, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_MIGRATE_GUEST, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_ATTACH_INTERFACES, 1, 0},
+    {TGT, FAULT_DOWN, MODE_OFFLINE, STEP_STARTUP_GUEST, 1, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_CREATE_BRIDGES, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_ATTACH_VOLUMES, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_MIGRATE_GUEST, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_ATTACH_INTERFACES, 0, 0},
+    {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_STARTUP_GUEST, 0, 0},
+};
+
+START_TEST(test_connect_failure_classified)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    char *before, *after;
+
+    hosts_fresh("connect");
+    /* the guest is stopped, so that MIGRATE_GUEST gets as far as the faulted host */
+    ck_assert_int_eq(sim_cmd("ssh '%s' %s 'vm_maker --stop-domain %s'", sim.root, SRC, GUEST), 0);
+    inject_connect_fault(connect_cases[_i].faulted, connect_cases[_i].fault);
+    before = sim_state_all();
+    env_for(&env, GUEST, SRC, TGT, connect_cases[_i].mode, 0, &pool);
+    res = run_step(&env, connect_cases[_i].step);
+    ck_assert_msg(res.state == STEP_FAILED, "%s: %s", step_to_string(connect_cases[_i].step),
+                  res.message);
+    ck_assert_msg(res.transient == connect_cases[_i].transient, "%s with %s %s: transient %d: %s",
+                  step_to_string(connect_cases[_i].step), connect_cases[_i].faulted,
+                  connect_cases[_i].fault == FAULT_DOWN ? "down" : "with a changed host key",
+                  res.transient, res.message);
+    ck_assert_msg((strstr(res.message, "use MODE=OFFLINEFORCE") != NULL) ==
+                      connect_cases[_i].offlineforce_hint,
+                  "%s: the OFFLINEFORCE hint %s: %s", step_to_string(connect_cases[_i].step),
+                  connect_cases[_i].offlineforce_hint ? "is missing" : "is out of place",
+                  res.message);
+    ck_assert_int_eq(res.cleanup_pending, 0);
+    after = sim_state_all();
+    ck_assert_msg(strcmp(before, after) == 0, "a failed connect changed a host:\n%s\n---\n%s",
+                  before, after);
+    free(before);
+    free(after);
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -464,8 +581,6 @@ int main(void)
     Suite *s = suite_create("migrate");
     TCase *plain = tcase_create("plan");
     TCase *hosts = tcase_create("hostsim");
-    SRunner *sr;
-    int failed;
 
     sim_find_srcdir();
     snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/exa01.xml", sim.srcdir);
@@ -474,6 +589,7 @@ int main(void)
     tcase_add_test(plain, test_plan_default_downtime_aware);
     tcase_add_loop_test(plain, test_step_host, 0, N_OF(host_cases));
     tcase_add_test(plain, test_summary_line);
+    tcase_add_test(plain, test_step_table_edges);
     suite_add_tcase(s, plain);
 
     tcase_add_unchecked_fixture(hosts, doc_setup, doc_teardown);
@@ -483,10 +599,7 @@ int main(void)
     tcase_add_test(hosts, test_offline_source_down_fails_transient);
     tcase_add_test(hosts, test_offlineforce_source_down);
     tcase_add_test(hosts, test_migrate_guest_refuses_running_source);
+    tcase_add_loop_test(hosts, test_connect_failure_classified, 0, N_OF(connect_cases));
     suite_add_tcase(s, hosts);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -8,7 +8,13 @@
 
 #include "request.h"
 #include "util.h"
+#include "unit_run.h"
 
+/* Every step name, as the parser's messages list them. */
+#define ALL_STEPS                                                                                  \
+    "STOP_GUEST, DETACH_INTERFACES, DETACH_VOLUMES, ATTACH_VOLUMES, CREATE_BRIDGES, "              \
+    "MIGRATE_GUEST, REMOVE_BRIDGES, REMOVE_NAT_BRIDGE_SRC, CREATE_NAT_BRIDGE_TGT, "                \
+    "ATTACH_INTERFACES, STARTUP_GUEST)"
 #define ID "6f1c2a52-3d0e-4b8e-9a51-0c7e4f2b9d10"
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
 #define TAIL "\"submitted_by\":\"alice\",\"submitted_at\":\"2025-07-30T16:11:46.123Z\"}"
@@ -61,7 +67,7 @@ static const struct {
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"mode\":\"offline\"," TAIL,
      "field mode: \"offline\" is not a mode (expected \"OFFLINE\" or \"OFFLINEFORCE\")", 1},
     {MIGRATE_HEAD "\"step\":\"stop_guest\"," TAIL,
-     "field step: \"stop_guest\" is not a migration step (expected one of STOP_GUEST", 1},
+     "field step: \"stop_guest\" is not a migration step (expected one of " ALL_STEPS, 1},
     {MIGRATE_HEAD "\"from_step\":\"STOP_GUEST\"," TAIL,
      "field from_step is only valid with action replay", 1},
     {MIGRATE_HEAD "\"job_id\":\"" JOB "\"," TAIL, "field job_id is only valid with action replay",
@@ -329,7 +335,8 @@ static const struct {
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2 WHERE STEP=STOP_GUEST",
      "unknown condition \"STEP\" after WHERE", NULL, NULL, NULL, 0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2 WHERE STEPNAME=REBOOT",
-     "STEPNAME: \"REBOOT\" is not a migration step", NULL, NULL, NULL, 0, -1},
+     "STEPNAME: \"REBOOT\" is not a migration step (expected one of " ALL_STEPS, NULL, NULL, NULL,
+     0, -1},
     {"MIGRATE GUEST HOSTNAME=vm1 MODE=OFFLINE SRCHOST=kvm1 TGTHOST=kvm2 WHERE "
      "STEPNAME=STOP_GUEST AND",
      "unexpected \"AND\" after WHERE STEPNAME=STOP_GUEST", NULL, NULL, NULL, 0, -1},
@@ -424,8 +431,6 @@ int main(void)
     Suite *s = suite_create("request");
     TCase *tj = tcase_create("json");
     TCase *tc = tcase_create("command");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tj, test_json_table, 0, (int)(sizeof(json_cases) / sizeof(json_cases[0])));
     tcase_add_test(tj, test_json_fields);
@@ -438,9 +443,5 @@ int main(void)
     tcase_add_loop_test(tc, test_command_table, 0, (int)(sizeof(cmd_cases) / sizeof(cmd_cases[0])));
     tcase_add_test(tc, test_command_to_json);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "step.h"
+#include "unit_run.h"
 
 /* The spec's log order; the enum values are stored, so they must not move. */
 static const char *const steps_in_order[] = {
@@ -140,12 +141,27 @@ START_TEST(test_out_of_range)
 }
 END_TEST
 
+START_TEST(test_names_joined)
+{
+    char buf[STEP_NAMES_MAX], want[STEP_NAMES_MAX] = "", small[16];
+    size_t i;
+
+    for (i = 0; i < sizeof(steps_in_order) / sizeof(steps_in_order[0]); i++) {
+        if (i)
+            strcat(want, ", ");
+        strcat(want, steps_in_order[i]);
+    }
+    ck_assert_str_eq(step_names(", ", buf, sizeof(buf)), want);
+    /* cut, never overrun, always terminated */
+    ck_assert_str_eq(step_names(", ", small, sizeof(small)), "STOP_GUEST, DET");
+    ck_assert_str_eq(step_names(" ", buf, 1), "");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("step");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_steps_order_and_round_trip, 0, 11);
     tcase_add_loop_test(tc, test_job_status_round_trip, 0, 5);
@@ -154,10 +170,7 @@ int main(void)
     tcase_add_loop_test(tc, test_parse_table, 0,
                         (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
     tcase_add_test(tc, test_out_of_range);
+    tcase_add_test(tc, test_names_joined);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

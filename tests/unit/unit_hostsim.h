@@ -14,6 +14,8 @@
 
 #include "esxml.h"
 #include "hostconn.h"
+#include "hostsession.h"
+#include "settings.h"
 #include "util.h"
 
 /* Not every suite uses every helper. */
@@ -195,53 +197,60 @@ static UNIT_UNUSED int sim_violations(void)
     return sim_cmd("check '%s'", sim.root) != 0;
 }
 
-/* ---- a connection pool for migrate_env.connect ---------------------------------------------- */
+/* ---- the worker's session pool (lib/hostsession) on the simulator ------------------------- */
 
+/* Settings that reach the current root's hosts (the worker's ssh.* keys). */
+static UNIT_UNUSED void sim_settings(settings *s)
+{
+    settings_defaults(s);
+    ck_assert_int_lt(
+        snprintf(s->ssh_identity, sizeof(s->ssh_identity), "%.1000s/id_ed25519", sim.root),
+        (int)sizeof(s->ssh_identity));
+    ck_assert_int_lt(
+        snprintf(s->ssh_known_hosts, sizeof(s->ssh_known_hosts), "%.1000s/known_hosts", sim.root),
+        (int)sizeof(s->ssh_known_hosts));
+    s->ssh_port = sim.port;
+    s->ssh_connect_timeout_ms = 3000;
+}
+
+/* A hostsession made at the first connect (the current root's settings): the tests count its
+ * connections, not a cache of their own. */
 typedef struct sim_pool {
-    const esxml_host *host[16];
-    hostconn *conn[16];
-    int n;
-    int opened; /* hostconn_open calls that succeeded */
+    hostsession *hs;
 } sim_pool;
 
-/* migrate_env.connect: one session per host, kept in the pool (CTX). */
+/* migrate_env.connect (CTX: a sim_pool). */
 static UNIT_UNUSED int sim_connect(void *ctx, const esxml_host *host, hostconn **out, char *errstr,
                                    size_t errstr_size)
 {
     sim_pool *p = ctx;
-    char id[PATH_MAX + 16], kh[PATH_MAX + 16];
-    hostconn_opts o = {0};
-    int i, rc;
+    settings s;
 
-    for (i = 0; i < p->n; i++)
-        if (p->host[i] == host) {
-            *out = p->conn[i];
-            return 0;
-        }
-    snprintf(id, sizeof(id), "%s/id_ed25519", sim.root);
-    snprintf(kh, sizeof(kh), "%s/known_hosts", sim.root);
-    o.port = sim.port;
-    o.identity = id;
-    o.known_hosts = kh;
-    o.connect_timeout_ms = 3000;
-    rc = hostconn_open(host->admin_ip ? host->admin_ip : host->hostname, &o, out, errstr,
-                       errstr_size);
-    if (rc < 0)
-        return rc;
-    ck_assert_int_lt(p->n, 16);
-    p->host[p->n] = host;
-    p->conn[p->n++] = *out;
-    p->opened++;
-    return 0;
+    if (p->hs == NULL) {
+        sim_settings(&s);
+        ck_assert_int_eq(hostsession_new(&s, 16, 0, &p->hs), 0);
+    }
+    return hostsession_connect(p->hs, host, out, errstr, errstr_size);
+}
+
+/* migrate_env.release (CTX: a sim_pool). */
+static UNIT_UNUSED void sim_release(void *ctx, hostconn *c, int rc)
+{
+    sim_pool *p = ctx;
+
+    hostsession_release(p->hs, c, rc);
+}
+
+/* Connections the pool has opened. */
+static UNIT_UNUSED unsigned long sim_pool_opened(const sim_pool *p)
+{
+    return p->hs ? hostsession_opened(p->hs) : 0;
 }
 
 static UNIT_UNUSED void sim_pool_close(sim_pool *p)
 {
-    int i;
-
-    for (i = 0; i < p->n; i++)
-        hostconn_close(p->conn[i]);
-    p->n = 0;
+    hostsession_free(p->hs);
+    p->hs = NULL;
 }
 
 /* Loads the fixture es.xml (validated against schema/es.xsd). */
