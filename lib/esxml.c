@@ -1702,6 +1702,25 @@ const esxml_guest *esxml_guest_find_id(const esxml *doc, const char *id)
     return m != NONE && !MACHINE_IS_HOST(m) ? &doc->view->guests[MACHINE_POS(m)] : NULL;
 }
 
+int esxml_bridge_in_use(const esxml *doc, const esxml_host *host, const esxml_guest *except,
+                        const char *bridge)
+{
+    size_t i, k;
+
+    for (i = 0; host && bridge && i < host->n_guests; i++) {
+        const esxml_guest *o = esxml_guest_find_id(doc, host->guest_ids[i]);
+        if (o == NULL || (except && strcmp(o->id, except->id) == 0))
+            continue;
+        for (k = 0; k < o->n_networks; k++) {
+            const esxml_network *n = &o->networks[k];
+            if ((n->bridge && strcmp(n->bridge, bridge) == 0) ||
+                (n->nat_bridge && strcmp(n->nat_bridge, bridge) == 0))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 const esxml_host *esxml_guest_host(const esxml *doc, const esxml_guest *guest)
 {
     const esxml_views *v = doc->view;

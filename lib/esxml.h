@@ -114,6 +114,11 @@ const char *esxml_guest_canonical_name(const esxml *doc, const char *hostname);
 const esxml_guest *esxml_guest_find_id(const esxml *doc, const char *id);
 /* The KVM host the guest is placed on, or NULL. GUEST may be a view from before an edit. */
 const esxml_host *esxml_guest_host(const esxml *doc, const esxml_guest *guest);
+/* 1 if a guest placed on HOST other than EXCEPT (compared by id; may be NULL) uses BRIDGE as
+ * a bridge or as a NAT bridge, else 0. The one rule for "may this host's bridge go": no step or
+ * cleanup removes a bridge another guest there still needs. Bridge names compare exactly. */
+int esxml_bridge_in_use(const esxml *doc, const esxml_host *host, const esxml_guest *except,
+                        const char *bridge);
 
 size_t esxml_action_count(const esxml *doc);
 const esxml_action *esxml_action_at(const esxml *doc, size_t i);

@@ -44,23 +44,6 @@ static int run(hostconn *c, hostop op, const hostops_var *v, size_t n, int timeo
     return rc < 0 ? rc : status;
 }
 
-/* 1 if a guest other than GUEST placed on HOST in DOC uses BRIDGE. */
-static int bridge_used(const esxml *doc, const esxml_host *host, const esxml_guest *guest,
-                       const char *bridge)
-{
-    size_t i, k;
-
-    for (i = 0; host && i < host->n_guests; i++) {
-        const esxml_guest *o = esxml_guest_find_id(doc, host->guest_ids[i]);
-        if (o == NULL || o == guest)
-            continue;
-        for (k = 0; k < o->n_networks; k++)
-            if (o->networks[k].bridge && strcmp(o->networks[k].bridge, bridge) == 0)
-                return 1;
-    }
-    return 0;
-}
-
 static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const char *guest,
                       int timeout_ms, out *o, char *errstr, size_t errstr_size)
 {
@@ -122,13 +105,17 @@ static int fence_with(hostconn *c, const esxml *doc, const char *hostname, const
     }
     if ((rc = run(c, HOP_BRIDGE_LIST, NULL, 0, timeout_ms, &bridges, errstr, errstr_size)) != 0)
         goto out;
-    for (i = 0; i < g->n_networks; i++) {
-        const char *b = g->networks[i].bridge;
+    /* Bridges and (cloud) NAT bridges no other guest on the host uses. */
+    for (i = 0; i < 2 * g->n_networks; i++) {
+        const esxml_network *n = &g->networks[i / 2];
+        int nat = i % 2;
+        const char *b = nat ? n->nat_bridge : n->bridge;
         hostops_var bv[] = {{"bridge", b}};
-        if (b == NULL || !util_has_line(bridges, b) || bridge_used(doc, h, g, b))
+        if (b == NULL || !util_has_line(bridges, b) || esxml_bridge_in_use(doc, h, g, b))
             continue;
-        line(o, "Removing bridge %s from KVM host %s", b, hostname);
-        if (run(c, HOP_BRIDGE_REMOVE, bv, 1, timeout_ms, NULL, errstr, errstr_size) != 0)
+        line(o, "Removing %sbridge %s from KVM host %s", nat ? "NAT " : "", b, hostname);
+        if (run(c, nat ? HOP_NAT_BRIDGE_REMOVE : HOP_BRIDGE_REMOVE, bv, 1, timeout_ms, NULL, errstr,
+                errstr_size) != 0)
             line(o, "Keeping bridge %s on %s: %s", b, hostname, errstr);
     }
     line(o, "Stale copy of %s removed from %s", guest, hostname);

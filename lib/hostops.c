@@ -28,6 +28,7 @@ static const char *const exadata_templates[HOP__COUNT] = {
     [HOP_IFACE_DETACH] = "vm_maker --detach-interface {guest} {iface}",
     [HOP_BRIDGE_LIST] = "vm_maker --list-bridges",
     [HOP_BRIDGE_ADD] = "vm_maker --add-bridge {bridge} --vlan {vlan}",
+    [HOP_BRIDGE_ADD_UNTAGGED] = "vm_maker --add-bridge {bridge}",
     [HOP_BRIDGE_REMOVE] = "vm_maker --remove-bridge {bridge}",
     [HOP_NAT_BRIDGE_ADD] = "vm_maker --add-bridge {bridge}",
     [HOP_NAT_BRIDGE_REMOVE] = "vm_maker --remove-bridge {bridge}",
@@ -111,6 +112,7 @@ static const char *const libvirt_templates[HOP__COUNT] = {
      * template (template.bridge_add) to enslave UPLINK.{vlan} as well. */
     [HOP_BRIDGE_ADD] = "ip link add name {bridge} type bridge && ip link set {bridge} alias "
                        "'kvmove vlan {vlan}' && ip link set {bridge} up",
+    [HOP_BRIDGE_ADD_UNTAGGED] = "ip link add name {bridge} type bridge && ip link set {bridge} up",
     [HOP_BRIDGE_REMOVE] = "ip link delete {bridge} type bridge",
     [HOP_NAT_BRIDGE_ADD] = "ip link add name {bridge} type bridge && ip link set {bridge} up",
     [HOP_NAT_BRIDGE_REMOVE] = "ip link delete {bridge} type bridge",
@@ -154,6 +156,7 @@ static const char *const op_names[HOP__COUNT] = {
     [HOP_IFACE_DETACH] = "iface_detach",
     [HOP_BRIDGE_LIST] = "bridge_list",
     [HOP_BRIDGE_ADD] = "bridge_add",
+    [HOP_BRIDGE_ADD_UNTAGGED] = "bridge_add_untagged",
     [HOP_BRIDGE_REMOVE] = "bridge_remove",
     [HOP_NAT_BRIDGE_ADD] = "nat_bridge_add",
     [HOP_NAT_BRIDGE_REMOVE] = "nat_bridge_remove",

@@ -26,7 +26,8 @@ typedef enum {
     HOP_IFACE_ATTACH,
     HOP_IFACE_DETACH,
     HOP_BRIDGE_LIST,
-    HOP_BRIDGE_ADD, /* {bridge} with {vlan} */
+    HOP_BRIDGE_ADD,          /* {bridge} with {vlan} */
+    HOP_BRIDGE_ADD_UNTAGGED, /* {bridge} without a VLAN (es.xml has no vlanId) */
     HOP_BRIDGE_REMOVE,
     HOP_NAT_BRIDGE_ADD,
     HOP_NAT_BRIDGE_REMOVE,

@@ -654,8 +654,13 @@ static int step_create_bridges(run *r)
         if (n->bridge == NULL || util_has_line(have, n->bridge))
             continue;
         snprintf(vlan, sizeof(vlan), "%d", n->vlan);
-        say(r, "Creating bridge %s (VLAN %d) on KVM host %s", n->bridge, n->vlan, T(r));
-        if (must(r, c, HOP_BRIDGE_ADD, v, 2, NULL) < 0) {
+        if (n->vlan > 0)
+            say(r, "Creating bridge %s (VLAN %d) on KVM host %s", n->bridge, n->vlan, T(r));
+        else
+            say(r, "Creating bridge %s (untagged) on KVM host %s", n->bridge, T(r));
+        /* es.xml's untagged bridge (no vlanId) stays untagged on the target too. */
+        if (must(r, c, n->vlan > 0 ? HOP_BRIDGE_ADD : HOP_BRIDGE_ADD_UNTAGGED, v,
+                 n->vlan > 0 ? 2 : 1, NULL) < 0) {
             free(have);
             return -1;
         }
@@ -663,22 +668,6 @@ static int step_create_bridges(run *r)
     }
     free(have);
     return done(r, STEP_SUCCEEDED, "%d bridges created on %s", added, T(r));
-}
-
-/* 1 if a guest other than the migrating one, placed on HOST in es.xml, uses BRIDGE. */
-static int bridge_shared(run *r, const esxml_host *host, const char *bridge)
-{
-    size_t i, k;
-
-    for (i = 0; i < host->n_guests; i++) {
-        const esxml_guest *o = esxml_guest_find_id(r->env->doc, host->guest_ids[i]);
-        if (o == NULL || o == r->env->guest)
-            continue;
-        for (k = 0; k < o->n_networks; k++)
-            if (o->networks[k].bridge && strcmp(o->networks[k].bridge, bridge) == 0)
-                return 1;
-    }
-    return 0;
 }
 
 static int step_remove_bridges(run *r)
@@ -699,7 +688,7 @@ static int step_remove_bridges(run *r)
         hostops_var v[] = {{"bridge", n->bridge}};
         if (n->bridge == NULL || !util_has_line(have, n->bridge))
             continue;
-        if (bridge_shared(r, r->env->src, n->bridge)) {
+        if (esxml_bridge_in_use(r->env->doc, r->env->src, r->env->guest, n->bridge)) {
             say(r, "Keeping bridge %s on KVM host %s: other guests use it", n->bridge, S(r));
             continue;
         }
@@ -743,6 +732,10 @@ static int nat_bridges(run *r, int create)
         hostops_var v[] = {{"bridge", nb}};
         if (nb == NULL || util_has_line(have, nb) == create)
             continue;
+        if (!create && esxml_bridge_in_use(r->env->doc, h, r->env->guest, nb)) {
+            say(r, "Keeping NAT bridge %s on KVM host %s: other guests use it", nb, h->hostname);
+            continue;
+        }
         if (must(r, c, create ? HOP_NAT_BRIDGE_ADD : HOP_NAT_BRIDGE_REMOVE, v, 1, NULL) < 0) {
             free(have);
             return -1;

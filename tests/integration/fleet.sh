@@ -70,9 +70,7 @@ fleet_check_target() {
         if [[ -n $vl ]]; then
             check "$name: bridge $b (VLAN $vl) on the target" grep -qx "bridge $b $vl" <<<"$st"
         else
-            # KNOWN FAILURE: CREATE_BRIDGES (lib/migrate.c) sends "--vlan 0" for a bridge es.xml
-            # has untagged (no vlanId), so the target's bridge is not the source's.
-            check "KNOWN FAILURE (CREATE_BRIDGES, untagged bridge created with --vlan 0): $name: untagged bridge $b on the target" \
+            check "$name: untagged bridge $b on the target (no VLAN, as es.xml has it)" \
                 grep -qx "bridge $b" <<<"$st"
         fi
     done
@@ -110,10 +108,11 @@ fleet_check_source() {
     fleet_cloud "$f" || return 0
     for n in $(fleet_nat_bridges "$f" "$gid"); do
         if fleet_used_by_others "$now" "$3" "$gid" natBridge "$n"; then
-            # KNOWN FAILURE until REMOVE_NAT_BRIDGE_SRC checks for other users (issue 13 item 4;
-            # the step is fixed in lib/migrate.c): it removes a NAT bridge other guests use.
-            check "KNOWN FAILURE (issue 13 item 4, REMOVE_NAT_BRIDGE_SRC): $name: source keeps NAT bridge $n (other guests there use it)" \
+            check "$name: source keeps NAT bridge $n (other guests there use it)" \
                 grep -qx "bridge $n" <<<"$st"
+        else
+            check "$name: source NAT bridge $n removed (no other guest there uses it)" \
+                eq 0 "$(grep -cx "bridge $n" <<<"$st")"
         fi
     done
 }

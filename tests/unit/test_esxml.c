@@ -557,6 +557,53 @@ START_TEST(test_cld02_hosts)
 }
 END_TEST
 
+/* esxml_bridge_in_use on cld02: a bridge or NAT bridge stays while another guest of the host
+ * uses it; the guest itself, other hosts' guests and unknown names do not count. */
+static const struct {
+    const char *host, *except, *bridge;
+    int expected;
+} bridge_use_cases[] = {
+    /* kvm01 holds vm01 and vm02, which share vmbondeth0.3001 and NAT bridge vmnat0.3001 */
+    {"cld02kvm01.dbcloud.example.net", "cld02vm01.dbcloud.example.net", "vmbondeth0.3001", 1},
+    {"cld02kvm01.dbcloud.example.net", "cld02vm01.dbcloud.example.net", "vmnat0.3001", 1},
+    /* only vm01 uses the untagged backup bridge there */
+    {"cld02kvm01.dbcloud.example.net", "cld02vm01.dbcloud.example.net", "vmbondeth1", 0},
+    {"cld02kvm01.dbcloud.example.net", NULL, "vmbondeth1", 1},
+    /* vm05 is alone on kvm03: its NAT bridge is its own */
+    {"cld02kvm03.dbcloud.example.net", "cld02vm05.dbcloud.example.net", "vmnat0.3003", 0},
+    /* another host's guests do not count */
+    {"cld02kvm04.dbcloud.example.net", NULL, "vmnat0.3001", 0},
+    /* names compare exactly (Linux interface names are case-sensitive) */
+    {"cld02kvm01.dbcloud.example.net", NULL, "VMNAT0.3001", 0},
+    {"cld02kvm02.dbcloud.example.net", "cld02vm03.dbcloud.example.net", "vmnat0.3002", 1},
+    {"cld02kvm02.dbcloud.example.net", "CLD02VM04.dbcloud.example.net", "vmbondeth1.3102", 1},
+    {"cld02kvm02.dbcloud.example.net", "cld02vm03.dbcloud.example.net", "vmbondeth1.3102", 0},
+};
+
+START_TEST(test_cld02_bridge_in_use)
+{
+    char path[4200], err[1024] = "";
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    esxml *doc = NULL;
+    const esxml_host *h;
+    const esxml_guest *except = NULL;
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/cld02.xml", src && *src ? src : ".");
+    ck_assert_msg(esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    h = esxml_host_find(doc, bridge_use_cases[_i].host);
+    ck_assert_ptr_nonnull(h);
+    if (bridge_use_cases[_i].except) {
+        except = esxml_guest_find(doc, bridge_use_cases[_i].except);
+        ck_assert_ptr_nonnull(except);
+    }
+    ck_assert_int_eq(esxml_bridge_in_use(doc, h, except, bridge_use_cases[_i].bridge),
+                     bridge_use_cases[_i].expected);
+    ck_assert_int_eq(esxml_bridge_in_use(doc, NULL, except, bridge_use_cases[_i].bridge), 0);
+    ck_assert_int_eq(esxml_bridge_in_use(doc, h, except, NULL), 0);
+    esxml_free(doc);
+}
+END_TEST
+
 START_TEST(test_cld02_guests)
 {
     char path[4200], err[1024] = "";
@@ -986,6 +1033,7 @@ static Suite *esxml_suite(void)
     tcase_add_test(tc, test_cloud_fixture);
     tcase_add_loop_test(tc, test_cld02_hosts, 0, N(cld02_hosts));
     tcase_add_test(tc, test_cld02_guests);
+    tcase_add_loop_test(tc, test_cld02_bridge_in_use, 0, N(bridge_use_cases));
     tcase_add_loop_test(tc, test_names_agree, 0, N(good_files));
     tcase_add_test(tc, test_minimal_fixture_ok);
     tcase_add_loop_test(tc, test_canonical_names, 0, N(canonical_cases));
