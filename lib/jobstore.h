@@ -1,4 +1,7 @@
-/* jobstore: all job, step, preflight, outbox and es.xml state in PostgreSQL (libpq). */
+/* jobstore: all job, step, preflight, outbox and es.xml state in PostgreSQL (libpq); one file per
+ * part: jobstore.c (connection, statements), jobstore_migrate.c, jobstore_config.c,
+ * jobstore_intake.c, jobstore_job.c, jobstore_lease.c, jobstore_preflight.c, jobstore_step.c,
+ * jobstore_cleanup.c, jobstore_outbox.c, jobstore_reservation.c, jobstore_json.c (views). */
 #ifndef KVMOVE_JOBSTORE_H
 #define KVMOVE_JOBSTORE_H
 

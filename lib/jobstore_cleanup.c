@@ -1,0 +1,117 @@
+/* jobstore_cleanup: source-side cleanups that OFFLINEFORCE left pending on an unreachable host. */
+#include "jobstore.h"
+#include "jobstore_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "util.h"
+
+int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const char *address,
+                         const char *reason, const char *owner, const char *source, char *errstr,
+                         size_t errstr_size)
+{
+    const char *p[5] = {j->id, host, address, j->guest, reason};
+    PGresult *res;
+    int rc, added;
+
+    if (jobstore_begin(js, errstr, errstr_size) < 0)
+        return -JOBSTORE_EDB;
+    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0)
+        goto fail;
+    res = jobstore_run(js, "record cleanup",
+                       "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES "
+                       "($1::uuid, $2, $3, $4, $5) ON CONFLICT (host, guest, job_id) DO NOTHING",
+                       5, p, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    if (res == NULL) {
+        rc = -JOBSTORE_EDB;
+        goto fail;
+    }
+    added = atoi(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    if (added && (rc = jobstore_outbox_add(js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
+                                           json_pack("{s:s,s:s,s:s}", "host", host, "guest",
+                                                     j->guest, "message", reason),
+                                           errstr, errstr_size)) < 0)
+        goto fail;
+    return jobstore_commit(js, errstr, errstr_size);
+fail:
+    jobstore_rollback(js);
+    return rc;
+}
+
+int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
+                          jobstore_cleanup *out, char *errstr, size_t errstr_size)
+{
+    char after[32];
+    const char *p[3] = {host, guest, after};
+    PGresult *res;
+
+    snprintf(after, sizeof(after), "%ld", after_id);
+    if (jobstore_begin(js, errstr, errstr_size) < 0)
+        return -JOBSTORE_EDB;
+    res = jobstore_run(
+        js, "next cleanup",
+        "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "
+        "j.tgt_host "
+        "FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status = 'pending' "
+        "AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) AND "
+        "c.id > $3::bigint ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
+        3, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    if (res == NULL) {
+        jobstore_rollback(js);
+        return -JOBSTORE_EDB;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        jobstore_rollback(js);
+        return 0;
+    }
+    memset(out, 0, sizeof(*out));
+    out->id = atol(PQgetvalue(res, 0, 0));
+    util_strlcpy(out->job_id, PQgetvalue(res, 0, 1), sizeof(out->job_id));
+    util_strlcpy(out->host, PQgetvalue(res, 0, 2), sizeof(out->host));
+    util_strlcpy(out->address, PQgetvalue(res, 0, 3), sizeof(out->address));
+    util_strlcpy(out->guest, PQgetvalue(res, 0, 4), sizeof(out->guest));
+    out->config_version = atol(PQgetvalue(res, 0, 5));
+    util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
+    PQclear(res);
+    return 1; /* the transaction stays open until jobstore_cleanup_finish */
+}
+
+int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
+                            const char *error, const char *source, char *errstr, size_t errstr_size)
+{
+    char id[32];
+    const char *p[3] = {id, output ? output : "", error ? error : ""};
+    int rc;
+
+    snprintf(id, sizeof(id), "%ld", cl->id);
+    if (done) {
+        rc = jobstore_cmd(
+            js, "finish cleanup",
+            "UPDATE host_cleanups SET status = 'done', done_at = now(), attempts = attempts "
+            "+ 1, output = $2, last_error = '' WHERE id = $1::bigint",
+            2, p, errstr, errstr_size);
+        if (rc == 0)
+            rc =
+                jobstore_outbox_add(js, cl->job_id, cl->guest, EVENT_CLEANUP_COMPLETED, source,
+                                    json_pack("{s:s,s:s,s:s}", "host", cl->host, "guest", cl->guest,
+                                              "message", "stale copy removed from the source host"),
+                                    errstr, errstr_size);
+    } else {
+        const char *q[2] = {id, error ? error : ""};
+        rc = jobstore_cmd(
+            js, "count cleanup attempt",
+            "UPDATE host_cleanups SET attempts = attempts + 1, last_error = $2 WHERE id = "
+            "$1::bigint",
+            2, q, errstr, errstr_size);
+    }
+    if (rc < 0) {
+        jobstore_rollback(js);
+        return rc;
+    }
+    return jobstore_commit(js, errstr, errstr_size);
+}

@@ -1,0 +1,61 @@
+/* jobstore_preflight: a job's preflight check results and their verdict event. */
+#include "jobstore.h"
+#include "jobstore_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "util.h"
+
+int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int seq,
+                              const char *check_name, const char *status, const char *message,
+                              char *errstr, size_t errstr_size)
+{
+    char sq[16];
+    const char *p[5] = {j->id, check_name, sq, status, message};
+    int rc;
+
+    snprintf(sq, sizeof(sq), "%d", seq);
+    if (jobstore_begin(js, errstr, errstr_size) < 0)
+        return -JOBSTORE_EDB;
+    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0 ||
+        (rc = jobstore_cmd(
+             js, "record preflight",
+             "INSERT INTO preflight_results (job_id, check_name, seq, status, message) "
+             "VALUES ($1::uuid, $2, $3::integer, $4, $5) ON CONFLICT (job_id, check_name) "
+             "DO UPDATE SET status = EXCLUDED.status, message = EXCLUDED.message, "
+             "checked_at = now()",
+             5, p, errstr, errstr_size)) < 0) {
+        jobstore_rollback(js);
+        return rc;
+    }
+    return jobstore_commit(js, errstr, errstr_size);
+}
+
+int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const char *source,
+                            int passed, json_t *data, char *errstr, size_t errstr_size)
+{
+    int rc;
+
+    if (data == NULL)
+        data = json_object();
+    if (jobstore_begin(js, errstr, errstr_size) < 0) {
+        json_decref(data);
+        return -JOBSTORE_EDB;
+    }
+    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0) {
+        json_decref(data);
+        jobstore_rollback(js);
+        return rc;
+    }
+    rc = jobstore_outbox_add(js, j->id, j->guest,
+                             passed ? EVENT_PREFLIGHT_PASSED : EVENT_PREFLIGHT_FAILED, source, data,
+                             errstr, errstr_size);
+    if (rc < 0) {
+        jobstore_rollback(js);
+        return rc;
+    }
+    return jobstore_commit(js, errstr, errstr_size);
+}
