@@ -1,4 +1,5 @@
-/* jobstore: the connection to PostgreSQL and the statement helpers every jobstore_*.c uses. */
+/* jobstore: the connection to PostgreSQL, the statement helpers every jobstore_*.c uses and the
+ * one mapping of database failures to jobstore codes. */
 #include "jobstore.h"
 #include "jobstore_internal.h"
 
@@ -6,15 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failure.h"
 #include "util.h"
 
-void jobstore_db_error(jobstore *js, const char *what, PGresult *res, char *errstr,
-                       size_t errstr_size)
+/* Fills errstr with "database: WHAT: " and the error of RES (or of the connection when RES is
+ * NULL). */
+static void db_error(jobstore *js, const char *what, PGresult *res, char *errstr,
+                     size_t errstr_size)
 {
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(js->conn);
     char clean[512];
     size_t n;
 
+    if (res && (msg == NULL || *msg == '\0')) {
+        util_errf(errstr, errstr_size, "database: %s: unexpected result %s", what,
+                  PQresStatus(PQresultStatus(res)));
+        return;
+    }
     util_strlcpy(clean, msg && *msg ? msg : "unknown error", sizeof(clean));
     n = strlen(clean);
     while (n > 0 && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
@@ -22,43 +31,96 @@ void jobstore_db_error(jobstore *js, const char *what, PGresult *res, char *errs
     util_errf(errstr, errstr_size, "database: %s: %s", what, clean);
 }
 
-PGresult *jobstore_run(jobstore *js, const char *what, const char *sql, int n,
-                       const char *const *params, ExecStatusType expect, char *sqlstate,
-                       char *errstr, size_t errstr_size)
+/* The code of a failed statement (RES may be NULL), by failure_of_sqlstate; remembers the
+ * SQLSTATE in js->sqlstate. A result of another kind than expected is our own mistake:
+ * permanent. */
+static int failure_code(jobstore *js, PGresult *res)
 {
-    PGresult *res = PQexecParams(js->conn, sql, n, NULL, params, NULL, NULL, 0);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
-    if (sqlstate)
-        sqlstate[0] = '\0';
-    if (res != NULL && PQresultStatus(res) == expect)
-        return res;
-    if (sqlstate && res && PQresultErrorField(res, PG_DIAG_SQLSTATE))
-        util_strlcpy(sqlstate, PQresultErrorField(res, PG_DIAG_SQLSTATE), 6);
-    jobstore_db_error(js, what, res, errstr, errstr_size);
+    util_strlcpy(js->sqlstate, state ? state : "", sizeof(js->sqlstate));
+    if (st != PGRES_FATAL_ERROR && st != PGRES_BAD_RESPONSE && st != PGRES_NONFATAL_ERROR)
+        return -JOBSTORE_EDATA;
+    return failure_of_sqlstate(state) == FAILURE_TRANSIENT ? -JOBSTORE_EDB : -JOBSTORE_EDATA;
+}
+
+/* Ends a statement: 0 and *OUT (or cleared) when RES has status EXPECT, else its code. */
+static int settle(jobstore *js, const char *what, PGresult *res, ExecStatusType expect,
+                  PGresult **out, char *errstr, size_t errstr_size)
+{
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (res != NULL && PQresultStatus(res) == expect) {
+        js->sqlstate[0] = '\0';
+        if (out)
+            *out = res;
+        else
+            PQclear(res);
+        return 0;
+    }
+    rc = failure_code(js, res);
+    db_error(js, what, res, errstr, errstr_size);
     PQclear(res);
-    return NULL;
+    return rc;
+}
+
+int jobstore_run(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size)
+{
+    return settle(js, what, PQexecParams(js->conn, sql, n, NULL, params, NULL, NULL, 0), expect,
+                  out, errstr, errstr_size);
 }
 
 int jobstore_cmd(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
-                 char *errstr, size_t errstr_size)
+                 int *rows, char *errstr, size_t errstr_size)
 {
-    PGresult *res =
-        jobstore_run(js, what, sql, n, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    PGresult *res;
+    int rc = jobstore_run(js, what, sql, n, params, PGRES_COMMAND_OK, &res, errstr, errstr_size);
 
-    if (res == NULL)
-        return -JOBSTORE_EDB;
+    if (rc < 0)
+        return rc;
+    if (rows)
+        *rows = atoi(PQcmdTuples(res));
     PQclear(res);
     return 0;
 }
 
+int jobstore_value(jobstore *js, const char *what, const char *sql, int n,
+                   const char *const *params, long *value, char *errstr, size_t errstr_size)
+{
+    PGresult *res;
+    int rc = jobstore_run(js, what, sql, n, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+
+    if (rc < 0)
+        return rc;
+    if (PQntuples(res) != 1 || PQnfields(res) < 1) {
+        util_errf(errstr, errstr_size, "database: %s: %d rows, expected one", what, PQntuples(res));
+        PQclear(res);
+        return -JOBSTORE_EDATA;
+    }
+    *value = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
+                    size_t errstr_size)
+{
+    /* Our own files with several statements: PQexec, no parameters. */
+    return settle(js, what, PQexec(js->conn, sql), PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+}
+
 int jobstore_begin(jobstore *js, char *errstr, size_t errstr_size)
 {
-    return jobstore_cmd(js, "begin", "BEGIN", 0, NULL, errstr, errstr_size);
+    return jobstore_cmd(js, "begin", "BEGIN", 0, NULL, NULL, errstr, errstr_size);
 }
 
 int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size)
 {
-    return jobstore_cmd(js, "commit", "COMMIT", 0, NULL, errstr, errstr_size);
+    return jobstore_cmd(js, "commit", "COMMIT", 0, NULL, NULL, errstr, errstr_size);
 }
 
 void jobstore_rollback(jobstore *js)
@@ -67,16 +129,27 @@ void jobstore_rollback(jobstore *js)
     PQclear(res);
 }
 
+int jobstore_end(jobstore *js, int rc, char *errstr, size_t errstr_size)
+{
+    if (rc < 0) {
+        jobstore_rollback(js);
+        return rc;
+    }
+    return jobstore_commit(js, errstr, errstr_size);
+}
+
 int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t errstr_size)
 {
     jobstore *js = calloc(1, sizeof(*js));
 
-    if (js == NULL)
+    if (js == NULL || (js->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
+        free(js);
+        util_errf(errstr, errstr_size, "database: connect: out of memory");
         return -JOBSTORE_EDB;
-    js->conninfo = strdup(conninfo ? conninfo : "");
+    }
     js->conn = PQconnectdb(js->conninfo);
     if (PQstatus(js->conn) != CONNECTION_OK) {
-        jobstore_db_error(js, "connect", NULL, errstr, errstr_size);
+        db_error(js, "connect", NULL, errstr, errstr_size);
         jobstore_close(js);
         return -JOBSTORE_EDB;
     }
@@ -105,22 +178,88 @@ int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size)
     }
     PQreset(js->conn);
     if (PQstatus(js->conn) != CONNECTION_OK) {
-        jobstore_db_error(js, "reconnect", NULL, errstr, errstr_size);
+        db_error(js, "reconnect", NULL, errstr, errstr_size);
         return -JOBSTORE_EDB;
     }
     return 0;
 }
 
-int jobstore_json_column(PGresult *res, json_t **out, char *errstr, size_t errstr_size)
+int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
+                        const char *const *params, json_t **out, char *errstr, size_t errstr_size)
 {
     json_error_t jerr;
-    json_t *v = json_loads(PQntuples(res) ? PQgetvalue(res, 0, 0) : "null", 0, &jerr);
+    PGresult *res;
+    json_t *v;
+    int rc = jobstore_run(js, what, sql, n, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
 
+    if (rc < 0)
+        return rc;
+    v = json_loads(PQntuples(res) ? PQgetvalue(res, 0, 0) : "null", JSON_DECODE_ANY, &jerr);
     PQclear(res);
     if (v == NULL) {
-        util_errf(errstr, errstr_size, "database returned invalid JSON: %s", jerr.text);
-        return -JOBSTORE_EDB;
+        util_errf(errstr, errstr_size, "database: %s: invalid JSON: %s", what, jerr.text);
+        return -JOBSTORE_EDATA;
     }
     *out = v;
     return 0;
+}
+
+/* ---- text kvmove does not control ---- */
+
+/* Length of the well-formed UTF-8 sequence at S (Unicode table 3-7: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0 when S does not start one. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        lo = s[0] == 0xe0 ? 0xa0 : 0x80;
+        hi = s[0] == 0xed ? 0x9f : 0xbf;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        lo = s[0] == 0xf0 ? 0x90 : 0x80;
+        hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+char *jobstore_text_clean(const char *text)
+{
+    static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+    const unsigned char *s = (const unsigned char *)(text ? text : "");
+    size_t len = strlen((const char *)s), i = 0, o = 0, cap;
+    char note[96], *out;
+
+    cap = len * 3 < JOBSTORE_TEXT_MAX ? len * 3 : JOBSTORE_TEXT_MAX;
+    out = malloc(cap + sizeof(note));
+    if (out == NULL)
+        return NULL;
+    while (i < len) {
+        size_t n = utf8_sequence(s + i);
+        const char *piece = n ? (const char *)s + i : replacement;
+        size_t pn = n ? n : 3;
+        if (o + pn > cap)
+            break;
+        memcpy(out + o, piece, pn);
+        o += pn;
+        i += n ? n : 1;
+    }
+    out[o] = '\0';
+    if (i < len) {
+        snprintf(note, sizeof(note), "\n[kvmove: %zu more bytes not stored]", len - i);
+        memcpy(out + o, note, strlen(note) + 1);
+    }
+    return out;
 }

@@ -13,11 +13,25 @@
 
 typedef struct jobstore jobstore;
 
-/* Error codes (returned negated). */
-#define JOBSTORE_EDB 1       /* the database failed or is unreachable: worth a retry */
+/* Error codes (returned negated). Every database failure is one of the first two, as
+ * failure_of_sqlstate (failure.h) classifies its SQLSTATE. */
+#define JOBSTORE_EDB 1 /* the database failed or is unreachable: worth a retry */
+#define JOBSTORE_EDATA                                                                             \
+    5                        /* the database refused the statement or its data: the same call      \
+                              * fails the same way again, do not retry it */
 #define JOBSTORE_ENOTFOUND 2 /* no such job / config version */
 #define JOBSTORE_ELEASE 3    /* this worker no longer holds the job's lease: stop working on it */
 #define JOBSTORE_EINVALID 4  /* the request cannot be accepted (reason in errstr) */
+
+/* The most bytes of one text kvmove does not control (host output, messages) that is stored. */
+#define JOBSTORE_TEXT_MAX 65536
+
+/* TEXT (NULL = "") as the job store writes every text it does not control (host output, step
+ * messages, errors, reasons): valid UTF-8, each byte that does not start a well-formed sequence
+ * replaced by U+FFFD, at most JOBSTORE_TEXT_MAX bytes of it (cut at a character boundary, then a
+ * line saying how many bytes were left out). A C string ends at its first NUL byte. Returns a
+ * new string (caller frees), NULL when out of memory. */
+char *jobstore_text_clean(const char *text);
 
 /* Connects with a libpq conninfo string (NULL or "" = the PG* environment variables).
  * Returns 0 and *OUT (free with jobstore_close), or -JOBSTORE_EDB with errstr. */
@@ -60,15 +74,15 @@ typedef enum {
  * earlier job's failed step, from_step, or the single step. MEMORY_MB/VCPUS are reserved on
  * the target while the job is active (0 when unknown). SOURCE names the event source.
  * Returns 0 and *RESULT, or a negative code (errstr). */
-int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vcpus,
-                        const char *source, jobstore_intake *result, char *errstr,
-                        size_t errstr_size);
+int jobstore_intake_request(jobstore *js, const request *req, long memory_mb, int vcpus,
+                            const char *source, jobstore_intake *result, char *errstr,
+                            size_t errstr_size);
 
 /* Publishes a job.rejected event for a request that never became a job (it failed to parse
  * or validate): REQUEST_ID may be "" when unreadable, then no event is written. Once per
  * request id (recorded in rejected_requests): a redelivery writes no second event. */
-int jobstore_reject_unparsed(jobstore *js, const char *request_id, const char *reason,
-                             const char *source, char *errstr, size_t errstr_size);
+int jobstore_intake_reject(jobstore *js, const char *request_id, const char *reason,
+                           const char *source, char *errstr, size_t errstr_size);
 
 /* ---- execution (lease-guarded: every call checks OWNER still holds the lease) ---- */
 

@@ -13,33 +13,29 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
                          const char *reason, const char *owner, const char *source, char *errstr,
                          size_t errstr_size)
 {
-    const char *p[5] = {j->id, host, address, j->guest, reason};
-    PGresult *res;
-    int rc, added;
+    char *why = jobstore_text_clean(reason);
+    const char *p[5] = {j->id, host, address, j->guest, why};
+    int rc, added = 0;
 
-    if (jobstore_begin(js, errstr, errstr_size) < 0)
+    if (why == NULL) {
+        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
         return -JOBSTORE_EDB;
-    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0)
-        goto fail;
-    res = jobstore_run(js, "record cleanup",
-                       "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES "
-                       "($1::uuid, $2, $3, $4, $5) ON CONFLICT (host, guest, job_id) DO NOTHING",
-                       5, p, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
-    if (res == NULL) {
-        rc = -JOBSTORE_EDB;
-        goto fail;
     }
-    added = atoi(PQcmdTuples(res)) > 0;
-    PQclear(res);
-    if (added && (rc = jobstore_outbox_add(js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
-                                           json_pack("{s:s,s:s,s:s}", "host", host, "guest",
-                                                     j->guest, "message", reason),
-                                           errstr, errstr_size)) < 0)
-        goto fail;
-    return jobstore_commit(js, errstr, errstr_size);
-fail:
-    jobstore_rollback(js);
-    return rc;
+    if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) < 0) {
+        free(why);
+        return rc;
+    }
+    rc = jobstore_cmd(js, "record cleanup",
+                      "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES "
+                      "($1::uuid, $2, $3, $4, $5) ON CONFLICT (host, guest, job_id) DO NOTHING",
+                      5, p, &added, errstr, errstr_size);
+    if (rc == 0 && added)
+        rc = jobstore_outbox_add(
+            js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
+            json_pack("{s:s,s:s,s:s}", "host", host, "guest", j->guest, "message", why), errstr,
+            errstr_size);
+    free(why);
+    return jobstore_end(js, rc, errstr, errstr_size);
 }
 
 int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
@@ -48,21 +44,22 @@ int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, lon
     char after[32];
     const char *p[3] = {host, guest, after};
     PGresult *res;
+    int rc;
 
     snprintf(after, sizeof(after), "%ld", after_id);
-    if (jobstore_begin(js, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
-    res = jobstore_run(
+    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+        return rc;
+    rc = jobstore_run(
         js, "next cleanup",
         "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "
         "j.tgt_host "
         "FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status = 'pending' "
         "AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) AND "
         "c.id > $3::bigint ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
-        3, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL) {
+        3, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (rc < 0) {
         jobstore_rollback(js);
-        return -JOBSTORE_EDB;
+        return rc;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -84,17 +81,19 @@ int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, lon
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
                             const char *error, const char *source, char *errstr, size_t errstr_size)
 {
-    char id[32];
-    const char *p[3] = {id, output ? output : "", error ? error : ""};
-    int rc;
+    char id[32], *out = jobstore_text_clean(output), *err = jobstore_text_clean(error);
+    const char *p[3] = {id, out, err};
+    int rc = 0;
 
     snprintf(id, sizeof(id), "%ld", cl->id);
-    if (done) {
-        rc = jobstore_cmd(
-            js, "finish cleanup",
-            "UPDATE host_cleanups SET status = 'done', done_at = now(), attempts = attempts "
-            "+ 1, output = $2, last_error = '' WHERE id = $1::bigint",
-            2, p, errstr, errstr_size);
+    if (out == NULL || err == NULL) {
+        util_errf(errstr, errstr_size, "cleanup %ld: out of memory", cl->id);
+        rc = -JOBSTORE_EDB;
+    } else if (done) {
+        rc = jobstore_cmd(js, "finish cleanup",
+                          "UPDATE host_cleanups SET status = 'done', done_at = now(), attempts = "
+                          "attempts + 1, output = $2, last_error = '' WHERE id = $1::bigint",
+                          2, p, NULL, errstr, errstr_size);
         if (rc == 0)
             rc =
                 jobstore_outbox_add(js, cl->job_id, cl->guest, EVENT_CLEANUP_COMPLETED, source,
@@ -102,16 +101,14 @@ int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, 
                                               "message", "stale copy removed from the source host"),
                                     errstr, errstr_size);
     } else {
-        const char *q[2] = {id, error ? error : ""};
-        rc = jobstore_cmd(
-            js, "count cleanup attempt",
-            "UPDATE host_cleanups SET attempts = attempts + 1, last_error = $2 WHERE id = "
-            "$1::bigint",
-            2, q, errstr, errstr_size);
+        const char *q[2] = {id, err};
+        rc = jobstore_cmd(js, "count cleanup attempt",
+                          "UPDATE host_cleanups SET attempts = attempts + 1, last_error = $2 "
+                          "WHERE id = $1::bigint",
+                          2, q, NULL, errstr, errstr_size);
     }
-    if (rc < 0) {
-        jobstore_rollback(js);
-        return rc;
-    }
-    return jobstore_commit(js, errstr, errstr_size);
+    free(out);
+    free(err);
+    /* ends the transaction jobstore_cleanup_next opened */
+    return jobstore_end(js, rc, errstr, errstr_size);
 }

@@ -13,17 +13,15 @@ int jobstore_config_store(jobstore *js, const char *system_name, const char *sta
                           size_t errstr_size)
 {
     const char *p[4] = {system_name, state, document, note ? note : ""};
-    PGresult *res = jobstore_run(js, "store config",
-                                 "INSERT INTO configs (system_name, state, document, note) "
-                                 "VALUES ($1, $2, $3, $4) RETURNING version",
-                                 4, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    long v = 0;
+    int rc = jobstore_value(js, "store config",
+                            "INSERT INTO configs (system_name, state, document, note) "
+                            "VALUES ($1, $2, $3, $4) RETURNING version",
+                            4, p, &v, errstr, errstr_size);
 
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    if (version)
-        *version = atol(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return 0;
+    if (rc == 0 && version)
+        *version = v;
+    return rc;
 }
 
 int jobstore_config_get(jobstore *js, long version, char **doc, long *version_out, char *state,
@@ -32,15 +30,15 @@ int jobstore_config_get(jobstore *js, long version, char **doc, long *version_ou
     char v[32];
     const char *p[1] = {v};
     PGresult *res;
+    int rc;
 
     snprintf(v, sizeof(v), "%ld", version);
-    res = jobstore_run(
-        js, "read config",
-        "SELECT version, state, document FROM configs WHERE $1::bigint = 0 OR version = "
-        "$1::bigint ORDER BY version DESC LIMIT 1",
-        1, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
-        return -JOBSTORE_EDB;
+    rc = jobstore_run(js, "read config",
+                      "SELECT version, state, document FROM configs WHERE $1::bigint = 0 OR "
+                      "version = $1::bigint ORDER BY version DESC LIMIT 1",
+                      1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
     if (PQntuples(res) == 0) {
         PQclear(res);
         if (version == 0)
@@ -55,22 +53,19 @@ int jobstore_config_get(jobstore *js, long version, char **doc, long *version_ou
         *version_out = atol(PQgetvalue(res, 0, 0));
     if (state)
         util_strlcpy(state, PQgetvalue(res, 0, 1), 32);
-    if (doc)
-        *doc = strdup(PQgetvalue(res, 0, 2));
+    if (doc && (*doc = strdup(PQgetvalue(res, 0, 2))) == NULL) {
+        util_errf(errstr, errstr_size, "es.xml version %ld: out of memory", version);
+        rc = -JOBSTORE_EDB;
+    }
     PQclear(res);
-    return 0;
+    return rc;
 }
 
 int jobstore_config_list(jobstore *js, json_t **out, char *errstr, size_t errstr_size)
 {
-    PGresult *res =
-        jobstore_run(js, "list configs",
-                     "SELECT coalesce(json_agg(json_build_object('version', version, "
-                     "'system', system_name, 'state', state, 'note', note, 'created_at', "
-                     "created_at) ORDER BY version), '[]') FROM configs",
-                     0, NULL, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    return jobstore_json_column(res, out, errstr, errstr_size);
+    return jobstore_json_query(js, "list configs",
+                               "SELECT coalesce(json_agg(json_build_object('version', version, "
+                               "'system', system_name, 'state', state, 'note', note, 'created_at', "
+                               "created_at) ORDER BY version), '[]') FROM configs",
+                               0, NULL, out, errstr, errstr_size);
 }

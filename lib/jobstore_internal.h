@@ -12,6 +12,7 @@
 struct jobstore {
     PGconn *conn;
     char *conninfo;
+    char sqlstate[6]; /* of the last failed statement ("" when none or no server answer) */
 };
 
 /* Advisory lock keys (arbitrary, fixed). */
@@ -19,23 +20,33 @@ struct jobstore {
 #define LOCK_OUTBOX 0x6b766d02
 #define LOCK_CLAIM 0x6b766d03
 
-/* Fills errstr with "database: WHAT: " and the error of RES (or of the connection when RES is
- * NULL). */
-void jobstore_db_error(jobstore *js, const char *what, PGresult *res, char *errstr,
-                       size_t errstr_size);
-/* Runs SQL with text parameters. Returns the result when its status is EXPECT, else NULL with
- * errstr filled; SQLSTATE (6 bytes) gets the error's state when not NULL. */
-PGresult *jobstore_run(jobstore *js, const char *what, const char *sql, int n,
-                       const char *const *params, ExecStatusType expect, char *sqlstate,
-                       char *errstr, size_t errstr_size);
-/* As jobstore_run for a statement without rows. Returns 0 or -JOBSTORE_EDB. */
+/* Every statement goes through these, so every failure is classified in one place: they return
+ * 0, or -JOBSTORE_EDB when failure_of_sqlstate calls it transient (worth a retry) and
+ * -JOBSTORE_EDATA when permanent, with errstr filled and js->sqlstate set. */
+
+/* Runs SQL with text parameters and checks the result's status is EXPECT. The result goes to
+ * *OUT (caller clears it) when OUT is not NULL, else it is cleared; *OUT is NULL on failure. */
+int jobstore_run(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size);
+/* Runs a statement without rows; *ROWS (may be NULL) gets how many rows it changed. */
 int jobstore_cmd(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
-                 char *errstr, size_t errstr_size);
+                 int *rows, char *errstr, size_t errstr_size);
+/* Runs a query of exactly one row and stores its first column in *VALUE. */
+int jobstore_value(jobstore *js, const char *what, const char *sql, int n,
+                   const char *const *params, long *value, char *errstr, size_t errstr_size);
+/* Runs SQL holding several statements without parameters (kvmove's own migration files). */
+int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
+                    size_t errstr_size);
 int jobstore_begin(jobstore *js, char *errstr, size_t errstr_size);
 int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size);
 void jobstore_rollback(jobstore *js);
-/* Turns a result whose single column is a JSON text into a jansson value (clears RES). */
-int jobstore_json_column(PGresult *res, json_t **out, char *errstr, size_t errstr_size);
+/* Ends the open transaction: commits when RC is 0, else rolls back. Returns RC or the commit's
+ * code. */
+int jobstore_end(jobstore *js, int rc, char *errstr, size_t errstr_size);
+/* Runs a query whose one row and column is a JSON text: *OUT gets it as a new jansson value
+ * (JSON null when there is no row). */
+int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
+                        const char *const *params, json_t **out, char *errstr, size_t errstr_size);
 
 /* Writes one event into the outbox inside the caller's transaction. DATA is stolen
  * (jobstore_outbox.c). */
@@ -43,6 +54,10 @@ int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, con
                         const char *source, json_t *data, char *errstr, size_t errstr_size);
 /* Inside a transaction: locks the job row and checks OWNER holds its lease (jobstore_lease.c). */
 int jobstore_lease_check(jobstore *js, const job *j, const char *owner, char *errstr,
+                         size_t errstr_size);
+/* Begins a transaction in which OWNER holds J's lease (the row locked), for a write the lease
+ * guards; on failure no transaction is left open. */
+int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *errstr,
                          size_t errstr_size);
 
 #endif

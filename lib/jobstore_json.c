@@ -12,14 +12,13 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
                           size_t errstr_size)
 {
     const char *p[1] = {job_id};
-    PGresult *res;
     int rc;
 
     if (!util_is_uuid(job_id)) {
         util_errf(errstr, errstr_size, "'%s' is not a job id (a UUID; see 'kvmove jobs')", job_id);
         return -JOBSTORE_ENOTFOUND;
     }
-    res = jobstore_run(
+    rc = jobstore_json_query(
         js, "read job",
         "SELECT json_build_object('id', j.id, 'request_id', j.request_id, 'replay_of', "
         "j.replay_of, 'attempt', j.attempt, 'action', j.action, 'guest', j.guest, 'mode', "
@@ -43,15 +42,13 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
         "c.status, 'reason', c.reason, 'attempts', c.attempts, 'last_error', c.last_error, "
         "'done_at', c.done_at) ORDER BY c.id), '[]') FROM host_cleanups c WHERE c.job_id = "
         "j.id)) FROM jobs j WHERE j.id = $1::uuid",
-        1, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
+        1, p, out, errstr, errstr_size);
+    if (rc == 0 && json_is_null(*out)) {
+        json_decref(*out);
+        *out = NULL;
         util_errf(errstr, errstr_size, "job %s does not exist (see 'kvmove jobs')", job_id);
-        return -JOBSTORE_ENOTFOUND;
+        rc = -JOBSTORE_ENOTFOUND;
     }
-    rc = jobstore_json_column(res, out, errstr, errstr_size);
     return rc;
 }
 
@@ -60,10 +57,9 @@ int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
 {
     char lim[16];
     const char *p[4] = {status, guest, since, lim};
-    PGresult *res;
 
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
-    res = jobstore_run(
+    return jobstore_json_query(
         js, "list jobs",
         "SELECT coalesce(json_agg(x ORDER BY x.created_at DESC), '[]') FROM (SELECT "
         "j.id, j.guest, j.mode, j.src_host, j.tgt_host, j.status, j.attempt, j.replay_of, "
@@ -72,27 +68,20 @@ int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
         "LIMIT 1) AS current_step FROM jobs j WHERE ($1::text IS NULL OR j.status = $1) "
         "AND ($2::text IS NULL OR j.guest = $2) AND ($3::timestamptz IS NULL OR "
         "j.created_at >= $3::timestamptz) ORDER BY j.created_at DESC LIMIT $4::integer) x",
-        4, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    return jobstore_json_column(res, out, errstr, errstr_size);
+        4, p, out, errstr, errstr_size);
 }
 
 int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, json_t **out,
                            char *errstr, size_t errstr_size)
 {
     const char *p[2] = {host, guest};
-    PGresult *res =
-        jobstore_run(js, "list cleanups",
-                     "SELECT coalesce(json_agg(json_build_object('id', id, 'job_id', job_id, "
-                     "'host', host, 'guest', guest, 'status', status, 'reason', reason, "
-                     "'attempts', attempts, 'last_error', last_error, 'created_at', "
-                     "created_at, 'done_at', done_at) ORDER BY id), '[]') FROM host_cleanups "
-                     "WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR guest = "
-                     "$2)",
-                     2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    return jobstore_json_column(res, out, errstr, errstr_size);
+    return jobstore_json_query(
+        js, "list cleanups",
+        "SELECT coalesce(json_agg(json_build_object('id', id, 'job_id', job_id, "
+        "'host', host, 'guest', guest, 'status', status, 'reason', reason, "
+        "'attempts', attempts, 'last_error', last_error, 'created_at', "
+        "created_at, 'done_at', done_at) ORDER BY id), '[]') FROM host_cleanups "
+        "WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR guest = "
+        "$2)",
+        2, p, out, errstr, errstr_size);
 }

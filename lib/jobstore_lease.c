@@ -12,22 +12,28 @@ int jobstore_lease_check(jobstore *js, const job *j, const char *owner, char *er
                          size_t errstr_size)
 {
     const char *p[2] = {j->id, owner};
-    PGresult *res = jobstore_run(js, "check lease",
-                                 "SELECT 1 FROM jobs WHERE id = $1::uuid AND lease_owner = $2 AND "
-                                 "status = 'running' FOR UPDATE",
-                                 2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    int held;
+    long held = 0;
+    int rc = jobstore_value(js, "check lease",
+                            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE id = $1::uuid AND "
+                            "lease_owner = $2 AND status = 'running' FOR UPDATE) h",
+                            2, p, &held, errstr, errstr_size);
 
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    held = PQntuples(res) == 1;
-    PQclear(res);
-    if (!held) {
+    if (rc == 0 && !held) {
         util_errf(errstr, errstr_size, "job %s: lease lost by %s (another worker took it over)",
                   j->id, owner);
-        return -JOBSTORE_ELEASE;
+        rc = -JOBSTORE_ELEASE;
     }
-    return 0;
+    return rc;
+}
+
+int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *errstr,
+                         size_t errstr_size)
+{
+    int rc = jobstore_begin(js, errstr, errstr_size);
+
+    if (rc == 0 && (rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0)
+        jobstore_rollback(js);
+    return rc;
 }
 
 int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed, char *errstr,
@@ -35,19 +41,13 @@ int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *rene
 {
     char ls[16];
     const char *p[2] = {owner, ls};
-    PGresult *res;
 
     snprintf(ls, sizeof(ls), "%d", lease_s);
-    res = jobstore_run(js, "renew leases",
-                       "UPDATE jobs SET lease_expires = now() + make_interval(secs => $2::integer) "
-                       "WHERE lease_owner = $1 AND status = 'running'",
-                       2, p, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    if (renewed)
-        *renewed = atoi(PQcmdTuples(res));
-    PQclear(res);
-    return 0;
+    return jobstore_cmd(
+        js, "renew leases",
+        "UPDATE jobs SET lease_expires = now() + make_interval(secs => $2::integer) "
+        "WHERE lease_owner = $1 AND status = 'running'",
+        2, p, renewed, errstr, errstr_size);
 }
 
 int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t errstr_size)
@@ -57,5 +57,5 @@ int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t
     return jobstore_cmd(js, "release leases",
                         "UPDATE jobs SET lease_expires = now() - interval '1 second' "
                         "WHERE lease_owner = $1 AND status = 'running'",
-                        1, p, errstr, errstr_size);
+                        1, p, NULL, errstr, errstr_size);
 }

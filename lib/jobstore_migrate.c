@@ -41,78 +41,60 @@ static char *read_file(const char *path)
 int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, size_t errstr_size)
 {
     struct dirent **names = NULL;
-    int n = -1, i, rc = -JOBSTORE_EDB, count = 0;
+    int n = -1, i, rc, count = 0;
     char lock[32];
     const char *lp[1] = {lock};
 
     snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
-    if (jobstore_cmd(js, "create schema_migrations",
-                     "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
-                     "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                     0, NULL, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
+    rc = jobstore_cmd(js, "create schema_migrations",
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                      "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                      0, NULL, NULL, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
     n = scandir(dir, &names, sql_file_filter, alphasort);
     if (n < 0) {
         util_errf(errstr, errstr_size, "cannot read migrations directory %s: %s", dir,
                   strerror(errno));
         return -JOBSTORE_EINVALID;
     }
-    for (i = 0; i < n; i++) {
-        char path[4096], version[16];
+    for (i = 0; i < n && rc == 0; i++) {
+        char path[4096], version[16], what[300];
         const char *p[2] = {version, names[i]->d_name};
-        PGresult *res;
-        char *sql;
-        int done;
+        char *sql = NULL;
+        long done = 0;
 
         snprintf(version, sizeof(version), "%d", atoi(names[i]->d_name));
-        if (jobstore_begin(js, errstr, errstr_size) < 0)
-            goto out;
-        res = jobstore_run(js, "migration lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp,
-                           PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-        if (res == NULL)
-            goto fail;
-        PQclear(res);
-        res = jobstore_run(js, "read schema_migrations",
-                           "SELECT 1 FROM schema_migrations WHERE version = $1::integer", 1, p,
-                           PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-        if (res == NULL)
-            goto fail;
-        done = PQntuples(res) > 0;
-        PQclear(res);
-        if (done) {
+        snprintf(what, sizeof(what), "migration %s", names[i]->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+            break;
+        if ((rc = jobstore_value(js, "migration lock",
+                                 "SELECT pg_advisory_xact_lock($1::bigint) IS NULL", 1, lp, &done,
+                                 errstr, errstr_size)) == 0)
+            rc = jobstore_value(js, "read schema_migrations",
+                                "SELECT count(*) FROM schema_migrations WHERE version = "
+                                "$1::integer",
+                                1, p, &done, errstr, errstr_size);
+        if (rc == 0 && done) {
             jobstore_rollback(js);
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-        sql = read_file(path);
-        if (sql == NULL) {
+        if (rc == 0 && (sql = read_file(path)) == NULL) {
             util_errf(errstr, errstr_size, "cannot read migration %s: %s", path, strerror(errno));
-            goto fail;
+            rc = -JOBSTORE_EINVALID;
         }
-        /* Migration files are ours and hold several statements: PQexec, no parameters. */
-        res = PQexec(js->conn, sql);
+        if (rc == 0)
+            rc = jobstore_script(js, what, sql, errstr, errstr_size);
         free(sql);
-        if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-            char what[300];
-            snprintf(what, sizeof(what), "migration %s", names[i]->d_name);
-            jobstore_db_error(js, what, res, errstr, errstr_size);
-            PQclear(res);
-            goto fail;
-        }
-        PQclear(res);
-        if (jobstore_cmd(js, "record migration",
-                         "INSERT INTO schema_migrations (version, name) VALUES ($1::integer, $2)",
-                         2, p, errstr, errstr_size) < 0)
-            goto fail;
-        if (jobstore_commit(js, errstr, errstr_size) < 0)
-            goto out;
-        count++;
+        if (rc == 0)
+            rc = jobstore_cmd(js, "record migration",
+                              "INSERT INTO schema_migrations (version, name) VALUES "
+                              "($1::integer, $2)",
+                              2, p, NULL, errstr, errstr_size);
+        if ((rc = jobstore_end(js, rc, errstr, errstr_size)) == 0)
+            count++;
     }
-    rc = 0;
-    goto out;
-fail:
-    jobstore_rollback(js);
-out:
     for (i = 0; i < n; i++)
         free(names[i]);
     free(names);

@@ -15,7 +15,7 @@ int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, con
     json_t *ev = event_build(type, source, job_id, guest, data);
     char *payload = NULL;
     const char *p[4];
-    int rc = -JOBSTORE_EDB;
+    int rc = -JOBSTORE_EDATA;
 
     if (ev == NULL || (payload = event_dump(ev)) == NULL) {
         util_errf(errstr, errstr_size, "cannot build %s event", type);
@@ -28,51 +28,74 @@ int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, con
     rc = jobstore_cmd(js, "write outbox",
                       "INSERT INTO outbox (event_id, job_id, topic, key, payload) "
                       "VALUES ($1::uuid, $2::uuid, 'kvmove.events', $3, $4::jsonb)",
-                      4, p, errstr, errstr_size);
+                      4, p, NULL, errstr, errstr_size);
 out:
     free(payload);
     json_decref(ev);
     return rc;
 }
 
+/* Marks the first SENT events of RES (ids in column 0) published. */
+static int mark_published(jobstore *js, PGresult *res, int sent, char *errstr, size_t errstr_size)
+{
+    char *ids = malloc((size_t)sent * 22 + 3);
+    const char *p[1] = {NULL};
+    size_t len = 0;
+    int i, rc;
+
+    if (ids == NULL) {
+        util_errf(errstr, errstr_size, "outbox: out of memory");
+        return -JOBSTORE_EDB;
+    }
+    ids[len++] = '{';
+    for (i = 0; i < sent; i++)
+        len += (size_t)sprintf(ids + len, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+    ids[len++] = '}';
+    ids[len] = '\0';
+    p[0] = ids;
+    /* By id, not by range: an event committed late may carry a smaller id than one sent here,
+     * and it has not been sent. */
+    rc = jobstore_cmd(js, "mark published",
+                      "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
+                      "ANY($1::bigint[])",
+                      1, p, NULL, errstr, errstr_size);
+    free(ids);
+    return rc;
+}
+
 int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
                             int *published, char *errstr, size_t errstr_size)
 {
-    char lock[32], lim[16], *ids = NULL;
-    const char *lp[1] = {lock}, *limp[1] = {lim}, *up[1] = {NULL};
+    char lock[32], lim[16];
+    const char *lp[1] = {lock}, *limp[1] = {lim};
     PGresult *res = NULL;
     jobstore_event *ev = NULL;
-    int i, n, sent = 0, got;
-    size_t len;
+    int i, n, sent = 0, rc;
+    long got = 0;
 
     if (published)
         *published = 0;
     snprintf(lock, sizeof(lock), "%d", LOCK_OUTBOX);
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
-    if (jobstore_begin(js, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
-    res = jobstore_run(js, "outbox lock", "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, lp,
-                       PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
-        goto fail;
-    got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    res = NULL;
-    if (!got) { /* another worker is publishing right now */
+    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+        return rc;
+    rc = jobstore_value(js, "outbox lock", "SELECT pg_try_advisory_xact_lock($1::bigint)::int", 1,
+                        lp, &got, errstr, errstr_size);
+    if (rc == 0 && !got) { /* another worker is publishing right now */
         jobstore_rollback(js);
         return 0;
     }
-    res = jobstore_run(js, "read outbox",
-                       "SELECT id, topic, coalesce(key, ''), payload::text FROM outbox "
-                       "WHERE published_at IS NULL ORDER BY id LIMIT $1::integer",
-                       1, limp, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (res == NULL)
-        goto fail;
-    n = PQntuples(res);
-    if (n > 0) {
-        ev = calloc((size_t)n, sizeof(*ev));
-        if (ev == NULL)
-            goto fail;
+    if (rc == 0)
+        rc = jobstore_run(js, "read outbox",
+                          "SELECT id, topic, coalesce(key, ''), payload::text FROM outbox "
+                          "WHERE published_at IS NULL ORDER BY id LIMIT $1::integer",
+                          1, limp, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    n = rc == 0 ? PQntuples(res) : 0;
+    if (n > 0 && (ev = calloc((size_t)n, sizeof(*ev))) == NULL) {
+        util_errf(errstr, errstr_size, "outbox: out of memory");
+        rc = -JOBSTORE_EDB;
+    }
+    if (rc == 0 && n > 0) {
         for (i = 0; i < n; i++) {
             ev[i].topic = PQgetvalue(res, i, 1);
             ev[i].key = PQgetvalue(res, i, 2);
@@ -82,51 +105,20 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
         if (send(ctx, ev, (size_t)n) == 0)
             while (sent < n && ev[sent].delivered)
                 sent++;
-        if (sent > 0) {
-            /* By id, not by range: an event committed late may carry a smaller id than one
-             * sent here, and it has not been sent. */
-            ids = malloc((size_t)sent * 22 + 3);
-            if (ids == NULL)
-                goto fail;
-            len = 0;
-            ids[len++] = '{';
-            for (i = 0; i < sent; i++)
-                len += (size_t)sprintf(ids + len, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
-            ids[len++] = '}';
-            ids[len] = '\0';
-            up[0] = ids;
-            if (jobstore_cmd(js, "mark published",
-                             "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
-                             "ANY($1::bigint[])",
-                             1, up, errstr, errstr_size) < 0)
-                goto fail;
-        }
+        if (sent > 0)
+            rc = mark_published(js, res, sent, errstr, errstr_size);
     }
-    free(ids);
     free(ev);
     PQclear(res);
-    if (jobstore_commit(js, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
-    if (published)
+    rc = jobstore_end(js, rc, errstr, errstr_size);
+    if (rc == 0 && published)
         *published = sent;
-    return 0;
-fail:
-    free(ids);
-    free(ev);
-    PQclear(res);
-    jobstore_rollback(js);
-    return -JOBSTORE_EDB;
+    return rc;
 }
 
 int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size)
 {
-    PGresult *res =
-        jobstore_run(js, "outbox backlog", "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-                     0, NULL, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-
-    if (res == NULL)
-        return -JOBSTORE_EDB;
-    *backlog = atol(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return 0;
+    return jobstore_value(js, "outbox backlog",
+                          "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL,
+                          backlog, errstr, errstr_size);
 }

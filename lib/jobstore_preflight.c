@@ -13,49 +13,38 @@ int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int
                               const char *check_name, const char *status, const char *message,
                               char *errstr, size_t errstr_size)
 {
-    char sq[16];
-    const char *p[5] = {j->id, check_name, sq, status, message};
-    int rc;
+    char sq[16], *clean = jobstore_text_clean(message);
+    const char *p[5] = {j->id, check_name, sq, status, clean};
+    int rc = clean ? 0 : -JOBSTORE_EDB;
 
     snprintf(sq, sizeof(sq), "%d", seq);
-    if (jobstore_begin(js, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
-    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0 ||
-        (rc = jobstore_cmd(
-             js, "record preflight",
-             "INSERT INTO preflight_results (job_id, check_name, seq, status, message) "
-             "VALUES ($1::uuid, $2, $3::integer, $4, $5) ON CONFLICT (job_id, check_name) "
-             "DO UPDATE SET status = EXCLUDED.status, message = EXCLUDED.message, "
-             "checked_at = now()",
-             5, p, errstr, errstr_size)) < 0) {
-        jobstore_rollback(js);
-        return rc;
-    }
-    return jobstore_commit(js, errstr, errstr_size);
+    if (rc < 0)
+        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
+    else if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0)
+        rc = jobstore_end(
+            js,
+            jobstore_cmd(js, "record preflight",
+                         "INSERT INTO preflight_results (job_id, check_name, seq, status, message) "
+                         "VALUES ($1::uuid, $2, $3::integer, $4, $5) ON CONFLICT (job_id, "
+                         "check_name) DO UPDATE SET status = EXCLUDED.status, message = "
+                         "EXCLUDED.message, checked_at = now()",
+                         5, p, NULL, errstr, errstr_size),
+            errstr, errstr_size);
+    free(clean);
+    return rc;
 }
 
 int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const char *source,
                             int passed, json_t *data, char *errstr, size_t errstr_size)
 {
-    int rc;
+    int rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size);
 
-    if (data == NULL)
-        data = json_object();
-    if (jobstore_begin(js, errstr, errstr_size) < 0) {
+    if (rc < 0) {
         json_decref(data);
-        return -JOBSTORE_EDB;
-    }
-    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0) {
-        json_decref(data);
-        jobstore_rollback(js);
         return rc;
     }
     rc = jobstore_outbox_add(js, j->id, j->guest,
                              passed ? EVENT_PREFLIGHT_PASSED : EVENT_PREFLIGHT_FAILED, source, data,
                              errstr, errstr_size);
-    if (rc < 0) {
-        jobstore_rollback(js);
-        return rc;
-    }
-    return jobstore_commit(js, errstr, errstr_size);
+    return jobstore_end(js, rc, errstr, errstr_size);
 }

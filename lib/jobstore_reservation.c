@@ -12,15 +12,15 @@ int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job,
                          int *vcpus, char *errstr, size_t errstr_size)
 {
     const char *p[2] = {host, except_job};
-    PGresult *res =
-        jobstore_run(js, "reserved capacity",
-                     "SELECT coalesce(sum(memory_mb), 0), coalesce(sum(vcpus), 0) FROM jobs "
-                     "WHERE tgt_host = $1 AND status IN ('queued', 'running') AND ($2::uuid "
-                     "IS NULL OR id <> $2::uuid)",
-                     2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    PGresult *res;
+    int rc = jobstore_run(js, "reserved capacity",
+                          "SELECT coalesce(sum(memory_mb), 0), coalesce(sum(vcpus), 0) FROM jobs "
+                          "WHERE tgt_host = $1 AND status IN ('queued', 'running') AND ($2::uuid "
+                          "IS NULL OR id <> $2::uuid)",
+                          2, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
 
-    if (res == NULL)
-        return -JOBSTORE_EDB;
+    if (rc < 0)
+        return rc;
     *memory_mb = atol(PQgetvalue(res, 0, 0));
     *vcpus = atoi(PQgetvalue(res, 0, 1));
     PQclear(res);

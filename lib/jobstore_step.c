@@ -13,24 +13,21 @@ int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *ho
                         const char *owner, const char *source, char *errstr, size_t errstr_size)
 {
     const char *p[3] = {j->id, step_to_string(step), host};
-    int rc;
+    int rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size);
 
-    if (jobstore_begin(js, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
-    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0 ||
-        (rc = jobstore_cmd(
-             js, "begin step",
-             "UPDATE job_steps SET status = 'running', host = $3, attempts = attempts + 1, "
-             "started_at = now(), finished_at = NULL WHERE job_id = $1::uuid AND step = $2",
-             3, p, errstr, errstr_size)) < 0 ||
-        (rc = jobstore_outbox_add(js, j->id, j->guest, EVENT_STEP_STARTED, source,
-                                  json_pack("{s:s,s:s,s:s}", "step", step_to_string(step), "host",
-                                            host, "message", "step started"),
-                                  errstr, errstr_size)) < 0) {
-        jobstore_rollback(js);
+    if (rc < 0)
         return rc;
-    }
-    return jobstore_commit(js, errstr, errstr_size);
+    rc = jobstore_cmd(js, "begin step",
+                      "UPDATE job_steps SET status = 'running', host = $3, attempts = attempts + "
+                      "1, started_at = now(), finished_at = NULL WHERE job_id = $1::uuid AND "
+                      "step = $2",
+                      3, p, NULL, errstr, errstr_size);
+    if (rc == 0)
+        rc = jobstore_outbox_add(js, j->id, j->guest, EVENT_STEP_STARTED, source,
+                                 json_pack("{s:s,s:s,s:s}", "step", step_to_string(step), "host",
+                                           host, "message", "step started"),
+                                 errstr, errstr_size);
+    return jobstore_end(js, rc, errstr, errstr_size);
 }
 
 static json_t *lines_json(const char *output)
@@ -52,33 +49,34 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
                       const char *message, const char *output, long elapsed_ms, const char *owner,
                       const char *source, char *errstr, size_t errstr_size)
 {
-    char el[32];
-    const char *p[6] = {j->id,   step_to_string(step), step_state_to_string(state),
-                        message, output ? output : "", el};
+    char el[32], *msg = jobstore_text_clean(message), *out = jobstore_text_clean(output);
+    const char *p[6] = {j->id, step_to_string(step), step_state_to_string(state), msg, out, el};
     const char *type = state == STEP_SUCCEEDED ? EVENT_STEP_COMPLETED
                        : state == STEP_SKIPPED ? EVENT_STEP_SKIPPED
                                                : EVENT_STEP_FAILED;
-    int rc;
+    int rc = 0;
 
     snprintf(el, sizeof(el), "%ld", elapsed_ms);
-    if (jobstore_begin(js, errstr, errstr_size) < 0)
-        return -JOBSTORE_EDB;
-    if ((rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0 ||
-        (rc = jobstore_cmd(
-             js, "end step",
-             "UPDATE job_steps SET status = $3, message = $4, output = output || $5, "
-             "finished_at = now(), elapsed_ms = $6::bigint WHERE job_id = $1::uuid AND "
-             "step = $2",
-             6, p, errstr, errstr_size)) < 0 ||
-        (rc = jobstore_outbox_add(js, j->id, j->guest, type, source,
-                                  json_pack("{s:s,s:s,s:s,s:I,s:o}", "step", step_to_string(step),
-                                            "host", host, "message", message, "elapsed_ms",
-                                            (json_int_t)elapsed_ms, "lines", lines_json(output)),
-                                  errstr, errstr_size)) < 0) {
-        jobstore_rollback(js);
-        return rc;
+    if (msg == NULL || out == NULL) {
+        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
+        rc = -JOBSTORE_EDB;
+    } else if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
+        rc = jobstore_cmd(js, "end step",
+                          "UPDATE job_steps SET status = $3, message = $4, output = output || $5, "
+                          "finished_at = now(), elapsed_ms = $6::bigint WHERE job_id = $1::uuid "
+                          "AND step = $2",
+                          6, p, NULL, errstr, errstr_size);
+        if (rc == 0)
+            rc =
+                jobstore_outbox_add(js, j->id, j->guest, type, source,
+                                    json_pack("{s:s,s:s,s:s,s:I,s:o}", "step", step_to_string(step),
+                                              "host", host, "message", msg, "elapsed_ms",
+                                              (json_int_t)elapsed_ms, "lines", lines_json(out)),
+                                    errstr, errstr_size);
+        if ((rc = jobstore_end(js, rc, errstr, errstr_size)) == 0)
+            j->state[step] = state;
     }
-    if ((rc = jobstore_commit(js, errstr, errstr_size)) == 0)
-        j->state[step] = state;
+    free(msg);
+    free(out);
     return rc;
 }

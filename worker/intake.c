@@ -100,7 +100,7 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
         if (dead_letter(w, p, m, why) != 0)
             return -1;
         if (m->value && req.request_id[0] &&
-            jobstore_reject_unparsed(js, req.request_id, why, w->source, err, sizeof(err)) != 0)
+            jobstore_intake_reject(js, req.request_id, why, w->source, err, sizeof(err)) != 0)
             return -1;
         return 0;
     }
@@ -108,7 +108,7 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
         guest_size(w, js, req.guest, &mem, &cpus);
     else
         mem = 0, cpus = 0;
-    rc = jobstore_job_create(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
+    rc = jobstore_intake_request(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
     if (rc < 0) {
         worker_log("[intake] request %s not recorded yet: %s", req.request_id, err);
         return -1;

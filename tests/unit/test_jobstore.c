@@ -165,7 +165,7 @@ static jobstore_intake create_ok(const request *r, long mem, int vcpus, char *er
                                  size_t errstr_size)
 {
     jobstore_intake res = (jobstore_intake)-1;
-    int rc = jobstore_job_create(js, r, mem, vcpus, "test", &res, errstr, errstr_size);
+    int rc = jobstore_intake_request(js, r, mem, vcpus, "test", &res, errstr, errstr_size);
 
     ck_assert_msg(rc == 0, "job_create: %d %s", rc, errstr);
     return res;
@@ -442,18 +442,16 @@ START_TEST(test_reject_unparsed_once)
     char id[37], errstr[512];
 
     util_uuid(id);
-    ck_assert_int_eq(jobstore_reject_unparsed(js, id, "bad json", "test", errstr, sizeof(errstr)),
-                     0);
-    ck_assert_int_eq(jobstore_reject_unparsed(js, id, "bad json", "test", errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(jobstore_intake_reject(js, id, "bad json", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_intake_reject(js, id, "bad json", "test", errstr, sizeof(errstr)), 0);
     ck_sql_eq("1", "SELECT count(*) FROM outbox");
     ck_sql_eq("io.kvmove.job.rejected", "SELECT payload->>'type' FROM outbox");
     ck_sql_eq("bad json", "SELECT payload->'data'->>'message' FROM outbox");
     ck_sql_eq("1", "SELECT count(*) FROM rejected_requests WHERE request_id = '%s'", id);
     /* unreadable ids write nothing */
-    ck_assert_int_eq(jobstore_reject_unparsed(js, "", "x", "test", errstr, sizeof(errstr)), 0);
-    ck_assert_int_eq(
-        jobstore_reject_unparsed(js, "not-a-uuid", "x", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_intake_reject(js, "", "x", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_intake_reject(js, "not-a-uuid", "x", "test", errstr, sizeof(errstr)),
+                     0);
     ck_sql_eq("1", "SELECT count(*) FROM outbox");
 }
 END_TEST
@@ -635,6 +633,82 @@ START_TEST(test_steps_rows_and_events)
     /* every event is keyed by the job and names the guest */
     ck_sql_eq("0", "SELECT count(*) FROM outbox WHERE key <> '%s' OR payload->>'subject' <> 'g1'",
               id);
+}
+END_TEST
+
+/* Host output is not ours: invalid UTF-8 must not make the step's record fail (it would fail
+ * the same way on every retry). It is stored with U+FFFD in place of the bad bytes, and the
+ * step's event is written too. */
+START_TEST(test_step_end_invalid_utf8)
+{
+    job j;
+    char id[37], errstr[512];
+    int rc;
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(
+        jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr, sizeof(errstr)),
+        0);
+    rc = jobstore_step_end(js, &j, STEP_STOP_GUEST, "h1", STEP_FAILED, "bad \xff\xfe reply",
+                           "out \xff\xfe\n\xc3\n", 5, "w1", "test", errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "step_end: %d %s", rc, errstr);
+    ck_sql_eq(
+        "failed|bad \xef\xbf\xbd\xef\xbf\xbd reply|out \xef\xbf\xbd\xef\xbf\xbd\n\xef\xbf\xbd\n",
+        "SELECT status || '|' || message || '|' || output FROM job_steps WHERE step = "
+        "'STOP_GUEST'");
+    ck_sql_eq("io.kvmove.step.failed|bad \xef\xbf\xbd\xef\xbf\xbd reply",
+              "SELECT (payload->>'type') || '|' || (payload->'data'->>'message') FROM outbox "
+              "ORDER BY id DESC LIMIT 1");
+}
+END_TEST
+
+/* Huge host output is stored capped, with its event. */
+START_TEST(test_step_end_huge_output)
+{
+    job j;
+    char id[37], errstr[512], *out = malloc(4 * JOBSTORE_TEXT_MAX + 1);
+    int rc;
+
+    ck_assert_ptr_nonnull(out);
+    memset(out, 'x', 4 * JOBSTORE_TEXT_MAX);
+    out[4 * JOBSTORE_TEXT_MAX] = '\0';
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(
+        jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr, sizeof(errstr)),
+        0);
+    rc = jobstore_step_end(js, &j, STEP_STOP_GUEST, "h1", STEP_SUCCEEDED, out, out, 5, "w1", "test",
+                           errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "step_end: %d %s", rc, errstr);
+    ck_sql_eq("true|true",
+              "SELECT (octet_length(output) < %d AND output LIKE '%%more bytes not stored]') "
+              "|| '|' || (octet_length(message) < %d) FROM job_steps WHERE step = "
+              "'STOP_GUEST'",
+              JOBSTORE_TEXT_MAX + 100, JOBSTORE_TEXT_MAX + 100);
+    ck_sql_eq("io.kvmove.step.completed", "SELECT payload->>'type' FROM outbox ORDER BY id DESC "
+                                          "LIMIT 1");
+    free(out);
+}
+END_TEST
+
+/* Every database failure is classified: a refused statement is permanent (-JOBSTORE_EDATA), a
+ * connection the server dropped transient (-JOBSTORE_EDB, and jobstore_ensure reconnects). */
+START_TEST(test_failure_codes)
+{
+    char errstr[512];
+    long backlog = -1;
+
+    ck_assert_int_eq(
+        jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr, sizeof(errstr)),
+        -JOBSTORE_EDATA);
+    ck_assert_msg(strstr(errstr, "configs_state_check") != NULL, "%s", errstr);
+    ck_sql_eq("1", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                   "application_name = 'kvmove' AND datname = current_database()");
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), -JOBSTORE_EDB);
+    ck_assert_int_eq(jobstore_ensure(js, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(backlog, 0);
 }
 END_TEST
 
@@ -877,7 +951,7 @@ START_TEST(test_config_store_get_list)
     ck_assert_int_gt(v2, v1);
     ck_assert_int_eq(
         jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr, sizeof(errstr)),
-        -JOBSTORE_EDB);
+        -JOBSTORE_EDATA);
     ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)), 0);
     ck_assert_str_eq(doc, "<b/>");
     ck_assert_int_eq(vout, v2);
@@ -990,6 +1064,9 @@ int main(void)
     tcase_add_test(tc, test_claim_order_and_per_host_limit);
     tcase_add_test(tc, test_claim_limit_two);
     tcase_add_test(tc, test_steps_rows_and_events);
+    tcase_add_test(tc, test_step_end_invalid_utf8);
+    tcase_add_test(tc, test_step_end_huge_output);
+    tcase_add_test(tc, test_failure_codes);
     tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
     tcase_add_test(tc, test_outbox_publish_prefix);
     tcase_add_test(tc, test_outbox_publish_limit);
