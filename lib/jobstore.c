@@ -118,6 +118,16 @@ int jobstore_begin(jobstore *js, char *errstr, size_t errstr_size)
     return jobstore_cmd(js, "begin", "BEGIN", 0, NULL, NULL, errstr, errstr_size);
 }
 
+int jobstore_lock(jobstore *js, int key, char *errstr, size_t errstr_size)
+{
+    char k[32];
+    const char *p[1] = {k};
+
+    snprintf(k, sizeof(k), "%d", key);
+    return jobstore_run(js, "advisory lock", "SELECT pg_advisory_xact_lock($1::bigint)", 1, p,
+                        PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+}
+
 int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size)
 {
     return jobstore_cmd(js, "commit", "COMMIT", 0, NULL, NULL, errstr, errstr_size);

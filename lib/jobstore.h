@@ -97,21 +97,26 @@ typedef struct job {
     long config_version;           /* 0 = newest at claim time */
     int included[STEP__COUNT];     /* 1 if the step belongs to this job */
     step_state state[STEP__COUNT]; /* as recorded */
-    int takeover;                  /* 1 if claimed from an expired lease */
+    int takeover;                  /* 1 if claimed before (its worker died or handed it back) */
     int sequential;                /* 1: the spec's order, one operation at a time */
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
  * of LEASE_S seconds, skipping jobs whose source or target host already has MAX_PER_HOST
- * running jobs (across all workers; claims are serialised so the limit holds). Returns 1 and
- * fills *OUT, 0 when there is nothing to do, or negative. */
+ * running jobs (across all workers; claims are serialised so the limit holds). The job and its
+ * steps are read in the claim's transaction: a failed claim takes nothing. OUT->takeover is 1
+ * when the job was claimed before. Returns 1 and fills *OUT, 0 when there is nothing to do, or
+ * negative. */
 int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per_host, job *out,
                        char *errstr, size_t errstr_size);
-/* Extends every running job leased by OWNER. *RENEWED gets how many (may be NULL). */
-int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed, char *errstr,
-                         size_t errstr_size);
-/* Hands OWNER's running jobs back (lease expires now) for another worker to take. */
-int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t errstr_size);
+/* Extends OWNER's leases of the N jobs JOB_IDS (the ones its executors are working on; a job
+ * left out runs out of lease and is taken over). *RENEWED gets how many (may be NULL). */
+int jobstore_lease_renew(jobstore *js, const char *owner, const char *const *job_ids, size_t n,
+                         int lease_s, int *renewed, char *errstr, size_t errstr_size);
+/* Hands OWNER's running job JOB_ID (NULL = every one of OWNER's) back: queued again, without a
+ * lease, for any worker to resume (a takeover). */
+int jobstore_lease_release(jobstore *js, const char *owner, const char *job_id, char *errstr,
+                           size_t errstr_size);
 
 /* Records one preflight check result (status "passed", "failed", "skipped", "warning"). */
 int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int seq,
@@ -130,7 +135,8 @@ int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *ho
 int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
                       const char *message, const char *output, long elapsed_ms, const char *owner,
                       const char *source, char *errstr, size_t errstr_size);
-/* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed), releasing the lease, with its
+/* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
+ * with -JOBSTORE_EINVALID), releasing the lease, with its
  * job.succeeded / job.failed event. When DEPLOYED_DOC is not NULL it is stored as a new config
  * version in state migration-deployed in the same transaction. */
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,

@@ -38,6 +38,8 @@ int jobstore_value(jobstore *js, const char *what, const char *sql, int n,
 int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
                     size_t errstr_size);
 int jobstore_begin(jobstore *js, char *errstr, size_t errstr_size);
+/* Takes advisory lock KEY (LOCK_*) until the transaction ends, waiting for it. */
+int jobstore_lock(jobstore *js, int key, char *errstr, size_t errstr_size);
 int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size);
 void jobstore_rollback(jobstore *js);
 /* Ends the open transaction: commits when RC is 0, else rolls back. Returns RC or the commit's
@@ -52,12 +54,23 @@ int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
  * (jobstore_outbox.c). */
 int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, const char *type,
                         const char *source, json_t *data, char *errstr, size_t errstr_size);
-/* Inside a transaction: locks the job row and checks OWNER holds its lease (jobstore_lease.c). */
-int jobstore_lease_check(jobstore *js, const job *j, const char *owner, char *errstr,
-                         size_t errstr_size);
 /* Begins a transaction in which OWNER holds J's lease (the row locked), for a write the lease
  * guards; on failure no transaction is left open. */
 int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *errstr,
                          size_t errstr_size);
+
+/* One change of a job's status. Intake inserts a job queued (or rejected); after that its status
+ * changes only through jobstore_job_change (jobstore_job.c): claim, takeover, hand-back, finish. */
+typedef struct job_change {
+    const char *job_id;
+    job_status from, to; /* the row must be in FROM (the caller has it locked) */
+    const char *owner;   /* to JOB_RUNNING: the new lease owner */
+    int lease_s;         /* to JOB_RUNNING: the lease, in seconds */
+    const char *error;   /* to JOB_FAILED: the reason (already cleaned) */
+} job_change;
+/* Changes a job's status inside the caller's transaction, setting what goes with it (lease,
+ * started_at, finished_at, error). Refuses with -JOBSTORE_EINVALID what job_status_can_follow
+ * refuses, and a row that is not in C->from. */
+int jobstore_job_change(jobstore *js, const job_change *c, char *errstr, size_t errstr_size);
 
 #endif

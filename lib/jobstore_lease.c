@@ -1,4 +1,5 @@
-/* jobstore_lease: which worker may write a running job: the lease check, renewal, hand-back. */
+/* jobstore_lease: which worker may write a running job: the lease check, renewal of the jobs a
+ * worker really works on, hand-back. */
 #include "jobstore.h"
 #include "jobstore_internal.h"
 
@@ -8,8 +9,9 @@
 
 #include "util.h"
 
-int jobstore_lease_check(jobstore *js, const job *j, const char *owner, char *errstr,
-                         size_t errstr_size)
+/* Inside a transaction: locks the job row and checks OWNER holds its lease. */
+static int lease_check(jobstore *js, const job *j, const char *owner, char *errstr,
+                       size_t errstr_size)
 {
     const char *p[2] = {j->id, owner};
     long held = 0;
@@ -31,31 +33,57 @@ int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *er
 {
     int rc = jobstore_begin(js, errstr, errstr_size);
 
-    if (rc == 0 && (rc = jobstore_lease_check(js, j, owner, errstr, errstr_size)) < 0)
+    if (rc == 0 && (rc = lease_check(js, j, owner, errstr, errstr_size)) < 0)
         jobstore_rollback(js);
     return rc;
 }
 
-int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed, char *errstr,
-                         size_t errstr_size)
+int jobstore_lease_renew(jobstore *js, const char *owner, const char *const *job_ids, size_t n,
+                         int lease_s, int *renewed, char *errstr, size_t errstr_size)
 {
-    char ls[16];
-    const char *p[2] = {owner, ls};
+    char ls[16], *ids = malloc(n * (REQUEST_UUID_LEN + 1) + 3);
+    const char *p[3] = {owner, ls, ids};
+    size_t i, len = 0;
+    int rc;
 
+    if (renewed)
+        *renewed = 0;
+    if (ids == NULL) {
+        util_errf(errstr, errstr_size, "renew leases: out of memory");
+        return -JOBSTORE_EDB;
+    }
+    ids[len++] = '{';
+    for (i = 0; i < n; i++)
+        if (job_ids[i] && util_is_uuid(job_ids[i]))
+            len += (size_t)sprintf(ids + len, "%s%s", len > 1 ? "," : "", job_ids[i]);
+    ids[len++] = '}';
+    ids[len] = '\0';
     snprintf(ls, sizeof(ls), "%d", lease_s);
-    return jobstore_cmd(
-        js, "renew leases",
-        "UPDATE jobs SET lease_expires = now() + make_interval(secs => $2::integer) "
-        "WHERE lease_owner = $1 AND status = 'running'",
-        2, p, renewed, errstr, errstr_size);
+    rc = jobstore_cmd(js, "renew leases",
+                      "UPDATE jobs SET lease_expires = now() + make_interval(secs => $2::integer) "
+                      "WHERE lease_owner = $1 AND status = 'running' AND id = ANY($3::uuid[])",
+                      3, p, renewed, errstr, errstr_size);
+    free(ids);
+    return rc;
 }
 
-int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t errstr_size)
+int jobstore_lease_release(jobstore *js, const char *owner, const char *job_id, char *errstr,
+                           size_t errstr_size)
 {
-    const char *p[1] = {owner};
+    const char *p[2] = {owner, job_id};
+    PGresult *res = NULL;
+    int rc = jobstore_begin(js, errstr, errstr_size), i;
 
-    return jobstore_cmd(js, "release leases",
-                        "UPDATE jobs SET lease_expires = now() - interval '1 second' "
-                        "WHERE lease_owner = $1 AND status = 'running'",
-                        1, p, NULL, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+    rc = jobstore_run(js, "find leases",
+                      "SELECT id FROM jobs WHERE lease_owner = $1 AND status = 'running' AND "
+                      "($2::uuid IS NULL OR id = $2::uuid) FOR UPDATE",
+                      2, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    for (i = 0; rc == 0 && i < PQntuples(res); i++) {
+        job_change c = {PQgetvalue(res, i, 0), JOB_RUNNING, JOB_QUEUED, NULL, 0, NULL};
+        rc = jobstore_job_change(js, &c, errstr, errstr_size);
+    }
+    PQclear(res);
+    return jobstore_end(js, rc, errstr, errstr_size);
 }

@@ -42,10 +42,6 @@ int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, 
 {
     struct dirent **names = NULL;
     int n = -1, i, rc, count = 0;
-    char lock[32];
-    const char *lp[1] = {lock};
-
-    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
     rc = jobstore_cmd(js, "create schema_migrations",
                       "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                       "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -69,9 +65,7 @@ int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
         if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
             break;
-        if ((rc = jobstore_value(js, "migration lock",
-                                 "SELECT pg_advisory_xact_lock($1::bigint) IS NULL", 1, lp, &done,
-                                 errstr, errstr_size)) == 0)
+        if ((rc = jobstore_lock(js, LOCK_MIGRATE, errstr, errstr_size)) == 0)
             rc = jobstore_value(js, "read schema_migrations",
                                 "SELECT count(*) FROM schema_migrations WHERE version = "
                                 "$1::integer",

@@ -244,6 +244,7 @@ static void run_job(executor *ex, job *j)
     migrate_env env = {0};
     char failure[1200] = "";
 
+    worker_hold(w, ex->index, j->id);
     snprintf(ex->tag, sizeof(ex->tag), "%.8s %s", j->id, j->guest);
     worker_log_context(j->id, j->guest, NULL);
     metrics_jobs_active(1);
@@ -375,6 +376,7 @@ out:
     esxml_free(doc);
     metrics_jobs_active(-1);
     worker_log_context(NULL, NULL, NULL);
+    worker_hold(w, ex->index, NULL);
 }
 
 void *executor_main(void *arg)

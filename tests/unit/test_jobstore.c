@@ -462,11 +462,13 @@ START_TEST(test_claim_lease)
 {
     job a, b;
     char id[37], errstr[512];
+    const char *held[1] = {NULL};
     int renewed = -1, s;
 
     new_job("g1", "h1", "h2", id);
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
     ck_assert_str_eq(a.id, id);
+    held[0] = a.id;
     ck_assert_str_eq(a.guest, "g1");
     ck_assert_str_eq(a.src_host, "h1");
     ck_assert_str_eq(a.tgt_host, "h2");
@@ -480,14 +482,18 @@ START_TEST(test_claim_lease)
     /* valid lease: nobody else gets it, not even its owner twice */
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &b, errstr, sizeof(errstr)), 0);
-    ck_assert_int_eq(jobstore_lease_renew(js, "w1", 60, &renewed, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", held, 1, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
     ck_assert_int_eq(renewed, 1);
-    ck_assert_int_eq(jobstore_lease_renew(js, "w2", 60, &renewed, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_renew(js, "w2", held, 1, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
     ck_assert_int_eq(renewed, 0);
     /* a step recorded before the takeover stays recorded */
     step_run(&a, STEP_STOP_GUEST, STEP_SUCCEEDED, "w1");
     /* the lease expires (released on shutdown): w2 takes over */
-    ck_assert_int_eq(jobstore_lease_release(js, "w1", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", NULL, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("queued|(null)|(null)", "SELECT status || '|' || coalesce(lease_owner, '(null)') || "
+                                      "'|' || coalesce(lease_expires::text, '(null)') FROM jobs");
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 1);
     ck_assert_str_eq(b.id, id);
     ck_assert_int_eq(b.takeover, 1);
@@ -512,6 +518,102 @@ START_TEST(test_claim_lease)
     ck_assert_int_eq(jobstore_step_begin(js, &b, STEP_DETACH_INTERFACES, "h1", "w2", "test", errstr,
                                          sizeof(errstr)),
                      0);
+}
+END_TEST
+
+/* A claim is one transaction: when reading the job's steps fails after the job row was taken
+ * (here a lock timeout: transient), nothing is taken. Before, the job stayed running under the
+ * claimer's lease, renewed by its lease thread, with nobody working on it. */
+START_TEST(test_claim_atomic)
+{
+    jobstore *slow = NULL;
+    job a;
+    char id[37], ci[1200], errstr[512];
+    int rc, renewed = -1;
+    PGresult *r;
+
+    new_job("g1", "h1", "h2", id);
+    snprintf(ci, sizeof(ci), "%s options='-c lock_timeout=200'", conninfo);
+    ck_assert_msg(jobstore_connect(ci, &slow, errstr, sizeof(errstr)) == 0, "%s", errstr);
+    r = PQexec(pg, "BEGIN; LOCK TABLE job_steps IN ACCESS EXCLUSIVE MODE");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    rc = jobstore_job_claim(slow, "w1", 60, 0, &a, errstr, sizeof(errstr));
+    r = PQexec(pg, "ROLLBACK");
+    PQclear(r);
+    ck_assert_msg(rc == -JOBSTORE_EDB, "claim: %d %s", rc, errstr);
+    ck_sql_eq("queued|(null)", "SELECT status || '|' || coalesce(lease_owner, '(null)') FROM jobs");
+    {
+        const char *held[1] = {id};
+        ck_assert_int_eq(
+            jobstore_lease_renew(js, "w1", held, 1, 60, &renewed, errstr, sizeof(errstr)), 0);
+        ck_assert_int_eq(renewed, 0);
+    }
+    /* once the database answers again, the job is there to claim, and not as a takeover */
+    ck_assert_int_eq(jobstore_job_claim(slow, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(a.id, id);
+    ck_assert_int_eq(a.takeover, 0);
+    ck_assert_int_eq(a.included[STEP_STOP_GUEST], 1);
+    jobstore_close(slow);
+}
+END_TEST
+
+/* Only the jobs a worker really works on keep their lease: one it dropped runs out and is taken
+ * over; one it hands back is queued at once. Nothing else changes a job's status. */
+START_TEST(test_lease_held_jobs_only)
+{
+    job a, b, c;
+    char ia[37], ib[37], ic[37], errstr[512];
+    const char *held[2];
+    int renewed = -1;
+
+    new_job("g1", "h1", "h2", ia);
+    new_job("g2", "h3", "h4", ib);
+    new_job("g3", "h5", "h6", ic);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &c, errstr, sizeof(errstr)), 1);
+    /* a minute passes */
+    ck_sql_eq("3", "WITH u AS (UPDATE jobs SET lease_expires = lease_expires - interval '61 s' "
+                   "RETURNING 1) SELECT count(*) FROM u");
+    held[0] = a.id;
+    held[1] = "not-a-uuid"; /* ignored */
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", held, 2, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(renewed, 1);
+    ck_sql_eq("t", "SELECT lease_expires > now() FROM jobs WHERE id = '%s'", ia);
+    ck_sql_eq("f", "SELECT lease_expires > now() FROM jobs WHERE id = '%s'", ib);
+    /* no jobs held: nothing renewed */
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", held, 0, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(renewed, 0);
+    /* c is handed back alone; b, not renewed, is taken over by w2 */
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", c.id, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("running|running|queued", "SELECT string_agg(status, '|' ORDER BY guest) FROM jobs");
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(b.id, ib);
+    ck_assert_int_eq(b.takeover, 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &c, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(c.id, ic);
+    ck_assert_int_eq(c.takeover, 1);
+    ck_sql_eq("w1|w2|w2", "SELECT string_agg(lease_owner, '|' ORDER BY guest) FROM jobs");
+    /* a finish is to succeeded or failed only: the job stays as it was */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_REJECTED, "x", 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     -JOBSTORE_EINVALID);
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_QUEUED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     -JOBSTORE_EINVALID);
+    ck_sql_eq("running|w1", "SELECT status || '|' || lease_owner FROM jobs WHERE id = '%s'", ia);
+    /* a finished job is handed back no more */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "boom", 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", NULL, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("failed|boom|true",
+              "SELECT status || '|' || error || '|' || (finished_at IS NOT NULL) "
+              "FROM jobs WHERE id = '%s'",
+              ia);
 }
 END_TEST
 
@@ -1060,6 +1162,8 @@ int main(void)
     tcase_add_test(tc, test_replay_rejected);
     tcase_add_test(tc, test_reject_unparsed_once);
     tcase_add_test(tc, test_claim_lease);
+    tcase_add_test(tc, test_claim_atomic);
+    tcase_add_test(tc, test_lease_held_jobs_only);
     tcase_add_test(tc, test_claim_after_natural_expiry);
     tcase_add_test(tc, test_claim_order_and_per_host_limit);
     tcase_add_test(tc, test_claim_limit_two);
