@@ -10,15 +10,22 @@
 #include "failure.h"
 #include "util.h"
 
-/* Fills errstr with "database: WHAT: " and the error of RES (or of the connection when RES is
- * NULL). */
+/* Fills errstr with "database: WHAT: " and the error of RES (its primary message and SQLSTATE)
+ * or, without one, of the connection. */
 static void db_error(jobstore *js, const char *what, PGresult *res, char *errstr,
                      size_t errstr_size)
 {
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(js->conn);
     char clean[512];
     size_t n;
 
+    if (primary && *primary) {
+        util_errf(errstr, errstr_size, "database: %s: %s (SQLSTATE %s)", what, primary,
+                  state ? state : "?");
+        return;
+    }
     if (res && (msg == NULL || *msg == '\0')) {
         util_errf(errstr, errstr_size, "database: %s: unexpected result %s", what,
                   PQresStatus(PQresultStatus(res)));

@@ -159,6 +159,7 @@ typedef struct jobstore_cleanup {
     char guest[REQUEST_NAME_MAX];
     char tgt_host[REQUEST_NAME_MAX]; /* where the job moved the guest (its autostart waits) */
     long config_version;             /* the es.xml version of the job (0 = newest) */
+    char last_error[512];            /* why the last attempt failed ("" = none yet) */
 } jobstore_cleanup;
 
 /* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST when not NULL),
@@ -166,6 +167,10 @@ typedef struct jobstore_cleanup {
  * time per connection). Returns 1 and *OUT, 0 when none, or negative. */
 int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
                           jobstore_cleanup *out, char *errstr, size_t errstr_size);
+/* The oldest pending cleanup of GUEST on HOST (either NULL = any) into *OUT, without taking it.
+ * Returns 1, 0 when there is none, or negative. */
+int jobstore_cleanup_pending(jobstore *js, const char *host, const char *guest,
+                             jobstore_cleanup *out, char *errstr, size_t errstr_size);
 /* Ends the cleanup taken by jobstore_cleanup_next: DONE=1 marks it done with OUTPUT and a
  * cleanup.completed event; DONE=0 counts a failed attempt with ERROR (it stays pending). */
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
@@ -206,6 +211,24 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
 /* Jobs, newest first, filtered by STATUS / GUEST / SINCE (each NULL = any) as a JSON array. */
 int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest, const char *since,
                             int limit, json_t **out, char *errstr, size_t errstr_size);
+/* ---- capacity reserved on target hosts (jobstore_reservation.c) ---- */
+
+/* What one active job reserves on its target host (recorded at intake: the guest's size). */
+typedef struct jobstore_reservation {
+    char job_id[REQUEST_UUID_LEN];
+    char guest[REQUEST_NAME_MAX];
+    long memory_mb;
+    int vcpus;
+} jobstore_reservation;
+
+/* The reservations on HOST that count against job JOB_ID: the active (queued or running) jobs
+ * targeting HOST created before it, so that of two jobs that cannot both fit the older passes
+ * and the younger fails, whatever order their preflights run in; every active job when JOB_ID
+ * is NULL (a job not created yet: a dry run). Only jobs that reserve something, oldest first.
+ * *OUT is malloc'd (caller frees; NULL when none), *N its length. Returns 0 or negative. */
+int jobstore_reservations_on(jobstore *js, const char *host, const char *job_id,
+                             jobstore_reservation **out, size_t *n, char *errstr,
+                             size_t errstr_size);
 /* Memory (MiB) and vCPUs reserved on HOST by active jobs other than EXCEPT_JOB (may be NULL). */
 int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
                          int *vcpus, char *errstr, size_t errstr_size);

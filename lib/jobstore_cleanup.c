@@ -38,44 +38,62 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
     return jobstore_end(js, rc, errstr, errstr_size);
 }
 
-int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
-                          jobstore_cleanup *out, char *errstr, size_t errstr_size)
+/* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
+#define CLEANUP_FIRST                                                                              \
+    "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "           \
+    "j.tgt_host, c.last_error FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status " \
+    "= 'pending' AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) "    \
+    "AND c.id > $3::bigint ORDER BY c.id LIMIT 1"
+
+/* Runs SQL (CLEANUP_FIRST and what follows) into *OUT. Returns 1, 0 when none, or negative. */
+static int cleanup_first(jobstore *js, const char *what, const char *sql, const char *host,
+                         const char *guest, long after_id, jobstore_cleanup *out, char *errstr,
+                         size_t errstr_size)
 {
     char after[32];
     const char *p[3] = {host, guest, after};
     PGresult *res;
-    int rc;
+    int rc, found;
 
     snprintf(after, sizeof(after), "%ld", after_id);
-    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+    rc = jobstore_run(js, what, sql, 3, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (rc < 0)
         return rc;
-    rc = jobstore_run(
-        js, "next cleanup",
-        "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "
-        "j.tgt_host "
-        "FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status = 'pending' "
-        "AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) AND "
-        "c.id > $3::bigint ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
-        3, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (rc < 0) {
-        jobstore_rollback(js);
-        return rc;
-    }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        jobstore_rollback(js);
-        return 0;
-    }
+    found = PQntuples(res) == 1;
     memset(out, 0, sizeof(*out));
-    out->id = atol(PQgetvalue(res, 0, 0));
-    util_strlcpy(out->job_id, PQgetvalue(res, 0, 1), sizeof(out->job_id));
-    util_strlcpy(out->host, PQgetvalue(res, 0, 2), sizeof(out->host));
-    util_strlcpy(out->address, PQgetvalue(res, 0, 3), sizeof(out->address));
-    util_strlcpy(out->guest, PQgetvalue(res, 0, 4), sizeof(out->guest));
-    out->config_version = atol(PQgetvalue(res, 0, 5));
-    util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
+    if (found) {
+        out->id = atol(PQgetvalue(res, 0, 0));
+        util_strlcpy(out->job_id, PQgetvalue(res, 0, 1), sizeof(out->job_id));
+        util_strlcpy(out->host, PQgetvalue(res, 0, 2), sizeof(out->host));
+        util_strlcpy(out->address, PQgetvalue(res, 0, 3), sizeof(out->address));
+        util_strlcpy(out->guest, PQgetvalue(res, 0, 4), sizeof(out->guest));
+        out->config_version = atol(PQgetvalue(res, 0, 5));
+        util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
+        util_strlcpy(out->last_error, PQgetvalue(res, 0, 7), sizeof(out->last_error));
+    }
     PQclear(res);
-    return 1; /* the transaction stays open until jobstore_cleanup_finish */
+    return found;
+}
+
+int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
+                          jobstore_cleanup *out, char *errstr, size_t errstr_size)
+{
+    int rc = jobstore_begin(js, errstr, errstr_size);
+
+    if (rc < 0)
+        return rc;
+    rc = cleanup_first(js, "next cleanup", CLEANUP_FIRST " FOR UPDATE OF c SKIP LOCKED", host,
+                       guest, after_id, out, errstr, errstr_size);
+    if (rc <= 0)
+        jobstore_rollback(js);
+    return rc; /* when 1, the transaction stays open until jobstore_cleanup_finish */
+}
+
+int jobstore_cleanup_pending(jobstore *js, const char *host, const char *guest,
+                             jobstore_cleanup *out, char *errstr, size_t errstr_size)
+{
+    return cleanup_first(js, "pending cleanup", CLEANUP_FIRST, host, guest, 0, out, errstr,
+                         errstr_size);
 }
 
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,

@@ -1123,6 +1123,86 @@ START_TEST(test_reserved_on)
 }
 END_TEST
 
+/* The reservations a job's preflight counts: active jobs on its target created before it,
+ * each with what intake recorded for it, oldest first. */
+START_TEST(test_reservations_on)
+{
+    request r;
+    job j;
+    char a[37], b[37], errstr[512];
+    jobstore_reservation *rv = NULL;
+    size_t n = 99;
+
+    migrate_req(&r, "g1", "h1", "h2");
+    ck_assert_int_eq(create_ok(&r, 1000, 4, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    util_strlcpy(a, r.request_id, sizeof(a));
+    migrate_req(&r, "g2", "h3", "h2");
+    ck_assert_int_eq(create_ok(&r, 500, 2, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    util_strlcpy(b, r.request_id, sizeof(b));
+    migrate_req(&r, "g3", "h2", "h3"); /* leaves h2: reserves on h3 */
+    ck_assert_int_eq(create_ok(&r, 300, 1, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    migrate_req(&r, "g4", "h1", "h2"); /* size unknown at intake: reserves nothing */
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+
+    ck_assert_int_eq(jobstore_reservations_on(js, "h2", NULL, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(rv[0].job_id, a);
+    ck_assert_str_eq(rv[0].guest, "g1");
+    ck_assert_int_eq(rv[0].memory_mb, 1000);
+    ck_assert_int_eq(rv[0].vcpus, 4);
+    ck_assert_str_eq(rv[1].job_id, b);
+    ck_assert_int_eq(rv[1].memory_mb, 500);
+    free(rv);
+    /* the younger job counts the older one, not the other way round */
+    ck_assert_int_eq(jobstore_reservations_on(js, "H2", b, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rv[0].job_id, a);
+    free(rv);
+    ck_assert_int_eq(jobstore_reservations_on(js, "h2", a, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(rv);
+    /* an ended job reserves nothing */
+    claim_ok("w1", &j);
+    ck_assert_str_eq(j.id, a);
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_reservations_on(js, "h2", NULL, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rv[0].job_id, b);
+    free(rv);
+}
+END_TEST
+
+/* A pending cleanup is found (with why its last attempt failed) without taking it. */
+START_TEST(test_cleanup_pending)
+{
+    job j;
+    jobstore_cleanup cl, c2;
+    char id[37], errstr[512];
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g1", &cl, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1", "test",
+                                          errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_next(js, "h1", "g1", 0, &c2, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_cleanup_finish(js, &c2, 0, NULL, "still \xff down", "test", errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g1", &cl, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(cl.guest, "g1");
+    ck_assert_str_eq(cl.last_error, "still \xef\xbf\xbd down");
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g2", &cl, errstr, sizeof(errstr)), 0);
+    /* not taken: the fence can still take it */
+    ck_assert_int_eq(jobstore_cleanup_next(js, NULL, NULL, 0, &c2, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(
+        jobstore_cleanup_finish(js, &c2, 1, "done", NULL, "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g1", &cl, errstr, sizeof(errstr)), 0);
+}
+END_TEST
+
 START_TEST(test_job_get_json)
 {
     char id[37], errstr[512];
@@ -1177,6 +1257,8 @@ int main(void)
     tcase_add_test(tc, test_cleanups);
     tcase_add_test(tc, test_config_store_get_list);
     tcase_add_test(tc, test_reserved_on);
+    tcase_add_test(tc, test_reservations_on);
+    tcase_add_test(tc, test_cleanup_pending);
     tcase_add_test(tc, test_job_get_json);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
