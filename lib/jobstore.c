@@ -113,6 +113,44 @@ int jobstore_value(jobstore *js, const char *what, const char *sql, int n,
     return 0;
 }
 
+int jobstore_row(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 PGresult **out, char *errstr, size_t errstr_size)
+{
+    int rc = jobstore_run(js, what, sql, n, params, PGRES_TUPLES_OK, out, errstr, errstr_size);
+
+    if (rc < 0)
+        return rc;
+    if (PQntuples(*out) > 0)
+        return 1;
+    PQclear(*out);
+    *out = NULL;
+    return 0;
+}
+
+int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), const void *ctx,
+                      char **out, char *errstr, size_t errstr_size)
+{
+    size_t i, len = 0, size = 3;
+    char *a;
+
+    for (i = 0; i < n; i++)
+        size += strlen(id(ctx, i)) + 1;
+    if ((*out = a = malloc(size)) == NULL) {
+        util_errf(errstr, errstr_size, "database: id list: out of memory");
+        return -JOBSTORE_EDB;
+    }
+    a[len++] = '{';
+    for (i = 0; i < n; i++) {
+        const char *v = id(ctx, i);
+        if (*v == '\0' || strspn(v, "0123456789abcdefABCDEF-") != strlen(v))
+            continue;
+        len += (size_t)sprintf(a + len, "%s%s", len > 1 ? "," : "", v);
+    }
+    a[len++] = '}';
+    a[len] = '\0';
+    return 0;
+}
+
 int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
                     size_t errstr_size)
 {
@@ -250,6 +288,14 @@ static size_t utf8_sequence(const unsigned char *s)
         if (s[i] < 0x80 || s[i] > 0xbf)
             return 0;
     return n;
+}
+
+int jobstore_text(const char *text, char **out, char *errstr, size_t errstr_size)
+{
+    if ((*out = jobstore_text_clean(text)) != NULL)
+        return 0;
+    util_errf(errstr, errstr_size, "database: cannot store a text: out of memory");
+    return -JOBSTORE_EDB;
 }
 
 char *jobstore_text_clean(const char *text)

@@ -13,29 +13,25 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
                          const char *reason, const char *owner, const char *source, char *errstr,
                          size_t errstr_size)
 {
-    char *why = jobstore_text_clean(reason);
-    const char *p[5] = {j->id, host, address, j->guest, why};
+    char *why = NULL;
     int rc, added = 0;
 
-    if (why == NULL) {
-        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
-        return -JOBSTORE_EDB;
+    if ((rc = jobstore_text(reason, &why, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
+        const char *p[5] = {j->id, host, address, j->guest, why};
+        rc = jobstore_cmd(js, "record cleanup",
+                          "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES "
+                          "($1::uuid, $2, $3, $4, $5) ON CONFLICT (host, guest, job_id) DO NOTHING",
+                          5, p, &added, errstr, errstr_size);
+        if (rc == 0 && added)
+            rc = jobstore_outbox_add(
+                js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
+                json_pack("{s:s,s:s,s:s}", "host", host, "guest", j->guest, "message", why), errstr,
+                errstr_size);
+        rc = jobstore_end(js, rc, errstr, errstr_size);
     }
-    if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) < 0) {
-        free(why);
-        return rc;
-    }
-    rc = jobstore_cmd(js, "record cleanup",
-                      "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES "
-                      "($1::uuid, $2, $3, $4, $5) ON CONFLICT (host, guest, job_id) DO NOTHING",
-                      5, p, &added, errstr, errstr_size);
-    if (rc == 0 && added)
-        rc = jobstore_outbox_add(
-            js, j->id, j->guest, EVENT_CLEANUP_PENDING, source,
-            json_pack("{s:s,s:s,s:s}", "host", host, "guest", j->guest, "message", why), errstr,
-            errstr_size);
     free(why);
-    return jobstore_end(js, rc, errstr, errstr_size);
+    return rc;
 }
 
 /* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
@@ -53,15 +49,12 @@ static int cleanup_first(jobstore *js, const char *what, const char *sql, const 
     char after[32];
     const char *p[3] = {host, guest, after};
     PGresult *res;
-    int rc, found;
+    int found;
 
     snprintf(after, sizeof(after), "%ld", after_id);
-    rc = jobstore_run(js, what, sql, 3, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (rc < 0)
-        return rc;
-    found = PQntuples(res) == 1;
     memset(out, 0, sizeof(*out));
-    if (found) {
+    found = jobstore_row(js, what, sql, 3, p, &res, errstr, errstr_size);
+    if (found == 1) {
         out->id = atol(PQgetvalue(res, 0, 0));
         util_strlcpy(out->job_id, PQgetvalue(res, 0, 1), sizeof(out->job_id));
         util_strlcpy(out->host, PQgetvalue(res, 0, 2), sizeof(out->host));
@@ -70,8 +63,8 @@ static int cleanup_first(jobstore *js, const char *what, const char *sql, const 
         out->config_version = atol(PQgetvalue(res, 0, 5));
         util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
         util_strlcpy(out->last_error, PQgetvalue(res, 0, 7), sizeof(out->last_error));
+        PQclear(res);
     }
-    PQclear(res);
     return found;
 }
 
@@ -99,15 +92,13 @@ int jobstore_cleanup_pending(jobstore *js, const char *host, const char *guest,
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
                             const char *error, const char *source, char *errstr, size_t errstr_size)
 {
-    char id[32], *out = jobstore_text_clean(output), *err = jobstore_text_clean(error);
-    const char *p[3] = {id, out, err};
-    int rc = 0;
+    char id[32], *out = NULL, *err = NULL;
+    int rc;
 
     snprintf(id, sizeof(id), "%ld", cl->id);
-    if (out == NULL || err == NULL) {
-        util_errf(errstr, errstr_size, "cleanup %ld: out of memory", cl->id);
-        rc = -JOBSTORE_EDB;
-    } else if (done) {
+    if ((rc = jobstore_text(output, &out, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_text(error, &err, errstr, errstr_size)) == 0 && done) {
+        const char *p[2] = {id, out};
         rc = jobstore_cmd(js, "finish cleanup",
                           "UPDATE host_cleanups SET status = 'done', done_at = now(), attempts = "
                           "attempts + 1, output = $2, last_error = '' WHERE id = $1::bigint",
@@ -118,12 +109,12 @@ int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, 
                                     json_pack("{s:s,s:s,s:s}", "host", cl->host, "guest", cl->guest,
                                               "message", "stale copy removed from the source host"),
                                     errstr, errstr_size);
-    } else {
-        const char *q[2] = {id, err};
+    } else if (rc == 0) {
+        const char *p[2] = {id, err};
         rc = jobstore_cmd(js, "count cleanup attempt",
                           "UPDATE host_cleanups SET attempts = attempts + 1, last_error = $2 "
                           "WHERE id = $1::bigint",
-                          2, q, NULL, errstr, errstr_size);
+                          2, p, NULL, errstr, errstr_size);
     }
     free(out);
     free(err);

@@ -33,14 +33,13 @@ int jobstore_config_get(jobstore *js, long version, char **doc, long *version_ou
     int rc;
 
     snprintf(v, sizeof(v), "%ld", version);
-    rc = jobstore_run(js, "read config",
+    rc = jobstore_row(js, "read config",
                       "SELECT version, state, document FROM configs WHERE $1::bigint = 0 OR "
                       "version = $1::bigint ORDER BY version DESC LIMIT 1",
-                      1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+                      1, p, &res, errstr, errstr_size);
     if (rc < 0)
         return rc;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
+    if (rc == 0) {
         if (version == 0)
             util_errf(errstr, errstr_size,
                       "no es.xml is stored (load one with 'kvmove config load FILE')");
@@ -53,6 +52,7 @@ int jobstore_config_get(jobstore *js, long version, char **doc, long *version_ou
         *version_out = atol(PQgetvalue(res, 0, 0));
     if (state)
         util_strlcpy(state, PQgetvalue(res, 0, 1), 32);
+    rc = 0;
     if (doc && (*doc = strdup(PQgetvalue(res, 0, 2))) == NULL) {
         util_errf(errstr, errstr_size, "es.xml version %ld: out of memory", version);
         rc = -JOBSTORE_EDB;

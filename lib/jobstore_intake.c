@@ -107,20 +107,19 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
     const char *p[1] = {req->job_id};
     PGresult *res;
     const char *st;
+    job_status status = JOB_QUEUED;
     int rc;
 
-    rc = jobstore_run(js, "find replayed job",
+    rc = jobstore_row(js, "find replayed job",
                       "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
                       "coalesce(config_version, 0), sequential FROM jobs WHERE id = $1::uuid",
-                      1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (rc < 0)
-        return rc;
-    if (PQntuples(res) == 0) {
+                      1, p, &res, errstr, errstr_size);
+    if (rc == 0)
         util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
                   req->job_id);
-        PQclear(res);
-        return 0;
-    }
+    if (rc <= 0)
+        return rc;
+    rc = 0;
     st = PQgetvalue(res, 0, 5);
     util_strlcpy(ij->guest, PQgetvalue(res, 0, 0), sizeof(ij->guest));
     mode_from_string(PQgetvalue(res, 0, 1), &ij->mode);
@@ -133,10 +132,11 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
         snprintf(ij->cfg, sizeof(ij->cfg), "%s", PQgetvalue(res, 0, 8));
     if (!req->sequential)
         ij->sequential = PQgetvalue(res, 0, 9)[0] == 't' ? "true" : "false";
-    if (strcmp(st, "queued") == 0 || strcmp(st, "running") == 0)
+    job_status_from_string(st, &status);
+    if (!job_status_is_final(status))
         util_errf(ij->reason, sizeof(ij->reason),
                   "job %s is still %s; wait for it to end before replaying it", req->job_id, st);
-    else if (strcmp(st, "rejected") == 0)
+    else if (status == JOB_REJECTED)
         util_errf(ij->reason, sizeof(ij->reason),
                   "job %s was rejected and never ran; submit a new request", req->job_id);
     else
@@ -172,25 +172,24 @@ static int insert_rejected(jobstore *js, const request *req, const intake_job *i
                            const char *source, const char *reqjson, char *errstr,
                            size_t errstr_size)
 {
-    char *reason = jobstore_text_clean(ij->reason);
-    const char *p[9] = {req->request_id, req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
-                        ij->guest,       mode_to_string(ij->mode),
-                        ij->src,         ij->tgt,
-                        reason,          req->submitted_by,
-                        reqjson};
+    char *reason = NULL;
     json_t *data;
-    int rc;
+    int rc = jobstore_text(ij->reason, &reason, errstr, errstr_size);
 
-    if (reason == NULL) {
-        util_errf(errstr, errstr_size, "request %s: out of memory", req->request_id);
-        return -JOBSTORE_EDB;
+    if (rc == 0) {
+        const char *p[9] = {
+            req->request_id, req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
+            ij->guest,       mode_to_string(ij->mode),
+            ij->src,         ij->tgt,
+            reason,          req->submitted_by,
+            reqjson};
+        rc = jobstore_cmd(
+            js, "record rejected job",
+            "INSERT INTO jobs (id, request_id, action, guest, mode, src_host, tgt_host, status, "
+            "error, submitted_by, request, finished_at) VALUES ($1::uuid, $1::uuid, $2, $3, $4, "
+            "$5, $6, 'rejected', $7, $8, $9::jsonb, now())",
+            9, p, NULL, errstr, errstr_size);
     }
-    rc = jobstore_cmd(
-        js, "record rejected job",
-        "INSERT INTO jobs (id, request_id, action, guest, mode, src_host, tgt_host, status, "
-        "error, submitted_by, request, finished_at) VALUES ($1::uuid, $1::uuid, $2, $3, $4, "
-        "$5, $6, 'rejected', $7, $8, $9::jsonb, now())",
-        9, p, NULL, errstr, errstr_size);
     if (rc == 0) {
         data = json_pack("{s:s}", "message", reason);
         if (ij->holder[0])
@@ -323,28 +322,24 @@ int jobstore_intake_request(jobstore *js, const request *req, long memory_mb, in
 int jobstore_intake_reject(jobstore *js, const char *request_id, const char *reason,
                            const char *source, char *errstr, size_t errstr_size)
 {
-    char *clean = NULL;
-    const char *p[2] = {request_id, NULL};
+    char *why = NULL;
     int rc, first = 0;
 
     if (request_id == NULL || !util_is_uuid(request_id))
         return 0;
-    if ((p[1] = clean = jobstore_text_clean(reason)) == NULL) {
-        util_errf(errstr, errstr_size, "request %s: out of memory", request_id);
-        return -JOBSTORE_EDB;
+    if ((rc = jobstore_text(reason, &why, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_begin(js, errstr, errstr_size)) == 0) {
+        const char *p[2] = {request_id, why};
+        /* One event per request id: a redelivered message is recorded already. */
+        rc = jobstore_cmd(js, "record rejected request",
+                          "INSERT INTO rejected_requests (request_id, reason) VALUES "
+                          "($1::uuid, $2) ON CONFLICT (request_id) DO NOTHING",
+                          2, p, &first, errstr, errstr_size);
+        if (rc == 0 && first)
+            rc = jobstore_outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,
+                                     json_pack("{s:s}", "message", why), errstr, errstr_size);
+        rc = jobstore_end(js, rc, errstr, errstr_size);
     }
-    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0) {
-        free(clean);
-        return rc;
-    }
-    /* One event per request id: a redelivered message is recorded already. */
-    rc = jobstore_cmd(js, "record rejected request",
-                      "INSERT INTO rejected_requests (request_id, reason) VALUES "
-                      "($1::uuid, $2) ON CONFLICT (request_id) DO NOTHING",
-                      2, p, &first, errstr, errstr_size);
-    if (rc == 0 && first)
-        rc = jobstore_outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,
-                                 json_pack("{s:s}", "message", clean), errstr, errstr_size);
-    free(clean);
-    return jobstore_end(js, rc, errstr, errstr_size);
+    free(why);
+    return rc;
 }

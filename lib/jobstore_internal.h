@@ -45,6 +45,17 @@ void jobstore_rollback(jobstore *js);
 /* Ends the open transaction: commits when RC is 0, else rolls back. Returns RC or the commit's
  * code. */
 int jobstore_end(jobstore *js, int rc, char *errstr, size_t errstr_size);
+/* Runs a query of at most one row: 1 with the result in *OUT (caller clears it), 0 when there is
+ * no row. */
+int jobstore_row(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 PGresult **out, char *errstr, size_t errstr_size);
+/* *OUT = jobstore_text_clean(TEXT) (caller frees), or -JOBSTORE_EDB when out of memory. */
+int jobstore_text(const char *text, char **out, char *errstr, size_t errstr_size);
+/* A PostgreSQL array literal ("{a,b}") of the N ids ID(CTX, i), leaving out any that is not an
+ * id (only hex digits and dashes: bigints, UUIDs). *OUT is malloc'd (caller frees). Returns 0 or
+ * -JOBSTORE_EDB when out of memory. */
+int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), const void *ctx,
+                      char **out, char *errstr, size_t errstr_size);
 /* Runs a query whose one row and column is a JSON text: *OUT gets it as a new jansson value
  * (JSON null when there is no row). */
 int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,

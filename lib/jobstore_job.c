@@ -51,18 +51,17 @@ static int job_read(jobstore *js, const char *id, job *out, char *errstr, size_t
     PGresult *res;
     int i, rc;
 
-    rc = jobstore_run(js, "read job",
+    rc = jobstore_row(js, "read job",
                       "SELECT id, coalesce(replay_of::text, ''), attempt, guest, src_host, "
                       "tgt_host, mode, coalesce(config_version, 0), sequential FROM jobs WHERE id "
                       "= $1::uuid",
-                      1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+                      1, p, &res, errstr, errstr_size);
+    if (rc == 0) {
+        util_errf(errstr, errstr_size, "job %s does not exist", id);
+        rc = -JOBSTORE_ENOTFOUND;
+    }
     if (rc < 0)
         return rc;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        util_errf(errstr, errstr_size, "job %s does not exist", id);
-        return -JOBSTORE_ENOTFOUND;
-    }
     memset(out, 0, sizeof(*out));
     util_strlcpy(out->id, PQgetvalue(res, 0, 0), sizeof(out->id));
     util_strlcpy(out->replay_of, PQgetvalue(res, 0, 1), sizeof(out->replay_of));
@@ -104,7 +103,7 @@ static int claim_one(jobstore *js, const char *owner, int lease_s, int max_per_h
     snprintf(mp, sizeof(mp), "%d", max_per_host > 0 ? max_per_host : 1000000);
     /* Queued, or running under a lease that ran out; neither host at its limit of running
      * jobs (with live leases) already. */
-    rc = jobstore_run(
+    rc = jobstore_row(
         js, "find claimable job",
         "SELECT j.id, j.status, j.started_at IS NOT NULL FROM jobs j WHERE (j.status = 'queued' "
         "OR (j.status = 'running' AND j.lease_expires < now())) AND (SELECT count(*) FROM jobs r "
@@ -113,13 +112,9 @@ static int claim_one(jobstore *js, const char *owner, int lease_s, int max_per_h
         "WHERE r.status = 'running' AND r.lease_expires >= now() AND r.id <> j.id AND "
         "j.tgt_host IN (r.src_host, r.tgt_host)) < $1::integer ORDER BY j.created_at LIMIT 1 "
         "FOR UPDATE OF j SKIP LOCKED",
-        1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (rc < 0)
+        1, p, &res, errstr, errstr_size);
+    if (rc <= 0)
         return rc;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return 0;
-    }
     util_strlcpy(id, PQgetvalue(res, 0, 0), sizeof(id));
     job_status_from_string(PQgetvalue(res, 0, 1), &c.from);
     worked_on = PQgetvalue(res, 0, 2)[0] == 't';
@@ -152,41 +147,36 @@ int jobstore_job_finish(jobstore *js, const job *j, job_status status, const cha
                         long elapsed_ms, const char *deployed_doc, const char *system_name,
                         const char *owner, const char *source, char *errstr, size_t errstr_size)
 {
-    char *reason = error ? jobstore_text_clean(error) : NULL;
-    job_change c = {j->id, JOB_RUNNING, status, NULL, 0, reason};
+    char *reason = NULL;
     const char *p[3] = {system_name ? system_name : "", deployed_doc, j->id};
-    int rc;
+    int rc = 0;
 
     if (!job_status_is_final(status)) {
         util_errf(errstr, errstr_size, "job %s: a job ends succeeded or failed, not %s", j->id,
                   job_status_to_string(status) ? job_status_to_string(status) : "?");
-        free(reason);
         return -JOBSTORE_EINVALID;
     }
-    if (error && reason == NULL) {
-        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
-        return -JOBSTORE_EDB;
+    if ((!error || (rc = jobstore_text(error, &reason, errstr, errstr_size)) == 0) &&
+        (rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
+        job_change c = {j->id, JOB_RUNNING, status, NULL, 0, reason};
+        rc = jobstore_job_change(js, &c, errstr, errstr_size);
+        if (rc == 0 && deployed_doc)
+            rc = jobstore_cmd(js, "store deployed config",
+                              "INSERT INTO configs (system_name, state, document, note) VALUES "
+                              "($1, 'migration-deployed', $2, 'deployed by job ' || $3)",
+                              3, p, NULL, errstr, errstr_size);
+        if (rc == 0)
+            rc = jobstore_outbox_add(
+                js, j->id, j->guest,
+                status == JOB_SUCCEEDED ? EVENT_JOB_SUCCEEDED : EVENT_JOB_FAILED, source,
+                json_pack("{s:s,s:s,s:s,s:s,s:I,s:i}", "guest", j->guest, "src_host", j->src_host,
+                          "tgt_host", j->tgt_host, "message",
+                          status == JOB_SUCCEEDED ? "migration completed"
+                                                  : (reason ? reason : "failed"),
+                          "elapsed_ms", (json_int_t)elapsed_ms, "attempt", j->attempt),
+                errstr, errstr_size);
+        rc = jobstore_end(js, rc, errstr, errstr_size);
     }
-    if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) < 0) {
-        free(reason);
-        return rc;
-    }
-    rc = jobstore_job_change(js, &c, errstr, errstr_size);
-    if (rc == 0 && deployed_doc)
-        rc = jobstore_cmd(js, "store deployed config",
-                          "INSERT INTO configs (system_name, state, document, note) VALUES ($1, "
-                          "'migration-deployed', $2, 'deployed by job ' || $3)",
-                          3, p, NULL, errstr, errstr_size);
-    if (rc == 0)
-        rc = jobstore_outbox_add(
-            js, j->id, j->guest, status == JOB_SUCCEEDED ? EVENT_JOB_SUCCEEDED : EVENT_JOB_FAILED,
-            source,
-            json_pack("{s:s,s:s,s:s,s:s,s:I,s:i}", "guest", j->guest, "src_host", j->src_host,
-                      "tgt_host", j->tgt_host, "message",
-                      status == JOB_SUCCEEDED ? "migration completed"
-                                              : (reason ? reason : "failed"),
-                      "elapsed_ms", (json_int_t)elapsed_ms, "attempt", j->attempt),
-            errstr, errstr_size);
     free(reason);
-    return jobstore_end(js, rc, errstr, errstr_size);
+    return rc;
 }

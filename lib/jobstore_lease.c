@@ -38,31 +38,28 @@ int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *er
     return rc;
 }
 
+static const char *list_id(const void *ids, size_t i)
+{
+    const char *id = ((const char *const *)ids)[i];
+    return id ? id : "";
+}
+
 int jobstore_lease_renew(jobstore *js, const char *owner, const char *const *job_ids, size_t n,
                          int lease_s, int *renewed, char *errstr, size_t errstr_size)
 {
-    char ls[16], *ids = malloc(n * (REQUEST_UUID_LEN + 1) + 3);
+    char ls[16], *ids = NULL;
+    int rc = jobstore_id_array(n, list_id, job_ids, &ids, errstr, errstr_size);
     const char *p[3] = {owner, ls, ids};
-    size_t i, len = 0;
-    int rc;
 
     if (renewed)
         *renewed = 0;
-    if (ids == NULL) {
-        util_errf(errstr, errstr_size, "renew leases: out of memory");
-        return -JOBSTORE_EDB;
-    }
-    ids[len++] = '{';
-    for (i = 0; i < n; i++)
-        if (job_ids[i] && util_is_uuid(job_ids[i]))
-            len += (size_t)sprintf(ids + len, "%s%s", len > 1 ? "," : "", job_ids[i]);
-    ids[len++] = '}';
-    ids[len] = '\0';
     snprintf(ls, sizeof(ls), "%d", lease_s);
-    rc = jobstore_cmd(js, "renew leases",
-                      "UPDATE jobs SET lease_expires = now() + make_interval(secs => $2::integer) "
-                      "WHERE lease_owner = $1 AND status = 'running' AND id = ANY($3::uuid[])",
-                      3, p, renewed, errstr, errstr_size);
+    if (rc == 0)
+        rc = jobstore_cmd(js, "renew leases",
+                          "UPDATE jobs SET lease_expires = now() + make_interval(secs => "
+                          "$2::integer) WHERE lease_owner = $1 AND status = 'running' AND id = "
+                          "ANY($3::uuid[])",
+                          3, p, renewed, errstr, errstr_size);
     free(ids);
     return rc;
 }

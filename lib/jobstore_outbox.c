@@ -35,30 +35,25 @@ out:
     return rc;
 }
 
+static const char *row_id(const void *res, size_t i)
+{
+    return PQgetvalue(res, (int)i, 0);
+}
+
 /* Marks the first SENT events of RES (ids in column 0) published. */
 static int mark_published(jobstore *js, PGresult *res, int sent, char *errstr, size_t errstr_size)
 {
-    char *ids = malloc((size_t)sent * 22 + 3);
-    const char *p[1] = {NULL};
-    size_t len = 0;
-    int i, rc;
+    char *ids = NULL;
+    int rc = jobstore_id_array((size_t)sent, row_id, res, &ids, errstr, errstr_size);
+    const char *p[1] = {ids};
 
-    if (ids == NULL) {
-        util_errf(errstr, errstr_size, "outbox: out of memory");
-        return -JOBSTORE_EDB;
-    }
-    ids[len++] = '{';
-    for (i = 0; i < sent; i++)
-        len += (size_t)sprintf(ids + len, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
-    ids[len++] = '}';
-    ids[len] = '\0';
-    p[0] = ids;
     /* By id, not by range: an event committed late may carry a smaller id than one sent here,
      * and it has not been sent. */
-    rc = jobstore_cmd(js, "mark published",
-                      "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
-                      "ANY($1::bigint[])",
-                      1, p, NULL, errstr, errstr_size);
+    if (rc == 0)
+        rc = jobstore_cmd(js, "mark published",
+                          "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
+                          "ANY($1::bigint[])",
+                          1, p, NULL, errstr, errstr_size);
     free(ids);
     return rc;
 }

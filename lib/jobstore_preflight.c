@@ -13,24 +13,22 @@ int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int
                               const char *check_name, const char *status, const char *message,
                               char *errstr, size_t errstr_size)
 {
-    char sq[16], *clean = jobstore_text_clean(message);
-    const char *p[5] = {j->id, check_name, sq, status, clean};
-    int rc = clean ? 0 : -JOBSTORE_EDB;
+    char sq[16], *msg = NULL;
+    int rc;
 
     snprintf(sq, sizeof(sq), "%d", seq);
-    if (rc < 0)
-        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
-    else if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0)
-        rc = jobstore_end(
-            js,
-            jobstore_cmd(js, "record preflight",
-                         "INSERT INTO preflight_results (job_id, check_name, seq, status, message) "
-                         "VALUES ($1::uuid, $2, $3::integer, $4, $5) ON CONFLICT (job_id, "
-                         "check_name) DO UPDATE SET status = EXCLUDED.status, message = "
-                         "EXCLUDED.message, checked_at = now()",
-                         5, p, NULL, errstr, errstr_size),
-            errstr, errstr_size);
-    free(clean);
+    if ((rc = jobstore_text(message, &msg, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
+        const char *p[5] = {j->id, check_name, sq, status, msg};
+        rc = jobstore_cmd(js, "record preflight",
+                          "INSERT INTO preflight_results (job_id, check_name, seq, status, "
+                          "message) VALUES ($1::uuid, $2, $3::integer, $4, $5) ON CONFLICT "
+                          "(job_id, check_name) DO UPDATE SET status = EXCLUDED.status, message = "
+                          "EXCLUDED.message, checked_at = now()",
+                          5, p, NULL, errstr, errstr_size);
+        rc = jobstore_end(js, rc, errstr, errstr_size);
+    }
+    free(msg);
     return rc;
 }
 

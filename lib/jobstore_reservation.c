@@ -8,25 +8,6 @@
 
 #include "util.h"
 
-int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
-                         int *vcpus, char *errstr, size_t errstr_size)
-{
-    const char *p[2] = {host, except_job};
-    PGresult *res;
-    int rc = jobstore_run(js, "reserved capacity",
-                          "SELECT coalesce(sum(memory_mb), 0), coalesce(sum(vcpus), 0) FROM jobs "
-                          "WHERE tgt_host = $1 AND status IN ('queued', 'running') AND ($2::uuid "
-                          "IS NULL OR id <> $2::uuid)",
-                          2, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-
-    if (rc < 0)
-        return rc;
-    *memory_mb = atol(PQgetvalue(res, 0, 0));
-    *vcpus = atoi(PQgetvalue(res, 0, 1));
-    PQclear(res);
-    return 0;
-}
-
 int jobstore_reservations_on(jobstore *js, const char *host, const char *job_id,
                              jobstore_reservation **out, size_t *n, char *errstr,
                              size_t errstr_size)
@@ -62,5 +43,24 @@ int jobstore_reservations_on(jobstore *js, const char *host, const char *job_id,
     PQclear(res);
     *out = list;
     *n = (size_t)count;
+    return rc;
+}
+
+int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
+                         int *vcpus, char *errstr, size_t errstr_size)
+{
+    jobstore_reservation *rv = NULL;
+    size_t n = 0, i;
+    int rc = jobstore_reservations_on(js, host, NULL, &rv, &n, errstr, errstr_size);
+
+    *memory_mb = 0;
+    *vcpus = 0;
+    for (i = 0; i < n; i++) {
+        if (except_job && strcmp(rv[i].job_id, except_job) == 0)
+            continue;
+        *memory_mb += rv[i].memory_mb;
+        *vcpus += rv[i].vcpus;
+    }
+    free(rv);
     return rc;
 }

@@ -49,18 +49,17 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
                       const char *message, const char *output, long elapsed_ms, const char *owner,
                       const char *source, char *errstr, size_t errstr_size)
 {
-    char el[32], *msg = jobstore_text_clean(message), *out = jobstore_text_clean(output);
-    const char *p[6] = {j->id, step_to_string(step), step_state_to_string(state), msg, out, el};
+    char el[32], *msg = NULL, *out = NULL;
     const char *type = state == STEP_SUCCEEDED ? EVENT_STEP_COMPLETED
                        : state == STEP_SKIPPED ? EVENT_STEP_SKIPPED
                                                : EVENT_STEP_FAILED;
-    int rc = 0;
+    int rc;
 
     snprintf(el, sizeof(el), "%ld", elapsed_ms);
-    if (msg == NULL || out == NULL) {
-        util_errf(errstr, errstr_size, "job %s: out of memory", j->id);
-        rc = -JOBSTORE_EDB;
-    } else if ((rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
+    if ((rc = jobstore_text(message, &msg, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_text(output, &out, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
+        const char *p[6] = {j->id, step_to_string(step), step_state_to_string(state), msg, out, el};
         rc = jobstore_cmd(js, "end step",
                           "UPDATE job_steps SET status = $3, message = $4, output = output || $5, "
                           "finished_at = now(), elapsed_ms = $6::bigint WHERE job_id = $1::uuid "
