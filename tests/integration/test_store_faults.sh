@@ -3,11 +3,13 @@
 # the job fails with the database's reason instead of waiting on "database unavailable" for
 # ever. When even its failure cannot be written, the worker lets the job go: its lease runs out
 # and a worker takes it over, rather than the job staying running, renewed, with nobody working
-# on it. Once the database takes the records again, the job runs to its end.
+# on it. Once the database takes the records again, the job runs to its end. A lease lost during
+# preflight is reported with the reason the failing write gave.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 it_setup store_faults
 S=exa01adm02.example.com T=exa01adm06.example.com
 G1=exa01vm01.example.com G2=exa01vm02.example.com
+G3=exa01vm03.example.com S3=exa01adm01.example.com T3=exa01adm03.example.com
 it_worker_start 1 -o worker.lease_s=3 -o metrics.listen=
 
 job_of() { # job_of GUEST: the newest job of GUEST, waiting for it to exist
@@ -58,4 +60,18 @@ sql "DROP TRIGGER it_refuse_preflight ON preflight_results" >/dev/null
 check "refused end: the job ends once the database takes its records" eq succeeded "$(wait_job "$job" 90)"
 check "refused end: guest running on the target" grep -qx "domain $G2 running" <<<"$(host_state $T)"
 check "refused end: each step succeeded once" eq 0 "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$job' AND (status <> 'succeeded' AND status <> 'skipped' OR attempts > 1)")"
+
+# 3. The lease is lost while preflight asks the hosts: the worker stops with the lease-lost
+# reason (before, it logged an error buffer nothing had written); nobody renews the lease of the
+# "thief", so the job is taken over when it runs out, and ends.
+"$HOSTSIM" fault "$IT_HOSTS" $T3 pause "vm_maker --host-info"
+kvmove submit --guest $G3 --mode offline --src $S3 --tgt $T3 >/dev/null
+check "lost lease: preflight paused on the target" "$HOSTSIM" wait-paused "$IT_HOSTS" $T3 30
+job=$(job_of $G3)
+sql "UPDATE jobs SET lease_owner = 'thief' WHERE id = '$job'" >/dev/null
+"$HOSTSIM" fault "$IT_HOSTS" $T3 clear
+"$HOSTSIM" resume "$IT_HOSTS" $T3
+check "lost lease: the worker logs why it stopped" wait_log "job $job: lease lost by worker-1" 30
+check "lost lease: taken over once the thief's lease ran out" eq succeeded "$(wait_job "$job" 90)"
+check "lost lease: guest running on the target" grep -qx "domain $G3 running" <<<"$(host_state $T3)"
 check "no safety violation observed" "$HOSTSIM" check "$IT_HOSTS"

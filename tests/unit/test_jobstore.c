@@ -167,7 +167,7 @@ static jobstore_intake create_ok(const request *r, long mem, int vcpus, char *er
     jobstore_intake res = (jobstore_intake)-1;
     int rc = jobstore_intake_request(js, r, mem, vcpus, "test", &res, errstr, errstr_size);
 
-    ck_assert_msg(rc == 0, "job_create: %d %s", rc, errstr);
+    ck_assert_msg(rc == 0, "intake_request: %d %s", rc, errstr);
     return res;
 }
 
@@ -437,7 +437,7 @@ START_TEST(test_replay_rejected)
 }
 END_TEST
 
-START_TEST(test_reject_unparsed_once)
+START_TEST(test_intake_reject_once)
 {
     char id[37], errstr[512];
 
@@ -1240,7 +1240,7 @@ int main(void)
     tcase_add_test(tc, test_second_active_job_rejected);
     tcase_add_loop_test(tc, test_replay_plans, 0, N_OF(replay_cases));
     tcase_add_test(tc, test_replay_rejected);
-    tcase_add_test(tc, test_reject_unparsed_once);
+    tcase_add_test(tc, test_intake_reject_once);
     tcase_add_test(tc, test_claim_lease);
     tcase_add_test(tc, test_claim_atomic);
     tcase_add_test(tc, test_lease_held_jobs_only);
