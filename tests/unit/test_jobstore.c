@@ -161,6 +161,14 @@ static void migrate_req(request *r, const char *guest, const char *src, const ch
     r->has_mode = 1;
 }
 
+/* A replay of job JOB_ID. */
+static void replay_req(request *r, const char *job_id)
+{
+    request_init(r);
+    r->action = ACTION_REPLAY;
+    util_strlcpy(r->job_id, job_id, sizeof(r->job_id));
+}
+
 static jobstore_intake create_ok(const request *r, long mem, int vcpus, char *errstr,
                                  size_t errstr_size)
 {
@@ -349,9 +357,7 @@ START_TEST(test_replay_plans)
                                          errstr, sizeof(errstr)),
                      0);
 
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, orig, sizeof(r.job_id));
+    replay_req(&r, orig);
     r.has_step = replay_cases[_i].has_step;
     r.step = replay_cases[_i].step;
     r.has_from_step = replay_cases[_i].has_from_step;
@@ -387,23 +393,17 @@ START_TEST(test_replay_rejected)
 
     /* an active (queued) job */
     new_job("g1", "h1", "h2", active);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, active, sizeof(r.job_id));
+    replay_req(&r, active);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, "still queued") != NULL, "%s", errstr);
     /* ... and running */
     claim_ok("w1", &j);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, active, sizeof(r.job_id));
+    replay_req(&r, active);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, "still running") != NULL, "%s", errstr);
     /* an unknown job */
     util_uuid(unknown);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, unknown, sizeof(r.job_id));
+    replay_req(&r, unknown);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, unknown) != NULL && strstr(errstr, "does not exist") != NULL, "%s",
                   errstr);
@@ -420,14 +420,10 @@ START_TEST(test_replay_rejected)
         ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
         PQclear(res);
     }
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, done, sizeof(r.job_id));
+    replay_req(&r, done);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, "--step") != NULL, "%s", errstr);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, done, sizeof(r.job_id));
+    replay_req(&r, done);
     r.has_step = 1;
     r.step = STEP_STARTUP_GUEST;
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
