@@ -42,6 +42,7 @@ int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, 
 {
     struct dirent **names = NULL;
     int n = -1, i, rc, count = 0;
+
     rc = jobstore_cmd(js, "create schema_migrations",
                       "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                       "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
