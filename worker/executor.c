@@ -445,7 +445,11 @@ static void run_job(executor *ex, job *j)
     memset(&r, 0, sizeof(r));
     r.ex = ex;
     r.j = j;
-    worker_hold(w, ex->index, j->id);
+    if (worker_hold(w, ex->index, j->id) != 0) {
+        worker_log("[%s] job %s is being worked on by another executor here; left to it", ex->tag,
+                   j->id);
+        return;
+    }
     snprintf(ex->tag, sizeof(ex->tag), "%.8s %s", j->id, j->guest);
     worker_log_context(j->id, j->guest, NULL);
     metrics_jobs_active(1);

@@ -41,8 +41,10 @@ typedef struct executor {
 } executor;
 
 /* Marks JOB_ID (NULL = none) as the job executor SLOT is working on: its lease is renewed while
- * it is held, and runs out (another worker takes the job over) once it is not. */
-void worker_hold(worker *w, int slot, const char *job_id);
+ * it is held, and runs out (another worker takes the job over) once it is not. Returns 0, or -1
+ * when another executor of this worker holds JOB_ID already (a lease of this worker that ran
+ * out was claimed again here): nothing changes, that executor goes on with it. */
+int worker_hold(worker *w, int slot, const char *job_id);
 
 /* Logs one line (only the worker's loop and threads log; library code returns errors). */
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
