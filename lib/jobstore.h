@@ -1,4 +1,7 @@
-/* jobstore: all job, step, preflight, outbox and es.xml state in PostgreSQL (libpq). */
+/* jobstore: all job, step, preflight, outbox and es.xml state in PostgreSQL (libpq); one file per
+ * part: jobstore.c (connection, statements), jobstore_migrate.c, jobstore_config.c,
+ * jobstore_intake.c, jobstore_job.c, jobstore_lease.c, jobstore_preflight.c, jobstore_step.c,
+ * jobstore_cleanup.c, jobstore_outbox.c, jobstore_reservation.c, jobstore_json.c (views). */
 #ifndef KVMOVE_JOBSTORE_H
 #define KVMOVE_JOBSTORE_H
 
@@ -10,11 +13,25 @@
 
 typedef struct jobstore jobstore;
 
-/* Error codes (returned negated). */
-#define JOBSTORE_EDB 1       /* the database failed or is unreachable: worth a retry */
+/* Error codes (returned negated). Every database failure is one of the first two, as
+ * failure_of_sqlstate (failure.h) classifies its SQLSTATE. */
+#define JOBSTORE_EDB 1 /* the database failed or is unreachable: worth a retry */
+#define JOBSTORE_EDATA                                                                             \
+    5                        /* the database refused the statement or its data: the same call      \
+                              * fails the same way again, do not retry it */
 #define JOBSTORE_ENOTFOUND 2 /* no such job / config version */
 #define JOBSTORE_ELEASE 3    /* this worker no longer holds the job's lease: stop working on it */
 #define JOBSTORE_EINVALID 4  /* the request cannot be accepted (reason in errstr) */
+
+/* The most bytes of one text kvmove does not control (host output, messages) that is stored. */
+#define JOBSTORE_TEXT_MAX 65536
+
+/* TEXT (NULL = "") as the job store writes every text it does not control (host output, step
+ * messages, errors, reasons): valid UTF-8, each byte that does not start a well-formed sequence
+ * replaced by U+FFFD, at most JOBSTORE_TEXT_MAX bytes of it (cut at a character boundary, then a
+ * line saying how many bytes were left out). A C string ends at its first NUL byte. Returns a
+ * new string (caller frees), NULL when out of memory. */
+char *jobstore_text_clean(const char *text);
 
 /* Connects with a libpq conninfo string (NULL or "" = the PG* environment variables).
  * Returns 0 and *OUT (free with jobstore_close), or -JOBSTORE_EDB with errstr. */
@@ -57,15 +74,15 @@ typedef enum {
  * earlier job's failed step, from_step, or the single step. MEMORY_MB/VCPUS are reserved on
  * the target while the job is active (0 when unknown). SOURCE names the event source.
  * Returns 0 and *RESULT, or a negative code (errstr). */
-int jobstore_job_create(jobstore *js, const request *req, long memory_mb, int vcpus,
-                        const char *source, jobstore_intake *result, char *errstr,
-                        size_t errstr_size);
+int jobstore_intake_request(jobstore *js, const request *req, long memory_mb, int vcpus,
+                            const char *source, jobstore_intake *result, char *errstr,
+                            size_t errstr_size);
 
 /* Publishes a job.rejected event for a request that never became a job (it failed to parse
  * or validate): REQUEST_ID may be "" when unreadable, then no event is written. Once per
  * request id (recorded in rejected_requests): a redelivery writes no second event. */
-int jobstore_reject_unparsed(jobstore *js, const char *request_id, const char *reason,
-                             const char *source, char *errstr, size_t errstr_size);
+int jobstore_intake_reject(jobstore *js, const char *request_id, const char *reason,
+                           const char *source, char *errstr, size_t errstr_size);
 
 /* ---- execution (lease-guarded: every call checks OWNER still holds the lease) ---- */
 
@@ -80,21 +97,26 @@ typedef struct job {
     long config_version;           /* 0 = newest at claim time */
     int included[STEP__COUNT];     /* 1 if the step belongs to this job */
     step_state state[STEP__COUNT]; /* as recorded */
-    int takeover;                  /* 1 if claimed from an expired lease */
+    int takeover;                  /* 1 if claimed before (its worker died or handed it back) */
     int sequential;                /* 1: the spec's order, one operation at a time */
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
  * of LEASE_S seconds, skipping jobs whose source or target host already has MAX_PER_HOST
- * running jobs (across all workers; claims are serialised so the limit holds). Returns 1 and
- * fills *OUT, 0 when there is nothing to do, or negative. */
+ * running jobs (across all workers; claims are serialised so the limit holds). The job and its
+ * steps are read in the claim's transaction: a failed claim takes nothing. OUT->takeover is 1
+ * when the job was claimed before. Returns 1 and fills *OUT, 0 when there is nothing to do, or
+ * negative. */
 int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per_host, job *out,
                        char *errstr, size_t errstr_size);
-/* Extends every running job leased by OWNER. *RENEWED gets how many (may be NULL). */
-int jobstore_lease_renew(jobstore *js, const char *owner, int lease_s, int *renewed, char *errstr,
-                         size_t errstr_size);
-/* Hands OWNER's running jobs back (lease expires now) for another worker to take. */
-int jobstore_lease_release(jobstore *js, const char *owner, char *errstr, size_t errstr_size);
+/* Extends OWNER's leases of the N jobs JOB_IDS (the ones its executors are working on; a job
+ * left out runs out of lease and is taken over). *RENEWED gets how many (may be NULL). */
+int jobstore_lease_renew(jobstore *js, const char *owner, const char *const *job_ids, size_t n,
+                         int lease_s, int *renewed, char *errstr, size_t errstr_size);
+/* Hands OWNER's running job JOB_ID (NULL = every one of OWNER's) back: queued again, without a
+ * lease, for any worker to resume (a takeover). */
+int jobstore_lease_release(jobstore *js, const char *owner, const char *job_id, char *errstr,
+                           size_t errstr_size);
 
 /* Records one preflight check result (status "passed", "failed", "skipped", "warning"). */
 int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int seq,
@@ -113,7 +135,8 @@ int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *ho
 int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
                       const char *message, const char *output, long elapsed_ms, const char *owner,
                       const char *source, char *errstr, size_t errstr_size);
-/* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed), releasing the lease, with its
+/* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
+ * with -JOBSTORE_EINVALID), releasing the lease, with its
  * job.succeeded / job.failed event. When DEPLOYED_DOC is not NULL it is stored as a new config
  * version in state migration-deployed in the same transaction. */
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
@@ -136,6 +159,7 @@ typedef struct jobstore_cleanup {
     char guest[REQUEST_NAME_MAX];
     char tgt_host[REQUEST_NAME_MAX]; /* where the job moved the guest (its autostart waits) */
     long config_version;             /* the es.xml version of the job (0 = newest) */
+    char last_error[512];            /* why the last attempt failed ("" = none yet) */
 } jobstore_cleanup;
 
 /* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST when not NULL),
@@ -143,6 +167,10 @@ typedef struct jobstore_cleanup {
  * time per connection). Returns 1 and *OUT, 0 when none, or negative. */
 int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
                           jobstore_cleanup *out, char *errstr, size_t errstr_size);
+/* The oldest pending cleanup of GUEST on HOST (either NULL = any) into *OUT, without taking it.
+ * Returns 1, 0 when there is none, or negative. */
+int jobstore_cleanup_pending(jobstore *js, const char *host, const char *guest,
+                             jobstore_cleanup *out, char *errstr, size_t errstr_size);
 /* Ends the cleanup taken by jobstore_cleanup_next: DONE=1 marks it done with OUTPUT and a
  * cleanup.completed event; DONE=0 counts a failed attempt with ERROR (it stays pending). */
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
@@ -183,6 +211,24 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
 /* Jobs, newest first, filtered by STATUS / GUEST / SINCE (each NULL = any) as a JSON array. */
 int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest, const char *since,
                             int limit, json_t **out, char *errstr, size_t errstr_size);
+/* ---- capacity reserved on target hosts (jobstore_reservation.c) ---- */
+
+/* What one active job reserves on its target host (recorded at intake: the guest's size). */
+typedef struct jobstore_reservation {
+    char job_id[REQUEST_UUID_LEN];
+    char guest[REQUEST_NAME_MAX];
+    long memory_mb;
+    int vcpus;
+} jobstore_reservation;
+
+/* The reservations on HOST that count against job JOB_ID: the active (queued or running) jobs
+ * targeting HOST created before it, so that of two jobs that cannot both fit the older passes
+ * and the younger fails, whatever order their preflights run in; every active job when JOB_ID
+ * is NULL (a job not created yet: a dry run). Only jobs that reserve something, oldest first.
+ * *OUT is malloc'd (caller frees; NULL when none), *N its length. Returns 0 or negative. */
+int jobstore_reservations_on(jobstore *js, const char *host, const char *job_id,
+                             jobstore_reservation **out, size_t *n, char *errstr,
+                             size_t errstr_size);
 /* Memory (MiB) and vCPUs reserved on HOST by active jobs other than EXCEPT_JOB (may be NULL). */
 int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
                          int *vcpus, char *errstr, size_t errstr_size);

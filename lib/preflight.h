@@ -101,13 +101,8 @@ int preflight_facts_parse_info(preflight_facts *f, const char *text);
 int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char *errstr,
                           size_t errstr_size);
 
-/* Memory and vCPUs an in-flight job has reserved on the target. */
-typedef struct preflight_reservation {
-    char job_id[REQUEST_UUID_LEN];
-    char guest[REQUEST_NAME_MAX];
-    long memory_mb;
-    int vcpus;
-} preflight_reservation;
+/* Memory and vCPUs an in-flight job has reserved on the target (jobstore_reservations_on). */
+typedef jobstore_reservation preflight_reservation;
 
 /* Returns a session to HOST (borrowed: the caller's pool keeps and frees it), or a negative
  * hostconn code with errstr. Same contract as migrate_env.connect. */
@@ -138,7 +133,7 @@ typedef struct preflight_input {
     void *connect_ctx;            /* of both */
     int command_timeout_ms;
     /* Reservations of in-flight jobs ahead of this one targeting tgt_host (see
-     * preflight_reservations_load); not owned. */
+     * jobstore_reservations_on); not owned. */
     const preflight_reservation *reservations;
     size_t n_reservations;
 } preflight_input;
@@ -165,16 +160,6 @@ int preflight_passed(const preflight_report *r);
 /* The failed checks as a JSON array of {"check", "message"} (new reference). */
 json_t *preflight_failed_json(const preflight_report *r);
 
-/* Loads the reservations on TGT_HOST that count against job JOB_ID (NULL = a job not created
- * yet, e.g. a dry run: every active job counts): active jobs other than JOB_ID that were
- * created before it. Reservations are ordered by job creation so that of two jobs that cannot
- * both fit, the older one passes and the younger one fails, whatever order their preflights
- * run in. Totals come from jobstore_reserved_on; DOC gives the guests' sizes to attribute
- * them to jobs. *OUT is malloc'd (caller frees; NULL when none), *N its length. Returns 0 or a
- * negative jobstore code with errstr. */
-int preflight_reservations_load(jobstore *js, const char *job_id, const char *tgt_host,
-                                const esxml *doc, preflight_reservation **out, size_t *n,
-                                char *errstr, size_t errstr_size);
 
 /* Compares dotted version strings part by part, numerically; a missing or non-numeric part
  * counts as 0 ("25.1" == "25.1.0", "25.1.0" < "25.1.0.0.0.250101"). Returns <0, 0 or >0. */

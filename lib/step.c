@@ -135,3 +135,28 @@ int mode_from_string(const char *name, migrate_mode *out)
     *out = (migrate_mode)i;
     return 0;
 }
+
+/* ---- job status transitions ---- */
+
+/* next[FROM][TO]: 1 when a job in FROM may change to TO. */
+static const unsigned char job_status_next[JOB__COUNT][JOB__COUNT] = {
+    [JOB_QUEUED] = {[JOB_RUNNING] = 1},
+    [JOB_RUNNING] = {[JOB_RUNNING] = 1, [JOB_QUEUED] = 1, [JOB_SUCCEEDED] = 1, [JOB_FAILED] = 1},
+};
+
+int job_status_can_follow(job_status from, job_status to)
+{
+    if ((int)from < 0 || from >= JOB__COUNT || (int)to < 0 || to >= JOB__COUNT)
+        return 0;
+    return job_status_next[from][to];
+}
+
+int job_status_is_final(job_status status)
+{
+    int to;
+
+    for (to = 0; to < JOB__COUNT; to++)
+        if (job_status_can_follow(status, (job_status)to))
+            return 0;
+    return (int)status >= 0 && status < JOB__COUNT;
+}

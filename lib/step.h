@@ -67,4 +67,12 @@ const char *mode_to_string(migrate_mode mode);
 /* Returns 0 and sets *out, or -1. Accepts OFFLINE / OFFLINEFORCE in any case. */
 int mode_from_string(const char *name, migrate_mode *out);
 
+/* Which job status may follow which: 1 when a job in FROM may change to TO (queued -> running
+ * when claimed; running -> running when another worker takes an expired lease over, -> queued
+ * when its lease is handed back, -> succeeded or failed when it ends), else 0. Succeeded,
+ * failed and rejected are final. Every change of jobs.status is checked against it. */
+int job_status_can_follow(job_status from, job_status to);
+/* 1 when nothing may follow STATUS (succeeded, failed, rejected). */
+int job_status_is_final(job_status status);
+
 #endif

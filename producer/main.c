@@ -123,8 +123,7 @@ static int submit_dry_run(cli *c, const request *req)
         rc = EXIT_FAILED;
         goto out;
     }
-    if (preflight_reservations_load(js, NULL, req->tgt_host, doc, &resv, &n_resv, err,
-                                    sizeof(err)) != 0) {
+    if (jobstore_reservations_on(js, req->tgt_host, NULL, &resv, &n_resv, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_UNREACHABLE;
         goto out;

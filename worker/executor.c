@@ -48,44 +48,84 @@ static void job_log(void *ctx, const char *line)
 }
 
 /* Retries a job-store call while the database is unreachable (it keeps all state, so waiting
- * for it loses nothing). Gives up when the worker stops. */
-#define STORE(ex, call)                                                                            \
+ * for it loses nothing). A permanent failure (-JOBSTORE_EDATA: the same call would fail the same
+ * way) is not retried. Gives up when the worker stops. ERR is the caller's error buffer. */
+#define STORE(ex, err, call)                                                                       \
     ({                                                                                             \
         int rc_, backoff_ = 200;                                                                   \
         while ((rc_ = (call)) == -JOBSTORE_EDB && worker_running) {                                \
             worker_log("[%s] database unavailable, retrying in %d ms: %s", (ex)->tag, backoff_,    \
-                       err);                                                                       \
+                       (err));                                                                     \
             worker_sleep_ms(backoff_);                                                             \
             backoff_ = backoff_ < 5000 ? backoff_ * 2 : 5000;                                      \
-            jobstore_ensure((ex)->js, err, sizeof(err));                                           \
+            jobstore_ensure((ex)->js, (err), sizeof(err));                                         \
         }                                                                                          \
         rc_;                                                                                       \
     })
 
-/* The full preflight (lib/preflight.c: es.xml and the live hosts over SSH), every result
- * recorded. Returns 1 passed, 0 failed, negative on store error. A replay, a takeover or a
- * single-step job skips the checks the migration itself changes. */
-static int preflight(executor *ex, job *j, const esxml *doc, long config_version)
+/* How one run of a job ends (run_end does what each means). */
+typedef enum {
+    RUN_SUCCEEDED, /* finish the job: succeeded */
+    RUN_FAILED,    /* finish the job: failed, with run.failure */
+    RUN_STOPPED,   /* the worker is stopping: hand the job back for another worker to resume */
+    RUN_LOST,      /* the lease is gone (run.err says why): another worker has the job */
+} run_outcome;
+
+/* One run of a job: what it holds (freed by run_job) and why it ended. */
+typedef struct run {
+    executor *ex;
+    job *j;
+    esxml *doc;
+    long version;
+    migrate_env env;
+    char *deployed;     /* the es.xml that records the deployment, or NULL */
+    char failure[2048]; /* why the job failed */
+    char err[1024];     /* the last job-store error */
+} run;
+
+/* What a failed job-store call RC (its reason in R->err) means for the job: the lease is gone;
+ * the worker is stopping (STORE retries a transient failure until then); or the failure is
+ * permanent and the job fails with it (keeping a failure already found). */
+static run_outcome store_failed(run *r, int rc)
 {
+    if (rc == -JOBSTORE_ELEASE)
+        return RUN_LOST;
+    if (rc == -JOBSTORE_EDB)
+        return RUN_STOPPED;
+    if (r->failure[0] == '\0')
+        snprintf(r->failure, sizeof(r->failure), "the job's progress could not be recorded: %s",
+                 r->err);
+    return RUN_FAILED;
+}
+
+/* The full preflight (lib/preflight.c: es.xml and the live hosts over SSH), every result
+ * recorded. Returns 1 passed, 0 failed, or a negative job-store code with R->err. A replay, a
+ * takeover or a single-step job skips the checks the migration itself changes. */
+static int preflight(run *r)
+{
+    executor *ex = r->ex;
     worker *w = ex->w;
-    char err[1024];
+    job *j = r->j;
     preflight_input in;
     preflight_report *rep = calloc(1, sizeof(*rep));
     preflight_reservation *resv = NULL;
     size_t n_resv = 0;
     int i, n_steps = 0, seq = 0, passed, rc;
 
-    if (rep == NULL)
-        return -JOBSTORE_EDB;
+    if (rep == NULL) {
+        snprintf(r->failure, sizeof(r->failure), "preflight could not run: out of memory");
+        return 0;
+    }
     for (i = 0; i < STEP__COUNT; i++)
         n_steps += j->included[i] != 0;
-    rc = STORE(ex, preflight_reservations_load(ex->js, j->id, j->tgt_host, doc, &resv, &n_resv, err,
-                                               sizeof(err)));
+    rc = STORE(ex, r->err,
+               jobstore_reservations_on(ex->js, j->tgt_host, j->id, &resv, &n_resv, r->err,
+                                        sizeof(r->err)));
     if (rc < 0)
         goto out;
     memset(&in, 0, sizeof(in));
-    in.doc = doc;
-    in.config_version = config_version;
+    in.doc = r->doc;
+    in.config_version = r->version;
     in.guest = j->guest;
     in.src_host = j->src_host;
     in.tgt_host = j->tgt_host;
@@ -99,31 +139,33 @@ static int preflight(executor *ex, job *j, const esxml *doc, long config_version
     in.command_timeout_ms = w->s.command_timeout_ms < 60000 ? w->s.command_timeout_ms : 60000;
     in.reservations = resv;
     in.n_reservations = n_resv;
-    if (preflight_run(&in, rep, err, sizeof(err)) != 0) {
-        worker_log("[%s] preflight could not run: %s", ex->tag, err);
+    if (preflight_run(&in, rep, r->err, sizeof(r->err)) != 0) {
+        worker_log("[%s] preflight could not run: %s", ex->tag, r->err);
         rep->n_failed = 1; /* fail safe: nothing runs */
     }
     for (i = 0; i < PREFLIGHT__COUNT; i++) {
-        const preflight_result *r = &rep->results[i];
-        if (r->status == PREFLIGHT_FAILED) {
-            worker_log("[%s] Preflight check %s failed: %s", ex->tag, preflight_name(r->check),
-                       r->message);
-            metrics_preflight_failed(preflight_name(r->check));
-        } else if (r->status == PREFLIGHT_WARNING)
-            worker_log("[%s] Preflight check %s: warning: %s", ex->tag, preflight_name(r->check),
-                       r->message);
-        rc = STORE(ex, jobstore_preflight_record(
-                           ex->js, j, w->owner, ++seq, preflight_name(r->check),
-                           preflight_status_to_string(r->status), r->message, err, sizeof(err)));
+        const preflight_result *pr = &rep->results[i];
+        if (pr->status == PREFLIGHT_FAILED) {
+            worker_log("[%s] Preflight check %s failed: %s", ex->tag, preflight_name(pr->check),
+                       pr->message);
+            metrics_preflight_failed(preflight_name(pr->check));
+        } else if (pr->status == PREFLIGHT_WARNING)
+            worker_log("[%s] Preflight check %s: warning: %s", ex->tag, preflight_name(pr->check),
+                       pr->message);
+        rc = STORE(ex, r->err,
+                   jobstore_preflight_record(ex->js, j, w->owner, ++seq, preflight_name(pr->check),
+                                             preflight_status_to_string(pr->status), pr->message,
+                                             r->err, sizeof(r->err)));
         if (rc < 0)
             goto out;
     }
     passed = preflight_passed(rep);
     /* Ownership of the array passes to jobstore_preflight_done. */
     rc = STORE(
-        ex, jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
-                                    json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)),
-                                    err, sizeof(err)));
+        ex, r->err,
+        jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
+                                json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)),
+                                r->err, sizeof(r->err)));
     if (rc == 0)
         rc = passed;
 out:
@@ -132,7 +174,6 @@ out:
     return rc;
 }
 
-/* Builds the es.xml version that records the deployed migration. NULL if it cannot. */
 /* The newest merged, not yet deployed MIGRATE GUEST action for J's guest and hosts, or -1. */
 static int merged_action(const esxml *doc, const job *j)
 {
@@ -154,6 +195,7 @@ static int merged_action(const esxml *doc, const job *j)
     return id;
 }
 
+/* Builds the es.xml version that records the deployed migration. NULL if it cannot. */
 static char *deployed_document(executor *ex, esxml *doc, const job *j)
 {
     char err[512], sub[1200], *buf = NULL;
@@ -183,182 +225,227 @@ static void fence_log(void *ctx, const char *line)
 
 /* A guest moving back onto a host that still has its stale copy (OFFLINEFORCE left it there)
  * waits for the fence: it is tried now; if the host still cannot be cleaned, the job fails
- * with the reason. Returns 1 when the job must fail (FAILURE filled). */
-static int stale_copy_pending(executor *ex, const job *j, char *failure, size_t size)
+ * with the reason. Returns 1 when the job must fail (R->failure filled), 0 when it may go on,
+ * or a negative job-store code. */
+static int stale_copy_pending(run *r)
 {
+    executor *ex = r->ex;
+    const job *j = r->j;
+    jobstore_cleanup cl;
     char err[1024];
-    json_t *list = NULL, *c;
-    size_t i;
-    int pending = 0;
+    int rc;
 
     fence_sweep(ex->js, &ex->w->s, j->tgt_host, j->guest, ex->w->source, fence_log, ex, NULL, NULL,
                 err, sizeof(err));
-    if (jobstore_cleanups_json(ex->js, j->tgt_host, j->guest, &list, err, sizeof(err)) != 0)
-        return 0;
-    json_array_foreach(list, i, c)
-    {
-        const char *st = json_string_value(json_object_get(c, "status"));
-        if (st && strcmp(st, "pending") == 0) {
-            pending = 1;
-            snprintf(failure, size,
-                     "KVM host %s still has the stale copy of %s that OFFLINEFORCE left there "
-                     "(cleanup pending: %s); bring the host back or run 'kvmove cleanup --host "
-                     "%s' first",
-                     j->tgt_host, j->guest,
-                     json_string_value(json_object_get(c, "last_error"))
-                         ? json_string_value(json_object_get(c, "last_error"))
-                         : "",
-                     j->tgt_host);
+    rc =
+        STORE(ex, r->err,
+              jobstore_cleanup_pending(ex->js, j->tgt_host, j->guest, &cl, r->err, sizeof(r->err)));
+    if (rc == 1)
+        snprintf(r->failure, sizeof(r->failure),
+                 "KVM host %s still has the stale copy of %s that OFFLINEFORCE left there "
+                 "(cleanup pending: %s); bring the host back or run 'kvmove cleanup --host "
+                 "%s' first",
+                 j->tgt_host, j->guest, cl.last_error, j->tgt_host);
+    return rc;
+}
+
+/* Runs step S (with its retries) and records it. RUN_SUCCEEDED: go on with the next step. */
+static run_outcome run_step(run *r, step_id s)
+{
+    executor *ex = r->ex;
+    worker *w = ex->w;
+    job *j = r->j;
+    migrate_env *env = &r->env;
+    migrate_result res;
+    const esxml_host *h = migrate_step_host(env, s);
+    int64_t ts;
+    int tries, rc;
+
+    worker_log_context(j->id, j->guest, step_to_string(s));
+    rc = STORE(ex, r->err,
+               jobstore_step_begin(ex->js, j, s, h->hostname, w->owner, w->source, r->err,
+                                   sizeof(r->err)));
+    if (rc < 0)
+        return store_failed(r, rc);
+    ts = util_now_ms();
+    for (tries = 0;; tries++) {
+        migrate_step(env, s, &res);
+        if (res.state != STEP_FAILED || !res.transient || tries >= w->s.step_retries ||
+            !worker_running)
+            break;
+        worker_log("[%s] Step %s hit a transient failure (%s); retrying (%d of %d)", ex->tag,
+                   step_to_string(s), res.message, tries + 1, w->s.step_retries);
+        migrate_result_free(&res); /* a broken session was dropped when the step released it */
+        worker_sleep_ms(500 << (tries < 4 ? tries : 4));
+    }
+    if (res.state == STEP_FAILED && res.transient && !worker_running) {
+        migrate_result_free(&res); /* stopping: hand the step back rather than fail it */
+        return RUN_STOPPED;
+    }
+    metrics_step_done(s, res.state, (long)(util_now_ms() - ts));
+    if (res.state == STEP_FAILED)
+        snprintf(r->failure, sizeof(r->failure), "step %s failed: %s", step_to_string(s),
+                 res.message);
+    rc = STORE(ex, r->err,
+               jobstore_step_end(ex->js, j, s, h->hostname, res.state, res.message, res.output,
+                                 (long)(util_now_ms() - ts), w->owner, w->source, r->err,
+                                 sizeof(r->err)));
+    if (rc == 0 && res.cleanup_pending)
+        rc = STORE(ex, r->err,
+                   jobstore_cleanup_add(
+                       ex->js, j, env->src->hostname,
+                       env->src->admin_ip ? env->src->admin_ip : env->src->hostname,
+                       "OFFLINEFORCE could not reach the source: its stale copy (definition, "
+                       "autostart, mount, fstab entry, bridges) is removed when it is back",
+                       w->owner, w->source, r->err, sizeof(r->err)));
+    if (rc == 0 && res.state != STEP_FAILED) {
+        char line[1200];
+        migrate_summary_line(env, s, line, sizeof(line));
+        worker_log("[%s] %s", ex->tag, line);
+    }
+    migrate_result_free(&res);
+    if (rc < 0)
+        return store_failed(r, rc);
+    return r->failure[0] ? RUN_FAILED : RUN_SUCCEEDED;
+}
+
+/* Everything a run does before its end: the es.xml, the stale-copy wait, preflight, the steps
+ * in the plan's order, the deployed es.xml. */
+static run_outcome execute(run *r)
+{
+    executor *ex = r->ex;
+    worker *w = ex->w;
+    job *j = r->j;
+    step_id order[STEP__COUNT];
+    run_outcome o = RUN_SUCCEEDED;
+    int k, rc;
+
+    rc = STORE(ex, r->err,
+               sysconfig_load(ex->js, j->config_version, w->s.schema_dir, &r->doc, &r->version,
+                              r->err, sizeof(r->err)));
+    if (rc == -JOBSTORE_EDB || rc == -JOBSTORE_ELEASE)
+        return store_failed(r, rc);
+    if (rc < 0) {
+        snprintf(r->failure, sizeof(r->failure), "cannot use the es.xml: %s", r->err);
+        return RUN_FAILED;
+    }
+    if ((rc = stale_copy_pending(r)) != 0)
+        return rc < 0 ? store_failed(r, rc) : RUN_FAILED;
+    if ((rc = preflight(r)) < 0)
+        return store_failed(r, rc);
+    if (rc == 0) {
+        if (r->failure[0] == '\0')
+            snprintf(r->failure, sizeof(r->failure),
+                     "preflight failed; no host was changed (see 'kvmove status %s')", j->id);
+        return RUN_FAILED;
+    }
+    memset(&r->env, 0, sizeof(r->env));
+    r->env.doc = r->doc;
+    r->env.guest = esxml_guest_find(r->doc, j->guest);
+    r->env.src = esxml_host_find(r->doc, j->src_host);
+    r->env.tgt = esxml_host_find(r->doc, j->tgt_host);
+    r->env.mode = j->mode;
+    r->env.command_timeout_ms = w->s.command_timeout_ms;
+    r->env.connect = pool_connect;
+    r->env.release = pool_release;
+    r->env.log = job_log;
+    r->env.ctx = ex;
+    r->env.sequential = j->sequential;
+    if (migrate_env_init(&r->env) != 0) {
+        snprintf(r->failure, sizeof(r->failure), "out of memory");
+        return RUN_FAILED;
+    }
+    migrate_plan(j->sequential, order);
+    if (!j->takeover && j->attempt == 1)
+        worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
+    for (k = 0; k < STEP__COUNT && worker_running && o == RUN_SUCCEEDED; k++) {
+        step_id s = order[k];
+        if (j->included[s] && j->state[s] != STEP_SUCCEEDED && j->state[s] != STEP_SKIPPED)
+            o = run_step(r, s);
+    }
+    if (o != RUN_SUCCEEDED)
+        return o;
+    if (k < STEP__COUNT)
+        return RUN_STOPPED; /* stopping: the lease is handed back, another worker resumes */
+    if ((j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST]) && r->env.guest &&
+        esxml_guest_host(r->doc, r->env.guest) != r->env.tgt)
+        r->deployed = deployed_document(ex, r->doc, j);
+    return RUN_SUCCEEDED;
+}
+
+/* Every run ends here, so that no job is left running with nobody working on it: the job is
+ * finished (succeeded or failed), or handed back, or - its lease lost - left to its new owner.
+ * When even the finish cannot be written (a permanent failure), the job is no longer held:
+ * its lease runs out and another worker takes it over. */
+static void run_end(run *r, run_outcome o, int64_t t0)
+{
+    executor *ex = r->ex;
+    worker *w = ex->w;
+    job *j = r->j;
+    int failed = o == RUN_FAILED, rc;
+
+    if (o == RUN_SUCCEEDED || o == RUN_FAILED) {
+        rc = STORE(ex, r->err,
+                   jobstore_job_finish(ex->js, j, failed ? JOB_FAILED : JOB_SUCCEEDED,
+                                       failed ? r->failure : NULL, (long)(util_now_ms() - t0),
+                                       r->deployed, r->doc ? esxml_system_name(r->doc) : "",
+                                       w->owner, w->source, r->err, sizeof(r->err)));
+        if (rc == 0) {
+            metrics_job_finished(failed ? JOB_FAILED : JOB_SUCCEEDED);
+            if (failed)
+                worker_log_at(WORKER_LOG_ERROR, "[%s] Job %s failed: %s", ex->tag, j->id,
+                              r->failure);
+            else
+                worker_log("[%s] Done [Elapsed = %lld mS]", ex->tag,
+                           (long long)(util_now_ms() - t0));
+            return;
+        }
+        o = rc == -JOBSTORE_ELEASE ? RUN_LOST : rc == -JOBSTORE_EDB ? RUN_STOPPED : o;
+        if (o != RUN_LOST && o != RUN_STOPPED) {
+            worker_log_at(WORKER_LOG_ERROR,
+                          "[%s] Job %s could not be ended (%s): %s; it is no longer worked on "
+                          "here, its lease runs out within %d s and another worker takes it over",
+                          ex->tag, j->id, failed ? r->failure : "succeeded", r->err, w->s.lease_s);
+            return;
         }
     }
-    json_decref(list);
-    return pending;
+    if (o == RUN_LOST) {
+        worker_log("[%s] %s", ex->tag, r->err);
+        return;
+    }
+    /* RUN_STOPPED: hand it back now (if the database is down too, the lease runs out). */
+    if (jobstore_lease_release(ex->js, w->owner, j->id, r->err, sizeof(r->err)) != 0)
+        worker_log("[%s] handing job %s back: %s (its lease runs out within %d s)", ex->tag, j->id,
+                   r->err, w->s.lease_s);
 }
 
 static void run_job(executor *ex, job *j)
 {
     worker *w = ex->w;
-    char err[1024], *deployed = NULL;
-    esxml *doc = NULL;
-    long version = 0;
     int64_t t0 = util_now_ms();
-    int s, k, rc, failed = 0;
-    step_id order[STEP__COUNT];
-    migrate_env env = {0};
-    char failure[1200] = "";
+    run r;
 
+    memset(&r, 0, sizeof(r));
+    r.ex = ex;
+    r.j = j;
+    if (worker_hold(w, ex->index, j->id) != 0) {
+        worker_log("[%s] job %s is being worked on by another executor here; left to it", ex->tag,
+                   j->id);
+        return;
+    }
     snprintf(ex->tag, sizeof(ex->tag), "%.8s %s", j->id, j->guest);
     worker_log_context(j->id, j->guest, NULL);
     metrics_jobs_active(1);
     worker_log("[%s] %s job %s (attempt %d): %s from %s to %s, MODE=%s", ex->tag,
                j->takeover ? "Taking over" : "Starting", j->id, j->attempt, j->guest, j->src_host,
                j->tgt_host, mode_to_string(j->mode));
-    rc = STORE(ex, sysconfig_load(ex->js, j->config_version, w->s.schema_dir, &doc, &version, err,
-                                  sizeof(err)));
-    if (rc < 0) {
-        if (rc == -JOBSTORE_ELEASE || !worker_running)
-            goto out;
-        snprintf(failure, sizeof(failure), "cannot use the es.xml: %s", err);
-        failed = 1;
-        goto finish;
-    }
-    if (stale_copy_pending(ex, j, failure, sizeof(failure))) {
-        failed = 1;
-        goto finish;
-    }
-    rc = preflight(ex, j, doc, version);
-    if (rc < 0)
-        goto out;
-    if (rc == 0) {
-        snprintf(failure, sizeof(failure),
-                 "preflight failed; no host was changed (see 'kvmove "
-                 "status %s')",
-                 j->id);
-        failed = 1;
-        goto finish;
-    }
-    memset(&env, 0, sizeof(env));
-    env.doc = doc;
-    env.guest = esxml_guest_find(doc, j->guest);
-    env.src = esxml_host_find(doc, j->src_host);
-    env.tgt = esxml_host_find(doc, j->tgt_host);
-    env.mode = j->mode;
-    env.command_timeout_ms = w->s.command_timeout_ms;
-    env.connect = pool_connect;
-    env.release = pool_release;
-    env.log = job_log;
-    env.ctx = ex;
-    env.sequential = j->sequential;
-    if (migrate_env_init(&env) != 0) {
-        snprintf(failure, sizeof(failure), "out of memory");
-        failed = 1;
-        goto finish;
-    }
-    migrate_plan(j->sequential, order);
-    if (!j->takeover && j->attempt == 1)
-        worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
-    for (k = 0; k < STEP__COUNT && worker_running; k++) {
-        migrate_result res;
-        const esxml_host *h;
-        int64_t ts;
-        int tries;
-        s = order[k];
-        if (!j->included[s] || j->state[s] == STEP_SUCCEEDED || j->state[s] == STEP_SKIPPED)
-            continue;
-        h = migrate_step_host(&env, (step_id)s);
-        worker_log_context(j->id, j->guest, step_to_string((step_id)s));
-        rc = STORE(ex, jobstore_step_begin(ex->js, j, (step_id)s, h->hostname, w->owner, w->source,
-                                           err, sizeof(err)));
-        if (rc < 0)
-            goto out;
-        ts = util_now_ms();
-        for (tries = 0;; tries++) {
-            migrate_step(&env, (step_id)s, &res);
-            if (res.state != STEP_FAILED || !res.transient || tries >= w->s.step_retries ||
-                !worker_running)
-                break;
-            worker_log("[%s] Step %s hit a transient failure (%s); retrying (%d of %d)", ex->tag,
-                       step_to_string((step_id)s), res.message, tries + 1, w->s.step_retries);
-            migrate_result_free(&res);
-            pool_close(ex); /* a broken session is not reused */
-            worker_sleep_ms(500 << (tries < 4 ? tries : 4));
-        }
-        if (res.state == STEP_FAILED && res.transient && !worker_running) {
-            migrate_result_free(&res); /* stopping: hand the step back rather than fail it */
-            goto out;
-        }
-        metrics_step_done((step_id)s, res.state, (long)(util_now_ms() - ts));
-        rc = STORE(ex, jobstore_step_end(ex->js, j, (step_id)s, h->hostname, res.state, res.message,
-                                         res.output, (long)(util_now_ms() - ts), w->owner,
-                                         w->source, err, sizeof(err)));
-        if (rc == 0 && res.cleanup_pending)
-            rc = STORE(ex,
-                       jobstore_cleanup_add(
-                           ex->js, j, env.src->hostname,
-                           env.src->admin_ip ? env.src->admin_ip : env.src->hostname,
-                           "OFFLINEFORCE could not reach the source: its stale copy (definition, "
-                           "autostart, mount, fstab entry, bridges) is removed when it is back",
-                           w->owner, w->source, err, sizeof(err)));
-        if (rc == 0 && res.state != STEP_FAILED) {
-            char line[1200];
-            migrate_summary_line(&env, (step_id)s, line, sizeof(line));
-            worker_log("[%s] %s", ex->tag, line);
-        }
-        if (res.state == STEP_FAILED)
-            snprintf(failure, sizeof(failure), "step %s failed: %s", step_to_string((step_id)s),
-                     res.message);
-        migrate_result_free(&res);
-        if (rc < 0)
-            goto out;
-        if (failure[0]) {
-            failed = 1;
-            goto finish;
-        }
-    }
-    if (!worker_running && k < STEP__COUNT)
-        goto out; /* stopping: the lease is handed back, another worker resumes */
-    if ((j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST]) && env.guest &&
-        esxml_guest_host(doc, env.guest) != env.tgt)
-        deployed = deployed_document(ex, doc, j);
-finish:
-    rc = STORE(ex, jobstore_job_finish(ex->js, j, failed ? JOB_FAILED : JOB_SUCCEEDED,
-                                       failed ? failure : NULL, (long)(util_now_ms() - t0),
-                                       deployed, doc ? esxml_system_name(doc) : "", w->owner,
-                                       w->source, err, sizeof(err)));
-    if (rc == 0)
-        metrics_job_finished(failed ? JOB_FAILED : JOB_SUCCEEDED);
-    if (rc == 0 && failed)
-        worker_log_at(WORKER_LOG_ERROR, "[%s] Job %s failed: %s", ex->tag, j->id, failure);
-    else if (rc == 0)
-        worker_log("[%s] Done [Elapsed = %lld mS]", ex->tag, (long long)(util_now_ms() - t0));
-out:
-    if (rc == -JOBSTORE_ELEASE)
-        worker_log("[%s] %s", ex->tag, err);
-    migrate_env_free(&env);
-    free(deployed);
-    esxml_free(doc);
+    run_end(&r, execute(&r), t0);
+    migrate_env_free(&r.env);
+    free(r.deployed);
+    esxml_free(r.doc);
     metrics_jobs_active(-1);
     worker_log_context(NULL, NULL, NULL);
+    worker_hold(w, ex->index, NULL);
 }
 
 void *executor_main(void *arg)

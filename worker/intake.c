@@ -79,6 +79,26 @@ static int schema_check(worker *w, const bus_message *m, char *errstr, size_t er
     return rc;
 }
 
+/* Dead-letters a message that cannot be used (WHY) and records its job.rejected once when its
+ * request id could be read. Returns 0 when done, -1 when it must be retried. */
+static int reject(worker *w, jobstore *js, bus_producer *p, const bus_message *m,
+                  const char *request_id, const char *why)
+{
+    char err[1024];
+    int rc;
+
+    worker_log("[intake] rejected message at %s/%d/%lld: %s", m->topic, (int)m->partition,
+               (long long)m->offset, why);
+    if (dead_letter(w, p, m, why) != 0)
+        return -1;
+    if (request_id == NULL || request_id[0] == '\0')
+        return 0;
+    rc = jobstore_intake_reject(js, request_id, why, w->source, err, sizeof(err));
+    if (rc == -JOBSTORE_EDATA) /* refused for good: the dead letter is the record */
+        worker_log("[intake] request %s: job.rejected not recorded: %s", request_id, err);
+    return rc == 0 || rc == -JOBSTORE_EDATA ? 0 : -1;
+}
+
 int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *m)
 {
     request req;
@@ -94,21 +114,18 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
         snprintf(why, sizeof(why), "%s", err);
     else if (schema_check(w, m, err, sizeof(err) - 100) != 0)
         snprintf(why, sizeof(why), "request does not match request.schema.json: %s", err);
-    if (why[0] != '\0') {
-        worker_log("[intake] rejected message at %s/%d/%lld: %s", m->topic, (int)m->partition,
-                   (long long)m->offset, why);
-        if (dead_letter(w, p, m, why) != 0)
-            return -1;
-        if (m->value && req.request_id[0] &&
-            jobstore_reject_unparsed(js, req.request_id, why, w->source, err, sizeof(err)) != 0)
-            return -1;
-        return 0;
-    }
+    if (why[0] != '\0')
+        return reject(w, js, p, m, m->value ? req.request_id : NULL, why);
     if (req.action == ACTION_MIGRATE_GUEST)
         guest_size(w, js, req.guest, &mem, &cpus);
     else
         mem = 0, cpus = 0;
-    rc = jobstore_job_create(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
+    rc = jobstore_intake_request(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
+    if (rc == -JOBSTORE_EDATA) {
+        /* the database refuses this request for good: retrying would block the partition */
+        snprintf(why, sizeof(why), "request cannot be recorded: %s", err);
+        return reject(w, js, p, m, req.request_id, why);
+    }
     if (rc < 0) {
         worker_log("[intake] request %s not recorded yet: %s", req.request_id, err);
         return -1;

@@ -45,27 +45,59 @@ static int send_event(void *ctx, jobstore_event *events, size_t n)
     return rc < 0 ? -1 : 0;
 }
 
+int worker_hold(worker *w, int slot, const char *job_id)
+{
+    int i, rc = 0;
+
+    if (slot < 0 || slot >= w->n_held)
+        return 0;
+    pthread_mutex_lock(&w->held_lock);
+    for (i = 0; job_id && i < w->n_held; i++)
+        if (i != slot && strcmp(w->held[i], job_id) == 0)
+            rc = -1;
+    if (rc == 0)
+        util_strlcpy(w->held[slot], job_id ? job_id : "", sizeof(w->held[slot]));
+    pthread_mutex_unlock(&w->held_lock);
+    return rc;
+}
+
 /* Lease renewal runs on a thread of its own with its own connection: a publisher stuck on a
  * broker that is down (bus_produce_sync waits up to 10 s per event) or an intake retrying must
  * not let the leases of running jobs expire, or another worker takes over a job still running
- * here. Runs until cmd_run clears leases_run. */
+ * here. It renews only the jobs an executor holds (worker_hold): a job no executor works on
+ * any more runs out of lease instead of staying running for ever. Runs until cmd_run clears
+ * leases_run. */
 static volatile sig_atomic_t leases_run = 1;
 
 static void *lease_main(void *arg)
 {
     worker *w = arg;
     jobstore *js = NULL;
-    char err[1024];
-    int renewed, slept;
+    char err[1024], (*ids)[REQUEST_UUID_LEN] = calloc((size_t)w->n_held + 1, sizeof(*ids));
+    const char **held = calloc((size_t)w->n_held + 1, sizeof(*held));
+    int renewed, slept, i;
+    size_t n;
 
-    while (leases_run) {
-        if (js == NULL && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0)
+    while (leases_run && ids && held) {
+        pthread_mutex_lock(&w->held_lock);
+        for (i = 0, n = 0; i < w->n_held; i++) {
+            if (w->held[i][0] == '\0')
+                continue;
+            util_strlcpy(ids[n], w->held[i], sizeof(ids[n]));
+            held[n] = ids[n];
+            n++;
+        }
+        pthread_mutex_unlock(&w->held_lock);
+        if (n > 0 && js == NULL && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0)
             worker_log("[worker] lease renewal: %s", err);
-        else if (jobstore_lease_renew(js, w->owner, w->s.lease_s, &renewed, err, sizeof(err)) != 0)
+        else if (n > 0 && jobstore_lease_renew(js, w->owner, held, n, w->s.lease_s, &renewed, err,
+                                               sizeof(err)) != 0)
             jobstore_ensure(js, err, sizeof(err));
         for (slept = 0; leases_run && slept < w->s.lease_s * 1000 / 3; slept += 100)
             worker_sleep_ms(100); /* short naps: a stopping worker joins this thread */
     }
+    free(ids);
+    free(held);
     jobstore_close(js);
     return NULL;
 }
@@ -102,6 +134,9 @@ static int cmd_run(worker *w)
         goto out;
     }
     bus_producer_warm(p, BUS_TOPIC_EVENTS, 2000);
+    /* lives as long as the process: executors abandoned after the grace period still use it */
+    w->held = calloc((size_t)w->s.jobs, sizeof(*w->held));
+    w->n_held = w->held ? w->s.jobs : 0;
     pthread_create(&lease_thread, NULL, lease_main, w);
     pthread_create(&fencer_thread, NULL, fencer_main, w);
     ex = calloc((size_t)w->s.jobs, sizeof(*ex));
@@ -180,7 +215,7 @@ static int cmd_run(worker *w)
     pthread_join(fencer_thread, NULL);
     if (jobstore_ensure(js, err, sizeof(err)) == 0) {
         int published = 0;
-        if (jobstore_lease_release(js, w->owner, err, sizeof(err)) != 0)
+        if (jobstore_lease_release(js, w->owner, NULL, err, sizeof(err)) != 0)
             worker_log_at(WORKER_LOG_ERROR, "[worker] releasing leases: %s", err);
         if (jobstore_outbox_publish(js, send_event, &sd, 1000, &published, err, sizeof(err)) != 0)
             worker_log_at(WORKER_LOG_ERROR, "[worker] flushing events: %s", err);
@@ -275,6 +310,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
 
     memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.held_lock, NULL);
     while ((ch = getopt_long(argc, argv, "c:b:X:o:j:h", opts, NULL)) != -1) {
         char *f = NULL;
         switch (ch) {

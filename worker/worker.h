@@ -17,6 +17,11 @@ typedef struct worker {
     settings s;
     char owner[160];  /* lease owner and event source */
     char source[200]; /* CloudEvents source */
+    /* The jobs the executors are working on, one slot per executor ("" = none): the lease
+     * thread renews these and no others (worker_hold). */
+    pthread_mutex_t held_lock;
+    char (*held)[REQUEST_UUID_LEN];
+    int n_held;
 } worker;
 
 /* SSH sessions an executor keeps to hosts it is not using at the moment. */
@@ -31,6 +36,12 @@ typedef struct executor {
     hostsession *hosts; /* created at the first connect; NULL until then */
     char tag[320];      /* log prefix of the current job */
 } executor;
+
+/* Marks JOB_ID (NULL = none) as the job executor SLOT is working on: its lease is renewed while
+ * it is held, and runs out (another worker takes the job over) once it is not. Returns 0, or -1
+ * when another executor of this worker holds JOB_ID already (a lease of this worker that ran
+ * out was claimed again here): nothing changes, that executor goes on with it. */
+int worker_hold(worker *w, int slot, const char *job_id);
 
 /* Logs one line (only the worker's loop and threads log; library code returns errors). */
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

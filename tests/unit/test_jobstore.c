@@ -161,13 +161,21 @@ static void migrate_req(request *r, const char *guest, const char *src, const ch
     r->has_mode = 1;
 }
 
+/* A replay of job JOB_ID. */
+static void replay_req(request *r, const char *job_id)
+{
+    request_init(r);
+    r->action = ACTION_REPLAY;
+    util_strlcpy(r->job_id, job_id, sizeof(r->job_id));
+}
+
 static jobstore_intake create_ok(const request *r, long mem, int vcpus, char *errstr,
                                  size_t errstr_size)
 {
     jobstore_intake res = (jobstore_intake)-1;
-    int rc = jobstore_job_create(js, r, mem, vcpus, "test", &res, errstr, errstr_size);
+    int rc = jobstore_intake_request(js, r, mem, vcpus, "test", &res, errstr, errstr_size);
 
-    ck_assert_msg(rc == 0, "job_create: %d %s", rc, errstr);
+    ck_assert_msg(rc == 0, "intake_request: %d %s", rc, errstr);
     return res;
 }
 
@@ -349,9 +357,7 @@ START_TEST(test_replay_plans)
                                          errstr, sizeof(errstr)),
                      0);
 
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, orig, sizeof(r.job_id));
+    replay_req(&r, orig);
     r.has_step = replay_cases[_i].has_step;
     r.step = replay_cases[_i].step;
     r.has_from_step = replay_cases[_i].has_from_step;
@@ -387,23 +393,17 @@ START_TEST(test_replay_rejected)
 
     /* an active (queued) job */
     new_job("g1", "h1", "h2", active);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, active, sizeof(r.job_id));
+    replay_req(&r, active);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, "still queued") != NULL, "%s", errstr);
     /* ... and running */
     claim_ok("w1", &j);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, active, sizeof(r.job_id));
+    replay_req(&r, active);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, "still running") != NULL, "%s", errstr);
     /* an unknown job */
     util_uuid(unknown);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, unknown, sizeof(r.job_id));
+    replay_req(&r, unknown);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, unknown) != NULL && strstr(errstr, "does not exist") != NULL, "%s",
                   errstr);
@@ -420,14 +420,10 @@ START_TEST(test_replay_rejected)
         ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
         PQclear(res);
     }
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, done, sizeof(r.job_id));
+    replay_req(&r, done);
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
     ck_assert_msg(strstr(errstr, "--step") != NULL, "%s", errstr);
-    request_init(&r);
-    r.action = ACTION_REPLAY;
-    util_strlcpy(r.job_id, done, sizeof(r.job_id));
+    replay_req(&r, done);
     r.has_step = 1;
     r.step = STEP_STARTUP_GUEST;
     ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
@@ -437,23 +433,21 @@ START_TEST(test_replay_rejected)
 }
 END_TEST
 
-START_TEST(test_reject_unparsed_once)
+START_TEST(test_intake_reject_once)
 {
     char id[37], errstr[512];
 
     util_uuid(id);
-    ck_assert_int_eq(jobstore_reject_unparsed(js, id, "bad json", "test", errstr, sizeof(errstr)),
-                     0);
-    ck_assert_int_eq(jobstore_reject_unparsed(js, id, "bad json", "test", errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(jobstore_intake_reject(js, id, "bad json", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_intake_reject(js, id, "bad json", "test", errstr, sizeof(errstr)), 0);
     ck_sql_eq("1", "SELECT count(*) FROM outbox");
     ck_sql_eq("io.kvmove.job.rejected", "SELECT payload->>'type' FROM outbox");
     ck_sql_eq("bad json", "SELECT payload->'data'->>'message' FROM outbox");
     ck_sql_eq("1", "SELECT count(*) FROM rejected_requests WHERE request_id = '%s'", id);
     /* unreadable ids write nothing */
-    ck_assert_int_eq(jobstore_reject_unparsed(js, "", "x", "test", errstr, sizeof(errstr)), 0);
-    ck_assert_int_eq(
-        jobstore_reject_unparsed(js, "not-a-uuid", "x", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_intake_reject(js, "", "x", "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_intake_reject(js, "not-a-uuid", "x", "test", errstr, sizeof(errstr)),
+                     0);
     ck_sql_eq("1", "SELECT count(*) FROM outbox");
 }
 END_TEST
@@ -464,11 +458,13 @@ START_TEST(test_claim_lease)
 {
     job a, b;
     char id[37], errstr[512];
+    const char *held[1] = {NULL};
     int renewed = -1, s;
 
     new_job("g1", "h1", "h2", id);
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
     ck_assert_str_eq(a.id, id);
+    held[0] = a.id;
     ck_assert_str_eq(a.guest, "g1");
     ck_assert_str_eq(a.src_host, "h1");
     ck_assert_str_eq(a.tgt_host, "h2");
@@ -482,14 +478,18 @@ START_TEST(test_claim_lease)
     /* valid lease: nobody else gets it, not even its owner twice */
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &b, errstr, sizeof(errstr)), 0);
-    ck_assert_int_eq(jobstore_lease_renew(js, "w1", 60, &renewed, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", held, 1, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
     ck_assert_int_eq(renewed, 1);
-    ck_assert_int_eq(jobstore_lease_renew(js, "w2", 60, &renewed, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_renew(js, "w2", held, 1, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
     ck_assert_int_eq(renewed, 0);
     /* a step recorded before the takeover stays recorded */
     step_run(&a, STEP_STOP_GUEST, STEP_SUCCEEDED, "w1");
     /* the lease expires (released on shutdown): w2 takes over */
-    ck_assert_int_eq(jobstore_lease_release(js, "w1", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", NULL, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("queued|(null)|(null)", "SELECT status || '|' || coalesce(lease_owner, '(null)') || "
+                                      "'|' || coalesce(lease_expires::text, '(null)') FROM jobs");
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 1);
     ck_assert_str_eq(b.id, id);
     ck_assert_int_eq(b.takeover, 1);
@@ -514,6 +514,102 @@ START_TEST(test_claim_lease)
     ck_assert_int_eq(jobstore_step_begin(js, &b, STEP_DETACH_INTERFACES, "h1", "w2", "test", errstr,
                                          sizeof(errstr)),
                      0);
+}
+END_TEST
+
+/* A claim is one transaction: when reading the job's steps fails after the job row was taken
+ * (here a lock timeout: transient), nothing is taken. Before, the job stayed running under the
+ * claimer's lease, renewed by its lease thread, with nobody working on it. */
+START_TEST(test_claim_atomic)
+{
+    jobstore *slow = NULL;
+    job a;
+    char id[37], ci[1200], errstr[512];
+    int rc, renewed = -1;
+    PGresult *r;
+
+    new_job("g1", "h1", "h2", id);
+    snprintf(ci, sizeof(ci), "%s options='-c lock_timeout=200'", conninfo);
+    ck_assert_msg(jobstore_connect(ci, &slow, errstr, sizeof(errstr)) == 0, "%s", errstr);
+    r = PQexec(pg, "BEGIN; LOCK TABLE job_steps IN ACCESS EXCLUSIVE MODE");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    rc = jobstore_job_claim(slow, "w1", 60, 0, &a, errstr, sizeof(errstr));
+    r = PQexec(pg, "ROLLBACK");
+    PQclear(r);
+    ck_assert_msg(rc == -JOBSTORE_EDB, "claim: %d %s", rc, errstr);
+    ck_sql_eq("queued|(null)", "SELECT status || '|' || coalesce(lease_owner, '(null)') FROM jobs");
+    {
+        const char *held[1] = {id};
+        ck_assert_int_eq(
+            jobstore_lease_renew(js, "w1", held, 1, 60, &renewed, errstr, sizeof(errstr)), 0);
+        ck_assert_int_eq(renewed, 0);
+    }
+    /* once the database answers again, the job is there to claim, and not as a takeover */
+    ck_assert_int_eq(jobstore_job_claim(slow, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(a.id, id);
+    ck_assert_int_eq(a.takeover, 0);
+    ck_assert_int_eq(a.included[STEP_STOP_GUEST], 1);
+    jobstore_close(slow);
+}
+END_TEST
+
+/* Only the jobs a worker really works on keep their lease: one it dropped runs out and is taken
+ * over; one it hands back is queued at once. Nothing else changes a job's status. */
+START_TEST(test_lease_held_jobs_only)
+{
+    job a, b, c;
+    char ia[37], ib[37], ic[37], errstr[512];
+    const char *held[2];
+    int renewed = -1;
+
+    new_job("g1", "h1", "h2", ia);
+    new_job("g2", "h3", "h4", ib);
+    new_job("g3", "h5", "h6", ic);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &a, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &c, errstr, sizeof(errstr)), 1);
+    /* a minute passes */
+    ck_sql_eq("3", "WITH u AS (UPDATE jobs SET lease_expires = lease_expires - interval '61 s' "
+                   "RETURNING 1) SELECT count(*) FROM u");
+    held[0] = a.id;
+    held[1] = "not-a-uuid"; /* ignored */
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", held, 2, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(renewed, 1);
+    ck_sql_eq("t", "SELECT lease_expires > now() FROM jobs WHERE id = '%s'", ia);
+    ck_sql_eq("f", "SELECT lease_expires > now() FROM jobs WHERE id = '%s'", ib);
+    /* no jobs held: nothing renewed */
+    ck_assert_int_eq(jobstore_lease_renew(js, "w1", held, 0, 60, &renewed, errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(renewed, 0);
+    /* c is handed back alone; b, not renewed, is taken over by w2 */
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", c.id, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("running|running|queued", "SELECT string_agg(status, '|' ORDER BY guest) FROM jobs");
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &b, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(b.id, ib);
+    ck_assert_int_eq(b.takeover, 1);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 0, &c, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(c.id, ic);
+    ck_assert_int_eq(c.takeover, 1);
+    ck_sql_eq("w1|w2|w2", "SELECT string_agg(lease_owner, '|' ORDER BY guest) FROM jobs");
+    /* a finish is to succeeded or failed only: the job stays as it was */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_REJECTED, "x", 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     -JOBSTORE_EINVALID);
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_QUEUED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     -JOBSTORE_EINVALID);
+    ck_sql_eq("running|w1", "SELECT status || '|' || lease_owner FROM jobs WHERE id = '%s'", ia);
+    /* a finished job is handed back no more */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "boom", 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_lease_release(js, "w1", NULL, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("failed|boom|true",
+              "SELECT status || '|' || error || '|' || (finished_at IS NOT NULL) "
+              "FROM jobs WHERE id = '%s'",
+              ia);
 }
 END_TEST
 
@@ -635,6 +731,82 @@ START_TEST(test_steps_rows_and_events)
     /* every event is keyed by the job and names the guest */
     ck_sql_eq("0", "SELECT count(*) FROM outbox WHERE key <> '%s' OR payload->>'subject' <> 'g1'",
               id);
+}
+END_TEST
+
+/* Host output is not ours: invalid UTF-8 must not make the step's record fail (it would fail
+ * the same way on every retry). It is stored with U+FFFD in place of the bad bytes, and the
+ * step's event is written too. */
+START_TEST(test_step_end_invalid_utf8)
+{
+    job j;
+    char id[37], errstr[512];
+    int rc;
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(
+        jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr, sizeof(errstr)),
+        0);
+    rc = jobstore_step_end(js, &j, STEP_STOP_GUEST, "h1", STEP_FAILED, "bad \xff\xfe reply",
+                           "out \xff\xfe\n\xc3\n", 5, "w1", "test", errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "step_end: %d %s", rc, errstr);
+    ck_sql_eq(
+        "failed|bad \xef\xbf\xbd\xef\xbf\xbd reply|out \xef\xbf\xbd\xef\xbf\xbd\n\xef\xbf\xbd\n",
+        "SELECT status || '|' || message || '|' || output FROM job_steps WHERE step = "
+        "'STOP_GUEST'");
+    ck_sql_eq("io.kvmove.step.failed|bad \xef\xbf\xbd\xef\xbf\xbd reply",
+              "SELECT (payload->>'type') || '|' || (payload->'data'->>'message') FROM outbox "
+              "ORDER BY id DESC LIMIT 1");
+}
+END_TEST
+
+/* Huge host output is stored capped, with its event. */
+START_TEST(test_step_end_huge_output)
+{
+    job j;
+    char id[37], errstr[512], *out = malloc(4 * JOBSTORE_TEXT_MAX + 1);
+    int rc;
+
+    ck_assert_ptr_nonnull(out);
+    memset(out, 'x', 4 * JOBSTORE_TEXT_MAX);
+    out[4 * JOBSTORE_TEXT_MAX] = '\0';
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(
+        jobstore_step_begin(js, &j, STEP_STOP_GUEST, "h1", "w1", "test", errstr, sizeof(errstr)),
+        0);
+    rc = jobstore_step_end(js, &j, STEP_STOP_GUEST, "h1", STEP_SUCCEEDED, out, out, 5, "w1", "test",
+                           errstr, sizeof(errstr));
+    ck_assert_msg(rc == 0, "step_end: %d %s", rc, errstr);
+    ck_sql_eq("true|true",
+              "SELECT (octet_length(output) < %d AND output LIKE '%%more bytes not stored]') "
+              "|| '|' || (octet_length(message) < %d) FROM job_steps WHERE step = "
+              "'STOP_GUEST'",
+              JOBSTORE_TEXT_MAX + 100, JOBSTORE_TEXT_MAX + 100);
+    ck_sql_eq("io.kvmove.step.completed", "SELECT payload->>'type' FROM outbox ORDER BY id DESC "
+                                          "LIMIT 1");
+    free(out);
+}
+END_TEST
+
+/* Every database failure is classified: a refused statement is permanent (-JOBSTORE_EDATA), a
+ * connection the server dropped transient (-JOBSTORE_EDB, and jobstore_ensure reconnects). */
+START_TEST(test_failure_codes)
+{
+    char errstr[512];
+    long backlog = -1;
+
+    ck_assert_int_eq(
+        jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr, sizeof(errstr)),
+        -JOBSTORE_EDATA);
+    ck_assert_msg(strstr(errstr, "configs_state_check") != NULL, "%s", errstr);
+    ck_sql_eq("1", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                   "application_name = 'kvmove' AND datname = current_database()");
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), -JOBSTORE_EDB);
+    ck_assert_int_eq(jobstore_ensure(js, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(backlog, 0);
 }
 END_TEST
 
@@ -877,7 +1049,7 @@ START_TEST(test_config_store_get_list)
     ck_assert_int_gt(v2, v1);
     ck_assert_int_eq(
         jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr, sizeof(errstr)),
-        -JOBSTORE_EDB);
+        -JOBSTORE_EDATA);
     ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)), 0);
     ck_assert_str_eq(doc, "<b/>");
     ck_assert_int_eq(vout, v2);
@@ -947,6 +1119,86 @@ START_TEST(test_reserved_on)
 }
 END_TEST
 
+/* The reservations a job's preflight counts: active jobs on its target created before it,
+ * each with what intake recorded for it, oldest first. */
+START_TEST(test_reservations_on)
+{
+    request r;
+    job j;
+    char a[37], b[37], errstr[512];
+    jobstore_reservation *rv = NULL;
+    size_t n = 99;
+
+    migrate_req(&r, "g1", "h1", "h2");
+    ck_assert_int_eq(create_ok(&r, 1000, 4, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    util_strlcpy(a, r.request_id, sizeof(a));
+    migrate_req(&r, "g2", "h3", "h2");
+    ck_assert_int_eq(create_ok(&r, 500, 2, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    util_strlcpy(b, r.request_id, sizeof(b));
+    migrate_req(&r, "g3", "h2", "h3"); /* leaves h2: reserves on h3 */
+    ck_assert_int_eq(create_ok(&r, 300, 1, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    migrate_req(&r, "g4", "h1", "h2"); /* size unknown at intake: reserves nothing */
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+
+    ck_assert_int_eq(jobstore_reservations_on(js, "h2", NULL, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(rv[0].job_id, a);
+    ck_assert_str_eq(rv[0].guest, "g1");
+    ck_assert_int_eq(rv[0].memory_mb, 1000);
+    ck_assert_int_eq(rv[0].vcpus, 4);
+    ck_assert_str_eq(rv[1].job_id, b);
+    ck_assert_int_eq(rv[1].memory_mb, 500);
+    free(rv);
+    /* the younger job counts the older one, not the other way round */
+    ck_assert_int_eq(jobstore_reservations_on(js, "H2", b, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rv[0].job_id, a);
+    free(rv);
+    ck_assert_int_eq(jobstore_reservations_on(js, "h2", a, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(rv);
+    /* an ended job reserves nothing */
+    claim_ok("w1", &j);
+    ck_assert_str_eq(j.id, a);
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_reservations_on(js, "h2", NULL, &rv, &n, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(rv[0].job_id, b);
+    free(rv);
+}
+END_TEST
+
+/* A pending cleanup is found (with why its last attempt failed) without taking it. */
+START_TEST(test_cleanup_pending)
+{
+    job j;
+    jobstore_cleanup cl, c2;
+    char id[37], errstr[512];
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g1", &cl, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "h1", "127.0.1.2", "h1 unreachable", "w1", "test",
+                                          errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_next(js, "h1", "g1", 0, &c2, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(jobstore_cleanup_finish(js, &c2, 0, NULL, "still \xff down", "test", errstr,
+                                             sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g1", &cl, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(cl.guest, "g1");
+    ck_assert_str_eq(cl.last_error, "still \xef\xbf\xbd down");
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g2", &cl, errstr, sizeof(errstr)), 0);
+    /* not taken: the fence can still take it */
+    ck_assert_int_eq(jobstore_cleanup_next(js, NULL, NULL, 0, &c2, errstr, sizeof(errstr)), 1);
+    ck_assert_int_eq(
+        jobstore_cleanup_finish(js, &c2, 1, "done", NULL, "test", errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "h1", "g1", &cl, errstr, sizeof(errstr)), 0);
+}
+END_TEST
+
 START_TEST(test_job_get_json)
 {
     char id[37], errstr[512];
@@ -984,18 +1236,25 @@ int main(void)
     tcase_add_test(tc, test_second_active_job_rejected);
     tcase_add_loop_test(tc, test_replay_plans, 0, N_OF(replay_cases));
     tcase_add_test(tc, test_replay_rejected);
-    tcase_add_test(tc, test_reject_unparsed_once);
+    tcase_add_test(tc, test_intake_reject_once);
     tcase_add_test(tc, test_claim_lease);
+    tcase_add_test(tc, test_claim_atomic);
+    tcase_add_test(tc, test_lease_held_jobs_only);
     tcase_add_test(tc, test_claim_after_natural_expiry);
     tcase_add_test(tc, test_claim_order_and_per_host_limit);
     tcase_add_test(tc, test_claim_limit_two);
     tcase_add_test(tc, test_steps_rows_and_events);
+    tcase_add_test(tc, test_step_end_invalid_utf8);
+    tcase_add_test(tc, test_step_end_huge_output);
+    tcase_add_test(tc, test_failure_codes);
     tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
     tcase_add_test(tc, test_outbox_publish_prefix);
     tcase_add_test(tc, test_outbox_publish_limit);
     tcase_add_test(tc, test_cleanups);
     tcase_add_test(tc, test_config_store_get_list);
     tcase_add_test(tc, test_reserved_on);
+    tcase_add_test(tc, test_reservations_on);
+    tcase_add_test(tc, test_cleanup_pending);
     tcase_add_test(tc, test_job_get_json);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -158,6 +158,63 @@ START_TEST(test_names_joined)
 }
 END_TEST
 
+/* Every (from, to) pair of job statuses: which changes are allowed. */
+static const struct {
+    job_status from, to;
+    int allowed;
+    const char *why;
+} transitions[] = {
+    {JOB_QUEUED, JOB_RUNNING, 1, "claimed"},
+    {JOB_QUEUED, JOB_QUEUED, 0, "nothing to change"},
+    {JOB_QUEUED, JOB_SUCCEEDED, 0, "never ran"},
+    {JOB_QUEUED, JOB_FAILED, 0, "never ran"},
+    {JOB_QUEUED, JOB_REJECTED, 0, "rejection happens at intake only"},
+    {JOB_RUNNING, JOB_RUNNING, 1, "expired lease taken over"},
+    {JOB_RUNNING, JOB_QUEUED, 1, "lease handed back"},
+    {JOB_RUNNING, JOB_SUCCEEDED, 1, "finished"},
+    {JOB_RUNNING, JOB_FAILED, 1, "failed"},
+    {JOB_RUNNING, JOB_REJECTED, 0, "it was accepted"},
+    {JOB_SUCCEEDED, JOB_RUNNING, 0, "final"},
+    {JOB_SUCCEEDED, JOB_QUEUED, 0, "final (a replay is a new job)"},
+    {JOB_SUCCEEDED, JOB_FAILED, 0, "final"},
+    {JOB_SUCCEEDED, JOB_SUCCEEDED, 0, "final"},
+    {JOB_SUCCEEDED, JOB_REJECTED, 0, "final"},
+    {JOB_FAILED, JOB_RUNNING, 0, "final"},
+    {JOB_FAILED, JOB_QUEUED, 0, "final"},
+    {JOB_FAILED, JOB_SUCCEEDED, 0, "final"},
+    {JOB_FAILED, JOB_FAILED, 0, "final"},
+    {JOB_FAILED, JOB_REJECTED, 0, "final"},
+    {JOB_REJECTED, JOB_RUNNING, 0, "final"},
+    {JOB_REJECTED, JOB_QUEUED, 0, "final"},
+    {JOB_REJECTED, JOB_SUCCEEDED, 0, "final"},
+    {JOB_REJECTED, JOB_FAILED, 0, "final"},
+    {JOB_REJECTED, JOB_REJECTED, 0, "final"},
+};
+
+START_TEST(test_job_status_transitions)
+{
+    ck_assert_msg(job_status_can_follow(transitions[_i].from, transitions[_i].to) ==
+                      transitions[_i].allowed,
+                  "%s -> %s: expected %s (%s)", job_status_to_string(transitions[_i].from),
+                  job_status_to_string(transitions[_i].to),
+                  transitions[_i].allowed ? "allowed" : "refused", transitions[_i].why);
+}
+END_TEST
+
+START_TEST(test_job_status_final)
+{
+    ck_assert_int_eq(job_status_is_final(JOB_QUEUED), 0);
+    ck_assert_int_eq(job_status_is_final(JOB_RUNNING), 0);
+    ck_assert_int_eq(job_status_is_final(JOB_SUCCEEDED), 1);
+    ck_assert_int_eq(job_status_is_final(JOB_FAILED), 1);
+    ck_assert_int_eq(job_status_is_final(JOB_REJECTED), 1);
+    ck_assert_int_eq(job_status_can_follow(JOB__COUNT, JOB_RUNNING), 0);
+    ck_assert_int_eq(job_status_can_follow(JOB_RUNNING, (job_status)-1), 0);
+    /* the table above covers every pair */
+    ck_assert_int_eq(sizeof(transitions) / sizeof(transitions[0]), JOB__COUNT * JOB__COUNT);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("step");
@@ -171,6 +228,9 @@ int main(void)
                         (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
     tcase_add_test(tc, test_out_of_range);
     tcase_add_test(tc, test_names_joined);
+    tcase_add_loop_test(tc, test_job_status_transitions, 0,
+                        (int)(sizeof(transitions) / sizeof(transitions[0])));
+    tcase_add_test(tc, test_job_status_final);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }

@@ -1,0 +1,345 @@
+/* jobstore_intake: requests recorded as jobs (or rejections), idempotently on the request id. */
+#include "jobstore.h"
+#include "jobstore_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "util.h"
+
+static json_t *steps_json(const int included[STEP__COUNT])
+{
+    json_t *a = json_array();
+    int s;
+
+    for (s = 0; s < STEP__COUNT; s++)
+        if (included[s])
+            json_array_append_new(a, json_string(step_to_string((step_id)s)));
+    return a;
+}
+
+/* What a new job is made of: the request's fields or, for a replay, the earlier job's. */
+typedef struct intake_job {
+    char guest[REQUEST_NAME_MAX], src[REQUEST_NAME_MAX], tgt[REQUEST_NAME_MAX];
+    migrate_mode mode;
+    char mem[32], cpus[16], attempt[16], cfg[32];
+    const char *sequential;
+    int included[STEP__COUNT];
+    char reason[600];              /* why the request is rejected ("" = it is not) */
+    char holder[REQUEST_UUID_LEN]; /* the active job holding the guest, if that is why */
+} intake_job;
+
+static void from_request(const request *req, long memory_mb, int vcpus, intake_job *ij)
+{
+    int s;
+
+    memset(ij, 0, sizeof(*ij));
+    util_strlcpy(ij->guest, req->guest, sizeof(ij->guest));
+    util_strlcpy(ij->src, req->src_host, sizeof(ij->src));
+    util_strlcpy(ij->tgt, req->tgt_host, sizeof(ij->tgt));
+    ij->mode = req->mode;
+    snprintf(ij->mem, sizeof(ij->mem), "%ld", memory_mb);
+    snprintf(ij->cpus, sizeof(ij->cpus), "%d", vcpus);
+    snprintf(ij->attempt, sizeof(ij->attempt), "1");
+    snprintf(ij->cfg, sizeof(ij->cfg), "%ld", req->config_version);
+    ij->sequential = req->sequential ? "true" : "false";
+    for (s = 0; s < STEP__COUNT; s++)
+        ij->included[s] = !req->has_step || req->step == (step_id)s;
+}
+
+/* Fills IJ->included for a replay of the job REQ names (its steps read inside the
+ * transaction); sets IJ->reason when nothing is left to resume. */
+static int replay_plan(jobstore *js, const request *req, const char *orig_status, intake_job *ij,
+                       char *errstr, size_t errstr_size)
+{
+    const char *p[1] = {req->job_id};
+    PGresult *res;
+    int orig_inc[STEP__COUNT] = {0}, start = -1, i, s, rc;
+    step_state st[STEP__COUNT];
+
+    rc = jobstore_run(js, "read replayed steps",
+                      "SELECT step, status FROM job_steps WHERE job_id = $1", 1, p, PGRES_TUPLES_OK,
+                      &res, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < PQntuples(res); i++) {
+        step_id id;
+        step_state ss;
+        if (step_from_string(PQgetvalue(res, i, 0), &id) == 0 &&
+            step_state_from_string(PQgetvalue(res, i, 1), &ss) == 0) {
+            orig_inc[id] = 1;
+            st[id] = ss;
+        }
+    }
+    PQclear(res);
+    memset(ij->included, 0, sizeof(ij->included));
+    if (req->has_step) {
+        ij->included[req->step] = 1;
+        return 0;
+    }
+    if (req->has_from_step) {
+        /* The spec's way: the named step and every step after it in the spec's order. */
+        for (s = req->from_step; s < STEP__COUNT; s++)
+            ij->included[s] = 1;
+        return 0;
+    }
+    /* Resume: every step of the earlier attempt that did not succeed (the plan may have run
+     * them in another order than the spec's, so "after the failed step" is not enough). */
+    for (s = 0; s < STEP__COUNT; s++) {
+        ij->included[s] = orig_inc[s] && st[s] != STEP_SUCCEEDED && st[s] != STEP_SKIPPED;
+        if (ij->included[s])
+            start = s;
+    }
+    if (start < 0)
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s (%s) has no failed or unfinished step to resume; name one with "
+                  "--step or --from-step",
+                  req->job_id, orig_status);
+    return 0;
+}
+
+/* A replay copies the earlier job's guest, mode, hosts, reservation and es.xml version. */
+static int from_replayed(jobstore *js, const request *req, intake_job *ij, char *errstr,
+                         size_t errstr_size)
+{
+    const char *p[1] = {req->job_id};
+    PGresult *res;
+    const char *st;
+    job_status status = JOB_QUEUED;
+    int rc;
+
+    rc = jobstore_row(js, "find replayed job",
+                      "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
+                      "coalesce(config_version, 0), sequential FROM jobs WHERE id = $1::uuid",
+                      1, p, &res, errstr, errstr_size);
+    if (rc == 0)
+        util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
+                  req->job_id);
+    if (rc <= 0)
+        return rc;
+    rc = 0;
+    st = PQgetvalue(res, 0, 5);
+    util_strlcpy(ij->guest, PQgetvalue(res, 0, 0), sizeof(ij->guest));
+    mode_from_string(PQgetvalue(res, 0, 1), &ij->mode);
+    util_strlcpy(ij->src, PQgetvalue(res, 0, 2), sizeof(ij->src));
+    util_strlcpy(ij->tgt, PQgetvalue(res, 0, 3), sizeof(ij->tgt));
+    snprintf(ij->attempt, sizeof(ij->attempt), "%d", atoi(PQgetvalue(res, 0, 4)) + 1);
+    snprintf(ij->mem, sizeof(ij->mem), "%s", PQgetvalue(res, 0, 6));
+    snprintf(ij->cpus, sizeof(ij->cpus), "%s", PQgetvalue(res, 0, 7));
+    if (req->config_version == 0)
+        snprintf(ij->cfg, sizeof(ij->cfg), "%s", PQgetvalue(res, 0, 8));
+    if (!req->sequential)
+        ij->sequential = PQgetvalue(res, 0, 9)[0] == 't' ? "true" : "false";
+    job_status_from_string(st, &status);
+    if (!job_status_is_final(status))
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s is still %s; wait for it to end before replaying it", req->job_id, st);
+    else if (status == JOB_REJECTED)
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s was rejected and never ran; submit a new request", req->job_id);
+    else
+        rc = replay_plan(js, req, st, ij, errstr, errstr_size);
+    PQclear(res);
+    return rc;
+}
+
+/* At most one active job per guest: names the one that holds it in IJ->reason. */
+static int find_holder(jobstore *js, intake_job *ij, char *errstr, size_t errstr_size)
+{
+    const char *p[1] = {ij->guest};
+    PGresult *res;
+    int rc =
+        jobstore_run(js, "find active job",
+                     "SELECT id FROM jobs WHERE guest = $1 AND status IN ('queued', 'running')", 1,
+                     p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+
+    if (rc < 0)
+        return rc;
+    if (PQntuples(res) > 0) {
+        util_strlcpy(ij->holder, PQgetvalue(res, 0, 0), sizeof(ij->holder));
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "guest %s already has an active job %s; wait for it to end", ij->guest,
+                  ij->holder);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Records a rejected request as a job row (so a redelivery stays a duplicate) plus its event. */
+static int insert_rejected(jobstore *js, const request *req, const intake_job *ij,
+                           const char *source, const char *reqjson, char *errstr,
+                           size_t errstr_size)
+{
+    char *reason = NULL;
+    json_t *data;
+    int rc = jobstore_text(ij->reason, &reason, errstr, errstr_size);
+
+    if (rc == 0) {
+        const char *p[9] = {
+            req->request_id, req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
+            ij->guest,       mode_to_string(ij->mode),
+            ij->src,         ij->tgt,
+            reason,          req->submitted_by,
+            reqjson};
+        rc = jobstore_cmd(
+            js, "record rejected job",
+            "INSERT INTO jobs (id, request_id, action, guest, mode, src_host, tgt_host, status, "
+            "error, submitted_by, request, finished_at) VALUES ($1::uuid, $1::uuid, $2, $3, $4, "
+            "$5, $6, 'rejected', $7, $8, $9::jsonb, now())",
+            9, p, NULL, errstr, errstr_size);
+    }
+    if (rc == 0) {
+        data = json_pack("{s:s}", "message", reason);
+        if (ij->holder[0])
+            json_object_set_new(data, "holder_job_id", json_string(ij->holder));
+        rc = jobstore_outbox_add(js, req->request_id, ij->guest, EVENT_JOB_REJECTED, source, data,
+                                 errstr, errstr_size);
+    }
+    free(reason);
+    return rc;
+}
+
+/* Inserts the queued job, its pending steps and its job.accepted event. */
+static int insert_job(jobstore *js, const request *req, const intake_job *ij, const char *source,
+                      const char *reqjson, char *errstr, size_t errstr_size)
+{
+    const char *p[16] = {req->request_id,
+                         req->action == ACTION_REPLAY ? req->job_id : NULL,
+                         ij->attempt,
+                         req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
+                         ij->guest,
+                         mode_to_string(ij->mode),
+                         ij->src,
+                         ij->tgt,
+                         req->has_step ? step_to_string(req->step) : NULL,
+                         req->has_from_step ? step_to_string(req->from_step) : NULL,
+                         strcmp(ij->cfg, "0") == 0 ? NULL : ij->cfg,
+                         ij->mem,
+                         ij->cpus,
+                         req->submitted_by,
+                         reqjson,
+                         ij->sequential};
+    json_t *data;
+    int s, rc;
+
+    rc = jobstore_cmd(js, "insert job",
+                      "INSERT INTO jobs (id, request_id, replay_of, attempt, action, guest, mode, "
+                      "src_host, tgt_host, only_step, from_step, config_version, memory_mb, "
+                      "vcpus, status, submitted_by, request, sequential) VALUES ($1::uuid, "
+                      "$1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
+                      "$11::bigint, $12::bigint, $13::integer, 'queued', $14, $15::jsonb, "
+                      "$16::boolean)",
+                      16, p, NULL, errstr, errstr_size);
+    for (s = 0; s < STEP__COUNT && rc == 0; s++) {
+        char seq[8];
+        const char *q[3] = {req->request_id, step_to_string((step_id)s), seq};
+        if (!ij->included[s])
+            continue;
+        snprintf(seq, sizeof(seq), "%d", s + 1);
+        rc = jobstore_cmd(js, "insert step",
+                          "INSERT INTO job_steps (job_id, step, seq, status) VALUES ($1::uuid, "
+                          "$2, $3::integer, 'pending')",
+                          3, q, NULL, errstr, errstr_size);
+    }
+    if (rc < 0)
+        return rc;
+    data = json_pack("{s:s,s:s,s:s,s:s,s:o,s:i,s:s}", "guest", ij->guest, "mode",
+                     mode_to_string(ij->mode), "src_host", ij->src, "tgt_host", ij->tgt, "steps",
+                     steps_json(ij->included), "attempt", atoi(ij->attempt), "message",
+                     "migration request accepted");
+    if (req->action == ACTION_REPLAY)
+        json_object_set_new(data, "replay_of", json_string(req->job_id));
+    rc = jobstore_outbox_add(js, req->request_id, ij->guest, EVENT_JOB_ACCEPTED, source, data,
+                             errstr, errstr_size);
+    if (rc == 0)
+        rc = jobstore_cmd(js, "notify", "NOTIFY kvmove_jobs", 0, NULL, NULL, errstr, errstr_size);
+    return rc;
+}
+
+/* One try inside the caller's transaction. */
+static int intake_once(jobstore *js, const request *req, long memory_mb, int vcpus,
+                       const char *source, const char *reqjson, jobstore_intake *result,
+                       char *errstr, size_t errstr_size)
+{
+    const char *idp[1] = {req->request_id};
+    intake_job ij;
+    long dup = 0;
+    int rc;
+
+    from_request(req, memory_mb, vcpus, &ij);
+    rc = jobstore_value(js, "find request", "SELECT count(*) FROM jobs WHERE request_id = $1::uuid",
+                        1, idp, &dup, errstr, errstr_size);
+    if (rc < 0 || dup) {
+        *result = JOBSTORE_DUPLICATE;
+        return rc;
+    }
+    if (req->action == ACTION_REPLAY && (rc = from_replayed(js, req, &ij, errstr, errstr_size)) < 0)
+        return rc;
+    if (ij.reason[0] == '\0' && (rc = find_holder(js, &ij, errstr, errstr_size)) < 0)
+        return rc;
+    if (ij.reason[0] == '\0') {
+        *result = JOBSTORE_CREATED;
+        return insert_job(js, req, &ij, source, reqjson, errstr, errstr_size);
+    }
+    *result = JOBSTORE_REJECTED;
+    rc = insert_rejected(js, req, &ij, source, reqjson, errstr, errstr_size);
+    if (rc == 0)
+        util_strlcpy(errstr, ij.reason, errstr_size);
+    return rc;
+}
+
+int jobstore_intake_request(jobstore *js, const request *req, long memory_mb, int vcpus,
+                            const char *source, jobstore_intake *result, char *errstr,
+                            size_t errstr_size)
+{
+    char *reqjson = request_to_json(req);
+    int rc = 0, tries;
+
+    if (reqjson == NULL) {
+        util_errf(errstr, errstr_size, "request %s: out of memory", req->request_id);
+        return -JOBSTORE_EDB;
+    }
+    for (tries = 0; tries < 3; tries++) {
+        if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+            break;
+        rc = intake_once(js, req, memory_mb, vcpus, source, reqjson, result, errstr, errstr_size);
+        if ((rc = jobstore_end(js, rc, errstr, errstr_size)) == 0 || strcmp(js->sqlstate, "23505"))
+            break;
+        /* A unique index refused the job: another worker recorded the request (or another job
+         * for the guest) meanwhile. Look again. */
+    }
+    if (tries == 3) {
+        util_errf(errstr, errstr_size, "request %s: kept racing with other workers",
+                  req->request_id);
+        rc = -JOBSTORE_EDB;
+    }
+    free(reqjson);
+    return rc;
+}
+
+int jobstore_intake_reject(jobstore *js, const char *request_id, const char *reason,
+                           const char *source, char *errstr, size_t errstr_size)
+{
+    char *why = NULL;
+    int rc, first = 0;
+
+    if (request_id == NULL || !util_is_uuid(request_id))
+        return 0;
+    if ((rc = jobstore_text(reason, &why, errstr, errstr_size)) == 0 &&
+        (rc = jobstore_begin(js, errstr, errstr_size)) == 0) {
+        const char *p[2] = {request_id, why};
+        /* One event per request id: a redelivered message is recorded already. */
+        rc = jobstore_cmd(js, "record rejected request",
+                          "INSERT INTO rejected_requests (request_id, reason) VALUES "
+                          "($1::uuid, $2) ON CONFLICT (request_id) DO NOTHING",
+                          2, p, &first, errstr, errstr_size);
+        if (rc == 0 && first)
+            rc = jobstore_outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,
+                                     json_pack("{s:s}", "message", why), errstr, errstr_size);
+        rc = jobstore_end(js, rc, errstr, errstr_size);
+    }
+    free(why);
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* jobstore_internal: what the jobstore_*.c files share; not for use outside them. */
+#ifndef KVMOVE_JOBSTORE_INTERNAL_H
+#define KVMOVE_JOBSTORE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "jobstore.h"
+
+struct jobstore {
+    PGconn *conn;
+    char *conninfo;
+    char sqlstate[6]; /* of the last failed statement ("" when none or no server answer) */
+};
+
+/* Advisory lock keys (arbitrary, fixed). */
+#define LOCK_MIGRATE 0x6b766d01
+#define LOCK_OUTBOX 0x6b766d02
+#define LOCK_CLAIM 0x6b766d03
+
+/* Every statement goes through these, so every failure is classified in one place: they return
+ * 0, or -JOBSTORE_EDB when failure_of_sqlstate calls it transient (worth a retry) and
+ * -JOBSTORE_EDATA when permanent, with errstr filled and js->sqlstate set. */
+
+/* Runs SQL with text parameters and checks the result's status is EXPECT. The result goes to
+ * *OUT (caller clears it) when OUT is not NULL, else it is cleared; *OUT is NULL on failure. */
+int jobstore_run(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size);
+/* Runs a statement without rows; *ROWS (may be NULL) gets how many rows it changed. */
+int jobstore_cmd(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 int *rows, char *errstr, size_t errstr_size);
+/* Runs a query of exactly one row and stores its first column in *VALUE. */
+int jobstore_value(jobstore *js, const char *what, const char *sql, int n,
+                   const char *const *params, long *value, char *errstr, size_t errstr_size);
+/* Runs SQL holding several statements without parameters (kvmove's own migration files). */
+int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
+                    size_t errstr_size);
+int jobstore_begin(jobstore *js, char *errstr, size_t errstr_size);
+/* Takes advisory lock KEY (LOCK_*) until the transaction ends, waiting for it. */
+int jobstore_lock(jobstore *js, int key, char *errstr, size_t errstr_size);
+int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size);
+void jobstore_rollback(jobstore *js);
+/* Ends the open transaction: commits when RC is 0, else rolls back. Returns RC or the commit's
+ * code. */
+int jobstore_end(jobstore *js, int rc, char *errstr, size_t errstr_size);
+/* Runs a query of at most one row: 1 with the result in *OUT (caller clears it), 0 when there is
+ * no row. */
+int jobstore_row(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
+                 PGresult **out, char *errstr, size_t errstr_size);
+/* *OUT = jobstore_text_clean(TEXT) (caller frees), or -JOBSTORE_EDB when out of memory. */
+int jobstore_text(const char *text, char **out, char *errstr, size_t errstr_size);
+/* A PostgreSQL array literal ("{a,b}") of the N ids ID(CTX, i), leaving out any that is not an
+ * id (only hex digits and dashes: bigints, UUIDs). *OUT is malloc'd (caller frees). Returns 0 or
+ * -JOBSTORE_EDB when out of memory. */
+int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), const void *ctx,
+                      char **out, char *errstr, size_t errstr_size);
+/* Runs a query whose one row and column is a JSON text: *OUT gets it as a new jansson value
+ * (JSON null when there is no row). */
+int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
+                        const char *const *params, json_t **out, char *errstr, size_t errstr_size);
+
+/* Writes one event into the outbox inside the caller's transaction. DATA is stolen
+ * (jobstore_outbox.c). */
+int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, const char *type,
+                        const char *source, json_t *data, char *errstr, size_t errstr_size);
+/* Begins a transaction in which OWNER holds J's lease (the row locked), for a write the lease
+ * guards; on failure no transaction is left open. */
+int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *errstr,
+                         size_t errstr_size);
+
+/* One change of a job's status. Intake inserts a job queued (or rejected); after that its status
+ * changes only through jobstore_job_change (jobstore_job.c): claim, takeover, hand-back, finish. */
+typedef struct job_change {
+    const char *job_id;
+    job_status from, to; /* the row must be in FROM (the caller has it locked) */
+    const char *owner;   /* to JOB_RUNNING: the new lease owner */
+    int lease_s;         /* to JOB_RUNNING: the lease, in seconds */
+    const char *error;   /* to JOB_FAILED: the reason (already cleaned) */
+} job_change;
+/* Changes a job's status inside the caller's transaction, setting what goes with it (lease,
+ * started_at, finished_at, error). Refuses with -JOBSTORE_EINVALID what job_status_can_follow
+ * refuses, and a row that is not in C->from. */
+int jobstore_job_change(jobstore *js, const job_change *c, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,119 @@
+/* jobstore_outbox: events written with the state they report, published to Kafka in order. */
+#include "jobstore.h"
+#include "jobstore_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "util.h"
+
+int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, const char *type,
+                        const char *source, json_t *data, char *errstr, size_t errstr_size)
+{
+    json_t *ev = event_build(type, source, job_id, guest, data);
+    char *payload = NULL;
+    const char *p[4];
+    int rc = -JOBSTORE_EDATA;
+
+    if (ev == NULL || (payload = event_dump(ev)) == NULL) {
+        util_errf(errstr, errstr_size, "cannot build %s event", type);
+        goto out;
+    }
+    p[0] = json_string_value(json_object_get(ev, "id"));
+    p[1] = (job_id && util_is_uuid(job_id)) ? job_id : NULL;
+    p[2] = job_id;
+    p[3] = payload;
+    rc = jobstore_cmd(js, "write outbox",
+                      "INSERT INTO outbox (event_id, job_id, topic, key, payload) "
+                      "VALUES ($1::uuid, $2::uuid, 'kvmove.events', $3, $4::jsonb)",
+                      4, p, NULL, errstr, errstr_size);
+out:
+    free(payload);
+    json_decref(ev);
+    return rc;
+}
+
+static const char *row_id(const void *res, size_t i)
+{
+    return PQgetvalue(res, (int)i, 0);
+}
+
+/* Marks the first SENT events of RES (ids in column 0) published. */
+static int mark_published(jobstore *js, PGresult *res, int sent, char *errstr, size_t errstr_size)
+{
+    char *ids = NULL;
+    int rc = jobstore_id_array((size_t)sent, row_id, res, &ids, errstr, errstr_size);
+    const char *p[1] = {ids};
+
+    /* By id, not by range: an event committed late may carry a smaller id than one sent here,
+     * and it has not been sent. */
+    if (rc == 0)
+        rc = jobstore_cmd(js, "mark published",
+                          "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
+                          "ANY($1::bigint[])",
+                          1, p, NULL, errstr, errstr_size);
+    free(ids);
+    return rc;
+}
+
+int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
+                            int *published, char *errstr, size_t errstr_size)
+{
+    char lock[32], lim[16];
+    const char *lp[1] = {lock}, *limp[1] = {lim};
+    PGresult *res = NULL;
+    jobstore_event *ev = NULL;
+    int i, n, sent = 0, rc;
+    long got = 0;
+
+    if (published)
+        *published = 0;
+    snprintf(lock, sizeof(lock), "%d", LOCK_OUTBOX);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
+    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+        return rc;
+    rc = jobstore_value(js, "outbox lock", "SELECT pg_try_advisory_xact_lock($1::bigint)::int", 1,
+                        lp, &got, errstr, errstr_size);
+    if (rc == 0 && !got) { /* another worker is publishing right now */
+        jobstore_rollback(js);
+        return 0;
+    }
+    if (rc == 0)
+        rc = jobstore_run(js, "read outbox",
+                          "SELECT id, topic, coalesce(key, ''), payload::text FROM outbox "
+                          "WHERE published_at IS NULL ORDER BY id LIMIT $1::integer",
+                          1, limp, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    n = rc == 0 ? PQntuples(res) : 0;
+    if (n > 0 && (ev = calloc((size_t)n, sizeof(*ev))) == NULL) {
+        util_errf(errstr, errstr_size, "outbox: out of memory");
+        rc = -JOBSTORE_EDB;
+    }
+    if (rc == 0 && n > 0) {
+        for (i = 0; i < n; i++) {
+            ev[i].topic = PQgetvalue(res, i, 1);
+            ev[i].key = PQgetvalue(res, i, 2);
+            ev[i].payload = PQgetvalue(res, i, 3);
+        }
+        /* One batch on the wire, then the delivered prefix is marked in one statement. */
+        if (send(ctx, ev, (size_t)n) == 0)
+            while (sent < n && ev[sent].delivered)
+                sent++;
+        if (sent > 0)
+            rc = mark_published(js, res, sent, errstr, errstr_size);
+    }
+    free(ev);
+    PQclear(res);
+    rc = jobstore_end(js, rc, errstr, errstr_size);
+    if (rc == 0 && published)
+        *published = sent;
+    return rc;
+}
+
+int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size)
+{
+    return jobstore_value(js, "outbox backlog",
+                          "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL,
+                          backlog, errstr, errstr_size);
+}
