@@ -160,7 +160,6 @@ int preflight_passed(const preflight_report *r);
 /* The failed checks as a JSON array of {"check", "message"} (new reference). */
 json_t *preflight_failed_json(const preflight_report *r);
 
-
 /* Compares dotted version strings part by part, numerically; a missing or non-numeric part
  * counts as 0 ("25.1" == "25.1.0", "25.1.0" < "25.1.0.0.0.250101"). Returns <0, 0 or >0. */
 int preflight_version_cmp(const char *a, const char *b);
