@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "metrics.h"
 #include "util.h"
 #include "worker.h"
@@ -27,7 +28,8 @@ static int send_event(void *ctx, jobstore_event *events, size_t n)
 {
     sender *sd = ctx;
     bus_out *out = calloc(n ? n : 1, sizeof(*out));
-    size_t i;
+    size_t i, n_headers;
+    const bus_header *headers = event_kafka_headers(&n_headers);
     int rc;
 
     if (out == NULL)
@@ -37,6 +39,8 @@ static int send_event(void *ctx, jobstore_event *events, size_t n)
         out[i].key = events[i].key;
         out[i].value = events[i].payload;
         out[i].len = strlen(events[i].payload);
+        out[i].headers = headers; /* every outbox row is a CloudEvent */
+        out[i].n_headers = n_headers;
     }
     rc = bus_produce_many(sd->p, out, n, 10000, sd->err, sizeof(sd->err));
     for (i = 0; i < n; i++)
