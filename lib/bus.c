@@ -879,21 +879,10 @@ const char *bus_message_header(const bus_message *msg, const char *name)
     return NULL;
 }
 
-/* Writes V as an N-byte big-endian integer into OUT (Java's DataOutput order, as Spring
- * Kafka's dead-letter headers carry numbers). */
-static void put_be(unsigned char *out, uint64_t v, size_t n)
-{
-    while (n-- > 0) {
-        out[n] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
 int bus_dead_letter(bus_producer *p, const bus_message *msg, const char *group, const char *reason,
                     const char *worker, int timeout_ms, char *errstr, size_t errstr_size)
 {
     char part[16], off[32], ts[32];
-    unsigned char be_part[4], be_off[8], be_ts[8];
     bus_header *h = calloc(msg->n_headers + 20, sizeof(*h));
     size_t n;
     int rc;
@@ -905,9 +894,6 @@ int bus_dead_letter(bus_producer *p, const bus_message *msg, const char *group, 
     snprintf(part, sizeof(part), "%d", (int)msg->partition);
     snprintf(off, sizeof(off), "%lld", (long long)msg->offset);
     snprintf(ts, sizeof(ts), "%lld", (long long)msg->timestamp_ms);
-    put_be(be_part, (uint32_t)msg->partition, sizeof(be_part));
-    put_be(be_off, (uint64_t)msg->offset, sizeof(be_off));
-    put_be(be_ts, (uint64_t)msg->timestamp_ms, sizeof(be_ts));
     /* The original headers first, as Connect and Spring keep them: a reader that takes the
      * last header of a name sees the dead-letter ones. */
     memcpy(h, msg->headers, msg->n_headers * sizeof(*h));
@@ -927,12 +913,8 @@ int bus_dead_letter(bus_producer *p, const bus_message *msg, const char *group, 
     h[n++] = (bus_header){"__connect.errors.offset", off, 0};
     h[n++] = (bus_header){"__connect.errors.exception.message", reason, 0};
     h[n++] = (bus_header){"kafka_dlt-original-topic", msg->topic, 0};
-    h[n++] = (bus_header){"kafka_dlt-original-partition", (const char *)be_part, sizeof(be_part)};
-    h[n++] = (bus_header){"kafka_dlt-original-offset", (const char *)be_off, sizeof(be_off)};
-    if (msg->timestamp_ms >= 0) {
-        h[n++] = (bus_header){"kafka_dlt-original-timestamp", (const char *)be_ts, sizeof(be_ts)};
+    if (msg->timestamp_ms >= 0)
         h[n++] = (bus_header){"kafka_dlt-original-timestamp-type", msg->timestamp_type, 0};
-    }
     h[n++] = (bus_header){"kafka_dlt-original-consumer-group", group, 0};
     h[n++] = (bus_header){"kafka_dlt-exception-message", reason, 0};
     rc = bus_produce_sync(p, BUS_TOPIC_DLQ, msg->key, msg->value ? msg->value : "", msg->len, h, n,

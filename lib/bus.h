@@ -118,14 +118,15 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *e
 int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr, size_t errstr_size);
 /* Sends MSG, which consumer group GROUP could not use because of REASON, to the dead-letter
  * topic (BUS_TOPIC_DLQ) the way Kafka Connect and Spring Kafka do: same key and value, the
- * original headers first, then where it came from and why, under three naming conventions so
- * that tools written for any of them can read it (see schema/asyncapi.yaml):
- *   kvmove.original.topic / .partition / .offset / .timestamp / .timestamp.type /
- *   .consumer.group, kvmove.error, kvmove.worker (WORKER)          text
- *   __connect.errors.topic / .partition / .offset / .exception.message   text, as Connect
- *   kafka_dlt-original-topic / -partition / -offset / -timestamp / -timestamp-type /
- *   -consumer-group, kafka_dlt-exception-message   as Spring: partition a 4-byte and offset
- *   and timestamp 8-byte big-endian integers, the rest text
+ * original headers first, then where it came from and why, all as UTF-8 text, under the names
+ * tools already read (see schema/asyncapi.yaml):
+ *   kvmove.original.topic / .partition / .offset / .timestamp (ms) / .timestamp.type /
+ *   .consumer.group, kvmove.error, kvmove.worker (WORKER)
+ *   __connect.errors.topic / .partition / .offset / .exception.message (Kafka Connect)
+ *   kafka_dlt-original-topic / -timestamp-type / -consumer-group, kafka_dlt-exception-message
+ *   (Spring Kafka's names for the fields Spring itself writes as text; its partition, offset
+ *   and timestamp are binary Java integers, which kcat and line-based tools print raw, so
+ *   they are left out)
  * Waits up to TIMEOUT_MS for the broker. Returns 0 when it took it, -1 with errstr. */
 int bus_dead_letter(bus_producer *p, const bus_message *msg, const char *group, const char *reason,
                     const char *worker, int timeout_ms, char *errstr, size_t errstr_size);

@@ -306,24 +306,8 @@ START_TEST(test_produce_many_headers)
 }
 END_TEST
 
-/* Reads the big-endian integer of header NAME, which must be N bytes long. */
-static int64_t header_be(const bus_message *msg, const char *name, size_t n)
-{
-    uint64_t v = 0;
-    size_t i, k;
-
-    for (k = msg->n_headers; k-- > 0;)
-        if (strcmp(msg->headers[k].name, name) == 0)
-            break;
-    ck_assert_msg(k < msg->n_headers, "no header %s", name);
-    ck_assert_uint_eq(msg->headers[k].value_len, n);
-    for (i = 0; i < n; i++)
-        v = v << 8 | (unsigned char)msg->headers[k].value[i];
-    return n == 4 ? (int64_t)(int32_t)v : (int64_t)v;
-}
-
 /* A dead letter keeps key, value and the original headers, and says where it came from and
- * why in kvmove's, Kafka Connect's and Spring Kafka's header names. */
+ * why under kvmove's, Kafka Connect's and (where Spring writes text) Spring Kafka's names. */
 START_TEST(test_dead_letter_headers)
 {
     static const char bin[] = {0x00, 0x2a};
@@ -370,7 +354,7 @@ START_TEST(test_dead_letter_headers)
     poll_one(dlq, &dl);
     ck_assert_str_eq(dl.key, "guest9.example.com");
     ck_assert_str_eq(dl.value, "{}");
-    /* The original headers come first and unchanged. */
+    /* The original headers come first and unchanged (binary ones byte for byte). */
     ck_assert_uint_gt(dl.n_headers, 2);
     ck_assert_str_eq(dl.headers[0].name, "traceparent");
     ck_assert_str_eq(dl.headers[0].value, orig[0].value);
@@ -390,10 +374,12 @@ START_TEST(test_dead_letter_headers)
     ck_assert_str_eq(bus_message_header(&dl, "kvmove.original.timestamp"), ts);
     ck_assert_str_eq(bus_message_header(&dl, "__connect.errors.partition"), part);
     ck_assert_str_eq(bus_message_header(&dl, "__connect.errors.offset"), off);
-    /* Spring writes its numbers as Java ints and longs. */
-    ck_assert_int_eq(header_be(&dl, "kafka_dlt-original-partition", 4), msg.partition);
-    ck_assert_int_eq(header_be(&dl, "kafka_dlt-original-offset", 8), msg.offset);
-    ck_assert_int_eq(header_be(&dl, "kafka_dlt-original-timestamp", 8), msg.timestamp_ms);
+    /* Every header added is text (kcat prints headers raw, one message a line). */
+    for (i = 2; i < dl.n_headers; i++)
+        ck_assert_msg(strlen(dl.headers[i].value) == dl.headers[i].value_len &&
+                          strchr(dl.headers[i].value, '\n') == NULL,
+                      "header %s is not one line of text", dl.headers[i].name);
+    ck_assert_ptr_null(bus_message_header(&dl, "kafka_dlt-original-offset"));
     ck_assert_int_eq(msg.offset, 2);
     bus_consumer_close(dlq);
     bus_consumer_close(c);
