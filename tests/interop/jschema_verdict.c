@@ -86,8 +86,9 @@ static int suite(const char *path)
         json_array_foreach(json_object_get(g, "tests"), ti, t)
         {
             char why[1024];
-            const char *verdict =
-                loaded ? verdict_of(s, json_object_get(t, "data"), why, sizeof(why)) : "unsupported";
+            const char *verdict = loaded
+                                      ? verdict_of(s, json_object_get(t, "data"), why, sizeof(why))
+                                      : "unsupported";
 
             emit(json_pack("{s:I, s:I, s:s, s:s}", "group", (json_int_t)gi, "test", (json_int_t)ti,
                            "verdict", verdict, "reason", loaded ? why : err));
