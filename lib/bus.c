@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,8 +289,12 @@ static rd_kafka_headers_t *headers_build(const bus_header *headers, size_t n)
     if (n == 0)
         return NULL;
     hdrs = rd_kafka_headers_new(n);
-    for (i = 0; i < n; i++)
-        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, headers[i].value ? -1 : 0);
+    for (i = 0; i < n; i++) {
+        const char *v = headers[i].value;
+        ssize_t len = v == NULL ? 0 : headers[i].value_len ? (ssize_t)headers[i].value_len : -1;
+
+        rd_kafka_header_add(hdrs, headers[i].name, -1, v, len);
+    }
     return hdrs;
 }
 
@@ -324,11 +329,15 @@ int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, c
             break;
         d[i]->p = p;
         for (;;) {
+            rd_kafka_headers_t *hdrs = headers_build(msgs[i].headers, msgs[i].n_headers);
+
             err = rd_kafka_producev(
                 p->rk, RD_KAFKA_V_TOPIC(msgs[i].topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(msgs[i].key, msgs[i].key ? strlen(msgs[i].key) : 0),
-                RD_KAFKA_V_VALUE((void *)msgs[i].value, msgs[i].len), RD_KAFKA_V_OPAQUE(d[i]),
-                RD_KAFKA_V_END);
+                RD_KAFKA_V_VALUE((void *)msgs[i].value, msgs[i].len), RD_KAFKA_V_HEADERS(hdrs),
+                RD_KAFKA_V_OPAQUE(d[i]), RD_KAFKA_V_END);
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
+                rd_kafka_headers_destroy(hdrs); /* on success the message owns them */
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || util_now_ms() >= deadline)
                 break;
             rd_kafka_poll(p->rk, BUS_POLL_SLICE_MS);
@@ -728,6 +737,7 @@ static int consumer_fill(bus_consumer *c, bus_message *msg)
 {
     rd_kafka_message_t *m = c->cur;
     rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_timestamp_type_t tstype;
     int oom = 0;
 
     c->key = copy_bytes(m->key, m->key_len, &oom);
@@ -747,6 +757,7 @@ static int consumer_fill(bus_consumer *c, bus_message *msg)
                 break;
             c->headers[i].name = copy_bytes(name, strlen(name), &oom);
             c->headers[i].value = copy_bytes(val ? val : "", val ? vlen : 0, &oom);
+            c->headers[i].value_len = val ? vlen : 0;
             c->n_headers = i + 1;
         }
     }
@@ -762,6 +773,10 @@ static int consumer_fill(bus_consumer *c, bus_message *msg)
     msg->len = m->len;
     msg->headers = c->headers;
     msg->n_headers = c->n_headers;
+    msg->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    msg->timestamp_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? "CreateTime"
+                          : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LogAppendTime"
+                                                                         : NULL;
     return 0;
 }
 
@@ -862,4 +877,48 @@ const char *bus_message_header(const bus_message *msg, const char *name)
             return msg->headers[i].value;
     }
     return NULL;
+}
+
+int bus_dead_letter(bus_producer *p, const bus_message *msg, const char *group, const char *reason,
+                    const char *worker, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    char part[16], off[32], ts[32];
+    bus_header *h = calloc(msg->n_headers + 20, sizeof(*h));
+    size_t n;
+    int rc;
+
+    if (h == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    snprintf(part, sizeof(part), "%d", (int)msg->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)msg->offset);
+    snprintf(ts, sizeof(ts), "%lld", (long long)msg->timestamp_ms);
+    /* The original headers first, as Connect and Spring keep them: a reader that takes the
+     * last header of a name sees the dead-letter ones. */
+    memcpy(h, msg->headers, msg->n_headers * sizeof(*h));
+    n = msg->n_headers;
+    h[n++] = (bus_header){"kvmove.original.topic", msg->topic, 0};
+    h[n++] = (bus_header){"kvmove.original.partition", part, 0};
+    h[n++] = (bus_header){"kvmove.original.offset", off, 0};
+    if (msg->timestamp_ms >= 0) {
+        h[n++] = (bus_header){"kvmove.original.timestamp", ts, 0};
+        h[n++] = (bus_header){"kvmove.original.timestamp.type", msg->timestamp_type, 0};
+    }
+    h[n++] = (bus_header){"kvmove.original.consumer.group", group, 0};
+    h[n++] = (bus_header){"kvmove.error", reason, 0};
+    h[n++] = (bus_header){"kvmove.worker", worker, 0};
+    h[n++] = (bus_header){"__connect.errors.topic", msg->topic, 0};
+    h[n++] = (bus_header){"__connect.errors.partition", part, 0};
+    h[n++] = (bus_header){"__connect.errors.offset", off, 0};
+    h[n++] = (bus_header){"__connect.errors.exception.message", reason, 0};
+    h[n++] = (bus_header){"kafka_dlt-original-topic", msg->topic, 0};
+    if (msg->timestamp_ms >= 0)
+        h[n++] = (bus_header){"kafka_dlt-original-timestamp-type", msg->timestamp_type, 0};
+    h[n++] = (bus_header){"kafka_dlt-original-consumer-group", group, 0};
+    h[n++] = (bus_header){"kafka_dlt-exception-message", reason, 0};
+    rc = bus_produce_sync(p, BUS_TOPIC_DLQ, msg->key, msg->value ? msg->value : "", msg->len, h, n,
+                          timeout_ms, errstr, errstr_size);
+    free(h);
+    return rc;
 }

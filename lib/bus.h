@@ -18,10 +18,13 @@ typedef struct bus_props {
 
 typedef struct bus_producer bus_producer;
 
-/* A header on a produced or consumed message. */
+/* A header on a produced or consumed message. VALUE is text unless VALUE_LEN says how many
+ * bytes it has (binary values, e.g. Spring's big-endian numbers); VALUE_LEN 0 means
+ * strlen(VALUE), so {"name", "text"} is a complete header. */
 typedef struct bus_header {
     const char *name;
     const char *value;
+    size_t value_len;
 } bus_header;
 
 /* Creates an idempotent producer (enable.idempotence=true, acks=all) for BROKERS.
@@ -47,7 +50,9 @@ typedef struct bus_out {
     const char *key; /* may be NULL */
     const void *value;
     size_t len;
-    int delivered; /* set: 1 when the broker acknowledged it */
+    int delivered;             /* set: 1 when the broker acknowledged it */
+    const bus_header *headers; /* N_HEADERS entries (copied), may be NULL */
+    size_t n_headers;
 } bus_out;
 
 /* Produces the N messages at once and waits (up to TIMEOUT_MS in all) for their delivery
@@ -75,9 +80,11 @@ typedef struct bus_message {
     size_t key_len;
     const char *value; /* NUL-terminated copy, may be NULL */
     size_t len;
-    const bus_header *headers; /* copies (names and values NUL-terminated), owned by the
-                                * consumer, valid as long as the message */
+    const bus_header *headers; /* copies (names and values NUL-terminated, value_len set),
+                                * owned by the consumer, valid as long as the message */
     size_t n_headers;
+    int64_t timestamp_ms;       /* the record's timestamp (ms since the epoch), -1 if none */
+    const char *timestamp_type; /* "CreateTime", "LogAppendTime", or NULL if none */
 } bus_message;
 
 /* Returns the value of the last header of MSG named NAME (a NUL-terminated copy owned by the
@@ -109,6 +116,21 @@ int bus_consumer_poll(bus_consumer *c, int timeout_ms, bus_message *msg, char *e
  * revoked, or no group). Blocks up to about socket.timeout.ms (10 s by default) while the
  * group coordinator is unreachable. */
 int bus_consumer_commit(bus_consumer *c, const bus_message *msg, char *errstr, size_t errstr_size);
+/* Sends MSG, which consumer group GROUP could not use because of REASON, to the dead-letter
+ * topic (BUS_TOPIC_DLQ) the way Kafka Connect and Spring Kafka do: same key and value, the
+ * original headers first, then where it came from and why, all as UTF-8 text, under the names
+ * tools already read (see schema/asyncapi.yaml):
+ *   kvmove.original.topic / .partition / .offset / .timestamp (ms) / .timestamp.type /
+ *   .consumer.group, kvmove.error, kvmove.worker (WORKER)
+ *   __connect.errors.topic / .partition / .offset / .exception.message (Kafka Connect)
+ *   kafka_dlt-original-topic / -timestamp-type / -consumer-group, kafka_dlt-exception-message
+ *   (Spring Kafka's names for the fields Spring itself writes as text; its partition, offset
+ *   and timestamp are binary Java integers, which kcat and line-based tools print raw, so
+ *   they are left out)
+ * Waits up to TIMEOUT_MS for the broker. Returns 0 when it took it, -1 with errstr. */
+int bus_dead_letter(bus_producer *p, const bus_message *msg, const char *group, const char *reason,
+                    const char *worker, int timeout_ms, char *errstr, size_t errstr_size);
+
 /* Leaves the group (rd_kafka_consumer_close) and destroys. Accepts NULL. */
 void bus_consumer_close(bus_consumer *c);
 /* As bus_producer_last_error, for a consumer: why polls may be timing out. */

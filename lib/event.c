@@ -16,6 +16,16 @@ static const char *const known_types[] = {
     EVENT_JOB_SUCCEEDED, EVENT_JOB_FAILED,     EVENT_CLEANUP_PENDING,  EVENT_CLEANUP_COMPLETED,
 };
 
+static const bus_header kafka_headers[] = {
+    {"content-type", EVENT_KAFKA_CONTENT_TYPE, 0},
+};
+
+const bus_header *event_kafka_headers(size_t *n)
+{
+    *n = sizeof(kafka_headers) / sizeof(kafka_headers[0]);
+    return kafka_headers;
+}
+
 json_t *event_build(const char *type, const char *source, const char *job_id, const char *guest,
                     json_t *data)
 {

@@ -3,6 +3,9 @@
 #define KVMOVE_EVENT_H
 
 #include <jansson.h>
+#include <stddef.h>
+
+#include "bus.h"
 
 /* Event types, without the "io.kvmove." prefix. */
 #define EVENT_JOB_ACCEPTED "job.accepted"
@@ -28,6 +31,15 @@
  * json_decref()s, or NULL on allocation failure. */
 json_t *event_build(const char *type, const char *source, const char *job_id, const char *guest,
                     json_t *data);
+
+/* The CloudEvents Kafka protocol binding, structured content mode: the content-type header
+ * says the value is a whole CloudEvent in JSON, so SDKs (Kafka.toEvent, Knative, Dapr) read
+ * it as one. No ce_* headers: the binding defines them for binary mode only, and a second
+ * copy of the attributes could disagree with the value. */
+#define EVENT_KAFKA_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8"
+
+/* Returns the headers every event on kvmove.events carries (static, *N gets their count). */
+const bus_header *event_kafka_headers(size_t *n);
 
 /* Serialises EV compactly. Returns a malloc'd string the caller frees. */
 char *event_dump(const json_t *ev);

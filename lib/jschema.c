@@ -93,10 +93,28 @@ static const char *type_of(const json_t *v)
     return "unknown";
 }
 
+/* JSON Schema's integer: any number with a zero fractional part (2020-12 core, 4.2.2), so 1.0
+ * and 1e2 are integers, as ajv and the JSON-Schema-Test-Suite have it. */
+static int is_integral(const json_t *v)
+{
+    double d;
+
+    if (json_is_integer(v))
+        return 1;
+    if (!json_is_real(v))
+        return 0;
+    d = json_real_value(v); /* finite: jansson holds no NaN or infinity */
+    if (d >= 9007199254740992.0 || d <= -9007199254740992.0)
+        return 1; /* from 2^53 on, every double is a whole number */
+    return (double)(long long)d == d;
+}
+
 static int type_matches(const char *type, const json_t *v)
 {
     if (strcmp(type, "number") == 0)
         return json_is_number(v);
+    if (strcmp(type, "integer") == 0)
+        return is_integral(v);
     return strcmp(type, type_of(v)) == 0;
 }
 
@@ -404,6 +422,38 @@ static int number_cmp(const json_t *a, const json_t *b)
     return x < y ? -1 : x > y;
 }
 
+/* Equality as JSON Schema defines it for const and enum: numbers by value (1 equals 1.0),
+ * objects member by member, arrays element by element, the rest as jansson compares them. */
+static int value_equal(const json_t *a, const json_t *b)
+{
+    const char *key;
+    json_t *m;
+    size_t i;
+
+    if (json_is_number(a) && json_is_number(b))
+        return number_cmp(a, b) == 0;
+    if (json_is_object(a) && json_is_object(b)) {
+        if (json_object_size(a) != json_object_size(b))
+            return 0;
+        json_object_foreach((json_t *)a, key, m)
+        {
+            const json_t *other = json_object_get(b, key);
+            if (other == NULL || !value_equal(m, other))
+                return 0;
+        }
+        return 1;
+    }
+    if (json_is_array(a) && json_is_array(b)) {
+        if (json_array_size(a) != json_array_size(b))
+            return 0;
+        for (i = 0; i < json_array_size(a); i++)
+            if (!value_equal(json_array_get(a, i), json_array_get(b, i)))
+                return 0;
+        return 1;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
 static int check_type(const json_t *type, const json_t *v, path *at, char *errstr,
                       size_t errstr_size)
 {
@@ -564,7 +614,7 @@ static int validate(const jschema *s, const json_t *sch, const json_t *v, path *
     if (k != NULL && check_type(k, v, at, errstr, errstr_size) != 0)
         return -1;
     k = json_object_get(sch, "const");
-    if (k != NULL && !json_equal((json_t *)k, (json_t *)v)) {
+    if (k != NULL && !value_equal(k, v)) {
         show(k, want, sizeof(want));
         show(v, shown, sizeof(shown));
         util_errf(errstr, errstr_size, "%s: expected %s, got %s", at->buf, want, shown);
@@ -573,7 +623,7 @@ static int validate(const jschema *s, const json_t *sch, const json_t *v, path *
     k = json_object_get(sch, "enum");
     if (k != NULL) {
         found = 0;
-        json_array_foreach(k, i, item) found = found || json_equal(item, (json_t *)v);
+        json_array_foreach(k, i, item) found = found || value_equal(item, v);
         if (!found) {
             show(k, want, sizeof(want));
             show(v, shown, sizeof(shown));

@@ -5,14 +5,14 @@
 #include <stddef.h>
 #include <jansson.h>
 
-/* Supported keywords: type (a name or an array of names; "integer" means a JSON integer
- * literal, 1.0 is a number), required, properties, additionalProperties (false, true or a
- * schema), enum, const, pattern (POSIX extended regular expression, unanchored as in JSON
- * Schema: write ^...$), minLength/maxLength (in code points), minimum/maximum, items (one
- * schema for every element), oneOf, anyOf, allOf, not, and $ref to "#/$defs/NAME". Annotations
- * ($schema, $id, $comment, title, description, default, examples) are ignored. Any other
- * keyword is refused at load time, so a schema never silently asks for a check that is not
- * made. */
+/* Supported keywords: type (a name or an array of names; "integer" is any number with a zero
+ * fractional part, 1.0 too, as 2020-12 says), required, properties, additionalProperties
+ * (false, true or a schema), enum and const (numbers compare by value: 1 equals 1.0), pattern
+ * (POSIX extended regular expression, unanchored as in JSON Schema: write ^...$),
+ * minLength/maxLength (in code points), minimum/maximum, items (one schema for every element),
+ * oneOf, anyOf, allOf, not, and $ref to "#/$defs/NAME". Annotations ($schema, $id, $comment,
+ * title, description, default, examples) are ignored. Any other keyword is refused at load
+ * time, so a schema never silently asks for a check that is not made. */
 typedef struct jschema jschema;
 
 /* Loads and compiles the schema in the file PATH. Returns 0 and *OUT (free with

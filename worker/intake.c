@@ -28,22 +28,12 @@ static void guest_size(worker *w, jobstore *js, const char *guest, long *memory_
 }
 
 /* Sends a request that cannot be used to the dead-letter topic, with where it came from and
- * why. Returns 0 when the broker took it. */
+ * why (bus_dead_letter names the headers). Returns 0 when the broker took it. */
 static int dead_letter(worker *w, bus_producer *p, const bus_message *m, const char *reason)
 {
-    char part[16], off[32], err[512];
-    bus_header h[5];
-    int rc;
+    char err[512];
+    int rc = bus_dead_letter(p, m, w->s.group, reason, w->owner, 10000, err, sizeof(err));
 
-    snprintf(part, sizeof(part), "%d", (int)m->partition);
-    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-    h[0] = (bus_header){"kvmove.original.topic", m->topic};
-    h[1] = (bus_header){"kvmove.original.partition", part};
-    h[2] = (bus_header){"kvmove.original.offset", off};
-    h[3] = (bus_header){"kvmove.error", reason};
-    h[4] = (bus_header){"kvmove.worker", w->owner};
-    rc = bus_produce_sync(p, BUS_TOPIC_DLQ, m->key, m->value ? m->value : "", m->len, h, 5, 10000,
-                          err, sizeof(err));
     if (rc != 0)
         worker_log("[intake] cannot write to %s: %s", BUS_TOPIC_DLQ, err);
     return rc;

@@ -4,14 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "worker.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static int log_json; /* set once by worker_log_setup, before any thread starts */
+static int log_json;    /* set once by worker_log_setup, before any thread starts */
+static int log_journal; /* likewise: stdout is systemd's journal */
 
 /* What the calling thread is working on, for the JSON fields. */
 static __thread struct {
@@ -21,9 +24,26 @@ static __thread struct {
 } log_ctx;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
+/* The syslog priority of each level, as journald reads it from a "<N>" line prefix
+ * (sd-daemon(3): SD_DEBUG, SD_INFO, SD_WARNING, SD_ERR). */
+static const int level_priorities[] = {7, 6, 4, 3};
+
+/* Whether stdout is the journal: systemd sets $JOURNAL_STREAM to the device and inode of the
+ * stream it connected (systemd.exec(5)); a redirected stdout no longer matches them. */
+static int stdout_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+           fstat(STDOUT_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
 
 int worker_log_setup(const char *format, char *errstr, size_t errstr_size)
 {
+    log_journal = stdout_is_journal();
     if (strcmp(format, "text") == 0)
         log_json = 0;
     else if (strcmp(format, "json") == 0)
@@ -107,6 +127,8 @@ static void vlog(worker_log_level level, const char *fmt, va_list ap)
     char *line = NULL;
 
     pthread_mutex_lock(&log_lock);
+    if (log_journal)
+        fprintf(stdout, "<%d>", level_priorities[level]);
     if (!log_json) {
         vfprintf(stdout, fmt, ap);
         fputc('\n', stdout);

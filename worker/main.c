@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "metrics.h"
+#include "notify.h"
 #include "util.h"
 #include "worker.h"
 
@@ -27,7 +29,8 @@ static int send_event(void *ctx, jobstore_event *events, size_t n)
 {
     sender *sd = ctx;
     bus_out *out = calloc(n ? n : 1, sizeof(*out));
-    size_t i;
+    size_t i, n_headers;
+    const bus_header *headers = event_kafka_headers(&n_headers);
     int rc;
 
     if (out == NULL)
@@ -37,6 +40,8 @@ static int send_event(void *ctx, jobstore_event *events, size_t n)
         out[i].key = events[i].key;
         out[i].value = events[i].payload;
         out[i].len = strlen(events[i].payload);
+        out[i].headers = headers; /* every outbox row is a CloudEvent */
+        out[i].n_headers = n_headers;
     }
     rc = bus_produce_many(sd->p, out, n, 10000, sd->err, sizeof(sd->err));
     for (i = 0; i < n; i++)
@@ -121,8 +126,13 @@ static int cmd_run(worker *w)
     else if (port > 0)
         worker_log("[worker] serving /metrics and /healthz on %s (port %d)", w->s.metrics_listen,
                    port);
+    notify_status("connecting to PostgreSQL");
     while (worker_running && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0) {
         worker_log("[worker] %s; retrying", err);
+        /* Waiting out a database outage is not a hung start: each retry extends systemd's
+         * start timeout by a little, so only a start that stops retrying is killed. */
+        notify_send("EXTEND_TIMEOUT_USEC=10000000");
+        notify_status("PostgreSQL unreachable, retrying: %s", err);
         worker_sleep_ms(1000);
     }
     if (!worker_running)
@@ -147,11 +157,16 @@ static int cmd_run(worker *w)
     }
     worker_log("[worker] %s consuming %s from %s (group %s), running up to %d jobs", w->owner,
                BUS_TOPIC_REQUESTS, w->s.brokers, w->s.group, w->s.jobs);
+    notify_send("READY=1\nSTATUS=consuming %s from %s (group %s), running up to %d jobs",
+                BUS_TOPIC_REQUESTS, w->s.brokers, w->s.group, w->s.jobs);
     sd.p = p;
     while (worker_running) {
         bus_message m;
         int64_t t_poll = util_now_ms(), t_intake, t_pub;
-        int got = bus_consumer_poll(c, 50, &m, err, sizeof(err)), published = 0;
+        int got, published = 0;
+
+        notify_watchdog();
+        got = bus_consumer_poll(c, 50, &m, err, sizeof(err));
         t_intake = util_now_ms();
         if (got < 0) {
             worker_log("[worker] consumer: %s", err);
@@ -159,6 +174,9 @@ static int cmd_run(worker *w)
         } else if (got == 1) {
             int backoff = 200;
             while (intake_message(w, js, p, &m) != 0 && worker_running) {
+                notify_watchdog(); /* waiting on the database, not stuck */
+                notify_status("request at %s [%d] offset %lld not recorded yet; retrying", m.topic,
+                              (int)m.partition, (long long)m.offset);
                 worker_sleep_ms(backoff);
                 backoff = backoff < 5000 ? backoff * 2 : 5000;
                 jobstore_ensure(js, err, sizeof(err));
@@ -187,6 +205,7 @@ static int cmd_run(worker *w)
     worker_log("[worker] stopping: no new jobs; running steps get %d s to finish, then their "
                "jobs are handed back",
                w->s.grace_s);
+    notify_send("STOPPING=1\nSTATUS=stopping: running steps get %d s to finish", w->s.grace_s);
     bus_consumer_close(c); /* leave the group now: the partitions move to the other workers */
     c = NULL;
     joined = calloc((size_t)w->s.jobs, sizeof(*joined));
@@ -203,6 +222,7 @@ static int cmd_run(worker *w)
         if (jobstore_outbox_publish(js, send_event, &sd, 200, &published, err, sizeof(err)) != 0)
             jobstore_ensure(js, err, sizeof(err));
         metrics_events_published(published);
+        notify_watchdog();
         worker_sleep_ms(50);
     }
     if (n_joined < w->s.jobs)
@@ -224,6 +244,7 @@ static int cmd_run(worker *w)
     if (n_joined < w->s.jobs)
         ex = NULL; /* still used by the abandoned executors until the process exits */
     worker_log("[worker] stopped");
+    notify_status("stopped");
     rc = 0;
 out:
     metrics_stop();

@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,14 @@
 
 #define PROBE_TIMEOUT_MS 2000
 #define MAX_CHECKS 64
+/* How often the refresher thread asks the database and the broker. */
+#define REFRESH_MS 2000
+/* /healthz fails when the last refresh is older than this: a refresh takes at most a few
+ * probe timeouts, so the refresher is stuck. */
+#define STALE_MS (3 * REFRESH_MS + 6 * PROBE_TIMEOUT_MS)
+/* The session-level advisory lock held by the one worker that exports the cluster-wide
+ * gauges (jobstore.c's transaction-level locks are 0x6b766d01-03). */
+#define LOCK_METRICS 0x6b766d04
 
 /* Upper bounds (seconds) of the step duration histogram: host commands take from milliseconds
  * (observations) to many minutes (a guest shutdown). */
@@ -44,10 +53,21 @@ static struct {
     unsigned long long events;
     unsigned long long finished[JOB__COUNT];
     long active;
-    /* server state: touched only by metrics_start/stop and the server's own thread */
+    /* server state: set by metrics_start/stop */
     struct MHD_Daemon *daemon;
-    rd_kafka_t *rk;
+    rd_kafka_t *rk; /* the refresher's */
     char *db, *group, *worker;
+    pthread_t refresher;
+    int refresher_started;
+    /* the refresher thread's own */
+    PGconn *conn;
+    int exporter; /* this worker holds LOCK_METRICS on conn */
+    /* what the last refresh found (under lock), served by scrapes and /healthz */
+    char *cluster; /* the cluster-wide gauges, rendered, when this worker exports them */
+    int db_up, broker_up, is_exporter;
+    char db_err[512], broker_err[512];
+    int64_t refreshed_ms;
+    unsigned long long refreshes;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void metrics_step_done(step_id step, step_state outcome, long elapsed_ms)
@@ -184,24 +204,69 @@ static void render_counters(FILE *f)
             "kvmove_worker_jobs_active %ld\n",
             reg.active);
     pthread_mutex_unlock(&reg.lock);
+    fprintf(f,
+            "# HELP kvmove_build_info The kvmove version (CMake's project version) and the "
+            "librdkafka it runs with.\n"
+            "# TYPE kvmove_build_info gauge\n"
+            "kvmove_build_info{version=\"%s\",librdkafka=\"%s\"} 1\n",
+            KVMOVE_VERSION, rd_kafka_version_str());
 }
 
-/* Opens a short-lived database connection (2 s connect, 2 s statement timeout). NULL with
- * errstr when the database cannot be reached. */
-static PGconn *db_open(char *errstr, size_t errstr_size)
+/* ---- the cache: what the refresher thread last found ---- */
+
+/* Opens the refresher's connection if it has none (2 s connect, 2 s statement timeout): one
+ * connection for the worker's lifetime, never one per scrape. 0, or -1 with errstr. */
+static int db_connect(char *errstr, size_t errstr_size)
 {
     const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
     const char *vals[] = {reg.db, "2", "-c statement_timeout=2000", "kvmove-worker-metrics", NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
 
-    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+    if (reg.conn != NULL && PQstatus(reg.conn) == CONNECTION_OK)
+        return 0;
+    PQfinish(reg.conn);
+    reg.exporter = 0; /* a session lock does not outlive its connection */
+    reg.conn = PQconnectdbParams(keys, vals, 1);
+    if (reg.conn == NULL || PQstatus(reg.conn) != CONNECTION_OK) {
         util_errf(errstr, errstr_size, "%s",
-                  conn ? PQerrorMessage(conn) : "out of memory for a connection");
+                  reg.conn ? PQerrorMessage(reg.conn) : "out of memory for a connection");
         errstr[strcspn(errstr, "\n")] = '\0';
-        PQfinish(conn);
-        return NULL;
+        PQfinish(reg.conn);
+        reg.conn = NULL;
+        return -1;
     }
-    return conn;
+    return 0;
+}
+
+/* Drops the refresher's connection after a failed query (it reconnects next time). */
+static void db_failed(char *errstr, size_t errstr_size)
+{
+    util_errf(errstr, errstr_size, "%s", reg.conn ? PQerrorMessage(reg.conn) : "no connection");
+    errstr[strcspn(errstr, "\n")] = '\0';
+    PQfinish(reg.conn);
+    reg.conn = NULL;
+    reg.exporter = 0;
+}
+
+/* Makes this worker the exporter of the cluster-wide gauges if no other worker is: a
+ * session-level advisory lock, held for as long as the connection lives, so that when the
+ * exporter dies another worker takes over at its next refresh. 0 (reg.exporter says whether
+ * this worker is it), or -1 when the query failed. */
+static int claim_exporter(void)
+{
+    char key[32];
+    const char *p[1] = {key};
+    PGresult *r;
+    int ok;
+
+    snprintf(key, sizeof(key), "%d", LOCK_METRICS);
+    r = PQexecParams(reg.conn,
+                     reg.exporter ? "SELECT true" : "SELECT pg_try_advisory_lock($1::bigint)",
+                     reg.exporter ? 0 : 1, NULL, reg.exporter ? NULL : p, NULL, NULL, 0);
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok && strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+        reg.exporter = 1;
+    PQclear(r);
+    return ok ? 0 : -1;
 }
 
 /* Asks the broker for its metadata. 0 when it answered within the probe timeout. */
@@ -220,11 +285,12 @@ static int broker_probe(char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* Jobs by status (every status, zeros included) and the outbox backlog, from CONN. */
-static void render_database(FILE *f, PGconn *conn)
+/* Jobs by status (every status, zeros included) and the outbox backlog. 0, or -1 when a
+ * query failed. */
+static int render_database(FILE *f)
 {
     long counts[JOB__COUNT] = {0};
-    PGresult *r = PQexec(conn, "SELECT status, count(*) FROM jobs GROUP BY status");
+    PGresult *r = PQexec(reg.conn, "SELECT status, count(*) FROM jobs GROUP BY status");
     int i, ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     job_status st;
 
@@ -232,22 +298,26 @@ static void render_database(FILE *f, PGconn *conn)
         if (job_status_from_string(PQgetvalue(r, i, 0), &st) == 0)
             counts[st] = atol(PQgetvalue(r, i, 1));
     PQclear(r);
-    if (ok) {
-        fputs("# HELP kvmove_jobs Jobs in the database, by status (every worker's).\n"
-              "# TYPE kvmove_jobs gauge\n",
-              f);
-        for (i = 0; i < JOB__COUNT; i++)
-            fprintf(f, "kvmove_jobs{status=\"%s\"} %ld\n", job_status_to_string((job_status)i),
-                    counts[i]);
-    }
-    r = PQexec(conn, "SELECT count(*) FROM outbox WHERE published_at IS NULL");
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+    if (!ok)
+        return -1;
+    fputs("# HELP kvmove_jobs Jobs in the database, by status (cluster-wide: exported by the one "
+          "worker with kvmove_metrics_exporter 1).\n"
+          "# TYPE kvmove_jobs gauge\n",
+          f);
+    for (i = 0; i < JOB__COUNT; i++)
+        fprintf(f, "kvmove_jobs{status=\"%s\"} %ld\n", job_status_to_string((job_status)i),
+                counts[i]);
+    r = PQexec(reg.conn, "SELECT count(*) FROM outbox WHERE published_at IS NULL");
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok)
         fprintf(f,
-                "# HELP kvmove_outbox_backlog Events written but not yet published.\n"
+                "# HELP kvmove_outbox_backlog Events written but not yet published "
+                "(cluster-wide).\n"
                 "# TYPE kvmove_outbox_backlog gauge\n"
                 "kvmove_outbox_backlog %s\n",
                 PQgetvalue(r, 0, 0));
     PQclear(r);
+    return ok ? 0 : -1;
 }
 
 /* Consumer lag of the workers' group on kvmove.requests: per partition, the high watermark
@@ -268,7 +338,8 @@ static void render_lag(FILE *f)
                                           md->topics[0].partitions[i].id);
     if (rd_kafka_committed(reg.rk, parts, PROBE_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
         goto out;
-    fputs("# HELP kvmove_consumer_lag Requests not yet consumed by the worker group.\n"
+    fputs("# HELP kvmove_consumer_lag Requests not yet consumed by the worker group "
+          "(cluster-wide).\n"
           "# TYPE kvmove_consumer_lag gauge\n",
           f);
     for (i = 0; i < parts->cnt; i++) {
@@ -290,39 +361,98 @@ out:
         rd_kafka_topic_destroy(rkt);
 }
 
+/* One refresh: asks the database and the broker what the scrapes and /healthz then serve. */
+static void refresh_once(void)
+{
+    char dberr[512] = "", kerr[512] = "", *cluster = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&cluster, &len);
+    int db_up = 0, broker_up;
+
+    if (db_connect(dberr, sizeof(dberr)) == 0) {
+        if (claim_exporter() != 0 || (reg.exporter && f && render_database(f) != 0))
+            db_failed(dberr, sizeof(dberr));
+        else
+            db_up = 1;
+    }
+    broker_up = broker_probe(kerr, sizeof(kerr)) == 0;
+    if (reg.exporter && broker_up && f)
+        render_lag(f);
+    if (f == NULL || fclose(f) != 0) {
+        free(cluster);
+        cluster = NULL;
+    }
+    pthread_mutex_lock(&reg.lock);
+    free(reg.cluster);
+    reg.cluster = db_up && reg.exporter ? cluster : NULL;
+    if (reg.cluster != cluster)
+        free(cluster);
+    reg.db_up = db_up;
+    reg.broker_up = broker_up;
+    reg.is_exporter = reg.exporter;
+    util_strlcpy(reg.db_err, dberr, sizeof(reg.db_err));
+    util_strlcpy(reg.broker_err, kerr, sizeof(reg.broker_err));
+    reg.refreshed_ms = util_now_ms();
+    reg.refreshes++;
+    pthread_mutex_unlock(&reg.lock);
+}
+
+static volatile sig_atomic_t refresher_run;
+
+/* The refresher thread: a refresh every REFRESH_MS while the server runs. */
+static void *refresher_main(void *arg)
+{
+    int slept;
+
+    (void)arg;
+    while (refresher_run) {
+        refresh_once();
+        for (slept = 0; refresher_run && slept < REFRESH_MS; slept += 50)
+            usleep(50 * 1000);
+    }
+    PQfinish(reg.conn); /* and so the exporter's lock goes */
+    reg.conn = NULL;
+    reg.exporter = 0;
+    return NULL;
+}
+
 char *metrics_render(void)
 {
-    char *buf = NULL, err[512];
+    char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    PGconn *conn = NULL;
-    int broker_up = 0;
 
     if (f == NULL)
         return NULL;
     render_counters(f);
-    if (reg.rk != NULL) { /* the server runs: probe what it serves */
-        conn = db_open(err, sizeof(err));
-        if (conn)
-            render_database(f, conn);
-        broker_up = broker_probe(err, sizeof(err)) == 0;
-        if (broker_up)
-            render_lag(f);
+    if (reg.daemon != NULL) { /* the server runs: what the refresher last found */
+        pthread_mutex_lock(&reg.lock);
+        if (reg.cluster)
+            fputs(reg.cluster, f);
         fprintf(f,
-                "# HELP kvmove_database_up 1 when PostgreSQL answered this scrape.\n"
+                "# HELP kvmove_database_up 1 when PostgreSQL answered the last refresh.\n"
                 "# TYPE kvmove_database_up gauge\n"
                 "kvmove_database_up %d\n"
-                "# HELP kvmove_broker_up 1 when the Kafka broker answered this scrape.\n"
+                "# HELP kvmove_broker_up 1 when the Kafka broker answered the last refresh.\n"
                 "# TYPE kvmove_broker_up gauge\n"
-                "kvmove_broker_up %d\n",
-                conn != NULL, broker_up);
+                "kvmove_broker_up %d\n"
+                "# HELP kvmove_metrics_exporter 1 on the one worker that exports the "
+                "cluster-wide gauges (kvmove_jobs, kvmove_outbox_backlog, kvmove_consumer_lag), "
+                "so that sum() over workers is right.\n"
+                "# TYPE kvmove_metrics_exporter gauge\n"
+                "kvmove_metrics_exporter %d\n"
+                "# HELP kvmove_metrics_refreshes_total Refreshes of the database and broker "
+                "figures (every %d ms, by a thread of their own; scrapes only read them).\n"
+                "# TYPE kvmove_metrics_refreshes_total counter\n"
+                "kvmove_metrics_refreshes_total %llu\n",
+                reg.db_up, reg.broker_up, reg.is_exporter, REFRESH_MS, reg.refreshes);
+        pthread_mutex_unlock(&reg.lock);
         fputs("# HELP kvmove_worker_info The worker serving these metrics.\n"
               "# TYPE kvmove_worker_info gauge\n"
               "kvmove_worker_info{worker=\"",
               f);
         put_label(f, reg.worker);
         fputs("\"} 1\n", f);
-        PQfinish(conn);
     }
     if (fclose(f) != 0) {
         free(buf);
@@ -331,36 +461,37 @@ char *metrics_render(void)
     return buf;
 }
 
-/* /healthz body and status: both dependencies are probed at request time. */
+/* /healthz body and status, from the last refresh: 200 when it reached both dependencies
+ * and is recent, 503 naming what is wrong otherwise. */
 static char *health(unsigned int *status)
 {
-    char err[512], *body = NULL;
+    char *body = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&body, &len);
-    PGconn *conn;
-    PGresult *r;
-    int ok = 1;
+    int64_t age;
+    int ok;
 
     if (f == NULL)
         return NULL;
-    conn = db_open(err, sizeof(err));
-    r = conn ? PQexec(conn, "SELECT 1") : NULL;
-    if (conn && PQresultStatus(r) != PGRES_TUPLES_OK)
-        util_errf(err, sizeof(err), "%s", PQerrorMessage(conn));
-    if (conn && PQresultStatus(r) == PGRES_TUPLES_OK)
-        fputs("database: ok\n", f);
+    pthread_mutex_lock(&reg.lock);
+    age = util_now_ms() - reg.refreshed_ms;
+    ok = reg.db_up && reg.broker_up && reg.refreshes > 0 && age <= STALE_MS;
+    if (reg.refreshes == 0)
+        fputs("database: not checked yet\nbroker: not checked yet\n", f);
     else {
-        fprintf(f, "database: unreachable: %s\n", err);
-        ok = 0;
+        if (reg.db_up)
+            fputs("database: ok\n", f);
+        else
+            fprintf(f, "database: unreachable: %s\n", reg.db_err);
+        if (reg.broker_up)
+            fputs("broker: ok\n", f);
+        else
+            fprintf(f, "broker: unreachable: %s\n", reg.broker_err);
+        if (age > STALE_MS)
+            fprintf(f, "metrics: last refresh %lld ms ago (the refresher is stuck)\n",
+                    (long long)age);
     }
-    PQclear(r);
-    PQfinish(conn);
-    if (broker_probe(err, sizeof(err)) == 0)
-        fputs("broker: ok\n", f);
-    else {
-        fprintf(f, "broker: unreachable: %s\n", err);
-        ok = 0;
-    }
+    pthread_mutex_unlock(&reg.lock);
     if (fclose(f) != 0) {
         free(body);
         return NULL;
@@ -516,6 +647,13 @@ int metrics_start(const char *listen, const metrics_sources *src, int *port, cha
         metrics_stop();
         return -1;
     }
+    refresher_run = 1;
+    if (pthread_create(&reg.refresher, NULL, refresher_main, NULL) != 0) {
+        util_errf(errstr, errstr_size, "cannot start the metrics refresher thread");
+        metrics_stop();
+        return -1;
+    }
+    reg.refresher_started = 1;
     if (port)
         *port = bound;
     return 0;
@@ -532,6 +670,12 @@ void metrics_stop(void)
     if (reg.daemon)
         MHD_stop_daemon(reg.daemon);
     reg.daemon = NULL;
+    refresher_run = 0;
+    if (reg.refresher_started)
+        pthread_join(reg.refresher, NULL);
+    reg.refresher_started = 0;
+    free(reg.cluster);
+    reg.cluster = NULL;
     if (reg.rk) {
         rd_kafka_consumer_close(reg.rk);
         rd_kafka_destroy(reg.rk);

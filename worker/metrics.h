@@ -7,9 +7,12 @@
 #include "bus.h"
 #include "step.h"
 
-/* Where the scrape-time figures come from: the database (jobs by status, outbox backlog) and
- * the broker (reachability, consumer lag of GROUP on kvmove.requests). The strings are copied
- * by metrics_start. */
+/* Where the database and broker figures come from: jobs by status, outbox backlog and the
+ * consumer lag of GROUP on kvmove.requests are cluster-wide, exported by the one worker that
+ * holds a PostgreSQL advisory lock (kvmove_metrics_exporter 1), so that sum() over workers is
+ * right; reachability is each worker's own. A thread of the metrics server refreshes them
+ * every 2 s over one long-lived connection; a scrape or /healthz only reads what it found.
+ * The strings are copied by metrics_start. */
 typedef struct metrics_sources {
     const char *db;      /* libpq conninfo ("" = PG* variables) */
     const char *brokers; /* Kafka bootstrap servers */
@@ -19,14 +22,16 @@ typedef struct metrics_sources {
 } metrics_sources;
 
 /* Starts serving GET /metrics (Prometheus text format 0.0.4) and GET /healthz on LISTEN
- * ("HOST:PORT", "[V6ADDR]:PORT"; port 0 picks a free one) in a thread of its own. /healthz
- * answers 200 when PostgreSQL and the broker answer within 2 seconds at request time, 503 with
- * the reasons otherwise. *PORT (may be NULL) gets the port bound. An empty LISTEN starts
- * nothing and returns 0 with *PORT = 0. Returns 0, or -1 with errstr (address unusable or in
- * use). The counters below work whether or not the server runs. */
+ * ("HOST:PORT", "[V6ADDR]:PORT"; port 0 picks a free one) in a thread of its own, and the
+ * refresher thread. /healthz answers 200 when the last refresh (at most a few seconds old)
+ * reached PostgreSQL and the broker, 503 with the reasons otherwise. *PORT (may be NULL) gets
+ * the port bound. An empty LISTEN starts nothing and returns 0 with *PORT = 0. Returns 0, or
+ * -1 with errstr (address unusable or in use). The counters below work whether or not the
+ * server runs. */
 int metrics_start(const char *listen, const metrics_sources *src, int *port, char *errstr,
                   size_t errstr_size);
-/* Stops the server (no-op if it is not running). */
+/* Stops the server and the refresher, whose connection (and exporter lock) it closes (no-op
+ * if it is not running). */
 void metrics_stop(void);
 
 /* Counts one ended step (OUTCOME succeeded, failed or skipped) and its duration. Thread-safe,
@@ -42,9 +47,9 @@ void metrics_job_finished(job_status status);
 /* Adds DELTA (+1 when an executor takes a job, -1 when it lets go) to the jobs in progress. */
 void metrics_jobs_active(int delta);
 
-/* Writes the current metrics in the Prometheus text format to a new string (caller frees),
- * querying the database and broker of the running server; without a server only the
- * in-process counters. Returns NULL when out of memory. */
+/* Writes the current metrics in the Prometheus text format to a new string (caller frees):
+ * the in-process counters, kvmove_build_info and, while the server runs, what its refresher
+ * last found. Never waits on the database or the broker. Returns NULL when out of memory. */
 char *metrics_render(void);
 
 #endif

@@ -58,7 +58,8 @@ typedef enum {
  * object per line: time, level, job, guest, step, component, message). Call before the
  * threads start. Returns 0, or -1 with errstr for an unknown format. */
 int worker_log_setup(const char *format, char *errstr, size_t errstr_size);
-/* As worker_log, at LEVEL (worker_log logs at WORKER_LOG_INFO). The level shows in JSON only. */
+/* As worker_log, at LEVEL (worker_log logs at WORKER_LOG_INFO). The level shows in JSON, and
+ * as a "<N>" syslog-priority prefix of every line when stdout is the journal. */
 void worker_log_at(worker_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Sets the calling thread's job, guest and step (each copied; NULL or "" = none) for the JSON

@@ -213,6 +213,10 @@ check "unit: restarts on failure" grep -qx 'Restart=on-failure' "$UNIT_IN"
 check "unit: dedicated user" grep -qx 'User=kvmove' "$UNIT_IN"
 check "unit: reads /etc/kvmove/kvmove.conf" grep -q '^ExecStart=.*--config /etc/kvmove/kvmove.conf' "$UNIT_IN"
 check "unit: stop timeout above the default grace period (30 s)" test "$(sed -n 's/^TimeoutStopSec=//p' "$UNIT_IN")" -gt 30
+check "unit: Type=notify (READY=1/STOPPING=1 from the worker)" grep -qx 'Type=notify' "$UNIT_IN"
+check "unit: a watchdog, pinged by the main loop" grep -qE '^WatchdogSec=[1-9][0-9]*s$' "$UNIT_IN"
+check "unit: notifications from the main process only" grep -qx 'NotifyAccess=main' "$UNIT_IN"
+check "unit: StateDirectory= (the kvmove user's home under ProtectSystem=strict)" grep -qx 'StateDirectory=kvmove' "$UNIT_IN"
 check "sysusers: creates the kvmove user" grep -q '^u kvmove ' "$TOP/systemd/kvmove.sysusers.conf"
 check "example kvmove.conf sets every deployment key" test "$(grep -cE '^(metrics\.listen|log\.format|worker\.grace_s) =' "$TOP/etc/kvmove/kvmove.conf")" -eq 3
 if [[ -x $BUILD/kvmove-worker ]]; then
@@ -235,6 +239,16 @@ if command -v systemd-analyze >/dev/null; then
     sed 's/^/    /' "$WORK/verify.problems"
     sed 's/^ExecStart=.*/ExecStart=relative-path run/' "$WORK/unit/kvmove-worker.service" >"$WORK/unit/bad.service"
     check "systemd-analyze verify rejects a broken unit" fails systemd-analyze verify "$WORK/unit/bad.service"
+    # Hardening: what `systemd-analyze security` still flags is exactly what the unit's
+    # comment says it leaves on purpose (the network, local sockets, the root directory; the
+    # rtc device ProtectClock= itself allows).
+    systemd-analyze security --offline=yes "$WORK/unit/kvmove-worker.service" >"$WORK/security.out" 2>&1
+    flagged=$(grep '^✗' "$WORK/security.out" | awk '{ print $2 }' | sort | tr '\n' ' ')
+    check "systemd-analyze security: only the flags left on purpose" eq \
+        "DeviceAllow= IPAddressDeny= PrivateNetwork= RestrictAddressFamilies=~AF_(INET|INET6) RestrictAddressFamilies=~AF_UNIX RootDirectory=/RootImage= " "$flagged"
+    exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$WORK/security.out")
+    check "systemd-analyze security: exposure $exposure at most 1.5" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 1.5) }'
+
 else
     echo "[deploy] systemd-analyze not available: unit not verified"
 fi

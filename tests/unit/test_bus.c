@@ -34,6 +34,7 @@ static void cluster_setup(void)
     ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_ONE, 1, 1), 0);
     ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_TWO, 2, 1), 0);
     ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_FOUR, 4, 1), 0);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, BUS_TOPIC_DLQ, 1, 1), 0);
     brokers = rd_kafka_mock_cluster_bootstraps(mcluster);
 }
 
@@ -80,9 +81,9 @@ static const struct {
     bus_header headers[3];
     size_t n_headers;
 } roundtrip_cases[] = {
-    {"guest1.example.com", "{\"a\":1}", {{"origin-topic", "kvmove.requests"}}, 1},
+    {"guest1.example.com", "{\"a\":1}", {{"origin-topic", "kvmove.requests", 0}}, 1},
     {NULL, "no key", {{0}}, 0},
-    {"k", "", {{"reason", "bad json"}, {"empty", NULL}, {"reason", "last wins"}}, 3},
+    {"k", "", {{"reason", "bad json", 0}, {"empty", NULL, 0}, {"reason", "last wins", 0}}, 3},
 };
 #define N_ROUNDTRIP (sizeof(roundtrip_cases) / sizeof(roundtrip_cases[0]))
 
@@ -257,7 +258,7 @@ START_TEST(test_produce_many_in_order)
 
     bus_producer_warm(p, T_ONE, 5000);
     for (i = 0; i < 6; i++) {
-        out[i] = (bus_out){T_ONE, "job", values[i], strlen(values[i]), 0};
+        out[i] = (bus_out){T_ONE, "job", values[i], strlen(values[i]), 0, NULL, 0};
     }
     ck_assert_int_eq(bus_produce_many(p, out, 6, 10000, err, sizeof(err)), 6);
     for (i = 0; i < 6; i++)
@@ -271,6 +272,116 @@ START_TEST(test_produce_many_in_order)
     }
     /* An empty batch is no error and delivers nothing. */
     ck_assert_int_eq(bus_produce_many(p, out, 0, 1000, err, sizeof(err)), 0);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
+/* Headers given to bus_produce_many arrive with each message, binary values byte for byte. */
+START_TEST(test_produce_many_headers)
+{
+    static const char bin[] = {0x00, 0x01, 0x00, (char)0xff};
+    static const bus_header h1[] = {{"content-type", "application/cloudevents+json", 0},
+                                    {"bin", bin, sizeof(bin)}};
+    bus_producer *p = producer();
+    bus_consumer *c = NULL;
+    bus_out out[2] = {{T_ONE, "a", "v1", 2, 0, h1, 2}, {T_ONE, "b", "v2", 2, 0, NULL, 0}};
+    bus_message msg;
+    char err[512] = "";
+
+    ck_assert_int_eq(bus_produce_many(p, out, 2, 10000, err, sizeof(err)), 2);
+    ck_assert_msg(bus_consumer_new_from_start(brokers, NULL, T_ONE, &c, err, sizeof(err)) == 0,
+                  "%s", err);
+    poll_one(c, &msg);
+    ck_assert_uint_eq(msg.n_headers, 2);
+    ck_assert_str_eq(bus_message_header(&msg, "content-type"), "application/cloudevents+json");
+    ck_assert_uint_eq(msg.headers[1].value_len, sizeof(bin));
+    ck_assert_mem_eq(msg.headers[1].value, bin, sizeof(bin));
+    ck_assert_int_ge(msg.timestamp_ms, 0);
+    ck_assert_str_eq(msg.timestamp_type, "CreateTime");
+    poll_one(c, &msg);
+    ck_assert_uint_eq(msg.n_headers, 0);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+}
+END_TEST
+
+/* A dead letter keeps key, value and the original headers, and says where it came from and
+ * why under kvmove's, Kafka Connect's and (where Spring writes text) Spring Kafka's names. */
+START_TEST(test_dead_letter_headers)
+{
+    static const char bin[] = {0x00, 0x2a};
+    static const bus_header orig[] = {{"traceparent",
+                                       "00-0af7651916cd43dd8448eb211c80319c-"
+                                       "b7ad6b7169203331-01",
+                                       0},
+                                      {"spring_json_header_types", bin, sizeof(bin)}};
+    static const struct {
+        const char *name, *value;
+    } text[] = {
+        {"kvmove.original.topic", T_FOUR},
+        {"kvmove.original.consumer.group", "kvmove-workers"},
+        {"kvmove.original.timestamp.type", "CreateTime"},
+        {"kvmove.error", "request has no guest"},
+        {"kvmove.worker", "worker-1"},
+        {"__connect.errors.topic", T_FOUR},
+        {"__connect.errors.exception.message", "request has no guest"},
+        {"kafka_dlt-original-topic", T_FOUR},
+        {"kafka_dlt-original-consumer-group", "kvmove-workers"},
+        {"kafka_dlt-original-timestamp-type", "CreateTime"},
+        {"kafka_dlt-exception-message", "request has no guest"},
+    };
+    bus_producer *p = producer();
+    bus_consumer *c = NULL, *dlq = NULL;
+    bus_message msg, dl;
+    char err[512] = "", part[16], off[32], ts[32];
+    size_t i;
+
+    for (i = 0; i < 3; i++) /* a few first, so that the offset is not 0 */
+        ck_assert_msg(bus_produce_sync(p, T_FOUR, "guest9.example.com", "{}", 2, orig, 2, 10000,
+                                       err, sizeof(err)) == 0,
+                      "%s", err);
+    ck_assert_msg(bus_consumer_new_from_start(brokers, NULL, T_FOUR, &c, err, sizeof(err)) == 0,
+                  "%s", err);
+    for (i = 0; i < 3; i++)
+        poll_one(c, &msg);
+    ck_assert_msg(bus_dead_letter(p, &msg, "kvmove-workers", "request has no guest", "worker-1",
+                                  10000, err, sizeof(err)) == 0,
+                  "%s", err);
+    ck_assert_msg(
+        bus_consumer_new_from_start(brokers, NULL, BUS_TOPIC_DLQ, &dlq, err, sizeof(err)) == 0,
+        "%s", err);
+    poll_one(dlq, &dl);
+    ck_assert_str_eq(dl.key, "guest9.example.com");
+    ck_assert_str_eq(dl.value, "{}");
+    /* The original headers come first and unchanged (binary ones byte for byte). */
+    ck_assert_uint_gt(dl.n_headers, 2);
+    ck_assert_str_eq(dl.headers[0].name, "traceparent");
+    ck_assert_str_eq(dl.headers[0].value, orig[0].value);
+    ck_assert_str_eq(dl.headers[1].name, "spring_json_header_types");
+    ck_assert_uint_eq(dl.headers[1].value_len, sizeof(bin));
+    ck_assert_mem_eq(dl.headers[1].value, bin, sizeof(bin));
+    for (i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+        const char *v = bus_message_header(&dl, text[i].name);
+        ck_assert_msg(v != NULL, "no header %s", text[i].name);
+        ck_assert_str_eq(v, text[i].value);
+    }
+    snprintf(part, sizeof(part), "%d", (int)msg.partition);
+    snprintf(off, sizeof(off), "%lld", (long long)msg.offset);
+    snprintf(ts, sizeof(ts), "%lld", (long long)msg.timestamp_ms);
+    ck_assert_str_eq(bus_message_header(&dl, "kvmove.original.partition"), part);
+    ck_assert_str_eq(bus_message_header(&dl, "kvmove.original.offset"), off);
+    ck_assert_str_eq(bus_message_header(&dl, "kvmove.original.timestamp"), ts);
+    ck_assert_str_eq(bus_message_header(&dl, "__connect.errors.partition"), part);
+    ck_assert_str_eq(bus_message_header(&dl, "__connect.errors.offset"), off);
+    /* Every header added is text (kcat prints headers raw, one message a line). */
+    for (i = 2; i < dl.n_headers; i++)
+        ck_assert_msg(strlen(dl.headers[i].value) == dl.headers[i].value_len &&
+                          strchr(dl.headers[i].value, '\n') == NULL,
+                      "header %s is not one line of text", dl.headers[i].name);
+    ck_assert_ptr_null(bus_message_header(&dl, "kafka_dlt-original-offset"));
+    ck_assert_int_eq(msg.offset, 2);
+    bus_consumer_close(dlq);
     bus_consumer_close(c);
     bus_producer_close(p);
 }
@@ -388,6 +499,8 @@ static Suite *bus_suite(void)
     tcase_add_test(tc, test_group_commit_resume);
     tcase_add_test(tc, test_tail_sees_only_new);
     tcase_add_test(tc, test_produce_many_in_order);
+    tcase_add_test(tc, test_produce_many_headers);
+    tcase_add_test(tc, test_dead_letter_headers);
     tcase_add_test(tc, test_tail_unknown_topic);
     tcase_add_loop_test(tc, test_bad_property, 0, sizeof(bad_props) / sizeof(bad_props[0]));
     tcase_add_test(tc, test_good_property_applied);

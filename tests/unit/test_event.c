@@ -1,10 +1,13 @@
 /* test_event: CloudEvents built by event_build are complete and match schema/event.schema.json. */
 #include <check.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
 #include "event.h"
 #include "jschema.h"
 #include "util.h"
@@ -234,6 +237,61 @@ START_TEST(test_validate_table)
 }
 END_TEST
 
+/* The Kafka protocol binding as the worker publishes (event_kafka_headers on every outbox
+ * message), read back from a mock cluster: structured content mode, which a CloudEvents SDK
+ * recognises by the content-type header alone, no ce_* headers, the job id as the key. */
+START_TEST(test_kafka_binding)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *mock_rk;
+    rd_kafka_mock_cluster_t *mc;
+    bus_producer *p = NULL;
+    bus_consumer *c = NULL;
+    bus_message msg;
+    bus_out out;
+    json_t *ev = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "vm1", NULL), *back;
+    char *payload = event_dump(ev), why[256], err[512] = "";
+    const bus_header *h;
+    size_t n, i;
+    int got = 0, waited;
+
+    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    ck_assert_msg(mock_rk != NULL, "%s", why);
+    mc = rd_kafka_mock_cluster_new(mock_rk, 1);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(mc, BUS_TOPIC_EVENTS, 1, 1), 0);
+    h = event_kafka_headers(&n);
+    out = (bus_out){BUS_TOPIC_EVENTS, JOB, payload, strlen(payload), 0, h, n};
+    ck_assert_msg(
+        bus_producer_new(rd_kafka_mock_cluster_bootstraps(mc), NULL, &p, err, sizeof(err)) == 0,
+        "%s", err);
+    ck_assert_int_eq(bus_produce_many(p, &out, 1, 10000, err, sizeof(err)), 1);
+    ck_assert_msg(bus_consumer_new_from_start(rd_kafka_mock_cluster_bootstraps(mc), NULL,
+                                              BUS_TOPIC_EVENTS, &c, err, sizeof(err)) == 0,
+                  "%s", err);
+    for (waited = 0; got == 0 && waited < 30000; waited += 500)
+        got = bus_consumer_poll(c, 500, &msg, err, sizeof(err));
+    ck_assert_msg(got == 1, "poll: %d %s", got, err);
+    ck_assert_str_eq(bus_message_header(&msg, "content-type"),
+                     "application/cloudevents+json; charset=UTF-8");
+    for (i = 0; i < msg.n_headers; i++)
+        ck_assert_msg(strncmp(msg.headers[i].name, "ce_", 3) != 0, "binary-mode header %s",
+                      msg.headers[i].name);
+    ck_assert_str_eq(msg.key, JOB);
+    back = json_loads(msg.value, 0, NULL);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_msg(event_validate(back, err, sizeof(err)) == 0, "%s", err);
+    ck_assert(json_equal(ev, back));
+    json_decref(back);
+    bus_consumer_close(c);
+    bus_producer_close(p);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mock_rk);
+    free(payload);
+    json_decref(ev);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("event");
@@ -250,6 +308,8 @@ int main(void)
                         (int)(sizeof(short_cases) / sizeof(short_cases[0])));
     tcase_add_loop_test(tc, test_validate_table, 0,
                         (int)(sizeof(validate_cases) / sizeof(validate_cases[0])));
+    tcase_add_test(tc, test_kafka_binding);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -30,7 +30,22 @@ static const struct {
     {"{\"type\":\"string\"}", "\"x\"", NULL},
     {"{\"type\":\"string\"}", "1", "$: expected string, got integer"},
     {"{\"type\":\"integer\"}", "1.5", "expected integer, got number"},
-    {"{\"type\":\"integer\"}", "1.0", "expected integer"}, /* integer literals only */
+    /* 2020-12: an integer is any number with a zero fractional part (ajv and the
+     * JSON-Schema-Test-Suite agree); numbers are equal by value in const and enum. */
+    {"{\"type\":\"integer\"}", "1.0", NULL},
+    {"{\"type\":\"integer\"}", "-0.0", NULL},
+    {"{\"type\":\"integer\"}", "1e2", NULL},
+    {"{\"type\":\"integer\"}", "1.000001", "expected integer, got number"},
+    {"{\"type\":\"number\"}", "1.0", NULL},
+    {"{\"const\":1}", "1.0", NULL},
+    {"{\"const\":1.0}", "1", NULL},
+    {"{\"const\":1}", "1.5", "expected 1, got 1.5"},
+    {"{\"const\":{\"a\":[1,2.0]}}", "{\"a\":[1.0,2]}", NULL},
+    {"{\"const\":{\"a\":[1]}}", "{\"a\":[1],\"b\":1}", "expected"},
+    {"{\"const\":[1]}", "[1,1]", "expected"},
+    {"{\"const\":false}", "0", "expected false, got 0"},
+    {"{\"enum\":[0,\"x\"]}", "0.0", NULL},
+    {"{\"enum\":[9007199254740993]}", "9007199254740992", "is not one of"},
     {"{\"type\":\"number\"}", "3", NULL},
     {"{\"type\":[\"string\",\"null\"]}", "null", NULL},
     {"{\"type\":[\"string\",\"null\"]}", "true", "expected [\"string\",\"null\"], got boolean"},
