@@ -73,6 +73,7 @@ int cli_config_load(cli *c, const char *path, long *version_out);
 int cli_config_save(cli *c, const char *path, long version);
 
 /* Subcommands: ARGV[0] is the verb; each returns an exit code. */
+int cmd_submit(cli *c, int argc, char **argv);
 int cmd_replay(cli *c, int argc, char **argv);
 int cmd_watch(cli *c, int argc, char **argv);
 int cmd_status(cli *c, int argc, char **argv);

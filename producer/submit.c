@@ -1,0 +1,301 @@
+/* submit: kvmove submit (flags or the spec's MIGRATE GUEST command), its dry run and MERGE ACTIONS.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "esxml.h"
+#include "hostsession.h"
+#include "sysconfig.h"
+#include "event.h"
+#include "jobstore.h"
+#include "migrate.h"
+#include "preflight.h"
+#include "request.h"
+#include "settings.h"
+#include "util.h"
+
+#include "cli.h"
+
+/* The spec's MERGE ACTIONS: runs the es.xml-only preflight checks (lib/preflight) against the
+ * stored es.xml and records the merged (not deployed) action as a new version. Returns 0 when
+ * it validated. */
+static int merge_action(cli *c, const request *req, char *command)
+{
+    char err[1024], *out = NULL;
+    jobstore *js = NULL;
+    esxml *doc = NULL;
+    preflight_input in;
+    preflight_report *rep = NULL;
+    long version = 0, newv;
+    size_t len;
+    int id, rc, i;
+
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
+                       sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    memset(&in, 0, sizeof(in));
+    in.doc = doc;
+    in.config_version = version;
+    in.guest = req->guest;
+    in.src_host = req->src_host;
+    in.tgt_host = req->tgt_host;
+    in.mode = req->mode;
+    in.resume = req->has_step; /* a single step may follow a partly done migration */
+    in.vcpu_overcommit = c->s.vcpu_overcommit;
+    rep = calloc(1, sizeof(*rep));
+    if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    for (i = 0; i < PREFLIGHT__COUNT; i++) {
+        const preflight_result *r = &rep->results[i];
+        if (r->status == PREFLIGHT_FAILED || r->status == PREFLIGHT_WARNING)
+            printf("Check %s %s: %s\n", preflight_name(r->check),
+                   r->status == PREFLIGHT_FAILED ? "failed" : "warning", shown(r->message));
+    }
+    if (!preflight_passed(rep)) {
+        printf("Action validation failed: %d check%s failed; nothing was published\n",
+               rep->n_failed, rep->n_failed == 1 ? "" : "s");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    if (esxml_action_add(doc, command, &id, err, sizeof(err)) != 0 ||
+        esxml_dump(doc, &out, &len, err, sizeof(err)) != 0 ||
+        jobstore_config_store(js, esxml_system_name(doc), "migration-merged", out, command, &newv,
+                              err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_UNREACHABLE;
+        goto out;
+    }
+    printf("Merging MIGRATE GUEST\nAction Validated and Merged OK (action %d, es.xml version "
+           "%ld)\n",
+           id, newv);
+    rc = 0;
+out:
+    free(rep);
+    esxml_free(doc);
+    free(out);
+    jobstore_close(js);
+    return rc;
+}
+
+/* kvmove submit --dry-run: the full preflight, live checks over SSH included, then the plan of
+ * steps. Changes nothing on the hosts, stores nothing, publishes nothing. */
+static int submit_dry_run(cli *c, const request *req)
+{
+    char err[1024];
+    jobstore *js = NULL;
+    esxml *doc = NULL;
+    preflight_input in;
+    preflight_report *rep = NULL;
+    preflight_reservation *resv = NULL;
+    hostsession *ssh = NULL;
+    migrate_env env;
+    step_id order[STEP__COUNT];
+    size_t n_resv = 0;
+    long version = 0;
+    int rc, i, n = 0;
+
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
+                       sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    if (jobstore_reservations_on(js, req->tgt_host, NULL, &resv, &n_resv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        rc = EXIT_UNREACHABLE;
+        goto out;
+    }
+    if (hostsession_new(&c->s, 4, 0, &ssh) != 0) {
+        fprintf(stderr, "kvmove: out of memory\n");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    memset(&in, 0, sizeof(in));
+    in.doc = doc;
+    in.config_version = version;
+    in.guest = req->guest;
+    in.src_host = req->src_host;
+    in.tgt_host = req->tgt_host;
+    in.mode = req->mode;
+    in.resume = req->has_step;
+    in.live = 1;
+    in.vcpu_overcommit = c->s.vcpu_overcommit;
+    in.connect = hostsession_connect;
+    in.release = hostsession_release;
+    in.connect_ctx = ssh;
+    in.command_timeout_ms = 60000;
+    in.reservations = resv;
+    in.n_reservations = n_resv;
+    rep = calloc(1, sizeof(*rep));
+    if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    printf("Preflight of MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s (es.xml version "
+           "%ld):\n",
+           req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version);
+    for (i = 0; i < PREFLIGHT__COUNT; i++)
+        printf("  %-8s %-19s %s\n", preflight_status_to_string(rep->results[i].status),
+               preflight_name(rep->results[i].check), shown(rep->results[i].message));
+    if (!preflight_passed(rep)) {
+        printf("Preflight failed: %d check%s failed. Dry run: nothing was changed or published.\n",
+               rep->n_failed, rep->n_failed == 1 ? "" : "s");
+        rc = EXIT_FAILED;
+        goto out;
+    }
+    memset(&env, 0, sizeof(env));
+    env.doc = doc;
+    env.guest = esxml_guest_find(doc, req->guest);
+    env.src = esxml_host_find(doc, req->src_host);
+    env.tgt = esxml_host_find(doc, req->tgt_host);
+    env.mode = req->mode;
+    /* The order the worker runs them in (migrate_plan). */
+    migrate_plan(req->sequential, order);
+    printf("Plan:\n");
+    for (i = 0; i < STEP__COUNT; i++) {
+        const esxml_host *h;
+        if (req->has_step && req->step != order[i])
+            continue;
+        h = migrate_step_host(&env, order[i]);
+        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string(order[i]), h ? h->hostname : "?",
+               migrate_step_applies(&env, order[i]) ? "" : " (skipped: not a cloud deployment)");
+    }
+    printf("Dry run: nothing was changed or published.\n");
+    rc = EXIT_DONE;
+out:
+    hostsession_free(ssh);
+    free(resv);
+    free(rep);
+    esxml_free(doc);
+    jobstore_close(js);
+    return rc;
+}
+
+/* The shell's MERGE ACTIONS validates exactly as submit does. */
+int cli_merge_action(cli *c, const request *req, char *command)
+{
+    return merge_action(c, req, command);
+}
+
+/* The step names for a help text (step.c's table), wrapped like the lines around them. */
+static void print_steps(void)
+{
+    int i, col = printf("Steps:");
+
+    for (i = 0; i < STEP__COUNT; i++) {
+        const char *name = step_to_string((step_id)i);
+        if (col + 1 + (int)strlen(name) > 78)
+            col = printf("\n      ");
+        col += printf(" %s", name);
+    }
+    printf("\n");
+}
+
+int cmd_submit(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"guest", required_argument, NULL, 'g'},   {"mode", required_argument, NULL, 'm'},
+        {"src", required_argument, NULL, 's'},     {"tgt", required_argument, NULL, 't'},
+        {"step", required_argument, NULL, 'S'},    {"wait", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 'T'}, {"no-validate", no_argument, NULL, 'n'},
+        {"dry-run", no_argument, NULL, 'D'},       {"help", no_argument, NULL, 'h'},
+        {"sequential", no_argument, NULL, 'Q'},    {NULL, 0, NULL, 0}};
+    request req;
+    char err[1024], command[1200];
+    int ch, wait = 0, timeout_s = 0, validate = 1, dry_run = 0, rc;
+
+    request_init(&req);
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "g:m:s:t:S:wh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'g':
+            util_strlcpy(req.guest, optarg, sizeof(req.guest));
+            break;
+        case 'm':
+            if (mode_from_string(optarg, &req.mode) != 0)
+                return usage_error("submit", "--mode must be offline or offlineforce, not '%s'",
+                                   optarg);
+            break;
+        case 's':
+            util_strlcpy(req.src_host, optarg, sizeof(req.src_host));
+            break;
+        case 't':
+            util_strlcpy(req.tgt_host, optarg, sizeof(req.tgt_host));
+            break;
+        case 'S':
+            if (step_from_string(optarg, &req.step) != 0)
+                return usage_error("submit", "unknown step '%s' (see 'kvmove submit --help')",
+                                   optarg);
+            req.has_step = 1;
+            break;
+        case 'w':
+            wait = 1;
+            break;
+        case 'T':
+            timeout_s = atoi(optarg);
+            break;
+        case 'Q':
+            req.sequential = 1;
+            break;
+        case 'n':
+            validate = 0;
+            break;
+        case 'D':
+            dry_run = 1;
+            break;
+        case 'h':
+            printf("Usage: kvmove submit --guest G --mode offline|offlineforce --src S --tgt T\n"
+                   "                     [--step STEP] [--wait] [--timeout SEC] [--no-validate]\n"
+                   "                     [--dry-run] [--sequential]\n"
+                   "   or: kvmove submit \"MIGRATE GUEST HOSTNAME=G MODE=OFFLINE SRCHOST=S "
+                   "TGTHOST=T [WHERE STEPNAME=STEP]\"\n"
+                   "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
+                   "kvmove.requests and, with --wait, follow its progress until it ends.\n"
+                   "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
+                   "and prints the plan of steps; nothing is changed, stored or published.\n\n");
+            print_steps();
+            printf("\nExit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
+                   "3 broker or database unreachable.\n");
+            return EXIT_DONE;
+        default:
+            return usage_error("submit", "%s", "invalid option");
+        }
+    }
+    if (optind < argc) {
+        if (optind + 1 != argc)
+            return usage_error("submit", "%s",
+                               "give the MIGRATE GUEST command as one quoted argument");
+        if (request_parse_command(argv[optind], &req, err, sizeof(err)) != 0)
+            return usage_error("submit", "%s", err);
+    }
+    if (request_validate(&req, err, sizeof(err)) != 0)
+        return usage_error("submit", "%s", err);
+    snprintf(command, sizeof(command),
+             "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s%s%s", req.guest,
+             mode_to_string(req.mode), req.src_host, req.tgt_host,
+             req.has_step ? " WHERE STEPNAME=" : "", req.has_step ? step_to_string(req.step) : "");
+    if (dry_run)
+        return submit_dry_run(c, &req);
+    if (validate && (rc = merge_action(c, &req, command)) != 0)
+        return rc;
+    return publish(c, &req, wait, timeout_s);
+}
