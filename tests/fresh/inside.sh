@@ -35,17 +35,17 @@ demo)
     if [[ -f .devstack/env ]]; then
         # shellcheck disable=SC1091
         . .devstack/env
-        tgt=$(tests/hostsim/hostsim state "$KVMOVE_HOSTSIM_ROOT" $T 2>&1)
-        src=$(tests/hostsim/hostsim state "$KVMOVE_HOSTSIM_ROOT" $S 2>&1)
+        tgt=$(tests/hostsim/hostsim state "$KVMOVE_HOSTSIM_ROOT" $T)
+        src=$(tests/hostsim/hostsim state "$KVMOVE_HOSTSIM_ROOT" $S)
         check "the simulator: $G runs on the target $T" has_line "$tgt" "domain $G running"
         check "the simulator: autostart of $G on $T" has_line "$tgt" "autostart $G"
         check "the simulator: $G is no longer defined on the source $S" lacks "$src" "$G"
-        job=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1" 2>&1)
-        check "PostgreSQL: the job succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$job'" 2>&1)"
+        job=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+        check "PostgreSQL: the job succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$job'")"
         check "PostgreSQL: eleven steps recorded, each succeeded or skipped" eq "11 11" \
-            "$(sql "SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'skipped')) FROM job_steps WHERE job_id = '$job'" 2>&1 | tr '|' ' ')"
+            "$(sql "SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'skipped')) FROM job_steps WHERE job_id = '$job'" | tr '|' ' ')"
         check "PostgreSQL: the two NAT steps skipped (not a cloud deployment)" eq "CREATE_NAT_BRIDGE_TGT,REMOVE_NAT_BRIDGE_SRC" \
-            "$(sql "SELECT string_agg(step, ',' ORDER BY step) FROM job_steps WHERE job_id = '$job' AND status = 'skipped'" 2>&1)"
+            "$(sql "SELECT string_agg(step, ',' ORDER BY step) FROM job_steps WHERE job_id = '$job' AND status = 'skipped'")"
     else
         check "the demo wrote its stack's environment (.devstack/env)" false
     fi
