@@ -66,7 +66,7 @@ int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
         "j.only_step, j.error, j.created_at, j.finished_at, (SELECT s.step FROM job_steps "
         "s WHERE s.job_id = j.id AND s.status IN ('failed', 'running') ORDER BY s.seq "
         "LIMIT 1) AS current_step FROM jobs j WHERE ($1::text IS NULL OR j.status = $1) "
-        "AND ($2::text IS NULL OR j.guest = $2) AND ($3::timestamptz IS NULL OR "
+        "AND ($2::text IS NULL OR lower(j.guest) = lower($2)) AND ($3::timestamptz IS NULL OR "
         "j.created_at >= $3::timestamptz) ORDER BY j.created_at DESC LIMIT $4::integer) x",
         4, p, out, errstr, errstr_size);
 }
@@ -81,7 +81,7 @@ int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, js
         "'host', host, 'guest', guest, 'status', status, 'reason', reason, "
         "'attempts', attempts, 'last_error', last_error, 'created_at', "
         "created_at, 'done_at', done_at) ORDER BY id), '[]') FROM host_cleanups "
-        "WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR guest = "
-        "$2)",
+        "WHERE ($1::text IS NULL OR lower(host) = lower($1)) AND ($2::text IS NULL OR "
+        "lower(guest) = lower($2))",
         2, p, out, errstr, errstr_size);
 }
