@@ -974,6 +974,8 @@ static void reserved(const ctx *c, long *mem, int *vcpus, char *who, size_t who_
         if (rv->job_id[0])
             cat(who, who_size, "%s%s%s", who[0] ? ", " : "job ", rv->job_id,
                 rv->guest[0] ? "" : "");
+        else if (rv->guest[0]) /* a move planned ahead of this one (kvmove evacuate) */
+            cat(who, who_size, "%sthe planned move of %s", who[0] ? ", " : "", rv->guest);
         else
             cat(who, who_size, "%sother jobs", who[0] ? ", " : "");
     }
