@@ -15,7 +15,7 @@
 #include "event.h"
 #include "util.h"
 
-#define EVAC_MAX 256
+#define EVAC_MAX 256 /* --max-parallel */
 
 typedef struct target {
     const esxml_host *host;
@@ -47,8 +47,9 @@ typedef struct plan {
     hostsession *ssh;
 } plan;
 
-/* Fills T with the targets: the named ones (comma-separated) or every other KVM host of the
- * system, each with the memory jobs in flight reserve on it. */
+/* Fills T (room for every host) with the targets: the named ones (comma-separated) or every
+ * other KVM host of the system, each with the memory jobs in flight reserve on it and room for
+ * the plan's moves of SRC's guests. */
 static int load_targets(jobstore *js, const esxml *doc, const esxml_host *src, const char *names,
                         target *t, size_t *n)
 {
@@ -56,7 +57,7 @@ static int load_targets(jobstore *js, const esxml *doc, const esxml_host *src, c
     size_t i;
 
     *n = 0;
-    for (i = 0; i < esxml_host_count(doc) && *n < EVAC_MAX; i++) {
+    for (i = 0; i < esxml_host_count(doc); i++) {
         const esxml_host *h = esxml_host_at(doc, i);
         jobstore_reservation *r = NULL;
         size_t nr = 0;
@@ -77,7 +78,7 @@ static int load_targets(jobstore *js, const esxml *doc, const esxml_host *src, c
             return EXIT_UNREACHABLE;
         }
         /* Room for this plan's moves after the jobs in flight. */
-        t[*n].resv = calloc(nr + EVAC_MAX, sizeof(*t[*n].resv));
+        t[*n].resv = calloc(nr + src->n_guests + 1, sizeof(*t[*n].resv));
         if (t[*n].resv == NULL) {
             free(r);
             return EXIT_FAILED;
@@ -402,15 +403,15 @@ int cmd_evacuate(cli *c, int argc, char **argv)
         rc = usage_error("evacuate", "%s is not a KVM host in the stored es.xml", host);
         goto out;
     }
-    t = calloc(EVAC_MAX, sizeof(*t));
-    m = calloc(EVAC_MAX, sizeof(*m));
+    t = calloc(esxml_host_count(doc) + 1, sizeof(*t));
+    m = calloc(src->n_guests + 1, sizeof(*m));
     if (t == NULL || m == NULL || hostsession_new(&c->s, 8, 0, &pl.ssh) != 0) {
         rc = EXIT_FAILED;
         goto out;
     }
     if ((rc = load_targets(js, doc, src, targets, t, &nt)) != 0)
         goto out;
-    for (i = 0; i < src->n_guests && n < EVAC_MAX; i++) {
+    for (i = 0; i < src->n_guests; i++) {
         const esxml_guest *g = esxml_guest_find_id(doc, src->guest_ids[i]);
         if (g)
             m[n++].guest = g;
