@@ -92,3 +92,12 @@ check "kvmove jobs --guest finds both in any spelling" eq 2 "$(kvmove jobs --gue
 check "the first job succeeds" eq succeeded "$(wait_job "$holder" 120)"
 fleet_check_newest exa01
 inv "end"
+
+# Pruning one system leaves the other alone and keeps the newest versions.
+before=$(sql "SELECT count(*) FROM configs WHERE system_name = 'exa01'")
+kvmove config prune >/dev/null 2>&1
+check "config prune without a rule is a usage error" eq 2 "$?"
+check "config prune --system cld02 --keep 2" grep -q "^Pruned 9 es.xml versions" <<<"$(kvmove config prune --system cld02 --keep 2)"
+check "cld02 keeps its two newest versions" eq 2 "$(kvmove config list --system cld02 --json | jq length)"
+check "exa01's versions are untouched" eq "$before" "$(sql "SELECT count(*) FROM configs WHERE system_name = 'exa01'")"
+fleet_check_newest cld02
