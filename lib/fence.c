@@ -207,6 +207,16 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
         after = cl.id;
         o.log = log;
         o.ctx = log_ctx;
+        if (cl.system[0] == '\0') { /* a job recorded before its system was known */
+            request q;
+            memset(&q, 0, sizeof(q));
+            util_strlcpy(q.guest, cl.guest, sizeof(q.guest));
+            util_strlcpy(q.src_host, cl.host, sizeof(q.src_host));
+            util_strlcpy(q.tgt_host, cl.tgt_host, sizeof(q.tgt_host));
+            if (sysconfig_resolve(js, &q, NULL, err, sizeof(err)) == 0)
+                util_strlcpy(cl.system, q.system, sizeof(cl.system));
+            err[0] = '\0';
+        }
         /* The newest es.xml of the guest's system (loaded once per sweep while it stays the
          * newest): the guest's volumes and bridges, and who else is on the host. */
         if (sysconfig_cache_newest(docs, js, cl.system[0] ? cl.system : NULL, s->schema_dir, &doc,

@@ -206,10 +206,10 @@ int jobstore_config_get(jobstore *js, const char *system, long version, char **d
     if (version == 0)
         rc = jobstore_row(js, "read config",
                           doc ? "SELECT version, system_name, state, document FROM configs WHERE "
-                                "system_name = $2 AND $1 = '0' ORDER BY version DESC LIMIT 1"
+                                "system_name = $1 ORDER BY version DESC LIMIT 1"
                               : "SELECT version, system_name, state FROM configs WHERE "
-                                "system_name = $2 AND $1 = '0' ORDER BY version DESC LIMIT 1",
-                          2, p, &res, errstr, errstr_size);
+                                "system_name = $1 ORDER BY version DESC LIMIT 1",
+                          1, p + 1, &res, errstr, errstr_size);
     else
         rc = jobstore_row(js, "read config",
                           doc ? "SELECT version, system_name, state, document FROM configs WHERE "

@@ -93,6 +93,14 @@ check "the first job succeeds" eq succeeded "$(wait_job "$holder" 120)"
 fleet_check_newest exa01
 inv "end"
 
+# A request naming a system that is not stored is dead-lettered with the reason.
+kvmove submit --no-validate --system nosuch --guest cld02vm01.$D --mode offline --src cld02kvm04.$D --tgt cld02kvm01.$D >"$IT_DIR/nosuch.out" 2>&1
+rid=$(sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p' "$IT_DIR/nosuch.out")
+for _ in $(seq 100); do [[ -n $(sql "SELECT 1 FROM rejected_requests WHERE request_id = '$rid'") ]] && break; sleep 0.1; done
+check "a request naming a system that is not stored is refused, saying which" grep -q "no es.xml of system nosuch is stored" <<<"$(sql "SELECT reason FROM rejected_requests WHERE request_id = '$rid'")"
+check "it became no job" eq 0 "$(sql "SELECT count(*) FROM jobs WHERE id = '$rid'")"
+check "kvmove status shows a job's system" eq cld02 "$(kvmove status "$(sql "SELECT id FROM jobs WHERE system_name = 'cld02' LIMIT 1")" --json | jq -r .system)"
+
 # Pruning one system leaves the other alone and keeps the newest versions.
 before=$(sql "SELECT count(*) FROM configs WHERE system_name = 'exa01'")
 kvmove config prune >/dev/null 2>&1
