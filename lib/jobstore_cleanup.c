@@ -37,9 +37,10 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
 /* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
 #define CLEANUP_FIRST                                                                              \
     "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "           \
-    "j.tgt_host, c.last_error FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status " \
-    "= 'pending' AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) "    \
-    "AND c.id > $3::bigint ORDER BY c.id LIMIT 1"
+    "j.tgt_host, c.last_error, coalesce(j.system_name, '') FROM host_cleanups c JOIN jobs j ON "   \
+    "j.id = c.job_id WHERE c.status = 'pending' AND ($1::text IS NULL OR lower(c.host) = "         \
+    "lower($1)) AND ($2::text IS NULL OR lower(c.guest) = lower($2)) AND c.id > $3::bigint ORDER " \
+    "BY c.id LIMIT 1"
 
 /* Runs SQL (CLEANUP_FIRST and what follows) into *OUT. Returns 1, 0 when none, or negative. */
 static int cleanup_first(jobstore *js, const char *what, const char *sql, const char *host,
@@ -63,6 +64,7 @@ static int cleanup_first(jobstore *js, const char *what, const char *sql, const 
         out->config_version = atol(PQgetvalue(res, 0, 5));
         util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
         util_strlcpy(out->last_error, PQgetvalue(res, 0, 7), sizeof(out->last_error));
+        util_strlcpy(out->system, PQgetvalue(res, 0, 8), sizeof(out->system));
         PQclear(res);
     }
     return found;

@@ -24,10 +24,13 @@ it_setup_failed() {
     exit 1
 }
 
-# it_setup NAME [ESXML]: fresh database, broker and hosts for test NAME.
+# it_setup NAME [ESXML [LOAD...]]: fresh database, broker and hosts (of ESXML) for test NAME;
+# the es.xml files LOAD (default: ESXML) are loaded, in order.
 it_setup() {
     IT_NAME=$1
-    local esxml=${2:-$IT_TOP/tests/fixtures/exa01.xml} db port
+    local esxml=${2:-$IT_TOP/tests/fixtures/exa01.xml} db port f
+    local load=("${@:3}")
+    ((${#load[@]})) || load=("$esxml")
     IT_DIR=$IT_BUILD/itest/$IT_NAME
     rm -rf "$IT_DIR"
     mkdir -p "$IT_DIR"
@@ -54,7 +57,9 @@ it_setup() {
     export KVMOVE_CONFIG=/dev/null
     export PATH=$IT_BUILD:$PATH
     kvmove-worker migrate >/dev/null || it_setup_failed "database migrations"
-    kvmove config load "$esxml" >/dev/null || it_setup_failed "kvmove config load $esxml"
+    for f in "${load[@]}"; do
+        kvmove config load "$f" >/dev/null || it_setup_failed "kvmove config load $f"
+    done
 }
 
 # it_worker_start N [ARGS...]: starts worker N in the background (log: $IT_DIR/worker-N.log).
