@@ -141,7 +141,8 @@ printf 'FROB ACTIONS\n' | kvmove shell >/dev/null 2>err.txt; rc=$?
 check "shell: unknown command: exit 1" eq 1 "$rc"
 check "shell: unknown command: says HELP" grep -q "type HELP" err.txt
 printf 'MERGE ACTIONS\n' | kvmove shell >/dev/null 2>err.txt; rc=$?
-check "shell: MERGE without actions: exit 1 and why" grep -q "no saved actions" err.txt
+check "shell: MERGE without actions: exit 1" eq 1 "$rc"
+check "shell: MERGE without actions: says why" grep -q "no saved actions" err.txt
 printf 'MIGRATE GUEST HOSTNAME=a;reboot MODE=OFFLINE SRCHOST=%s TGTHOST=%s\n' $S $T | kvmove shell >/dev/null 2>err.txt; rc=$?
 check "shell: hostile guest name refused: exit 1" eq 1 "$rc"
 kvmove shell /nonexistent.txt 2>err.txt; rc=$?
