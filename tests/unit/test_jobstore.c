@@ -652,19 +652,36 @@ START_TEST(test_claim_order_and_per_host_limit)
 }
 END_TEST
 
+/* max_jobs_per_host 2: a job waits while either of its hosts runs two jobs, and goes when
+ * both are below two. */
 START_TEST(test_claim_limit_two)
 {
-    job a;
-    char id[37], errstr[512];
+    job a, b, c, d;
+    char i1[37], i2[37], i3[37], i4[37], errstr[512];
 
-    new_job("g1", "h1", "h2", id);
-    new_job("g2", "h2", "h3", id);
-    new_job("g3", "h3", "h1", id);
+    new_job("g1", "h1", "h2", i1);
+    new_job("g2", "h2", "h3", i2);
+    new_job("g3", "h3", "h1", i3);
+    new_job("g4", "h1", "h3", i4); /* h1: g1, g3; h3: g2, g3 once the first three run */
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
-    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
-    /* g3 (h3 -> h1): h3 has 1 running job (g2), h1 has 1 (g1); neither host is at 2 */
-    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
-    ck_assert_str_eq(a.guest, "g3");
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &b, errstr, sizeof(errstr)), 1);
+    /* g3 (h3 -> h1): h3 runs g2, h1 runs g1: one each, below two */
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &c, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(c.guest, "g3");
+    /* g4 (h1 -> h3): both hosts at the limit */
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("queued", "SELECT status FROM jobs WHERE id = '%s'", i4);
+    /* g1 ends: h1 is below two, h3 still at it */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 0);
+    /* g2 ends: both below two */
+    ck_assert_int_eq(jobstore_job_finish(js, &b, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(d.id, i4);
 }
 END_TEST
 
