@@ -827,6 +827,43 @@ START_TEST(test_failure_codes)
 }
 END_TEST
 
+/* Library code does not print: what the server says beside a result (a WARNING here, the FATAL
+ * of a terminated backend in a worker) never reaches stderr through libpq's default notice
+ * processor, where it broke the worker's JSON log lines. */
+START_TEST(test_notices_not_printed)
+{
+    char errstr[512], path[] = "/tmp/kvmove-unit-notice.XXXXXX", buf[4096];
+    PGresult *r;
+    FILE *f;
+    size_t n;
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+
+    ck_assert_int_ge(fd, 0);
+    r = PQexec(pg, "CREATE FUNCTION unit_warn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "RAISE WARNING 'kvmove-unit-notice'; RETURN NEW; END $$; CREATE TRIGGER "
+                   "unit_warn BEFORE INSERT ON configs FOR EACH ROW EXECUTE FUNCTION unit_warn()");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(r);
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,
+                                           errstr, sizeof(errstr)),
+                     0);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    f = fdopen(fd, "r");
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    unlink(path);
+    close(saved);
+    PQclear(PQexec(pg, "DROP TRIGGER unit_warn ON configs; DROP FUNCTION unit_warn()"));
+    ck_assert_msg(strstr(buf, "kvmove-unit-notice") == NULL, "printed on stderr: %s", buf);
+    ck_sql_eq("1", "SELECT count(*) FROM configs");
+}
+END_TEST
+
 START_TEST(test_finish_succeeded_stores_deployed_config)
 {
     job j;
@@ -1264,6 +1301,7 @@ int main(void)
     tcase_add_test(tc, test_step_end_invalid_utf8);
     tcase_add_test(tc, test_step_end_huge_output);
     tcase_add_test(tc, test_failure_codes);
+    tcase_add_test(tc, test_notices_not_printed);
     tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
     tcase_add_test(tc, test_outbox_publish_prefix);
     tcase_add_test(tc, test_outbox_publish_limit);
