@@ -19,6 +19,7 @@ int cmd_cleanup(cli *c, int argc, char **argv)
     static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
                                          {"guest", required_argument, NULL, 'g'},
                                          {"list", no_argument, NULL, 'l'},
+                                         {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *host = NULL, *guest = NULL;
@@ -39,6 +40,9 @@ int cmd_cleanup(cli *c, int argc, char **argv)
             break;
         case 'l':
             list = 1;
+            break;
+        case 'j':
+            c->json = 1;
             break;
         case 'h':
             printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--json]\n"

@@ -180,3 +180,19 @@ check "log lines have time, level, job, guest, step, message" eq 0 \
 check "a step line names job, guest and step" test "$(jq -r --arg j "$job" --arg g "$G" 'select(.job == $j and .guest == $g and .step == "STOP_GUEST") | .message' "$IT_DIR/worker-1.log" | wc -l)" -ge 1
 check "the failed job is logged at level error" test "$(jq -r --arg j "$job2" 'select(.job == $j and .level == "error") | .message' "$IT_DIR/worker-1.log" | grep -c 'failed')" -ge 1
 check "--log-format rejects an unknown format" eq 2 "$(kvmove-worker --log-format yaml run >/dev/null 2>&1; echo $?)"
+
+# A busy metrics port: the worker says so and runs on without metrics. Worker 3 asks for the
+# port the remaining worker serves on; then that worker stops, and worker 3 runs a migration.
+if [[ $gone == 1 ]]; then busy=${port2:-1} keep=2; else busy=${port:-1} keep=1; fi
+it_worker_start 3 -o metrics.listen=127.0.0.1:$busy
+waited "worker 3 says the metrics port $busy is in use and serves no metrics" 10 \
+    log_has "$IT_DIR/worker-3.log" "cannot listen on 127.0.0.1:$busy for metrics: .*in use.*; serving no metrics"
+waited "worker 3 runs on: it consumes kvmove.requests" 30 log_has "$IT_DIR/worker-3.log" "consuming kvmove.requests"
+check "the port still answers for the worker that had it" eq 200 "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$busy/healthz")"
+it_worker_stop $keep
+G3=exa01vm03.example.com S3=exa01adm01.example.com T3=exa01adm03.example.com
+j3=$(kvmove submit --guest $G3 --mode offline --src $S3 --tgt $T3 | sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p')
+check "worker 3, without metrics, runs a migration to the end" eq succeeded "$(wait_job "$j3" 90)"
+check "...itself (its events' source)" eq "/kvmove/worker/worker-3" \
+    "$(sql "SELECT string_agg(DISTINCT payload->>'source', ',') FROM outbox WHERE job_id = '$j3' AND payload->>'type' = 'io.kvmove.step.completed'")"
+check "worker 3 is alive" kill -0 "$(cat "$IT_DIR/worker-3.pid")"
