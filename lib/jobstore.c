@@ -193,6 +193,16 @@ int jobstore_end(jobstore *js, int rc, char *errstr, size_t errstr_size)
     return jobstore_commit(js, errstr, errstr_size);
 }
 
+/* libpq's default notice processor prints what the server says beside a result (a WARNING, the
+ * FATAL of a backend terminated while the connection was idle) on stderr, which would put raw
+ * lines among the worker's JSON log lines. Library code does not print: a failure reaches the
+ * caller through the next call's errstr. */
+static void notice_ignore(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t errstr_size)
 {
     jobstore *js = calloc(1, sizeof(*js));
@@ -203,6 +213,8 @@ int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t 
         return -JOBSTORE_EDB;
     }
     js->conn = PQconnectdb(js->conninfo);
+    if (js->conn != NULL)
+        PQsetNoticeProcessor(js->conn, notice_ignore, NULL); /* kept across PQreset */
     if (PQstatus(js->conn) != CONNECTION_OK) {
         db_error(js, "connect", NULL, errstr, errstr_size);
         jobstore_close(js);

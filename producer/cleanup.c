@@ -16,11 +16,10 @@ static void print_line(void *ctx, const char *line)
 
 int cmd_cleanup(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"guest", required_argument, NULL, 'g'},
-                                         {"list", no_argument, NULL, 'l'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'}, {"guest", required_argument, NULL, 'g'},
+        {"list", no_argument, NULL, 'l'},       {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     const char *host = NULL, *guest = NULL;
     int ch, list = 0, done = 0, left = 0, rc;
     char err[1024], source[300];
@@ -39,6 +38,9 @@ int cmd_cleanup(cli *c, int argc, char **argv)
             break;
         case 'l':
             list = 1;
+            break;
+        case 'j':
+            c->json = 1;
             break;
         case 'h':
             printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--json]\n"

@@ -214,6 +214,12 @@ static void render_counters(FILE *f)
 
 /* ---- the cache: what the refresher thread last found ---- */
 
+static void metrics_notice_ignore(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Opens the refresher's connection if it has none (2 s connect, 2 s statement timeout): one
  * connection for the worker's lifetime, never one per scrape. 0, or -1 with errstr. */
 static int db_connect(char *errstr, size_t errstr_size)
@@ -226,6 +232,8 @@ static int db_connect(char *errstr, size_t errstr_size)
     PQfinish(reg.conn);
     reg.exporter = 0; /* a session lock does not outlive its connection */
     reg.conn = PQconnectdbParams(keys, vals, 1);
+    if (reg.conn != NULL) /* no raw libpq notices among the JSON log lines */
+        PQsetNoticeProcessor(reg.conn, metrics_notice_ignore, NULL);
     if (reg.conn == NULL || PQstatus(reg.conn) != CONNECTION_OK) {
         util_errf(errstr, errstr_size, "%s",
                   reg.conn ? PQerrorMessage(reg.conn) : "out of memory for a connection");

@@ -16,6 +16,7 @@ check() { # check DESCRIPTION COMMAND...
     else FAIL=$((FAIL + 1)); echo "[deploy] FAILED: $what"; fi
 }
 fails() { ! "$@" >/dev/null 2>&1; }
+have() { command -v "$1" >/dev/null; }
 eq() { [[ $1 == "$2" ]] || { echo "    expected: $1" >&2; echo "    actual:   $2" >&2; return 1; }; }
 
 if ! command -v docker-compose >/dev/null; then
@@ -110,8 +111,15 @@ lint_dockerfile "$DF" >"$WORK/lint.out"
 check "Dockerfile passes the lint" test ! -s "$WORK/lint.out"
 sed 's/^/    /' "$WORK/lint.out"
 check "Dockerfile: runtime stage is debian:12-slim" grep -q '^FROM debian:12-slim AS runtime' "$DF"
+# runtime_installs FILE PKG: the last stage of Dockerfile FILE apt-get installs PKG (a whole
+# package name: libxml2 is not libxml2-dev, and the build stage's packages do not count).
+runtime_installs() {
+    awk '/^FROM /{ stage = "" } { stage = stage "\n" $0 } END { print stage }' "$1" |
+        sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' | grep 'apt-get install' |
+        grep -qE "(^|[[:space:]])$2([[:space:]]|\$)"
+}
 for lib in librdkafka1 libpq5 libjansson4 libxml2 libssh-4 libmicrohttpd12; do
-    check "Dockerfile: runtime installs $lib" grep -q "$lib" "$DF"
+    check "Dockerfile: runtime stage installs $lib" runtime_installs "$DF" "$lib"
 done
 # The lint must reject what it is there to catch (each sample breaks one rule).
 sample() { sed "$1" "$DF" >"$WORK/bad.Dockerfile"; }
@@ -127,12 +135,16 @@ sample 's#^COPY docker/entrypoint.sh#COPY docker/missing.sh#'
 check "lint rejects a COPY of a missing file" fails lint_dockerfile "$WORK/bad.Dockerfile"
 sample 's/^ENTRYPOINT .*/ENTRYPOINT kvmove-worker run/'
 check "lint rejects a shell-form ENTRYPOINT" fails lint_dockerfile "$WORK/bad.Dockerfile"
+# The runtime library check looks at the runtime stage only (the build stage names libxml2-dev).
+sed '/^FROM debian:12-slim AS runtime/,$ s/ libxml2 / /' "$DF" >"$WORK/bad.Dockerfile"
+check "sample without libxml2 in the runtime stage differs from the Dockerfile" fails cmp -s "$DF" "$WORK/bad.Dockerfile"
+check "runtime library check rejects a runtime stage without libxml2" fails runtime_installs "$WORK/bad.Dockerfile" libxml2
 check "entrypoint script is valid bash" bash -n "$TOP/docker/entrypoint.sh"
 check "entrypoint script is executable" test -x "$TOP/docker/entrypoint.sh"
 
 # ---- compose file ----
 COMPOSE=$TOP/docker/compose.yaml
-check "docker-compose is installed" command -v docker-compose
+check "docker-compose is installed" have docker-compose
 # Secrets are files the operator provides; validation runs against placeholders.
 mkdir -p "$WORK/secrets"
 touch "$WORK/secrets/pg_password" "$WORK/secrets/id_ed25519" "$WORK/secrets/known_hosts"
@@ -142,12 +154,17 @@ docker-compose -f "$COMPOSE" config >"$WORK/compose.norm.yaml" 2>"$WORK/compose.
 check "docker-compose config --services lists every service" eq \
     "kafka-1 kafka-2 kafka-3 kafka-topics kvmove migrate postgres worker" \
     "$(docker-compose -f "$COMPOSE" --profile cli config --services | sort | paste -sd' ')"
-python3 - "$WORK/compose.norm.yaml" >"$WORK/compose.out" <<'PY'
-# Structural assertions on the normalised compose file; prints "ok: ..." / "FAILED: ...".
+COMPOSE_ASSERTIONS=36 # the t(...) calls below, as run on compose.yaml (three Kafka nodes)
+python3 - "$WORK/compose.norm.yaml" >"$WORK/compose.out" 2>"$WORK/compose.py.err" <<'PY'
+# Structural assertions on the normalised compose file; prints "ok: ..." / "FAILED: ..." and
+# exits 1 if any failed (an exception, e.g. a missing service, exits non-zero too).
 import sys, yaml
+failed = 0
 c = yaml.safe_load(open(sys.argv[1]))
 svc = c["services"]
 def t(what, cond):
+    global failed
+    failed += 0 if cond else 1
     print(("ok: " if cond else "FAILED: ") + what)
 def env(name):
     e = svc[name].get("environment", {})
@@ -195,12 +212,17 @@ t("worker: stop grace period above worker.grace_s",
   secs(w.get("stop_grace_period", "10s")) > float(we.get("KVMOVE_WORKER_GRACE_S", 30)))
 t("secrets are files", all("file" in s for s in c.get("secrets", {}).values()))
 t("no image tagged latest", not any(str(s.get("image", "")).endswith(":latest") for s in svc.values()))
+sys.exit(1 if failed else 0)
 PY
+compose_rc=$?
 while read -r line; do
     what=${line#*: }
     if [[ $line == ok:* ]]; then check "compose: $what" true; else check "compose: $what" false; fi
 done <"$WORK/compose.out"
-check "compose structure checks ran" test "$(wc -l <"$WORK/compose.out")" -gt 20
+check "compose structure script exits 0 (no assertion failed, no exception)" eq 0 "$compose_rc"
+sed 's/^/    /' "$WORK/compose.py.err"
+check "compose structure: all $COMPOSE_ASSERTIONS assertions ran, each passed" eq \
+    "$COMPOSE_ASSERTIONS $COMPOSE_ASSERTIONS" "$(wc -l <"$WORK/compose.out") $(grep -c '^ok: ' "$WORK/compose.out")"
 # The validation must catch a broken file (written beside the real one: relative paths).
 bad=$TOP/docker/.check-bad-$$.yaml
 sed 's/^services:/servics:/' "$COMPOSE" >"$bad"
@@ -219,14 +241,22 @@ check "unit: notifications from the main process only" grep -qx 'NotifyAccess=ma
 check "unit: StateDirectory= (the kvmove user's home under ProtectSystem=strict)" grep -qx 'StateDirectory=kvmove' "$UNIT_IN"
 check "sysusers: creates the kvmove user" grep -q '^u kvmove ' "$TOP/systemd/kvmove.sysusers.conf"
 check "example kvmove.conf sets every deployment key" test "$(grep -cE '^(metrics\.listen|log\.format|worker\.grace_s) =' "$TOP/etc/kvmove/kvmove.conf")" -eq 3
+# The build outputs this test checks: a missing one is a failure, not a skip.
+check "build output $BUILD/kvmove-worker exists (build first: scripts/build)" test -x "$BUILD/kvmove-worker"
+check "build output $BUILD/kvmove-worker.service exists (configured by cmake)" test -f "$BUILD/kvmove-worker.service"
 if [[ -x $BUILD/kvmove-worker ]]; then
-    # The example configuration must be accepted by the worker itself (settings resolve
-    # before --help is honoured? no: --help exits first, so use an unknown command instead).
+    # The example configuration must be accepted by the worker itself (--help exits before
+    # the settings resolve, so an unknown command is what shows that they did).
     out=$(env -u KVMOVE_CONFIG "$BUILD/kvmove-worker" --config "$TOP/etc/kvmove/kvmove.conf" no-such-command 2>&1)
     check "example kvmove.conf is accepted by kvmove-worker" grep -q "unknown command 'no-such-command'" <<<"$out"
     out=$(KVMOVE_CONFIG=/dev/null "$BUILD/kvmove-worker" -o log.format=yaml run 2>&1)
     check "kvmove-worker refuses an unknown log.format" grep -q "log format 'yaml'" <<<"$out"
 fi
+if ! command -v systemd-analyze >/dev/null; then
+    echo "[deploy] installing systemd (Debian package, for systemd-analyze)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd; } >/dev/null 2>&1
+fi
+check "systemd-analyze is installed (Debian package systemd)" have systemd-analyze
 if command -v systemd-analyze >/dev/null; then
     mkdir -p "$WORK/unit/bin"
     printf '#!/bin/sh\n' >"$WORK/unit/bin/kvmove-worker"
@@ -248,13 +278,16 @@ if command -v systemd-analyze >/dev/null; then
         "DeviceAllow= IPAddressDeny= PrivateNetwork= RestrictAddressFamilies=~AF_(INET|INET6) RestrictAddressFamilies=~AF_UNIX RootDirectory=/RootImage= " "$flagged"
     exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$WORK/security.out")
     check "systemd-analyze security: exposure $exposure at most 1.5" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 1.5) }'
-
-else
-    echo "[deploy] systemd-analyze not available: unit not verified"
 fi
 if [[ -f $BUILD/kvmove-worker.service ]]; then
     check "configured unit has an absolute ExecStart" grep -q '^ExecStart=/.*/bin/kvmove-worker ' "$BUILD/kvmove-worker.service"
 fi
 
 echo "$PASS passed, $FAIL failed"
+# A run that checked (almost) nothing is no pass: fewer than the assertions above means a
+# part was left out.
+if ((PASS < 70)); then
+    echo "[deploy] FAILED: only $PASS assertions passed (at least 70 expected)"
+    exit 1
+fi
 ((FAIL == 0))

@@ -230,11 +230,14 @@ check "no violation after a clean power cycle" "$HS" check "$ROOT"
 
 # ---- split brain: target dies, guest is forced back to the source, target powers on
 "$HS" power-off "$ROOT" exa01adm06
-for v in "${VOLS[@]}"; do run $SRC "edvutil detach $v --host $TGTN" || break; done
-check "storage-side detach from a dead host" test "$RC" = 0
+# Every volume, each command's exit status checked (run itself always returns 0).
+for v in "${VOLS[@]}"; do
+    expect 0 "storage-side detach of $v from the dead host" $SRC "edvutil detach $v --host $TGTN"
+done
 state_lacks $TGT "device exa01vm01_"
-for v in "${VOLS[@]}"; do run $SRC "edvutil attach $v ${DEV[$v]}" || break; done
-check "re-attach on the source" test "$RC" = 0
+for v in "${VOLS[@]}"; do
+    expect 0 "re-attach $v on the source" $SRC "edvutil attach $v ${DEV[$v]}"
+done
 expect 0 "mount on source" $SRC "mkdir -p $GI && mount /dev/exc/$CFGDEV $GI && virsh define $GI/$G.xml"
 expect 0 "bridge back on source" $SRC "vm_maker --add-bridge vmbondeth1.102 --vlan 102"
 expect 0 "start on source (the dead host does not run it)" $SRC "vm_maker --start-domain $G && virsh autostart $G"

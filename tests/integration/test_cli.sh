@@ -9,7 +9,7 @@ G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
 cd "$IT_DIR" || exit 1
 
 # ---- usage and help ----
-for v in submit replay status jobs watch events config shell; do
+for v in submit replay status jobs watch events config shell evacuate cleanup; do
     out=$(kvmove $v --help 2>err.txt); rc=$?
     check "$v --help: exit 0" eq 0 "$rc"
     check "$v --help: usage on stdout" grep -q "^Usage: kvmove $v" <<<"$out"
@@ -141,7 +141,8 @@ printf 'FROB ACTIONS\n' | kvmove shell >/dev/null 2>err.txt; rc=$?
 check "shell: unknown command: exit 1" eq 1 "$rc"
 check "shell: unknown command: says HELP" grep -q "type HELP" err.txt
 printf 'MERGE ACTIONS\n' | kvmove shell >/dev/null 2>err.txt; rc=$?
-check "shell: MERGE without actions: exit 1 and why" grep -q "no saved actions" err.txt
+check "shell: MERGE without actions: exit 1" eq 1 "$rc"
+check "shell: MERGE without actions: says why" grep -q "no saved actions" err.txt
 printf 'MIGRATE GUEST HOSTNAME=a;reboot MODE=OFFLINE SRCHOST=%s TGTHOST=%s\n' $S $T | kvmove shell >/dev/null 2>err.txt; rc=$?
 check "shell: hostile guest name refused: exit 1" eq 1 "$rc"
 kvmove shell /nonexistent.txt 2>err.txt; rc=$?

@@ -3,6 +3,7 @@
 # the original topic, partition, offset and the reason; a job.rejected event is published when
 # the request id could be read; the worker keeps going (a valid request after them runs).
 . "${BASH_SOURCE[0]%/*}/lib.sh"
+. "${BASH_SOURCE[0]%/*}/waits.sh"
 it_setup dlq
 it_worker_start 1
 
@@ -45,10 +46,7 @@ check "reason for the bad mode names the field" grep -qi 'mode' <<<"$(sed -n 3p 
 check "reason for src = tgt" grep -qiE 'src.*tgt|same|differ' <<<"$(sed -n 4p "$IT_DIR/dlq.headers")"
 
 # job.rejected for the requests whose id was readable, on the topic.
-for _ in $(seq 100); do
-    [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
-    sleep 0.1
-done
+waited "the outbox is published" 10 outbox_drained
 kvmove events >"$IT_DIR/events.jsonl" 2>/dev/null
 rejected() { jq -r --arg j "$1" 'select(.type == "io.kvmove.job.rejected" and .data.job_id == $j) | .data.message' "$IT_DIR/events.jsonl"; }
 check "job.rejected for the invalid mode" test -n "$(rejected "$ID_BADMODE")"
@@ -63,11 +61,8 @@ check "worker still alive" kill -0 "$(cat "$IT_DIR/worker-1.pid")"
 # rejection of its request id is recorded once, so consumers do not get a second job.rejected
 # (its event id would differ: de-duplication on id could not catch it).
 produce "${msgs[2]}"
-for _ in $(seq 100); do
-    [[ $(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l) -ge 6 ]] && break
-    sleep 0.1
-done
-check "the re-sent bad request is dead-lettered again" eq 6 "$(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l)"
+dlq_count() { eq "$1" "$(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l)"; }
+waited "the re-sent bad request is dead-lettered again (six dead letters)" 10 dlq_count 6
 check "one job.rejected for its request id" eq 1 \
     "$(sql "SELECT count(*) FROM outbox WHERE job_id = '$ID_BADMODE' AND payload->>'type' = 'io.kvmove.job.rejected'")"
 check "its rejection recorded once, with the reason" eq 1 "$(sql "SELECT count(*) FROM rejected_requests WHERE request_id = '$ID_BADMODE' AND reason ILIKE '%mode%'")"

@@ -3,6 +3,7 @@
 # after the job ended) never makes a second job or a second run; a second request for a guest
 # with an active job is rejected with a job.rejected event naming the job that holds the guest.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
+. "${BASH_SOURCE[0]%/*}/waits.sh"
 it_setup idempotency
 
 G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
@@ -28,27 +29,13 @@ it_worker_start 2 -o worker.group=g2
 ID=$(cat /proc/sys/kernel/random/uuid)
 MSG=$(request "$ID" $G $S $T)
 produce $G "$MSG" "$MSG"
-st=missing
-for _ in $(seq 600); do
-    st=$(sql "SELECT status FROM jobs WHERE request_id = '$ID'")
-    [[ $st == succeeded || $st == failed ]] && break
-    sleep 0.1
-done
-check "the request ran to the end" eq succeeded "$st"
+check "the request ran to the end" eq succeeded "$(wait_job "$ID" 60)"
+# seen_before N: the workers' logs say N times that request ID was seen before.
+seen_before() { eq "$2" "$(cat "$IT_DIR"/worker-*.log | grep -c "request $1 seen before")" 2>/dev/null; }
 # Both workers have seen both copies once their intake caught up; then re-send after the end.
-for _ in $(seq 100); do
-    n=$(cat "$IT_DIR"/worker-*.log | grep -c "request $ID seen before")
-    ((n >= 3)) && break
-    sleep 0.1
-done
-check "the three later deliveries were recognised as seen before" test "$n" -ge 3
+waited "the three later deliveries were recognised as seen before (exactly three)" 10 seen_before "$ID" 3
 produce $G "$MSG"
-for _ in $(seq 100); do
-    n=$(cat "$IT_DIR"/worker-*.log | grep -c "request $ID seen before")
-    ((n >= 5)) && break
-    sleep 0.1
-done
-check "a re-send after the job ended is recognised as seen before by both workers" test "$n" -ge 5
+waited "a re-send after the job ended is recognised as seen before by both workers (five in all)" 10 seen_before "$ID" 5
 check "one job for the request id" eq 1 "$(sql "SELECT count(*) FROM jobs WHERE request_id = '$ID'")"
 check "one job for the guest" eq 1 "$(sql "SELECT count(*) FROM jobs WHERE guest = '$G'")"
 check "each step ran once" eq 0 "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$ID' AND attempts <> 1 AND status <> 'skipped'")"
@@ -68,12 +55,8 @@ ID1=$(cat /proc/sys/kernel/random/uuid) ID2=$(cat /proc/sys/kernel/random/uuid)
 produce $G2 "$(request "$ID1" $G2 $S2 $T2)"
 check "first job of guest 2 holds the guest (stop paused)" "$HOSTSIM" wait-paused "$IT_HOSTS" $S2 30
 produce $G2 "$(request "$ID2" $G2 $S2 $T)"
-for _ in $(seq 100); do
-    st=$(sql "SELECT status FROM jobs WHERE request_id = '$ID2'")
-    [[ -n $st ]] && break
-    sleep 0.1
-done
-check "second request recorded as rejected" eq rejected "$st"
+waited "the second request is recorded" 10 job_recorded "$ID2"
+check "second request recorded as rejected" eq rejected "$(sql "SELECT status FROM jobs WHERE request_id = '$ID2'")"
 check "rejection names the holder" grep -q "guest $G2 already has an active job $ID1" <<<"$(sql "SELECT error FROM jobs WHERE id = '$ID2'")"
 check "job.rejected event with holder_job_id" eq "$ID1" \
     "$(sql "SELECT payload->'data'->>'holder_job_id' FROM outbox WHERE job_id = '$ID2' AND payload->>'type' = 'io.kvmove.job.rejected'")"
@@ -83,18 +66,17 @@ check "the holder is still running" eq running "$(sql "SELECT status FROM jobs W
 check "the holder completes" eq succeeded "$(wait_job "$ID1" 60)"
 check "the rejected request changed nothing on its target" eq 0 "$(host_log $T | cut -f4 | grep -c "$G2")"
 # The rejected request redelivered stays one rejected row (no new job now that the guest is free).
+# The worker's log proves the redelivery was consumed (not merely that nothing happened yet).
 produce $G2 "$(request "$ID2" $G2 $S2 $T)"
-for _ in $(seq 100); do
-    grep -q "request $ID2 seen before" "$IT_DIR/worker-1.log" && break
-    sleep 0.1
-done
-check "redelivered rejected request is seen before, not run" eq "1 rejected" \
+waited "the redelivered rejected request was consumed and seen before" 10 \
+    log_has "$IT_DIR/worker-1.log" "request $ID2 seen before"
+check "redelivered rejected request is seen before, not run: still one rejected row" eq "1 rejected" \
     "$(sql "SELECT count(*) || ' ' || max(status) FROM jobs WHERE request_id = '$ID2'")"
+check "...and no second job.rejected for it" eq 1 \
+    "$(sql "SELECT count(*) FROM outbox WHERE job_id = '$ID2' AND payload->>'type' = 'io.kvmove.job.rejected'")"
+check "...and nothing of it reached its target" eq 0 "$(host_log $T | cut -f4 | grep -c "$G2")"
 # The events reached the topic: consumers see the rejection with the holder.
-for _ in $(seq 100); do
-    [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
-    sleep 0.1
-done
+waited "the outbox is published" 10 outbox_drained
 kvmove events >"$IT_DIR/events.jsonl" 2>/dev/null
 check "job.rejected on kvmove.events names the holder" eq "$ID1" \
     "$(jq -r --arg j "$ID2" 'select(.type == "io.kvmove.job.rejected" and .data.job_id == $j) | .data.holder_job_id' "$IT_DIR/events.jsonl" | head -n1)"

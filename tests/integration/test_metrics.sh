@@ -6,19 +6,18 @@
 # move to the other when it stops; kvmove_build_info; --log-format json gives one JSON object
 # per line.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
+. "${BASH_SOURCE[0]%/*}/waits.sh"
 it_setup metrics
 G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
 DB=it_metrics
 PGADMIN="${KVMOVE_DB/dbname=$DB/dbname=postgres}"
 
 it_worker_start 1 -o metrics.listen=127.0.0.1:0 -o worker.step_retries=0 --log-format json
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's/.*serving \/metrics and \/healthz on .* (port \([0-9]*\)).*/\1/p' "$IT_DIR/worker-1.log" | head -n1)
-    [[ -n $port ]] && break
-    sleep 0.1
-done
-check "worker logs the metrics port" test -n "$port"
+# metrics_port N: the port worker N logged it serves /metrics on ("" until it has).
+metrics_port() { sed -n 's/.*serving \/metrics and \/healthz on .* (port \([0-9]*\)).*/\1/p' "$IT_DIR/worker-$1.log" | head -n1; }
+has_metrics_port() { [[ -n $(metrics_port "$1") ]]; }
+waited "worker logs the metrics port" 10 has_metrics_port 1
+port=$(metrics_port 1)
 URL=http://127.0.0.1:${port:-1}
 
 # metric FILE-SUFFIX NAME{LABELS}: the value of one series (empty if absent).
@@ -43,7 +42,7 @@ healthz_becomes() {
     return 1
 }
 
-scrape before
+check "a first scrape sees two fresh refreshes" scrape before
 check "metrics served as Prometheus text" grep -q '^# TYPE kvmove_steps_total counter$' "$IT_DIR/metrics.before"
 check "content type is the Prometheus text format" grep -qi '^content-type: text/plain; version=0.0.4' \
     <<<"$(curl -s -D - -o /dev/null "$URL/metrics")"
@@ -58,11 +57,9 @@ check "unknown path is 404" eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "$U
 # (8 s: a scrape waits for two refreshes of the cached figures, 2 s apart, on a busy machine.)
 "$HOSTSIM" latency "$IT_HOSTS" $T "vm_maker --start-domain" 8000
 kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
-for _ in $(seq 300); do
-    [[ $(sql "SELECT count(*) FROM job_steps WHERE step = 'STARTUP_GUEST' AND status = 'running'") == 1 ]] && break
-    sleep 0.1
-done
-scrape during
+startup_running() { [[ $(sql "SELECT count(*) FROM job_steps WHERE step = 'STARTUP_GUEST' AND status = 'running'") == 1 ]]; }
+waited "the migration reaches STARTUP_GUEST" 30 startup_running
+check "a scrape during STARTUP_GUEST sees two fresh refreshes" scrape during
 check "during: the job is running" eq 1 "$(metric during 'kvmove_jobs{status="running"}')"
 check "during: this worker holds one job" eq 1 "$(metric during kvmove_worker_jobs_active)"
 check "during: STOP_GUEST counted" eq 1 "$(metric during 'kvmove_steps_total{step="STOP_GUEST",outcome="succeeded"}')"
@@ -70,9 +67,8 @@ check "during: STARTUP_GUEST not yet counted" eq 0 "$(metric during 'kvmove_step
 check "during: events published" test "$(metric during kvmove_events_published_total)" -gt 0
 job=$(sql "SELECT id FROM jobs WHERE guest = '$G'")
 check "migration succeeded" eq succeeded "$(wait_job "$job" 120)"
-for _ in $(seq 50); do [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break; sleep 0.1; done
-
-scrape after
+waited "the outbox is published" 10 outbox_drained
+check "a scrape after the migration sees two fresh refreshes" scrape after
 check "after: STARTUP_GUEST counted" eq 1 "$(metric after 'kvmove_steps_total{step="STARTUP_GUEST",outcome="succeeded"}')"
 ok=0 skipped=0
 for s in $(sql "SELECT step || ':' || status FROM job_steps WHERE job_id = '$job'"); do
@@ -99,16 +95,18 @@ check "after: consumer lag reported and 0" eq 0 "$(awk '/^kvmove_consumer_lag\{/
 rid=$(cat /proc/sys/kernel/random/uuid)
 printf '{"request_id":"%s","action":"migrate_guest","guest":"nosuch.example.com","mode":"OFFLINE","src_host":"%s","tgt_host":"%s","submitted_by":"itest","submitted_at":"2025-01-01T00:00:00Z"}\n' \
     "$rid" $S $T | kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k nosuch.example.com
-for _ in $(seq 100); do [[ -n $(sql "SELECT status FROM jobs WHERE request_id = '$rid' AND status IN ('failed', 'rejected')") ]] && break; sleep 0.1; done
-scrape preflight
+check "the request for an unknown guest fails at preflight" eq failed "$(wait_job "$rid" 10)"
+check "a scrape after it sees two fresh refreshes" scrape preflight
 check "preflight failure counted by check" test "$(awk '/^kvmove_preflight_failures_total\{check=/ { s += $2 } END { print s + 0 }' "$IT_DIR/metrics.preflight")" -ge 1
 "$HOSTSIM" latency "$IT_HOSTS" $T clear
 "$HOSTSIM" fault "$IT_HOSTS" $T fail-always "vm_maker --start-domain"
 G2=exa01vm02.example.com
 kvmove submit --guest $G2 --mode offline --src $S --tgt $T >/dev/null
-for _ in $(seq 100); do job2=$(sql "SELECT id FROM jobs WHERE guest = '$G2'"); [[ -n $job2 ]] && break; sleep 0.1; done
+guest_has_job() { [[ -n $(sql "SELECT id FROM jobs WHERE guest = '$1'") ]]; }
+waited "the second migration is recorded" 10 guest_has_job $G2
+job2=$(sql "SELECT id FROM jobs WHERE guest = '$G2'")
 check "second migration fails at STARTUP_GUEST" eq failed:failed "$(wait_job "$job2" 120):$(sql "SELECT status FROM job_steps WHERE job_id = '$job2' AND step = 'STARTUP_GUEST'")"
-scrape failed
+check "a scrape after the failed step sees two fresh refreshes" scrape failed
 check "failed step counted" eq 1 "$(metric failed 'kvmove_steps_total{step="STARTUP_GUEST",outcome="failed"}')"
 check "failed jobs counted (the preflight one and this one)" eq 2 "$(metric failed 'kvmove_worker_jobs_finished_total{status="failed"}')"
 check "jobs failed from the database" test "$(metric failed 'kvmove_jobs{status="failed"}')" -ge 1
@@ -120,7 +118,7 @@ psql "$PGADMIN" -qAtX -c "ALTER DATABASE $DB ALLOW_CONNECTIONS false" \
 check "/healthz 503 while the database is unreachable" healthz_becomes 503
 check "/healthz names the database" grep -q '^database: unreachable' "$IT_DIR/healthz.out"
 check "/healthz still sees the broker" grep -q '^broker: ok' "$IT_DIR/healthz.out"
-scrape nodb
+check "a scrape without the database sees two fresh refreshes" scrape nodb
 check "database_up 0 in metrics" eq 0 "$(metric nodb kvmove_database_up)"
 check "counters still served without the database" eq 2 "$(metric nodb 'kvmove_steps_total{step="STOP_GUEST",outcome="succeeded"}')"
 psql "$PGADMIN" -qAtX -c "ALTER DATABASE $DB ALLOW_CONNECTIONS true" >/dev/null
@@ -143,17 +141,13 @@ check "30 scrapes and 30 /healthz opened no connection (same backend)" eq "$befo
 
 # kvmove_build_info carries the CMake project version.
 version=$(sed -n 's/^project(kvmove VERSION \([0-9.]*\).*/\1/p' "$IT_TOP/CMakeLists.txt")
-scrape build
+check "a scrape for the build info sees two fresh refreshes" scrape build
 check "kvmove_build_info{version=\"$version\"}" grep -q "^kvmove_build_info{version=\"$version\",librdkafka=\"[0-9.]*\"} 1$" "$IT_DIR/metrics.build"
 
 # Two workers: the cluster-wide gauges come from one only, so sum() over workers is right.
 it_worker_start 2 -o metrics.listen=127.0.0.1:0 --log-format json
-port2=
-for _ in $(seq 100); do
-    port2=$(sed -n 's/.*serving \/metrics and \/healthz on .* (port \([0-9]*\)).*/\1/p' "$IT_DIR/worker-2.log" | head -n1)
-    [[ -n $port2 ]] && break
-    sleep 0.1
-done
+waited "worker 2 logs its metrics port" 10 has_metrics_port 2
+port2=$(metrics_port 2)
 URL2=http://127.0.0.1:${port2:-1}
 check "worker 1 serves refreshed metrics" scrape w1
 check "worker 2 serves refreshed metrics" scrape w2 "$URL2"
@@ -186,3 +180,19 @@ check "log lines have time, level, job, guest, step, message" eq 0 \
 check "a step line names job, guest and step" test "$(jq -r --arg j "$job" --arg g "$G" 'select(.job == $j and .guest == $g and .step == "STOP_GUEST") | .message' "$IT_DIR/worker-1.log" | wc -l)" -ge 1
 check "the failed job is logged at level error" test "$(jq -r --arg j "$job2" 'select(.job == $j and .level == "error") | .message' "$IT_DIR/worker-1.log" | grep -c 'failed')" -ge 1
 check "--log-format rejects an unknown format" eq 2 "$(kvmove-worker --log-format yaml run >/dev/null 2>&1; echo $?)"
+
+# A busy metrics port: the worker says so and runs on without metrics. Worker 3 asks for the
+# port the remaining worker serves on; then that worker stops, and worker 3 runs a migration.
+if [[ $gone == 1 ]]; then busy=${port2:-1} keep=2; else busy=${port:-1} keep=1; fi
+it_worker_start 3 -o metrics.listen=127.0.0.1:$busy
+waited "worker 3 says the metrics port $busy is in use and serves no metrics" 10 \
+    log_has "$IT_DIR/worker-3.log" "cannot listen on 127.0.0.1:$busy for metrics: .*in use.*; serving no metrics"
+waited "worker 3 runs on: it consumes kvmove.requests" 30 log_has "$IT_DIR/worker-3.log" "consuming kvmove.requests"
+check "the port still answers for the worker that had it" eq 200 "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$busy/healthz")"
+it_worker_stop $keep
+G3=exa01vm03.example.com S3=exa01adm01.example.com T3=exa01adm03.example.com
+j3=$(kvmove submit --guest $G3 --mode offline --src $S3 --tgt $T3 | sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p')
+check "worker 3, without metrics, runs a migration to the end" eq succeeded "$(wait_job "$j3" 90)"
+check "...itself (its events' source)" eq "/kvmove/worker/worker-3" \
+    "$(sql "SELECT string_agg(DISTINCT payload->>'source', ',') FROM outbox WHERE job_id = '$j3' AND payload->>'type' = 'io.kvmove.step.completed'")"
+check "worker 3 is alive" kill -0 "$(cat "$IT_DIR/worker-3.pid")"

@@ -44,10 +44,20 @@ check "outbox fully published" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE pu
 kvmove events >"$IT_DIR/events.jsonl"
 types=$(jq -r --arg j "$job" 'select(.data.job_id == $j) | .type' "$IT_DIR/events.jsonl" | sed 's/^io\.kvmove\.//' | uniq -c | awk '{print $2 "x" $1}' | paste -sd' ')
 echo "events: $types"
-check "events: accepted, preflight, 11 started, 9 completed + 2 skipped, succeeded" eq \
+check "events: job.accepted, then preflight.passed, first" eq \
     "job.acceptedx1 preflight.passedx1" "$(echo "$types" | cut -d' ' -f1-2)"
 check "events: last is job.succeeded" eq "job.succeededx1" "$(echo "$types" | awk '{print $NF}')"
-check "events: 11 step.started" eq 11 "$(jq -r --arg j "$job" 'select(.data.job_id == $j and .type == "io.kvmove.step.started")' "$IT_DIR/events.jsonl" | grep -c '"specversion"')"
+# steps_of TYPE: the steps of this job's events of TYPE, sorted, comma-separated.
+steps_of() { jq -r --arg j "$job" --arg t "io.kvmove.$1" 'select(.data.job_id == $j and .type == $t) | .data.step' "$IT_DIR/events.jsonl" | sort | paste -sd,; }
+ALL=$(printf '%s\n' STOP_GUEST DETACH_INTERFACES DETACH_VOLUMES ATTACH_VOLUMES CREATE_BRIDGES MIGRATE_GUEST \
+    REMOVE_BRIDGES REMOVE_NAT_BRIDGE_SRC CREATE_NAT_BRIDGE_TGT ATTACH_INTERFACES STARTUP_GUEST | sort | paste -sd,)
+check "events: 11 step.started, one per step" eq "$ALL" "$(steps_of step.started)"
+check "events: 2 step.skipped, the NAT steps" eq "CREATE_NAT_BRIDGE_TGT,REMOVE_NAT_BRIDGE_SRC" "$(steps_of step.skipped)"
+check "events: 9 step.completed, every other step" eq \
+    "$(tr , '\n' <<<"$ALL" | grep -v NAT_BRIDGE | paste -sd,)" "$(steps_of step.completed)"
+check "events: no step.failed" eq "" "$(steps_of step.failed)"
+check "events: 1 + 1 + 11 + 9 + 2 + 1 = 25 events of the job" eq 25 \
+    "$(jq -r --arg j "$job" 'select(.data.job_id == $j) | .id' "$IT_DIR/events.jsonl" | sort -u | wc -l)"
 check "events are CloudEvents 1.0 with subject = guest" eq 0 "$(jq -r 'select(.specversion != "1.0" or .subject == null or .id == null or .source == null or .time == null)' "$IT_DIR/events.jsonl" | wc -l)"
 
 # es.xml: the deployed version has the guest under the target host and the action deployed.
@@ -61,5 +71,22 @@ check "deployed es.xml: the merged action itself is now deployed (action 28, no 
 check "config versions: loaded, merged, deployed" eq "loaded migration-merged migration-deployed" \
     "$(sql "SELECT string_agg(state, ' ' ORDER BY version) FROM configs")"
 
-# Every host command went over one reused session per host (one connection each).
+# Every host command went over one reused session per host: the simulator records the SSH
+# connection (client port) each command came on (sessions.log), one line per command.
+for h in $S $T; do
+    check "$h: every command of the job came on one SSH connection" eq 1 \
+        "$(cut -f2 "$IT_HOSTS/hosts/$h/sessions.log" | sort -u | wc -l)"
+    check "$h: ...and it carried all $(host_log $h | wc -l) commands" eq "$(host_log $h | wc -l)" \
+        "$(wc -l <"$IT_HOSTS/hosts/$h/sessions.log")"
+done
+check "no other host was contacted" eq "" \
+    "$(cd "$IT_HOSTS/hosts" && for h in *; do [[ $h == "$S" || $h == "$T" ]] || cat "$h/sessions.log"; done)"
+
+# VF pools on both hosts (exa01): the re* interfaces come with the definition; nothing is
+# detached on the source or attached on the target, and the spec says so.
+check "VF pools: no re* interface detached on the source" eq 0 "$(host_effects $S | grep -c -- '--detach-interface')"
+check "VF pools: no re* interface attached on the target" eq 0 "$(host_effects $T | grep -c -- '--attach-interface')"
+check "VF pools: the guest's re0 and re1 are on the target" eq "re0 re1" \
+    "$(grep "^iface $G " <<<"$tgt" | awk '{print $3}' | sort | paste -sd' ')"
+check "VF pools: the spec's line for the source" grep -qx "VF POOLS in use in kvmHost $S. No need to detach re\* interfaces" <<<"$out"
 check "status shows the job" grep -q "STARTUP_GUEST *succeeded" <<<"$(kvmove status "$job")"

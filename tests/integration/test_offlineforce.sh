@@ -34,6 +34,14 @@ check "status shows the pending cleanup" grep -q "$S *pending" <<<"$(kvmove stat
 kvmove events >"$IT_DIR/events1.jsonl"
 check "cleanup.pending event" eq 1 "$(jq -r --arg j "$job" 'select(.data.job_id == $j and .type == "io.kvmove.cleanup.pending") | .id' "$IT_DIR/events1.jsonl" | wc -l)"
 check "step.skipped events for the source-side steps" test "$(jq -r --arg j "$job" 'select(.data.job_id == $j and .type == "io.kvmove.step.skipped") | .id' "$IT_DIR/events1.jsonl" | wc -l)" -ge 3
+# The listing, as JSON (the README: --json on every listing) and as text; it runs nothing.
+cl=$(kvmove cleanup --list --json 2>"$IT_DIR/cleanup.err"); rc=$?
+check "cleanup --list --json: exit 1 (a cleanup is pending)" eq 1 "$rc"
+check "cleanup --list --json: nothing on stderr" eq "" "$(cat "$IT_DIR/cleanup.err")"
+check "cleanup --list --json: the pending cleanup with host, guest, job" eq "$S $G pending $job" \
+    "$(jq -r '.[] | "\(.host) \(.guest) \(.status) \(.job_id)"' <<<"$cl")"
+check "cleanup --list: the text row" grep -qE "^  $S +$G +pending +$job" <<<"$(kvmove cleanup --list)"
+check "global --json works for cleanup --list too" eq pending "$(kvmove --json cleanup --list | jq -r '.[0].status')"
 kvmove cleanup --host $S >"$IT_DIR/cleanup.out" 2>&1
 check "kvmove cleanup while the host is down: still pending, exit 1" eq 1 "$?"
 check "the attempt is counted with its error" test "$(sql "SELECT attempts FROM host_cleanups WHERE job_id = '$job'")" -ge 1
@@ -71,6 +79,9 @@ check "autostart moved to the target once the stale copy was gone" grep -qx "aut
 kvmove events >"$IT_DIR/events2.jsonl"
 check "cleanup.completed event" eq 1 "$(jq -r --arg j "$job" 'select(.data.job_id == $j and .type == "io.kvmove.cleanup.completed") | .id' "$IT_DIR/events2.jsonl" | wc -l)"
 check "kvmove cleanup: nothing pending now" kvmove cleanup --host $S
+cl=$(kvmove cleanup --list --json --host $S); rc=$?
+check "cleanup --list --json: exit 0, the cleanup done" eq "0 done $job" "$rc $(jq -r '.[] | "\(.status) \(.job_id)"' <<<"$cl")"
+check "cleanup --list --json --guest other: no rows" eq 0 "$(kvmove cleanup --list --json --guest exa01vm09.example.com | jq length)"
 inv "after cleanup"
 
 # (b) A hung guest: OFFLINE cannot stop it gracefully; OFFLINEFORCE destroys it and moves on.

@@ -3,6 +3,7 @@
 # committing steps, is SIGKILLed before it could publish them, and once the broker is back a
 # second worker publishes every one of them (at least once; consumers de-duplicate on id).
 . "${BASH_SOURCE[0]%/*}/lib.sh"
+. "${BASH_SOURCE[0]%/*}/waits.sh"
 it_setup outbox
 
 G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
@@ -14,10 +15,8 @@ it_worker_start 1 -o worker.lease_s=3
 kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
 check "job reached STOP_GUEST" "$HOSTSIM" wait-paused "$IT_HOSTS" $S 30
 job=$(sql "SELECT id FROM jobs WHERE guest = '$G'")
-for _ in $(seq 100); do # what was committed so far is published while the broker is up
-    [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
-    sleep 0.1
-done
+# What was committed so far is published while the broker is up.
+waited "the events before the outage are published" 10 outbox_drained
 published_before=$(sql "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
 
 kill -USR1 "$BROKER" # broker down
@@ -35,11 +34,7 @@ kill -USR2 "$BROKER" # broker up
 
 it_worker_start 2 -o worker.lease_s=3
 check "job completes after takeover" eq succeeded "$(wait_job "$job" 60)"
-for _ in $(seq 200); do
-    [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
-    sleep 0.1
-done
-check "outbox fully published" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")"
+waited "outbox fully published" 20 outbox_drained
 
 kvmove events >"$IT_DIR/events.jsonl" 2>/dev/null
 sql "SELECT event_id FROM outbox ORDER BY id" >"$IT_DIR/outbox.ids"

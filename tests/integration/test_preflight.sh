@@ -5,6 +5,7 @@
 # with room for one (reservations); a single-step job after the migration skips what it changed;
 # OFFLINEFORCE with the source down skips the checks that need the source.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
+. "${BASH_SOURCE[0]%/*}/waits.sh"
 it_setup preflight
 it_worker_start 1 -o worker.step_retries=0
 
@@ -176,10 +177,7 @@ check "reservation: first job validated and merged" grep -q "Action Validated an
 ja=$(sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p' "$IT_DIR/a.out")
 # Reservations go by the order jobs are recorded, and the two requests travel on different
 # partitions (key = guest): submit the second once the first is recorded, so "first" is certain.
-for _ in $(seq 100); do
-    [[ $(sql "SELECT count(*) FROM jobs WHERE id = '$ja'") == 1 ]] && break
-    sleep 0.1
-done
+waited "reservation: the first job is recorded before the second is submitted" 10 job_recorded "$ja"
 jb=$(kvmove submit --guest $G2 --mode offline --src $S --tgt $T | sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p')
 check "reservation: first job succeeds" eq succeeded "$(wait_job "$ja" 60)"
 check "reservation: second job fails" eq failed "$(wait_job "$jb" 60)"
@@ -204,10 +202,8 @@ check "single step: the reason is given" grep -q "resumes an earlier attempt" \
 # ---- OFFLINEFORCE with the source down ----
 "$HOSTSIM" power-off "$IT_HOSTS" $S
 jf=$(kvmove submit --guest $G2 --mode offlineforce --src $S --tgt $A03 | sed -n 's/^Request \([0-9a-f-]*\) published.*/\1/p')
-for _ in $(seq 300); do
-    [[ -n $(sql "SELECT 1 FROM outbox WHERE job_id = '$jf' AND payload->>'type' LIKE 'io.kvmove.preflight.%'") ]] && break
-    sleep 0.1
-done
+preflight_done() { [[ -n $(sql "SELECT 1 FROM outbox WHERE job_id = '$1' AND payload->>'type' LIKE 'io.kvmove.preflight.%'") ]]; }
+waited "OFFLINEFORCE: the job's preflight ended" 30 preflight_done "$jf"
 check "OFFLINEFORCE: preflight passed with the source down" eq io.kvmove.preflight.passed \
     "$(sql "SELECT payload->>'type' FROM outbox WHERE job_id = '$jf' AND payload->>'type' LIKE 'io.kvmove.preflight.%'")"
 check "OFFLINEFORCE: ssh_source skipped with the reason" grep -q "source KVM host $S is unreachable .*MODE=OFFLINEFORCE proceeds without it" \
@@ -215,4 +211,12 @@ check "OFFLINEFORCE: ssh_source skipped with the reason" grep -q "source KVM hos
 check "OFFLINEFORCE: checks that need the source skipped" eq \
     "ssh_source,hardware_source,software_source,target_version,liveupdate_source" \
     "$(sql "SELECT string_agg(check_name, ',' ORDER BY seq) FROM preflight_results WHERE job_id = '$jf' AND status = 'skipped'")"
-wait_job "$jf" 120 >/dev/null
+# ...and the job it let through moved the guest: source-side steps skipped, the guest runs on the
+# target, the source's cleanup waits for the host to come back.
+check "OFFLINEFORCE: the job succeeds with the source down" eq succeeded "$(wait_job "$jf" 120)"
+check "OFFLINEFORCE: the guest runs on the target" grep -qx "domain $G2 running" <<<"$(host_state $A03)"
+check "OFFLINEFORCE: source-side steps skipped as unreachable" eq "DETACH_INTERFACES,REMOVE_BRIDGES,STOP_GUEST" \
+    "$(sql "SELECT string_agg(step, ',' ORDER BY step) FROM job_steps WHERE job_id = '$jf' AND status = 'skipped' AND message LIKE '%unreachable%'")"
+check "OFFLINEFORCE: the source's cleanup is pending" eq "$S:pending" \
+    "$(sql "SELECT host || ':' || status FROM host_cleanups WHERE job_id = '$jf'")"
+check "OFFLINEFORCE: no safety violation" "$HOSTSIM" check "$IT_HOSTS"

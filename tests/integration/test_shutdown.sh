@@ -29,6 +29,7 @@ job_of() { # job_of GUEST: the newest job of GUEST, waiting for it to exist (a n
         [[ -n $id ]] && break
         sleep 0.1
     done
+    [[ -n $id ]] || it_log "    timed out after 60 s waiting for a job of guest $1" >&2
     echo "$id"
 }
 # events_of JOB TYPE STEP: the sources (worker ids) of the job's events of TYPE for STEP.

@@ -2,6 +2,7 @@
 # The spec's recovery path: a migration fails at STARTUP_GUEST; after the cause is fixed the
 # operator runs that one step alone (WHERE STEPNAME=STARTUP_GUEST), and `kvmove replay` works too.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
+. "${BASH_SOURCE[0]%/*}/fleet.sh"
 it_setup single_step
 it_worker_start 1 -o worker.step_retries=0
 
@@ -45,5 +46,11 @@ check "replay runs exactly the steps attempt 1 did not finish" eq \
 check "replay includes the failed step" eq 1 "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$replay' AND step = 'CREATE_BRIDGES'")"
 check "history of the first attempt kept" eq failed "$(sql "SELECT status FROM jobs WHERE id = '$job2'")"
 check "guest runs on the new host" grep -qx "domain $G2 running" <<<"$(host_state $T2)"
-check "volumes attached exactly once on target" eq 1 "$(host_log $T2 | cut -f4 | grep -c '^edvutil attach exa01vm03_sys ')"
+# Every volume es.xml gives the guest: attached once, by attempt 1 or by the replay, never twice.
+VOLS2=$(fleet_volumes "$IT_TOP/tests/fixtures/exa01.xml" "$(fleet_id "$IT_TOP/tests/fixtures/exa01.xml" $G2)")
+check "es.xml gives $G2 volumes" test "$(wc -w <<<"$VOLS2")" -ge 2
+for v in $VOLS2; do
+    check "volume $v attached exactly once on the target" eq 1 "$(host_log $T2 | awk -F'\t' '$3 == 0' | cut -f4 | grep -c "^edvutil attach $v ")"
+    check "volume $v attached to the target now" grep -qx "attached $v" <<<"$(host_state $T2)"
+done
 check "no safety violation" "$HOSTSIM" check "$IT_HOSTS"

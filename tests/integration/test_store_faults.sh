@@ -19,6 +19,7 @@ job_of() { # job_of GUEST: the newest job of GUEST, waiting for it to exist
         [[ -n $id ]] && break
         sleep 0.1
     done
+    [[ -n $id ]] || it_log "    timed out after 60 s waiting for a job of guest $1" >&2
     echo "$id"
 }
 wait_log() { # wait_log PATTERN [SECONDS]: until a worker log has a line matching PATTERN

@@ -22,7 +22,8 @@ add_test(NAME hostsim.selftest COMMAND bash ${CMAKE_SOURCE_DIR}/tests/hostsim/se
 set_tests_properties(hostsim.selftest PROPERTIES LABELS integration TIMEOUT 300)
 
 # Unit suites that need the PostgreSQL cluster (each creates its own database in it).
-set_tests_properties(unit.test_jobstore PROPERTIES FIXTURES_REQUIRED pg)
+set_tests_properties(unit.test_jobstore unit.test_intake unit.test_fencer unit.test_cli_output
+    PROPERTIES FIXTURES_REQUIRED pg)
 
 # Every C file is formatted with the root .clang-format (CONVENTIONS.md).
 add_test(NAME lint.format COMMAND bash -c

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Real QEMU guests between real libvirt daemons: kvmove submit -> Kafka -> worker -> eleven steps
-# over SSH with the libvirt profile -> PostgreSQL -> events. OFFLINE there, OFFLINEFORCE back,
-# then a failure injected on the target before the commit point, recovered by `kvmove replay`.
+# over SSH with the libvirt profile -> PostgreSQL -> events. OFFLINE there, OFFLINEFORCE back
+# from a live source, OFFLINEFORCE from a source that lost power (its stale copy fenced by a
+# worker once the host is back: the dead-host path on real libvirt), then a failure injected on
+# the target before the commit point, recovered by `kvmove replay`.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 H1=rh01kvm01 H2=rh01kvm02
 G=rh01vm01.example.com
@@ -100,10 +102,85 @@ read -r total2 down2 <<<"$(job_times "$job2")"
 job_breakdown "$job2"
 rh_log "OFFLINEFORCE: migration ${total2} ms, guest downtime ${down2} ms"
 
-# 3. A failure on the target before the commit point (MIGRATE_GUEST): H2's attachment
-# directory is unusable, so ATTACH_VOLUMES fails after the guest stopped on H1.
-on $H2 sh -c "mkdir -p $LV && rm -rf $LV/volumes && touch $LV/volumes"
-out=$(lab kvmove submit --guest $G --mode offline --src $H1.example.com --tgt $H2.example.com --wait --timeout 300 2>&1)
+# rh_until SECONDS DESCRIPTION COMMAND...: polls COMMAND (0.2 s) until it succeeds; 1 after
+# SECONDS, saying what it waited for.
+rh_until() {
+    local t=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < t * 5; i++)); do "$@" && return 0; sleep 0.2; done
+    "$@" && return 0
+    echo "    timed out after $t s waiting for $what" >&2
+    return 1
+}
+# power_off HOST: HOST loses power: every process it runs (the guest's QEMU, libvirtd, sshd and
+# their sessions) is killed at once; its disks stay (the namespace's files and mounts), its /run
+# (a tmpfs) is lost.
+# host_procs HOST: the processes HOST runs, its namespace's init (and the unshare that made it,
+# which shares the network namespace) and the init's sleeps left out.
+host_procs() {
+    local q
+    for q in $(rh_pids_in_ns "${RH_HOST_PID[$1]}"); do
+        [[ $q == "${RH_HOST_UPID[$1]}" || $(cat "/proc/$q/comm" 2>/dev/null) == sleep ]] || echo "$q"
+    done
+}
+no_host_procs() { [[ -z $(host_procs "$1") ]]; }
+power_off() {
+    local h=$1 p
+    for p in $(host_procs "$h"); do kill -KILL "$p" 2>/dev/null; done
+    rh_until 10 "every process of $h to end" no_host_procs "$h"
+    on "$h" sh -c 'rm -rf /run/libvirt/* /run/sshd.pid'
+}
+# power_on HOST: HOST boots: sshd and libvirtd start (libvirtd autostarts what is set to).
+power_on() { rh_host_daemons "$1"; rh_host_ready "$1"; }
+cleanup_status() { sql "SELECT status FROM host_cleanups WHERE job_id = '$1'"; }
+cleanup_done() { [[ $(cleanup_status "$1") == done ]]; }
+
+# 3. OFFLINEFORCE from a dead source: H1 loses power with the guest running; the guest is
+# resurrected on H2 (source-side steps skipped, autostart on H2 deferred: the stale definition
+# on H1 still has it). H1 comes back: its libvirtd tries to autostart the stale copy, which QEMU's
+# image lock refuses (H2's QEMU holds the disk); a worker thread removes the stale copy and only
+# then enables autostart on H2.
+power_off $H1
+check "dead source: H1 answers no SSH" eq 255 "$(lab ssh -i "$RH_DIR/id_ed25519" -o UserKnownHostsFile="$RH_DIR/known_hosts" -o BatchMode=yes -o ConnectTimeout=5 root@${RH_HOST_IP[$H1]} true >/dev/null 2>&1; echo $?)"
+out=$(lab kvmove submit --guest $G --mode offlineforce --src $H1.example.com --tgt $H2.example.com --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+check "dead source: OFFLINEFORCE exits 0" eq 0 "$rc"
+job5=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+check "dead source: job succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$job5'")"
+check "dead source: source-side steps skipped as unreachable" eq "DETACH_INTERFACES,REMOVE_BRIDGES,STOP_GUEST" \
+    "$(sql "SELECT string_agg(step, ',' ORDER BY step) FROM job_steps WHERE job_id = '$job5' AND status = 'skipped' AND message LIKE '%unreachable%'")"
+check "dead source: guest running on H2, ready (boot 4)" eq "running" "$(domstate $H2 $G)"
+check "dead source: the same disk followed it (boot counter 4)" eq 4 "$(boot_counter $SYSVOL)"
+check "dead source: H2's serial console says ready, boot 4" grep -q "^KVMOVE-READY boot=4" <<<"$(serial $H2)"
+check "dead source: no autostart on H2 while the stale copy may exist" eq disable "$(autostart $H2 $G)"
+check "dead source: the cleanup of H1 is pending" eq pending "$(cleanup_status "$job5")"
+lab kvmove events >"$RH_DIR/events5.jsonl" 2>/dev/null
+check "dead source: cleanup.pending event" eq 1 "$(jq -r --arg j "$job5" 'select(.data.job_id == $j and .type == "io.kvmove.cleanup.pending") | .id' "$RH_DIR/events5.jsonl" | wc -l)"
+qlog_before=$(on $H1 cat /var/log/libvirt/qemu/$G.log 2>/dev/null | wc -l)
+power_on $H1
+stale_refused() { on $H1 tail -n +$((qlog_before + 1)) /var/log/libvirt/qemu/$G.log 2>/dev/null | grep -q '"write" lock'; }
+check "H1 back: its libvirtd autostarted the stale copy, and QEMU refused it the disk (H2 holds the write lock)" \
+    rh_until 30 "H1's QEMU log to show the refused start" stale_refused
+check "H1 back: the stale copy is not running" test "$(domstate $H1 $G)" != running
+check "H1 back: a worker removes the stale copy" rh_until 60 "the cleanup of H1" cleanup_done "$job5"
+check "H1 back: the stale copy never booted (boot counter still 4)" eq 4 "$(boot_counter $SYSVOL)"
+check "H1 back: the stale definition (and its autostart) gone from H1" eq undefined "$(domstate $H1 $G)"
+check "H1 back: no definition left on H1" eq "" "$(on $H1 virsh list --all --name | sed '/^$/d')"
+check "H1 back: autostart moved to H2 once the stale copy was gone" eq enable "$(autostart $H2 $G)"
+check "H1 back: cfg volume unmounted and its directory gone on H1" on $H1 test ! -e $LV/guests/$G
+check "H1 back: fstab entry gone on H1" eq 0 "$(on $H1 grep -c " $LV/guests/$G " /etc/fstab)"
+check "H1 back: volumes detached from H1" eq "" "$(attached $H1)"
+check "H1 back: bridge $BRIDGE removed from H1" eq "" "$(bridges $H1)"
+check "H1 back: guest still running on H2" eq running "$(domstate $H2 $G)"
+check "H1 back: QEMU on H2 holds the disk's write lock (seen from H1)" locked_from $H1
+lab kvmove events >"$RH_DIR/events5.jsonl" 2>/dev/null
+check "H1 back: cleanup.completed event" eq 1 "$(jq -r --arg j "$job5" 'select(.data.job_id == $j and .type == "io.kvmove.cleanup.completed") | .id' "$RH_DIR/events5.jsonl" | wc -l)"
+
+# 4. A failure on the target before the commit point (MIGRATE_GUEST): H1's attachment
+# directory is unusable, so ATTACH_VOLUMES fails after the guest stopped on H2.
+on $H1 sh -c "mkdir -p $LV && rm -rf $LV/volumes && touch $LV/volumes"
+out=$(lab kvmove submit --guest $G --mode offline --src $H2.example.com --tgt $H1.example.com --wait --timeout 300 2>&1)
 rc=$?
 echo "$out" | sed 's/^/    /'
 job3=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
@@ -112,12 +189,12 @@ check "fault: job failed at ATTACH_VOLUMES" eq "failed ATTACH_VOLUMES" \
     "$(sql "SELECT j.status, s.step FROM jobs j JOIN job_steps s ON s.job_id = j.id AND s.status = 'failed' WHERE j.id = '$job3'" | tr '|' ' ')"
 check "fault: MIGRATE_GUEST (the commit point) did not run" eq "" \
     "$(sql "SELECT status FROM job_steps WHERE job_id = '$job3' AND step = 'MIGRATE_GUEST' AND status NOT IN ('pending')")"
-check "fault: guest still defined on $H1, shut off" eq "shut off" "$(domstate $H1 $G)"
-check "fault: guest not defined on $H2" eq undefined "$(domstate $H2 $G)"
+check "fault: guest still defined on $H2, shut off" eq "shut off" "$(domstate $H2 $G)"
+check "fault: guest not defined on $H1" eq undefined "$(domstate $H1 $G)"
 check "fault: running nowhere" eq 0 "$( (on $H1 virsh list --name; on $H2 virsh list --name) | grep -c .)"
-check "fault: no QEMU holds the disk" on $H1 qemu-io -f raw -c 'read 0 512' /srv/kvmove-shared/$SYSVOL
-check "fault: autostart only on $H1" eq "enable|" "$(autostart $H1 $G)|$(autostart $H2 $G)"
-on $H2 rm -f $LV/volumes
+check "fault: no QEMU holds the disk" on $H2 qemu-io -f raw -c 'read 0 512' /srv/kvmove-shared/$SYSVOL
+check "fault: autostart only on $H2" eq "|enable" "$(autostart $H1 $G)|$(autostart $H2 $G)"
+on $H1 rm -f $LV/volumes
 out=$(lab kvmove replay "$job3" --wait --timeout 300 2>&1)
 rc=$?
 echo "$out" | sed 's/^/    /'
@@ -125,10 +202,11 @@ check "replay: exits 0" eq 0 "$rc"
 job4=$(sql "SELECT id FROM jobs WHERE replay_of = '$job3'")
 check "replay: a new attempt linked to the failed job" test -n "$job4"
 check "replay: succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '$job4'")"
-check "replay: guest running on $H2 and ready (boot 4)" grep -q "^KVMOVE-READY boot=4" <<<"$(serial $H2)"
-check "replay: same disk (boot counter 4)" eq 4 "$(boot_counter $SYSVOL)"
-check "replay: undefined on $H1, autostart on $H2" eq "undefined enable" "$(domstate $H1 $G) $(autostart $H2 $G)"
-check "replay: volumes on $H2 only" eq "|$CFGVOL $CFGDEV,$SYSVOL $SYSDEV" "$(attached $H1)|$(attached $H2)"
+check "replay: guest running on $H1 and ready (boot 5)" grep -q "^KVMOVE-READY boot=5" <<<"$(serial $H1)"
+check "replay: same disk (boot counter 5)" eq 5 "$(boot_counter $SYSVOL)"
+check "replay: undefined on $H2, autostart on $H1" eq "undefined enable" "$(domstate $H2 $G) $(autostart $H1 $G)"
+check "replay: volumes on $H1 only" eq "$CFGVOL $CFGDEV,$SYSVOL $SYSDEV|" "$(attached $H1)|$(attached $H2)"
 for _ in $(seq 50); do [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break; sleep 0.1; done
 check "all jobs: every event published" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")"
-rh_log "measured on real QEMU (TCG): OFFLINE ${total1} ms (downtime ${down1} ms), OFFLINEFORCE ${total2} ms (downtime ${down2} ms), lane $((SECONDS - t_setup)) s"
+read -r total5 down5 <<<"$(job_times "$job5")"
+rh_log "measured on real QEMU (TCG): OFFLINE ${total1} ms (downtime ${down1} ms), OFFLINEFORCE ${total2} ms (downtime ${down2} ms), OFFLINEFORCE from a dead host ${total5} ms, lane $((SECONDS - t_setup)) s"

@@ -387,19 +387,26 @@ START_TEST(test_dead_letter_headers)
 }
 END_TEST
 
-START_TEST(test_tail_unknown_topic)
+/* A topic the cluster does not have (the mock would create it on request, a real cluster may
+ * not: the mock is told to answer as one that does not): neither consumer is made, and the error
+ * names the topic and what to do. */
+START_TEST(test_unknown_topic_named)
 {
+    static const char *const topics[] = {"t.absent.tail", "t.absent.start"};
     bus_consumer *c = NULL;
     char err[512] = "";
-    const char *props_kv[] = {"allow.auto.create.topics=false"};
-    bus_props props = {props_kv, 1};
+    int i, rc;
 
-    /* The mock auto-creates topics on request; a real cluster may not. Either way the call
-     * must either succeed or explain which topic is missing. */
-    if (bus_consumer_new_tail(brokers, &props, "t.absent", &c, err, sizeof(err)) == 0)
-        bus_consumer_close(c);
-    else
-        ck_assert_ptr_nonnull(strstr(err, "t.absent"));
+    for (i = 0; i < 2; i++) {
+        rd_kafka_mock_topic_set_error(mcluster, topics[i], RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+        rc = i == 0 ? bus_consumer_new_tail(brokers, NULL, topics[i], &c, err, sizeof(err))
+                    : bus_consumer_new_from_start(brokers, NULL, topics[i], &c, err, sizeof(err));
+        ck_assert_int_eq(rc, -1);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strstr(err, topics[i]) != NULL && strstr(err, "does not exist") != NULL &&
+                          strstr(err, "kvmove-devbroker") != NULL,
+                      "%s", err);
+    }
 }
 END_TEST
 
@@ -501,7 +508,7 @@ static Suite *bus_suite(void)
     tcase_add_test(tc, test_produce_many_in_order);
     tcase_add_test(tc, test_produce_many_headers);
     tcase_add_test(tc, test_dead_letter_headers);
-    tcase_add_test(tc, test_tail_unknown_topic);
+    tcase_add_test(tc, test_unknown_topic_named);
     tcase_add_loop_test(tc, test_bad_property, 0, sizeof(bad_props) / sizeof(bad_props[0]));
     tcase_add_test(tc, test_good_property_applied);
     tcase_add_test(tc, test_produce_broker_down);

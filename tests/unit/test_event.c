@@ -39,15 +39,16 @@ static const char *str(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* Every type, built as the worker builds it, passes the schema and event_validate. */
+/* Every type, built as the worker builds it, passes the schema and event_validate; the
+ * cleanup events carry what lib/jobstore_cleanup.c puts in them (host, guest, message). */
 static const struct {
     const char *type;
     int has_step;
 } types[] = {
-    {EVENT_JOB_ACCEPTED, 0},     {EVENT_JOB_REJECTED, 0}, {EVENT_PREFLIGHT_PASSED, 0},
-    {EVENT_PREFLIGHT_FAILED, 0}, {EVENT_STEP_STARTED, 1}, {EVENT_STEP_COMPLETED, 1},
-    {EVENT_STEP_SKIPPED, 1},     {EVENT_STEP_FAILED, 1},  {EVENT_JOB_SUCCEEDED, 0},
-    {EVENT_JOB_FAILED, 0},
+    {EVENT_JOB_ACCEPTED, 0},     {EVENT_JOB_REJECTED, 0},    {EVENT_PREFLIGHT_PASSED, 0},
+    {EVENT_PREFLIGHT_FAILED, 0}, {EVENT_STEP_STARTED, 1},    {EVENT_STEP_COMPLETED, 1},
+    {EVENT_STEP_SKIPPED, 1},     {EVENT_STEP_FAILED, 1},     {EVENT_JOB_SUCCEEDED, 0},
+    {EVENT_JOB_FAILED, 0},       {EVENT_CLEANUP_PENDING, 0}, {EVENT_CLEANUP_COMPLETED, 0},
 };
 
 START_TEST(test_every_type_valid)
@@ -59,6 +60,7 @@ START_TEST(test_every_type_valid)
     if (types[_i].has_step)
         json_object_set_new(data, "step", json_string("STOP_GUEST"));
     json_object_set_new(data, "host", json_string("exa01adm02.example.com"));
+    json_object_set_new(data, "guest", json_string("exa01vm01.example.com"));
     json_object_set_new(data, "message", json_string("Step STOP_GUEST completed successfully"));
     json_object_set_new(data, "elapsed_ms", json_integer(23817));
     ev = event_build(types[_i].type, "worker-1", JOB, "exa01vm01.example.com", data);
@@ -152,6 +154,34 @@ START_TEST(test_optional_parts)
     ck_assert_int_eq(jschema_validate(s, ev, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "step"));
     json_decref(ev);
+    jschema_free(s);
+}
+END_TEST
+
+/* The cleanup events are checked as strictly as the others: a job id, hostnames as hostnames. */
+START_TEST(test_cleanup_events_refused)
+{
+    static const struct {
+        const char *type, *job, *host, *needle;
+    } bad[] = {
+        {EVENT_CLEANUP_PENDING, NULL, "exa01adm02.example.com", "job_id"},
+        {EVENT_CLEANUP_COMPLETED, NULL, "exa01adm02.example.com", "job_id"},
+        {EVENT_CLEANUP_PENDING, JOB, "not a host;", "host"},
+        {EVENT_CLEANUP_COMPLETED, JOB, "-leading.dash", "host"},
+    };
+    jschema *s = event_schema();
+    char err[1024];
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *ev = event_build(bad[i].type, "w", bad[i].job, "exa01vm01.example.com",
+                                 json_pack("{s:s,s:s,s:s}", "host", bad[i].host, "guest",
+                                           "exa01vm01.example.com", "message", "m"));
+        ck_assert_ptr_nonnull(ev);
+        ck_assert_msg(jschema_validate(s, ev, err, sizeof(err)) == -1, "case %zu accepted", i);
+        ck_assert_msg(strstr(err, bad[i].needle) != NULL, "case %zu: %s", i, err);
+        json_decref(ev);
+    }
     jschema_free(s);
 }
 END_TEST
@@ -300,6 +330,7 @@ int main(void)
     int failed;
 
     tcase_add_loop_test(tc, test_every_type_valid, 0, (int)(sizeof(types) / sizeof(types[0])));
+    tcase_add_test(tc, test_cleanup_events_refused);
     tcase_add_test(tc, test_attributes);
     tcase_add_test(tc, test_data_ownership);
     tcase_add_test(tc, test_optional_parts);

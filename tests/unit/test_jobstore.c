@@ -756,19 +756,36 @@ START_TEST(test_claim_order_and_per_host_limit)
 }
 END_TEST
 
+/* max_jobs_per_host 2: a job waits while either of its hosts runs two jobs, and goes when
+ * both are below two. */
 START_TEST(test_claim_limit_two)
 {
-    job a;
-    char id[37], errstr[512];
+    job a, b, c, d;
+    char i1[37], i2[37], i3[37], i4[37], errstr[512];
 
-    new_job("g1", "h1", "h2", id);
-    new_job("g2", "h2", "h3", id);
-    new_job("g3", "h3", "h1", id);
+    new_job("g1", "h1", "h2", i1);
+    new_job("g2", "h2", "h3", i2);
+    new_job("g3", "h3", "h1", i3);
+    new_job("g4", "h1", "h3", i4); /* h1: g1, g3; h3: g2, g3 once the first three run */
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
-    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
-    /* g3 (h3 -> h1): h3 has 1 running job (g2), h1 has 1 (g1); neither host is at 2 */
-    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &a, errstr, sizeof(errstr)), 1);
-    ck_assert_str_eq(a.guest, "g3");
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &b, errstr, sizeof(errstr)), 1);
+    /* g3 (h3 -> h1): h3 runs g2, h1 runs g1: one each, below two */
+    ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 2, &c, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(c.guest, "g3");
+    /* g4 (h1 -> h3): both hosts at the limit */
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("queued", "SELECT status FROM jobs WHERE id = '%s'", i4);
+    /* g1 ends: h1 is below two, h3 still at it */
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 0);
+    /* g2 ends: both below two */
+    ck_assert_int_eq(jobstore_job_finish(js, &b, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
+                                         errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 1);
+    ck_assert_str_eq(d.id, i4);
 }
 END_TEST
 
@@ -911,6 +928,43 @@ START_TEST(test_failure_codes)
     ck_assert_int_eq(jobstore_ensure(js, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(jobstore_outbox_backlog(js, &backlog, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(backlog, 0);
+}
+END_TEST
+
+/* Library code does not print: what the server says beside a result (a WARNING here, the FATAL
+ * of a terminated backend in a worker) never reaches stderr through libpq's default notice
+ * processor, where it broke the worker's JSON log lines. */
+START_TEST(test_notices_not_printed)
+{
+    char errstr[512], path[] = "/tmp/kvmove-unit-notice.XXXXXX", buf[4096];
+    PGresult *r;
+    FILE *f;
+    size_t n;
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+
+    ck_assert_int_ge(fd, 0);
+    r = PQexec(pg, "CREATE FUNCTION unit_warn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "RAISE WARNING 'kvmove-unit-notice'; RETURN NEW; END $$; CREATE TRIGGER "
+                   "unit_warn BEFORE INSERT ON configs FOR EACH ROW EXECUTE FUNCTION unit_warn()");
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(r);
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,
+                                           errstr, sizeof(errstr)),
+                     0);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    f = fdopen(fd, "r");
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    unlink(path);
+    close(saved);
+    PQclear(PQexec(pg, "DROP TRIGGER unit_warn ON configs; DROP FUNCTION unit_warn()"));
+    ck_assert_msg(strstr(buf, "kvmove-unit-notice") == NULL, "printed on stderr: %s", buf);
+    ck_sql_eq("1", "SELECT count(*) FROM configs");
 }
 END_TEST
 
@@ -1377,6 +1431,7 @@ int main(void)
     tcase_add_test(tc, test_step_end_invalid_utf8);
     tcase_add_test(tc, test_step_end_huge_output);
     tcase_add_test(tc, test_failure_codes);
+    tcase_add_test(tc, test_notices_not_printed);
     tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
     tcase_add_test(tc, test_outbox_publish_prefix);
     tcase_add_test(tc, test_outbox_publish_limit);
