@@ -392,7 +392,7 @@ static void record_job(const char *id, const char *message, job_status final, co
                                        sizeof(err)),
                      0);
     if (final != JOB_RUNNING)
-        ck_assert_msg(jobstore_job_finish(js, &j, final, error, 2000, NULL, NULL, "w1", "unit", err,
+        ck_assert_msg(jobstore_job_finish(js, &j, final, error, 2000, NULL, "w1", "unit", err,
                                           sizeof(err)) == 0,
                       "%s", err);
 }

@@ -776,13 +776,13 @@ START_TEST(test_claim_limit_two)
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 0);
     ck_sql_eq("queued", "SELECT status FROM jobs WHERE id = '%s'", i4);
     /* g1 ends: h1 is below two, h3 still at it */
-    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 0);
     /* g2 ends: both below two */
-    ck_assert_int_eq(jobstore_job_finish(js, &b, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &b, JOB_SUCCEEDED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
     ck_assert_int_eq(jobstore_job_claim(js, "w2", 60, 2, &d, errstr, sizeof(errstr)), 1);
     ck_assert_str_eq(d.id, i4);
