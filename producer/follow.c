@@ -169,7 +169,8 @@ int cmd_replay(cli *c, int argc, char **argv)
             wait = 1;
             break;
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("replay", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'h':
             printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
@@ -310,7 +311,8 @@ int cmd_watch(cli *c, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("watch", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'j':
             c->json = 1;

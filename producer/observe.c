@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "jschema.h"
+#include "number.h"
 #include "step.h"
 #include "util.h"
 
@@ -97,17 +98,18 @@ int cmd_status(cli *c, int argc, char **argv)
  * age such as 30m, turned into the UTC time that long ago. */
 static int since_parse(const char *arg, char *out, size_t out_size)
 {
-    char *end;
+    char *end, num[32];
     long n;
     struct tm tm;
 
-    if (isdigit((unsigned char)arg[0])) {
-        n = strtol(arg, &end, 10);
-        if (end != arg && end[0] && !end[1] && strchr("smhd", end[0]) && n >= 0) {
-            time_t t = time(NULL) - n * (end[0] == 's'   ? 1
-                                         : end[0] == 'm' ? 60
-                                         : end[0] == 'h' ? 3600
-                                                         : 86400);
+    if (isdigit((unsigned char)arg[0]) && strlen(arg) < sizeof(num) &&
+        strchr("smhd", arg[strlen(arg) - 1])) {
+        char unit = arg[strlen(arg) - 1];
+        long mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
+        util_strlcpy(num, arg, strlen(arg)); /* without the unit */
+        /* at most ten years ago, so that the product cannot overflow */
+        if (number_parse_long("--since", num, 0, 3650L * 86400 / mult, &n, NULL, 0) == 0) {
+            time_t t = time(NULL) - n * mult;
             strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
             return 0;
         }
@@ -168,9 +170,8 @@ int cmd_jobs(cli *c, int argc, char **argv)
             since = since_buf;
             break;
         case 'l':
-            limit = atoi(optarg);
-            if (limit <= 0)
-                return usage_error("jobs", "--limit takes a positive number, not '%s'", optarg);
+            if (cli_int_option("jobs", "--limit", optarg, 1, 100000, &limit))
+                return EXIT_USAGE;
             break;
         case 'j':
             c->json = 1;
