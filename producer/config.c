@@ -13,6 +13,7 @@
 static void config_help(void)
 {
     printf("Usage: kvmove config load FILE [--json]\n"
+           "       kvmove config show [--json]\n"
            "       kvmove config save FILE [--version N] [--json]\n"
            "       kvmove config list [--json]\n"
            "       kvmove config diff A B [--json]\n"
@@ -23,7 +24,10 @@ static void config_help(void)
            "  list        every version with its state: loaded, migration-merged,\n"
            "              migration-deployed\n"
            "  diff A B    which guests moved (or appeared, or went) between versions A and B,\n"
-           "              and the actions B adds or changes; 0 means the newest version\n\n"
+           "              and the actions B adds or changes; 0 means the newest version\n"
+           "  show        the effective settings (not es.xml): each key's value, secrets\n"
+           "              redacted, and where it came from: default, file PATH:LINE, env NAME\n"
+           "              or flag; the configuration files looked for first\n\n"
            "Exit status: 0 done, 1 invalid file or no such version, 2 usage,\n"
            "3 database unreachable.\n");
 }
@@ -311,6 +315,56 @@ out:
     return rc;
 }
 
+/* ---- kvmove config show: the settings, not es.xml ---- */
+
+static void show_text(void *ctx, const settings_entry *e)
+{
+    (void)ctx;
+    printf("%-26s = %-30s  # %s\n", e->key, shown(e->value), shown(e->origin));
+}
+
+static void show_json(void *ctx, const settings_entry *e)
+{
+    static const char *const sources[] = {"default", "file", "env", "flag"};
+
+    json_array_append_new(ctx, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s}", "key", e->key, "value",
+                                         e->value, "redacted", e->redacted, "env", e->env, "source",
+                                         sources[e->source], "origin", e->origin));
+}
+
+static int config_show(cli *c, int argc, char **argv)
+{
+    size_t i;
+    int a;
+
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--json") == 0)
+            c->json = 1;
+        else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+            config_help();
+            return EXIT_DONE;
+        } else
+            return usage_error("config", "show takes no argument, not '%s'", argv[a]);
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:[],s:[]}", "files", "settings");
+        for (i = 0; i < c->s.n_files; i++)
+            json_array_append_new(json_object_get(o, "files"),
+                                  json_pack("{s:s,s:s,s:b}", "path", c->s.files[i].path, "role",
+                                            c->s.files[i].role, "read", c->s.files[i].read));
+        settings_show(&c->s, show_json, json_object_get(o, "settings"));
+        print_json(o);
+        json_decref(o);
+        return EXIT_DONE;
+    }
+    printf("# kvmove's settings: defaults < configuration files < environment < flags\n");
+    for (i = 0; i < c->s.n_files; i++)
+        printf("# %s file %s%s\n", c->s.files[i].role, shown(c->s.files[i].path),
+               c->s.files[i].read ? "" : " (not read)");
+    settings_show(&c->s, show_text, NULL);
+    return EXIT_DONE;
+}
+
 int cmd_config(cli *c, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
@@ -326,9 +380,12 @@ int cmd_config(cli *c, int argc, char **argv)
         config_help();
         return EXIT_DONE;
     }
+    if (strcmp(sub, "show") == 0)
+        return config_show(c, argc - 1, argv + 1);
     if (strcmp(sub, "load") != 0 && strcmp(sub, "save") != 0 && strcmp(sub, "list") != 0 &&
         strcmp(sub, "diff") != 0)
-        return usage_error("config", "unknown config command '%s' (load, save, list, diff)", sub);
+        return usage_error("config", "unknown config command '%s' (load, save, list, diff, show)",
+                           sub);
     if ((rc = config_options(c, sub, argc - 1, argv + 1,
                              strcmp(sub, "save") == 0 ? &version : NULL)) >= 0)
         return rc;
