@@ -297,13 +297,18 @@ int board_watch(cli *c, bus_consumer *cons, jschema *schema, const char *host, i
 
     board_init(&b, host);
     seed(c, &b);
-    if (tty)
+    if (tty) {
         redraw(&b, &drawn, width);
-    else
+    } else {
+        /* a comment line first: says what is watched, and that watch is reading now */
+        board_summary(&b, line, sizeof(line));
+        printf("# kvmove watch: %s%s; %s\n", host ? "the jobs from or to " : "every job",
+               host ? shown(host) : "", line);
         for (size_t i = 0; i < b.n; i++) {
             board_line(&b, i, wall_ms(), 0, line, sizeof(line));
             printf("%s\n", shown(line));
         }
+    }
     fflush(stdout);
     while (cli_running) {
         bus_message m;

@@ -89,5 +89,8 @@ int cmd_config(cli *c, int argc, char **argv);
 int cmd_shell(cli *c, int argc, char **argv);
 int cmd_evacuate(cli *c, int argc, char **argv);
 int cmd_cleanup(cli *c, int argc, char **argv);
+/* The hidden verb the shell completion calls (producer/complete.c). */
+#define CLI_COMPLETE_VERB "__complete"
+int cmd_complete(cli *c, int argc, char **argv);
 
 #endif

@@ -175,8 +175,11 @@ int cmd_replay(cli *c, int argc, char **argv)
             break;
         case 'h':
             printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
+                   "                         [--timeout SEC]\n"
                    "Resume a failed job as a new attempt linked to it: from its failed step\n"
-                   "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n");
+                   "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n"
+                   "  --wait         follow the new job until it ends (exit 0 succeeded, 1 not)\n"
+                   "  --timeout SEC  with --wait, stop following after SEC seconds (exit 1)\n");
             return EXIT_DONE;
         default:
             return usage_error("replay", "%s", "invalid option");

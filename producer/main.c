@@ -45,7 +45,7 @@ static void print_warnings(const char *text)
 typedef struct verb {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
-    const char *help;
+    const char *help; /* NULL: not listed (the completion helper) */
 } verb;
 
 static const verb verbs[] = {
@@ -60,6 +60,7 @@ static const verb verbs[] = {
     {"cleanup", cmd_cleanup,
      "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
+    {CLI_COMPLETE_VERB, cmd_complete, NULL},
 };
 
 static void usage(void)
@@ -70,7 +71,8 @@ static void usage(void)
            "Move KVM guests between KVM hosts offline, through Kafka and kvmove workers.\n\n"
            "Commands:\n");
     for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
+        if (verbs[i].help)
+            printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
     printf("\nOptions:\n"
            "  -c, --config=FILE   the configuration file (default $KVMOVE_CONFIG, else the\n"
            "                      system's and the user's, see below)\n"
@@ -152,7 +154,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kvmove: %s\nTry 'kvmove --help' for more information.\n", err);
         goto out;
     }
-    print_warnings(c.s.warnings.buf);
+    /* The completion helper runs on every TAB: its stderr would land on the command line. */
+    if (strcmp(argv[optind], CLI_COMPLETE_VERB) != 0)
+        print_warnings(c.s.warnings.buf);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
