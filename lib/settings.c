@@ -324,6 +324,12 @@ static int kafka_config_file_read(settings *s, const char *path, char *errstr, s
 
 /* ---- one setting ---- */
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 /* Index of KEY in the table, or -1. */
 static int key_index(const char *key)
 {
@@ -346,7 +352,7 @@ static int set_from(settings *s, const char *key, const char *value, settings_or
         const char *name = key + 6;
         size_t n = strlen(name);
         /* kafka.PROPERTY_file: PROPERTY's value is in a file (no librdkafka property ends so) */
-        if (n > 5 && strcmp(name + n - 5, "_file") == 0) {
+        if (n > 5 && ends_with(name, "_file")) {
             char prop[256], secret[4096];
             int rc;
             if (n - 5 >= sizeof(prop)) {
@@ -507,7 +513,9 @@ int settings_load_file(settings *s, const char *path, int must_exist, char *errs
             rc = -1;
             break;
         }
-        if ((strncmp(key, "kafka.", 6) == 0 && settings_is_secret_property(key + 6)) ||
+        /* kafka.sasl.password_file names a file: the secret is in that file, not here */
+        if ((strncmp(key, "kafka.", 6) == 0 && settings_is_secret_property(key + 6) &&
+             !ends_with(key, "_file")) ||
             (strcmp(key, "db") == 0 && conninfo_has_password(value)))
             secret = 1;
     }
