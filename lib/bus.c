@@ -66,10 +66,14 @@ static const bus_kv bus_common_defaults[] = {
     {"reconnect.backoff.max.ms", "1000"},
 };
 
+/* partitioner: librdkafka's default (consistent_random, CRC32) puts a key on another partition
+ * than Java's and kafkajs's default (murmur2); murmur2_random is theirs, so one guest's requests
+ * stay ordered on one partition whichever client published them. */
 static const bus_kv bus_producer_defaults[] = {
     {"enable.idempotence", "true"},
     {"acks", "all"},
     {"linger.ms", "1"},
+    {"partitioner", "murmur2_random"},
 };
 
 /* fetch.wait.max.ms: a real broker answers a fetch as soon as data arrives, so this only

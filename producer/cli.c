@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jschema.h"
+#include "number.h"
 #include "termtext.h"
 #include "util.h"
 
@@ -18,6 +19,16 @@ int usage_error(const char *verb, const char *fmt, const char *arg)
     fprintf(stderr, "\nTry 'kvmove %s%s--help' for more information.\n", verb ? verb : "",
             verb ? " " : "");
     return EXIT_USAGE;
+}
+
+int cli_int_option(const char *verb, const char *option, const char *text, int min, int max,
+                   int *out)
+{
+    char err[512];
+
+    if (number_parse_int(option, text, min, max, out, err, sizeof(err)) != 0)
+        return usage_error(verb, "%s", err);
+    return 0;
 }
 
 int open_store(cli *c, jobstore **js)

@@ -27,6 +27,12 @@ typedef struct cli {
 
 /* Prints "kvmove VERB: FMT(ARG)" and the Try line on stderr. Returns EXIT_USAGE. */
 int usage_error(const char *verb, const char *fmt, const char *arg);
+/* The longest --timeout a command takes, in seconds (a week; 0 = no limit). */
+#define CLI_TIMEOUT_MAX 604800
+/* Parses TEXT, the value of OPTION of VERB, strictly (lib/number.c) as a number from MIN to
+ * MAX into *OUT. Returns 0, or EXIT_USAGE after a usage error naming the option and the value. */
+int cli_int_option(const char *verb, const char *option, const char *text, int min, int max,
+                   int *out);
 /* Connects to PostgreSQL. Returns 0 and *JS (caller closes), or EXIT_UNREACHABLE after telling
  * on stderr what to check. */
 int open_store(cli *c, jobstore **js);
@@ -89,5 +95,8 @@ int cmd_config(cli *c, int argc, char **argv);
 int cmd_shell(cli *c, int argc, char **argv);
 int cmd_evacuate(cli *c, int argc, char **argv);
 int cmd_cleanup(cli *c, int argc, char **argv);
+/* The hidden verb the shell completion calls (producer/complete.c). */
+#define CLI_COMPLETE_VERB "__complete"
+int cmd_complete(cli *c, int argc, char **argv);
 
 #endif

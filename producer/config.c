@@ -1,5 +1,6 @@
-/* config: kvmove config: es.xml versions stored in PostgreSQL (load, save, list, diff). */
+/* config: kvmove config: es.xml versions stored in PostgreSQL (load, save, list, diff, prune) and config show (the effective settings). */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,14 @@
 
 #include "cli.h"
 #include "esxml.h"
+#include "number.h"
 #include "sysconfig.h"
 #include "util.h"
 
 static void config_help(void)
 {
     printf("Usage: kvmove config load FILE [--json]\n"
+           "       kvmove config show [--json]\n"
            "       kvmove config save FILE [--system S] [--version N] [--json]\n"
            "       kvmove config list [--system S] [--json]\n"
            "       kvmove config diff A B [--system S] [--json]\n"
@@ -31,6 +34,9 @@ static void config_help(void)
            "  prune       delete old versions: those beyond the N newest of each system\n"
            "              (--keep) and/or older than AGE (--older-than, e.g. '30 days'); the\n"
            "              newest version of a system and any version a job names always stay\n"
+           "  show        the effective settings (not es.xml): each key's value, secrets\n"
+           "              redacted, and where it came from: default, file PATH:LINE, env NAME\n"
+           "              or flag; the configuration files looked for first\n"
            "--system may be left out while the database holds one system.\n\n"
            "Exit status: 0 done, 1 invalid file or no such version, 2 usage,\n"
            "3 database unreachable.\n");
@@ -56,7 +62,7 @@ static int config_options(cli *c, const char *sub, int argc, char **argv, config
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int ch, prune = strcmp(sub, "prune") == 0;
-    char *end;
+    char err[256];
 
     memset(o, 0, sizeof(*o));
     optind = 0;
@@ -66,9 +72,9 @@ static int config_options(cli *c, const char *sub, int argc, char **argv, config
             if (strcmp(sub, "save") != 0)
                 return usage_error("config", "--version applies to 'config save' only, not '%s'",
                                    sub);
-            o->version = strtol(optarg, &end, 10);
-            if (end == optarg || *end || o->version < 0)
-                return usage_error("config", "--version takes a version number, not '%s'", optarg);
+            if (number_parse_long("--version", optarg, 0, LONG_MAX, &o->version, err,
+                                  sizeof(err)) != 0)
+                return usage_error("config", "%s", err);
             break;
         case 'S':
             if (strcmp(sub, "load") == 0)
@@ -77,13 +83,11 @@ static int config_options(cli *c, const char *sub, int argc, char **argv, config
             o->system = optarg;
             break;
         case 'k':
-            o->keep = (int)strtol(optarg, &end, 10);
             if (!prune)
                 return usage_error("config", "--keep applies to 'config prune' only, not '%s'",
                                    sub);
-            if (end == optarg || *end || o->keep < 1)
-                return usage_error(
-                    "config", "--keep takes a number of versions (1 or more), not '%s'", optarg);
+            if (number_parse_int("--keep", optarg, 1, INT_MAX, &o->keep, err, sizeof(err)) != 0)
+                return usage_error("config", "%s", err);
             break;
         case 'o':
             if (!prune)
@@ -390,6 +394,56 @@ out:
     return rc;
 }
 
+/* ---- kvmove config show: the settings, not es.xml ---- */
+
+static void show_text(void *ctx, const settings_entry *e)
+{
+    (void)ctx;
+    printf("%-26s = %-30s  # %s\n", e->key, shown(e->value), shown(e->origin));
+}
+
+static void show_json(void *ctx, const settings_entry *e)
+{
+    static const char *const sources[] = {"default", "file", "env", "flag"};
+
+    json_array_append_new(ctx, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s}", "key", e->key, "value",
+                                         e->value, "redacted", e->redacted, "env", e->env, "source",
+                                         sources[e->source], "origin", e->origin));
+}
+
+static int config_show(cli *c, int argc, char **argv)
+{
+    size_t i;
+    int a;
+
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--json") == 0)
+            c->json = 1;
+        else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+            config_help();
+            return EXIT_DONE;
+        } else
+            return usage_error("config", "show takes no argument, not '%s'", argv[a]);
+    }
+    if (c->json) {
+        json_t *o = json_pack("{s:[],s:[]}", "files", "settings");
+        for (i = 0; i < c->s.n_files; i++)
+            json_array_append_new(json_object_get(o, "files"),
+                                  json_pack("{s:s,s:s,s:b}", "path", c->s.files[i].path, "role",
+                                            c->s.files[i].role, "read", c->s.files[i].read));
+        settings_show(&c->s, show_json, json_object_get(o, "settings"));
+        print_json(o);
+        json_decref(o);
+        return EXIT_DONE;
+    }
+    printf("# kvmove's settings: defaults < configuration files < environment < flags\n");
+    for (i = 0; i < c->s.n_files; i++)
+        printf("# %s file %s%s\n", c->s.files[i].role, shown(c->s.files[i].path),
+               c->s.files[i].read ? "" : " (not read)");
+    settings_show(&c->s, show_text, NULL);
+    return EXIT_DONE;
+}
+
 int cmd_config(cli *c, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
@@ -405,9 +459,11 @@ int cmd_config(cli *c, int argc, char **argv)
         config_help();
         return EXIT_DONE;
     }
+    if (strcmp(sub, "show") == 0)
+        return config_show(c, argc - 1, argv + 1);
     if (strcmp(sub, "load") != 0 && strcmp(sub, "save") != 0 && strcmp(sub, "list") != 0 &&
         strcmp(sub, "diff") != 0 && strcmp(sub, "prune") != 0)
-        return usage_error("config", "unknown config command '%s' (load, save, list, diff, prune)",
+        return usage_error("config", "unknown config command '%s' (load, save, list, diff, prune, show)",
                            sub);
     if ((rc = config_options(c, sub, argc - 1, argv + 1, &o)) >= 0)
         return rc;

@@ -349,9 +349,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
             targets = optarg;
             break;
         case 'p':
-            max_parallel = atoi(optarg);
-            if (max_parallel < 1 || max_parallel > EVAC_MAX)
-                return usage_error("evacuate", "--max-parallel must be 1 to 256, not '%s'", optarg);
+            if (cli_int_option("evacuate", "--max-parallel", optarg, 1, EVAC_MAX, &max_parallel))
+                return EXIT_USAGE;
             break;
         case 's':
             sequential = 1;

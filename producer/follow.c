@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board.h"
 #include "cli.h"
 #include "event.h"
 #include "jschema.h"
@@ -169,12 +170,16 @@ int cmd_replay(cli *c, int argc, char **argv)
             wait = 1;
             break;
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("replay", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'h':
             printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
+                   "                         [--timeout SEC]\n"
                    "Resume a failed job as a new attempt linked to it: from its failed step\n"
-                   "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n");
+                   "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n"
+                   "  --wait         follow the new job until it ends (exit 0 succeeded, 1 not)\n"
+                   "  --timeout SEC  with --wait, stop following after SEC seconds (exit 1)\n");
             return EXIT_DONE;
         default:
             return usage_error("replay", "%s", "invalid option");
@@ -292,13 +297,12 @@ static void watch_show_plain(const char *type, const json_t *ev, const json_t *d
 
 int cmd_watch(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"timeout", required_argument, NULL, 'T'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"no-validate", no_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
+        {"no-validate", no_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
+        {"host", required_argument, NULL, 'H'},    {NULL, 0, NULL, 0}};
     char err[1024], path[1100];
-    const char *job = NULL;
+    const char *job = NULL, *host = NULL;
     bus_consumer *cons = NULL;
     bus_props props = props_of(c);
     jschema *schema = NULL;
@@ -310,7 +314,8 @@ int cmd_watch(cli *c, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("watch", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'j':
             c->json = 1;
@@ -318,9 +323,13 @@ int cmd_watch(cli *c, int argc, char **argv)
         case 'n':
             validate = 0;
             break;
+        case 'H':
+            host = optarg;
+            break;
         case 'h':
             printf(
                 "Usage: kvmove watch [JOB] [--json] [--timeout SEC] [--no-validate]\n"
+                "       kvmove watch [--host H] [--timeout SEC]\n"
                 "Show live progress from kvmove.events. With JOB: that job's events from its\n"
                 "start, ending when the job ends (exit 0 succeeded, 1 failed or rejected).\n"
                 "Without JOB: every job's new events until interrupted.\n\n"
@@ -328,7 +337,13 @@ int cmd_watch(cli *c, int argc, char **argv)
                 "one plain line per event: TIME TYPE JOB [STEP] [host=H] [elapsed=S] [MESSAGE].\n"
                 "  --json         the events themselves, one JSON object per line\n"
                 "  --timeout SEC  give up after SEC seconds (exit 1)\n"
-                "  --no-validate  do not check events against schema/event.schema.json\n");
+                "  --no-validate  do not check events against schema/event.schema.json\n"
+                "  --host H       the jobs from or to KVM host H (an evacuation of H): one\n"
+                "                 progress line per job, a line per change when not a terminal\n\n"
+                "Without JOB on a terminal (or with --host), every job queued or running (from\n"
+                "the database) and every job that starts is one line, redrawn in place:\n"
+                "  ID GUEST SRC -> TGT [DONE/STEPS] STEP running SECs | succeeded in SECs |\n"
+                "  FAILED at STEP: MESSAGE\n");
             return EXIT_DONE;
         default:
             return usage_error("watch", "%s", "invalid option");
@@ -336,6 +351,8 @@ int cmd_watch(cli *c, int argc, char **argv)
     }
     if (optind + 1 < argc)
         return usage_error("watch", "%s", "name at most one job id");
+    if (host && (optind < argc || c->json))
+        return usage_error("watch", "%s", "--host shows every job of a host: no JOB, no --json");
     if (optind < argc) {
         job = argv[optind];
         if (!util_is_uuid(job))
@@ -355,6 +372,11 @@ int cmd_watch(cli *c, int argc, char **argv)
              : bus_consumer_new_tail(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
                                      sizeof(err))) != 0) {
         rc = cli_broker_error(c, "cannot read kvmove.events", err);
+        goto out;
+    }
+    /* Every job at once: one line each (producer/board.c). */
+    if (job == NULL && !c->json && (view.tty || host)) {
+        rc = board_watch(c, cons, schema, host, timeout_s, view.tty);
         goto out;
     }
     while (cli_running) {

@@ -29,10 +29,23 @@ static void on_signal(int sig)
     cli_running = 0;
 }
 
+/* Prints the settings' warnings (one per line in TEXT, may be NULL) on stderr. */
+static void print_warnings(const char *text)
+{
+    const char *nl;
+
+    for (; text && *text; text = nl + 1) {
+        nl = strchr(text, '\n');
+        if (nl == NULL)
+            break;
+        fprintf(stderr, "kvmove: warning: %.*s\n", (int)(nl - text), text);
+    }
+}
+
 typedef struct verb {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
-    const char *help;
+    const char *help; /* NULL: not listed (the completion helper) */
 } verb;
 
 static const verb verbs[] = {
@@ -42,11 +55,12 @@ static const verb verbs[] = {
     {"jobs", cmd_jobs, "list jobs (--status, --guest, --since)"},
     {"watch", cmd_watch, "live progress of a job (or of every job) from kvmove.events"},
     {"events", cmd_events, "print the CloudEvents on kvmove.events (--follow)"},
-    {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B"},
+    {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B; show settings"},
     {"evacuate", cmd_evacuate, "move every guest off a KVM host, placed by capacity"},
     {"cleanup", cmd_cleanup,
      "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
+    {CLI_COMPLETE_VERB, cmd_complete, NULL},
 };
 
 static void usage(void)
@@ -57,19 +71,23 @@ static void usage(void)
            "Move KVM guests between KVM hosts offline, through Kafka and kvmove workers.\n\n"
            "Commands:\n");
     for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
+        if (verbs[i].help)
+            printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
     printf("\nOptions:\n"
-           "  -c, --config=FILE   configuration file (default $KVMOVE_CONFIG or\n"
-           "                      /etc/kvmove/kvmove.conf)\n"
+           "  -c, --config=FILE   the configuration file (default $KVMOVE_CONFIG, else the\n"
+           "                      system's and the user's, see below)\n"
            "  -b, --brokers=LIST  Kafka bootstrap servers (KVMOVE_BROKERS)\n"
            "  -X KEY=VALUE        librdkafka property (repeatable)\n"
            "      --db=CONNINFO   PostgreSQL conninfo (KVMOVE_DB; PG* variables honoured)\n"
            "  -o, --set=KEY=VALUE any configuration key\n"
            "      --json          machine-readable output (every listing command also\n"
            "                      takes --json after its name)\n"
-           "  -h, --help          show this help and exit\n\n"
-           "Precedence: defaults < configuration file < environment (KVMOVE_*) < options.\n"
-           "See kvmove(1).\n\n"
+           "  -h, --help          show this help and exit\n"
+           "      --version       show the version and exit\n\n"
+           "Precedence: defaults < configuration files < environment (KVMOVE_*) < options.\n"
+           "Without -c or $KVMOVE_CONFIG, /etc/kvmove/kvmove.conf and then\n"
+           "$XDG_CONFIG_HOME/kvmove/kvmove.conf (~/.config/kvmove/kvmove.conf) are read, if\n"
+           "present; 'kvmove config show' prints the result. See kvmove(1), kvmove.conf(5).\n\n"
            "Exit status: 0 done, 1 job or validation failed, 2 usage error,\n"
            "3 broker or database unreachable.\n"
            "Run 'kvmove COMMAND --help' for a command's options.\n");
@@ -77,13 +95,11 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"brokers", required_argument, NULL, 'b'},
-                                         {"db", required_argument, NULL, 'd'},
-                                         {"set", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, 'J'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"brokers", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},     {"set", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'J'},         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     cli c;
     char *flags[128], err[1024];
     size_t n_flags = 0, i;
@@ -118,6 +134,9 @@ int main(int argc, char **argv)
         case 'h':
             usage();
             return EXIT_DONE;
+        case 'V':
+            printf("kvmove %s\n", KVMOVE_VERSION);
+            return EXIT_DONE;
         default:
             fprintf(stderr, "Try 'kvmove --help' for more information.\n");
             return EXIT_USAGE;
@@ -130,11 +149,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "kvmove: no command given\nTry 'kvmove --help' for more information.\n");
         goto out;
     }
-    if (settings_resolve(&c.s, config, (const char *const *)flags, n_flags, err, sizeof(err)) !=
+    if (settings_resolve_cli(&c.s, config, (const char *const *)flags, n_flags, err, sizeof(err)) !=
         0) {
         fprintf(stderr, "kvmove: %s\nTry 'kvmove --help' for more information.\n", err);
         goto out;
     }
+    /* The completion helper runs on every TAB: its stderr would land on the command line. */
+    if (strcmp(argv[optind], CLI_COMPLETE_VERB) != 0)
+        print_warnings(c.s.warnings.buf);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

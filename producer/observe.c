@@ -5,11 +5,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "jschema.h"
+#include "number.h"
 #include "step.h"
+#include "timeline.h"
 #include "util.h"
+
+/* The lines above a job's details: its id, attempt, status, hosts, and error. */
+static void status_header(const json_t *j)
+{
+    printf("Job %s (attempt %lld%s%s): %s, created %s\n", jshown(j, "id"),
+           (long long)json_integer_value(json_object_get(j, "attempt")),
+           json_is_string(json_object_get(j, "replay_of")) ? ", replay of " : "",
+           jshown(j, "replay_of"), jshown(j, "status"), jshown(j, "created_at"));
+    printf("  %s from %s to %s, MODE=%s%s%s\n", jshown(j, "guest"), jshown(j, "src_host"),
+           jshown(j, "tgt_host"), jshown(j, "mode"),
+           json_is_string(json_object_get(j, "only_step")) ? ", WHERE STEPNAME=" : "",
+           jshown(j, "only_step"));
+    if (*jstr(j, "error"))
+        printf("  error: %s\n", shown_lines(jstr(j, "error")));
+}
+
+/* --timeline: the steps on a time axis (producer/timeline.c), as wide as the terminal, in
+ * colour on one (unless $NO_COLOR), plain text otherwise. */
+static void status_timeline(const json_t *j)
+{
+    util_lines lines = {NULL, 0, 0};
+    struct timespec now;
+    const char *term = getenv("TERM");
+    int tty = isatty(STDOUT_FILENO);
+    int color = tty && getenv("NO_COLOR") == NULL && !(term && strcmp(term, "dumb") == 0);
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (timeline_from_job(j, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                          timeline_width(STDOUT_FILENO), color, &lines) == 0 &&
+        lines.buf)
+        fputs(lines.buf, stdout);
+    free(lines.buf);
+}
 
 int cmd_status(cli *c, int argc, char **argv)
 {
@@ -20,19 +56,26 @@ int cmd_status(cli *c, int argc, char **argv)
     int rc;
 
     const char *id = NULL;
-    int a;
+    int a, timeline = 0;
 
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
-            printf("Usage: kvmove status JOB [--json]\n"
+            printf("Usage: kvmove status JOB [--json | --timeline]\n"
                    "Show a job, its preflight results and each step with state, host, start,\n"
-                   "duration and message.\n\n"
+                   "duration and message.\n"
+                   "  --json       the job as one JSON object\n"
+                   "  --timeline   the steps drawn on a time axis, a row per host (the source's,\n"
+                   "               the target's), the guest's downtime (STOP_GUEST begins to\n"
+                   "               STARTUP_GUEST ends) marked, and a legend; as wide as the\n"
+                   "               terminal ($COLUMNS or 80 when not one)\n\n"
                    "Exit status: 0 job queued, running or succeeded, 1 job failed or rejected\n"
                    "(or no such job), 2 usage, 3 database unreachable.\n");
             return EXIT_DONE;
         }
         if (strcmp(argv[a], "--json") == 0)
             c->json = 1;
+        else if (strcmp(argv[a], "--timeline") == 0)
+            timeline = 1;
         else if (argv[a][0] == '-')
             return usage_error("status", "unknown option '%s'", argv[a]);
         else if (id != NULL)
@@ -42,6 +85,8 @@ int cmd_status(cli *c, int argc, char **argv)
     }
     if (id == NULL)
         return usage_error("status", "%s", "name one job id (see 'kvmove jobs')");
+    if (timeline && c->json)
+        return usage_error("status", "%s", "--timeline draws, --json prints data: choose one");
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     rc = jobstore_job_get_json(js, id, &j, err, sizeof(err));
@@ -52,17 +97,11 @@ int cmd_status(cli *c, int argc, char **argv)
     }
     if (c->json) {
         print_json(j);
+    } else if (timeline) {
+        status_header(j);
+        status_timeline(j);
     } else {
-        printf("Job %s (attempt %lld%s%s): %s, created %s\n", jshown(j, "id"),
-               (long long)json_integer_value(json_object_get(j, "attempt")),
-               json_is_string(json_object_get(j, "replay_of")) ? ", replay of " : "",
-               jshown(j, "replay_of"), jshown(j, "status"), jshown(j, "created_at"));
-        printf("  %s from %s to %s, MODE=%s%s%s\n", jshown(j, "guest"), jshown(j, "src_host"),
-               jshown(j, "tgt_host"), jshown(j, "mode"),
-               json_is_string(json_object_get(j, "only_step")) ? ", WHERE STEPNAME=" : "",
-               jshown(j, "only_step"));
-        if (*jstr(j, "error"))
-            printf("  error: %s\n", shown_lines(jstr(j, "error")));
+        status_header(j);
         printf("Preflight:\n");
         json_array_foreach(json_object_get(j, "preflight"), i, v) printf(
             "  %-28s %-8s %s\n", jshown(v, "check"), jshown(v, "status"), jshown(v, "message"));
@@ -97,17 +136,18 @@ int cmd_status(cli *c, int argc, char **argv)
  * age such as 30m, turned into the UTC time that long ago. */
 static int since_parse(const char *arg, char *out, size_t out_size)
 {
-    char *end;
+    char *end, num[32];
     long n;
     struct tm tm;
 
-    if (isdigit((unsigned char)arg[0])) {
-        n = strtol(arg, &end, 10);
-        if (end != arg && end[0] && !end[1] && strchr("smhd", end[0]) && n >= 0) {
-            time_t t = time(NULL) - n * (end[0] == 's'   ? 1
-                                         : end[0] == 'm' ? 60
-                                         : end[0] == 'h' ? 3600
-                                                         : 86400);
+    if (isdigit((unsigned char)arg[0]) && strlen(arg) < sizeof(num) &&
+        strchr("smhd", arg[strlen(arg) - 1])) {
+        char unit = arg[strlen(arg) - 1];
+        long mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
+        util_strlcpy(num, arg, strlen(arg)); /* without the unit */
+        /* at most ten years ago, so that the product cannot overflow */
+        if (number_parse_long("--since", num, 0, 3650L * 86400 / mult, &n, NULL, 0) == 0) {
+            time_t t = time(NULL) - n * mult;
             strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
             return 0;
         }
@@ -168,9 +208,8 @@ int cmd_jobs(cli *c, int argc, char **argv)
             since = since_buf;
             break;
         case 'l':
-            limit = atoi(optarg);
-            if (limit <= 0)
-                return usage_error("jobs", "--limit takes a positive number, not '%s'", optarg);
+            if (cli_int_option("jobs", "--limit", optarg, 1, 100000, &limit))
+                return EXIT_USAGE;
             break;
         case 'j':
             c->json = 1;

@@ -437,7 +437,8 @@ int cmd_shell(cli *c, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'T':
-            sh.timeout_s = atoi(optarg);
+            if (cli_int_option("shell", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &sh.timeout_s))
+                return EXIT_USAGE;
             break;
         case 'j':
             c->json = 1;

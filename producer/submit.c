@@ -299,7 +299,8 @@ int cmd_submit(cli *c, int argc, char **argv)
             wait = 1;
             break;
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("submit", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'Q':
             req.sequential = 1;

@@ -1,5 +1,6 @@
 /* kvmove-devbroker: in-memory Kafka for development and tests (librdkafka's mock cluster). */
 #include "bus.h"
+#include "number.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -46,18 +47,15 @@ static void usage(FILE *out)
                  "read_committed filtering, no persistence.\n");
 }
 
-static int parse_count(const char *s, const char *what, int min, int max, int *out)
+/* A count option, parsed as every kvmove number is (lib/number.c). */
+static int parse_count(const char *s, const char *option, int min, int max, int *out)
 {
-    char *end;
-    long v;
+    char err[256];
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, PROG ": invalid %s '%s' (expected %d to %d)\n", what, s, min, max);
+    if (number_parse_int(option, s, min, max, out, err, sizeof(err)) != 0) {
+        fprintf(stderr, PROG ": %s\n", err);
         return -1;
     }
-    *out = (int)v;
     return 0;
 }
 
@@ -115,11 +113,11 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "b:p:f:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'b':
-            if (parse_count(optarg, "broker count", 1, 16, &n_brokers) < 0)
+            if (parse_count(optarg, "--brokers", 1, 16, &n_brokers) < 0)
                 goto usage_error;
             break;
         case 'p':
-            if (parse_count(optarg, "partition count", 1, 1024, &partitions) < 0)
+            if (parse_count(optarg, "--partitions", 1, 1024, &partitions) < 0)
                 goto usage_error;
             break;
         case 'f':

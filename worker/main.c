@@ -288,6 +288,7 @@ static void usage(FILE *f)
           "  worker.grace_s      on SIGTERM, seconds running steps get before their jobs are\n"
           "                      handed back (30)\n"
           "  -h, --help          show this help and exit\n"
+          "      --version       show the version and exit\n"
           "\n"
           "Settings are taken from defaults < configuration file < environment < options.\n",
           f);
@@ -295,15 +296,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"brokers", required_argument, NULL, 'b'},
-                                         {"db", required_argument, NULL, 'd'},
-                                         {"set", required_argument, NULL, 'o'},
-                                         {"id", required_argument, NULL, 'i'},
-                                         {"jobs", required_argument, NULL, 'j'},
-                                         {"log-format", required_argument, NULL, 'L'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},     {"brokers", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},         {"set", required_argument, NULL, 'o'},
+        {"id", required_argument, NULL, 'i'},         {"jobs", required_argument, NULL, 'j'},
+        {"log-format", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0}};
     worker w;
     char *flags[128];
     size_t n_flags = 0;
@@ -344,6 +342,9 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'V':
+            printf("kvmove-worker %s\n", KVMOVE_VERSION);
+            return 0;
         default:
             fprintf(stderr, "Try 'kvmove-worker --help' for more information.\n");
             return 2;
@@ -372,6 +373,8 @@ int main(int argc, char **argv)
                 err);
         return 2;
     }
+    for (const char *p = w.s.warnings.buf, *nl; p && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+        worker_log_at(WORKER_LOG_WARNING, "[worker] %.*s", (int)(nl - p), p);
     if (w.s.worker_id[0])
         util_strlcpy(w.owner, w.s.worker_id, sizeof(w.owner));
     else {

@@ -16,6 +16,7 @@ set_tests_properties(interop.install PROPERTIES FIXTURES_SETUP interop_npm LABEL
 add_test(NAME interop.asyncapi COMMAND bash ${INTEROP_DIR}/asyncapi.sh)
 add_test(NAME interop.schemas COMMAND env node ${INTEROP_DIR}/schemas.js)
 add_test(NAME interop.clients COMMAND bash ${INTEROP_DIR}/test_clients.sh)
-set_tests_properties(interop.asyncapi interop.schemas interop.clients PROPERTIES
+add_test(NAME interop.partitions COMMAND bash ${INTEROP_DIR}/test_partitions.sh)
+set_tests_properties(interop.asyncapi interop.schemas interop.clients interop.partitions PROPERTIES
     FIXTURES_REQUIRED interop_npm LABELS interop TIMEOUT 600 ENVIRONMENT "${INTEROP_ENV}")
 set_tests_properties(interop.clients PROPERTIES FIXTURES_REQUIRED "interop_npm;pg")
