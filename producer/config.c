@@ -1,4 +1,5 @@
-/* config: kvmove config: es.xml versions stored in PostgreSQL (load, save, list, diff, prune) and config show (the effective settings). */
+/* config: kvmove config: es.xml versions stored in PostgreSQL (load, save, list, diff, prune) and
+ * config show (the effective settings). */
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -463,8 +464,8 @@ int cmd_config(cli *c, int argc, char **argv)
         return config_show(c, argc - 1, argv + 1);
     if (strcmp(sub, "load") != 0 && strcmp(sub, "save") != 0 && strcmp(sub, "list") != 0 &&
         strcmp(sub, "diff") != 0 && strcmp(sub, "prune") != 0)
-        return usage_error("config", "unknown config command '%s' (load, save, list, diff, prune, show)",
-                           sub);
+        return usage_error(
+            "config", "unknown config command '%s' (load, save, list, diff, prune, show)", sub);
     if ((rc = config_options(c, sub, argc - 1, argv + 1, &o)) >= 0)
         return rc;
     /* getopt_long moved the operands after the options: argv[1 + optind ...]. */
