@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,18 @@
 #define BUS_POLL_SLICE_MS 20
 /* How long bus_producer_close waits for outstanding deliveries. */
 #define BUS_CLOSE_FLUSH_MS 10000
+
+/* Messages this process queued for the brokers and the produce calls that carried them (one
+ * bus_produce_many batch or bus_produce_sync message each): bus_counters. */
+static atomic_ulong n_messages, n_batches;
+
+void bus_counters(unsigned long *messages, unsigned long *batches)
+{
+    if (messages)
+        *messages = atomic_load(&n_messages);
+    if (batches)
+        *batches = atomic_load(&n_batches);
+}
 
 /* The most recent client-level error (error_cb), shared by producer and consumer. */
 typedef struct bus_lasterr {
@@ -351,6 +364,9 @@ int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, c
         }
         queued++;
     }
+    atomic_fetch_add(&n_messages, queued);
+    if (queued > 0)
+        atomic_fetch_add(&n_batches, 1);
     for (;;) {
         size_t done = 0;
         pthread_mutex_lock(&p->lock);
@@ -402,6 +418,8 @@ int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const 
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             hdrs = NULL; /* now owned by the message */
+            atomic_fetch_add(&n_messages, 1);
+            atomic_fetch_add(&n_batches, 1);
             break;
         }
         if (hdrs != NULL)

@@ -63,6 +63,11 @@ typedef struct bus_out {
 int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, char *errstr,
                      size_t errstr_size);
 
+/* What this process produced so far (every producer): *MESSAGES queued for the brokers and
+ * the *BATCHES (produce calls: one bus_produce_many or bus_produce_sync each) that carried them.
+ * Either may be NULL. */
+void bus_counters(unsigned long *messages, unsigned long *batches);
+
 /* Flushes (up to 10 s), drops what is still undelivered after that, and destroys (accepts
  * NULL). */
 void bus_producer_close(bus_producer *p);

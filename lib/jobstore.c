@@ -3,6 +3,7 @@
 #include "jobstore.h"
 #include "jobstore_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,28 @@ static int failure_code(jobstore *js, PGresult *res)
     return failure_of_sqlstate(state) == FAILURE_TRANSIENT ? -JOBSTORE_EDB : -JOBSTORE_EDATA;
 }
 
+/* Statements this process sent and transactions it ended, over all its connections: the work
+ * kvmove asks of the database (jobstore_counters). */
+static atomic_ulong n_statements, n_transactions;
+
+/* Counts SQL about to be sent on JS: a statement, and a transaction when it is COMMIT or
+ * ROLLBACK or runs outside a transaction on its own. */
+static void count(jobstore *js, const char *sql)
+{
+    atomic_fetch_add(&n_statements, 1);
+    if (strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0 ||
+        (PQtransactionStatus(js->conn) == PQTRANS_IDLE && strcmp(sql, "BEGIN") != 0))
+        atomic_fetch_add(&n_transactions, 1);
+}
+
+void jobstore_counters(unsigned long *statements, unsigned long *transactions)
+{
+    if (statements)
+        *statements = atomic_load(&n_statements);
+    if (transactions)
+        *transactions = atomic_load(&n_transactions);
+}
+
 /* Ends a statement: 0 and *OUT (or cleared) when RES has status EXPECT, else its code. */
 static int settle(jobstore *js, const char *what, PGresult *res, ExecStatusType expect,
                   PGresult **out, char *errstr, size_t errstr_size)
@@ -77,6 +100,7 @@ static int settle(jobstore *js, const char *what, PGresult *res, ExecStatusType 
 int jobstore_run(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
                  ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size)
 {
+    count(js, sql);
     return settle(js, what, PQexecParams(js->conn, sql, n, NULL, params, NULL, NULL, 0), expect,
                   out, errstr, errstr_size);
 }
@@ -180,7 +204,10 @@ int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size)
 
 void jobstore_rollback(jobstore *js)
 {
-    PGresult *res = PQexec(js->conn, "ROLLBACK");
+    PGresult *res;
+
+    count(js, "ROLLBACK");
+    res = PQexec(js->conn, "ROLLBACK");
     PQclear(res);
 }
 
@@ -208,6 +235,7 @@ int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t 
         jobstore_close(js);
         return -JOBSTORE_EDB;
     }
+    count(js, "SET");
     PQclear(PQexec(js->conn, "SET application_name = 'kvmove'"));
     *out = js;
     return 0;
@@ -225,7 +253,9 @@ void jobstore_close(jobstore *js)
 int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size)
 {
     if (PQstatus(js->conn) == CONNECTION_OK) {
-        PGresult *res = PQexec(js->conn, "SELECT 1");
+        PGresult *res;
+        count(js, "SELECT 1");
+        res = PQexec(js->conn, "SELECT 1");
         int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
         if (ok)

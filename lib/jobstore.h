@@ -37,6 +37,11 @@ char *jobstore_text_clean(const char *text);
  * Returns 0 and *OUT (free with jobstore_close), or -JOBSTORE_EDB with errstr. */
 int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t errstr_size);
 void jobstore_close(jobstore *js); /* accepts NULL */
+/* What this process asked of PostgreSQL so far, over all its connections: *STATEMENTS sent and
+ * *TRANSACTIONS ended (committed or rolled back; a statement outside a transaction is one).
+ * Either may be NULL. */
+void jobstore_counters(unsigned long *statements, unsigned long *transactions);
+
 /* Reconnects if the connection broke (PostgreSQL restarted). Returns 0 or -JOBSTORE_EDB. */
 int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size);
 
