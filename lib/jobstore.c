@@ -175,10 +175,41 @@ int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), co
     return 0;
 }
 
+int jobstore_text_array(size_t n, const char *(*text)(const void *ctx, size_t i), const void *ctx,
+                        char **out, char *errstr, size_t errstr_size)
+{
+    size_t i, len = 0, size = 3;
+    const char *s;
+    char *a;
+
+    for (i = 0; i < n; i++)
+        size += 2 * strlen(text(ctx, i)) + 3;
+    if ((*out = a = malloc(size)) == NULL) {
+        util_errf(errstr, errstr_size, "database: text list: out of memory");
+        return -JOBSTORE_EDB;
+    }
+    a[len++] = '{';
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            a[len++] = ',';
+        a[len++] = '"';
+        for (s = text(ctx, i); *s; s++) {
+            if (*s == '"' || *s == '\\')
+                a[len++] = '\\';
+            a[len++] = *s;
+        }
+        a[len++] = '"';
+    }
+    a[len++] = '}';
+    a[len] = '\0';
+    return 0;
+}
+
 int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
                     size_t errstr_size)
 {
     /* Our own files with several statements: PQexec, no parameters. */
+    count(js, sql);
     return settle(js, what, PQexec(js->conn, sql), PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
 

@@ -132,6 +132,14 @@ int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int
 int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const char *source,
                             int passed, json_t *data, char *errstr, size_t errstr_size);
 
+/* Records the N preflight results in order (NAMES, STATUSES, MESSAGES; seq 1..N) with the
+ * verdict event (as jobstore_preflight_done: DATA stolen) in one statement: one round trip and
+ * one commit for the whole preflight. */
+int jobstore_preflight_record_all(jobstore *js, const job *j, const char *owner, const char *source,
+                                  const char *const *names, const char *const *statuses,
+                                  const char *const *messages, size_t n, int passed, json_t *data,
+                                  char *errstr, size_t errstr_size);
+
 /* Marks STEP running on HOST (attempts + 1) with a step.started event. */
 int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *host,
                         const char *owner, const char *source, char *errstr, size_t errstr_size);

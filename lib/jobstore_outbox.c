@@ -9,29 +9,39 @@
 #include "event.h"
 #include "util.h"
 
+int jobstore_outbox_event(const char *job_id, const char *guest, const char *type,
+                          const char *source, json_t *data, char event_id[40], char **payload,
+                          char *errstr, size_t errstr_size)
+{
+    json_t *ev = event_build(type, source, job_id, guest, data);
+
+    *payload = NULL;
+    event_id[0] = '\0';
+    if (ev == NULL || (*payload = event_dump(ev)) == NULL) {
+        util_errf(errstr, errstr_size, "cannot build %s event", type);
+        json_decref(ev);
+        return -JOBSTORE_EDATA;
+    }
+    util_strlcpy(event_id, json_string_value(json_object_get(ev, "id")), 40);
+    json_decref(ev);
+    return 0;
+}
+
 int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, const char *type,
                         const char *source, json_t *data, char *errstr, size_t errstr_size)
 {
-    json_t *ev = event_build(type, source, job_id, guest, data);
-    char *payload = NULL;
-    const char *p[4];
-    int rc = -JOBSTORE_EDATA;
+    char id[40], *payload = NULL;
+    const char *p[4] = {id, (job_id && util_is_uuid(job_id)) ? job_id : NULL, job_id, NULL};
+    int rc =
+        jobstore_outbox_event(job_id, guest, type, source, data, id, &payload, errstr, errstr_size);
 
-    if (ev == NULL || (payload = event_dump(ev)) == NULL) {
-        util_errf(errstr, errstr_size, "cannot build %s event", type);
-        goto out;
-    }
-    p[0] = json_string_value(json_object_get(ev, "id"));
-    p[1] = (job_id && util_is_uuid(job_id)) ? job_id : NULL;
-    p[2] = job_id;
     p[3] = payload;
-    rc = jobstore_cmd(js, "write outbox",
-                      "INSERT INTO outbox (event_id, job_id, topic, key, payload) "
-                      "VALUES ($1::uuid, $2::uuid, 'kvmove.events', $3, $4::jsonb)",
-                      4, p, NULL, errstr, errstr_size);
-out:
+    if (rc == 0)
+        rc = jobstore_cmd(js, "write outbox",
+                          "INSERT INTO outbox (event_id, job_id, topic, key, payload) "
+                          "VALUES ($1::uuid, $2::uuid, 'kvmove.events', $3, $4::jsonb)",
+                          4, p, NULL, errstr, errstr_size);
     free(payload);
-    json_decref(ev);
     return rc;
 }
 

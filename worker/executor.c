@@ -110,7 +110,8 @@ static int preflight(run *r)
     preflight_report *rep = calloc(1, sizeof(*rep));
     preflight_reservation *resv = NULL;
     size_t n_resv = 0;
-    int i, n_steps = 0, seq = 0, passed, rc;
+    const char *names[PREFLIGHT__COUNT], *statuses[PREFLIGHT__COUNT], *messages[PREFLIGHT__COUNT];
+    int i, n_steps = 0, passed, rc;
 
     if (rep == NULL) {
         snprintf(r->failure, sizeof(r->failure), "preflight could not run: out of memory");
@@ -152,20 +153,17 @@ static int preflight(run *r)
         } else if (pr->status == PREFLIGHT_WARNING)
             worker_log("[%s] Preflight check %s: warning: %s", ex->tag, preflight_name(pr->check),
                        pr->message);
-        rc = STORE(ex, r->err,
-                   jobstore_preflight_record(ex->js, j, w->owner, ++seq, preflight_name(pr->check),
-                                             preflight_status_to_string(pr->status), pr->message,
-                                             r->err, sizeof(r->err)));
-        if (rc < 0)
-            goto out;
+        names[i] = preflight_name(pr->check);
+        statuses[i] = preflight_status_to_string(pr->status);
+        messages[i] = pr->message;
     }
     passed = preflight_passed(rep);
-    /* Ownership of the array passes to jobstore_preflight_done. */
-    rc = STORE(
-        ex, r->err,
-        jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
-                                json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)),
-                                r->err, sizeof(r->err)));
+    /* Every result and the verdict in one write; the data's ownership passes to the store. */
+    rc = STORE(ex, r->err,
+               jobstore_preflight_record_all(
+                   ex->js, j, w->owner, w->source, names, statuses, messages, PREFLIGHT__COUNT,
+                   passed, json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)), r->err,
+                   sizeof(r->err)));
     if (rc == 0)
         rc = passed;
 out:
