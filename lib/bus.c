@@ -48,6 +48,8 @@ typedef struct bus_delivery {
     int done;
     int abandoned;
     rd_kafka_resp_err_t err;
+    int32_t partition; /* where the broker stored it */
+    int64_t offset;
     bus_producer *p;
 } bus_delivery;
 
@@ -249,6 +251,8 @@ static void bus_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     p = d->p;
     pthread_mutex_lock(&p->lock);
     d->err = m->err;
+    d->partition = m->partition;
+    d->offset = m->offset;
     d->done = 1;
     free_it = d->abandoned;
     pthread_mutex_unlock(&p->lock);
@@ -381,6 +385,8 @@ int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, c
     for (i = 0; i < queued; i++) {
         if (d[i]->done) {
             msgs[i].delivered = d[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+            msgs[i].partition = msgs[i].delivered ? d[i]->partition : -1;
+            msgs[i].offset = msgs[i].delivered ? d[i]->offset : -1;
             delivered += msgs[i].delivered;
             free(d[i]);
         } else {

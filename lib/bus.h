@@ -53,6 +53,8 @@ typedef struct bus_out {
     int delivered;             /* set: 1 when the broker acknowledged it */
     const bus_header *headers; /* N_HEADERS entries (copied), may be NULL */
     size_t n_headers;
+    int32_t partition; /* set: where a delivered message was stored (-1 if not delivered) */
+    int64_t offset;
 } bus_out;
 
 /* Produces the N messages at once and waits (up to TIMEOUT_MS in all) for their delivery

@@ -297,7 +297,7 @@ int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size)
         db_error(js, "reconnect", NULL, errstr, errstr_size);
         return -JOBSTORE_EDB;
     }
-    return 0;
+    return jobstore_relisten(js, errstr, errstr_size);
 }
 
 int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,

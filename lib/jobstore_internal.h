@@ -12,7 +12,9 @@
 struct jobstore {
     PGconn *conn;
     char *conninfo;
-    char sqlstate[6]; /* of the last failed statement ("" when none or no server answer) */
+    char sqlstate[6];      /* of the last failed statement ("" when none or no server answer) */
+    char listening[4][32]; /* channels of jobstore_listen, listened to again after a reconnect */
+    int n_listening;
 };
 
 /* Advisory lock keys (arbitrary, fixed). */
@@ -60,6 +62,9 @@ int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), co
  * (JSON null when there is no row). */
 int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
                         const char *const *params, json_t **out, char *errstr, size_t errstr_size);
+
+/* LISTENs again on every channel of jobstore_listen (after the connection was reset). */
+int jobstore_relisten(jobstore *js, char *errstr, size_t errstr_size);
 
 /* Writes one event into the outbox inside the caller's transaction. DATA is stolen
  * (jobstore_outbox.c). */

@@ -50,21 +50,47 @@ static const char *row_id(const void *res, size_t i)
     return PQgetvalue(res, (int)i, 0);
 }
 
-/* Marks the first SENT events of RES (ids in column 0) published. */
-static int mark_published(jobstore *js, PGresult *res, int sent, char *errstr, size_t errstr_size)
+/* "{p,p,...}" / "{o,o,...}" of the first N events' partitions or offsets (malloc'd). */
+static char *position_array(const jobstore_event *ev, size_t n, int offsets)
 {
-    char *ids = NULL;
-    int rc = jobstore_id_array((size_t)sent, row_id, res, &ids, errstr, errstr_size);
-    const char *p[1] = {ids};
+    char *a = malloc(n * 24 + 3);
+    size_t i, len = 0;
 
+    if (a == NULL)
+        return NULL;
+    a[len++] = '{';
+    for (i = 0; i < n; i++)
+        len += (size_t)sprintf(a + len, "%s%lld", i ? "," : "",
+                               offsets ? (long long)ev[i].offset : (long long)ev[i].partition);
+    a[len++] = '}';
+    a[len] = '\0';
+    return a;
+}
+
+/* Marks the first SENT events of RES (ids in column 0) published, with their positions. */
+static int mark_published(jobstore *js, PGresult *res, const jobstore_event *ev, int sent,
+                          char *errstr, size_t errstr_size)
+{
+    char *ids = NULL, *parts = position_array(ev, (size_t)sent, 0),
+         *offs = position_array(ev, (size_t)sent, 1);
+    int rc = jobstore_id_array((size_t)sent, row_id, res, &ids, errstr, errstr_size);
+    const char *p[3] = {ids, parts, offs};
+
+    if (rc == 0 && (parts == NULL || offs == NULL)) {
+        util_errf(errstr, errstr_size, "outbox: out of memory");
+        rc = -JOBSTORE_EDB;
+    }
     /* By id, not by range: an event committed late may carry a smaller id than one sent here,
      * and it has not been sent. */
     if (rc == 0)
         rc = jobstore_cmd(js, "mark published",
-                          "UPDATE outbox SET published_at = clock_timestamp() WHERE id = "
-                          "ANY($1::bigint[])",
-                          1, p, NULL, errstr, errstr_size);
+                          "UPDATE outbox o SET published_at = clock_timestamp(), kafka_partition "
+                          "= d.part, kafka_offset = d.off FROM unnest($1::bigint[], "
+                          "$2::integer[], $3::bigint[]) AS d(id, part, off) WHERE o.id = d.id",
+                          3, p, NULL, errstr, errstr_size);
     free(ids);
+    free(parts);
+    free(offs);
     return rc;
 }
 
@@ -86,9 +112,9 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
         return rc;
     rc = jobstore_value(js, "outbox lock", "SELECT pg_try_advisory_xact_lock($1::bigint)::int", 1,
                         lp, &got, errstr, errstr_size);
-    if (rc == 0 && !got) { /* another worker is publishing right now */
+    if (rc == 0 && !got) { /* another worker is publishing, or kvmove watch is placing */
         jobstore_rollback(js);
-        return 0;
+        return JOBSTORE_OUTBOX_BUSY;
     }
     if (rc == 0)
         rc = jobstore_run(js, "read outbox",
@@ -111,7 +137,7 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
             while (sent < n && ev[sent].delivered)
                 sent++;
         if (sent > 0)
-            rc = mark_published(js, res, sent, errstr, errstr_size);
+            rc = mark_published(js, res, ev, sent, errstr, errstr_size);
     }
     free(ev);
     PQclear(res);
@@ -126,4 +152,23 @@ int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t er
     return jobstore_value(js, "outbox backlog",
                           "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL,
                           backlog, errstr, errstr_size);
+}
+
+int jobstore_outbox_expire(jobstore *js, int retention_s, int limit, long *deleted, char *errstr,
+                           size_t errstr_size)
+{
+    char rs[16], lim[16];
+    const char *p[2] = {rs, lim};
+    int rows = 0, rc;
+
+    snprintf(rs, sizeof(rs), "%d", retention_s);
+    snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 1000);
+    rc = jobstore_cmd(js, "expire outbox",
+                      "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < "
+                      "now() - make_interval(secs => $1::integer) ORDER BY published_at LIMIT "
+                      "$2::integer)",
+                      2, p, &rows, errstr, errstr_size);
+    if (deleted)
+        *deleted = rc == 0 ? rows : 0;
+    return rc;
 }
