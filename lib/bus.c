@@ -62,6 +62,8 @@ struct bus_consumer {
     bus_header *headers; /* n_headers entries; names/values owned */
     size_t n_headers;
     bus_lasterr lasterr;
+    char *topic;    /* group-less consumers: their topic (owned) */
+    int partitions; /* and its partition count */
 };
 
 /* One librdkafka property. */
@@ -548,6 +550,7 @@ static void consumer_free(bus_consumer *c)
         rd_kafka_destroy(c->rk);
     }
     pthread_mutex_destroy(&c->lasterr.lock);
+    free(c->topic);
     free(c);
 }
 
@@ -661,22 +664,17 @@ static int topic_partition_count(rd_kafka_t *rk, const char *topic, int *count, 
     return rc;
 }
 
-/* Group-less consumer on every partition of TOPIC, at the high watermark (TAIL) or at the
- * beginning. */
-static int consumer_new_standalone(const char *brokers, const bus_props *props, const char *topic,
-                                   int tail, bus_consumer **out, char *errstr, size_t errstr_size)
+int bus_consumer_new_idle(const char *brokers, const bus_props *props, const char *topic,
+                          bus_consumer **out, char *errstr, size_t errstr_size)
 {
     bus_consumer *c = consumer_alloc();
     rd_kafka_conf_t *conf;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_resp_err_t err;
     char uuid[37], group[64];
-    int n = 0, i;
 
     *out = NULL;
-    if (c == NULL) {
+    if (c == NULL || (c->topic = strdup(topic)) == NULL) {
         util_errf(errstr, errstr_size, "out of memory");
-        return -1;
+        goto fail;
     }
     conf = conf_build(brokers, bus_standalone_defaults, BUS_NKV(bus_standalone_defaults), props,
                       &c->lasterr, errstr, errstr_size);
@@ -692,37 +690,110 @@ static int consumer_new_standalone(const char *brokers, const bus_props *props, 
         goto fail;
     }
     c->rk = consumer_rk_new(conf, brokers, errstr, errstr_size); /* conf now owned */
-    if (c->rk == NULL)
+    if (c->rk == NULL ||
+        topic_partition_count(c->rk, topic, &c->partitions, errstr, errstr_size) < 0)
         goto fail;
-    if (topic_partition_count(c->rk, topic, &n, errstr, errstr_size) < 0)
-        goto fail;
-    parts = rd_kafka_topic_partition_list_new(n);
-    for (i = 0; i < n; i++) {
-        int64_t lo = 0, hi = RD_KAFKA_OFFSET_BEGINNING;
-
-        if (tail) {
-            err = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi, BUS_SETUP_TIMEOUT_MS);
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s", topic,
-                          i, rd_kafka_err2str(err));
-                goto fail;
-            }
-        }
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
-    }
-    err = rd_kafka_assign(c->rk, parts);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", topic,
-                  rd_kafka_err2str(err));
-        goto fail;
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
     *out = c;
     return 0;
 
 fail:
-    if (parts != NULL)
+    consumer_free(c);
+    return -1;
+}
+
+int bus_consumer_partitions(const bus_consumer *c)
+{
+    return c->partitions;
+}
+
+int bus_consumer_ends(bus_consumer *c, int64_t *end, char *errstr, size_t errstr_size)
+{
+    int i;
+
+    for (i = 0; i < c->partitions; i++) {
+        int64_t lo = 0;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, c->topic, i, &lo, &end[i],
+                                                                   BUS_SETUP_TIMEOUT_MS);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s", c->topic, i,
+                      rd_kafka_err2str(err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int bus_consumer_offsets_for_time(bus_consumer *c, int64_t since_ms, int64_t *at, char *errstr,
+                                  size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+    rd_kafka_resp_err_t err;
+    int i;
+
+    for (i = 0; i < c->partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset = since_ms;
+    err = rd_kafka_offsets_for_times(c->rk, parts, BUS_SETUP_TIMEOUT_MS);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "cannot look up offsets of %s by time: %s", c->topic,
+                  rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(parts);
+        return -1;
+    }
+    /* A partition without a message that late answers -1 (its end, which AT holds already); so
+     * does a broker that cannot look up by time (librdkafka's mock cluster). */
+    for (i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &parts->elems[i];
+        if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset >= 0 && e->partition >= 0 &&
+            e->partition < c->partitions && e->offset < at[e->partition])
+            at[e->partition] = e->offset;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return 0;
+}
+
+int bus_consumer_start(bus_consumer *c, const int64_t *at, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+    rd_kafka_resp_err_t err;
+    int i;
+
+    for (i = 0; i < c->partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset =
+            at ? at[i] : RD_KAFKA_OFFSET_BEGINNING;
+    err = rd_kafka_assign(c->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", c->topic,
+                  rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* Group-less consumer on every partition of TOPIC, at the high watermark (TAIL) or at the
+ * beginning. */
+static int consumer_new_standalone(const char *brokers, const bus_props *props, const char *topic,
+                                   int tail, bus_consumer **out, char *errstr, size_t errstr_size)
+{
+    bus_consumer *c = NULL;
+    int64_t *at = NULL;
+
+    *out = NULL;
+    if (bus_consumer_new_idle(brokers, props, topic, &c, errstr, errstr_size) < 0)
+        return -1;
+    if (tail && (at = calloc((size_t)c->partitions, sizeof(*at))) == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if ((tail && bus_consumer_ends(c, at, errstr, errstr_size) < 0) ||
+        bus_consumer_start(c, at, errstr, errstr_size) < 0)
+        goto fail;
+    free(at);
+    *out = c;
+    return 0;
+
+fail:
+    free(at);
     consumer_free(c);
     return -1;
 }

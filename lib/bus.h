@@ -114,6 +114,24 @@ int bus_consumer_new_tail(const char *brokers, const bus_props *props, const cha
 /* As bus_consumer_new_tail, but from the beginning of every partition. */
 int bus_consumer_new_from_start(const char *brokers, const bus_props *props, const char *topic,
                                 bus_consumer **out, char *errstr, size_t errstr_size);
+/* A group-less consumer of every partition of TOPIC that reads nothing until bus_consumer_start
+ * says where (for readers that place themselves: bus_consumer_ends, _offsets_for_time, or
+ * offsets known otherwise). Returns 0 and *OUT (free with bus_consumer_close), or -1. */
+int bus_consumer_new_idle(const char *brokers, const bus_props *props, const char *topic,
+                          bus_consumer **out, char *errstr, size_t errstr_size);
+/* The partition count of a group-less consumer's topic. */
+int bus_consumer_partitions(const bus_consumer *c);
+/* END[p] = the end (high watermark) of each partition p now. Returns 0 or -1 with errstr. */
+int bus_consumer_ends(bus_consumer *c, int64_t *end, char *errstr, size_t errstr_size);
+/* Lowers AT[p] to the offset of partition p's first message timestamped at or after SINCE_MS
+ * (ms since the epoch; Kafka's ListOffsets by time, rd_kafka_offsets_for_times) where the broker
+ * knows one. A broker that cannot look up by time (librdkafka's mock cluster, kvmove-devbroker)
+ * leaves AT as it is. Returns 0 or -1 with errstr. */
+int bus_consumer_offsets_for_time(bus_consumer *c, int64_t since_ms, int64_t *at, char *errstr,
+                                  size_t errstr_size);
+/* Starts reading partition p at offset AT[p] (AT NULL: at the beginning of every partition).
+ * Returns 0 or -1 with errstr. */
+int bus_consumer_start(bus_consumer *c, const int64_t *at, char *errstr, size_t errstr_size);
 /* Waits up to TIMEOUT_MS for a message. Returns 1 and fills *MSG (valid until the next poll
  * or close), 0 on timeout, -1 on a fatal consumer error (errstr). Partition EOF and
  * transient errors are not returned. */

@@ -238,6 +238,22 @@ typedef int (*jobstore_send_fn)(void *ctx, jobstore_event *events, size_t n);
 #define JOBSTORE_OUTBOX_BUSY 1
 int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
                             int *published, char *errstr, size_t errstr_size);
+/* What the job store knows about where job JOB_ID's events are (jobstore_event_positions). */
+typedef struct jobstore_event_place {
+    int64_t created_ms; /* when the job (or the rejected request) was recorded; -1 unknown */
+    int known;          /* how many partitions hold a recorded event of the job */
+    int ended;          /* 1 when the job has ended (succeeded, failed, rejected) */
+} jobstore_event_place;
+
+/* Places a reader of kvmove.events at job JOB_ID's first event, exactly: under the outbox lock
+ * (shared, so that no publisher is between delivering an event and recording where it landed)
+ * it calls SNAPSHOT(CTX, AT), which fills AT[0..N-1] with the topic's ends now (every event
+ * published later is at or after them), then lowers AT[p] to the offset of the job's first
+ * recorded event in partition p, and fills *PLACE. Returns 0, a negative code, or SNAPSHOT's
+ * non-zero return. */
+int jobstore_event_positions(jobstore *js, const char *job_id,
+                             int (*snapshot)(void *ctx, int64_t *at, int n), void *ctx, int64_t *at,
+                             int n, jobstore_event_place *place, char *errstr, size_t errstr_size);
 /* Number of events not yet published. */
 int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size);
 /* Deletes up to LIMIT events published more than RETENTION_S seconds ago, oldest first (they

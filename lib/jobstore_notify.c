@@ -17,6 +17,16 @@ static int channel_ok(const char *channel)
            strspn(channel, "abcdefghijklmnopqrstuvwxyz_") == n;
 }
 
+/* A listening connection reads while no statement runs, so a server's message then (a FATAL
+ * "terminating connection" when PostgreSQL stops) would reach libpq's default notice processor,
+ * which prints it on stderr. The broken connection is what the caller acts on (jobstore_wait
+ * fails, jobstore_ensure reconnects); the text is dropped (library code does not print). */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static int listen_one(jobstore *js, const char *channel, char *errstr, size_t errstr_size)
 {
     char sql[64];
@@ -42,6 +52,7 @@ int jobstore_listen(jobstore *js, const char *channel, char *errstr, size_t errs
                   channel);
         return -JOBSTORE_EINVALID;
     }
+    PQsetNoticeProcessor(js->conn, quiet_notice, NULL);
     if ((rc = listen_one(js, channel, errstr, errstr_size)) == 0)
         util_strlcpy(js->listening[js->n_listening++], channel, sizeof(js->listening[0]));
     return rc;

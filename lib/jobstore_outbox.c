@@ -172,3 +172,55 @@ int jobstore_outbox_expire(jobstore *js, int retention_s, int limit, long *delet
         *deleted = rc == 0 ? rows : 0;
     return rc;
 }
+
+int jobstore_event_positions(jobstore *js, const char *job_id,
+                             int (*snapshot)(void *ctx, int64_t *at, int n), void *ctx, int64_t *at,
+                             int n, jobstore_event_place *place, char *errstr, size_t errstr_size)
+{
+    char lock[32];
+    const char *lp[1] = {lock}, *p[1] = {job_id};
+    PGresult *res = NULL;
+    int i, rc;
+
+    place->created_ms = -1;
+    place->known = place->ended = 0;
+    snprintf(lock, sizeof(lock), "%d", LOCK_OUTBOX);
+    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+        return rc;
+    rc = jobstore_run(js, "outbox lock", "SELECT pg_advisory_xact_lock_shared($1::bigint)", 1, lp,
+                      PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    if (rc == 0 && (rc = snapshot(ctx, at, n)) != 0) {
+        jobstore_rollback(js);
+        return rc;
+    }
+    if (rc == 0)
+        rc = jobstore_run(js, "event positions",
+                          "SELECT kafka_partition, min(kafka_offset) FROM outbox WHERE job_id = "
+                          "$1::uuid AND kafka_offset IS NOT NULL GROUP BY kafka_partition",
+                          1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    for (i = 0; rc == 0 && i < PQntuples(res); i++) {
+        int part = atoi(PQgetvalue(res, i, 0));
+        long long off = atoll(PQgetvalue(res, i, 1));
+        if (part >= 0 && part < n) {
+            if (off < at[part])
+                at[part] = off;
+            place->known++;
+        }
+    }
+    PQclear(res);
+    res = NULL;
+    if (rc == 0)
+        rc = jobstore_row(js, "job time",
+                          "SELECT (extract(epoch FROM created_at) * 1000)::bigint, status IN "
+                          "('succeeded', 'failed', 'rejected') FROM jobs WHERE id = $1::uuid UNION "
+                          "ALL SELECT (extract(epoch FROM rejected_at) * 1000)::bigint, true FROM "
+                          "rejected_requests WHERE request_id = $1::uuid LIMIT 1",
+                          1, p, &res, errstr, errstr_size);
+    if (rc == 1) {
+        place->created_ms = atoll(PQgetvalue(res, 0, 0));
+        place->ended = PQgetvalue(res, 0, 1)[0] == 't';
+        rc = 0;
+    }
+    PQclear(res);
+    return jobstore_end(js, rc, errstr, errstr_size);
+}

@@ -73,23 +73,40 @@ typedef struct publisher {
     sender sd;
 } publisher;
 
-/* Deletes the published events past outbox.retention_s, a batch at a time. */
+/* Retention, a batch at a time: the published events past outbox.retention_s and, with
+ * jobs.retention_s, the finished jobs past that (kvmove jobs prune). */
 static void publisher_expire(worker *w, jobstore *js)
 {
     char err[1024];
     long deleted = 0, total = 0;
 
-    do {
+    while (w->s.outbox_retention_s > 0 && publisher_run) {
         if (jobstore_outbox_expire(js, w->s.outbox_retention_s, EXPIRE_BATCH, &deleted, err,
                                    sizeof(err)) != 0) {
             worker_log("[worker] outbox retention: %s", err);
-            return;
+            break;
         }
         total += deleted;
-    } while (deleted == EXPIRE_BATCH && publisher_run);
+        if (deleted < EXPIRE_BATCH)
+            break;
+    }
     if (total > 0)
         worker_log("[worker] outbox: deleted %ld events published more than %d s ago", total,
                    w->s.outbox_retention_s);
+    total = 0;
+    while (w->s.jobs_retention_s > 0 && publisher_run) {
+        if (jobstore_jobs_prune(js, w->s.jobs_retention_s, EXPIRE_BATCH, &deleted, err,
+                                sizeof(err)) != 0) {
+            worker_log("[worker] jobs retention: %s", err);
+            break;
+        }
+        total += deleted;
+        if (deleted == 0)
+            break;
+    }
+    if (total > 0)
+        worker_log("[worker] pruned %ld jobs that ended more than %d s ago", total,
+                   w->s.jobs_retention_s);
 }
 
 static void *publisher_main(void *arg)
@@ -98,7 +115,7 @@ static void *publisher_main(void *arg)
     worker *w = pb->w;
     jobstore *js = NULL;
     char err[1024];
-    int64_t last_publish = 0, last_expire = util_now_ms();
+    int64_t last_publish = 0, last_expire = 0; /* retention runs at start, then every minute */
     int rc, published, look = 1;
 
     while (publisher_run) {
@@ -132,7 +149,7 @@ static void *publisher_main(void *arg)
             continue;
         }
         look = published == 200; /* a full batch: there is more */
-        if (w->s.outbox_retention_s > 0 && util_now_ms() - last_expire >= EXPIRE_EVERY_MS) {
+        if (util_now_ms() - last_expire >= EXPIRE_EVERY_MS) {
             last_expire = util_now_ms();
             publisher_expire(w, js);
         }
