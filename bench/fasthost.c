@@ -129,25 +129,38 @@ static void unlock_root(void)
     root_fd = -1;
 }
 
-/* Sorted entries of directory DIR (no dot files): N names in OUT (caller frees each). */
-static int list_dir(const char *dir, char **out, int max)
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of directory DIR (no dot files), sorted: *OUT is a malloc'd array of N malloc'd
+ * names (free with free_list). */
+static int list_dir(const char *dir, char ***out)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
-    int n = 0, i, j;
+    char **l = NULL;
+    int n = 0, cap = 0;
 
+    *out = NULL;
     if (d == NULL)
         return 0;
-    while ((e = readdir(d)) != NULL && n < max)
-        if (e->d_name[0] != '.')
-            out[n++] = strdup(e->d_name);
-    closedir(d);
-    for (i = 1; i < n; i++)
-        for (j = i; j > 0 && strcmp(out[j - 1], out[j]) > 0; j--) {
-            char *t = out[j];
-            out[j] = out[j - 1];
-            out[j - 1] = t;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            char **m = realloc(l, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(*l));
+            if (m == NULL)
+                break;
+            l = m;
         }
+        l[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(l, (size_t)n, sizeof(*l), cmp_str);
+    *out = l;
     return n;
 }
 
@@ -155,6 +168,7 @@ static void free_list(char **l, int n)
 {
     while (n-- > 0)
         free(l[n]);
+    free(l);
 }
 
 /* ---- domain XML fields (as hs_xml_fields) ---- */
@@ -229,60 +243,78 @@ static int dom_load(const char *hostdir, const char *g, dom *d)
 
 /* ---- safety invariant (as hs_check_invariants) ---- */
 
+typedef struct placement {
+    const char *guest, *host;
+    int running, autostart;
+} placement;
+
+static int cmp_placement(const void *a, const void *b)
+{
+    const placement *x = a, *y = b;
+    int c = strcmp(x->guest, y->guest);
+    return c ? c : strcmp(x->host, y->host);
+}
+
+/* Appends to ROOT/violations a line for each guest running, or set to autostart, on two
+ * powered-on hosts. */
 static void check_invariants(void)
 {
-    char *hosts[MAX_LIST], *doms[256], st[64];
-    char seen_run[256][256], run_on[256][1024], seen_auto[256][256], auto_on[256][1024];
-    int nh = list_dir(P("%s/hosts", ROOT), hosts, MAX_LIST), nr = 0, na = 0, i, j, k;
+    char **hosts, ***doms, st[64];
+    int nh = list_dir(P("%s/hosts", ROOT), &hosts), *nd = calloc((size_t)nh + 1, sizeof(int));
+    placement *pl = NULL;
+    size_t n = 0, cap = 0, i, j;
+    int h, k, what;
     FILE *v = NULL;
     long long t = now_ms();
 
-    for (i = 0; i < nh; i++) {
-        int nd;
-        if (exists(P("%s/hosts/%s/off", ROOT, hosts[i])))
+    doms = calloc((size_t)nh + 1, sizeof(*doms));
+    for (h = 0; doms && nd && h < nh; h++) {
+        if (exists(P("%s/hosts/%s/off", ROOT, hosts[h])))
             continue;
-        nd = list_dir(P("%s/hosts/%s/domains", ROOT, hosts[i]), doms, 256);
-        for (j = 0; j < nd; j++) {
-            read_line(P("%s/hosts/%s/domains/%s/state", ROOT, hosts[i], doms[j]), st, sizeof(st));
-            if (strcmp(st, "running") == 0) {
-                for (k = 0; k < nr && strcmp(seen_run[k], doms[j]); k++)
-                    ;
-                if (k == nr && nr < 256) {
-                    snprintf(seen_run[nr], 256, "%s", doms[j]);
-                    run_on[nr++][0] = '\0';
-                }
-                if (k < 256)
-                    snprintf(run_on[k] + strlen(run_on[k]), 1024 - strlen(run_on[k]), " %s",
-                             hosts[i]);
+        nd[h] = list_dir(P("%s/hosts/%s/domains", ROOT, hosts[h]), &doms[h]);
+        for (k = 0; k < nd[h]; k++) {
+            if (n == cap) {
+                placement *m = realloc(pl, (cap = cap ? cap * 2 : 256) * sizeof(*pl));
+                if (m == NULL)
+                    break;
+                pl = m;
             }
-            if (exists(P("%s/hosts/%s/domains/%s/autostart", ROOT, hosts[i], doms[j]))) {
-                for (k = 0; k < na && strcmp(seen_auto[k], doms[j]); k++)
-                    ;
-                if (k == na && na < 256) {
-                    snprintf(seen_auto[na], 256, "%s", doms[j]);
-                    auto_on[na++][0] = '\0';
-                }
-                if (k < 256)
-                    snprintf(auto_on[k] + strlen(auto_on[k]), 1024 - strlen(auto_on[k]), " %s",
-                             hosts[i]);
-            }
+            read_line(P("%s/hosts/%s/domains/%s/state", ROOT, hosts[h], doms[h][k]), st,
+                      sizeof(st));
+            pl[n].guest = doms[h][k];
+            pl[n].host = hosts[h];
+            pl[n].running = strcmp(st, "running") == 0;
+            pl[n].autostart =
+                exists(P("%s/hosts/%s/domains/%s/autostart", ROOT, hosts[h], doms[h][k]));
+            n++;
         }
-        free_list(doms, nd);
     }
-    free_list(hosts, nh);
-    for (k = 0; k < nr + na; k++) {
-        int is_run = k < nr;
-        const char *g = is_run ? seen_run[k] : seen_auto[k - nr];
-        const char *on = is_run ? run_on[k] : auto_on[k - nr];
-        if (strchr(on + 1, ' ') == NULL)
-            continue;
-        if (v == NULL && (v = fopen(P("%s/violations", ROOT), "a")) == NULL)
-            return;
-        fprintf(v, "%lld %s %s on%s after %s: %s\n", t, is_run ? "running" : "autostart", g, on,
-                NAME, CMD);
-    }
+    if (n > 1)
+        qsort(pl, n, sizeof(*pl), cmp_placement);
+    for (what = 0; what < 2; what++)
+        for (i = 0; i < n; i = j) {
+            char on[4096] = "";
+            int count = 0;
+            for (j = i; j < n && strcmp(pl[j].guest, pl[i].guest) == 0; j++)
+                if (what == 0 ? pl[j].running : pl[j].autostart) {
+                    snprintf(on + strlen(on), sizeof(on) - strlen(on), " %s", pl[j].host);
+                    count++;
+                }
+            if (count < 2)
+                continue;
+            if (v == NULL && (v = fopen(P("%s/violations", ROOT), "a")) == NULL)
+                break;
+            fprintf(v, "%lld %s %s on%s after %s: %s\n", t, what == 0 ? "running" : "autostart",
+                    pl[i].guest, on, NAME, CMD);
+        }
     if (v)
         fclose(v);
+    for (h = 0; doms && nd && h < nh; h++)
+        free_list(doms[h], nd[h]);
+    free(doms);
+    free(nd);
+    free(pl);
+    free_list(hosts, nh);
 }
 
 static int changed(void)
@@ -429,9 +461,9 @@ static int host_info(void)
     static const char *keys[] = {
         "Model",    "Sockets",      "Fabric",    "Version",           "Cores",
         "MemoryMB", "FreeMemoryMB", "UsedVcpus", "LiveUpdatePending", "NodeType"};
-    char *info = slurp(P("%s/info", H)), *doms[256], v[256];
+    char *info = slurp(P("%s/info", H)), **doms, v[256];
     long mem = 0, vcpu = 0;
-    int nd = list_dir(P("%s/domains", H), doms, 256), i;
+    int nd = list_dir(P("%s/domains", H), &doms), i;
     dom d;
 
     for (i = 0; i < nd; i++)
@@ -476,8 +508,8 @@ static int stop_domain(const char *g, int force)
 /* A powered-on host other than this one where G runs, into OUT ("" if none). */
 static void running_elsewhere(const char *g, char *out, size_t size)
 {
-    char *hosts[MAX_LIST], st[64];
-    int nh = list_dir(P("%s/hosts", ROOT), hosts, MAX_LIST), i;
+    char **hosts, st[64];
+    int nh = list_dir(P("%s/hosts", ROOT), &hosts), i;
 
     out[0] = '\0';
     for (i = 0; i < nh && !*out; i++) {
@@ -532,8 +564,8 @@ static int start_domain(const char *g)
 
 static int bridge_in_use(const char *b, char *by, size_t size)
 {
-    char *doms[256];
-    int nd = list_dir(P("%s/domains", H), doms, 256), i, j, found = 0;
+    char **doms;
+    int nd = list_dir(P("%s/domains", H), &doms), i, j, found = 0;
     dom d;
 
     for (i = 0; i < nd && !found; i++)
@@ -549,8 +581,8 @@ static int bridge_in_use(const char *b, char *by, size_t size)
 
 static int list_names(const char *dir)
 {
-    char *l[256];
-    int n = list_dir(dir, l, 256), i;
+    char **l;
+    int n = list_dir(dir, &l), i;
     for (i = 0; i < n; i++)
         printf("%s\n", l[i]);
     free_list(l, n);
@@ -718,13 +750,13 @@ static int virsh(char **a, int n)
                         "not valid: domain is running",
                         g);
         {
-            char *l[64];
-            int k, nl = list_dir(P("%s/domains/%s", H, g), l, 64);
+            char **l;
+            int k, nl = list_dir(P("%s/domains/%s", H, g), &l);
             for (k = 0; k < nl; k++)
                 unlink(P("%s/domains/%s/%s", H, g, l[k]));
             free_list(l, nl);
             rmdir(P("%s/domains/%s", H, g));
-            nl = list_dir(P("%s/ifaces/%s", H, g), l, 64);
+            nl = list_dir(P("%s/ifaces/%s", H, g), &l);
             for (k = 0; k < nl; k++)
                 unlink(P("%s/ifaces/%s/%s", H, g, l[k]));
             free_list(l, nl);
@@ -751,8 +783,8 @@ static int virsh(char **a, int n)
 /* The device name under which volume V is attached in HOSTDIR into OUT; 1 if found. */
 static int dev_of(const char *hostdir, const char *v, char *out, size_t size)
 {
-    char *l[256], cur[256];
-    int n = list_dir(P("%s/dev/exc", hostdir), l, 256), i, found = 0;
+    char **l, cur[256];
+    int n = list_dir(P("%s/dev/exc", hostdir), &l), i, found = 0;
 
     for (i = 0; i < n && !found; i++) {
         read_line(P("%s/dev/exc/%s", hostdir, l[i]), cur, sizeof(cur));
@@ -771,8 +803,8 @@ static int edvutil(char **a, int n)
     char at[256], d[256], l[1024], cur[256];
 
     if (strcmp(op, "lsattach") == 0) {
-        char *devs[256];
-        int nd = list_dir(P("%s/dev/exc", H), devs, 256), i;
+        char **devs;
+        int nd = list_dir(P("%s/dev/exc", H), &devs), i;
         for (i = 0; i < nd; i++) {
             read_line(P("%s/dev/exc/%s", H, devs[i]), cur, sizeof(cur));
             printf("%s %s\n", cur, devs[i]);
@@ -821,14 +853,14 @@ static int edvutil(char **a, int n)
         if (strcmp(at, NAME) != 0)
             return fail(1, "edvutil: volume %s is not attached to this host", a[2]);
         if (dev_of(H, a[2], d, sizeof(d))) {
-            char *doms[256], st[64], mp[300];
+            char **doms, st[64], mp[300];
             int nd, i, j, busy = 0;
             dom dm;
             snprintf(mp, sizeof(mp), "/dev/exc/%s", d);
             if (mount_line(mp, l, sizeof(l)))
                 return fail(1, "edvutil: device /dev/exc/%s is busy (mounted on %s)", d,
                             strchr(l, ' ') + 1);
-            nd = list_dir(P("%s/domains", H), doms, 256);
+            nd = list_dir(P("%s/domains", H), &doms);
             for (i = 0; i < nd && !busy; i++) {
                 read_line(P("%s/domains/%s/state", H, doms[i]), st, sizeof(st));
                 if (strcmp(st, "running") != 0 || dom_load(H, doms[i], &dm) != 0)
