@@ -708,12 +708,33 @@ int bus_consumer_partitions(const bus_consumer *c)
 
 int bus_consumer_ends(bus_consumer *c, int64_t *end, char *errstr, size_t errstr_size)
 {
-    int i;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+    int i, got = 0;
 
+    /* One ListOffsets request for all partitions (the end is the offset "for" time -1), rather
+     * than a watermark query per partition; any partition it does not answer is asked alone. */
     for (i = 0; i < c->partitions; i++) {
+        end[i] = -1;
+        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset = RD_KAFKA_OFFSET_END;
+    }
+    if (rd_kafka_offsets_for_times(c->rk, parts, BUS_SETUP_TIMEOUT_MS) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *e = &parts->elems[i];
+            if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset >= 0 && e->partition >= 0 &&
+                e->partition < c->partitions) {
+                end[e->partition] = e->offset;
+                got++;
+            }
+        }
+    rd_kafka_topic_partition_list_destroy(parts);
+    for (i = 0; got < c->partitions && i < c->partitions; i++) {
         int64_t lo = 0;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, c->topic, i, &lo, &end[i],
-                                                                   BUS_SETUP_TIMEOUT_MS);
+        rd_kafka_resp_err_t err;
+        if (end[i] >= 0)
+            continue;
+        err = rd_kafka_query_watermark_offsets(c->rk, c->topic, i, &lo, &end[i],
+                                               BUS_SETUP_TIMEOUT_MS);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s", c->topic, i,
                       rd_kafka_err2str(err));
