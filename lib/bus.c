@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,18 @@
 #define BUS_POLL_SLICE_MS 20
 /* How long bus_producer_close waits for outstanding deliveries. */
 #define BUS_CLOSE_FLUSH_MS 10000
+
+/* Messages this process queued for the brokers and the produce calls that carried them (one
+ * bus_produce_many batch or bus_produce_sync message each): bus_counters. */
+static atomic_ulong n_messages, n_batches;
+
+void bus_counters(unsigned long *messages, unsigned long *batches)
+{
+    if (messages)
+        *messages = atomic_load(&n_messages);
+    if (batches)
+        *batches = atomic_load(&n_batches);
+}
 
 /* The most recent client-level error (error_cb), shared by producer and consumer. */
 typedef struct bus_lasterr {
@@ -35,6 +48,8 @@ typedef struct bus_delivery {
     int done;
     int abandoned;
     rd_kafka_resp_err_t err;
+    int32_t partition; /* where the broker stored it */
+    int64_t offset;
     bus_producer *p;
 } bus_delivery;
 
@@ -47,6 +62,8 @@ struct bus_consumer {
     bus_header *headers; /* n_headers entries; names/values owned */
     size_t n_headers;
     bus_lasterr lasterr;
+    char *topic;    /* group-less consumers: their topic (owned) */
+    int partitions; /* and its partition count */
 };
 
 /* One librdkafka property. */
@@ -240,6 +257,8 @@ static void bus_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     p = d->p;
     pthread_mutex_lock(&p->lock);
     d->err = m->err;
+    d->partition = m->partition;
+    d->offset = m->offset;
     d->done = 1;
     free_it = d->abandoned;
     pthread_mutex_unlock(&p->lock);
@@ -355,6 +374,9 @@ int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, c
         }
         queued++;
     }
+    atomic_fetch_add(&n_messages, queued);
+    if (queued > 0)
+        atomic_fetch_add(&n_batches, 1);
     for (;;) {
         size_t done = 0;
         pthread_mutex_lock(&p->lock);
@@ -369,6 +391,8 @@ int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, c
     for (i = 0; i < queued; i++) {
         if (d[i]->done) {
             msgs[i].delivered = d[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+            msgs[i].partition = msgs[i].delivered ? d[i]->partition : -1;
+            msgs[i].offset = msgs[i].delivered ? d[i]->offset : -1;
             delivered += msgs[i].delivered;
             free(d[i]);
         } else {
@@ -406,6 +430,8 @@ int bus_produce_sync(bus_producer *p, const char *topic, const char *key, const 
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             hdrs = NULL; /* now owned by the message */
+            atomic_fetch_add(&n_messages, 1);
+            atomic_fetch_add(&n_batches, 1);
             break;
         }
         if (hdrs != NULL)
@@ -528,6 +554,7 @@ static void consumer_free(bus_consumer *c)
         rd_kafka_destroy(c->rk);
     }
     pthread_mutex_destroy(&c->lasterr.lock);
+    free(c->topic);
     free(c);
 }
 
@@ -641,22 +668,17 @@ static int topic_partition_count(rd_kafka_t *rk, const char *topic, int *count, 
     return rc;
 }
 
-/* Group-less consumer on every partition of TOPIC, at the high watermark (TAIL) or at the
- * beginning. */
-static int consumer_new_standalone(const char *brokers, const bus_props *props, const char *topic,
-                                   int tail, bus_consumer **out, char *errstr, size_t errstr_size)
+int bus_consumer_new_idle(const char *brokers, const bus_props *props, const char *topic,
+                          bus_consumer **out, char *errstr, size_t errstr_size)
 {
     bus_consumer *c = consumer_alloc();
     rd_kafka_conf_t *conf;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_resp_err_t err;
     char uuid[37], group[64];
-    int n = 0, i;
 
     *out = NULL;
-    if (c == NULL) {
+    if (c == NULL || (c->topic = strdup(topic)) == NULL) {
         util_errf(errstr, errstr_size, "out of memory");
-        return -1;
+        goto fail;
     }
     conf = conf_build(brokers, bus_standalone_defaults, BUS_NKV(bus_standalone_defaults), props,
                       &c->lasterr, errstr, errstr_size);
@@ -672,37 +694,131 @@ static int consumer_new_standalone(const char *brokers, const bus_props *props, 
         goto fail;
     }
     c->rk = consumer_rk_new(conf, brokers, errstr, errstr_size); /* conf now owned */
-    if (c->rk == NULL)
+    if (c->rk == NULL ||
+        topic_partition_count(c->rk, topic, &c->partitions, errstr, errstr_size) < 0)
         goto fail;
-    if (topic_partition_count(c->rk, topic, &n, errstr, errstr_size) < 0)
-        goto fail;
-    parts = rd_kafka_topic_partition_list_new(n);
-    for (i = 0; i < n; i++) {
-        int64_t lo = 0, hi = RD_KAFKA_OFFSET_BEGINNING;
-
-        if (tail) {
-            err = rd_kafka_query_watermark_offsets(c->rk, topic, i, &lo, &hi, BUS_SETUP_TIMEOUT_MS);
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s", topic,
-                          i, rd_kafka_err2str(err));
-                goto fail;
-            }
-        }
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
-    }
-    err = rd_kafka_assign(c->rk, parts);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", topic,
-                  rd_kafka_err2str(err));
-        goto fail;
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
     *out = c;
     return 0;
 
 fail:
-    if (parts != NULL)
+    consumer_free(c);
+    return -1;
+}
+
+int bus_consumer_partitions(const bus_consumer *c)
+{
+    return c->partitions;
+}
+
+int bus_consumer_ends(bus_consumer *c, int64_t *end, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+    int i, got = 0;
+
+    /* One ListOffsets request for all partitions (the end is the offset "for" time -1), rather
+     * than a watermark query per partition; any partition it does not answer is asked alone. */
+    for (i = 0; i < c->partitions; i++) {
+        end[i] = -1;
+        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset = RD_KAFKA_OFFSET_END;
+    }
+    if (rd_kafka_offsets_for_times(c->rk, parts, BUS_SETUP_TIMEOUT_MS) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *e = &parts->elems[i];
+            if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset >= 0 && e->partition >= 0 &&
+                e->partition < c->partitions) {
+                end[e->partition] = e->offset;
+                got++;
+            }
+        }
+    rd_kafka_topic_partition_list_destroy(parts);
+    for (i = 0; got < c->partitions && i < c->partitions; i++) {
+        int64_t lo = 0;
+        rd_kafka_resp_err_t err;
+        if (end[i] >= 0)
+            continue;
+        err = rd_kafka_query_watermark_offsets(c->rk, c->topic, i, &lo, &end[i],
+                                               BUS_SETUP_TIMEOUT_MS);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            util_errf(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s", c->topic, i,
+                      rd_kafka_err2str(err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int bus_consumer_offsets_for_time(bus_consumer *c, int64_t since_ms, int64_t *at, char *errstr,
+                                  size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+    rd_kafka_resp_err_t err;
+    int i;
+
+    for (i = 0; i < c->partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset = since_ms;
+    err = rd_kafka_offsets_for_times(c->rk, parts, BUS_SETUP_TIMEOUT_MS);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "cannot look up offsets of %s by time: %s", c->topic,
+                  rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(parts);
+        return -1;
+    }
+    /* A partition without a message that late answers -1 (its end, which AT holds already); so
+     * does a broker that cannot look up by time (librdkafka's mock cluster). */
+    for (i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &parts->elems[i];
+        if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset >= 0 && e->partition >= 0 &&
+            e->partition < c->partitions && e->offset < at[e->partition])
+            at[e->partition] = e->offset;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return 0;
+}
+
+int bus_consumer_start(bus_consumer *c, const int64_t *at, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+    rd_kafka_resp_err_t err;
+    int i;
+
+    for (i = 0; i < c->partitions; i++)
+        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset =
+            at ? at[i] : RD_KAFKA_OFFSET_BEGINNING;
+    err = rd_kafka_assign(c->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", c->topic,
+                  rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* Group-less consumer on every partition of TOPIC, at the high watermark (TAIL) or at the
+ * beginning. */
+static int consumer_new_standalone(const char *brokers, const bus_props *props, const char *topic,
+                                   int tail, bus_consumer **out, char *errstr, size_t errstr_size)
+{
+    bus_consumer *c = NULL;
+    int64_t *at = NULL;
+
+    *out = NULL;
+    if (bus_consumer_new_idle(brokers, props, topic, &c, errstr, errstr_size) < 0)
+        return -1;
+    if (tail && (at = calloc((size_t)c->partitions, sizeof(*at))) == NULL) {
+        util_errf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if ((tail && bus_consumer_ends(c, at, errstr, errstr_size) < 0) ||
+        bus_consumer_start(c, at, errstr, errstr_size) < 0)
+        goto fail;
+    free(at);
+    *out = c;
+    return 0;
+
+fail:
+    free(at);
     consumer_free(c);
     return -1;
 }

@@ -53,6 +53,8 @@ typedef struct bus_out {
     int delivered;             /* set: 1 when the broker acknowledged it */
     const bus_header *headers; /* N_HEADERS entries (copied), may be NULL */
     size_t n_headers;
+    int32_t partition; /* set: where a delivered message was stored (-1 if not delivered) */
+    int64_t offset;
 } bus_out;
 
 /* Produces the N messages at once and waits (up to TIMEOUT_MS in all) for their delivery
@@ -62,6 +64,11 @@ typedef struct bus_out {
  * several threads. */
 int bus_produce_many(bus_producer *p, bus_out *msgs, size_t n, int timeout_ms, char *errstr,
                      size_t errstr_size);
+
+/* What this process produced so far (every producer): *MESSAGES queued for the brokers and
+ * the *BATCHES (produce calls: one bus_produce_many or bus_produce_sync each) that carried them.
+ * Either may be NULL. */
+void bus_counters(unsigned long *messages, unsigned long *batches);
 
 /* Flushes (up to 10 s), drops what is still undelivered after that, and destroys (accepts
  * NULL). */
@@ -107,6 +114,24 @@ int bus_consumer_new_tail(const char *brokers, const bus_props *props, const cha
 /* As bus_consumer_new_tail, but from the beginning of every partition. */
 int bus_consumer_new_from_start(const char *brokers, const bus_props *props, const char *topic,
                                 bus_consumer **out, char *errstr, size_t errstr_size);
+/* A group-less consumer of every partition of TOPIC that reads nothing until bus_consumer_start
+ * says where (for readers that place themselves: bus_consumer_ends, _offsets_for_time, or
+ * offsets known otherwise). Returns 0 and *OUT (free with bus_consumer_close), or -1. */
+int bus_consumer_new_idle(const char *brokers, const bus_props *props, const char *topic,
+                          bus_consumer **out, char *errstr, size_t errstr_size);
+/* The partition count of a group-less consumer's topic. */
+int bus_consumer_partitions(const bus_consumer *c);
+/* END[p] = the end (high watermark) of each partition p now. Returns 0 or -1 with errstr. */
+int bus_consumer_ends(bus_consumer *c, int64_t *end, char *errstr, size_t errstr_size);
+/* Lowers AT[p] to the offset of partition p's first message timestamped at or after SINCE_MS
+ * (ms since the epoch; Kafka's ListOffsets by time, rd_kafka_offsets_for_times) where the broker
+ * knows one. A broker that cannot look up by time (librdkafka's mock cluster, kvmove-devbroker)
+ * leaves AT as it is. Returns 0 or -1 with errstr. */
+int bus_consumer_offsets_for_time(bus_consumer *c, int64_t since_ms, int64_t *at, char *errstr,
+                                  size_t errstr_size);
+/* Starts reading partition p at offset AT[p] (AT NULL: at the beginning of every partition).
+ * Returns 0 or -1 with errstr. */
+int bus_consumer_start(bus_consumer *c, const int64_t *at, char *errstr, size_t errstr_size);
 /* Waits up to TIMEOUT_MS for a message. Returns 1 and fills *MSG (valid until the next poll
  * or close), 0 on timeout, -1 on a fatal consumer error (errstr). Partition EOF and
  * transient errors are not returned. */

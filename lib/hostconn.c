@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,14 @@ static void run_fail(struct run *r, hostconn_result *res, int code)
     res->error = code;
 }
 
+/* Commands this process sent to hosts (hostconn_commands). */
+static atomic_ulong n_commands;
+
+unsigned long hostconn_commands(void)
+{
+    return atomic_load(&n_commands);
+}
+
 /* Opens a channel and sends COMMAND. Returns 0, 1 if the channel could not be opened (nothing
  * sent), or -HOSTCONN_EIO if the exec request failed (outcome unknown). */
 static int run_start(hostconn *c, struct run *r, const char *command, char *why, size_t why_size)
@@ -359,6 +368,7 @@ static int run_start(hostconn *c, struct run *r, const char *command, char *why,
         return -HOSTCONN_EIO;
     }
     r->state = RUN_RUNNING;
+    atomic_fetch_add(&n_commands, 1);
     return 0;
 }
 

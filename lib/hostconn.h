@@ -60,6 +60,9 @@ int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int t
 /* Frees the strings of RESULTS[0..N-1] (not the array) and sets them to NULL. Accepts NULL. */
 void hostconn_result_free(hostconn_result *results, size_t n);
 
+/* The commands this process has sent to hosts so far (every session; one SSH channel each). */
+unsigned long hostconn_commands(void);
+
 /* The address this connection was opened to. */
 const char *hostconn_address(const hostconn *c);
 void hostconn_close(hostconn *c); /* accepts NULL */

@@ -3,6 +3,7 @@
 #include "jobstore.h"
 #include "jobstore_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,28 @@ static int failure_code(jobstore *js, PGresult *res)
     return failure_of_sqlstate(state) == FAILURE_TRANSIENT ? -JOBSTORE_EDB : -JOBSTORE_EDATA;
 }
 
+/* Statements this process sent and transactions it ended, over all its connections: the work
+ * kvmove asks of the database (jobstore_counters). */
+static atomic_ulong n_statements, n_transactions;
+
+/* Counts SQL about to be sent on JS: a statement, and a transaction when it is COMMIT or
+ * ROLLBACK or runs outside a transaction on its own. */
+static void count(jobstore *js, const char *sql)
+{
+    atomic_fetch_add(&n_statements, 1);
+    if (strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0 ||
+        (PQtransactionStatus(js->conn) == PQTRANS_IDLE && strcmp(sql, "BEGIN") != 0))
+        atomic_fetch_add(&n_transactions, 1);
+}
+
+void jobstore_counters(unsigned long *statements, unsigned long *transactions)
+{
+    if (statements)
+        *statements = atomic_load(&n_statements);
+    if (transactions)
+        *transactions = atomic_load(&n_transactions);
+}
+
 /* Ends a statement: 0 and *OUT (or cleared) when RES has status EXPECT, else its code. */
 static int settle(jobstore *js, const char *what, PGresult *res, ExecStatusType expect,
                   PGresult **out, char *errstr, size_t errstr_size)
@@ -77,6 +100,7 @@ static int settle(jobstore *js, const char *what, PGresult *res, ExecStatusType 
 int jobstore_run(jobstore *js, const char *what, const char *sql, int n, const char *const *params,
                  ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size)
 {
+    count(js, sql);
     return settle(js, what, PQexecParams(js->conn, sql, n, NULL, params, NULL, NULL, 0), expect,
                   out, errstr, errstr_size);
 }
@@ -151,10 +175,41 @@ int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), co
     return 0;
 }
 
+int jobstore_text_array(size_t n, const char *(*text)(const void *ctx, size_t i), const void *ctx,
+                        char **out, char *errstr, size_t errstr_size)
+{
+    size_t i, len = 0, size = 3;
+    const char *s;
+    char *a;
+
+    for (i = 0; i < n; i++)
+        size += 2 * strlen(text(ctx, i)) + 3;
+    if ((*out = a = malloc(size)) == NULL) {
+        util_errf(errstr, errstr_size, "database: text list: out of memory");
+        return -JOBSTORE_EDB;
+    }
+    a[len++] = '{';
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            a[len++] = ',';
+        a[len++] = '"';
+        for (s = text(ctx, i); *s; s++) {
+            if (*s == '"' || *s == '\\')
+                a[len++] = '\\';
+            a[len++] = *s;
+        }
+        a[len++] = '"';
+    }
+    a[len++] = '}';
+    a[len] = '\0';
+    return 0;
+}
+
 int jobstore_script(jobstore *js, const char *what, const char *sql, char *errstr,
                     size_t errstr_size)
 {
     /* Our own files with several statements: PQexec, no parameters. */
+    count(js, sql);
     return settle(js, what, PQexec(js->conn, sql), PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
 
@@ -180,7 +235,10 @@ int jobstore_commit(jobstore *js, char *errstr, size_t errstr_size)
 
 void jobstore_rollback(jobstore *js)
 {
-    PGresult *res = PQexec(js->conn, "ROLLBACK");
+    PGresult *res;
+
+    count(js, "ROLLBACK");
+    res = PQexec(js->conn, "ROLLBACK");
     PQclear(res);
 }
 
@@ -220,6 +278,7 @@ int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t 
         jobstore_close(js);
         return -JOBSTORE_EDB;
     }
+    count(js, "SET");
     PQclear(PQexec(js->conn, "SET application_name = 'kvmove'"));
     *out = js;
     return 0;
@@ -237,7 +296,9 @@ void jobstore_close(jobstore *js)
 int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size)
 {
     if (PQstatus(js->conn) == CONNECTION_OK) {
-        PGresult *res = PQexec(js->conn, "SELECT 1");
+        PGresult *res;
+        count(js, "SELECT 1");
+        res = PQexec(js->conn, "SELECT 1");
         int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
         if (ok)
@@ -248,7 +309,7 @@ int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size)
         db_error(js, "reconnect", NULL, errstr, errstr_size);
         return -JOBSTORE_EDB;
     }
-    return 0;
+    return jobstore_relisten(js, errstr, errstr_size);
 }
 
 int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,

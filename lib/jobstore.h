@@ -6,6 +6,7 @@
 #define KVMOVE_JOBSTORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "request.h"
@@ -37,8 +38,29 @@ char *jobstore_text_clean(const char *text);
  * Returns 0 and *OUT (free with jobstore_close), or -JOBSTORE_EDB with errstr. */
 int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t errstr_size);
 void jobstore_close(jobstore *js); /* accepts NULL */
-/* Reconnects if the connection broke (PostgreSQL restarted). Returns 0 or -JOBSTORE_EDB. */
+/* What this process asked of PostgreSQL so far, over all its connections: *STATEMENTS sent and
+ * *TRANSACTIONS ended (committed or rolled back; a statement outside a transaction is one).
+ * Either may be NULL. */
+void jobstore_counters(unsigned long *statements, unsigned long *transactions);
+
+/* Reconnects if the connection broke (PostgreSQL restarted), listening again on the channels of
+ * jobstore_listen. Returns 0 or -JOBSTORE_EDB. */
 int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size);
+
+/* ---- wake-ups (PostgreSQL LISTEN/NOTIFY, jobstore_notify.c) ---- */
+
+/* Channels the schema notifies (migrations/0005_history.sql) at the commit of: */
+#define JOBSTORE_CHANNEL_JOBS "kvmove_jobs"     /* a job that may be claimable now */
+#define JOBSTORE_CHANNEL_OUTBOX "kvmove_outbox" /* events written to the outbox */
+
+/* Listens on CHANNEL (a JOBSTORE_CHANNEL_*) on this connection, also after jobstore_ensure
+ * reconnects. Returns 0 or a negative code. */
+int jobstore_listen(jobstore *js, const char *channel, char *errstr, size_t errstr_size);
+/* Waits up to TIMEOUT_MS for a notification on a channel listened to, taking every one that
+ * arrived. Returns 1 when there was one, 0 on timeout, -JOBSTORE_EDB when the connection broke
+ * (jobstore_ensure, then wait again: notifications sent while it was down are lost, so the
+ * caller looks for work once after a reconnect). */
+int jobstore_wait(jobstore *js, int timeout_ms, char *errstr, size_t errstr_size);
 
 /* Applies every DIR/NNNN_*.sql not yet recorded in schema_migrations, in order, each in its
  * own transaction, under an advisory lock (several workers may start at once). *APPLIED gets
@@ -173,6 +195,7 @@ typedef struct job {
     int included[STEP__COUNT];        /* 1 if the step belongs to this job */
     step_state state[STEP__COUNT];    /* as recorded */
     int takeover;                     /* 1 if claimed before (its worker died or handed it back) */
+    int more;                         /* set by the claim: another job was claimable too */
     int sequential;                   /* 1: the spec's order, one operation at a time */
 } job;
 
@@ -180,7 +203,9 @@ typedef struct job {
  * of LEASE_S seconds, skipping jobs whose source or target host already has MAX_PER_HOST
  * running jobs (across all workers; claims are serialised so the limit holds). The job and its
  * steps are read in the claim's transaction: a failed claim takes nothing. OUT->takeover is 1
- * when the job was claimed before. Returns 1 and fills *OUT, 0 when there is nothing to do, or
+ * when the job was claimed before, OUT->more when another job was claimable as well. Reads the
+ * active jobs only (indexes jobs_runnable, jobs_one_active_per_guest): its cost does not grow
+ * with the finished history. Returns 1 and fills *OUT, 0 when there is nothing to do, or
  * negative. */
 int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per_host, job *out,
                        char *errstr, size_t errstr_size);
@@ -201,6 +226,14 @@ int jobstore_preflight_record(jobstore *js, const job *j, const char *owner, int
  * checks in DATA (stolen; may be NULL). */
 int jobstore_preflight_done(jobstore *js, const job *j, const char *owner, const char *source,
                             int passed, json_t *data, char *errstr, size_t errstr_size);
+
+/* Records the N preflight results in order (NAMES, STATUSES, MESSAGES; seq 1..N) with the
+ * verdict event (as jobstore_preflight_done: DATA stolen) in one statement: one round trip and
+ * one commit for the whole preflight. */
+int jobstore_preflight_record_all(jobstore *js, const job *j, const char *owner, const char *source,
+                                  const char *const *names, const char *const *statuses,
+                                  const char *const *messages, size_t n, int passed, json_t *data,
+                                  char *errstr, size_t errstr_size);
 
 /* Marks STEP running on HOST (attempts + 1) with a step.started event. */
 int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *host,
@@ -266,7 +299,9 @@ typedef struct jobstore_event {
     const char *topic;
     const char *key;
     const char *payload;
-    int delivered; /* 1 when the broker acknowledged it */
+    int delivered;     /* 1 when the broker acknowledged it */
+    int32_t partition; /* where it was stored, when delivered (recorded for kvmove watch) */
+    int64_t offset;
 } jobstore_event;
 
 /* Publishes the N EVENTS (in order, all at once) and sets each one's DELIVERED. Returns 0, or
@@ -274,13 +309,47 @@ typedef struct jobstore_event {
 typedef int (*jobstore_send_fn)(void *ctx, jobstore_event *events, size_t n);
 
 /* Publishes up to LIMIT unpublished events in id order through SEND (one batch) and marks the
- * delivered prefix published; events after the first one the broker did not take stay for the
- * next call, so each key's events leave in order (a later event already delivered is sent again:
- * at least once). One publisher at a time (advisory lock). *PUBLISHED gets how many were marked. */
+ * delivered prefix published, with where each landed (partition, offset); events after the first
+ * one the broker did not take stay for the next call, so each key's events leave in order (a
+ * later event already delivered is sent again: at least once). One publisher at a time (advisory
+ * lock). *PUBLISHED gets how many were marked. Returns 0, JOBSTORE_OUTBOX_BUSY when another
+ * publisher held the lock (nothing was read: try again shortly), or a negative code. */
+#define JOBSTORE_OUTBOX_BUSY 1
 int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int limit,
                             int *published, char *errstr, size_t errstr_size);
+/* What the job store knows about where job JOB_ID's events are (jobstore_event_positions). */
+typedef struct jobstore_event_place {
+    int64_t created_ms; /* when the job (or the rejected request) was recorded; -1 unknown */
+    int known;          /* how many partitions hold a recorded event of the job */
+    int ended;          /* 1 when the job has ended (succeeded, failed, rejected) */
+} jobstore_event_place;
+
+/* Places a reader of kvmove.events at job JOB_ID's first event, exactly: under the outbox lock
+ * (shared, so that no publisher is between delivering an event and recording where it landed)
+ * it calls SNAPSHOT(CTX, AT), which fills AT[0..N-1] with the topic's ends now (every event
+ * published later is at or after them), then lowers AT[p] to the offset of the job's first
+ * recorded event in partition p, and fills *PLACE. Returns 0, a negative code, or SNAPSHOT's
+ * non-zero return. */
+int jobstore_event_positions(jobstore *js, const char *job_id,
+                             int (*snapshot)(void *ctx, int64_t *at, int n), void *ctx, int64_t *at,
+                             int n, jobstore_event_place *place, char *errstr, size_t errstr_size);
 /* Number of events not yet published. */
 int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t errstr_size);
+/* Deletes up to LIMIT events published more than RETENTION_S seconds ago, oldest first (they
+ * are in Kafka; the outbox keeps them that long for `kvmove watch` and for audits). *DELETED
+ * gets how many. Returns 0 or a negative code. */
+int jobstore_outbox_expire(jobstore *js, int retention_s, int limit, long *deleted, char *errstr,
+                           size_t errstr_size);
+
+/* ---- history (jobstore_prune.c) ---- */
+
+/* Deletes up to LIMIT finished jobs (succeeded, failed, rejected) that finished more than
+ * OLDER_THAN_S seconds ago, with their steps, preflight results and done cleanups, and the
+ * rejected requests as old. Never an active job, nor a job with a pending cleanup, nor one a
+ * remaining replay names (replay_of: it goes in a later call, after its replay). *PRUNED gets
+ * how many jobs; call again until it is 0. Returns 0 or a negative code. */
+int jobstore_jobs_prune(jobstore *js, int older_than_s, int limit, long *pruned, char *errstr,
+                        size_t errstr_size);
 
 /* ---- queries ---- */
 

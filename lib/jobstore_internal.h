@@ -12,7 +12,9 @@
 struct jobstore {
     PGconn *conn;
     char *conninfo;
-    char sqlstate[6]; /* of the last failed statement ("" when none or no server answer) */
+    char sqlstate[6];      /* of the last failed statement ("" when none or no server answer) */
+    char listening[4][32]; /* channels of jobstore_listen, listened to again after a reconnect */
+    int n_listening;
 };
 
 /* Advisory lock keys (arbitrary, fixed). */
@@ -61,6 +63,9 @@ int jobstore_id_array(size_t n, const char *(*id)(const void *ctx, size_t i), co
 int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
                         const char *const *params, json_t **out, char *errstr, size_t errstr_size);
 
+/* LISTENs again on every channel of jobstore_listen (after the connection was reset). */
+int jobstore_relisten(jobstore *js, char *errstr, size_t errstr_size);
+
 /* Writes one event into the outbox inside the caller's transaction. DATA is stolen
  * (jobstore_outbox.c). */
 int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, const char *type,
@@ -75,6 +80,31 @@ int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *er
  * be NULL) gets the new version, 0 when there was nothing to store (jobstore_config.c). */
 int jobstore_config_apply(jobstore *js, const jobstore_config_change *change, long *version,
                           char *errstr, size_t errstr_size);
+
+/* The lease rule as a common table expression: "lease" is job $1's row, locked, when worker $2
+ * holds its lease, else empty. A write the lease guards in one statement (one round trip, one
+ * implicit transaction) joins its rows to it and ends in "SELECT count(*) FROM lease". */
+#define JOBSTORE_LEASE_CTE                                                                         \
+    "lease AS (SELECT id FROM jobs WHERE id = $1::uuid AND lease_owner = $2 AND status = "         \
+    "'running' FOR UPDATE)"
+/* Runs SQL, a statement built on JOBSTORE_LEASE_CTE whose parameters $1 and $2 are J's id and
+ * OWNER and PARAMS the rest ($3 ...). Returns 0, -JOBSTORE_ELEASE when OWNER does not hold the
+ * lease (nothing was written), or a negative code. */
+int jobstore_lease_exec(jobstore *js, const job *j, const char *owner, const char *what,
+                        const char *sql, int n, const char *const *params, char *errstr,
+                        size_t errstr_size);
+
+/* An outbox row of event TYPE (CloudEvents, event_build) about JOB_ID: its id into EVENT_ID
+ * and its JSON into *PAYLOAD (malloc'd, caller frees). DATA is stolen. For statements that
+ * write the row themselves ("INSERT INTO outbox ... $id::uuid, ..., $payload::jsonb"). */
+int jobstore_outbox_event(const char *job_id, const char *guest, const char *type,
+                          const char *source, json_t *data, char event_id[40], char **payload,
+                          char *errstr, size_t errstr_size);
+
+/* A PostgreSQL text[] literal of the N strings TEXT(CTX, i), each quoted. *OUT is malloc'd
+ * (caller frees). Returns 0 or -JOBSTORE_EDB when out of memory. */
+int jobstore_text_array(size_t n, const char *(*text)(const void *ctx, size_t i), const void *ctx,
+                        char **out, char *errstr, size_t errstr_size);
 
 /* One change of a job's status. Intake inserts a job queued (or rejected); after that its status
  * changes only through jobstore_job_change (jobstore_job.c): claim, takeover, hand-back, finish. */

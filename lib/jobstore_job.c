@@ -99,11 +99,12 @@ static int claim_one(jobstore *js, const char *owner, int lease_s, int max_per_h
     const char *p[1] = {mp};
     job_change c = {id, JOB_QUEUED, JOB_RUNNING, owner, lease_s, NULL};
     PGresult *res;
-    int rc, worked_on;
+    int rc, worked_on, more;
 
     snprintf(mp, sizeof(mp), "%d", max_per_host > 0 ? max_per_host : 1000000);
     /* Queued, or running under a lease that ran out; neither host at its limit of running
-     * jobs (with live leases) already. */
+     * jobs (with live leases) already. A second row says whether another executor should look
+     * too (it stays locked until this claim commits, then any executor may take it). */
     rc = jobstore_row(
         js, "find claimable job",
         "SELECT j.id, j.status, j.started_at IS NOT NULL FROM jobs j WHERE (j.status = 'queued' "
@@ -111,7 +112,7 @@ static int claim_one(jobstore *js, const char *owner, int lease_s, int max_per_h
         "WHERE r.status = 'running' AND r.lease_expires >= now() AND r.id <> j.id AND "
         "j.src_host IN (r.src_host, r.tgt_host)) < $1::integer AND (SELECT count(*) FROM jobs r "
         "WHERE r.status = 'running' AND r.lease_expires >= now() AND r.id <> j.id AND "
-        "j.tgt_host IN (r.src_host, r.tgt_host)) < $1::integer ORDER BY j.created_at LIMIT 1 "
+        "j.tgt_host IN (r.src_host, r.tgt_host)) < $1::integer ORDER BY j.created_at LIMIT 2 "
         "FOR UPDATE OF j SKIP LOCKED",
         1, p, &res, errstr, errstr_size);
     if (rc <= 0)
@@ -119,12 +120,14 @@ static int claim_one(jobstore *js, const char *owner, int lease_s, int max_per_h
     util_strlcpy(id, PQgetvalue(res, 0, 0), sizeof(id));
     job_status_from_string(PQgetvalue(res, 0, 1), &c.from);
     worked_on = PQgetvalue(res, 0, 2)[0] == 't';
+    more = PQntuples(res) > 1;
     PQclear(res);
     if ((rc = jobstore_job_change(js, &c, errstr, errstr_size)) < 0 ||
         (rc = job_read(js, id, out, errstr, errstr_size)) < 0)
         return rc;
     /* A job claimed before (its worker died or handed it back) resumes: a takeover. */
     out->takeover = worked_on;
+    out->more = more;
     return 1;
 }
 

@@ -9,22 +9,47 @@
 
 #include "util.h"
 
+static int lease_lost(const job *j, const char *owner, char *errstr, size_t errstr_size)
+{
+    util_errf(errstr, errstr_size, "job %s: lease lost by %s (another worker took it over)", j->id,
+              owner);
+    return -JOBSTORE_ELEASE;
+}
+
 /* Inside a transaction: locks the job row and checks OWNER holds its lease. */
 static int lease_check(jobstore *js, const job *j, const char *owner, char *errstr,
                        size_t errstr_size)
 {
     const char *p[2] = {j->id, owner};
     long held = 0;
-    int rc = jobstore_value(js, "check lease",
-                            "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE id = $1::uuid AND "
-                            "lease_owner = $2 AND status = 'running' FOR UPDATE) h",
-                            2, p, &held, errstr, errstr_size);
+    int rc =
+        jobstore_value(js, "check lease", "WITH " JOBSTORE_LEASE_CTE " SELECT count(*) FROM lease",
+                       2, p, &held, errstr, errstr_size);
 
-    if (rc == 0 && !held) {
-        util_errf(errstr, errstr_size, "job %s: lease lost by %s (another worker took it over)",
-                  j->id, owner);
-        rc = -JOBSTORE_ELEASE;
+    if (rc == 0 && !held)
+        rc = lease_lost(j, owner, errstr, errstr_size);
+    return rc;
+}
+
+int jobstore_lease_exec(jobstore *js, const job *j, const char *owner, const char *what,
+                        const char *sql, int n, const char *const *params, char *errstr,
+                        size_t errstr_size)
+{
+    const char *p[16];
+    long held = 0;
+    int i, rc;
+
+    if (n > 14) {
+        util_errf(errstr, errstr_size, "database: %s: too many parameters", what);
+        return -JOBSTORE_EDATA;
     }
+    p[0] = j->id;
+    p[1] = owner;
+    for (i = 0; i < n; i++)
+        p[i + 2] = params[i];
+    rc = jobstore_value(js, what, sql, n + 2, p, &held, errstr, errstr_size);
+    if (rc == 0 && !held)
+        rc = lease_lost(j, owner, errstr, errstr_size);
     return rc;
 }
 

@@ -56,6 +56,8 @@ static const struct {
     STR("metrics.listen", metrics_listen),
     STR("log.format", log_format),
     INT("worker.grace_s", grace_s, 0, 86400),
+    INT("outbox.retention_s", outbox_retention_s, 0, 2000000000),
+    INT("jobs.retention_s", jobs_retention_s, 0, 2000000000),
     {"preflight.vcpu_overcommit", T_DOUBLE, offsetof(settings, vcpu_overcommit), sizeof(double), 0,
      0},
 #undef STR
@@ -123,6 +125,7 @@ void settings_defaults(settings *s)
     util_strlcpy(s->metrics_listen, "127.0.0.1:9464", sizeof(s->metrics_listen));
     util_strlcpy(s->log_format, "text", sizeof(s->log_format));
     s->grace_s = 30;
+    s->outbox_retention_s = 7 * 86400;
 }
 
 /* ---- files ---- */

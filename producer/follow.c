@@ -295,6 +295,69 @@ static void watch_show_plain(const char *type, const json_t *ev, const json_t *d
     fputc('\n', stdout);
 }
 
+/* How far before a job's creation (PostgreSQL's clock) its first event may be timestamped
+ * (the publishing worker's clock): clocks that differ by up to this much are tolerated. */
+#define WATCH_CLOCK_MARGIN_MS 60000
+
+static int watch_snapshot(void *ctx, int64_t *at, int n)
+{
+    char err[512];
+    (void)n;
+    return bus_consumer_ends(ctx, at, err, sizeof(err)) == 0 ? 0 : -JOBSTORE_EDB;
+}
+
+/* A consumer of kvmove.events placed at JOB's first event, so that the time to the first line
+ * does not depend on how many events the topic holds: where the outbox recorded the job's
+ * events (exact, PostgreSQL), else its first event at or after the job's creation (Kafka's
+ * lookup by time), else the topic's end (a job whose events are all still to come). Only
+ * without PostgreSQL, or for an ended job neither can place (its events older than
+ * outbox.retention_s on a broker without lookups by time), is the topic read from its start. */
+static int watch_consumer(cli *c, const char *job, bus_consumer **out, char *err, size_t err_size)
+{
+    bus_props props = props_of(c);
+    bus_consumer *cons = NULL;
+    jobstore *js = NULL;
+    jobstore_event_place place;
+    int64_t *at = NULL, *snap = NULL;
+    int n, rc = -1;
+    char dberr[1024];
+
+    *out = NULL;
+    if (bus_consumer_new_idle(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err, err_size) != 0)
+        return -1;
+    n = bus_consumer_partitions(cons);
+    if ((at = calloc((size_t)n, sizeof(*at))) == NULL ||
+        (snap = calloc((size_t)n, sizeof(*snap))) == NULL) {
+        util_errf(err, err_size, "out of memory");
+        goto out;
+    }
+    if (jobstore_connect(c->s.db, &js, dberr, sizeof(dberr)) != 0 ||
+        jobstore_event_positions(js, job, watch_snapshot, cons, at, n, &place, dberr,
+                                 sizeof(dberr)) != 0) {
+        fprintf(stderr, "kvmove: watch: %s; reading kvmove.events from its start\n", dberr);
+        rc = bus_consumer_start(cons, NULL, err, err_size);
+        goto out;
+    }
+    memcpy(snap, at, (size_t)n * sizeof(*at));
+    if (place.known == 0 && place.created_ms >= 0 &&
+        bus_consumer_offsets_for_time(cons, place.created_ms - WATCH_CLOCK_MARGIN_MS, at, err,
+                                      err_size) != 0)
+        goto out;
+    if (place.known == 0 && place.ended && memcmp(snap, at, (size_t)n * sizeof(*at)) == 0)
+        rc = bus_consumer_start(cons, NULL, err, err_size); /* only the whole topic shows it */
+    else
+        rc = bus_consumer_start(cons, at, err, err_size);
+out:
+    free(at);
+    free(snap);
+    jobstore_close(js);
+    if (rc == 0)
+        *out = cons;
+    else
+        bus_consumer_close(cons);
+    return rc;
+}
+
 int cmd_watch(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -367,8 +430,7 @@ int cmd_watch(cli *c, int argc, char **argv)
         return EXIT_FAILED;
     }
     /* A named job is shown from its first event, even when it started before watch did. */
-    if ((job ? bus_consumer_new_from_start(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
-                                           sizeof(err))
+    if ((job ? watch_consumer(c, job, &cons, err, sizeof(err))
              : bus_consumer_new_tail(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err,
                                      sizeof(err))) != 0) {
         rc = cli_broker_error(c, "cannot read kvmove.events", err);

@@ -52,7 +52,7 @@ static const verb verbs[] = {
     {"submit", cmd_submit, "validate and publish a migration request (--wait to follow it)"},
     {"replay", cmd_replay, "resume a failed job from its failed step, --from-step or --step"},
     {"status", cmd_status, "show a job with its preflight results and steps"},
-    {"jobs", cmd_jobs, "list jobs (--status, --guest, --since)"},
+    {"jobs", cmd_jobs, "list jobs (--status, --guest, --since); jobs prune --older-than AGE"},
     {"watch", cmd_watch, "live progress of a job (or of every job) from kvmove.events"},
     {"events", cmd_events, "print the CloudEvents on kvmove.events (--follow)"},
     {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B; show settings"},

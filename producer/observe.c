@@ -132,25 +132,38 @@ int cmd_status(cli *c, int argc, char **argv)
     return rc;
 }
 
+/* An age such as 90s, 30m, 2h or 7d (at most ten years) in seconds, or -1. Strict: the digits
+ * as lib/number.c takes them, then one unit letter. */
+static long age_parse(const char *arg)
+{
+    size_t len = strlen(arg);
+    char num[32], unit;
+    long n, mult;
+
+    if (len < 2 || len > sizeof(num) || !isdigit((unsigned char)arg[0]) ||
+        !strchr("smhd", arg[len - 1]))
+        return -1;
+    unit = arg[len - 1];
+    mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
+    util_strlcpy(num, arg, len); /* without the unit */
+    /* at most ten years, so that the product cannot overflow */
+    if (number_parse_long("age", num, 0, 3650L * 86400 / mult, &n, NULL, 0) != 0)
+        return -1;
+    return n * mult;
+}
+
 /* --since: an RFC 3339 date or time (checked here so that PostgreSQL never sees a typo), or an
  * age such as 30m, turned into the UTC time that long ago. */
 static int since_parse(const char *arg, char *out, size_t out_size)
 {
-    char *end, num[32];
+    char *end;
     long n;
     struct tm tm;
 
-    if (isdigit((unsigned char)arg[0]) && strlen(arg) < sizeof(num) &&
-        strchr("smhd", arg[strlen(arg) - 1])) {
-        char unit = arg[strlen(arg) - 1];
-        long mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
-        util_strlcpy(num, arg, strlen(arg)); /* without the unit */
-        /* at most ten years ago, so that the product cannot overflow */
-        if (number_parse_long("--since", num, 0, 3650L * 86400 / mult, &n, NULL, 0) == 0) {
-            time_t t = time(NULL) - n * mult;
-            strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-            return 0;
-        }
+    if ((n = age_parse(arg)) >= 0) {
+        time_t t = time(NULL) - n;
+        strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        return 0;
     }
     memset(&tm, 0, sizeof(tm));
     end = strptime(arg, "%Y-%m-%d", &tm);
@@ -166,6 +179,66 @@ static int since_parse(const char *arg, char *out, size_t out_size)
             return -1;
     }
     return util_strlcpy(out, arg, out_size);
+}
+
+/* kvmove jobs prune --older-than AGE: deletes finished jobs' history (jobstore_jobs_prune). */
+static int cmd_jobs_prune(cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    char err[1024];
+    jobstore *js = NULL;
+    const char *age_text = NULL;
+    long age = -1, pruned = 0, total = 0;
+    int ch, rc;
+
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'o':
+            if ((age = age_parse(optarg)) < 0 || age > 2000000000)
+                return usage_error("jobs prune",
+                                   "--older-than takes an age (90s, 30m, 2h, 30d), not '%s'",
+                                   optarg);
+            age_text = optarg;
+            break;
+        case 'j':
+            c->json = 1;
+            break;
+        case 'h':
+            printf("Usage: kvmove jobs prune --older-than AGE [--json]\n"
+                   "Delete the history of jobs that ended more than AGE ago (90s, 30m, 2h, 30d):\n"
+                   "the jobs with their steps, preflight results and done cleanups, and the\n"
+                   "rejected requests as old. Active jobs are never touched, nor a job with a\n"
+                   "pending cleanup, nor one a newer replay still refers to.\n"
+                   "Workers do the same on their own with jobs.retention_s.\n");
+            return EXIT_DONE;
+        default:
+            return usage_error("jobs prune", "%s", "invalid option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("jobs prune", "unexpected argument '%s'", argv[optind]);
+    if (age < 0)
+        return usage_error("jobs prune", "%s", "say how old with --older-than AGE (e.g. 90d)");
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    do {
+        rc = jobstore_jobs_prune(js, (int)age, 1000, &pruned, err, sizeof(err));
+        total += pruned;
+    } while (rc == 0 && pruned > 0 && cli_running);
+    jobstore_close(js);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: %s (%ld jobs pruned before that)\n", err, total);
+        return EXIT_UNREACHABLE;
+    }
+    if (c->json)
+        printf("{\"pruned\": %ld}\n", total);
+    else
+        printf("%ld finished job%s older than %s pruned\n", total, total == 1 ? "" : "s", age_text);
+    return EXIT_DONE;
 }
 
 int cmd_jobs(cli *c, int argc, char **argv)
@@ -185,6 +258,8 @@ int cmd_jobs(cli *c, int argc, char **argv)
     size_t i;
     job_status st;
 
+    if (argc > 1 && strcmp(argv[1], "prune") == 0)
+        return cmd_jobs_prune(c, argc - 1, argv + 1);
     optind = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -217,6 +292,7 @@ int cmd_jobs(cli *c, int argc, char **argv)
         case 'h':
             printf("Usage: kvmove jobs [--status S] [--guest G] [--since TIME] [--limit N] "
                    "[--json]\n"
+                   "       kvmove jobs prune --older-than AGE (see 'kvmove jobs prune --help')\n"
                    "List jobs, newest first.\n"
                    "  --status S    queued, running, succeeded, failed or rejected\n"
                    "  --guest G     jobs of guest G only\n"

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "esxml.h"
 #include "fence.h"
@@ -110,7 +111,8 @@ static int preflight(run *r)
     preflight_report *rep = calloc(1, sizeof(*rep));
     preflight_reservation *resv = NULL;
     size_t n_resv = 0;
-    int i, n_steps = 0, seq = 0, passed, rc;
+    const char *names[PREFLIGHT__COUNT], *statuses[PREFLIGHT__COUNT], *messages[PREFLIGHT__COUNT];
+    int i, n_steps = 0, passed, rc;
 
     if (rep == NULL) {
         snprintf(r->failure, sizeof(r->failure), "preflight could not run: out of memory");
@@ -152,20 +154,17 @@ static int preflight(run *r)
         } else if (pr->status == PREFLIGHT_WARNING)
             worker_log("[%s] Preflight check %s: warning: %s", ex->tag, preflight_name(pr->check),
                        pr->message);
-        rc = STORE(ex, r->err,
-                   jobstore_preflight_record(ex->js, j, w->owner, ++seq, preflight_name(pr->check),
-                                             preflight_status_to_string(pr->status), pr->message,
-                                             r->err, sizeof(r->err)));
-        if (rc < 0)
-            goto out;
+        names[i] = preflight_name(pr->check);
+        statuses[i] = preflight_status_to_string(pr->status);
+        messages[i] = pr->message;
     }
     passed = preflight_passed(rep);
-    /* Ownership of the array passes to jobstore_preflight_done. */
-    rc = STORE(
-        ex, r->err,
-        jobstore_preflight_done(ex->js, j, w->owner, w->source, passed,
-                                json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)),
-                                r->err, sizeof(r->err)));
+    /* Every result and the verdict in one write; the data's ownership passes to the store. */
+    rc = STORE(ex, r->err,
+               jobstore_preflight_record_all(
+                   ex->js, j, w->owner, w->source, names, statuses, messages, PREFLIGHT__COUNT,
+                   passed, json_pack("{s:o}", "failed_checks", preflight_failed_json(rep)), r->err,
+                   sizeof(r->err)));
     if (rc == 0)
         rc = passed;
 out:
@@ -471,37 +470,109 @@ static void run_job(executor *ex, job *j)
     worker_hold(w, ex->index, NULL);
 }
 
+/* An idle executor looks for work when PostgreSQL says there may be some (a kvmove_jobs
+ * notification: a job queued, handed back, or a running one ended while others wait), and at
+ * least every IDLE_POLL_MS, because a lease running out is announced by nothing. One idle
+ * executor per worker listens (w->listener); the others wait on w->idle_cond for that role, so
+ * that a new job costs this worker one claim, not one per idle executor. */
+#define IDLE_POLL_MS 1000
+/* The longest an idle executor waits without looking at worker_running. */
+#define IDLE_SLICE_MS 200
+
+/* Waits, idle, for a reason to look for work. Returns 1 to claim now, 0 to wait again. */
+static int idle_wait(executor *ex, int64_t last_claim)
+{
+    worker *w = ex->w;
+    char err[1024];
+    int rc;
+
+    pthread_mutex_lock(&w->idle_lock);
+    if (w->listener == 0) {
+        w->listener = ex->index + 1; /* the role was free: look once before listening */
+        pthread_mutex_unlock(&w->idle_lock);
+        return 1;
+    }
+    if (w->listener != ex->index + 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += IDLE_SLICE_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&w->idle_cond, &w->idle_lock, &ts);
+        rc = w->listener == 0;
+        if (rc)
+            w->listener = ex->index + 1;
+        pthread_mutex_unlock(&w->idle_lock);
+        return rc;
+    }
+    pthread_mutex_unlock(&w->idle_lock);
+    rc = jobstore_wait(ex->js, IDLE_SLICE_MS, err, sizeof(err));
+    if (rc < 0) {
+        worker_log("[%s] %s", ex->tag, err);
+        jobstore_ensure(ex->js, err, sizeof(err));
+        return 1; /* notifications sent meanwhile are lost: look once */
+    }
+    return rc > 0 || util_now_ms() - last_claim >= IDLE_POLL_MS;
+}
+
+/* Gives the listener role up (EX goes to work); with MORE another idle executor takes it and
+ * looks for work at once. */
+static void idle_leave(executor *ex, int more)
+{
+    worker *w = ex->w;
+
+    pthread_mutex_lock(&w->idle_lock);
+    if (w->listener == ex->index + 1)
+        w->listener = 0;
+    if (more || w->listener == 0)
+        pthread_cond_signal(&w->idle_cond);
+    pthread_mutex_unlock(&w->idle_lock);
+}
+
 void *executor_main(void *arg)
 {
     executor *ex = arg;
     worker *w = ex->w;
     char err[1024];
-    int idle_ms = 50;
+    int64_t last_claim = 0;
+    int look = 1;
 
     snprintf(ex->tag, sizeof(ex->tag), "executor %d", ex->index);
     while (worker_running) {
         job j;
         int rc;
-        if (ex->js == NULL && jobstore_connect(w->s.db, &ex->js, err, sizeof(err)) != 0) {
+        if (ex->js == NULL &&
+            (jobstore_connect(w->s.db, &ex->js, err, sizeof(err)) != 0 ||
+             jobstore_listen(ex->js, JOBSTORE_CHANNEL_JOBS, err, sizeof(err)) != 0)) {
             worker_log("[%s] %s", ex->tag, err);
+            jobstore_close(ex->js);
+            ex->js = NULL;
             worker_sleep_ms(1000);
             continue;
         }
+        if (!look) {
+            look = idle_wait(ex, last_claim);
+            continue;
+        }
+        look = 0;
+        last_claim = util_now_ms();
         rc = jobstore_job_claim(ex->js, w->owner, w->s.lease_s, w->s.max_jobs_per_host, &j, err,
                                 sizeof(err));
         if (rc < 0) {
             worker_log("[%s] %s", ex->tag, err);
             jobstore_ensure(ex->js, err, sizeof(err));
             worker_sleep_ms(1000);
+            look = 1;
             continue;
         }
-        if (rc == 0) {
-            worker_sleep_ms(idle_ms);
+        if (rc == 0)
             continue;
-        }
+        idle_leave(ex, j.more);
         run_job(ex, &j);
         snprintf(ex->tag, sizeof(ex->tag), "executor %d", ex->index);
+        look = 1;
     }
+    idle_leave(ex, 0);
     pool_close(ex);
     jobstore_close(ex->js);
     ex->js = NULL;

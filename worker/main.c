@@ -42,10 +42,120 @@ static int send_event(void *ctx, jobstore_event *events, size_t n)
         out[i].n_headers = n_headers;
     }
     rc = bus_produce_many(sd->p, out, n, 10000, sd->err, sizeof(sd->err));
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         events[i].delivered = out[i].delivered;
+        events[i].partition = out[i].partition;
+        events[i].offset = out[i].offset;
+    }
     free(out);
     return rc < 0 ? -1 : 0;
+}
+
+/* The publisher: a thread of its own with its own connection, woken by PostgreSQL (LISTEN
+ * kvmove_outbox) as soon as a transaction that wrote events commits, so an event leaves without
+ * waiting for a polling interval, and a publisher stuck on a broker that is down holds up nobody
+ * else. Several events committed while a batch is on the wire leave together in the next one.
+ * It also deletes events published more than outbox.retention_s ago. Runs until cmd_run clears
+ * publisher_run (cmd_run flushes what is left after that). */
+static volatile sig_atomic_t publisher_run = 1;
+
+/* Publishing without a notification at least this often: a notification is lost while the
+ * connection is down, and another worker's publisher may have given up its batch. */
+#define PUBLISH_POLL_MS 1000
+/* The longest the publisher waits without looking at publisher_run. */
+#define PUBLISH_SLICE_MS 200
+/* How often published events past their retention are deleted, and how many per statement. */
+#define EXPIRE_EVERY_MS 60000
+#define EXPIRE_BATCH 5000
+
+typedef struct publisher {
+    worker *w;
+    sender sd;
+} publisher;
+
+/* Retention, a batch at a time: the published events past outbox.retention_s and, with
+ * jobs.retention_s, the finished jobs past that (kvmove jobs prune). */
+static void publisher_expire(worker *w, jobstore *js)
+{
+    char err[1024];
+    long deleted = 0, total = 0;
+
+    while (w->s.outbox_retention_s > 0 && publisher_run) {
+        if (jobstore_outbox_expire(js, w->s.outbox_retention_s, EXPIRE_BATCH, &deleted, err,
+                                   sizeof(err)) != 0) {
+            worker_log("[worker] outbox retention: %s", err);
+            break;
+        }
+        total += deleted;
+        if (deleted < EXPIRE_BATCH)
+            break;
+    }
+    if (total > 0)
+        worker_log("[worker] outbox: deleted %ld events published more than %d s ago", total,
+                   w->s.outbox_retention_s);
+    total = 0;
+    while (w->s.jobs_retention_s > 0 && publisher_run) {
+        if (jobstore_jobs_prune(js, w->s.jobs_retention_s, EXPIRE_BATCH, &deleted, err,
+                                sizeof(err)) != 0) {
+            worker_log("[worker] jobs retention: %s", err);
+            break;
+        }
+        total += deleted;
+        if (deleted == 0)
+            break;
+    }
+    if (total > 0)
+        worker_log("[worker] pruned %ld jobs that ended more than %d s ago", total,
+                   w->s.jobs_retention_s);
+}
+
+static void *publisher_main(void *arg)
+{
+    publisher *pb = arg;
+    worker *w = pb->w;
+    jobstore *js = NULL;
+    char err[1024];
+    int64_t last_publish = 0, last_expire = 0; /* retention runs at start, then every minute */
+    int rc, published, look = 1;
+
+    while (publisher_run) {
+        if (js == NULL && (jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0 ||
+                           jobstore_listen(js, JOBSTORE_CHANNEL_OUTBOX, err, sizeof(err)) != 0)) {
+            worker_log("[worker] publisher: %s", err);
+            jobstore_close(js);
+            js = NULL;
+            worker_sleep_ms(1000);
+            continue;
+        }
+        if (!look) {
+            rc = jobstore_wait(js, PUBLISH_SLICE_MS, err, sizeof(err));
+            if (rc < 0)
+                jobstore_ensure(js, err, sizeof(err));
+            look = rc != 0 || util_now_ms() - last_publish >= PUBLISH_POLL_MS;
+            continue;
+        }
+        last_publish = util_now_ms();
+        published = 0;
+        rc = jobstore_outbox_publish(js, send_event, &pb->sd, 200, &published, err, sizeof(err));
+        metrics_events_published(published);
+        if (rc < 0) {
+            worker_log("[worker] outbox: %s", err);
+            jobstore_ensure(js, err, sizeof(err));
+            worker_sleep_ms(200);
+            continue;
+        }
+        if (rc == JOBSTORE_OUTBOX_BUSY) {
+            worker_sleep_ms(20); /* another publisher: what it did not read is taken next */
+            continue;
+        }
+        look = published == 200; /* a full batch: there is more */
+        if (util_now_ms() - last_expire >= EXPIRE_EVERY_MS) {
+            last_expire = util_now_ms();
+            publisher_expire(w, js);
+        }
+    }
+    jobstore_close(js);
+    return NULL;
 }
 
 /* Lease renewal runs on a thread of its own with its own connection: a publisher stuck on a
@@ -97,10 +207,11 @@ static int cmd_run(worker *w)
     bus_consumer *c = NULL;
     bus_props props = {(const char *const *)w->s.kafka_props, w->s.n_kafka_props};
     executor *ex = NULL;
+    publisher pb;
     sender sd;
     int i, rc = 3, port, n_joined = 0, *joined = NULL;
     int64_t deadline;
-    pthread_t lease_thread, fencer_thread;
+    pthread_t lease_thread, fencer_thread, publisher_thread;
     metrics_sources msrc = {w->s.db, w->s.brokers, props, w->s.group, w->owner};
 
     if (metrics_start(w->s.metrics_listen, &msrc, &port, err, sizeof(err)) != 0)
@@ -131,6 +242,10 @@ static int cmd_run(worker *w)
     w->n_held = w->held ? w->s.jobs : 0;
     pthread_create(&lease_thread, NULL, lease_main, w);
     pthread_create(&fencer_thread, NULL, fencer_main, w);
+    memset(&pb, 0, sizeof(pb));
+    pb.w = w;
+    pb.sd.p = p;
+    pthread_create(&publisher_thread, NULL, publisher_main, &pb);
     ex = calloc((size_t)w->s.jobs, sizeof(*ex));
     for (i = 0; i < w->s.jobs; i++) {
         ex[i].w = w;
@@ -144,8 +259,8 @@ static int cmd_run(worker *w)
     sd.p = p;
     while (worker_running) {
         bus_message m;
-        int64_t t_poll = util_now_ms(), t_intake, t_pub;
-        int got, published = 0;
+        int64_t t_poll = util_now_ms(), t_intake;
+        int got;
 
         notify_watchdog();
         got = bus_consumer_poll(c, 50, &m, err, sizeof(err));
@@ -166,19 +281,12 @@ static int cmd_run(worker *w)
             if (worker_running && bus_consumer_commit(c, &m, err, sizeof(err)) != 0)
                 worker_log("[worker] offset commit: %s", err);
         }
-        t_pub = util_now_ms();
-        if (jobstore_outbox_publish(js, send_event, &sd, 200, &published, err, sizeof(err)) != 0) {
-            worker_log("[worker] outbox: %s", err);
-            jobstore_ensure(js, err, sizeof(err));
-        }
-        metrics_events_published(published);
-        /* A main loop that stalls delays every event: say where. */
+        /* A main loop that stalls delays every request: say where. */
         if (util_now_ms() - t_poll > 500)
             worker_log_at(WORKER_LOG_WARNING,
-                          "[worker] main loop stalled %lld ms (consumer poll %lld, intake %lld, "
-                          "outbox %lld)",
+                          "[worker] main loop stalled %lld ms (consumer poll %lld, intake %lld)",
                           (long long)(util_now_ms() - t_poll), (long long)(t_intake - t_poll),
-                          (long long)(t_pub - t_intake), (long long)(util_now_ms() - t_pub));
+                          (long long)(util_now_ms() - t_intake));
     }
     /* Graceful stop: take no new requests or jobs, give the running steps worker.grace_s to
      * end (their leases renewed and their events published meanwhile), then hand every job
@@ -192,8 +300,7 @@ static int cmd_run(worker *w)
     c = NULL;
     joined = calloc((size_t)w->s.jobs, sizeof(*joined));
     deadline = util_now_ms() + (int64_t)w->s.grace_s * 1000;
-    while (joined != NULL) {
-        int published = 0;
+    while (joined != NULL) { /* the publisher thread publishes their events meanwhile */
         for (i = 0; i < w->s.jobs; i++)
             if (!joined[i] && pthread_tryjoin_np(ex[i].thread, NULL) == 0) {
                 joined[i] = 1;
@@ -201,9 +308,6 @@ static int cmd_run(worker *w)
             }
         if (n_joined == w->s.jobs || util_now_ms() >= deadline)
             break;
-        if (jobstore_outbox_publish(js, send_event, &sd, 200, &published, err, sizeof(err)) != 0)
-            jobstore_ensure(js, err, sizeof(err));
-        metrics_events_published(published);
         notify_watchdog();
         worker_sleep_ms(50);
     }
@@ -215,11 +319,13 @@ static int cmd_run(worker *w)
     pthread_join(lease_thread, NULL);
     fencer_run = 0;
     pthread_join(fencer_thread, NULL);
+    publisher_run = 0;
+    pthread_join(publisher_thread, NULL);
     if (jobstore_ensure(js, err, sizeof(err)) == 0) {
         int published = 0;
         if (jobstore_lease_release(js, w->owner, NULL, err, sizeof(err)) != 0)
             worker_log_at(WORKER_LOG_ERROR, "[worker] releasing leases: %s", err);
-        if (jobstore_outbox_publish(js, send_event, &sd, 1000, &published, err, sizeof(err)) != 0)
+        if (jobstore_outbox_publish(js, send_event, &sd, 1000, &published, err, sizeof(err)) < 0)
             worker_log_at(WORKER_LOG_ERROR, "[worker] flushing events: %s", err);
         metrics_events_published(published);
     }
@@ -312,6 +418,8 @@ int main(int argc, char **argv)
 
     memset(&w, 0, sizeof(w));
     pthread_mutex_init(&w.held_lock, NULL);
+    pthread_mutex_init(&w.idle_lock, NULL);
+    pthread_cond_init(&w.idle_cond, NULL);
     while ((ch = getopt_long(argc, argv, "c:b:X:o:j:h", opts, NULL)) != -1) {
         char *f = NULL;
         switch (ch) {

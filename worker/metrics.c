@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "hostconn.h"
+#include "jobstore.h"
 #include "util.h"
 
 #define PROBE_TIMEOUT_MS 2000
@@ -143,6 +145,37 @@ static void put_label(FILE *f, const char *value)
     }
 }
 
+/* The work this worker asked of PostgreSQL, Kafka and the hosts (counted where it is done:
+ * jobstore, bus, hostconn), so that the cost of a migration can be read off two scrapes. */
+static void render_work(FILE *f)
+{
+    unsigned long statements, transactions, messages, batches;
+
+    jobstore_counters(&statements, &transactions);
+    bus_counters(&messages, &batches);
+    fprintf(f,
+            "# HELP kvmove_db_statements_total SQL statements this worker sent PostgreSQL (the "
+            "metrics' own queries aside).\n"
+            "# TYPE kvmove_db_statements_total counter\n"
+            "kvmove_db_statements_total %lu\n"
+            "# HELP kvmove_db_transactions_total Transactions this worker ended (a statement "
+            "outside a transaction counts as one).\n"
+            "# TYPE kvmove_db_transactions_total counter\n"
+            "kvmove_db_transactions_total %lu\n"
+            "# HELP kvmove_kafka_messages_produced_total Messages this worker queued for Kafka.\n"
+            "# TYPE kvmove_kafka_messages_produced_total counter\n"
+            "kvmove_kafka_messages_produced_total %lu\n"
+            "# HELP kvmove_kafka_produce_calls_total Produce calls (batches waited for) that "
+            "carried them.\n"
+            "# TYPE kvmove_kafka_produce_calls_total counter\n"
+            "kvmove_kafka_produce_calls_total %lu\n"
+            "# HELP kvmove_host_commands_total Commands this worker sent to KVM hosts (one SSH "
+            "channel each).\n"
+            "# TYPE kvmove_host_commands_total counter\n"
+            "kvmove_host_commands_total %lu\n",
+            statements, transactions, messages, batches, hostconn_commands());
+}
+
 static void render_counters(FILE *f)
 {
     size_t s, o, b, i;
@@ -191,6 +224,7 @@ static void render_counters(FILE *f)
             "# TYPE kvmove_events_published_total counter\n"
             "kvmove_events_published_total %llu\n",
             reg.events);
+    render_work(f);
     fputs("# HELP kvmove_worker_jobs_finished_total Jobs this worker ended, by status.\n"
           "# TYPE kvmove_worker_jobs_finished_total counter\n",
           f);

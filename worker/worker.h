@@ -22,6 +22,11 @@ typedef struct worker {
     pthread_mutex_t held_lock;
     char (*held)[REQUEST_UUID_LEN];
     int n_held;
+    /* Idle executors (executor.c): LISTENER is the index + 1 of the one that waits for
+     * PostgreSQL's kvmove_jobs notifications (0 = none); the others wait on IDLE_COND. */
+    pthread_mutex_t idle_lock;
+    pthread_cond_t idle_cond;
+    int listener;
 } worker;
 
 /* SSH sessions an executor keeps to hosts it is not using at the moment. */

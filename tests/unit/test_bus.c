@@ -258,7 +258,7 @@ START_TEST(test_produce_many_in_order)
 
     bus_producer_warm(p, T_ONE, 5000);
     for (i = 0; i < 6; i++) {
-        out[i] = (bus_out){T_ONE, "job", values[i], strlen(values[i]), 0, NULL, 0};
+        out[i] = (bus_out){T_ONE, "job", values[i], strlen(values[i]), 0, NULL, 0, -1, -1};
     }
     ck_assert_int_eq(bus_produce_many(p, out, 6, 10000, err, sizeof(err)), 6);
     for (i = 0; i < 6; i++)
@@ -269,6 +269,9 @@ START_TEST(test_produce_many_in_order)
         poll_one(c, &msg);
         ck_assert_str_eq(msg.value, values[i]);
         ck_assert_str_eq(msg.key, "job");
+        /* Each delivery report says where the message was stored. */
+        ck_assert_int_eq(out[i].partition, msg.partition);
+        ck_assert_int_eq(out[i].offset, msg.offset);
     }
     /* An empty batch is no error and delivers nothing. */
     ck_assert_int_eq(bus_produce_many(p, out, 0, 1000, err, sizeof(err)), 0);
@@ -285,7 +288,8 @@ START_TEST(test_produce_many_headers)
                                     {"bin", bin, sizeof(bin)}};
     bus_producer *p = producer();
     bus_consumer *c = NULL;
-    bus_out out[2] = {{T_ONE, "a", "v1", 2, 0, h1, 2}, {T_ONE, "b", "v2", 2, 0, NULL, 0}};
+    bus_out out[2] = {{T_ONE, "a", "v1", 2, 0, h1, 2, -1, -1},
+                      {T_ONE, "b", "v2", 2, 0, NULL, 0, -1, -1}};
     bus_message msg;
     char err[512] = "";
 

@@ -291,7 +291,7 @@ START_TEST(test_kafka_binding)
     mc = rd_kafka_mock_cluster_new(mock_rk, 1);
     ck_assert_int_eq(rd_kafka_mock_topic_create(mc, BUS_TOPIC_EVENTS, 1, 1), 0);
     h = event_kafka_headers(&n);
-    out = (bus_out){BUS_TOPIC_EVENTS, JOB, payload, strlen(payload), 0, h, n};
+    out = (bus_out){BUS_TOPIC_EVENTS, JOB, payload, strlen(payload), 0, h, n, -1, -1};
     ck_assert_msg(
         bus_producer_new(rd_kafka_mock_cluster_bootstraps(mc), NULL, &p, err, sizeof(err)) == 0,
         "%s", err);
