@@ -70,10 +70,10 @@ typedef struct settings {
                                 * "" = off */
     char log_format[16];       /* log.format (text): text | json */
     int grace_s;               /* worker.grace_s (30): SIGTERM waits this long for steps */
-    int outbox_retention_s; /* outbox.retention_s (604800 = 7 days): published events are
-                             * deleted from the outbox this long after publication */
-    int jobs_retention_s;   /* jobs.retention_s (0 = keep): workers prune finished jobs
-                             * (kvmove jobs prune) older than this */
+    int outbox_retention_s;    /* outbox.retention_s (604800 = 7 days): published events are
+                                * deleted from the outbox this long after publication */
+    int jobs_retention_s;      /* jobs.retention_s (0 = keep): workers prune finished jobs
+                                * (kvmove jobs prune) older than this */
     /* librdkafka properties: kafka.KEY = VALUE in the file, -X KEY=VALUE on the command line */
     char *kafka_props[SETTINGS_MAX_PROPS];
     size_t n_kafka_props;
