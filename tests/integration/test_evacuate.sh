@@ -62,7 +62,9 @@ plan=$(kvmove evacuate "${EVAC[@]}" --dry-run)
 echo "$plan"
 check "dry run with 8 GiB reserved on exa01adm03: largest first, most free memory that fits" eq \
     "benchvm2 adm02,benchvm4 adm03,benchvm3 -,benchvm1 adm02" "$(plan_of "$plan" | paste -sd,)"
-check "dry run says which guest does not fit" grep -q "benchvm3.example.com .*not moved: no target has 8192 MiB" <<<"$plan"
+check "dry run says which guest does not fit" grep -q "benchvm3.example.com .*not moved: no target passes preflight (2 tried)" <<<"$plan"
+check "...and why on each target (the planned moves and the job in flight counted)" eq 2 \
+    "$(grep -c 'exa01adm0[23].example.com: target_memory failed: .*reserved by .*the planned move of benchvm[24].example.com), guest benchvm3.example.com needs 8192 MiB' <<<"$plan")"
 check "dry run changes nothing (one job: the one in flight)" eq 1 "$(sql "SELECT count(*) FROM jobs")"
 # The job in flight fails (its source refuses to stop the guest) and gives its reservation up.
 "$HOSTSIM" fault "$IT_HOSTS" $D fail-always "vm_maker --stop-domain"
