@@ -154,7 +154,7 @@ check "completion: job ids for status" has "$job1" "$(complete_words kvmove stat
 check "completion: job ids for status (a prefix)" eq "$job1" "$(complete_words kvmove status "${job1:0:8}")"
 check "completion: replay offers failed jobs only" eq "" "$(complete_words kvmove replay "" | grep -x "$job1")"
 check "completion: the global --db is used for job ids" eq "" "$(complete_words kvmove --db "dbname=nosuch_db_conv" status "")"
-check "completion: config subcommands" eq $'diff\nlist\nload\nsave\nshow' "$(complete_words kvmove config "")"
+check "completion: config subcommands" eq $'diff\nlist\nload\nprune\nsave\nshow' "$(complete_words kvmove config "")"
 check "completion: files after config load" has "client.properties" "$(complete_words kvmove config load cli)"
 check "completion: setting keys after -o" has "ssh.port=" "$(complete_words kvmove -o ssh.p)"
 check "completion: kvmove-worker commands" eq $'run\nmigrate' "$(complete_words kvmove-worker "")"

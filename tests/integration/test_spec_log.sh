@@ -5,7 +5,8 @@
 # in the README ("Output lines"), and only those:
 #   - kvmove appends the step's duration to "Step X completed successfully...": " [1.2 s]";
 #   - "Action Validated and Merged OK" and "File : F saved OK" name the action and es.xml
-#     version: " (action 28, es.xml version 2)", " (es.xml version 3, migration-merged)";
+#     version and its system: " (action 28, es.xml version 2 of system exa01)",
+#     " (es.xml version 3 of system exa01, migration-merged)";
 #   - "Done [Elapsed = N mS [M minutes] DATE]" closes with one bracket (the spec's line has two,
 #     the second unmatched); N, M and DATE are this run's;
 #   - kvmove's own lines: "File : F loaded OK as es.xml version ..." (the spec shows no answer to
@@ -69,8 +70,8 @@ added_in_place() {
 normalise() {
     grep -vE "^(File : .* loaded OK as es\.xml version .*|Request $U published \(job id $U\)|Job $U accepted: .*|Preflight checks passed|$ADDED_RE)$" |
         sed -E 's/^(Migrate guest .* Step [A-Z_]+ completed successfully\.\.\.) \[[0-9]+\.[0-9] s\]$/\1/
-                s/^(Action Validated and Merged OK) \(action [0-9]+, es\.xml version [0-9]+\)$/\1/
-                s/^(File : .* saved OK) \(es\.xml version [0-9]+, [a-z-]+\)$/\1/
+                s/^(Action Validated and Merged OK) \(action [0-9]+, es\.xml version [0-9]+ of system [^ ]+\)$/\1/
+                s/^(File : .* saved OK) \(es\.xml version [0-9]+ of system [^ ]+, [a-z-]+\)$/\1/
                 s/^Done \[Elapsed = [0-9]+ mS \[[0-9]+\.[0-9] minutes\] [^]]+\]$/Done [Elapsed = <elapsed>]/'
 }
 # The spec's elapsed line the same way (its second closing bracket is the documented difference).
@@ -101,7 +102,7 @@ normalise <seq.out >seq.actual
 same "submit --sequential prints the spec's lines exactly, in the spec's order (documented differences undone)" seq.expected seq.actual
 check "every step line has the documented duration suffix ' [N.N s]'" eq 11 \
     "$(grep -cE '^Migrate guest .* Step [A-Z_]+ completed successfully\.\.\. \[[0-9]+\.[0-9] s\]$' seq.out)"
-check "the merge line has the documented suffix" grep -qxE 'Action Validated and Merged OK \(action 28, es\.xml version 2\)' seq.out
+check "the merge line has the documented suffix" grep -qxE 'Action Validated and Merged OK \(action 28, es\.xml version 2 of system exa01\)' seq.out
 check "the elapsed line: this run's figures, one closing bracket" grep -qxE 'Done \[Elapsed = [0-9]+ mS \[[0-9]+\.[0-9] minutes\] [A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} [A-Z]+ [0-9]{4}\]' seq.out
 check "the lines kvmove adds are each in their own step's block" added_in_place seq.out
 check "...and there are some (the comparison leaves them out)" test "$(grep -cE "^($ADDED_RE)$" seq.out)" -ge 4
