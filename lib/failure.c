@@ -25,6 +25,25 @@ failure_class failure_of_sqlstate(const char *sqlstate)
     return FAILURE_PERMANENT;
 }
 
+/* What libpq reports when the server refused the client itself (not a broken connection). */
+static const char *const refused_connects[] = {
+    "password authentication failed", "authentication failed",
+    "no pg_hba.conf entry",           "does not exist", /* role "x" / database "x" */
+    "no password supplied",
+};
+
+failure_class failure_of_pgconnect(int auth_failed, const char *message)
+{
+    size_t i;
+
+    if (auth_failed)
+        return FAILURE_PERMANENT;
+    for (i = 0; message && i < sizeof(refused_connects) / sizeof(refused_connects[0]); i++)
+        if (strstr(message, refused_connects[i]) != NULL)
+            return FAILURE_PERMANENT;
+    return FAILURE_TRANSIENT;
+}
+
 failure_class failure_of_hostconn(int rc)
 {
     switch (rc) {

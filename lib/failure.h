@@ -16,6 +16,15 @@ typedef enum {
  * permanent. */
 failure_class failure_of_sqlstate(const char *sqlstate);
 
+/* Classifies a failed connection to PostgreSQL. libpq gives no SQLSTATE for it, so the server's
+ * refusals are known by what libpq says: AUTH_FAILED (libpq needed a password it did not have,
+ * or the one it sent was refused), or a MESSAGE (libpq's, NULL = none) saying the role or
+ * database does not exist, that no pg_hba.conf entry admits the client, or that authentication
+ * failed. Those are permanent (an operator must fix the settings or the server); everything
+ * else (refused, reset, timed out, the server starting or shutting down) is transient. The
+ * server's texts are matched in English (the lc_messages kvmove's servers run with). */
+failure_class failure_of_pgconnect(int auth_failed, const char *message);
+
 /* Classifies a negative hostconn code (-HOSTCONN_E*): unreachable host, command timeout and a
  * broken session are transient; an unknown or changed host key and refused authentication are
  * permanent (a retry cannot fix them; an operator must). Any other value is permanent. */

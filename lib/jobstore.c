@@ -274,9 +274,13 @@ int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t 
     if (js->conn != NULL)
         PQsetNoticeProcessor(js->conn, notice_ignore, NULL); /* kept across PQreset */
     if (PQstatus(js->conn) != CONNECTION_OK) {
+        int refused =
+            js->conn != NULL && failure_of_pgconnect(PQconnectionNeedsPassword(js->conn) ||
+                                                         PQconnectionUsedPassword(js->conn),
+                                                     PQerrorMessage(js->conn)) == FAILURE_PERMANENT;
         db_error(js, "connect", NULL, errstr, errstr_size);
         jobstore_close(js);
-        return -JOBSTORE_EDB;
+        return refused ? -JOBSTORE_EDATA : -JOBSTORE_EDB;
     }
     count(js, "SET");
     PQclear(PQexec(js->conn, "SET application_name = 'kvmove'"));

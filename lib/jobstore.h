@@ -35,7 +35,10 @@ typedef struct jobstore jobstore;
 char *jobstore_text_clean(const char *text);
 
 /* Connects with a libpq conninfo string (NULL or "" = the PG* environment variables).
- * Returns 0 and *OUT (free with jobstore_close), or -JOBSTORE_EDB with errstr. */
+ * Returns 0 and *OUT (free with jobstore_close), -JOBSTORE_EDB with errstr when the server
+ * could not be reached (worth a retry), or -JOBSTORE_EDATA when it refused the client (wrong
+ * password, unknown role or database, no pg_hba.conf entry: failure_of_pgconnect), which no
+ * retry fixes. */
 int jobstore_connect(const char *conninfo, jobstore **out, char *errstr, size_t errstr_size);
 void jobstore_close(jobstore *js); /* accepts NULL */
 /* What this process asked of PostgreSQL so far, over all its connections: *STATEMENTS sent and

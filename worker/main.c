@@ -220,7 +220,16 @@ static int cmd_run(worker *w)
         worker_log("[worker] serving /metrics and /healthz on %s (port %d)", w->s.metrics_listen,
                    port);
     notify_status("connecting to PostgreSQL");
-    while (worker_running && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0) {
+    while (worker_running && (i = jobstore_connect(w->s.db, &js, err, sizeof(err))) != 0) {
+        if (i == -JOBSTORE_EDATA) {
+            /* Refused (password, role, database, pg_hba.conf): waiting fixes nothing. */
+            worker_log_at(WORKER_LOG_ERROR,
+                          "[worker] %s; not retrying: fix the db setting or "
+                          "the server's roles and pg_hba.conf",
+                          err);
+            notify_status("PostgreSQL refused the worker: %s", err);
+            goto out;
+        }
         worker_log("[worker] %s; retrying", err);
         /* Waiting out a database outage is not a hung start: each retry extends systemd's
          * start timeout by a little, so only a start that stops retrying is killed. */

@@ -76,3 +76,12 @@ check "lost lease: the worker logs why it stopped" wait_log "job $job: lease los
 check "lost lease: taken over once the thief's lease ran out" eq succeeded "$(wait_job "$job" 90)"
 check "lost lease: guest running on the target" grep -qx "domain $G3 running" <<<"$(host_state $T3)"
 check "no safety violation observed" "$HOSTSIM" check "$IT_HOSTS"
+
+# 4. A database that refuses the worker (here: a database name that does not exist) is not
+# waited out: the worker says why and exits 3 at once, instead of logging "retrying" for ever.
+out=$(timeout 30 kvmove-worker --id worker-refused -o "db=$KVMOVE_DB dbname=kvmove_no_such_db" \
+    -o metrics.listen= run </dev/null 2>&1)
+rc=$?
+check "refused by the database: the worker exits 3 (not retrying, not killed by timeout)" eq 3 "$rc"
+check "...saying why" grep -q 'database "kvmove_no_such_db" does not exist; not retrying' <<<"$out"
+check "...and did not retry" eq 0 "$(grep -c 'retrying$' <<<"$out")"

@@ -61,6 +61,59 @@ START_TEST(test_hostconn_classes)
 }
 END_TEST
 
+/* Failed connections as libpq reports them (PQerrorMessage), and whether libpq's password
+ * handling failed. */
+static const struct {
+    int auth_failed;
+    const char *message;
+    failure_class expected;
+} connect_cases[] = {
+    {1,
+     "connection to server on socket \"/run/x/.s.PGSQL.5432\" failed: FATAL:  password "
+     "authentication failed for user \"kvmove\"\n",
+     FAILURE_PERMANENT},
+    {0,
+     "connection to server at \"db\" (10.0.0.1), port 5432 failed: FATAL:  database "
+     "\"kvmov\" does not exist\n",
+     FAILURE_PERMANENT},
+    {0,
+     "connection to server on socket \"/tmp/.s.PGSQL.5432\" failed: FATAL:  role \"bob\" "
+     "does not exist\n",
+     FAILURE_PERMANENT},
+    {0,
+     "connection to server at \"db\", port 5432 failed: FATAL:  no pg_hba.conf entry for "
+     "host \"10.0.0.2\", user \"kvmove\", database \"kvmove\", no encryption\n",
+     FAILURE_PERMANENT},
+    {0, "connection to server at \"db\", port 5432 failed: fe_sendauth: no password supplied\n",
+     FAILURE_PERMANENT},
+    {0,
+     "connection to server on socket \"/tmp/.s.PGSQL.5432\" failed: No such file or "
+     "directory\n\tIs the server running locally and accepting connections on that socket?\n",
+     FAILURE_TRANSIENT},
+    {0, "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n",
+     FAILURE_TRANSIENT},
+    {0,
+     "connection to server on socket \"/tmp/.s.PGSQL.5432\" failed: FATAL:  the database "
+     "system is starting up\n",
+     FAILURE_TRANSIENT},
+    {0,
+     "connection to server at \"db\", port 5432 failed: FATAL:  sorry, too many clients "
+     "already\n",
+     FAILURE_TRANSIENT},
+    {0, NULL, FAILURE_TRANSIENT},
+};
+
+START_TEST(test_pgconnect_classes)
+{
+    ck_assert_msg(failure_of_pgconnect(connect_cases[_i].auth_failed, connect_cases[_i].message) ==
+                      connect_cases[_i].expected,
+                  "connect failure '%s' (auth %d): expected %s",
+                  connect_cases[_i].message ? connect_cases[_i].message : "NULL",
+                  connect_cases[_i].auth_failed,
+                  failure_class_to_string(connect_cases[_i].expected));
+}
+END_TEST
+
 START_TEST(test_names)
 {
     ck_assert_str_eq(failure_class_to_string(FAILURE_TRANSIENT), "transient");
@@ -76,6 +129,8 @@ int main(void)
     int failed;
 
     tcase_add_loop_test(tc, test_sqlstate_classes, 0, sizeof(sql_cases) / sizeof(sql_cases[0]));
+    tcase_add_loop_test(tc, test_pgconnect_classes, 0,
+                        sizeof(connect_cases) / sizeof(connect_cases[0]));
     tcase_add_loop_test(tc, test_hostconn_classes, 0, sizeof(ssh_cases) / sizeof(ssh_cases[0]));
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);

@@ -980,6 +980,25 @@ static int append_edit(void *ctx, const char *newest, long newest_version, char 
 
 /* The deployment is applied to the newest version of the system when the job ends, in the
  * finish's transaction: a version stored after the job started is kept. */
+/* A server that refuses the client (unknown database or role) is -JOBSTORE_EDATA, which no retry
+ * fixes; a server that is not there is -JOBSTORE_EDB, worth a retry. */
+START_TEST(test_connect_refused_is_permanent)
+{
+    char ci[sizeof(conninfo) + 64], errstr[512];
+    jobstore *other = NULL;
+
+    snprintf(ci, sizeof(ci), "%s dbname=kvmove_unit_no_such_db", conninfo);
+    ck_assert_int_eq(jobstore_connect(ci, &other, errstr, sizeof(errstr)), -JOBSTORE_EDATA);
+    ck_assert_msg(strstr(errstr, "does not exist") != NULL, "%s", errstr);
+    snprintf(ci, sizeof(ci), "%s user=kvmove_unit_no_such_role", conninfo);
+    ck_assert_int_eq(jobstore_connect(ci, &other, errstr, sizeof(errstr)), -JOBSTORE_EDATA);
+    ck_assert_int_eq(
+        jobstore_connect("host=/nonexistent/kvmove-unit port=5999", &other, errstr, sizeof(errstr)),
+        -JOBSTORE_EDB);
+    ck_assert_ptr_null(other);
+}
+END_TEST
+
 START_TEST(test_finish_succeeded_stores_deployed_config)
 {
     job j;
@@ -1413,6 +1432,7 @@ int main(void)
     tcase_add_checked_fixture(tc, conn_setup, conn_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_migrate_idempotent);
+    tcase_add_test(tc, test_connect_refused_is_permanent);
     tcase_add_test(tc, test_create_idempotent);
     tcase_add_test(tc, test_create_single_step);
     tcase_add_test(tc, test_second_active_job_rejected);
