@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "failure.h"
+#include "utf8.h"
 #include "util.h"
 
 /* Fills errstr with "database: WHAT: " and the error of RES (its primary message and SQLSTATE)
@@ -338,35 +339,6 @@ int jobstore_json_query(jobstore *js, const char *what, const char *sql, int n,
 
 /* ---- text kvmove does not control ---- */
 
-/* Length of the well-formed UTF-8 sequence at S (Unicode table 3-7: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 when S does not start one. */
-static size_t utf8_sequence(const unsigned char *s)
-{
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t n, i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3;
-        lo = s[0] == 0xe0 ? 0xa0 : 0x80;
-        hi = s[0] == 0xed ? 0x9f : 0xbf;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4;
-        lo = s[0] == 0xf0 ? 0x90 : 0x80;
-        hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 int jobstore_text(const char *text, char **out, char *errstr, size_t errstr_size)
 {
     if ((*out = jobstore_text_clean(text)) != NULL)
@@ -387,7 +359,7 @@ char *jobstore_text_clean(const char *text)
     if (out == NULL)
         return NULL;
     while (i < len) {
-        size_t n = utf8_sequence(s + i);
+        size_t n = utf8_decode(s + i, NULL);
         const char *piece = n ? (const char *)s + i : replacement;
         size_t pn = n ? n : 3;
         if (o + pn > cap)

@@ -11,6 +11,7 @@
 
 #include "failure.h"
 #include "hostops.h"
+#include "utf8.h"
 #include "util.h"
 
 #define MIN_SOFTWARE "25.1.0"
@@ -336,6 +337,9 @@ static void set(ctx *c, preflight_check id, preflight_status st, const char *fmt
     va_start(ap, fmt);
     vsnprintf(res->message, sizeof(res->message), fmt, ap);
     va_end(ap);
+    /* Host output in it may be any bytes, and the bound may cut a character: the message goes
+     * into events and JSON, which take UTF-8 only. */
+    utf8_repair(res->message);
 }
 
 /* Appends to a bounded buffer. */

@@ -5,36 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the UTF-8 sequence at P (1-4) and its code point, or 0 if P does not start a valid,
- * shortest-form sequence of a Unicode scalar value. */
-static size_t utf8_at(const unsigned char *p, unsigned long *cp)
-{
-    size_t n, i;
-    unsigned long v;
-
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        n = 2, v = p[0] & 0x1f;
-    else if (p[0] >= 0xe0 && p[0] <= 0xef)
-        n = 3, v = p[0] & 0x0f;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-        n = 4, v = p[0] & 0x07;
-    else
-        return 0;
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
-            return 0;
-        v = (v << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) ||
-        (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
+#include "utf8.h"
 
 /* 1 for the code points above ASCII that a terminal acts on or that reorder what is shown:
  * C1 controls (0x9b is CSI on 8-bit terminals), the bidirectional embeddings, overrides and
@@ -55,7 +26,7 @@ size_t termtext_escape(const char *text, termtext_layout layout, char *out, size
         char esc[16];
         const char *piece = esc;
         unsigned long cp;
-        size_t n = utf8_at(p, &cp), plen;
+        size_t n = utf8_decode(p, &cp), plen;
 
         if (n == 0) {
             snprintf(esc, sizeof(esc), "\\x%02x", *p);
@@ -69,7 +40,8 @@ size_t termtext_escape(const char *text, termtext_layout layout, char *out, size
         } else if (cp < 0x20 || cp == 0x7f) {
             snprintf(esc, sizeof(esc), "\\x%02lx", cp);
         } else if (hidden_control(cp)) {
-            snprintf(esc, sizeof(esc), "\\u%04lx", cp);
+            snprintf(esc, sizeof(esc), "\\u%04x",
+                     (unsigned)(cp & 0xffff)); /* hidden_control: BMP only */
         } else {
             memcpy(esc, p, n);
             esc[n] = '\0';

@@ -81,6 +81,7 @@ typedef enum {
     F_NO_VFPOOLS,
     F_CELLS_ONE, /* StorageServers: exa01celadm01 only */
     F_NOT_KVM,   /* NodeType DOM0 */
+    F_BAD_BYTES, /* Model "X7\xff-2" (not UTF-8) */
 } facts_mod;
 
 /* Facts as the simulator would report them for HOST of the fixture, changed by MOD. */
@@ -126,6 +127,9 @@ static void facts_for(const esxml *doc, const char *host, facts_mod mod, preflig
         break;
     case F_OLD_MODEL:
         snprintf(f->model, sizeof(f->model), "X7-2");
+        break;
+    case F_BAD_BYTES:
+        snprintf(f->model, sizeof(f->model), "X7\xff-2");
         break;
     case F_OLD_VERSION:
         snprintf(f->version, sizeof(f->version), "24.1.0.0.0.240601");
@@ -254,6 +258,9 @@ static const pf_case cases[] = {
      PREFLIGHT_FAILED, "target KVM host " A06 " is unreachable", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_OLD_MODEL, F_SAME, 0, 0, PREFLIGHT_HARDWARE_SOURCE,
      PREFLIGHT_FAILED, "es.xml says model X8M-2 for " A02 " but the host reports X7-2", 1},
+    /* a host's answer that is not UTF-8 reaches the message as '?' (events take UTF-8 only) */
+    {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_BAD_BYTES, F_SAME, 0, 0, PREFLIGHT_HARDWARE_SOURCE,
+     PREFLIGHT_FAILED, "but the host reports X7?-2", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NOT_KVM, 0, 0, PREFLIGHT_HARDWARE_TARGET,
      PREFLIGHT_FAILED, "node type DOM0", 1},
     {ES, G1, A02, A06, MODE_OFFLINE, 0, 1, F_SAME, F_NEW_VERSION, 0, 0, PREFLIGHT_SOFTWARE_TARGET,
@@ -489,6 +496,40 @@ START_TEST(test_failed_json_and_input)
 }
 END_TEST
 
+/* Every failed check is in preflight_failed_json, also when the host answered bytes that are not
+ * UTF-8 (the old code dropped such a check from the job.failed event: json_pack refused it). */
+START_TEST(test_failed_json_bad_bytes)
+{
+    esxml *doc = load(ES);
+    preflight_facts sf, tf;
+    preflight_input in = {0};
+    preflight_report *r = calloc(1, sizeof(*r));
+    json_t *failed;
+    char err[256];
+
+    in.doc = doc;
+    in.guest = G1;
+    in.src_host = A02;
+    in.tgt_host = A06;
+    in.live = 1;
+    facts_for(doc, A02, F_BAD_BYTES, &sf);
+    facts_for(doc, A06, F_SAME, &tf);
+    in.src_facts = &sf;
+    in.tgt_facts = &tf;
+    ck_assert_int_eq(preflight_run(&in, r, err, sizeof(err)), 0);
+    ck_assert_int_eq(r->n_failed, 1);
+    failed = preflight_failed_json(r);
+    ck_assert_int_eq(json_array_size(failed), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(failed, 0), "check")),
+                     "hardware_source");
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_array_get(failed, 0), "message")), "X7?-2"));
+    json_decref(failed);
+    free(r);
+    esxml_free(doc);
+}
+END_TEST
+
 static const struct {
     const char *text;
     int keys;
@@ -526,6 +567,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_clean_passes);
     tcase_add_loop_test(tc, test_cld02_moves, 0, sizeof(cld02_moves) / sizeof(cld02_moves[0]));
     tcase_add_test(tc, test_failed_json_and_input);
+    tcase_add_test(tc, test_failed_json_bad_bytes);
     tcase_add_loop_test(tc, test_parse_info, 0, sizeof(infos) / sizeof(infos[0]));
     suite_add_tcase(s, tc);
     return s;
