@@ -93,8 +93,6 @@ static const char *type_of(const json_t *v)
     return "unknown";
 }
 
-/* JSON Schema's integer: any number with a zero fractional part (2020-12 core, 4.2.2), so 1.0
- * and 1e2 are integers, as ajv and the JSON-Schema-Test-Suite have it. */
 static int is_integral(const json_t *v)
 {
     double d;
@@ -107,6 +105,23 @@ static int is_integral(const json_t *v)
     if (d >= 9007199254740992.0 || d <= -9007199254740992.0)
         return 1; /* from 2^53 on, every double is a whole number */
     return (double)(long long)d == d;
+}
+
+int jschema_integer(const json_t *v, json_int_t *out)
+{
+    double d;
+
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 1;
+    }
+    if (!is_integral(v))
+        return 0;
+    d = json_real_value(v);
+    if (d >= 9223372036854775807.0 || d < -9223372036854775807.0)
+        return 0; /* whole, but no json_int_t holds it */
+    *out = (json_int_t)d;
+    return 1;
 }
 
 static int type_matches(const char *type, const json_t *v)

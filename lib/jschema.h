@@ -30,4 +30,10 @@ int jschema_validate(const jschema *s, const json_t *value, char *errstr, size_t
 /* Frees S; accepts NULL. */
 void jschema_free(jschema *s);
 
+/* JSON Schema's integer (2020-12 core, 4.2.2): any number with a zero fractional part, so 4,
+ * 4.0 and 4e0 are all the integer 4, as ajv and the JSON-Schema-Test-Suite have it. Returns 1
+ * and *OUT when V is one that a json_int_t holds, else 0. The one rule for every integer field
+ * kvmove reads from a message. */
+int jschema_integer(const json_t *v, json_int_t *out);
+
 #endif

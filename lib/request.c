@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "jschema.h"
 #include "names.h"
 #include "util.h"
 
@@ -267,21 +268,22 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
 
     v = json_object_get(obj, "config");
     if (v != NULL) {
-        if (!json_is_integer(v)) {
+        json_int_t version;
+        if (!jschema_integer(v, &version)) {
             util_errf(errstr, errstr_size,
                       "field config must be an integer (the es.xml version), got %s",
-                      json_type_name(v));
+                      json_is_real(v) ? "a number with a fraction" : json_type_name(v));
             return -1;
         }
-        if (json_integer_value(v) < 1 || json_integer_value(v) > CONFIG_MAX) {
+        if (version < 1 || version > CONFIG_MAX) {
             util_errf(errstr, errstr_size,
                       "field config: %" JSON_INTEGER_FORMAT
                       " is not an es.xml version (expected 1 to %ld; omit the field for the "
                       "latest)",
-                      json_integer_value(v), CONFIG_MAX);
+                      version, CONFIG_MAX);
             return -1;
         }
-        r->config_version = (long)json_integer_value(v);
+        r->config_version = (long)version;
     }
 
     STRING_FIELD("system");

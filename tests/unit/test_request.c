@@ -77,6 +77,11 @@ static const struct {
     {"{\"request_id\":\"" ID "\",\"action\":\"replay\"," TAIL,
      "missing required field job_id (the job to replay) for action replay", 1},
     {MIGRATE_HEAD "\"config\":\"3\"," TAIL, "field config must be an integer", 1},
+    /* JSON Schema's integer, as the published schema and third-party clients have it */
+    {MIGRATE_HEAD "\"config\":4.0," TAIL, NULL, 1},
+    {MIGRATE_HEAD "\"config\":4e0," TAIL, NULL, 1},
+    {MIGRATE_HEAD "\"config\":4.5," TAIL, "field config must be an integer|with a fraction", 1},
+    {MIGRATE_HEAD "\"config\":1e300," TAIL, "field config must be an integer", 1},
     {MIGRATE_HEAD "\"config\":0," TAIL, "field config: 0 is not an es.xml version", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"guest\":\"vm1\",\"mode\":"
      "\"OFFLINE\",\"src_host\":\"kvm1\",\"tgt_host\":\"KVM1\"," TAIL,
@@ -119,6 +124,18 @@ START_TEST(test_json_table)
     ck_assert_msg(rc == -1, "case %d accepted", _i);
     assert_error_has(err, json_cases[_i].error, _i);
     ck_assert_str_eq(r.request_id, json_cases[_i].id_kept ? ID : "");
+}
+END_TEST
+
+/* "config": 4.0 is the es.xml version 4 (the schema's integer), not a refusal. */
+START_TEST(test_json_config_integral_real)
+{
+    const char *j = MIGRATE_HEAD "\"config\":4.0," TAIL;
+    char err[1024] = "";
+    request r;
+
+    ck_assert_msg(request_parse_json(j, strlen(j), &r, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(r.config_version, 4);
 }
 END_TEST
 
@@ -434,6 +451,7 @@ int main(void)
 
     tcase_add_loop_test(tj, test_json_table, 0, (int)(sizeof(json_cases) / sizeof(json_cases[0])));
     tcase_add_test(tj, test_json_fields);
+    tcase_add_test(tj, test_json_config_integral_real);
     tcase_add_test(tj, test_json_length_bounded);
     tcase_add_test(tj, test_good_fixtures_round_trip);
     tcase_add_test(tj, test_init);
