@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_run.h"
+
 static char g_fixture[4096];
 static char g_xsd[4096];
 static char g_dir[4096];
@@ -1059,13 +1061,6 @@ static Suite *esxml_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
-
     paths_init();
-    sr = srunner_create(esxml_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(esxml_suite());
 }

@@ -11,6 +11,7 @@
 #include "event.h"
 #include "jschema.h"
 #include "util.h"
+#include "unit_run.h"
 
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
 
@@ -326,8 +327,6 @@ int main(void)
 {
     Suite *s = suite_create("event");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_every_type_valid, 0, (int)(sizeof(types) / sizeof(types[0])));
     tcase_add_test(tc, test_cleanup_events_refused);
@@ -342,9 +341,5 @@ int main(void)
     tcase_add_test(tc, test_kafka_binding);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

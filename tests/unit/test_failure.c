@@ -4,6 +4,7 @@
 
 #include "failure.h"
 #include "hostconn.h"
+#include "unit_run.h"
 
 static const struct {
     const char *sqlstate;
@@ -125,8 +126,6 @@ int main(void)
 {
     Suite *s = suite_create("failure");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_sqlstate_classes, 0, sizeof(sql_cases) / sizeof(sql_cases[0]));
     tcase_add_loop_test(tc, test_pgconnect_classes, 0,
@@ -134,9 +133,5 @@ int main(void)
     tcase_add_loop_test(tc, test_hostconn_classes, 0, sizeof(ssh_cases) / sizeof(ssh_cases[0]));
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -99,33 +99,10 @@ static void teardown(void)
     sim_stop_all();
 }
 
-/* ---- helpers ------------------------------------------------------------------------------- */
-
-static char *q1(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *q1(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    PGresult *r;
-    char *v;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    r = PQexec(pg, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
-    v = strdup(PQntuples(r) == 0 || PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-#define ck_sql_eq(expected, ...)                                                                   \
-    do {                                                                                           \
-        char *got_ = q1(__VA_ARGS__);                                                              \
-        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", #__VA_ARGS__,  \
-                      got_, (expected));                                                           \
-        free(got_);                                                                                \
-    } while (0)
+/* The single value of a test-made query on the suite's connection ("" for no row, "" for
+ * NULL), malloc'd; ck_sql_eq asserts it. */
+#define q1(...) unit_pg_value(pg, "", __VA_ARGS__)
+#define ck_sql_eq(expected, ...) unit_ck_value(q1(__VA_ARGS__), (expected), #__VA_ARGS__)
 
 /* 1 when the query's value becomes WANT within SECONDS (polled every 0.2 s). */
 static int sql_becomes(const char *want, int seconds, const char *sql)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -117,34 +118,10 @@ static void conn_teardown(void)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-/* The single value of a query with printf-formatted SQL (test-made values only), malloc'd;
- * "(null)" for SQL NULL, "" for no row. */
-static char *q1(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *q1(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    PGresult *r;
-    char *v;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    r = PQexec(pg, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
-    v = strdup(PQntuples(r) == 0 ? "" : PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-/* Asserts that query FMT returns EXPECTED (first column of the first row). */
-#define ck_sql_eq(expected, ...)                                                                   \
-    do {                                                                                           \
-        char *got_ = q1(__VA_ARGS__);                                                              \
-        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", #__VA_ARGS__,  \
-                      got_, (expected));                                                           \
-        free(got_);                                                                                \
-    } while (0)
+/* The single value of a test-made query on the suite's connection ("" for no row, "(null)" for
+ * NULL), malloc'd; ck_sql_eq asserts it. */
+#define q1(...) unit_pg_value(pg, "(null)", __VA_ARGS__)
+#define ck_sql_eq(expected, ...) unit_ck_value(q1(__VA_ARGS__), (expected), #__VA_ARGS__)
 
 /* The outbox event types (short) in id order, comma-separated, malloc'd. */
 static char *outbox_types(void)
@@ -1425,8 +1402,6 @@ int main(void)
 {
     Suite *s = suite_create("jobstore");
     TCase *tc = tcase_create("db");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(tc, db_setup, db_teardown);
     tcase_add_checked_fixture(tc, conn_setup, conn_teardown);
@@ -1462,9 +1437,5 @@ int main(void)
     tcase_add_test(tc, test_cleanup_pending);
     tcase_add_test(tc, test_job_get_json);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

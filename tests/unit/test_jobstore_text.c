@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "jobstore.h"
+#include "unit_run.h"
 
 #define FFFD "\xef\xbf\xbd"
 
@@ -87,15 +88,9 @@ int main(void)
 {
     Suite *s = suite_create("jobstore_text");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_clean_cases, 0, sizeof(cases) / sizeof(cases[0]));
     tcase_add_test(tc, test_clean_caps_size);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -9,6 +9,7 @@
 #include "event.h"
 #include "jschema.h"
 #include "request.h"
+#include "unit_run.h"
 
 static const char *source_dir(void)
 {
@@ -355,8 +356,6 @@ int main(void)
     Suite *s = suite_create("jschema");
     TCase *tc = tcase_create("keywords");
     TCase *tf = tcase_create("fixtures");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_keywords, 0, (int)(sizeof(kw_cases) / sizeof(kw_cases[0])));
     tcase_add_loop_test(tc, test_load_refusals, 0,
@@ -368,9 +367,5 @@ int main(void)
     tcase_add_loop_test(tf, test_event_fixtures, 0, 2);
     tcase_add_test(tf, test_request_schema_messages);
     suite_add_tcase(s, tf);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

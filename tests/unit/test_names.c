@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "names.h"
+#include "unit_run.h"
 
 static char *repeat(char c, size_t n)
 {
@@ -189,8 +190,6 @@ int main(void)
 {
     Suite *s = suite_create("names");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_name_table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
     tcase_add_test(tc, test_host_lengths);
@@ -199,9 +198,5 @@ int main(void)
     tcase_add_test(tc, test_escape_and_small_buffers);
     tcase_add_test(tc, test_kind_names);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -6,6 +6,8 @@
 
 #include "preflight.h"
 
+#include "unit_run.h"
+
 #define G1 "exa01vm01.example.com"
 #define A01 "exa01adm01.example.com"
 #define A02 "exa01adm02.example.com"
@@ -575,11 +577,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(suite());
 }

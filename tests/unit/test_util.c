@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "unit_run.h"
 
 /* ---- util_uuid ------------------------------------------------------------------------ */
 
@@ -254,8 +255,6 @@ int main(void)
 {
     Suite *s = suite_create("util");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_uuid_format);
     tcase_add_test(tc, test_uuid_unique);
@@ -270,9 +269,5 @@ int main(void)
     tcase_add_test(tc, test_has_line_on_lines);
     tcase_add_test(tc, test_now_ms_monotonic);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

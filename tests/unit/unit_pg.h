@@ -2,7 +2,11 @@
 #ifndef KVMOVE_UNIT_PG_H
 #define KVMOVE_UNIT_PG_H
 
+#include <check.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Runs SRCDIR/tests/unit/unit_pg.sh VERB DBNAME ("create" or "drop"); for create, the new
@@ -21,5 +25,34 @@ static __attribute__((unused)) int unit_pg_run(const char *srcdir, const char *v
         conninfo[strcspn(conninfo, "\n")] = '\0';
     return pclose(f) == 0 ? 0 : -1;
 }
+
+/* The single value of query FMT on C (printf-formatted, test-made SQL only), malloc'd: "" for no
+ * row, NULL_AS for SQL NULL. A query that fails fails the test. */
+static __attribute__((unused, format(printf, 3, 4))) char *
+unit_pg_value(PGconn *c, const char *null_as, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    PGresult *r;
+    char *v;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    v = strdup(PQntuples(r) == 0 ? "" : PQgetisnull(r, 0, 0) ? null_as : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+/* Asserts that GOT (a malloc'd value, freed here) is EXPECTED; WHAT names the query. */
+#define unit_ck_value(got, expected, what)                                                         \
+    do {                                                                                           \
+        char *got_ = (got);                                                                        \
+        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", (what), got_,  \
+                      (expected));                                                                 \
+        free(got_);                                                                                \
+    } while (0)
 
 #endif
