@@ -15,22 +15,12 @@
 
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
 
-static const char *source_dir(void)
-{
-    const char *d = getenv("KVMOVE_SOURCE_DIR");
-#ifdef KVMOVE_SOURCE_DIR
-    if (d == NULL)
-        d = KVMOVE_SOURCE_DIR;
-#endif
-    return d != NULL ? d : ".";
-}
-
 static jschema *event_schema(void)
 {
     char file[1024], err[512];
     jschema *s = NULL;
 
-    snprintf(file, sizeof(file), "%s/schema/event.schema.json", source_dir());
+    snprintf(file, sizeof(file), "%s/schema/event.schema.json", unit_source_dir());
     ck_assert_msg(jschema_load_file(file, &s, err, sizeof(err)) == 0, "%s", err);
     return s;
 }

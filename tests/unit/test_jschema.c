@@ -11,16 +11,6 @@
 #include "request.h"
 #include "unit_run.h"
 
-static const char *source_dir(void)
-{
-    const char *d = getenv("KVMOVE_SOURCE_DIR");
-#ifdef KVMOVE_SOURCE_DIR
-    if (d == NULL)
-        d = KVMOVE_SOURCE_DIR;
-#endif
-    return d != NULL ? d : ".";
-}
-
 /* ---- keywords, one schema/instance pair per row ---- */
 
 static const struct {
@@ -236,7 +226,7 @@ static jschema *load_schema(const char *name)
     char file[1024], err[512];
     jschema *s = NULL;
 
-    snprintf(file, sizeof(file), "%s/schema/%s", source_dir(), name);
+    snprintf(file, sizeof(file), "%s/schema/%s", unit_source_dir(), name);
     ck_assert_msg(jschema_load_file(file, &s, err, sizeof(err)) == 0, "%s", err);
     return s;
 }
@@ -259,7 +249,7 @@ START_TEST(test_request_fixtures_agree)
     files f;
     size_t i;
 
-    snprintf(dir, sizeof(dir), "%s/tests/fixtures/messages/requests/%s", source_dir(),
+    snprintf(dir, sizeof(dir), "%s/tests/fixtures/messages/requests/%s", unit_source_dir(),
              request_dirs[_i].dir);
     f = list_json(dir);
     for (i = 0; i < f.n; i++) {
@@ -303,7 +293,7 @@ START_TEST(test_event_fixtures)
     files f;
     size_t i;
 
-    snprintf(dir, sizeof(dir), "%s/tests/fixtures/messages/events/%s", source_dir(),
+    snprintf(dir, sizeof(dir), "%s/tests/fixtures/messages/events/%s", unit_source_dir(),
              good ? "good" : "bad");
     f = list_json(dir);
     for (i = 0; i < f.n; i++) {

@@ -24,16 +24,6 @@
     "\"tgt_host\":\"exa01adm06.example.com\","
 #define REPLAY_HEAD "{\"request_id\":\"" ID "\",\"action\":\"replay\",\"job_id\":\"" JOB "\","
 
-static const char *source_dir(void)
-{
-    const char *d = getenv("KVMOVE_SOURCE_DIR");
-#ifdef KVMOVE_SOURCE_DIR
-    if (d == NULL)
-        d = KVMOVE_SOURCE_DIR;
-#endif
-    return d != NULL ? d : ".";
-}
-
 /* ---- JSON: the error names the field, the value and what is expected ---- */
 
 static const struct {
@@ -205,7 +195,7 @@ START_TEST(test_good_fixtures_round_trip)
     int n = 0;
     DIR *d;
 
-    snprintf(dir, sizeof(dir), "%s/tests/fixtures/messages/requests/good", source_dir());
+    snprintf(dir, sizeof(dir), "%s/tests/fixtures/messages/requests/good", unit_source_dir());
     d = opendir(dir);
     ck_assert_msg(d != NULL, "cannot open %s (set KVMOVE_SOURCE_DIR)", dir);
     while ((e = readdir(d)) != NULL) {

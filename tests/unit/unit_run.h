@@ -17,4 +17,15 @@ static inline int unit_run(Suite *s)
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* The source tree: $KVMOVE_SOURCE_DIR (ctest sets it), else the one CMake compiled in, else ".". */
+static inline const char *unit_source_dir(void)
+{
+    const char *d = getenv("KVMOVE_SOURCE_DIR");
+#ifdef KVMOVE_SOURCE_DIR
+    if (d == NULL || *d == '\0')
+        d = KVMOVE_SOURCE_DIR;
+#endif
+    return d != NULL && *d ? d : ".";
+}
+
 #endif
