@@ -71,7 +71,7 @@ typedef enum {
     RUN_LOST,      /* the lease is gone (run.err says why): another worker has the job */
 } run_outcome;
 
-/* One run of a job: what it holds (freed by run_job) and why it ended. */
+/* One run of a job: what it holds (freed by executor_run_job) and why it ended. */
 typedef struct run {
     executor *ex;
     job *j;
@@ -419,7 +419,7 @@ static void run_end(run *r, run_outcome o, int64_t t0)
                    r->err, w->s.lease_s);
 }
 
-static void run_job(executor *ex, job *j)
+void executor_run_job(executor *ex, job *j)
 {
     worker *w = ex->w;
     int64_t t0 = util_now_ms();
@@ -476,7 +476,7 @@ void *executor_main(void *arg)
             worker_sleep_ms(idle_ms);
             continue;
         }
-        run_job(ex, &j);
+        executor_run_job(ex, &j);
         snprintf(ex->tag, sizeof(ex->tag), "executor %d", ex->index);
     }
     pool_close(ex);

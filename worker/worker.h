@@ -71,8 +71,13 @@ void worker_log_context(const char *job, const char *guest, const char *step);
 extern volatile sig_atomic_t fencer_run;
 void *fencer_main(void *arg);
 
-/* Executor thread body (arg: executor *). */
+/* Executor thread body (arg: executor *): claims jobs and runs each with executor_run_job. */
 void *executor_main(void *arg);
+/* Runs job J, just claimed for EX->w->owner with jobstore_job_claim on EX->js, until this run
+ * of it ends: finished (succeeded or failed), handed back (the worker stops), or let go (its
+ * lease lost, or its end refused by the database: the lease runs out). Either way EX no
+ * longer holds it (worker_hold) when this returns. */
+void executor_run_job(executor *ex, job *j);
 
 /* Handles one request message: dead-letters what cannot be used, records the rest as jobs.
  * Returns 0 when it is fully recorded (commit the offset), -1 when it must be retried. */
