@@ -43,6 +43,14 @@ typedef struct executor {
  * out was claimed again here): nothing changes, that executor goes on with it. */
 int worker_hold(worker *w, int slot, const char *job_id);
 
+/* Lease renewal thread body (arg: worker *), with a connection of its own: a publisher stuck
+ * on a broker that is down or an intake retrying must not let the leases of running jobs
+ * expire, or another worker takes over a job still running here. It renews only the jobs an
+ * executor holds (worker_hold): a job no executor works on any more runs out of lease instead
+ * of staying running for ever. Runs until worker_renewing is cleared. */
+extern volatile sig_atomic_t worker_renewing;
+void *worker_renew_main(void *arg);
+
 /* Logs one line (only the worker's loop and threads log; library code returns errors). */
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void worker_sleep_ms(int ms);

@@ -649,6 +649,74 @@ START_TEST(test_force_source_dies_after_preflight)
 }
 END_TEST
 
+/* ---- the lease thread ---------------------------------------------------------------------- */
+
+/* Lets new connections to the test's database in (ON = 1) or not, from another database (a
+ * database cannot lock out its own sessions). */
+static void allow_connections(int on)
+{
+    char ci[sizeof(conninfo) + 32], sql[256];
+    PGconn *c;
+    PGresult *r;
+
+    snprintf(ci, sizeof(ci), "%s dbname=postgres", conninfo); /* the last dbname counts */
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", dbname,
+             on ? "true" : "false");
+    c = PQconnectdb(ci);
+    r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Just after a renewal, the lease thread's connection is cut and the database refuses new ones
+ * for 4.5 s, less than the lease (6 s, renewed every 2 s): the lease must not run out meanwhile
+ * (another worker would take over a job still worked on here). Before, a failed renewal was
+ * tried again only a third of the lease later, so the lease ran out. */
+START_TEST(test_lease_survives_database_blink)
+{
+    char err[512], *first, *v;
+    job j;
+    pthread_t t;
+    int i, expired = 0;
+
+    worker_fresh(3, 20000);
+    w.s.lease_s = 6;
+    submit(GUEST, SRC, TGT, MODE_OFFLINE, 0);
+    ck_assert_int_eq(jobstore_job_claim(ex.js, w.owner, w.s.lease_s, 0, &j, err, sizeof(err)), 1);
+    ck_assert_int_eq(worker_hold(&w, 0, j.id), 0);
+    worker_renewing = 1;
+    ck_assert_int_eq(pthread_create(&t, NULL, worker_renew_main, &w), 0);
+    first = q1("SELECT lease_expires FROM jobs WHERE id = '%s'", job_id);
+    for (i = 0; i < 100; i++) { /* until the thread has renewed the lease once */
+        v = q1("SELECT lease_expires FROM jobs WHERE id = '%s'", job_id);
+        expired = strcmp(v, first) != 0;
+        free(v);
+        if (expired)
+            break;
+        usleep(50000);
+    }
+    ck_assert_msg(expired, "the lease was never renewed");
+    allow_connections(0);
+    free(q1("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid()"));
+    for (i = 0, expired = 0; i < 90; i++) {
+        if (i == 45)
+            allow_connections(1);
+        v = q1("SELECT lease_expires > now() FROM jobs WHERE id = '%s'", job_id);
+        expired += strcmp(v, "t") != 0;
+        free(v);
+        usleep(100000);
+    }
+    worker_renewing = 0;
+    pthread_join(t, NULL);
+    worker_hold(&w, 0, NULL);
+    free(first);
+    ck_assert_msg(expired == 0, "the lease ran out for about %d00 ms", expired);
+    assert_job("running", OWNER);
+}
+END_TEST
+
 static Suite *executor_suite(void)
 {
     Suite *s = suite_create("executor");
@@ -665,6 +733,7 @@ static Suite *executor_suite(void)
     tcase_add_test(tc, test_stop_during_transient);
     tcase_add_test(tc, test_stale_copy);
     tcase_add_test(tc, test_force_source_dies_after_preflight);
+    tcase_add_test(tc, test_lease_survives_database_blink);
     suite_add_tcase(s, tc);
     return s;
 }
