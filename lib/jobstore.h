@@ -135,6 +135,10 @@ int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *ho
 int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
                       const char *message, const char *output, long elapsed_ms, const char *owner,
                       const char *source, char *errstr, size_t errstr_size);
+/* *DONE = 1 when STEP succeeded in an earlier attempt of job J (the job it replays, and so on
+ * back along replay_of), else 0. */
+int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *done, char *errstr,
+                              size_t errstr_size);
 /* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
  * with -JOBSTORE_EINVALID), releasing the lease, with its
  * job.succeeded / job.failed event. When DEPLOYED_DOC is not NULL it is stored as a new config

@@ -367,9 +367,19 @@ static run_outcome execute(run *r)
         return o;
     if (k < STEP__COUNT)
         return RUN_STOPPED; /* stopping: the lease is handed back, another worker resumes */
-    if ((j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST]) && r->env.guest &&
-        esxml_guest_host(r->doc, r->env.guest) != r->env.tgt)
-        r->deployed = deployed_document(ex, r->doc, j);
+    if (r->env.guest && esxml_guest_host(r->doc, r->env.guest) != r->env.tgt) {
+        /* The guest has moved when this job ran the commit point or the start on the target,
+         * or an earlier attempt it resumes ran the commit point (a replay runs only what that
+         * attempt left: its source cleanup, say). */
+        int moved = j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST];
+        if (!moved && j->replay_of[0] &&
+            (rc = STORE(ex, r->err,
+                        jobstore_step_done_before(ex->js, j, STEP_MIGRATE_GUEST, &moved, r->err,
+                                                  sizeof(r->err)))) < 0)
+            return store_failed(r, rc);
+        if (moved)
+            r->deployed = deployed_document(ex, r->doc, j);
+    }
     return RUN_SUCCEEDED;
 }
 

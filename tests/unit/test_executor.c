@@ -649,6 +649,69 @@ START_TEST(test_force_source_dies_after_preflight)
 }
 END_TEST
 
+/* ---- the es.xml after a replay ------------------------------------------------------------ */
+
+/* Records a replay of job_id (the job it makes becomes job_id). */
+static void submit_replay(void)
+{
+    request r;
+    jobstore_intake res;
+    char err[512];
+
+    request_init(&r);
+    r.action = ACTION_REPLAY;
+    util_strlcpy(r.job_id, job_id, sizeof(r.job_id));
+    ck_assert_msg(
+        jobstore_intake_request(ex.js, &r, 0, 0, "unit/executor", &res, err, sizeof(err)) == 0,
+        "%s", err);
+    ck_assert_int_eq(res, JOBSTORE_CREATED);
+    util_strlcpy(job_id, r.request_id, sizeof(job_id));
+}
+
+/* The host the newest stored es.xml places GUEST on, malloc'd. */
+static char *esxml_placement(void)
+{
+    return q1("SELECT (xpath('//machine[machine/@id=''exa01vm01_id'']/hostName/text()', "
+              "document::xml))[1]::text FROM configs ORDER BY version DESC LIMIT 1");
+}
+
+/* A job fails after its commit point (MIGRATE_GUEST done, the source's bridges cannot be
+ * removed); its replay runs only the steps left, none of them MIGRATE_GUEST or STARTUP_GUEST,
+ * and succeeds: the guest has moved, and the newest es.xml must say so. Before, only a job that
+ * ran MIGRATE_GUEST or STARTUP_GUEST itself recorded the deployment, so es.xml kept the guest on
+ * its old host for good. A replay of a failure before the commit point records it as usual. */
+static const struct {
+    const char *fault; /* on SRC, fail-always until the replay */
+    const char *failed_step;
+} replay_cases[] = {{"vm_maker --remove-bridge", "REMOVE_BRIDGES"},
+                    {"vm_maker --stop-domain", "STOP_GUEST"}};
+
+START_TEST(test_replay_records_deployment)
+{
+    char *at;
+
+    worker_fresh(3, 20000);
+    submit(GUEST, SRC, TGT, MODE_OFFLINE, 0);
+    ck_assert_int_eq(
+        sim_cmd("fault '%s' %s fail-always '%s'", sim.root, SRC, replay_cases[_i].fault), 0);
+    run_claimed();
+    assert_job("failed", "-");
+    assert_error_has(replay_cases[_i].failed_step);
+    at = esxml_placement();
+    ck_assert_str_eq(at, SRC);
+    free(at);
+    ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, SRC), 0);
+    submit_replay();
+    run_claimed();
+    assert_job("succeeded", "-");
+    ck_sql_eq("migration-deployed", "SELECT state FROM configs ORDER BY version DESC LIMIT 1");
+    at = esxml_placement();
+    ck_assert_str_eq(at, TGT);
+    free(at);
+    assert_guest_on(TGT, SRC, 1);
+}
+END_TEST
+
 /* ---- the lease thread ---------------------------------------------------------------------- */
 
 /* Lets new connections to the test's database in (ON = 1) or not, from another database (a
@@ -734,6 +797,7 @@ static Suite *executor_suite(void)
     tcase_add_test(tc, test_stale_copy);
     tcase_add_test(tc, test_force_source_dies_after_preflight);
     tcase_add_test(tc, test_lease_survives_database_blink);
+    tcase_add_loop_test(tc, test_replay_records_deployment, 0, N_OF(replay_cases));
     suite_add_tcase(s, tc);
     return s;
 }
