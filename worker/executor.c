@@ -223,10 +223,12 @@ static void fence_log(void *ctx, const char *line)
     worker_log("[%s] %s", ex->tag, line);
 }
 
-/* A guest moving back onto a host that still has its stale copy (OFFLINEFORCE left it there)
- * waits for the fence: it is tried now; if the host still cannot be cleaned, the job fails
- * with the reason. Returns 1 when the job must fail (R->failure filled), 0 when it may go on,
- * or a negative job-store code. */
+/* A guest with a stale copy somewhere (OFFLINEFORCE left it on a host it could not reach, with
+ * its autostart) waits for the fence: moving back onto that host, or on to another that would
+ * give it autostart a second time. The fence is tried now; if the copy still cannot be removed,
+ * the job fails with the reason (the OFFLINEFORCE job's own stale copy, and its replays', do not
+ * count). Returns 1 when the job must fail (R->failure filled), 0 when it may go on, or a
+ * negative job-store code. */
 static int stale_copy_pending(run *r)
 {
     executor *ex = r->ex;
@@ -235,17 +237,15 @@ static int stale_copy_pending(run *r)
     char err[1024];
     int rc;
 
-    fence_sweep(ex->js, &ex->w->s, j->tgt_host, j->guest, ex->w->source, fence_log, ex, NULL, NULL,
-                err, sizeof(err));
-    rc =
-        STORE(ex, r->err,
-              jobstore_cleanup_pending(ex->js, j->tgt_host, j->guest, &cl, r->err, sizeof(r->err)));
+    fence_sweep(ex->js, &ex->w->s, NULL, j->guest, ex->w->source, fence_log, ex, NULL, NULL, err,
+                sizeof(err));
+    rc = STORE(ex, r->err, jobstore_cleanup_blocking(ex->js, j, &cl, r->err, sizeof(r->err)));
     if (rc == 1)
         snprintf(r->failure, sizeof(r->failure),
                  "KVM host %s still has the stale copy of %s that OFFLINEFORCE left there "
                  "(cleanup pending: %s); bring the host back or run 'kvmove cleanup --host "
                  "%s' first",
-                 j->tgt_host, j->guest, cl.last_error, j->tgt_host);
+                 cl.host, j->guest, cl.last_error, cl.host);
     return rc;
 }
 

@@ -630,6 +630,37 @@ START_TEST(test_stale_copy)
 }
 END_TEST
 
+/* OFFLINEFORCE resurrects the guest on TGT while SRC is down; before SRC is clean, the guest is
+ * to move on to a third host. The stale copy on SRC still has autostart, so the guest must not
+ * get autostart anywhere else until that copy is gone: the move waits (fails, no step run)
+ * while SRC is down, and runs once it is back and clean. Before, only a move back onto SRC
+ * waited; this one set autostart on the third host, and SRC's boot made two. */
+START_TEST(test_stale_copy_elsewhere)
+{
+    const char *third = "exa01adm04.example.com";
+
+    worker_fresh(3, 20000);
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    submit(GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0);
+    run_claimed();
+    assert_job("succeeded", "-");
+    submit(GUEST, TGT, third, MODE_OFFLINE, 0);
+    run_claimed();
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
+    ck_assert_int_eq(sim_violations(), 0);
+    assert_job("failed", "-");
+    assert_error_has("still has the stale copy");
+    ck_sql_eq("0", "SELECT count(*) FROM job_steps WHERE job_id = '%s' AND attempts > 0", job_id);
+
+    submit(GUEST, TGT, third, MODE_OFFLINE, 0);
+    run_claimed();
+    assert_job("succeeded", "-");
+    ck_sql_eq("0", "SELECT count(*) FROM host_cleanups WHERE status = 'pending'");
+    assert_guest_on(third, SRC, 1);
+    assert_guest_on(third, TGT, 1);
+}
+END_TEST
+
 /* The source dies after preflight talked to it: OFFLINEFORCE skips the source-side steps at
  * once, even though the pool still has the session preflight used (with no retries left, a
  * dead pooled session reported as a transient failure would fail the job). */
@@ -795,6 +826,7 @@ static Suite *executor_suite(void)
     tcase_add_test(tc, test_transient_recovers);
     tcase_add_test(tc, test_stop_during_transient);
     tcase_add_test(tc, test_stale_copy);
+    tcase_add_test(tc, test_stale_copy_elsewhere);
     tcase_add_test(tc, test_force_source_dies_after_preflight);
     tcase_add_test(tc, test_lease_survives_database_blink);
     tcase_add_loop_test(tc, test_replay_records_deployment, 0, N_OF(replay_cases));
