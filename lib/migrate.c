@@ -386,7 +386,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
 {
     hostops_var v[2] = {{"guest", G(r)}, {"iface", NULL}};
     char *out = NULL;
-    int vf;
+    int vf, rc;
     size_t i;
 
     say(r, "%s Network Interfaces for Guest : %s on KVM host %s",
@@ -405,8 +405,20 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         return done(r, STEP_SUCCEEDED, "VF pools in use on %s; re* interfaces left alone",
                     h->hostname);
     }
-    if (must(r, c, HOP_IFACE_LIST, v, 1, &out) < 0)
-        return -1;
+    if ((rc = op(r, c, HOP_IFACE_LIST, v, 1, &out)) != 0) {
+        char why[sizeof(r->err)];
+        hostops_domain d;
+        free(out);
+        util_strlcpy(why, r->err, sizeof(why));
+        /* A source the guest has left already (a re-run after MIGRATE_GUEST) has no interfaces
+         * of it to detach: the host cannot list them, as it does not know the guest. */
+        if (!attach && rc > 0 && domain(r, c, HOP_DOMAIN_STATE, &d) == 0 && !d.defined) {
+            say(r, "%s is not defined on %s", G(r), h->hostname);
+            return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r),
+                        h->hostname);
+        }
+        return fail(r, rc < 0 ? rc : 0, "%s", why);
+    }
     for (i = 0; i < r->env->guest->n_networks; i++) {
         const esxml_network *n = &r->env->guest->networks[i];
         int present;

@@ -682,8 +682,9 @@ END_TEST
 
 /* ---- the es.xml after a replay ------------------------------------------------------------ */
 
-/* Records a replay of job_id (the job it makes becomes job_id). */
-static void submit_replay(void)
+/* Records a replay of job_id (the job it makes becomes job_id): of its unfinished steps, or with
+ * FROM >= 0 of step FROM and every step after it in the spec's order. */
+static void submit_replay(int from)
 {
     request r;
     jobstore_intake res;
@@ -692,6 +693,8 @@ static void submit_replay(void)
     request_init(&r);
     r.action = ACTION_REPLAY;
     util_strlcpy(r.job_id, job_id, sizeof(r.job_id));
+    r.has_from_step = from >= 0;
+    r.from_step = from >= 0 ? (step_id)from : STEP_STOP_GUEST;
     ck_assert_msg(
         jobstore_intake_request(ex.js, &r, 0, 0, "unit/executor", &res, err, sizeof(err)) == 0,
         "%s", err);
@@ -732,10 +735,40 @@ START_TEST(test_replay_records_deployment)
     ck_assert_str_eq(at, SRC);
     free(at);
     ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, SRC), 0);
-    submit_replay();
+    submit_replay(-1);
     run_claimed();
     assert_job("succeeded", "-");
     ck_sql_eq("migration-deployed", "SELECT state FROM configs ORDER BY version DESC LIMIT 1");
+    at = esxml_placement();
+    ck_assert_str_eq(at, TGT);
+    free(at);
+    assert_guest_on(TGT, SRC, 1);
+}
+END_TEST
+
+/* The whole migration again (replay --from-step STOP_GUEST) after it went past its commit point:
+ * every step observes that its effect is there, on hosts without VF pools too (the interface
+ * steps have work there). Before, DETACH_INTERFACES failed on the source, which no longer has
+ * the guest ('Domain not found' from the interface list). */
+START_TEST(test_replay_from_start_after_commit)
+{
+    char *at;
+
+    worker_fresh(3, 20000);
+    ck_assert_int_eq(
+        sim_sh("rm -f '%s/hosts/%s/vfpools' '%s/hosts/%s/vfpools'", sim.root, SRC, sim.root, TGT),
+        0);
+    submit(GUEST, SRC, TGT, MODE_OFFLINE, 0);
+    ck_assert_int_eq(sim_cmd("fault '%s' %s fail-always 'vm_maker --remove-bridge'", sim.root, SRC),
+                     0);
+    run_claimed();
+    assert_job("failed", "-");
+    assert_error_has("REMOVE_BRIDGES");
+    ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, SRC), 0);
+    submit_replay(STEP_STOP_GUEST);
+    run_claimed();
+    assert_job("succeeded", "-");
+    ck_sql_eq("11", "SELECT count(*) FROM job_steps WHERE job_id = '%s' AND attempts = 1", job_id);
     at = esxml_placement();
     ck_assert_str_eq(at, TGT);
     free(at);
@@ -830,6 +863,7 @@ static Suite *executor_suite(void)
     tcase_add_test(tc, test_force_source_dies_after_preflight);
     tcase_add_test(tc, test_lease_survives_database_blink);
     tcase_add_loop_test(tc, test_replay_records_deployment, 0, N_OF(replay_cases));
+    tcase_add_test(tc, test_replay_from_start_after_commit);
     suite_add_tcase(s, tc);
     return s;
 }
