@@ -81,15 +81,18 @@ guest_name() { printf 'soakvm%02d.example.com' "$1"; }
 # ---------------------------------------------------------------- stack
 
 teardown() {
-    local f
+    local f q
     set +e
     touch "$D/collect.stop"
-    for f in "jobs" "job_steps" "host_cleanups" "outbox" \
-        "(SELECT version, system_name, state, note, created_at FROM configs)"; do
-        # for a look afterwards (KVMOVE_SOAK_KEEP=1)
-        psql "${KVMOVE_DB:-}" -qAtX -c "COPY (SELECT * FROM $f t) TO STDOUT" \
-            >"$D/db-$(tr -dc 'a-z_' <<<"${f%% *}").tsv" 2>/dev/null
+    # the tables, for a look afterwards (KVMOVE_SOAK_KEEP=1)
+    for f in jobs job_steps host_cleanups outbox configs; do
+        q="SELECT * FROM $f"
+        [[ $f == configs ]] && q="SELECT version, system_name, state, note, created_at FROM configs"
+        psql "${KVMOVE_DB:-}" -qAtX -c "COPY ($q) TO STDOUT" >"$D/db-$f.tsv" 2>/dev/null
     done
+    # the processes it started, by pid: TERM first (timeout passes it on to its evacuation)
+    for f in "$D"/*.pid; do [[ -e $f ]] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+    sleep 0.5
     for f in "$D"/*.pid; do
         [[ -e $f ]] || continue
         kill -KILL "$(cat "$f")" 2>/dev/null
@@ -413,6 +416,7 @@ maybe_evacuate() {
     if [[ -n $EVAC_PID ]]; then
         kill -0 "$EVAC_PID" 2>/dev/null && return
         wait "$EVAC_PID"
+        rm -f "$D/evacuate.pid"
         rnd 20
         EVAC_PID= EVAC_HOST= EVAC_NEXT=$((SECONDS + 20 + REPLY))
     fi
@@ -437,6 +441,7 @@ maybe_evacuate() {
     log "evacuate $h"
     timeout 300 kvmove evacuate --host "$h" --max-parallel 3 >"$D/evacuate-$EVACS.log" 2>&1 &
     EVAC_PID=$!
+    echo $! >"$D/evacuate.pid"
 }
 
 workload() { # until the faults end
@@ -455,6 +460,7 @@ drain() {
         reap 8
         if [[ -n $EVAC_PID ]] && ! kill -0 "$EVAC_PID" 2>/dev/null; then
             wait "$EVAC_PID"
+            rm -f "$D/evacuate.pid"
             EVAC_PID= EVAC_HOST=
         fi
         left=$(sql "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
