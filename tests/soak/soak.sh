@@ -170,11 +170,11 @@ collect() {
     done
 }
 
-declare -A WGEN=()
-worker_start() { # worker_start N: a new incarnation of worker N
-    local n=$1
-    WGEN[$n]=$((${WGEN[$n]:-0} + 1))
-    kvmove-worker --id "soak-w$n.${WGEN[$n]}" -o worker.lease_s=$LEASE_S -o metrics.listen= \
+worker_start() { # worker_start N: a new incarnation of worker N (id soak-wN.GENERATION)
+    local n=$1 gen
+    gen=$(($(cat "$D/worker-$n.gen" 2>/dev/null || echo 0) + 1)) # the fault driver is a subshell
+    echo "$gen" >"$D/worker-$n.gen"
+    kvmove-worker --id "soak-w$n.$gen" -o worker.lease_s=$LEASE_S -o metrics.listen= \
         -o worker.command_timeout_ms=60000 run </dev/null >>"$D/worker-$n.log" 2>&1 &
     echo $! >"$D/worker-$n.pid"
     disown $! # its SIGKILL is a fault, not news
@@ -218,7 +218,8 @@ pg_start() {
         >/dev/null 2>&1
 }
 
-# inject KIND ARG DURATION: one fault, undone after DURATION seconds.
+# inject KIND ARG DURATION: one fault, undone after DURATION seconds. Returns 1 when there was
+# nothing to inject it into (an sshd bounce on a host that is off).
 inject() {
     local kind=$1 arg=$2 dur=$3 h pid
     case $kind in
@@ -239,7 +240,7 @@ inject() {
         ;;
     sshd_bounce)
         h=$ROOT/hosts/$(host_name "$arg")
-        [[ -e $h/off ]] && return 0 # powered off: nothing listens
+        [[ -e $h/off ]] && return 1 # powered off: nothing listens
         pid=$(cat "$h/sshd.pid" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null
         sleep "$dur"
         "$HOSTSIM" start "$ROOT" >/dev/null 2>&1
@@ -265,9 +266,12 @@ fault_driver() { # runs the schedule in real time; logs each fault
         sshd_bounce | power_cycle) what="$kind $(host_name "$arg")" ;;
         worker_kill) what="worker_kill worker $arg" ;;
         esac
-        echo "$t $kind" >>"$D/faults.done"
         log "fault: $what${dur:+ (${dur} s)}"
-        inject "$kind" "$arg" "$dur"
+        if inject "$kind" "$arg" "$dur"; then
+            echo "$t $kind" >>"$D/faults.done"
+        else
+            log "fault: $what not injected (the host is off)"
+        fi
     done <"$D/schedule"
 }
 
@@ -600,7 +604,10 @@ figures() {
     echo "takeovers: $(cat "$D"/worker-*.log | grep -c 'Taking over job')"
     echo "events: $(wc -l <"$D/outbox.tsv") in the outbox, $(wc -l <"$D/read.tsv") read, $(cat "$D/duplicates" 2>/dev/null || echo 0) duplicates"
     echo "failures by reason:"
-    sql "SELECT replace(error, E'\n', ' ') FROM jobs WHERE status IN ('failed', 'rejected')" |
+    sql "SELECT replace(CASE WHEN error LIKE 'preflight failed%' THEN 'preflight failed: ' ||
+                (SELECT string_agg(check_name, '+' ORDER BY check_name) FROM preflight_results p
+                 WHERE p.job_id = j.id AND p.status = 'failed') ELSE error END, E'\n', ' ')
+         FROM jobs j WHERE status IN ('failed', 'rejected')" |
         sed -E 's/[0-9a-f]{8}-[0-9a-f-]{27}/JOB/g; s/soakvm[0-9]+/G/g; s/soakadm[0-9]+/H/g;
                 s/127\.0\.3\.[0-9]+/ADDR/g; s/port [0-9]+/port P/g; s/ [0-9]+ ms/ N ms/g' |
         cut -c1-110 | sort | uniq -c | sort -rn | sed 's/^/  /'
