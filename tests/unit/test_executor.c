@@ -264,6 +264,14 @@ static long events_of(const char *short_type)
     return n;
 }
 
+/* The job's STEP is "STATUS:ATTEMPTS". */
+static void assert_step(const char *step, const char *expected)
+{
+    ck_sql_eq(expected,
+              "SELECT status || ':' || attempts FROM job_steps WHERE job_id = '%s' AND step = '%s'",
+              job_id, step);
+}
+
 /* Steps not yet succeeded or skipped. */
 static long steps_unfinished(void)
 {
@@ -538,10 +546,7 @@ START_TEST(test_transient_retried)
     assert_error_has("step CREATE_BRIDGES failed");
     assert_error_has("did not finish within 3000 ms");
     ck_assert_int_eq(hanging(TGT, ADD_BRIDGE), retries + 1);
-    ck_sql_eq("failed:1",
-              "SELECT status || ':' || attempts FROM job_steps WHERE job_id = '%s' AND "
-              "step = 'CREATE_BRIDGES'",
-              job_id);
+    assert_step("CREATE_BRIDGES", "failed:1");
     /* nothing else began, nothing changed on the source */
     ck_sql_eq("1", "SELECT count(*) FROM job_steps WHERE job_id = '%s' AND attempts > 0", job_id);
     assert_guest_on(SRC, TGT, 1);
@@ -558,10 +563,7 @@ START_TEST(test_transient_recovers)
     when_done();
     assert_job("succeeded", "-");
     ck_assert_int_eq(hanging(TGT, ADD_BRIDGE), 1);
-    ck_sql_eq("succeeded:1",
-              "SELECT status || ':' || attempts FROM job_steps WHERE job_id = '%s' "
-              "AND step = 'CREATE_BRIDGES'",
-              job_id);
+    assert_step("CREATE_BRIDGES", "succeeded:1");
     assert_guest_on(TGT, SRC, 1);
 }
 END_TEST
@@ -575,18 +577,12 @@ START_TEST(test_stop_during_transient)
     run_claimed();
     when_done();
     assert_job("queued", "-");
-    ck_sql_eq("running",
-              "SELECT status FROM job_steps WHERE job_id = '%s' AND step = "
-              "'CREATE_BRIDGES'",
-              job_id);
+    assert_step("CREATE_BRIDGES", "running:1");
     ck_assert_int_eq(events_of("step.failed") + events_of("job.failed"), 0);
     worker_running = 1;
     ck_assert_int_eq(run_claimed(), 1);
     assert_job("succeeded", "-");
-    ck_sql_eq("succeeded:2",
-              "SELECT status || ':' || attempts FROM job_steps WHERE job_id = '%s' "
-              "AND step = 'CREATE_BRIDGES'",
-              job_id);
+    assert_step("CREATE_BRIDGES", "succeeded:2");
     assert_guest_on(TGT, SRC, 1);
 }
 END_TEST
@@ -672,8 +668,7 @@ START_TEST(test_force_source_dies_after_preflight)
     run_claimed();
     when_done();
     assert_job("succeeded", "-");
-    ck_sql_eq("skipped", "SELECT status FROM job_steps WHERE job_id = '%s' AND step = 'STOP_GUEST'",
-              job_id);
+    assert_step("STOP_GUEST", "skipped:1");
     ck_sql_eq("pending", "SELECT status FROM host_cleanups WHERE job_id = '%s'", job_id);
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     ck_assert_int_eq(sim_violations(), 0);
