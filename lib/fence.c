@@ -13,6 +13,8 @@
 
 /* Sessions one sweep keeps (a host often has several guests' cleanups). */
 #define FENCE_SESSIONS 8
+/* es.xml documents one sweep keeps loaded (the newest of each system its cleanups are of). */
+#define FENCE_DOCS 4
 
 typedef struct out {
     util_lines lines;
@@ -184,18 +186,20 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
 {
     jobstore_cleanup cl;
     hostsession *hosts = NULL;
+    sysconfig_cache *docs = sysconfig_cache_new(FENCE_DOCS);
     long after = 0;
     int n_done = 0, n_left = 0, rc = 0, got;
 
     /* Unreachable hosts are what pending cleanups usually wait for: do not wait the full
      * connect timeout for each of them. */
-    if (hostsession_new(s, FENCE_SESSIONS, 3000, &hosts) != 0) {
+    if (docs == NULL || hostsession_new(s, FENCE_SESSIONS, 3000, &hosts) != 0) {
         util_errf(errstr, errstr_size, "out of memory for the fence's SSH sessions");
+        sysconfig_cache_free(docs);
         return -1;
     }
     while ((got = jobstore_cleanup_next(js, host, guest, after, &cl, errstr, errstr_size)) == 1) {
         hostconn *c = NULL;
-        esxml *doc = NULL;
+        const esxml *doc = NULL;
         char err[1024] = "";
         out o = {0};
         int ok = 0;
@@ -203,8 +207,20 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
         after = cl.id;
         o.log = log;
         o.ctx = log_ctx;
-        /* The newest es.xml: the guest's volumes and bridges, and who else is on the host. */
-        if (sysconfig_load(js, 0, s->schema_dir, &doc, NULL, err, sizeof(err)) == 0 &&
+        if (cl.system[0] == '\0') { /* a job recorded before its system was known */
+            request q;
+            memset(&q, 0, sizeof(q));
+            util_strlcpy(q.guest, cl.guest, sizeof(q.guest));
+            util_strlcpy(q.src_host, cl.host, sizeof(q.src_host));
+            util_strlcpy(q.tgt_host, cl.tgt_host, sizeof(q.tgt_host));
+            if (sysconfig_resolve(js, &q, NULL, err, sizeof(err)) == 0)
+                util_strlcpy(cl.system, q.system, sizeof(cl.system));
+            err[0] = '\0';
+        }
+        /* The newest es.xml of the guest's system (loaded once per sweep while it stays the
+         * newest): the guest's volumes and bridges, and who else is on the host. */
+        if (sysconfig_cache_newest(docs, js, cl.system[0] ? cl.system : NULL, s->schema_dir, &doc,
+                                   NULL, err, sizeof(err)) == 0 &&
             hostsession_get(hosts, cl.address, &c, err, sizeof(err)) == 0) {
             int frc =
                 fence_with(c, doc, cl.host, cl.guest, s->command_timeout_ms, &o, err, sizeof(err));
@@ -214,7 +230,6 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
         if (ok)
             ok =
                 autostart_target(doc, hosts, &cl, s->command_timeout_ms, &o, err, sizeof(err)) == 0;
-        esxml_free(doc);
         rc = jobstore_cleanup_finish(js, &cl, ok, o.lines.buf, ok ? NULL : err, source, errstr,
                                      errstr_size);
         free(o.lines.buf);
@@ -226,6 +241,7 @@ int fence_sweep(jobstore *js, const settings *s, const char *host, const char *g
             n_left++;
     }
     hostsession_free(hosts);
+    sysconfig_cache_free(docs);
     if (got < 0)
         rc = got;
     if (done)

@@ -45,19 +45,93 @@ int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size);
  * how many ran. Returns 0 or a negative code. */
 int jobstore_migrate(jobstore *js, const char *dir, int *applied, char *errstr, size_t errstr_size);
 
-/* ---- es.xml versions ---- */
+/* ---- es.xml versions, kept per system (jobstore_config.c) ---- */
 
-/* Stores a document version. STATE is "loaded", "migration-merged" or "migration-deployed".
- * *VERSION gets the new version number. */
+/* A system is the engineeredSystem name of its es.xml (es.xsd labelType: at most 64 bytes). Its
+ * versions are numbered from one sequence shared by every system; "the newest" is always the
+ * newest of one system, and changes to a system's versions are serialised by its row in table
+ * systems (locked FOR UPDATE). Guest and KVM host names belong to one system each, in any case:
+ * the ones its newest loaded es.xml names. */
+#define JOBSTORE_SYSTEM_MAX REQUEST_SYSTEM_MAX
+
+/* A guest or KVM host a system's es.xml names. */
+typedef struct jobstore_machine {
+    char system[JOBSTORE_SYSTEM_MAX];
+    char hostname[REQUEST_NAME_MAX]; /* as es.xml spells it (the canonical spelling) */
+    int is_guest;                    /* 1 a guest, 0 a KVM host */
+    long memory_mb;                  /* a guest's guestMemory, MiB (0 for a host) */
+    int cores;                       /* a guest's guestCores (0 for a host) */
+} jobstore_machine;
+
+/* What one stored version is. */
+typedef struct jobstore_config_info {
+    long version;
+    char system[JOBSTORE_SYSTEM_MAX];
+    char state[32]; /* loaded, migration-merged, migration-deployed */
+} jobstore_config_info;
+
+/* Stores DOCUMENT (validated by the caller) as the newest version of SYSTEM in state "loaded"
+ * (the system is created when new), with the N MACHINES it names, which replace the names the
+ * system claimed before. A name another system claims (in any case) refuses the load with
+ * -JOBSTORE_EINVALID naming both systems; two loads racing for a name are refused the same way
+ * by the database. *VERSION (may be NULL) gets the new version. Loading one system changes
+ * nothing another sees. */
+int jobstore_config_load(jobstore *js, const char *system, const char *document, const char *note,
+                         const jobstore_machine *machines, size_t n, long *version, char *errstr,
+                         size_t errstr_size);
+/* Stores DOCUMENT as the newest version of SYSTEM in STATE ("loaded", "migration-merged" or
+ * "migration-deployed"; the system is created when new) as it is: the names the system claims
+ * stay (use jobstore_config_load for a new document, jobstore_config_update for a change to the
+ * newest). *VERSION (may be NULL) gets the new version. */
 int jobstore_config_store(jobstore *js, const char *system_name, const char *state,
                           const char *document, const char *note, long *version, char *errstr,
                           size_t errstr_size);
-/* Fetches version VERSION (0 = the newest). *DOC is malloc'd (caller frees); *VERSION_OUT and
- * STATE (at least 32 bytes) are filled when not NULL. -JOBSTORE_ENOTFOUND if absent. */
-int jobstore_config_get(jobstore *js, long version, char **doc, long *version_out, char *state,
-                        char *errstr, size_t errstr_size);
-/* Lists versions as a JSON array of {version, system, state, note, created_at}; new ref. */
-int jobstore_config_list(jobstore *js, json_t **out, char *errstr, size_t errstr_size);
+/* Fetches version VERSION, or with VERSION 0 the newest version of SYSTEM. SYSTEM may be NULL:
+ * then VERSION may be of any system and VERSION 0 means the newest of the only system stored
+ * (-JOBSTORE_EINVALID naming the systems when there are several). A VERSION of another system
+ * than SYSTEM is -JOBSTORE_ENOTFOUND, as is a version or system not stored. *DOC (may be NULL:
+ * the document is then not read) is malloc'd (caller frees); INFO (may be NULL) is filled. */
+int jobstore_config_get(jobstore *js, const char *system, long version, char **doc,
+                        jobstore_config_info *info, char *errstr, size_t errstr_size);
+/* Lists the versions of SYSTEM (NULL = every system) as a JSON array of {version, system,
+ * state, note, bytes, created_at}, oldest first; new reference. */
+int jobstore_config_list(jobstore *js, const char *system, json_t **out, char *errstr,
+                         size_t errstr_size);
+/* Finds the guest or KVM host NAME (any case) among the names the stored systems claim.
+ * Returns 1 and *OUT, 0 when no system names it, or negative. */
+int jobstore_config_machine(jobstore *js, const char *name, jobstore_machine *out, char *errstr,
+                            size_t errstr_size);
+
+/* Builds the next version of a system from its newest: called under the system's lock, at
+ * commit time, with the newest version's text and number. Returns 0 with *OUT (malloc'd; the
+ * store frees it), 1 when there is nothing to store, or a negative jobstore code (errstr). */
+typedef int (*jobstore_config_edit_fn)(void *ctx, const char *newest, long newest_version,
+                                       char **out, char *errstr, size_t errstr_size);
+
+/* A change to a system's es.xml (a MERGE, a deployed migration): applied to the newest version
+ * of SYSTEM at commit time, never to an older one, so that overlapping changes all stay. */
+typedef struct jobstore_config_change {
+    const char *system;
+    const char *state; /* of the new version: "migration-merged", "migration-deployed" */
+    const char *note;  /* what made it (a command, "deployed by job ...") */
+    jobstore_config_edit_fn edit;
+    void *ctx; /* EDIT's */
+} jobstore_config_change;
+
+/* Applies CHANGE in a transaction of its own, under SYSTEM's lock. *VERSION (may be NULL) gets
+ * the new version, 0 when EDIT had nothing to store. -JOBSTORE_ENOTFOUND when SYSTEM has no
+ * version. */
+int jobstore_config_update(jobstore *js, const jobstore_config_change *change, long *version,
+                           char *errstr, size_t errstr_size);
+
+/* Deletes old versions of SYSTEM (NULL = every system): the versions beyond the KEEP newest of
+ * their system (KEEP <= 0: no such limit) and created before now() - OLDER_THAN (a PostgreSQL
+ * interval such as '30 days'; NULL: no such limit), at least one of the two given. Never
+ * deleted: the newest version of a system, and a version a job references (jobs.config_version:
+ * an active job's, and a finished job's record of what it ran against). *PRUNED and *BYTES (may
+ * be NULL) get how many versions and how many document bytes went. */
+int jobstore_config_prune(jobstore *js, const char *system, int keep, const char *older_than,
+                          long *pruned, long *bytes, char *errstr, size_t errstr_size);
 
 /* ---- intake ---- */
 
@@ -94,11 +168,12 @@ typedef struct job {
     char src_host[REQUEST_NAME_MAX];
     char tgt_host[REQUEST_NAME_MAX];
     migrate_mode mode;
-    long config_version;           /* 0 = newest at claim time */
-    int included[STEP__COUNT];     /* 1 if the step belongs to this job */
-    step_state state[STEP__COUNT]; /* as recorded */
-    int takeover;                  /* 1 if claimed before (its worker died or handed it back) */
-    int sequential;                /* 1: the spec's order, one operation at a time */
+    long config_version;              /* 0 = newest at claim time */
+    char system[JOBSTORE_SYSTEM_MAX]; /* es.xml system of the guest ("" = not known at intake) */
+    int included[STEP__COUNT];        /* 1 if the step belongs to this job */
+    step_state state[STEP__COUNT];    /* as recorded */
+    int takeover;                     /* 1 if claimed before (its worker died or handed it back) */
+    int sequential;                   /* 1: the spec's order, one operation at a time */
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
@@ -140,12 +215,13 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
 int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *done, char *errstr,
                               size_t errstr_size);
 /* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
- * with -JOBSTORE_EINVALID), releasing the lease, with its
- * job.succeeded / job.failed event. When DEPLOYED_DOC is not NULL it is stored as a new config
- * version in state migration-deployed in the same transaction. */
+ * with -JOBSTORE_EINVALID), releasing the lease, with its job.succeeded / job.failed event. When
+ * DEPLOY is not NULL, the es.xml change it describes (the deployed migration) is applied to the
+ * newest version of its system under the system's lock, in the same transaction
+ * (jobstore_config_update's rules): the job ends and es.xml records it, or neither. */
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
-                        long elapsed_ms, const char *deployed_doc, const char *system_name,
-                        const char *owner, const char *source, char *errstr, size_t errstr_size);
+                        long elapsed_ms, const jobstore_config_change *deploy, const char *owner,
+                        const char *source, char *errstr, size_t errstr_size);
 
 /* ---- pending source-side cleanups (OFFLINEFORCE fencing of the stale copy) ---- */
 
@@ -161,12 +237,14 @@ typedef struct jobstore_cleanup {
     char host[REQUEST_NAME_MAX];
     char address[REQUEST_NAME_MAX];
     char guest[REQUEST_NAME_MAX];
-    char tgt_host[REQUEST_NAME_MAX]; /* where the job moved the guest (its autostart waits) */
-    long config_version;             /* the es.xml version of the job (0 = newest) */
-    char last_error[512];            /* why the last attempt failed ("" = none yet) */
+    char tgt_host[REQUEST_NAME_MAX];  /* where the job moved the guest (its autostart waits) */
+    long config_version;              /* the es.xml version of the job (0 = newest) */
+    char system[JOBSTORE_SYSTEM_MAX]; /* the job's es.xml system ("" = not known) */
+    char last_error[512];             /* why the last attempt failed ("" = none yet) */
 } jobstore_cleanup;
 
-/* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST when not NULL),
+/* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST, in any case, when not
+ * NULL),
  * locked FOR UPDATE SKIP LOCKED in a transaction that jobstore_cleanup_finish ends (one at a
  * time per connection). Returns 1 and *OUT, 0 when none, or negative. */
 int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
@@ -186,7 +264,8 @@ int jobstore_cleanup_blocking(jobstore *js, const job *j, jobstore_cleanup *out,
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
                             const char *error, const char *source, char *errstr,
                             size_t errstr_size);
-/* Pending cleanups for GUEST on HOST (either may be NULL = any), as a JSON array. */
+/* Pending cleanups for GUEST on HOST (either may be NULL = any; names in any case), as a JSON
+ * array. */
 int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, json_t **out,
                            char *errstr, size_t errstr_size);
 
@@ -218,7 +297,8 @@ int jobstore_outbox_backlog(jobstore *js, long *backlog, char *errstr, size_t er
 /* The job with its steps and preflight results as JSON (new reference). */
 int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *errstr,
                           size_t errstr_size);
-/* Jobs, newest first, filtered by STATUS / GUEST / SINCE (each NULL = any) as a JSON array. */
+/* Jobs, newest first, filtered by STATUS / GUEST (in any case) / SINCE (each NULL = any) as a
+ * JSON array. */
 int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest, const char *since,
                             int limit, json_t **out, char *errstr, size_t errstr_size);
 /* ---- capacity reserved on target hosts (jobstore_reservation.c) ---- */

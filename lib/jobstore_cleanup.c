@@ -34,14 +34,19 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
     return rc;
 }
 
+/* The columns cleanup_row reads, of host_cleanups c joined with its jobs j. */
+#define CLEANUP_COLUMNS                                                                            \
+    "c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), j.tgt_host, "      \
+    "c.last_error, coalesce(j.system_name, '') FROM host_cleanups c JOIN jobs j ON j.id = "        \
+    "c.job_id"
+
 /* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
 #define CLEANUP_FIRST                                                                              \
-    "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "           \
-    "j.tgt_host, c.last_error FROM host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status " \
-    "= 'pending' AND ($1::text IS NULL OR c.host = $1) AND ($2::text IS NULL OR c.guest = $2) "    \
-    "AND c.id > $3::bigint ORDER BY c.id LIMIT 1"
+    "SELECT " CLEANUP_COLUMNS " WHERE c.status = 'pending' AND ($1::text IS NULL OR "              \
+    "lower(c.host) = lower($1)) AND ($2::text IS NULL OR lower(c.guest) = lower($2)) AND c.id > "  \
+    "$3::bigint ORDER BY c.id LIMIT 1"
 
-/* Runs SQL (a query of CLEANUP_FIRST's columns) with its N parameters P into *OUT. Returns 1, 0
+/* Runs SQL (a query of CLEANUP_COLUMNS) with its N parameters P into *OUT. Returns 1, 0
  * when none, or negative. */
 static int cleanup_row(jobstore *js, const char *what, const char *sql, int n, const char *const *p,
                        jobstore_cleanup *out, char *errstr, size_t errstr_size)
@@ -60,6 +65,7 @@ static int cleanup_row(jobstore *js, const char *what, const char *sql, int n, c
         out->config_version = atol(PQgetvalue(res, 0, 5));
         util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
         util_strlcpy(out->last_error, PQgetvalue(res, 0, 7), sizeof(out->last_error));
+        util_strlcpy(out->system, PQgetvalue(res, 0, 8), sizeof(out->system));
         PQclear(res);
     }
     return found;
@@ -106,10 +112,9 @@ int jobstore_cleanup_blocking(jobstore *js, const job *j, jobstore_cleanup *out,
     return cleanup_row(
         js, "stale copy in the way",
         "WITH RECURSIVE own(id) AS (SELECT $1::uuid UNION SELECT r.replay_of FROM jobs r JOIN own "
-        "o ON r.id = o.id WHERE r.replay_of IS NOT NULL) SELECT c.id, c.job_id, c.host, "
-        "c.address, c.guest, coalesce(j.config_version, 0), j.tgt_host, c.last_error FROM "
-        "host_cleanups c JOIN jobs j ON j.id = c.job_id WHERE c.status = 'pending' AND c.guest = "
-        "$2 AND c.job_id NOT IN (SELECT id FROM own) ORDER BY c.id LIMIT 1",
+        "o ON r.id = o.id WHERE r.replay_of IS NOT NULL) SELECT " CLEANUP_COLUMNS " WHERE "
+        "c.status = 'pending' AND lower(c.guest) = lower($2) AND c.job_id NOT IN (SELECT id FROM "
+        "own) ORDER BY c.id LIMIT 1",
         2, p, out, errstr, errstr_size);
 }
 

@@ -25,6 +25,7 @@ typedef struct intake_job {
     char guest[REQUEST_NAME_MAX], src[REQUEST_NAME_MAX], tgt[REQUEST_NAME_MAX];
     migrate_mode mode;
     char mem[32], cpus[16], attempt[16], cfg[32];
+    char system[JOBSTORE_SYSTEM_MAX]; /* "" = not known */
     const char *sequential;
     int included[STEP__COUNT];
     char reason[600];              /* why the request is rejected ("" = it is not) */
@@ -44,6 +45,7 @@ static void from_request(const request *req, long memory_mb, int vcpus, intake_j
     snprintf(ij->cpus, sizeof(ij->cpus), "%d", vcpus);
     snprintf(ij->attempt, sizeof(ij->attempt), "1");
     snprintf(ij->cfg, sizeof(ij->cfg), "%ld", req->config_version);
+    util_strlcpy(ij->system, req->system, sizeof(ij->system));
     ij->sequential = req->sequential ? "true" : "false";
     for (s = 0; s < STEP__COUNT; s++)
         ij->included[s] = !req->has_step || req->step == (step_id)s;
@@ -100,7 +102,8 @@ static int replay_plan(jobstore *js, const request *req, const char *orig_status
     return 0;
 }
 
-/* A replay copies the earlier job's guest, mode, hosts, reservation and es.xml version. */
+/* A replay copies the earlier job's guest, mode, hosts, reservation, system and es.xml
+ * version. */
 static int from_replayed(jobstore *js, const request *req, intake_job *ij, char *errstr,
                          size_t errstr_size)
 {
@@ -110,10 +113,12 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
     job_status status = JOB_QUEUED;
     int rc;
 
-    rc = jobstore_row(js, "find replayed job",
-                      "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
-                      "coalesce(config_version, 0), sequential FROM jobs WHERE id = $1::uuid",
-                      1, p, &res, errstr, errstr_size);
+    rc =
+        jobstore_row(js, "find replayed job",
+                     "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
+                     "coalesce(config_version, 0), sequential, coalesce(system_name, '') FROM jobs "
+                     "WHERE id = $1::uuid",
+                     1, p, &res, errstr, errstr_size);
     if (rc == 0)
         util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
                   req->job_id);
@@ -132,6 +137,7 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
         snprintf(ij->cfg, sizeof(ij->cfg), "%s", PQgetvalue(res, 0, 8));
     if (!req->sequential)
         ij->sequential = PQgetvalue(res, 0, 9)[0] == 't' ? "true" : "false";
+    util_strlcpy(ij->system, PQgetvalue(res, 0, 10), sizeof(ij->system));
     job_status_from_string(st, &status);
     if (!job_status_is_final(status))
         util_errf(ij->reason, sizeof(ij->reason),
@@ -145,15 +151,17 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
     return rc;
 }
 
-/* At most one active job per guest: names the one that holds it in IJ->reason. */
+/* At most one active job per guest, whatever the spelling (the index is on lower(guest)): names
+ * the one that holds it in IJ->reason. */
 static int find_holder(jobstore *js, intake_job *ij, char *errstr, size_t errstr_size)
 {
     const char *p[1] = {ij->guest};
     PGresult *res;
     int rc =
         jobstore_run(js, "find active job",
-                     "SELECT id FROM jobs WHERE guest = $1 AND status IN ('queued', 'running')", 1,
-                     p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+                     "SELECT id FROM jobs WHERE lower(guest) = lower($1) AND status IN ('queued', "
+                     "'running')",
+                     1, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
 
     if (rc < 0)
         return rc;
@@ -205,7 +213,7 @@ static int insert_rejected(jobstore *js, const request *req, const intake_job *i
 static int insert_job(jobstore *js, const request *req, const intake_job *ij, const char *source,
                       const char *reqjson, char *errstr, size_t errstr_size)
 {
-    const char *p[16] = {req->request_id,
+    const char *p[17] = {req->request_id,
                          req->action == ACTION_REPLAY ? req->job_id : NULL,
                          ij->attempt,
                          req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
@@ -220,18 +228,19 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
                          ij->cpus,
                          req->submitted_by,
                          reqjson,
-                         ij->sequential};
+                         ij->sequential,
+                         ij->system[0] ? ij->system : NULL};
     json_t *data;
     int s, rc;
 
     rc = jobstore_cmd(js, "insert job",
                       "INSERT INTO jobs (id, request_id, replay_of, attempt, action, guest, mode, "
                       "src_host, tgt_host, only_step, from_step, config_version, memory_mb, "
-                      "vcpus, status, submitted_by, request, sequential) VALUES ($1::uuid, "
-                      "$1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
+                      "vcpus, status, submitted_by, request, sequential, system_name) VALUES "
+                      "($1::uuid, $1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
                       "$11::bigint, $12::bigint, $13::integer, 'queued', $14, $15::jsonb, "
-                      "$16::boolean)",
-                      16, p, NULL, errstr, errstr_size);
+                      "$16::boolean, $17)",
+                      17, p, NULL, errstr, errstr_size);
     for (s = 0; s < STEP__COUNT && rc == 0; s++) {
         char seq[8];
         const char *q[3] = {req->request_id, step_to_string((step_id)s), seq};

@@ -70,6 +70,12 @@ int jobstore_outbox_add(jobstore *js, const char *job_id, const char *guest, con
 int jobstore_lease_begin(jobstore *js, const job *j, const char *owner, char *errstr,
                          size_t errstr_size);
 
+/* Applies CHANGE inside the caller's transaction: locks its system's row, reads the newest
+ * version, stores what CHANGE->edit makes of it (jobstore_config_update's rules). *VERSION (may
+ * be NULL) gets the new version, 0 when there was nothing to store (jobstore_config.c). */
+int jobstore_config_apply(jobstore *js, const jobstore_config_change *change, long *version,
+                          char *errstr, size_t errstr_size);
+
 /* One change of a job's status. Intake inserts a job queued (or rejected); after that its status
  * changes only through jobstore_job_change (jobstore_job.c): claim, takeover, hand-back, finish. */
 typedef struct job_change {

@@ -53,8 +53,8 @@ static int job_read(jobstore *js, const char *id, job *out, char *errstr, size_t
 
     rc = jobstore_row(js, "read job",
                       "SELECT id, coalesce(replay_of::text, ''), attempt, guest, src_host, "
-                      "tgt_host, mode, coalesce(config_version, 0), sequential FROM jobs WHERE id "
-                      "= $1::uuid",
+                      "tgt_host, mode, coalesce(config_version, 0), sequential, "
+                      "coalesce(system_name, '') FROM jobs WHERE id = $1::uuid",
                       1, p, &res, errstr, errstr_size);
     if (rc == 0) {
         util_errf(errstr, errstr_size, "job %s does not exist", id);
@@ -72,6 +72,7 @@ static int job_read(jobstore *js, const char *id, job *out, char *errstr, size_t
     mode_from_string(PQgetvalue(res, 0, 6), &out->mode);
     out->config_version = atol(PQgetvalue(res, 0, 7));
     out->sequential = PQgetvalue(res, 0, 8)[0] == 't';
+    util_strlcpy(out->system, PQgetvalue(res, 0, 9), sizeof(out->system));
     PQclear(res);
     rc =
         jobstore_run(js, "read steps", "SELECT step, status FROM job_steps WHERE job_id = $1::uuid",
@@ -144,11 +145,10 @@ int jobstore_job_claim(jobstore *js, const char *owner, int lease_s, int max_per
 }
 
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
-                        long elapsed_ms, const char *deployed_doc, const char *system_name,
-                        const char *owner, const char *source, char *errstr, size_t errstr_size)
+                        long elapsed_ms, const jobstore_config_change *deploy, const char *owner,
+                        const char *source, char *errstr, size_t errstr_size)
 {
     char *reason = NULL;
-    const char *p[3] = {system_name ? system_name : "", deployed_doc, j->id};
     int rc = 0;
 
     if (!job_status_is_final(status)) {
@@ -160,11 +160,10 @@ int jobstore_job_finish(jobstore *js, const job *j, job_status status, const cha
         (rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
         job_change c = {j->id, JOB_RUNNING, status, NULL, 0, reason};
         rc = jobstore_job_change(js, &c, errstr, errstr_size);
-        if (rc == 0 && deployed_doc)
-            rc = jobstore_cmd(js, "store deployed config",
-                              "INSERT INTO configs (system_name, state, document, note) VALUES "
-                              "($1, 'migration-deployed', $2, 'deployed by job ' || $3)",
-                              3, p, NULL, errstr, errstr_size);
+        /* Rebased on the newest version of the system at commit time, under its lock: two
+         * migrations that overlapped both stay in es.xml. */
+        if (rc == 0 && deploy)
+            rc = jobstore_config_apply(js, deploy, NULL, errstr, errstr_size);
         if (rc == 0)
             rc = jobstore_outbox_add(
                 js, j->id, j->guest,

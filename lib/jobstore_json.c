@@ -23,7 +23,8 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
         "SELECT json_build_object('id', j.id, 'request_id', j.request_id, 'replay_of', "
         "j.replay_of, 'attempt', j.attempt, 'action', j.action, 'guest', j.guest, 'mode', "
         "j.mode, 'src_host', j.src_host, 'tgt_host', j.tgt_host, 'only_step', j.only_step, "
-        "'from_step', j.from_step, 'config_version', j.config_version, 'sequential', "
+        "'from_step', j.from_step, 'config_version', j.config_version, 'system', "
+        "j.system_name, 'sequential', "
         "j.sequential, 'status', j.status, "
         "'lease_owner', j.lease_owner, 'lease_expires', j.lease_expires, 'error', j.error, "
         "'submitted_by', j.submitted_by, 'created_at', j.created_at, 'started_at', "
@@ -66,7 +67,7 @@ int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest,
         "j.only_step, j.error, j.created_at, j.finished_at, (SELECT s.step FROM job_steps "
         "s WHERE s.job_id = j.id AND s.status IN ('failed', 'running') ORDER BY s.seq "
         "LIMIT 1) AS current_step FROM jobs j WHERE ($1::text IS NULL OR j.status = $1) "
-        "AND ($2::text IS NULL OR j.guest = $2) AND ($3::timestamptz IS NULL OR "
+        "AND ($2::text IS NULL OR lower(j.guest) = lower($2)) AND ($3::timestamptz IS NULL OR "
         "j.created_at >= $3::timestamptz) ORDER BY j.created_at DESC LIMIT $4::integer) x",
         4, p, out, errstr, errstr_size);
 }
@@ -81,7 +82,7 @@ int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, js
         "'host', host, 'guest', guest, 'status', status, 'reason', reason, "
         "'attempts', attempts, 'last_error', last_error, 'created_at', "
         "created_at, 'done_at', done_at) ORDER BY id), '[]') FROM host_cleanups "
-        "WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR guest = "
-        "$2)",
+        "WHERE ($1::text IS NULL OR lower(host) = lower($1)) AND ($2::text IS NULL OR "
+        "lower(guest) = lower($2))",
         2, p, out, errstr, errstr_size);
 }

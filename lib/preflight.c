@@ -260,11 +260,14 @@ int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char 
     }
     if (res[0].exit_status == 0 && res[0].out)
         preflight_facts_parse_info(f, res[0].out);
-    if (res[2].exit_status == 0 && res[2].out) {
+    /* A list longer than its field stays unknown (es.xml answers) rather than cut short: a
+     * name past the cut would look absent (guest_name_free passing for a guest defined
+     * there). */
+    if (res[2].exit_status == 0 && res[2].out && strlen(res[2].out) < sizeof(f->domains)) {
         f->have_domains = 1;
         util_strlcpy(f->domains, res[2].out, sizeof(f->domains));
     }
-    if (res[3].exit_status == 0 && res[3].out) {
+    if (res[3].exit_status == 0 && res[3].out && strlen(res[3].out) < sizeof(f->bridges)) {
         f->have_bridges = 1;
         util_strlcpy(f->bridges, res[3].out, sizeof(f->bridges));
     }
@@ -974,6 +977,8 @@ static void reserved(const ctx *c, long *mem, int *vcpus, char *who, size_t who_
         if (rv->job_id[0])
             cat(who, who_size, "%s%s%s", who[0] ? ", " : "job ", rv->job_id,
                 rv->guest[0] ? "" : "");
+        else if (rv->guest[0]) /* a move planned ahead of this one (kvmove evacuate) */
+            cat(who, who_size, "%sthe planned move of %s", who[0] ? ", " : "", rv->guest);
         else
             cat(who, who_size, "%sother jobs", who[0] ? ", " : "");
     }

@@ -19,6 +19,8 @@
     "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"            \
     "([0-5][0-9]|60)(\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 #define CONFIG_MAX 2147483647L
+/* es.xsd labelType, the engineeredSystem name. */
+#define SYSTEM_PATTERN "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 
 static const char *const action_names[] = {
     [ACTION_MIGRATE_GUEST] = "migrate_guest",
@@ -27,8 +29,8 @@ static const char *const action_names[] = {
 
 /* Every field a request message may carry, in the order request_to_json writes them. */
 static const char *const known_fields[] = {
-    "request_id", "action", "guest",  "mode",         "src_host",     "tgt_host",   "step",
-    "from_step",  "job_id", "config", "submitted_by", "submitted_at", "sequential",
+    "request_id", "action", "guest",  "mode",   "src_host",     "tgt_host",     "step",
+    "from_step",  "job_id", "config", "system", "submitted_by", "submitted_at", "sequential",
 };
 
 #define N_KNOWN_FIELDS (sizeof(known_fields) / sizeof(known_fields[0]))
@@ -166,12 +168,11 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
         }
         if (i == N_KNOWN_FIELDS) {
             name_escape(key, shown, sizeof(shown));
-            util_errf(
-                errstr, errstr_size,
-                "unknown field \"%s\" (a request has request_id, action, guest, mode, "
-                "src_host, tgt_host, step, from_step, job_id, config, sequential, submitted_by, "
-                "submitted_at)",
-                shown);
+            util_errf(errstr, errstr_size,
+                      "unknown field \"%s\" (a request has request_id, action, guest, mode, "
+                      "src_host, tgt_host, step, from_step, job_id, config, system, sequential, "
+                      "submitted_by, submitted_at)",
+                      shown);
             return -1;
         }
     }
@@ -281,6 +282,19 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
             return -1;
         }
         r->config_version = (long)json_integer_value(v);
+    }
+
+    STRING_FIELD("system");
+    if (s != NULL) {
+        if (!pattern_match(SYSTEM_PATTERN, s)) {
+            name_escape(s, shown, sizeof(shown));
+            util_errf(errstr, errstr_size,
+                      "field system: \"%s\" is not an es.xml system name (letters, digits, "
+                      "'_', '.', '-'; at most 64)",
+                      shown);
+            return -1;
+        }
+        util_strlcpy(r->system, s, sizeof(r->system));
     }
 
     v = json_object_get(obj, "sequential");
@@ -455,6 +469,10 @@ int request_validate(const request *r, char *errstr, size_t errstr_size)
                   r->config_version);
         return -1;
     }
+    if (r->system[0] != '\0' && !pattern_match(SYSTEM_PATTERN, r->system)) {
+        util_errf(errstr, errstr_size, "field system: not an es.xml system name");
+        return -1;
+    }
     if (!pattern_match(SUBMITTED_BY_PATTERN, r->submitted_by)) {
         util_errf(errstr, errstr_size, "field submitted_by: not a user name");
         return -1;
@@ -497,6 +515,8 @@ char *request_to_json(const request *r)
         bad |= json_object_set_new(o, "job_id", json_string(r->job_id));
     if (r->config_version > 0)
         bad |= json_object_set_new(o, "config", json_integer(r->config_version));
+    if (r->system[0] != '\0')
+        bad |= json_object_set_new(o, "system", json_string(r->system));
     if (r->sequential)
         bad |= json_object_set_new(o, "sequential", json_true());
     bad |= json_object_set_new(o, "submitted_by", json_string(r->submitted_by));

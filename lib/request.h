@@ -5,8 +5,9 @@
 #include <stddef.h>
 #include "step.h"
 
-#define REQUEST_NAME_MAX 254 /* hostnames: 253 + NUL */
-#define REQUEST_UUID_LEN 37  /* 36 + NUL */
+#define REQUEST_NAME_MAX 254  /* hostnames: 253 + NUL */
+#define REQUEST_UUID_LEN 37   /* 36 + NUL */
+#define REQUEST_SYSTEM_MAX 65 /* es.xml system (engineeredSystem) names: 64 + NUL */
 
 typedef enum { ACTION_MIGRATE_GUEST, ACTION_REPLAY } request_action;
 
@@ -22,8 +23,9 @@ typedef struct request {
     step_id step;
     int has_from_step; /* replay: start at this step */
     step_id from_step;
-    char job_id[REQUEST_UUID_LEN]; /* replay: the job to resume */
-    long config_version;           /* es.xml version validated against; 0 = latest */
+    char job_id[REQUEST_UUID_LEN];   /* replay: the job to resume */
+    long config_version;             /* es.xml version validated against; 0 = latest */
+    char system[REQUEST_SYSTEM_MAX]; /* the guest's es.xml system; "" = not named (resolved) */
     int sequential; /* 1: the spec's order, one operation at a time (the baseline plan) */
     char submitted_by[64];
     char submitted_at[40]; /* RFC 3339 UTC */

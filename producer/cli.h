@@ -61,16 +61,22 @@ int cli_request_check(cli *c, const char *payload, char *errstr, size_t errstr_s
 int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s);
 /* Validates REQ against the request schema, publishes it and, with WAIT, follows its job. */
 int publish(cli *c, const request *req, int wait, int timeout_s);
-/* The spec's MERGE ACTIONS (producer/main.c): validates REQ against the stored es.xml and
- * records COMMAND as a merged action in a new version. Returns 0 when it validated. */
-int cli_merge_action(cli *c, const request *req, char *command);
+/* The spec's MERGE ACTIONS (producer/submit.c): validates REQ against the newest es.xml of its
+ * system and records its MIGRATE GUEST command as a merged action in a new version of it
+ * (applied to the newest at commit time). REQ is resolved first (sysconfig_resolve: its system
+ * set, its names as es.xml spells them). Returns 0 when it validated. */
+int cli_merge_action(cli *c, request *req);
+/* Resolves REQ against the stored systems (sysconfig_resolve), telling on stderr when it
+ * cannot. Returns 0 (also when no stored system names it: the validation then says so), or an
+ * exit code. */
+int cli_resolve(cli *c, jobstore *js, request *req);
 
 /* kvmove config load FILE: validates and stores FILE; *VERSION_OUT (may be NULL) gets its
  * version. Returns an exit code; prints the spec's "File : F loaded OK" line. */
 int cli_config_load(cli *c, const char *path, long *version_out);
-/* kvmove config save FILE: writes VERSION (0 = newest) to PATH. Returns an exit code; prints
- * the spec's "File : F saved OK" line. */
-int cli_config_save(cli *c, const char *path, long version);
+/* kvmove config save FILE: writes VERSION (0 = the newest of SYSTEM; SYSTEM NULL: of the only
+ * system stored) to PATH. Returns an exit code; prints the spec's "File : F saved OK" line. */
+int cli_config_save(cli *c, const char *path, const char *system, long version);
 
 /* Subcommands: ARGV[0] is the verb; each returns an exit code. */
 int cmd_submit(cli *c, int argc, char **argv);

@@ -8,49 +8,89 @@
 
 #include "cli.h"
 #include "esxml.h"
+#include "sysconfig.h"
 #include "util.h"
 
 static void config_help(void)
 {
     printf("Usage: kvmove config load FILE [--json]\n"
-           "       kvmove config save FILE [--version N] [--json]\n"
-           "       kvmove config list [--json]\n"
-           "       kvmove config diff A B [--json]\n"
-           "Versions of the Engineered System XML (es.xml) kept in the database.\n\n"
-           "  load FILE   validate FILE (schema/es.xsd) and store it as a new version\n"
-           "              (the spec's LOAD FILE)\n"
-           "  save FILE   write version N (default: the newest) to FILE (SAVE FILE)\n"
-           "  list        every version with its state: loaded, migration-merged,\n"
-           "              migration-deployed\n"
+           "       kvmove config save FILE [--system S] [--version N] [--json]\n"
+           "       kvmove config list [--system S] [--json]\n"
+           "       kvmove config diff A B [--system S] [--json]\n"
+           "       kvmove config prune [--system S] [--keep N] [--older-than AGE] [--json]\n"
+           "Versions of the Engineered System XML (es.xml) kept in the database, per system\n"
+           "(the engineeredSystem name; one database holds many).\n\n"
+           "  load FILE   validate FILE (schema/es.xsd) and store it as the newest version of\n"
+           "              its system (the spec's LOAD FILE); a guest or KVM host another system\n"
+           "              names already (in any case) refuses it\n"
+           "  save FILE   write version N, or the newest of system S, to FILE (SAVE FILE)\n"
+           "  list        every version (of system S) with its state: loaded,\n"
+           "              migration-merged, migration-deployed, and its size\n"
            "  diff A B    which guests moved (or appeared, or went) between versions A and B,\n"
-           "              and the actions B adds or changes; 0 means the newest version\n\n"
+           "              and the actions B adds or changes; 0 means the newest of system S\n"
+           "  prune       delete old versions: those beyond the N newest of each system\n"
+           "              (--keep) and/or older than AGE (--older-than, e.g. '30 days'); the\n"
+           "              newest version of a system and any version a job names always stay\n"
+           "--system may be left out while the database holds one system.\n\n"
            "Exit status: 0 done, 1 invalid file or no such version, 2 usage,\n"
            "3 database unreachable.\n");
 }
 
-/* Parses the common options of a config subcommand; *VERSION gets --version when asked for.
- * Returns -1 to go on, else the exit code to return. */
-static int config_options(cli *c, const char *sub, int argc, char **argv, long *version)
+/* The options of a config subcommand. */
+typedef struct config_opts {
+    long version;           /* --version (save) */
+    const char *system;     /* --system, NULL = the only one */
+    int keep;               /* --keep (prune) */
+    const char *older_than; /* --older-than (prune) */
+} config_opts;
+
+/* Parses the options of config subcommand SUB into *O. Returns -1 to go on, else the exit code
+ * to return. */
+static int config_options(cli *c, const char *sub, int argc, char **argv, config_opts *o)
 {
     static const struct option opts[] = {{"version", required_argument, NULL, 'V'},
+                                         {"system", required_argument, NULL, 'S'},
+                                         {"keep", required_argument, NULL, 'k'},
+                                         {"older-than", required_argument, NULL, 'o'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int ch;
+    int ch, prune = strcmp(sub, "prune") == 0;
+    char *end;
 
+    memset(o, 0, sizeof(*o));
     optind = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'V': {
-            char *end;
-            if (version == NULL)
+        case 'V':
+            if (strcmp(sub, "save") != 0)
                 return usage_error("config", "--version applies to 'config save' only, not '%s'",
                                    sub);
-            *version = strtol(optarg, &end, 10);
-            if (end == optarg || *end || *version < 0)
+            o->version = strtol(optarg, &end, 10);
+            if (end == optarg || *end || o->version < 0)
                 return usage_error("config", "--version takes a version number, not '%s'", optarg);
             break;
-        }
+        case 'S':
+            if (strcmp(sub, "load") == 0)
+                return usage_error("config", "%s",
+                                   "load takes the system from the file (engineeredSystem name)");
+            o->system = optarg;
+            break;
+        case 'k':
+            o->keep = (int)strtol(optarg, &end, 10);
+            if (!prune)
+                return usage_error("config", "--keep applies to 'config prune' only, not '%s'",
+                                   sub);
+            if (end == optarg || *end || o->keep < 1)
+                return usage_error(
+                    "config", "--keep takes a number of versions (1 or more), not '%s'", optarg);
+            break;
+        case 'o':
+            if (!prune)
+                return usage_error("config",
+                                   "--older-than applies to 'config prune' only, not '%s'", sub);
+            o->older_than = optarg;
+            break;
         case 'j':
             c->json = 1;
             break;
@@ -61,6 +101,8 @@ static int config_options(cli *c, const char *sub, int argc, char **argv, long *
             return usage_error("config", "%s", "invalid option");
         }
     }
+    if (prune && o->keep == 0 && o->older_than == NULL)
+        return usage_error("config", "%s", "prune needs a rule: --keep N and/or --older-than AGE");
     return -1;
 }
 
@@ -82,10 +124,10 @@ int cli_config_load(cli *c, const char *path, long *version_out)
     }
     if ((rc = open_store(c, &js)) != 0)
         goto out;
-    if (jobstore_config_store(js, esxml_system_name(doc), "loaded", text, path, &version, err,
-                              sizeof(err)) != 0) {
+    rc = sysconfig_store(js, doc, text, path, &version, err, sizeof(err));
+    if (rc != 0) {
         fprintf(stderr, "kvmove: cannot store %s: %s\n", path, err);
-        rc = EXIT_UNREACHABLE;
+        rc = rc == -JOBSTORE_EINVALID ? EXIT_FAILED : EXIT_UNREACHABLE;
         goto out;
     }
     if (c->json) {
@@ -111,35 +153,35 @@ out:
     return rc;
 }
 
-/* Fetches version VERSION (0 = newest) as text. Returns 0, or the exit code after telling. */
-static int config_fetch(jobstore *js, long version, char **buf, long *version_out, char *state)
+/* Fetches version VERSION (0 = the newest of SYSTEM) as text (BUF NULL: not read). Returns 0,
+ * or the exit code after telling. */
+static int config_fetch(jobstore *js, const char *system, long version, char **buf,
+                        jobstore_config_info *info)
 {
     char err[1024];
-    int rc = jobstore_config_get(js, version, buf, version_out, state, err, sizeof(err));
+    int rc = jobstore_config_get(js, system, version, buf, info, err, sizeof(err));
 
     if (rc == 0)
         return 0;
-    if (rc == -JOBSTORE_ENOTFOUND) {
-        fprintf(stderr,
-                "kvmove: %s (see 'kvmove config list'; load one with 'kvmove config "
-                "load FILE')\n",
-                err);
+    if (rc == -JOBSTORE_ENOTFOUND || rc == -JOBSTORE_EINVALID) {
+        fprintf(stderr, "kvmove: %s\n", err);
         return EXIT_FAILED;
     }
     fprintf(stderr, "kvmove: %s\n", err);
     return EXIT_UNREACHABLE;
 }
 
-int cli_config_save(cli *c, const char *path, long version)
+int cli_config_save(cli *c, const char *path, const char *system, long version)
 {
-    char *buf = NULL, state[64] = "";
+    char *buf = NULL;
+    jobstore_config_info info;
     jobstore *js = NULL;
     FILE *f;
     int rc;
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if ((rc = config_fetch(js, version, &buf, &version, state)) != 0)
+    if ((rc = config_fetch(js, system, version, &buf, &info)) != 0)
         goto out;
     f = fopen(path, "w");
     if (f == NULL || fputs(buf, f) < 0 || fclose(f) != 0) {
@@ -148,12 +190,13 @@ int cli_config_save(cli *c, const char *path, long version)
         goto out;
     }
     if (c->json) {
-        json_t *o = json_pack("{s:s,s:I,s:s}", "file", path, "version", (json_int_t)version,
-                              "state", state);
+        json_t *o = json_pack("{s:s,s:I,s:s,s:s}", "file", path, "version",
+                              (json_int_t)info.version, "system", info.system, "state", info.state);
         print_json(o);
         json_decref(o);
     } else {
-        printf("File : %s saved OK (es.xml version %ld, %s)\n", path, version, state);
+        printf("File : %s saved OK (es.xml version %ld of system %s, %s)\n", path, info.version,
+               info.system, info.state);
     }
     rc = EXIT_DONE;
 out:
@@ -162,7 +205,7 @@ out:
     return rc;
 }
 
-static int config_list(cli *c)
+static int config_list(cli *c, const char *system)
 {
     char err[1024];
     jobstore *js = NULL;
@@ -172,7 +215,7 @@ static int config_list(cli *c)
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    rc = jobstore_config_list(js, &list, err, sizeof(err));
+    rc = jobstore_config_list(js, system, &list, err, sizeof(err));
     jobstore_close(js);
     if (rc != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
@@ -181,13 +224,45 @@ static int config_list(cli *c)
     if (c->json) {
         print_json(list);
     } else {
-        printf("%-8s %-10s %-20s %-32s %s\n", "VERSION", "SYSTEM", "STATE", "CREATED", "NOTE");
+        printf("%-8s %-10s %-20s %10s %-32s %s\n", "VERSION", "SYSTEM", "STATE", "BYTES", "CREATED",
+               "NOTE");
         json_array_foreach(list, i, v)
-            printf("%-8lld %-10s %-20s %-32s %s\n",
+            printf("%-8lld %-10s %-20s %10lld %-32s %s\n",
                    (long long)json_integer_value(json_object_get(v, "version")), jstr(v, "system"),
-                   jstr(v, "state"), jstr(v, "created_at"), jstr(v, "note"));
+                   jstr(v, "state"), (long long)json_integer_value(json_object_get(v, "bytes")),
+                   jstr(v, "created_at"), jstr(v, "note"));
     }
     json_decref(list);
+    return EXIT_DONE;
+}
+
+static int config_prune(cli *c, const config_opts *o)
+{
+    char err[1024];
+    jobstore *js = NULL;
+    long pruned = 0, bytes = 0;
+    int rc;
+
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    rc = jobstore_config_prune(js, o->system, o->keep, o->older_than, &pruned, &bytes, err,
+                               sizeof(err));
+    jobstore_close(js);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: cannot prune: %s\n", err);
+        return rc == -JOBSTORE_EDB ? EXIT_UNREACHABLE : EXIT_FAILED;
+    }
+    if (c->json) {
+        json_t *j =
+            json_pack("{s:I,s:I}", "pruned", (json_int_t)pruned, "bytes", (json_int_t)bytes);
+        print_json(j);
+        json_decref(j);
+    } else {
+        printf("Pruned %ld es.xml version%s (%ld bytes)%s%s; the newest of each system and every "
+               "version a job names are kept\n",
+               pruned, pruned == 1 ? "" : "s", bytes, o->system ? " of system " : "",
+               o->system ? o->system : "");
+    }
     return EXIT_DONE;
 }
 
@@ -245,10 +320,11 @@ static json_t *diff_actions(const esxml *a, const esxml *b)
     return out;
 }
 
-static int config_diff(cli *c, const char *va, const char *vb)
+static int config_diff(cli *c, const char *system, const char *va, const char *vb)
 {
     char err[1024], xsd[1100], *ta = NULL, *tb = NULL, *end;
-    long a = strtol(va, &end, 10), b, got_a = 0, got_b = 0;
+    long a = strtol(va, &end, 10), b;
+    jobstore_config_info ia, ib;
     esxml *da = NULL, *db = NULL;
     jobstore *js = NULL;
     json_t *guests = NULL, *actions = NULL, *v;
@@ -268,8 +344,8 @@ static int config_diff(cli *c, const char *va, const char *vb)
                            vb);
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if ((rc = config_fetch(js, a, &ta, &got_a, NULL)) != 0 ||
-        (rc = config_fetch(js, b, &tb, &got_b, NULL)) != 0)
+    if ((rc = config_fetch(js, system, a, &ta, &ia)) != 0 ||
+        (rc = config_fetch(js, system, b, &tb, &ib)) != 0)
         goto out;
     snprintf(xsd, sizeof(xsd), "%s/es.xsd", c->s.schema_dir);
     if (esxml_load_buffer(ta, strlen(ta), xsd, &da, err, sizeof(err)) != 0 ||
@@ -281,13 +357,16 @@ static int config_diff(cli *c, const char *va, const char *vb)
     guests = diff_guests(da, db);
     actions = diff_actions(da, db);
     if (c->json) {
-        json_t *o = json_pack("{s:I,s:I,s:O,s:O}", "from_version", (json_int_t)got_a, "to_version",
-                              (json_int_t)got_b, "guests", guests, "actions", actions);
+        json_t *o = json_pack("{s:I,s:I,s:s,s:s,s:O,s:O}", "from_version", (json_int_t)ia.version,
+                              "to_version", (json_int_t)ib.version, "from_system", ia.system,
+                              "to_system", ib.system, "guests", guests, "actions", actions);
         print_json(o);
         json_decref(o);
     } else {
-        printf("es.xml version %ld -> %ld: %zu guest%s changed\n", got_a, got_b,
-               json_array_size(guests), json_array_size(guests) == 1 ? "" : "s");
+        printf("es.xml version %ld -> %ld (system %s%s%s): %zu guest%s changed\n", ia.version,
+               ib.version, ia.system, strcmp(ia.system, ib.system) ? " -> " : "",
+               strcmp(ia.system, ib.system) ? ib.system : "", json_array_size(guests),
+               json_array_size(guests) == 1 ? "" : "s");
         json_array_foreach(guests, i, v)
             printf("  %-8s %-28s %s -> %s\n", jstr(v, "change"), jstr(v, "guest"),
                    *jstr(v, "from") ? jstr(v, "from") : "-", *jstr(v, "to") ? jstr(v, "to") : "-");
@@ -314,11 +393,11 @@ out:
 int cmd_config(cli *c, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
-    long version = 0;
+    config_opts o;
     int rc, n;
 
     if (sub == NULL) {
-        fprintf(stderr, "kvmove config: name a command: load, save, list or diff\n"
+        fprintf(stderr, "kvmove config: name a command: load, save, list, diff or prune\n"
                         "Try 'kvmove config --help' for more information.\n");
         return EXIT_USAGE;
     }
@@ -327,10 +406,10 @@ int cmd_config(cli *c, int argc, char **argv)
         return EXIT_DONE;
     }
     if (strcmp(sub, "load") != 0 && strcmp(sub, "save") != 0 && strcmp(sub, "list") != 0 &&
-        strcmp(sub, "diff") != 0)
-        return usage_error("config", "unknown config command '%s' (load, save, list, diff)", sub);
-    if ((rc = config_options(c, sub, argc - 1, argv + 1,
-                             strcmp(sub, "save") == 0 ? &version : NULL)) >= 0)
+        strcmp(sub, "diff") != 0 && strcmp(sub, "prune") != 0)
+        return usage_error("config", "unknown config command '%s' (load, save, list, diff, prune)",
+                           sub);
+    if ((rc = config_options(c, sub, argc - 1, argv + 1, &o)) >= 0)
         return rc;
     /* getopt_long moved the operands after the options: argv[1 + optind ...]. */
     argv += 1 + optind;
@@ -339,10 +418,14 @@ int cmd_config(cli *c, int argc, char **argv)
         return n == 1 ? cli_config_load(c, argv[0], NULL)
                       : usage_error("config", "%s", "load takes one FILE");
     if (strcmp(sub, "save") == 0)
-        return n == 1 ? cli_config_save(c, argv[0], version)
+        return n == 1 ? cli_config_save(c, argv[0], o.system, o.version)
                       : usage_error("config", "%s", "save takes one FILE [--version N]");
     if (strcmp(sub, "list") == 0)
-        return n == 0 ? config_list(c) : usage_error("config", "%s", "list takes no argument");
-    return n == 2 ? config_diff(c, argv[0], argv[1])
+        return n == 0 ? config_list(c, o.system)
+                      : usage_error("config", "%s", "list takes no argument");
+    if (strcmp(sub, "prune") == 0)
+        return n == 0 ? config_prune(c, &o)
+                      : usage_error("config", "%s", "prune takes no argument");
+    return n == 2 ? config_diff(c, o.system, argv[0], argv[1])
                   : usage_error("config", "%s", "diff takes two versions A B");
 }

@@ -36,9 +36,10 @@ typedef struct shell_action {
 typedef struct shell {
     cli *c;
     int interactive;
-    int timeout_s;   /* DEPLOY ACTIONS: how long to follow a job (0 = until it ends) */
-    long version;    /* es.xml version the session works on (0 = the newest) */
-    request pending; /* MIGRATE GUEST typed, not yet SAVE ACTION'ed */
+    int timeout_s; /* DEPLOY ACTIONS: how long to follow a job (0 = until it ends) */
+    long version;  /* es.xml version the session works on (0 = the newest) */
+    char system[JOBSTORE_SYSTEM_MAX]; /* its system ("" = the only one stored) */
+    request pending;                  /* MIGRATE GUEST typed, not yet SAVE ACTION'ed */
     int has_pending;
     shell_action actions[SHELL_MAX_ACTIONS];
     size_t n_actions;
@@ -108,9 +109,9 @@ static int shell_error(const char *fmt, const char *arg)
     return EXIT_FAILED;
 }
 
-/* Finds, in the newest es.xml version, the merged and not deployed action for COMMAND.
- * Sets *ID and *VERSION. Returns 0, or an exit code. */
-static int find_merged(shell *sh, const char *command, int *id, long *version)
+/* Finds, in the newest es.xml version of SYSTEM, the merged and not deployed action for
+ * COMMAND. Sets *ID and *VERSION. Returns 0, or an exit code. */
+static int find_merged(shell *sh, const char *system, const char *command, int *id, long *version)
 {
     char err[1024];
     jobstore *js = NULL;
@@ -120,7 +121,8 @@ static int find_merged(shell *sh, const char *command, int *id, long *version)
 
     if ((rc = open_store(sh->c, &js)) != 0)
         return rc;
-    if (sysconfig_load(js, 0, sh->c->s.schema_dir, &doc, version, err, sizeof(err)) != 0) {
+    if (sysconfig_load(js, system[0] ? system : NULL, 0, sh->c->s.schema_dir, &doc, version, err,
+                       sizeof(err)) != 0) {
         rc = shell_error("cannot read the merged es.xml: %s", err);
         goto out;
     }
@@ -140,6 +142,19 @@ out:
     return rc;
 }
 
+/* The session's system: the one of its version. */
+static void set_system(shell *sh)
+{
+    char err[512];
+    jobstore *js = NULL;
+    jobstore_config_info info;
+
+    if (open_store(sh->c, &js) == 0 &&
+        jobstore_config_get(js, NULL, sh->version, NULL, &info, err, sizeof(err)) == 0)
+        util_strlcpy(sh->system, info.system, sizeof(sh->system));
+    jobstore_close(js);
+}
+
 static int do_load(shell *sh, char **w, int n)
 {
     const char *file = n == 3 ? param(w[2], "NAME") : NULL;
@@ -151,6 +166,7 @@ static int do_load(shell *sh, char **w, int n)
     if ((rc = cli_config_load(sh->c, file, &version)) != 0)
         return rc;
     sh->version = version;
+    set_system(sh);
     sh->has_pending = 0;
     sh->n_actions = 0;
     return 0;
@@ -203,14 +219,15 @@ static int do_merge(shell *sh)
         /* Each merge builds on the newest version, so that earlier merges are kept. */
         a->req.config_version = 0;
         fflush(stdout);
-        if ((rc = cli_merge_action(sh->c, &a->req, a->command)) != 0) {
+        if ((rc = cli_merge_action(sh->c, &a->req)) != 0) {
             fflush(stdout);
             fprintf(stderr, "ERROR: action not merged: %s\n", a->command);
             return rc;
         }
         fflush(stdout);
-        if ((rc = find_merged(sh, a->command, &a->id, &sh->version)) != 0)
+        if ((rc = find_merged(sh, a->req.system, a->command, &a->id, &sh->version)) != 0)
             return rc;
+        util_strlcpy(sh->system, a->req.system, sizeof(sh->system));
         a->state = ACT_MERGED;
         merged++;
     }
@@ -225,7 +242,7 @@ static int do_save_file(shell *sh, char **w, int n)
 
     if (file == NULL)
         return shell_error("%s", "usage: SAVE FILE NAME=FILE");
-    return cli_config_save(sh->c, file, sh->version);
+    return cli_config_save(sh->c, file, sh->system[0] ? sh->system : NULL, sh->version);
 }
 
 /* The action as the spec prints it: lower case, as OEDACLI echoes the command. */
@@ -278,11 +295,14 @@ static int do_deploy(shell *sh)
         /* The worker stored the deployed es.xml before it announced success. */
         {
             jobstore *js = NULL;
-            char *buf = NULL;
-            if (open_store(sh->c, &js) == 0 &&
-                jobstore_config_get(js, 0, &buf, &sh->version, NULL, err, sizeof(err)) != 0)
-                fprintf(stderr, "WARNING: %s\n", err);
-            free(buf);
+            jobstore_config_info info;
+            if (open_store(sh->c, &js) == 0) {
+                if (jobstore_config_get(js, a->req.system[0] ? a->req.system : NULL, 0, NULL, &info,
+                                        err, sizeof(err)) != 0)
+                    fprintf(stderr, "WARNING: %s\n", err);
+                else
+                    sh->version = info.version;
+            }
             jobstore_close(js);
         }
     }

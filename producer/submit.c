@@ -24,24 +24,63 @@
 
 #include "cli.h"
 
-/* The spec's MERGE ACTIONS: runs the es.xml-only preflight checks (lib/preflight) against the
- * stored es.xml and records the merged (not deployed) action as a new version. Returns 0 when
- * it validated. */
-static int merge_action(cli *c, const request *req, char *command)
+int cli_resolve(cli *c, jobstore *js, request *req)
 {
-    char err[1024], *out = NULL;
+    char err[1024];
+    int rc = sysconfig_resolve(js, req, NULL, err, sizeof(err));
+
+    (void)c;
+    if (rc == 0 || rc == -JOBSTORE_ENOTFOUND)
+        return 0; /* unknown names: the es.xml checks say what is missing */
+    fprintf(stderr, "kvmove: %s\n", err);
+    return rc == -JOBSTORE_EDB ? EXIT_UNREACHABLE : EXIT_FAILED;
+}
+
+/* The spec's command for REQ, as it is recorded in es.xml's actions. */
+static void command_of(const request *req, char *buf, size_t size)
+{
+    snprintf(buf, size, "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s%s%s", req->guest,
+             mode_to_string(req->mode), req->src_host, req->tgt_host,
+             req->has_step ? " WHERE STEPNAME=" : "",
+             req->has_step ? step_to_string(req->step) : "");
+}
+
+/* What merge_action adds to the newest version. */
+typedef struct merge_ctx {
+    const char *command;
+    int id; /* the action's id, once added */
+} merge_ctx;
+
+/* sysconfig_edit_fn: records the merged (not deployed) action in DOC. */
+static int add_action(void *ctx, esxml *doc, char *errstr, size_t errstr_size)
+{
+    merge_ctx *m = ctx;
+    return esxml_action_add(doc, m->command, &m->id, errstr, errstr_size) == 0 ? 0 : -1;
+}
+
+/* The spec's MERGE ACTIONS: runs the es.xml-only preflight checks (lib/preflight) against the
+ * newest es.xml of the request's system and records the merged (not deployed) action in a new
+ * version, built from the newest at commit time (a merge or a deployment that committed
+ * meanwhile is kept). Returns 0 when it validated. */
+static int merge_action(cli *c, request *req)
+{
+    char err[1024], command[1200];
     jobstore *js = NULL;
     esxml *doc = NULL;
     preflight_input in;
     preflight_report *rep = NULL;
+    sysconfig_change change;
+    merge_ctx m = {command, 0};
     long version = 0, newv;
-    size_t len;
-    int id, rc, i;
+    int rc, i;
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
-                       sizeof(err)) != 0) {
+    if ((rc = cli_resolve(c, js, req)) != 0)
+        goto out;
+    command_of(req, command, sizeof(command));
+    if (sysconfig_load(js, req->system[0] ? req->system : NULL, req->config_version,
+                       c->s.schema_dir, &doc, &version, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_FAILED;
         goto out;
@@ -73,29 +112,29 @@ static int merge_action(cli *c, const request *req, char *command)
         rc = EXIT_FAILED;
         goto out;
     }
-    if (esxml_action_add(doc, command, &id, err, sizeof(err)) != 0 ||
-        esxml_dump(doc, &out, &len, err, sizeof(err)) != 0 ||
-        jobstore_config_store(js, esxml_system_name(doc), "migration-merged", out, command, &newv,
-                              err, sizeof(err)) != 0) {
+    sysconfig_change_init(&change, esxml_system_name(doc), "migration-merged", command,
+                          c->s.schema_dir, add_action, &m);
+    change.held = doc; /* no second parse when nothing was stored meanwhile */
+    change.held_version = version;
+    if ((rc = sysconfig_update(js, &change, &newv, err, sizeof(err))) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
-        rc = EXIT_UNREACHABLE;
+        rc = rc == -JOBSTORE_EINVALID ? EXIT_FAILED : EXIT_UNREACHABLE;
         goto out;
     }
     printf("Merging MIGRATE GUEST\nAction Validated and Merged OK (action %d, es.xml version "
-           "%ld)\n",
-           id, newv);
+           "%ld of system %s)\n",
+           m.id, newv, esxml_system_name(doc));
     rc = 0;
 out:
     free(rep);
     esxml_free(doc);
-    free(out);
     jobstore_close(js);
     return rc;
 }
 
 /* kvmove submit --dry-run: the full preflight, live checks over SSH included, then the plan of
  * steps. Changes nothing on the hosts, stores nothing, publishes nothing. */
-static int submit_dry_run(cli *c, const request *req)
+static int submit_dry_run(cli *c, request *req)
 {
     char err[1024];
     jobstore *js = NULL;
@@ -112,8 +151,10 @@ static int submit_dry_run(cli *c, const request *req)
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if (sysconfig_load(js, req->config_version, c->s.schema_dir, &doc, &version, err,
-                       sizeof(err)) != 0) {
+    if ((rc = cli_resolve(c, js, req)) != 0)
+        goto out;
+    if (sysconfig_load(js, req->system[0] ? req->system : NULL, req->config_version,
+                       c->s.schema_dir, &doc, &version, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         rc = EXIT_FAILED;
         goto out;
@@ -151,8 +192,9 @@ static int submit_dry_run(cli *c, const request *req)
         goto out;
     }
     printf("Preflight of MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s (es.xml version "
-           "%ld):\n",
-           req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version);
+           "%ld of system %s):\n",
+           req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version,
+           esxml_system_name(doc));
     for (i = 0; i < PREFLIGHT__COUNT; i++)
         printf("  %-8s %-19s %s\n", preflight_status_to_string(rep->results[i].status),
                preflight_name(rep->results[i].check), shown(rep->results[i].message));
@@ -191,9 +233,9 @@ out:
 }
 
 /* The shell's MERGE ACTIONS validates exactly as submit does. */
-int cli_merge_action(cli *c, const request *req, char *command)
+int cli_merge_action(cli *c, request *req)
 {
-    return merge_action(c, req, command);
+    return merge_action(c, req);
 }
 
 /* The step names for a help text (step.c's table), wrapped like the lines around them. */
@@ -212,15 +254,21 @@ static void print_steps(void)
 
 int cmd_submit(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"guest", required_argument, NULL, 'g'},   {"mode", required_argument, NULL, 'm'},
-        {"src", required_argument, NULL, 's'},     {"tgt", required_argument, NULL, 't'},
-        {"step", required_argument, NULL, 'S'},    {"wait", no_argument, NULL, 'w'},
-        {"timeout", required_argument, NULL, 'T'}, {"no-validate", no_argument, NULL, 'n'},
-        {"dry-run", no_argument, NULL, 'D'},       {"help", no_argument, NULL, 'h'},
-        {"sequential", no_argument, NULL, 'Q'},    {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"guest", required_argument, NULL, 'g'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"src", required_argument, NULL, 's'},
+                                         {"tgt", required_argument, NULL, 't'},
+                                         {"step", required_argument, NULL, 'S'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 'T'},
+                                         {"no-validate", no_argument, NULL, 'n'},
+                                         {"dry-run", no_argument, NULL, 'D'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"sequential", no_argument, NULL, 'Q'},
+                                         {"system", required_argument, NULL, 'Y'},
+                                         {NULL, 0, NULL, 0}};
     request req;
-    char err[1024], command[1200];
+    char err[1024];
     int ch, wait = 0, timeout_s = 0, validate = 1, dry_run = 0, rc;
 
     request_init(&req);
@@ -256,6 +304,9 @@ int cmd_submit(cli *c, int argc, char **argv)
         case 'Q':
             req.sequential = 1;
             break;
+        case 'Y':
+            util_strlcpy(req.system, optarg, sizeof(req.system));
+            break;
         case 'n':
             validate = 0;
             break;
@@ -265,13 +316,15 @@ int cmd_submit(cli *c, int argc, char **argv)
         case 'h':
             printf("Usage: kvmove submit --guest G --mode offline|offlineforce --src S --tgt T\n"
                    "                     [--step STEP] [--wait] [--timeout SEC] [--no-validate]\n"
-                   "                     [--dry-run] [--sequential]\n"
+                   "                     [--dry-run] [--sequential] [--system S]\n"
                    "   or: kvmove submit \"MIGRATE GUEST HOSTNAME=G MODE=OFFLINE SRCHOST=S "
                    "TGTHOST=T [WHERE STEPNAME=STEP]\"\n"
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
                    "kvmove.requests and, with --wait, follow its progress until it ends.\n"
                    "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
-                   "and prints the plan of steps; nothing is changed, stored or published.\n\n");
+                   "and prints the plan of steps; nothing is changed, stored or published.\n"
+                   "The request is for the es.xml system that names the guest (--system S names\n"
+                   "it); names are taken as that es.xml spells them.\n\n");
             print_steps();
             printf("\nExit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
                    "3 broker or database unreachable.\n");
@@ -289,13 +342,9 @@ int cmd_submit(cli *c, int argc, char **argv)
     }
     if (request_validate(&req, err, sizeof(err)) != 0)
         return usage_error("submit", "%s", err);
-    snprintf(command, sizeof(command),
-             "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s%s%s", req.guest,
-             mode_to_string(req.mode), req.src_host, req.tgt_host,
-             req.has_step ? " WHERE STEPNAME=" : "", req.has_step ? step_to_string(req.step) : "");
     if (dry_run)
         return submit_dry_run(c, &req);
-    if (validate && (rc = merge_action(c, &req, command)) != 0)
+    if (validate && (rc = merge_action(c, &req)) != 0)
         return rc;
     return publish(c, &req, wait, timeout_s);
 }

@@ -78,7 +78,7 @@ typedef struct run {
     esxml *doc;
     long version;
     migrate_env env;
-    char *deployed;     /* the es.xml that records the deployment, or NULL */
+    int deploy;         /* 1: the job's end records the deployment in es.xml */
     char failure[2048]; /* why the job failed */
     char err[1024];     /* the last job-store error */
 } run;
@@ -188,33 +188,31 @@ static int merged_action(const esxml *doc, const job *j)
             continue;
         request_init(&r);
         if (request_parse_command(a->subcommand, &r, err, sizeof(err)) == 0 && !r.has_step &&
-            strcasecmp(r.guest, j->guest) == 0 && strcasecmp(r.src_host, j->src_host) == 0 &&
-            strcasecmp(r.tgt_host, j->tgt_host) == 0)
+            esxml_name_equal(r.guest, j->guest) && esxml_name_equal(r.src_host, j->src_host) &&
+            esxml_name_equal(r.tgt_host, j->tgt_host))
             id = a->id;
     }
     return id;
 }
 
-/* Builds the es.xml version that records the deployed migration. NULL if it cannot. */
-static char *deployed_document(executor *ex, esxml *doc, const job *j)
+/* sysconfig_edit_fn: records the deployed migration J (CTX) in DOC, the newest es.xml of its
+ * system at the job's end: the guest's reference moves to the target, and the action MERGE
+ * ACTIONS recorded (merged, not deployed) becomes deployed; a request that skipped the merge
+ * gets its action added. */
+static int deploy_edit(void *ctx, esxml *doc, char *errstr, size_t errstr_size)
 {
-    char err[512], sub[1200], *buf = NULL;
-    size_t len;
+    const job *j = ctx;
+    char sub[1200];
     int id;
 
     snprintf(sub, sizeof(sub), "MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s", j->guest,
              mode_to_string(j->mode), j->src_host, j->tgt_host);
-    /* The action MERGE ACTIONS recorded (merged, not deployed) becomes deployed; a request that
-     * skipped the merge gets its action added. */
     id = merged_action(doc, j);
-    if (esxml_guest_move(doc, j->guest, j->tgt_host, err, sizeof(err)) != 0 ||
-        (id < 0 && esxml_action_add(doc, sub, &id, err, sizeof(err)) != 0) ||
-        esxml_action_set_deployed(doc, id, err, sizeof(err)) != 0 ||
-        esxml_dump(doc, &buf, &len, err, sizeof(err)) != 0) {
-        worker_log("[%s] could not record the deployment in es.xml: %s", ex->tag, err);
-        return NULL;
-    }
-    return buf;
+    if (esxml_guest_move(doc, j->guest, j->tgt_host, errstr, errstr_size) != 0 ||
+        (id < 0 && esxml_action_add(doc, sub, &id, errstr, errstr_size) != 0) ||
+        esxml_action_set_deployed(doc, id, errstr, errstr_size) != 0)
+        return -1;
+    return 0;
 }
 
 static void fence_log(void *ctx, const char *line)
@@ -320,9 +318,22 @@ static run_outcome execute(run *r)
     run_outcome o = RUN_SUCCEEDED;
     int k, rc;
 
+    /* A job recorded before its system was known (a request for a guest no stored system
+     * named then) finds it now; the newest version of that system is the job's es.xml. */
+    if (j->system[0] == '\0' && j->config_version == 0) {
+        request q;
+        memset(&q, 0, sizeof(q));
+        util_strlcpy(q.guest, j->guest, sizeof(q.guest));
+        util_strlcpy(q.src_host, j->src_host, sizeof(q.src_host));
+        util_strlcpy(q.tgt_host, j->tgt_host, sizeof(q.tgt_host));
+        rc = STORE(ex, r->err, sysconfig_resolve(ex->js, &q, NULL, r->err, sizeof(r->err)));
+        if (rc == -JOBSTORE_EDB)
+            return store_failed(r, rc);
+        util_strlcpy(j->system, q.system, sizeof(j->system));
+    }
     rc = STORE(ex, r->err,
-               sysconfig_load(ex->js, j->config_version, w->s.schema_dir, &r->doc, &r->version,
-                              r->err, sizeof(r->err)));
+               sysconfig_load(ex->js, j->system[0] ? j->system : NULL, j->config_version,
+                              w->s.schema_dir, &r->doc, &r->version, r->err, sizeof(r->err)));
     if (rc == -JOBSTORE_EDB || rc == -JOBSTORE_ELEASE)
         return store_failed(r, rc);
     if (rc < 0) {
@@ -377,8 +388,7 @@ static run_outcome execute(run *r)
                         jobstore_step_done_before(ex->js, j, STEP_MIGRATE_GUEST, &moved, r->err,
                                                   sizeof(r->err)))) < 0)
             return store_failed(r, rc);
-        if (moved)
-            r->deployed = deployed_document(ex, r->doc, j);
+        r->deploy = moved;
     }
     return RUN_SUCCEEDED;
 }
@@ -393,13 +403,26 @@ static void run_end(run *r, run_outcome o, int64_t t0)
     worker *w = ex->w;
     job *j = r->j;
     int failed = o == RUN_FAILED, rc;
+    sysconfig_change deploy;
+    char note[80];
 
     if (o == RUN_SUCCEEDED || o == RUN_FAILED) {
+        /* The deployment is applied to the newest es.xml of the system when the job ends (not
+         * to the version the job started from, which misses what other jobs did meanwhile). */
+        snprintf(note, sizeof(note), "deployed by job %s", j->id);
+        sysconfig_change_init(&deploy, r->doc ? esxml_system_name(r->doc) : j->system,
+                              "migration-deployed", note, w->s.schema_dir, deploy_edit, j);
+        deploy.held = r->doc;
+        deploy.held_version = r->version;
+        deploy.best_effort = 1; /* the guest has moved: the job ends even if es.xml cannot say so */
         rc = STORE(ex, r->err,
                    jobstore_job_finish(ex->js, j, failed ? JOB_FAILED : JOB_SUCCEEDED,
                                        failed ? r->failure : NULL, (long)(util_now_ms() - t0),
-                                       r->deployed, r->doc ? esxml_system_name(r->doc) : "",
-                                       w->owner, w->source, r->err, sizeof(r->err)));
+                                       r->deploy && !failed ? &deploy.base : NULL, w->owner,
+                                       w->source, r->err, sizeof(r->err)));
+        if (rc == 0 && deploy.error[0])
+            worker_log_at(WORKER_LOG_ERROR, "[%s] could not record the deployment in es.xml: %s",
+                          ex->tag, deploy.error);
         if (rc == 0) {
             metrics_job_finished(failed ? JOB_FAILED : JOB_SUCCEEDED);
             if (failed)
@@ -451,7 +474,6 @@ void executor_run_job(executor *ex, job *j)
                j->tgt_host, mode_to_string(j->mode));
     run_end(&r, execute(&r), t0);
     migrate_env_free(&r.env);
-    free(r.deployed);
     esxml_free(r.doc);
     metrics_jobs_active(-1);
     worker_log_context(NULL, NULL, NULL);

@@ -10,21 +10,32 @@
 #include "util.h"
 #include "worker.h"
 
-/* Guest memory and cores from the newest es.xml, for the target's reservation. */
-static void guest_size(worker *w, jobstore *js, const char *guest, long *memory_mb, int *vcpus)
+/* The request in its es.xml system's terms (sysconfig_resolve): the system, the guest and hosts
+ * as es.xml spells them (so that jobs, events and the one-active-job rule see one name per
+ * machine), and the guest's size for the target's reservation. Nothing is parsed: the names
+ * each system claims are indexed at load. Returns 0 (also when no system names the guest: the
+ * job then fails its preflight, saying so), -1 to retry, or 1 when the request names a system
+ * or version that is not stored (WHY says so). */
+static int resolve(jobstore *js, request *req, long *memory_mb, int *vcpus, char *why,
+                   size_t why_size)
 {
-    char err[512];
-    esxml *doc = NULL;
-    const esxml_guest *g;
+    jobstore_machine g;
+    char err[1024];
+    int rc = sysconfig_resolve(js, req, &g, err, sizeof(err));
 
-    *memory_mb = 0;
-    *vcpus = 0;
-    if (sysconfig_load(js, 0, w->s.schema_dir, &doc, NULL, err, sizeof(err)) == 0 &&
-        (g = esxml_guest_find(doc, guest)) != NULL) {
-        *memory_mb = g->memory_mb;
-        *vcpus = g->cores;
+    *memory_mb = g.memory_mb;
+    *vcpus = g.cores;
+    if (rc == -JOBSTORE_EINVALID) {
+        snprintf(why, why_size, "request cannot be used: %s", err);
+        return 1;
     }
-    esxml_free(doc);
+    if (rc == -JOBSTORE_EDB) {
+        worker_log("[intake] request %s not recorded yet: %s", req->request_id, err);
+        return -1;
+    }
+    if (rc < 0 && rc != -JOBSTORE_ENOTFOUND)
+        worker_log("[intake] request %s: %s", req->request_id, err);
+    return 0;
 }
 
 /* Sends a request that cannot be used to the dead-letter topic, with where it came from and
@@ -106,10 +117,8 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
         snprintf(why, sizeof(why), "request does not match request.schema.json: %s", err);
     if (why[0] != '\0')
         return reject(w, js, p, m, m->value ? req.request_id : NULL, why);
-    if (req.action == ACTION_MIGRATE_GUEST)
-        guest_size(w, js, req.guest, &mem, &cpus);
-    else
-        mem = 0, cpus = 0;
+    if ((rc = resolve(js, &req, &mem, &cpus, why, sizeof(why))) != 0)
+        return rc < 0 ? -1 : reject(w, js, p, m, req.request_id, why);
     rc = jobstore_intake_request(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
     if (rc == -JOBSTORE_EDATA) {
         /* the database refuses this request for good: retrying would block the partition */

@@ -125,3 +125,42 @@ fleet_check_placed() {
     check "newest es.xml places $(fleet_name "$1" "$2") on $(fleet_name "$1" "$3")" eq "$tid" \
         "$(fx "$saved" "string(/engineeredSystem/machines/machine[machine/@id='$gid']/@id)")"
 }
+
+# fleet_union OUT FILE...: one file for the host simulator holding the machines, networks and
+# EDV volumes of several systems (each keeps its addresses), so that one simulator serves them
+# all. Marked cloud: the simulator seeds NAT bridges only where es.xml names them. Not for
+# kvmove (each system is loaded from its own file).
+fleet_union() {
+    local out=$1 f part
+    shift
+    {
+        echo '<?xml version="1.0" encoding="UTF-8"?>'
+        echo '<engineeredSystem name="union" deploymentType="cloud">'
+        for part in machines networks; do
+            echo "<$part>"
+            for f in "$@"; do fx "$f" "/engineeredSystem/$part/*"; echo; done
+            echo "</$part>"
+        done
+        echo '<storage><edvVolumes>'
+        for f in "$@"; do fx "$f" "/engineeredSystem/storage/edvVolumes/edvVolume"; echo; done
+        echo '</edvVolumes></storage></engineeredSystem>'
+    } >"$out"
+}
+
+# fleet_check_newest SYSTEM: the newest stored es.xml of SYSTEM places every guest on the KVM host
+# where the simulator has it running, and no guest of it runs anywhere else (every host of the
+# system is looked at); every merged action of it is deployed.
+fleet_check_newest() {
+    local saved=$IT_DIR/newest.$1.$RANDOM.xml h hn g want got n bad=0
+    kvmove config save --system "$1" "$saved" >/dev/null
+    n=$(fx "$saved" "count(/engineeredSystem/machines/machine[osType='LinuxKVM'])")
+    for ((h = 1; h <= n; h++)); do
+        hn=$(fx "$saved" "string(/engineeredSystem/machines/machine[osType='LinuxKVM'][$h]/hostName)")
+        want=$(fx_list "$saved" "/engineeredSystem/machines/machine[@id=/engineeredSystem/machines/machine[osType='LinuxKVM'][$h]/machine/@id]/hostName" | grep . | sort | paste -sd' ')
+        got=$(host_state "$hn" | sed -n 's/^domain \(.*\) running$/\1/p' | sort | paste -sd' ')
+        [[ $want == "$got" ]] || { echo "    $hn: es.xml places: $want; runs: $got" >&2; bad=1; }
+    done
+    check "system $1: the newest es.xml places every guest where it runs" eq 0 "$bad"
+    check "system $1: every merged action is deployed" eq 0 \
+        "$(fx "$saved" "count(/engineeredSystem/actions/action[@merged='true'][@deployed!='true'])")"
+}

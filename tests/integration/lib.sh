@@ -8,41 +8,58 @@ IT_BUILD=${KVMOVE_BUILD_DIR:-$IT_TOP/build}
 IT_PGDIR=${IT_PGDIR:-$IT_BUILD/itest/pg}
 IT_PGPORT=${IT_PGPORT:-54339}
 HOSTSIM=$IT_TOP/tests/hostsim/hostsim
+# shellcheck source=../../scripts/lib/service.sh
+. "$IT_TOP/scripts/lib/service.sh"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 IT_PASS=0
 IT_FAIL=0
 
 it_log() { printf '[%s] %s\n' "${IT_NAME:-itest}" "$*"; }
 
-# it_setup NAME [ESXML]: fresh database, broker and hosts for test NAME.
+# it_setup_failed WHAT: the test cannot start (a service did not come up): counted as a failure,
+# the test ends here (it_teardown stops what was started).
+it_setup_failed() {
+    it_log "setup failed: $*" >&2
+    IT_FAIL=$((IT_FAIL + 1))
+    exit 1
+}
+
+# it_setup NAME [ESXML [LOAD...]]: fresh database, broker and hosts (of ESXML) for test NAME;
+# the es.xml files LOAD (default: ESXML) are loaded, in order.
 it_setup() {
     IT_NAME=$1
-    local esxml=${2:-$IT_TOP/tests/fixtures/exa01.xml} db port
+    local esxml=${2:-$IT_TOP/tests/fixtures/exa01.xml} db port f
+    local load=("${@:3}")
+    ((${#load[@]})) || load=("$esxml")
     IT_DIR=$IT_BUILD/itest/$IT_NAME
     rm -rf "$IT_DIR"
     mkdir -p "$IT_DIR"
     trap it_teardown EXIT
-    "$IT_TOP/scripts/devstack" pg start --dir "$IT_PGDIR" --pg-port "$IT_PGPORT" >/dev/null
+    "$IT_TOP/scripts/devstack" pg start --dir "$IT_PGDIR" --pg-port "$IT_PGPORT" >/dev/null ||
+        it_setup_failed "PostgreSQL cluster in $IT_PGDIR"
     db=it_$(echo "$IT_NAME" | tr -c 'a-z0-9\n' '_')
     local data; data=$(cat "$IT_PGDIR/pgdata")
-    runuser -u postgres -- "$PGBIN/psql" -h "$data" -p "$(cat "$IT_PGDIR/pgport")" -d postgres -qAt \
-        -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    service_as_postgres "$PGBIN/psql" -h "$data" -p "$(cat "$IT_PGDIR/pgport")" -d postgres -qAt \
+        -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || it_setup_failed "database $db"
     export KVMOVE_DB="host=$data port=$(cat "$IT_PGDIR/pgport") user=postgres dbname=$db"
     "$IT_BUILD/kvmove-devbroker" --port-file "$IT_DIR/brokers" </dev/null >"$IT_DIR/devbroker.log" 2>&1 &
     echo $! >"$IT_DIR/devbroker.pid"
-    for _ in $(seq 100); do [[ -s $IT_DIR/brokers ]] && break; sleep 0.1; done
+    service_wait "the embedded broker (its port file $IT_DIR/brokers)" 60 "$!" "$IT_DIR/devbroker.log" \
+        test -s "$IT_DIR/brokers" || it_setup_failed "the embedded broker did not come up"
     export KVMOVE_BROKERS; KVMOVE_BROKERS=$(head -n1 "$IT_DIR/brokers")
     # A port of its own per test, so a lingering sshd of an earlier test cannot answer.
     port=$((23000 + $(cksum <<<"$IT_NAME" | cut -d' ' -f1) % 2000))
     IT_HOSTS=$IT_DIR/hosts
-    "$HOSTSIM" init "$IT_HOSTS" "$esxml" --port "$port" >/dev/null
-    "$HOSTSIM" start "$IT_HOSTS" >/dev/null
+    "$HOSTSIM" init "$IT_HOSTS" "$esxml" --port "$port" >/dev/null || it_setup_failed "hostsim init"
+    "$HOSTSIM" start "$IT_HOSTS" >/dev/null || it_setup_failed "simulated hosts did not come up"
     export KVMOVE_SSH_PORT=$port KVMOVE_SSH_IDENTITY=$IT_HOSTS/id_ed25519
     export KVMOVE_SSH_KNOWN_HOSTS=$IT_HOSTS/known_hosts KVMOVE_HOSTSIM_ROOT=$IT_HOSTS
     export KVMOVE_CONFIG=/dev/null
     export PATH=$IT_BUILD:$PATH
-    kvmove-worker migrate >/dev/null
-    kvmove config load "$esxml" >/dev/null
+    kvmove-worker migrate >/dev/null || it_setup_failed "database migrations"
+    for f in "${load[@]}"; do
+        kvmove config load "$f" >/dev/null || it_setup_failed "kvmove config load $f"
+    done
 }
 
 # it_worker_start N [ARGS...]: starts worker N in the background (log: $IT_DIR/worker-N.log).
@@ -67,7 +84,7 @@ it_teardown() {
     local f
     set +e
     for f in "$IT_DIR"/worker-*.pid; do [[ -e $f ]] && it_worker_stop "$(basename "$f" .pid | cut -d- -f2)"; done
-    "$HOSTSIM" stop "$IT_HOSTS" >/dev/null 2>&1
+    [[ -n ${IT_HOSTS:-} ]] && "$HOSTSIM" stop "$IT_HOSTS" >/dev/null 2>&1
     if [[ -f $IT_DIR/devbroker.pid ]]; then
         kill "$(cat "$IT_DIR/devbroker.pid")" 2>/dev/null
         wait "$(cat "$IT_DIR/devbroker.pid")" 2>/dev/null
@@ -101,15 +118,16 @@ host_state() { "$HOSTSIM" state "$IT_HOSTS" "$1"; }
 # host_log H: commands host H received.
 host_log() { cat "$IT_HOSTS/hosts/$1/commands.log" 2>/dev/null || true; }
 
-# wait_job ID [SECONDS]: waits until job ID has ended; prints its status.
+# wait_job ID [SECONDS]: waits until job ID has ended; prints its status (the last one seen, or
+# "missing", and a note on stderr, when it did not end in time).
 wait_job() {
     local id=$1 t=${2:-60} st
-    for _ in $(seq $((t * 10))); do
-        st=$(sql "SELECT status FROM jobs WHERE id = '$id'" 2>/dev/null || true)
-        case $st in succeeded | failed | rejected) echo "$st"; return 0 ;; esac
-        sleep 0.1
-    done
+    service_wait "job $id to end" "$t" - - job_ended "$id"
+    st=$(sql "SELECT status FROM jobs WHERE id = '$id'" 2>/dev/null || true)
     echo "${st:-missing}"
+}
+job_ended() { # job_ended ID: job ID has a final status
+    [[ $(sql "SELECT status FROM jobs WHERE id = '$1'" 2>/dev/null) =~ ^(succeeded|failed|rejected)$ ]]
 }
 
 # host_effects H [FROM_LINE]: commands with an effect that host H received (queries left out),

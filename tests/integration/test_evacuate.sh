@@ -13,7 +13,7 @@ H=exa01adm01.example.com
 plan=$(kvmove evacuate --host $H --targets exa01adm02.example.com,exa01adm03.example.com --dry-run)
 echo "$plan"
 check "dry run places four guests, two per target" eq 4 "$(grep -c ' -> exa01adm0[23]' <<<"$plan")"
-check "dry run says which guest does not fit" grep -q "not moved: no target has 16384 MiB" <<<"$plan"
+check "dry run says which guest does not fit, and why on each target" eq 2 "$(grep -c 'exa01adm0[23].example.com: target_memory failed: .* reserved by the planned move of benchvm.*, the planned move of benchvm.*needs 16384 MiB' <<<"$plan")"
 check "dry run changes nothing" eq 0 "$(sql "SELECT count(*) FROM jobs")"
 
 out=$(kvmove evacuate --host $H --targets exa01adm02.example.com,exa01adm03.example.com --max-parallel 4)

@@ -29,3 +29,4 @@ add_test(NAME lint.format COMMAND bash -c
     "cd '${CMAKE_SOURCE_DIR}' && git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror")
 set_tests_properties(lint.format PROPERTIES LABELS lint)
 set_tests_properties(unit.test_sysconfig PROPERTIES FIXTURES_REQUIRED pg)
+set_tests_properties(unit.test_jobstore_config PROPERTIES FIXTURES_REQUIRED pg)

@@ -7,11 +7,13 @@ set -uo pipefail
 RH_TOP=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)
 RH_SRC=$RH_TOP/tests/realhosts
 RH_BUILD=${KVMOVE_BUILD_DIR:-$RH_TOP/build}
+# shellcheck source=../../scripts/lib/service.sh
+. "$RH_TOP/scripts/lib/service.sh"
 RH_PGDIR=$RH_BUILD/itest/pg
 RH_PASS=0
 RH_FAIL=0
 RH_NET=192.0.2
-declare -A RH_HOST_PID=() RH_HOST_UPID=() RH_HOST_IP=()
+declare -A RH_HOST_PID=() RH_HOST_UPID=() RH_HOST_IP=() RH_HOST_SSHD=() RH_HOST_LIBVIRTD=()
 RH_LAB_PID=
 
 rh_log() { printf '[%s %s] %s\n' "${RH_NAME:-realhosts}" "$(date +%T.%N | cut -c1-12)" "$*"; }
@@ -52,21 +54,25 @@ lab() { nsenter -t "$RH_LAB_PID" -n -- "$@"; }
 # on HOST COMMAND...: runs a command inside host HOST (its network, mounts and hostname).
 on() { local h=$1; shift; nsenter -t "${RH_HOST_PID[$h]}" -m -n -u -p -- "$@"; }
 
-# rh_wait_ns PID: waits until PID has left our namespaces (unshare has run).
+# rh_wait_ns WHAT PID LOG: waits until PID (an unshare) has left our network namespace; fails
+# with LOG's tail (unshare's stderr) if it exited.
 rh_wait_ns() {
-    for _ in $(seq 100); do
-        [[ $(readlink "/proc/$1/ns/net") != $(readlink /proc/self/ns/net) ]] && return 0
-        sleep 0.02
-    done
-    return 1
+    service_wait "$1 (unshare, pid $2, to enter its namespaces)" 60 "$2" "$3" rh_netns_differs "$2"
+}
+rh_netns_differs() { [[ $(readlink "/proc/$1/ns/net") != $(readlink /proc/self/ns/net) ]]; }
+# rh_child PID: PID has a child (prints it).
+rh_child() {
+    local c
+    c=$(cat "/proc/$1/task/$1/children" 2>/dev/null | tr -d ' ')
+    [[ -n $c ]] && echo "$c"
 }
 
 # rh_lab_up: the lab namespace with bridge lab0 at .1; the pipeline runs in it.
 rh_lab_up() {
-    unshare --net --fork --kill-child sleep infinity </dev/null >/dev/null 2>&1 &
+    unshare --net --fork --kill-child sleep infinity </dev/null >/dev/null 2>"$RH_DIR/lab.unshare.log" &
     RH_LAB_PID=$!
     echo "$RH_LAB_PID" >"$RH_DIR/lab.pid"
-    rh_wait_ns "$RH_LAB_PID" || die "lab namespace did not come up"
+    rh_wait_ns "the lab" "$RH_LAB_PID" "$RH_DIR/lab.unshare.log" || die "lab namespace did not come up"
     lab ip link set lo up
     lab ip link add lab0 type bridge
     lab ip addr add "$RH_NET.1/24" dev lab0
@@ -115,15 +121,13 @@ EOF
     # A PID namespace too: its init (a reaping shell) is the host's PID 1, so daemonized
     # libvirtd/QEMU/sshd are reaped inside, and killing it ends everything the host ran.
     unshare --net --mount --uts --pid --fork --mount-proc --kill-child \
-        bash -c 'while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &
+        bash -c 'while :; do sleep 1; done' </dev/null >/dev/null 2>"$d/unshare.log" &
     upid=$!
     echo "$upid" >"$RH_DIR/host-$h.pid"
-    rh_wait_ns "$upid" || die "namespace of $h did not come up"
-    for _ in $(seq 100); do
-        pid=$(cat "/proc/$upid/task/$upid/children" 2>/dev/null | tr -d ' ')
-        [[ -n $pid ]] && break
-        sleep 0.02
-    done
+    rh_wait_ns "host $h" "$upid" "$d/unshare.log" || die "namespace of $h did not come up"
+    service_wait "the init of host $h's PID namespace (child of unshare $upid)" 60 "$upid" "$d/unshare.log" \
+        rh_child "$upid" || die "namespace of $h did not come up"
+    pid=$(rh_child "$upid")
     RH_HOST_PID[$h]=$pid RH_HOST_UPID[$h]=$upid RH_HOST_IP[$h]=$ip
     lab ip link add "v-$h" type veth peer name eth0 netns "$pid"
     lab ip link set "v-$h" master lab0 up
@@ -133,7 +137,6 @@ EOF
         ip addr add $ip/24 dev eth0
         ip link set eth0 up
         mount -t tmpfs -o mode=755 tmpfs /run
-        mkdir -p /run/sshd /run/libvirt
         mount -t tmpfs -o mode=755 tmpfs /srv
         mkdir -p /srv/kvmove-shared
         mount --bind '$RH_DIR/shared' /srv/kvmove-shared
@@ -153,23 +156,33 @@ EOF
         if [ -f /root/.bashrc ]; then mount --bind '$d/empty' /root/.bashrc; fi
         if [ -f /root/.profile ]; then mount --bind '$d/empty' /root/.profile; fi
     " || die "cannot set up host $h"
+    # /run is the host's own (empty) tmpfs: sshd's and libvirtd's runtime directories.
+    on "$h" bash -c '. "$1" && service_prepare sshd libvirtd' _ "$RH_TOP/scripts/lib/service.sh" ||
+        die "cannot prepare the runtime directories of host $h"
 }
 
-# rh_host_daemons NAME: starts sshd and libvirtd in host NAME (libvirtd is waited for later).
+# rh_host_daemons NAME: starts sshd and libvirtd in host NAME, in the foreground of an nsenter
+# of ours (so a wait sees them die); both are waited for by rh_host_ready.
 rh_host_daemons() {
     local h=$1 d=$RH_DIR/hosts/$1
-    on "$h" /usr/sbin/sshd -f "$d/ssh/sshd_config" -E "$d/sshd.log" || die "sshd on $h"
-    on "$h" libvirtd -d || die "libvirtd on $h"
+    on "$h" /usr/sbin/sshd -D -f "$d/ssh/sshd_config" -E "$d/sshd.log" </dev/null >>"$d/sshd.out" 2>&1 &
+    RH_HOST_SSHD[$h]=$!
+    on "$h" libvirtd </dev/null >>"$d/libvirtd.log" 2>&1 &
+    RH_HOST_LIBVIRTD[$h]=$!
 }
 
-# rh_host_ready NAME: waits until libvirtd on NAME answers (first start probes QEMU, ~10 s).
+# rh_host_ready NAME: waits until sshd on NAME greets and libvirtd answers (its first start
+# probes QEMU: ~10 s idle, much longer on a loaded 2-core machine).
 rh_host_ready() {
-    local h=$1
-    for _ in $(seq 600); do
-        on "$h" virsh -q list --all >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "libvirtd on $h does not answer"
+    local h=$1 d=$RH_DIR/hosts/$1
+    service_wait "sshd of $h (${RH_HOST_IP[$h]}:22)" 60 "${RH_HOST_SSHD[$h]}" "$d/sshd.log $d/sshd.out" \
+        rh_sshd_greets "${RH_HOST_IP[$h]}" || die "sshd on $h did not come up"
+    service_wait "libvirtd of $h" 300 "${RH_HOST_LIBVIRTD[$h]}" "$d/libvirtd.log" \
+        on "$h" virsh -q list --all || die "libvirtd on $h does not answer"
+}
+# rh_sshd_greets IP: an SSH server greets on IP:22, seen from the lab.
+rh_sshd_greets() {
+    lab bash -c 'exec 3<>"/dev/tcp/$1/22" && read -r -t 5 l <&3 && [[ $l == SSH-2.0-* ]]' _ "$1"
 }
 
 # rh_pids_in_ns PID: every process in the network namespace of PID, PID excepted.
@@ -204,7 +217,7 @@ rh_pg() {
     fi
     data=$(cat "$RH_PGDIR/pgdata")
     RH_DB=rh_$(echo "$RH_NAME" | tr -c 'a-z0-9\n' '_')
-    runuser -u postgres -- "$pgbin/psql" -h "$data" -p "$(cat "$RH_PGDIR/pgport")" -d postgres -qAt \
+    service_as_postgres "$pgbin/psql" -h "$data" -p "$(cat "$RH_PGDIR/pgport")" -d postgres -qAt \
         -c "DROP DATABASE IF EXISTS $RH_DB" -c "CREATE DATABASE $RH_DB" >/dev/null || return 1
     export KVMOVE_DB="host=$data port=$(cat "$RH_PGDIR/pgport") user=postgres dbname=$RH_DB"
 }
@@ -234,7 +247,8 @@ rh_setup() {
     export PATH=$RH_BUILD:$PATH
     lab "$RH_BUILD/kvmove-devbroker" --port-file "$RH_DIR/brokers" </dev/null >"$RH_DIR/devbroker.log" 2>&1 &
     echo $! >"$RH_DIR/devbroker.pid"
-    for _ in $(seq 100); do [[ -s $RH_DIR/brokers ]] && break; sleep 0.1; done
+    service_wait "the embedded broker (its port file $RH_DIR/brokers)" 60 "$!" "$RH_DIR/devbroker.log" \
+        test -s "$RH_DIR/brokers" || die "the embedded broker did not come up"
     export KVMOVE_BROKERS; KVMOVE_BROKERS=$(head -n1 "$RH_DIR/brokers")
     lab kvmove-worker migrate >/dev/null || die "database migrations"
     for spec in "$@"; do rh_host_ready "${spec%%=*}"; done

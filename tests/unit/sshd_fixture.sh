@@ -13,6 +13,8 @@
 #   known_hosts_other           "[127.0.0.1]:PORT" with other_host_ed25519_key (wrong key)
 #   sshd_config, sshd.pid, sshd.log
 set -eu
+# sshd's runtime directories and the wait for it (scripts/lib/service.sh).
+. "${BASH_SOURCE[0]%/*}/../../scripts/lib/service.sh"
 
 die() {
     echo "sshd_fixture: $*" >&2
@@ -24,17 +26,15 @@ keygen() { # keygen FILE: ed25519 key without passphrase, unless it exists
 }
 
 alive() { # alive PID: running and not a zombie (init may be slow to reap)
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    case "$st" in Z*) return 1 ;; esac
+    service_alive "$1"
 }
 
-port_open() { # port_open PORT: succeeds when something accepts on 127.0.0.1:PORT
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+up() { # up DIR PORT: sshd wrote its pid file and accepts on 127.0.0.1:PORT
+    [ -s "$1/sshd.pid" ] && service_tcp_open 127.0.0.1 "$2"
 }
 
 start() {
-    local dir=$1 port=$2 i
+    local dir=$1 port=$2
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     keygen "$dir/ssh_host_ed25519_key"
@@ -60,8 +60,8 @@ AuthorizedKeysFile $dir/authorized_keys
 MaxSessions 16
 LogLevel ERROR
 EOF
-    port_open "$port" && die "port $port on 127.0.0.1 is already in use"
-    mkdir -p /run/sshd # privilege separation directory, absent when no system sshd ran
+    service_tcp_open 127.0.0.1 "$port" && die "port $port on 127.0.0.1 is already in use"
+    service_prepare sshd || die "cannot prepare sshd's runtime directories"
     rm -f "$dir/sshd.pid"
     # root's ~/.bashrc is slow on this machine (pyenv) and bash sources it for every ssh
     # command: hide it in a private mount namespace. Fall back to plain sshd without unshare.
@@ -72,14 +72,8 @@ EOF
     else
         setsid /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null >>"$dir/sshd.out" 2>&1 &
     fi
-    for i in $(seq 1 100); do
-        if [ -s "$dir/sshd.pid" ] && port_open "$port"; then
-            return 0
-        fi
-        alive $! || die "sshd exited at start; see $dir/sshd.log"
-        sleep 0.05
-    done
-    die "sshd did not accept connections on 127.0.0.1:$port within 5 s; see $dir/sshd.log"
+    service_wait "sshd on 127.0.0.1:$port" 60 "$!" "$dir/sshd.log $dir/sshd.out" up "$dir" "$port" ||
+        die "sshd did not come up on 127.0.0.1:$port (logs in $dir)"
 }
 
 stop() {

@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +101,8 @@ static void conn_setup(void)
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
     r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE");
+                   "preflight_results, outbox, configs, host_cleanups, rejected_requests, "
+                   "systems RESTART IDENTITY CASCADE");
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
     PQclear(r);
 }
@@ -311,6 +312,109 @@ START_TEST(test_second_active_job_rejected)
 }
 END_TEST
 
+/* Guest identity ignores case (issue 13): a request for EXA01VM01.example.com while
+ * exa01vm01.example.com's job runs is rejected naming the holder, and lookups by guest or host
+ * find the job in any spelling. */
+START_TEST(test_case_variant_rejected)
+{
+    request r1, r2;
+    char errstr[512];
+    json_t *list = NULL;
+    job j;
+    jobstore_cleanup cl;
+
+    migrate_req(&r1, "exa01vm01.example.com", "exa01adm02.example.com", "exa01adm06.example.com");
+    migrate_req(&r2, "EXA01VM01.example.com", "exa01adm02.example.com", "exa01adm05.example.com");
+    ck_assert_int_eq(create_ok(&r1, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    ck_assert_int_eq(create_ok(&r2, 0, 0, errstr, sizeof(errstr)), JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(errstr, r1.request_id) != NULL, "reason does not name the holder: %s",
+                  errstr);
+    ck_sql_eq("1", "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')");
+    ck_sql_eq(r1.request_id, "SELECT payload->'data'->>'holder_job_id' FROM outbox ORDER BY id "
+                             "DESC LIMIT 1");
+    ck_assert_int_eq(jobstore_jobs_list_json(js, NULL, "Exa01VM01.EXAMPLE.com", NULL, 10, &list,
+                                             errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(json_array_size(list), 2);
+    json_decref(list);
+    claim_ok("w1", &j);
+    ck_assert_int_eq(jobstore_cleanup_add(js, &j, "exa01adm02.example.com", "127.0.1.2", "down",
+                                          "w1", "test", errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(jobstore_cleanup_pending(js, "EXA01ADM02.example.com", "exa01VM01.example.com",
+                                              &cl, errstr, sizeof(errstr)),
+                     1);
+}
+END_TEST
+
+typedef struct intake_call {
+    const request *r;
+    jobstore *js;
+    jobstore_intake result;
+    int rc;
+    char err[512];
+} intake_call;
+
+static void *intake_thread(void *arg)
+{
+    intake_call *c = arg;
+    c->rc = jobstore_intake_request(c->js, c->r, 0, 0, "test", &c->result, c->err, sizeof(c->err));
+    return NULL;
+}
+
+/* The index race: another intake's job for the guest (spelled otherwise) is not committed yet
+ * when this intake looks for a holder, so only the unique index on lower(guest) can refuse it
+ * (SQLSTATE 23505); the intake then looks again and rejects the request naming the holder. */
+START_TEST(test_case_variant_index_race)
+{
+    const char *holder = "5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d";
+    char errstr[512], *waiting = NULL;
+    intake_call call;
+    pthread_t t;
+    request r;
+    PGresult *res;
+    int i;
+
+    memset(&call, 0, sizeof(call));
+    migrate_req(&r, "EXA01VM01.example.com", "exa01adm02.example.com", "exa01adm06.example.com");
+    call.r = &r;
+    ck_assert_msg(jobstore_connect(conninfo, &call.js, errstr, sizeof(errstr)) == 0, "%s", errstr);
+    res = PQexec(pg, "BEGIN; INSERT INTO jobs (id, request_id, action, guest, mode, src_host, "
+                     "tgt_host, status, request) VALUES ('5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', "
+                     "'5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', 'migrate_guest', "
+                     "'exa01vm01.example.com', 'OFFLINE', 'exa01adm02.example.com', "
+                     "'exa01adm05.example.com', 'queued', '{}')");
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
+    PQclear(res);
+    ck_assert_int_eq(pthread_create(&t, NULL, intake_thread, &call), 0);
+    /* The intake found no holder and waits on the index entry of the uncommitted row. */
+    for (i = 0; i < 200; i++) {
+        PGconn *look = PQconnectdb(conninfo);
+        PGresult *w = PQexec(look, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                   "current_database() AND wait_event_type = 'Lock'");
+        free(waiting);
+        waiting = strdup(PQresultStatus(w) == PGRES_TUPLES_OK ? PQgetvalue(w, 0, 0) : "?");
+        PQclear(w);
+        PQfinish(look);
+        if (strcmp(waiting, "1") == 0)
+            break;
+        usleep(50 * 1000);
+    }
+    ck_assert_str_eq(waiting, "1");
+    free(waiting);
+    res = PQexec(pg, "COMMIT");
+    PQclear(res);
+    pthread_join(t, NULL);
+    jobstore_close(call.js);
+    ck_assert_msg(call.rc == 0, "intake: %d %s", call.rc, call.err);
+    ck_assert_int_eq(call.result, JOBSTORE_REJECTED);
+    ck_assert_msg(strstr(call.err, holder) != NULL, "reason does not name the holder: %s",
+                  call.err);
+    ck_sql_eq("1", "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')");
+    ck_sql_eq("rejected", "SELECT status FROM jobs WHERE id = '%s'", r.request_id);
+}
+END_TEST
+
 /* The earlier attempt, run in the downtime-aware order: CREATE_BRIDGES (before the stop),
  * STOP_GUEST, DETACH_INTERFACES succeeded, REMOVE_NAT_BRIDGE_SRC skipped, DETACH_VOLUMES
  * failed; the rest never ran. Each case replays it. */
@@ -353,8 +457,8 @@ START_TEST(test_replay_plans)
     step_run(&j, STEP_DETACH_INTERFACES, STEP_SUCCEEDED, "w1");
     step_run(&j, STEP_REMOVE_NAT_BRIDGE_SRC, STEP_SKIPPED, "w1");
     step_run(&j, STEP_DETACH_VOLUMES, STEP_FAILED, "w1");
-    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "boom", 5, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "boom", 5, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
 
     replay_req(&r, orig);
@@ -408,8 +512,8 @@ START_TEST(test_replay_rejected)
     ck_assert_msg(strstr(errstr, unknown) != NULL && strstr(errstr, "does not exist") != NULL, "%s",
                   errstr);
     /* a job with nothing left to resume, unless a step is named */
-    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
     util_strlcpy(done, active, sizeof(done));
     ck_assert_int_eq(
@@ -503,9 +607,9 @@ START_TEST(test_claim_lease)
     ck_assert_int_eq(jobstore_step_end(js, &a, STEP_STOP_GUEST, "h1", STEP_FAILED, "x", "", 1, "w1",
                                        "test", errstr, sizeof(errstr)),
                      -JOBSTORE_ELEASE);
-    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "x", 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
-                     -JOBSTORE_ELEASE);
+    ck_assert_int_eq(
+        jobstore_job_finish(js, &a, JOB_FAILED, "x", 1, NULL, "w1", "test", errstr, sizeof(errstr)),
+        -JOBSTORE_ELEASE);
     ck_assert_int_eq(
         jobstore_preflight_record(js, &a, "w1", 1, "c", "passed", "ok", errstr, sizeof(errstr)),
         -JOBSTORE_ELEASE);
@@ -594,16 +698,16 @@ START_TEST(test_lease_held_jobs_only)
     ck_assert_int_eq(c.takeover, 1);
     ck_sql_eq("w1|w2|w2", "SELECT string_agg(lease_owner, '|' ORDER BY guest) FROM jobs");
     /* a finish is to succeeded or failed only: the job stays as it was */
-    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_REJECTED, "x", 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_REJECTED, "x", 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      -JOBSTORE_EINVALID);
-    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_QUEUED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_QUEUED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      -JOBSTORE_EINVALID);
     ck_sql_eq("running|w1", "SELECT status || '|' || lease_owner FROM jobs WHERE id = '%s'", ia);
     /* a finished job is handed back no more */
-    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "boom", 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_FAILED, "boom", 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
     ck_assert_int_eq(jobstore_lease_release(js, "w1", NULL, errstr, sizeof(errstr)), 0);
     ck_sql_eq("failed|boom|true",
@@ -644,8 +748,8 @@ START_TEST(test_claim_order_and_per_host_limit)
     ck_assert_int_eq(jobstore_job_claim(js, "w3", 60, 1, &c, errstr, sizeof(errstr)), 0);
     ck_sql_eq("queued", "SELECT status FROM jobs WHERE id = '%s'", jb);
     /* with a higher limit it would have gone */
-    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &a, JOB_SUCCEEDED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
     ck_assert_int_eq(jobstore_job_claim(js, "w3", 60, 1, &c, errstr, sizeof(errstr)), 1);
     ck_assert_str_eq(c.id, jb);
@@ -714,7 +818,7 @@ START_TEST(test_steps_rows_and_events)
     ck_sql_eq("failed|2", "SELECT status || '|' || attempts FROM job_steps WHERE step = "
                           "'DETACH_INTERFACES'");
     ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "DETACH_INTERFACES failed", 99, NULL,
-                                         NULL, "w1", "test", errstr, sizeof(errstr)),
+                                         "w1", "test", errstr, sizeof(errstr)),
                      0);
     ck_sql_eq("failed|DETACH_INTERFACES failed|(null)|(null)|true",
               "SELECT status || '|' || error || '|' || coalesce(lease_owner, '(null)') || '|' || "
@@ -810,25 +914,46 @@ START_TEST(test_failure_codes)
 }
 END_TEST
 
+/* jobstore_config_edit_fn: the newest document with CTX appended. */
+static int append_edit(void *ctx, const char *newest, long newest_version, char **out, char *errstr,
+                       size_t errstr_size)
+{
+    (void)newest_version;
+    (void)errstr;
+    (void)errstr_size;
+    return asprintf(out, "%s%s", newest, (const char *)ctx) < 0 ? -JOBSTORE_EDB : 0;
+}
+
+/* The deployment is applied to the newest version of the system when the job ends, in the
+ * finish's transaction: a version stored after the job started is kept. */
 START_TEST(test_finish_succeeded_stores_deployed_config)
 {
     job j;
-    char id[37], errstr[512], state[32], *doc = NULL;
-    long v = 0;
+    char id[37], errstr[512], *doc = NULL;
+    jobstore_config_change deploy = {"exa01", "migration-deployed", "deployed by job", append_edit,
+                                     "+deployed"};
+    jobstore_config_info info;
 
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,
+                                           errstr, sizeof(errstr)),
+                     0);
     new_job("g1", "h1", "h2", id);
     claim_ok("w1", &j);
+    /* another job's deployment, after this one started */
+    ck_assert_int_eq(jobstore_config_store(js, "exa01", "migration-deployed", "<other/>", NULL,
+                                           NULL, errstr, sizeof(errstr)),
+                     0);
     ck_assert_int_eq(jobstore_preflight_done(js, &j, "w1", "test", 0,
                                              json_pack("{s:s}", "failed", "target_memory"), errstr,
                                              sizeof(errstr)),
                      0);
-    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 7, "<engineeredSystem/>",
-                                         "exa01", "w1", "test", errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 7, &deploy, "w1", "test",
+                                         errstr, sizeof(errstr)),
                      0);
     ck_sql_eq("succeeded", "SELECT status FROM jobs");
-    ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &v, state, errstr, sizeof(errstr)), 0);
-    ck_assert_str_eq(doc, "<engineeredSystem/>");
-    ck_assert_str_eq(state, "migration-deployed");
+    ck_assert_int_eq(jobstore_config_get(js, "exa01", 0, &doc, &info, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(doc, "<other/>+deployed");
+    ck_assert_str_eq(info.state, "migration-deployed");
     free(doc);
     ck_sql_eq("preflight.failed,job.succeeded",
               "SELECT string_agg(substr(payload->>'type', 11), ',' ORDER BY id) FROM outbox "
@@ -979,8 +1104,8 @@ START_TEST(test_cleanups)
     ck_sql_eq("1", "SELECT count(*) FROM host_cleanups");
     ck_sql_eq("1", "SELECT count(*) FROM outbox WHERE payload->>'type' = "
                    "'io.kvmove.cleanup.pending'");
-    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
 
     /* filters */
@@ -1032,12 +1157,13 @@ END_TEST
 
 START_TEST(test_config_store_get_list)
 {
-    char errstr[512], state[32];
+    char errstr[512];
     char *doc = NULL;
-    long v1 = 0, v2 = 0, vout = 0;
+    long v1 = 0, v2 = 0;
+    jobstore_config_info info;
     json_t *list = NULL, *e;
 
-    ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_config_get(js, NULL, 0, &doc, &info, errstr, sizeof(errstr)),
                      -JOBSTORE_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(errstr, "config load"));
     ck_assert_int_eq(
@@ -1050,25 +1176,27 @@ START_TEST(test_config_store_get_list)
     ck_assert_int_eq(
         jobstore_config_store(js, "exa01", "bogus", "<c/>", NULL, NULL, errstr, sizeof(errstr)),
         -JOBSTORE_EDATA);
-    ck_assert_int_eq(jobstore_config_get(js, 0, &doc, &vout, state, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_config_get(js, NULL, 0, &doc, &info, errstr, sizeof(errstr)), 0);
     ck_assert_str_eq(doc, "<b/>");
-    ck_assert_int_eq(vout, v2);
-    ck_assert_str_eq(state, "migration-merged");
+    ck_assert_int_eq(info.version, v2);
+    ck_assert_str_eq(info.state, "migration-merged");
+    ck_assert_str_eq(info.system, "exa01");
     free(doc);
-    ck_assert_int_eq(jobstore_config_get(js, v1, &doc, &vout, state, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_config_get(js, NULL, v1, &doc, &info, errstr, sizeof(errstr)), 0);
     ck_assert_str_eq(doc, "<a/>");
-    ck_assert_int_eq(vout, v1);
-    ck_assert_str_eq(state, "loaded");
+    ck_assert_int_eq(info.version, v1);
+    ck_assert_str_eq(info.state, "loaded");
     free(doc);
-    ck_assert_int_eq(jobstore_config_get(js, v2 + 100, &doc, NULL, NULL, errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_config_get(js, NULL, v2 + 100, &doc, NULL, errstr, sizeof(errstr)),
                      -JOBSTORE_ENOTFOUND);
-    ck_assert_int_eq(jobstore_config_list(js, &list, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(jobstore_config_list(js, NULL, &list, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(json_array_size(list), 2);
     e = json_array_get(list, 0);
     ck_assert_int_eq(json_integer_value(json_object_get(e, "version")), v1);
     ck_assert_str_eq(json_string_value(json_object_get(e, "system")), "exa01");
     ck_assert_str_eq(json_string_value(json_object_get(e, "state")), "loaded");
     ck_assert_str_eq(json_string_value(json_object_get(e, "note")), "first");
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "bytes")), 4);
     e = json_array_get(list, 1);
     ck_assert_int_eq(json_integer_value(json_object_get(e, "version")), v2);
     ck_assert_str_eq(json_string_value(json_object_get(e, "note")), "");
@@ -1110,9 +1238,9 @@ START_TEST(test_reserved_on)
     ck_assert_str_eq(j.id, a);
     ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 1500);
-    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "x", 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_job_finish(js, &j, JOB_FAILED, "x", 1, NULL, "w1", "test", errstr, sizeof(errstr)),
+        0);
     ck_assert_int_eq(jobstore_reserved_on(js, "h2", NULL, &mem, &vcpus, errstr, sizeof(errstr)), 0);
     ck_assert_int_eq(mem, 500);
     ck_assert_int_eq(vcpus, 2);
@@ -1160,8 +1288,8 @@ START_TEST(test_reservations_on)
     /* an ended job reserves nothing */
     claim_ok("w1", &j);
     ck_assert_str_eq(j.id, a);
-    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, NULL, "w1", "test",
-                                         errstr, sizeof(errstr)),
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_SUCCEEDED, NULL, 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
                      0);
     ck_assert_int_eq(jobstore_reservations_on(js, "h2", NULL, &rv, &n, errstr, sizeof(errstr)), 0);
     ck_assert_uint_eq(n, 1);
@@ -1234,6 +1362,8 @@ int main(void)
     tcase_add_test(tc, test_create_idempotent);
     tcase_add_test(tc, test_create_single_step);
     tcase_add_test(tc, test_second_active_job_rejected);
+    tcase_add_test(tc, test_case_variant_rejected);
+    tcase_add_test(tc, test_case_variant_index_race);
     tcase_add_loop_test(tc, test_replay_plans, 0, N_OF(replay_cases));
     tcase_add_test(tc, test_replay_rejected);
     tcase_add_test(tc, test_intake_reject_once);

@@ -176,7 +176,7 @@ static int same_request(const request *a, const request *b)
            a->has_from_step == b->has_from_step &&
            (!a->has_from_step || a->from_step == b->from_step) &&
            strcmp(a->job_id, b->job_id) == 0 && a->config_version == b->config_version &&
-           strcmp(a->submitted_by, b->submitted_by) == 0 &&
+           strcmp(a->system, b->system) == 0 && strcmp(a->submitted_by, b->submitted_by) == 0 &&
            strcmp(a->submitted_at, b->submitted_at) == 0;
 }
 

@@ -9,6 +9,8 @@
 # tests/integration/lib.sh.
 set -euo pipefail
 top=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)
+# shellcheck source=../../scripts/lib/service.sh
+. "$top/scripts/lib/service.sh"
 build=${KVMOVE_BUILD_DIR:-$top/build}
 pgdir=${IT_PGDIR:-$build/itest/pg}
 pgport=${IT_PGPORT:-54339}
@@ -27,7 +29,7 @@ db=$2
 psql_admin() {
     local data
     data=$(cat "$pgdir/pgdata")
-    runuser -u postgres -- "$PGBIN/psql" -h "$data" -p "$(cat "$pgdir/pgport")" -d postgres \
+    service_as_postgres "$PGBIN/psql" -h "$data" -p "$(cat "$pgdir/pgport")" -d postgres \
         -qAtX -v ON_ERROR_STOP=1 "$@"
 }
 
