@@ -11,7 +11,7 @@
 #   3. the simulator's safety invariant (never running nor autostart on two hosts) held at every
 #      instant (it checks after every state change and records violations);
 #   4. every guest runs on exactly one host, with autostart there only; no cleanup is pending;
-#   5. every guest's placement in the newest es.xml equals the hosts';
+#   5. every guest's placement in the newest es.xml of its system equals the hosts';
 #   6. each job's events were published once each, in order (below).
 # It prints the figures: jobs, faults by kind, retries, takeovers, failures by reason, duration.
 #
@@ -500,14 +500,21 @@ effects_per_job() {
     [[ ! -s $D/effects.twice ]] || { sed 's/^/    twice: /' "$D/effects.twice" | head -20; false; }
 }
 
-placement_matches() { # newest es.xml against the hosts (where the guest is defined)
-    local n g h want got bad=0
-    kvmove config save "$D/newest.xml" >/dev/null || return 1
+placement_matches() { # each system's newest es.xml against the hosts (where the guest is defined)
+    local n g h s want got bad=0 systems
+    systems=$(sql "SELECT name FROM systems ORDER BY name") || return 1
+    [[ -n $systems ]] || { echo "    no system stored"; return 1; }
+    rm -f "$D"/newest-*.xml
+    for s in $systems; do
+        kvmove config save "$D/newest-$s.xml" --system "$s" >/dev/null || return 1
+    done
     for n in $(seq 24); do
         g=$(guest_name "$n")
         got=$(for h in "$ROOT"/hosts/*; do [[ -d $h/domains/$g ]] && echo "${h##*/}"; done | paste -sd,)
-        want=$(xmllint --xpath "//machine[machine/@id='soakvm$(printf %02d "$n")_id']/hostName/text()" \
-            "$D/newest.xml" 2>/dev/null)
+        want=$(for s in $systems; do
+            xmllint --xpath "//machine[machine/@id='soakvm$(printf %02d "$n")_id']/hostName/text()" \
+                "$D/newest-$s.xml" 2>/dev/null && echo
+        done | grep . | paste -sd,)
         [[ $want == "$got" ]] || { echo "    $g: es.xml says ${want:-nowhere}, hosts say ${got:-nowhere}"; bad=1; }
     done
     ((bad == 0))
@@ -635,6 +642,6 @@ check "no host effect twice for one job" effects_per_job
 check "the safety invariant held at every instant (hostsim check)" "$HOSTSIM" check "$ROOT"
 check "no cleanup pending" eq0 "$(sql "SELECT count(*) FROM host_cleanups WHERE status = 'pending'")"
 check "every guest runs on one host, with autostart there only" guests_consistent
-check "every guest's placement in the newest es.xml equals the hosts'" placement_matches
+check "every guest's placement in its system's newest es.xml equals the hosts'" placement_matches
 check "each job's events published once, in order" events_once_in_order
 figures
