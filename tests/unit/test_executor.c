@@ -657,6 +657,28 @@ START_TEST(test_stale_copy_elsewhere)
 }
 END_TEST
 
+/* As stale_copy_elsewhere, with the stale copy recorded in another spelling of the guest's name
+ * (a cleanup recorded before names were canonical: es.xml names compare case-insensitively). */
+START_TEST(test_stale_copy_other_case)
+{
+    const char *third = "exa01adm04.example.com";
+
+    worker_fresh(3, 20000);
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    submit(GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0);
+    run_claimed();
+    assert_job("succeeded", "-");
+    exec_sql("UPDATE host_cleanups SET guest = upper(guest)");
+    submit(GUEST, TGT, third, MODE_OFFLINE, 0);
+    run_claimed();
+    assert_job("failed", "-");
+    assert_error_has("still has the stale copy");
+    ck_sql_eq("0", "SELECT count(*) FROM job_steps WHERE job_id = '%s' AND attempts > 0", job_id);
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
+    ck_assert_int_eq(sim_violations(), 0);
+}
+END_TEST
+
 /* The source dies after preflight talked to it: OFFLINEFORCE skips the source-side steps at
  * once, even though the pool still has the session preflight used (with no retries left, a
  * dead pooled session reported as a transient failure would fail the job). */
@@ -858,6 +880,7 @@ static Suite *executor_suite(void)
     tcase_add_test(tc, test_stop_during_transient);
     tcase_add_test(tc, test_stale_copy);
     tcase_add_test(tc, test_stale_copy_elsewhere);
+    tcase_add_test(tc, test_stale_copy_other_case);
     tcase_add_test(tc, test_force_source_dies_after_preflight);
     tcase_add_test(tc, test_lease_survives_database_blink);
     tcase_add_loop_test(tc, test_replay_records_deployment, 0, N_OF(replay_cases));
