@@ -688,10 +688,28 @@ static int step_remove_bridges(run *r)
     hostconn *c;
     char *have = NULL;
     size_t i;
+    hostops_domain d;
     int removed = 0, rc = source_or_skip(r, &c);
 
     if (rc != 0)
         return rc < 0 ? -1 : 0;
+    if (r->env->mode == MODE_OFFLINEFORCE) {
+        /* A source that was down earlier in this job and is back still has the guest's stale
+         * copy, which uses its bridges: they go with that copy, in its pending cleanup. */
+        if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+            return fail(r, rc, "%s", r->err);
+        if (d.defined) {
+            say(r,
+                "Keeping the bridges of %s on KVM host %s: its stale copy is still defined "
+                "there; the pending cleanup removes them with it",
+                G(r), S(r));
+            r->res->cleanup_pending = 1;
+            return done(r, STEP_SKIPPED,
+                        "the stale copy of %s on %s still uses its bridges; "
+                        "source-side cleanup is pending",
+                        G(r), S(r));
+        }
+    }
     say(r, "Removing Network Bridges for Guest : %s on KVM host %s", G(r), S(r));
     if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
         return -1;

@@ -380,6 +380,11 @@ static void act_power_off_src(void)
     sim_cmd("power-off '%s' %s", sim.root, SRC);
 }
 
+static void act_power_on_src(void)
+{
+    sim_cmd("power-on '%s' %s", sim.root, SRC);
+}
+
 static void act_nothing(void)
 {
 }
@@ -697,6 +702,27 @@ START_TEST(test_force_source_dies_after_preflight)
 }
 END_TEST
 
+/* OFFLINEFORCE with the source down; it comes back while the guest starts on the target, before
+ * the source-side cleanup steps run. Its stale copy (still defined there) uses the guest's
+ * bridges, so REMOVE_BRIDGES leaves them to the pending cleanup: the job whose guest has moved
+ * succeeds. Before, it failed ('Bridge ... is in use by domain', seen in the soak). */
+START_TEST(test_force_source_back_before_cleanup)
+{
+    worker_fresh(0, 20000);
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
+    submit(GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0);
+    when(TGT, "pause", "vm_maker --start-domain", 0, act_power_on_src);
+    run_claimed();
+    when_done();
+    ck_sql_eq("", "SELECT coalesce(error, '') FROM jobs WHERE id = '%s'", job_id);
+    assert_job("succeeded", "-");
+    assert_step("STOP_GUEST", "skipped:1");
+    assert_step("REMOVE_BRIDGES", "skipped:1");
+    ck_sql_eq("pending", "SELECT status FROM host_cleanups WHERE job_id = '%s'", job_id);
+    ck_assert_int_eq(sim_violations(), 0);
+}
+END_TEST
+
 /* ---- the es.xml after a replay ------------------------------------------------------------ */
 
 /* Records a replay of job_id (the job it makes becomes job_id): of its unfinished steps, or with
@@ -882,6 +908,7 @@ static Suite *executor_suite(void)
     tcase_add_test(tc, test_stale_copy_elsewhere);
     tcase_add_test(tc, test_stale_copy_other_case);
     tcase_add_test(tc, test_force_source_dies_after_preflight);
+    tcase_add_test(tc, test_force_source_back_before_cleanup);
     tcase_add_test(tc, test_lease_survives_database_blink);
     tcase_add_loop_test(tc, test_replay_records_deployment, 0, N_OF(replay_cases));
     tcase_add_test(tc, test_replay_from_start_after_commit);
