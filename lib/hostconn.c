@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define OUTPUT_CAP (1024 * 1024) /* per stream, as the header promises */
@@ -633,6 +634,29 @@ void hostconn_result_free(hostconn_result *results, size_t n)
         free(results[i].err);
         results[i].out = results[i].err = NULL;
     }
+}
+
+int hostconn_alive(hostconn *c)
+{
+    char b;
+    int tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        socket_t fd;
+        ssize_t n;
+        if (session_broken(c) || (fd = ssh_get_fd(c->session)) == SSH_INVALID_SOCKET)
+            return 0;
+        n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0)
+            return 0; /* the peer closed it */
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        /* SSH traffic nobody read yet (a late channel close, a keepalive): let libssh take
+         * it, then look again */
+        if (session_wait(c, 0) != 0 && session_broken(c))
+            return 0;
+    }
+    return !session_broken(c);
 }
 
 const char *hostconn_address(const hostconn *c)

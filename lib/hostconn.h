@@ -63,6 +63,12 @@ void hostconn_result_free(hostconn_result *results, size_t n);
 /* The commands this process has sent to hosts so far (every session; one SSH channel each). */
 unsigned long hostconn_commands(void);
 
+/* 1 if C's session is still open as far as can be told without a round trip, 0 if it is
+ * gone: libssh saw it close, or its socket has been closed by the peer (the host's sshd stopped,
+ * the host powered off) while nobody read it. An idle session is the one case this matters:
+ * its next command would first find out, and reconnect. */
+int hostconn_alive(hostconn *c);
+
 /* The address this connection was opened to. */
 const char *hostconn_address(const hostconn *c);
 void hostconn_close(hostconn *c); /* accepts NULL */

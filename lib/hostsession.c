@@ -95,12 +95,19 @@ int hostsession_get(hostsession *p, const char *address, hostconn **out, char *e
 
     *out = NULL;
     for (i = 0; i < p->n; i++) {
-        if (strcmp(p->e[i].address, address) == 0 && !p->e[i].broken) {
-            p->e[i].pins++;
-            p->e[i].used = ++p->clock;
-            *out = p->e[i].c;
-            return 0;
+        if (strcmp(p->e[i].address, address) != 0 || p->e[i].broken)
+            continue;
+        /* An idle session whose host went away meanwhile is not handed out as connected: the
+         * caller gets what a connection now gets (the host unreachable, say), not a session
+         * whose first command reconnects and fails as if a command had broken. */
+        if (p->e[i].pins == 0 && !hostconn_alive(p->e[i].c)) {
+            entry_close(p, i);
+            break;
         }
+        p->e[i].pins++;
+        p->e[i].used = ++p->clock;
+        *out = p->e[i].c;
+        return 0;
     }
     if (p->n == p->cap_e) {
         size_t cap = p->cap_e ? p->cap_e * 2 : 8;

@@ -24,8 +24,10 @@ const char *hostsession_address(const esxml_host *host);
 int hostsession_new(const settings *s, size_t capacity, int connect_timeout_max_ms,
                     hostsession **out);
 
-/* The session to ADDRESS, reused or opened, and pinned until hostsession_put. Returns 0 and
- * *OUT (owned by the pool: never close it), or -HOSTCONN_E* with errstr. */
+/* The session to ADDRESS, reused or opened, and pinned until hostsession_put. An idle session
+ * the host has closed meanwhile (hostconn_alive) is not reused: a new one is opened, so a host
+ * that went down is unreachable here, as for a first connection. Returns 0 and *OUT (owned by
+ * the pool: never close it), or -HOSTCONN_E* with errstr. */
 int hostsession_get(hostsession *p, const char *address, hostconn **out, char *errstr,
                     size_t errstr_size);
 

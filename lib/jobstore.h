@@ -246,6 +246,10 @@ int jobstore_step_begin(jobstore *js, const job *j, step_id step, const char *ho
 int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step_state state,
                       const char *message, const char *output, long elapsed_ms, const char *owner,
                       const char *source, char *errstr, size_t errstr_size);
+/* *DONE = 1 when STEP succeeded in an earlier attempt of job J (the job it replays, and so on
+ * back along replay_of), else 0. */
+int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *done, char *errstr,
+                              size_t errstr_size);
 /* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
  * with -JOBSTORE_EINVALID), releasing the lease, with its job.succeeded / job.failed event. When
  * DEPLOY is not NULL, the es.xml change it describes (the deployed migration) is applied to the
@@ -285,6 +289,12 @@ int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, lon
  * Returns 1, 0 when there is none, or negative. */
 int jobstore_cleanup_pending(jobstore *js, const char *host, const char *guest,
                              jobstore_cleanup *out, char *errstr, size_t errstr_size);
+/* The oldest pending cleanup job J must wait for: a stale copy of J's guest (on any host) that
+ * a job other than J and the jobs J replays left. While it is there (with its autostart), the
+ * guest may be given autostart nowhere else, so J may not run. Returns 1 and *OUT, 0 when
+ * there is none, or negative. */
+int jobstore_cleanup_blocking(jobstore *js, const job *j, jobstore_cleanup *out, char *errstr,
+                              size_t errstr_size);
 /* Ends the cleanup taken by jobstore_cleanup_next: DONE=1 marks it done with OUTPUT and a
  * cleanup.completed event; DONE=0 counts a failed attempt with ERROR (it stays pending). */
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,

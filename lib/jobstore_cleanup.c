@@ -34,27 +34,28 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
     return rc;
 }
 
+/* The columns cleanup_row reads, of host_cleanups c joined with its jobs j. */
+#define CLEANUP_COLUMNS                                                                            \
+    "c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), j.tgt_host, "      \
+    "c.last_error, coalesce(j.system_name, '') FROM host_cleanups c JOIN jobs j ON j.id = "        \
+    "c.job_id"
+
 /* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
 #define CLEANUP_FIRST                                                                              \
-    "SELECT c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), "           \
-    "j.tgt_host, c.last_error, coalesce(j.system_name, '') FROM host_cleanups c JOIN jobs j ON "   \
-    "j.id = c.job_id WHERE c.status = 'pending' AND ($1::text IS NULL OR lower(c.host) = "         \
-    "lower($1)) AND ($2::text IS NULL OR lower(c.guest) = lower($2)) AND c.id > $3::bigint ORDER " \
-    "BY c.id LIMIT 1"
+    "SELECT " CLEANUP_COLUMNS " WHERE c.status = 'pending' AND ($1::text IS NULL OR "              \
+    "lower(c.host) = lower($1)) AND ($2::text IS NULL OR lower(c.guest) = lower($2)) AND c.id > "  \
+    "$3::bigint ORDER BY c.id LIMIT 1"
 
-/* Runs SQL (CLEANUP_FIRST and what follows) into *OUT. Returns 1, 0 when none, or negative. */
-static int cleanup_first(jobstore *js, const char *what, const char *sql, const char *host,
-                         const char *guest, long after_id, jobstore_cleanup *out, char *errstr,
-                         size_t errstr_size)
+/* Runs SQL (a query of CLEANUP_COLUMNS) with its N parameters P into *OUT. Returns 1, 0
+ * when none, or negative. */
+static int cleanup_row(jobstore *js, const char *what, const char *sql, int n, const char *const *p,
+                       jobstore_cleanup *out, char *errstr, size_t errstr_size)
 {
-    char after[32];
-    const char *p[3] = {host, guest, after};
     PGresult *res;
     int found;
 
-    snprintf(after, sizeof(after), "%ld", after_id);
     memset(out, 0, sizeof(*out));
-    found = jobstore_row(js, what, sql, 3, p, &res, errstr, errstr_size);
+    found = jobstore_row(js, what, sql, n, p, &res, errstr, errstr_size);
     if (found == 1) {
         out->id = atol(PQgetvalue(res, 0, 0));
         util_strlcpy(out->job_id, PQgetvalue(res, 0, 1), sizeof(out->job_id));
@@ -68,6 +69,18 @@ static int cleanup_first(jobstore *js, const char *what, const char *sql, const 
         PQclear(res);
     }
     return found;
+}
+
+/* Runs SQL (CLEANUP_FIRST and what follows) into *OUT. Returns 1, 0 when none, or negative. */
+static int cleanup_first(jobstore *js, const char *what, const char *sql, const char *host,
+                         const char *guest, long after_id, jobstore_cleanup *out, char *errstr,
+                         size_t errstr_size)
+{
+    char after[32];
+    const char *p[3] = {host, guest, after};
+
+    snprintf(after, sizeof(after), "%ld", after_id);
+    return cleanup_row(js, what, sql, 3, p, out, errstr, errstr_size);
 }
 
 int jobstore_cleanup_next(jobstore *js, const char *host, const char *guest, long after_id,
@@ -89,6 +102,20 @@ int jobstore_cleanup_pending(jobstore *js, const char *host, const char *guest,
 {
     return cleanup_first(js, "pending cleanup", CLEANUP_FIRST, host, guest, 0, out, errstr,
                          errstr_size);
+}
+
+int jobstore_cleanup_blocking(jobstore *js, const job *j, jobstore_cleanup *out, char *errstr,
+                              size_t errstr_size)
+{
+    const char *p[2] = {j->id, j->guest};
+
+    return cleanup_row(
+        js, "stale copy in the way",
+        "WITH RECURSIVE own(id) AS (SELECT $1::uuid UNION SELECT r.replay_of FROM jobs r JOIN own "
+        "o ON r.id = o.id WHERE r.replay_of IS NOT NULL) SELECT " CLEANUP_COLUMNS " WHERE "
+        "c.status = 'pending' AND lower(c.guest) = lower($2) AND c.job_id NOT IN (SELECT id FROM "
+        "own) ORDER BY c.id LIMIT 1",
+        2, p, out, errstr, errstr_size);
 }
 
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,

@@ -88,3 +88,19 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
     free(ev);
     return rc;
 }
+
+int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *done, char *errstr,
+                              size_t errstr_size)
+{
+    const char *p[2] = {j->id, step_to_string(step)};
+    long n = 0;
+    int rc = jobstore_value(js, "find the step in earlier attempts",
+                            "WITH RECURSIVE earlier(id) AS (SELECT replay_of FROM jobs WHERE id = "
+                            "$1::uuid UNION SELECT j.replay_of FROM jobs j JOIN earlier e ON j.id "
+                            "= e.id) SELECT count(*) FROM job_steps WHERE job_id IN (SELECT id "
+                            "FROM earlier) AND step = $2 AND status = 'succeeded'",
+                            2, p, &n, errstr, errstr_size);
+
+    *done = rc == 0 && n > 0;
+    return rc;
+}

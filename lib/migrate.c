@@ -386,7 +386,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
 {
     hostops_var v[2] = {{"guest", G(r)}, {"iface", NULL}};
     char *out = NULL;
-    int vf;
+    int vf, rc;
     size_t i;
 
     say(r, "%s Network Interfaces for Guest : %s on KVM host %s",
@@ -405,8 +405,20 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         return done(r, STEP_SUCCEEDED, "VF pools in use on %s; re* interfaces left alone",
                     h->hostname);
     }
-    if (must(r, c, HOP_IFACE_LIST, v, 1, &out) < 0)
-        return -1;
+    if ((rc = op(r, c, HOP_IFACE_LIST, v, 1, &out)) != 0) {
+        char why[sizeof(r->err)];
+        hostops_domain d;
+        free(out);
+        util_strlcpy(why, r->err, sizeof(why));
+        /* A source the guest has left already (a re-run after MIGRATE_GUEST) has no interfaces
+         * of it to detach: the host cannot list them, as it does not know the guest. */
+        if (!attach && rc > 0 && domain(r, c, HOP_DOMAIN_STATE, &d) == 0 && !d.defined) {
+            say(r, "%s is not defined on %s", G(r), h->hostname);
+            return done(r, STEP_SUCCEEDED, "%s is not defined on %s (already moved)", G(r),
+                        h->hostname);
+        }
+        return fail(r, rc < 0 ? rc : 0, "%s", why);
+    }
     for (i = 0; i < r->env->guest->n_networks; i++) {
         const esxml_network *n = &r->env->guest->networks[i];
         int present;
@@ -676,10 +688,28 @@ static int step_remove_bridges(run *r)
     hostconn *c;
     char *have = NULL;
     size_t i;
+    hostops_domain d;
     int removed = 0, rc = source_or_skip(r, &c);
 
     if (rc != 0)
         return rc < 0 ? -1 : 0;
+    if (r->env->mode == MODE_OFFLINEFORCE) {
+        /* A source that was down earlier in this job and is back still has the guest's stale
+         * copy, which uses its bridges: they go with that copy, in its pending cleanup. */
+        if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+            return fail(r, rc, "%s", r->err);
+        if (d.defined) {
+            say(r,
+                "Keeping the bridges of %s on KVM host %s: its stale copy is still defined "
+                "there; the pending cleanup removes them with it",
+                G(r), S(r));
+            r->res->cleanup_pending = 1;
+            return done(r, STEP_SKIPPED,
+                        "the stale copy of %s on %s still uses its bridges; "
+                        "source-side cleanup is pending",
+                        G(r), S(r));
+        }
+    }
     say(r, "Removing Network Bridges for Guest : %s on KVM host %s", G(r), S(r));
     if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
         return -1;

@@ -72,7 +72,7 @@ typedef enum {
     RUN_LOST,      /* the lease is gone (run.err says why): another worker has the job */
 } run_outcome;
 
-/* One run of a job: what it holds (freed by run_job) and why it ended. */
+/* One run of a job: what it holds (freed by executor_run_job) and why it ended. */
 typedef struct run {
     executor *ex;
     job *j;
@@ -220,10 +220,12 @@ static void fence_log(void *ctx, const char *line)
     worker_log("[%s] %s", ex->tag, line);
 }
 
-/* A guest moving back onto a host that still has its stale copy (OFFLINEFORCE left it there)
- * waits for the fence: it is tried now; if the host still cannot be cleaned, the job fails
- * with the reason. Returns 1 when the job must fail (R->failure filled), 0 when it may go on,
- * or a negative job-store code. */
+/* A guest with a stale copy somewhere (OFFLINEFORCE left it on a host it could not reach, with
+ * its autostart) waits for the fence: moving back onto that host, or on to another that would
+ * give it autostart a second time. The fence is tried now; if the copy still cannot be removed,
+ * the job fails with the reason (the OFFLINEFORCE job's own stale copy, and its replays', do not
+ * count). Returns 1 when the job must fail (R->failure filled), 0 when it may go on, or a
+ * negative job-store code. */
 static int stale_copy_pending(run *r)
 {
     executor *ex = r->ex;
@@ -232,17 +234,15 @@ static int stale_copy_pending(run *r)
     char err[1024];
     int rc;
 
-    fence_sweep(ex->js, &ex->w->s, j->tgt_host, j->guest, ex->w->source, fence_log, ex, NULL, NULL,
-                err, sizeof(err));
-    rc =
-        STORE(ex, r->err,
-              jobstore_cleanup_pending(ex->js, j->tgt_host, j->guest, &cl, r->err, sizeof(r->err)));
+    fence_sweep(ex->js, &ex->w->s, NULL, j->guest, ex->w->source, fence_log, ex, NULL, NULL, err,
+                sizeof(err));
+    rc = STORE(ex, r->err, jobstore_cleanup_blocking(ex->js, j, &cl, r->err, sizeof(r->err)));
     if (rc == 1)
         snprintf(r->failure, sizeof(r->failure),
                  "KVM host %s still has the stale copy of %s that OFFLINEFORCE left there "
                  "(cleanup pending: %s); bring the host back or run 'kvmove cleanup --host "
                  "%s' first",
-                 j->tgt_host, j->guest, cl.last_error, j->tgt_host);
+                 cl.host, j->guest, cl.last_error, cl.host);
     return rc;
 }
 
@@ -377,9 +377,18 @@ static run_outcome execute(run *r)
         return o;
     if (k < STEP__COUNT)
         return RUN_STOPPED; /* stopping: the lease is handed back, another worker resumes */
-    if ((j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST]) && r->env.guest &&
-        esxml_guest_host(r->doc, r->env.guest) != r->env.tgt)
-        r->deploy = 1;
+    if (r->env.guest && esxml_guest_host(r->doc, r->env.guest) != r->env.tgt) {
+        /* The guest has moved when this job ran the commit point or the start on the target,
+         * or an earlier attempt it resumes ran the commit point (a replay runs only what that
+         * attempt left: its source cleanup, say). */
+        int moved = j->included[STEP_MIGRATE_GUEST] || j->included[STEP_STARTUP_GUEST];
+        if (!moved && j->replay_of[0] &&
+            (rc = STORE(ex, r->err,
+                        jobstore_step_done_before(ex->js, j, STEP_MIGRATE_GUEST, &moved, r->err,
+                                                  sizeof(r->err)))) < 0)
+            return store_failed(r, rc);
+        r->deploy = moved;
+    }
     return RUN_SUCCEEDED;
 }
 
@@ -442,7 +451,7 @@ static void run_end(run *r, run_outcome o, int64_t t0)
                    r->err, w->s.lease_s);
 }
 
-static void run_job(executor *ex, job *j)
+void executor_run_job(executor *ex, job *j)
 {
     worker *w = ex->w;
     int64_t t0 = util_now_ms();
@@ -568,7 +577,7 @@ void *executor_main(void *arg)
         if (rc == 0)
             continue;
         idle_leave(ex, j.more);
-        run_job(ex, &j);
+        executor_run_job(ex, &j);
         snprintf(ex->tag, sizeof(ex->tag), "executor %d", ex->index);
         look = 1;
     }

@@ -158,47 +158,6 @@ static void *publisher_main(void *arg)
     return NULL;
 }
 
-/* Lease renewal runs on a thread of its own with its own connection: a publisher stuck on a
- * broker that is down (bus_produce_sync waits up to 10 s per event) or an intake retrying must
- * not let the leases of running jobs expire, or another worker takes over a job still running
- * here. It renews only the jobs an executor holds (worker_hold): a job no executor works on
- * any more runs out of lease instead of staying running for ever. Runs until cmd_run clears
- * leases_run. */
-static volatile sig_atomic_t leases_run = 1;
-
-static void *lease_main(void *arg)
-{
-    worker *w = arg;
-    jobstore *js = NULL;
-    char err[1024], (*ids)[REQUEST_UUID_LEN] = calloc((size_t)w->n_held + 1, sizeof(*ids));
-    const char **held = calloc((size_t)w->n_held + 1, sizeof(*held));
-    int renewed, slept, i;
-    size_t n;
-
-    while (leases_run && ids && held) {
-        pthread_mutex_lock(&w->held_lock);
-        for (i = 0, n = 0; i < w->n_held; i++) {
-            if (w->held[i][0] == '\0')
-                continue;
-            util_strlcpy(ids[n], w->held[i], sizeof(ids[n]));
-            held[n] = ids[n];
-            n++;
-        }
-        pthread_mutex_unlock(&w->held_lock);
-        if (n > 0 && js == NULL && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0)
-            worker_log("[worker] lease renewal: %s", err);
-        else if (n > 0 && jobstore_lease_renew(js, w->owner, held, n, w->s.lease_s, &renewed, err,
-                                               sizeof(err)) != 0)
-            jobstore_ensure(js, err, sizeof(err));
-        for (slept = 0; leases_run && slept < w->s.lease_s * 1000 / 3; slept += 100)
-            worker_sleep_ms(100); /* short naps: a stopping worker joins this thread */
-    }
-    free(ids);
-    free(held);
-    jobstore_close(js);
-    return NULL;
-}
-
 static int cmd_run(worker *w)
 {
     char err[1024];
@@ -249,7 +208,7 @@ static int cmd_run(worker *w)
     /* lives as long as the process: executors abandoned after the grace period still use it */
     w->held = calloc((size_t)w->s.jobs, sizeof(*w->held));
     w->n_held = w->held ? w->s.jobs : 0;
-    pthread_create(&lease_thread, NULL, lease_main, w);
+    pthread_create(&lease_thread, NULL, worker_renew_main, w);
     pthread_create(&fencer_thread, NULL, fencer_main, w);
     memset(&pb, 0, sizeof(pb));
     pb.w = w;
@@ -324,7 +283,7 @@ static int cmd_run(worker *w)
         worker_log_at(WORKER_LOG_WARNING,
                       "[worker] grace period of %d s over: handing back %d running step(s)",
                       w->s.grace_s, w->s.jobs - n_joined);
-    leases_run = 0;
+    worker_renewing = 0;
     pthread_join(lease_thread, NULL);
     fencer_run = 0;
     pthread_join(fencer_thread, NULL);

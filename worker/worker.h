@@ -48,6 +48,14 @@ typedef struct executor {
  * out was claimed again here): nothing changes, that executor goes on with it. */
 int worker_hold(worker *w, int slot, const char *job_id);
 
+/* Lease renewal thread body (arg: worker *), with a connection of its own: a publisher stuck
+ * on a broker that is down or an intake retrying must not let the leases of running jobs
+ * expire, or another worker takes over a job still running here. It renews only the jobs an
+ * executor holds (worker_hold): a job no executor works on any more runs out of lease instead
+ * of staying running for ever. Runs until worker_renewing is cleared. */
+extern volatile sig_atomic_t worker_renewing;
+void *worker_renew_main(void *arg);
+
 /* Logs one line (only the worker's loop and threads log; library code returns errors). */
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void worker_sleep_ms(int ms);
@@ -76,8 +84,13 @@ void worker_log_context(const char *job, const char *guest, const char *step);
 extern volatile sig_atomic_t fencer_run;
 void *fencer_main(void *arg);
 
-/* Executor thread body (arg: executor *). */
+/* Executor thread body (arg: executor *): claims jobs and runs each with executor_run_job. */
 void *executor_main(void *arg);
+/* Runs job J, just claimed for EX->w->owner with jobstore_job_claim on EX->js, until this run
+ * of it ends: finished (succeeded or failed), handed back (the worker stops), or let go (its
+ * lease lost, or its end refused by the database: the lease runs out). Either way EX no
+ * longer holds it (worker_hold) when this returns. */
+void executor_run_job(executor *ex, job *j);
 
 /* Handles one request message: dead-letters what cannot be used, records the rest as jobs.
  * Returns 0 when it is fully recorded (commit the offset), -1 when it must be retried. */

@@ -180,6 +180,38 @@ START_TEST(test_broken_session_dropped_and_reopened)
 }
 END_TEST
 
+/* An idle session whose host went down is not handed out again: the caller learns the host is
+ * unreachable, as on a first connection (before, it got the dead session, whose first command
+ * failed as a broken session: OFFLINEFORCE then failed instead of skipping the source). */
+START_TEST(test_idle_session_to_dead_host_not_reused)
+{
+    hostsession *p;
+    hostconn *a, *c = NULL;
+    char err[1024];
+
+    sim_fresh("dead");
+    p = pool_of(4);
+    a = get(p, H2);
+    works(a);
+    hostsession_put(p, a, 0);
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, H2), 0);
+    ck_assert_int_eq(hostsession_get(p, H2, &c, err, sizeof(err)), -HOSTCONN_EUNREACHABLE);
+    ck_assert_ptr_null(c);
+    ck_assert_uint_eq(hostsession_count(p), 0);
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, H2), 0);
+    a = get(p, H2);
+    works(a);
+    ck_assert_uint_eq(hostsession_opened(p), 2);
+    hostsession_put(p, a, 0);
+    /* a live idle session is still reused */
+    ck_assert_ptr_eq(get(p, H2), a);
+    hostsession_put(p, a, 0);
+    ck_assert_uint_eq(hostsession_opened(p), 2);
+    hostsession_free(p);
+    sim_stop_all();
+}
+END_TEST
+
 START_TEST(test_options_from_settings)
 {
     settings s;
@@ -285,6 +317,7 @@ int main(void)
     tcase_add_test(tc, test_sessions_reused);
     tcase_add_test(tc, test_pinned_session_never_closed);
     tcase_add_test(tc, test_broken_session_dropped_and_reopened);
+    tcase_add_test(tc, test_idle_session_to_dead_host_not_reused);
     tcase_add_test(tc, test_options_from_settings);
     tcase_add_test(tc, test_step_pins_both_hosts);
     suite_add_tcase(s, tc);
