@@ -49,6 +49,11 @@ static const struct {
     STR("metrics.listen", metrics_listen),
     STR("log.format", log_format),
     INT("worker.grace_s", grace_s, 0, 86400),
+    STR("key_file", key_file),
+    STR("identity", identity),
+    INT("auth.required", auth_required, 0, 1),
+    INT("auth.max_age_s", auth_max_age_s, 1, 86400),
+    INT("auth.max_skew_s", auth_max_skew_s, 0, 3600),
     {"preflight.vcpu_overcommit", T_DOUBLE, offsetof(settings, vcpu_overcommit), sizeof(double), 0,
      0},
 #undef STR
@@ -86,6 +91,9 @@ void settings_defaults(settings *s)
     util_strlcpy(s->metrics_listen, "127.0.0.1:9464", sizeof(s->metrics_listen));
     util_strlcpy(s->log_format, "text", sizeof(s->log_format));
     s->grace_s = 30;
+    s->auth_required = 1;
+    s->auth_max_age_s = 900;
+    s->auth_max_skew_s = 60;
 }
 
 int settings_set(settings *s, const char *key, const char *value, char *errstr, size_t errstr_size)
