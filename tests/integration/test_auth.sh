@@ -165,3 +165,11 @@ check "the observer role cannot update jobs" grep -q 'permission denied for tabl
 check "the worker role may update jobs" eq "" "$(as it_auth_wk "UPDATE jobs SET error = error WHERE id = '$ID_OK'")"
 check "the worker role cannot enrol keys" grep -q 'permission denied for table operator_keys' \
     <<<"$(as it_auth_wk "UPDATE operator_keys SET enabled = true")"
+
+# Secret files: an SSH identity others can read is warned about at start (OpenSSH refuses one).
+cp "$KVMOVE_SSH_IDENTITY" "$IT_DIR/loose_id" && chmod 0644 "$IT_DIR/loose_id"
+it_worker_start 2 -o ssh.identity="$IT_DIR/loose_id" -o metrics.listen=
+for _ in $(seq 100); do grep -q "consuming kvmove.requests" "$IT_DIR/worker-2.log" && break; sleep 0.1; done
+check "a world-readable SSH identity is warned about" \
+    grep -q "ssh.identity: permissions 0644 for key file $IT_DIR/loose_id are too open" "$IT_DIR/worker-2.log"
+check "...and the worker's own one (0600) is not" eq 0 "$(grep -c 'ssh.identity: ' "$IT_DIR/worker-1.log")"
