@@ -1,7 +1,8 @@
 /* jobstore: all job, step, preflight, outbox and es.xml state in PostgreSQL (libpq); one file per
  * part: jobstore.c (connection, statements), jobstore_migrate.c, jobstore_config.c,
  * jobstore_intake.c, jobstore_job.c, jobstore_lease.c, jobstore_preflight.c, jobstore_step.c,
- * jobstore_cleanup.c, jobstore_outbox.c, jobstore_reservation.c, jobstore_json.c (views). */
+ * jobstore_cleanup.c, jobstore_outbox.c, jobstore_reservation.c, jobstore_json.c (views),
+ * jobstore_auth.c. */
 #ifndef KVMOVE_JOBSTORE_H
 #define KVMOVE_JOBSTORE_H
 
@@ -9,6 +10,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "auth.h"
+#include "authz.h"
 #include "request.h"
 #include "step.h"
 
@@ -373,6 +376,40 @@ int jobstore_job_get_json(jobstore *js, const char *job_id, json_t **out, char *
  * JSON array. */
 int jobstore_jobs_list_json(jobstore *js, const char *status, const char *guest, const char *since,
                             int limit, json_t **out, char *errstr, size_t errstr_size);
+/* ---- operators: their keys, their rights, where requests came from (jobstore_auth.c) ---- */
+
+/* Looks up the enrolled key KEY_ID: 1 with *OUT, 0 when it is not enrolled, or a negative code
+ * (auth_key_lookup_fn, with the jobstore as CTX). */
+int jobstore_auth_key(void *js, const char *key_id, auth_key *out, char *errstr,
+                      size_t errstr_size);
+/* The rights IDENTITY has on SYSTEM ("" = none but those on '*'): those granted there and on
+ * '*'. Returns 0 with *OUT, or a negative code. */
+int jobstore_auth_rights(jobstore *js, const char *identity, const char *system, authz_rights *out,
+                         char *errstr, size_t errstr_size);
+/* Records that request REQUEST_ID was taken from message TOPIC/PARTITION/OFFSET signed by KEY_ID,
+ * unless a message recorded it first: *REPLAYED is then 1 when that was another message (its
+ * place in FIRST, "topic/partition/offset"), 0 when it was this one (a redelivery). Returns 0 or
+ * a negative code. */
+int jobstore_auth_origin(jobstore *js, const char *request_id, const char *topic, int partition,
+                         long long offset, const char *key_id, int *replayed, char *first,
+                         size_t first_size, char *errstr, size_t errstr_size);
+/* Enrols IDENTITY's public key PUBLIC_KEY (sign_public_parse's base64) as KEY_ID, enabled.
+ * Returns 0, or -JOBSTORE_EDATA when the key is enrolled already (errstr says whose). */
+int jobstore_operator_add(jobstore *js, const char *identity, const char *key_id,
+                          const char *public_key, char *errstr, size_t errstr_size);
+/* Enables (ENABLED 1) or disables IDENTITY's key KEY_ID (NULL = every key of IDENTITY). *CHANGED
+ * gets how many keys changed. Returns 0 or a negative code. */
+int jobstore_operator_enable(jobstore *js, const char *identity, const char *key_id, int enabled,
+                             int *changed, char *errstr, size_t errstr_size);
+/* Grants (GRANT 1) or revokes IDENTITY's RIGHT (authz_right_name) on SYSTEM (AUTHZ_ANY_SYSTEM =
+ * every system). *CHANGED gets 1 when it was not so already. Returns 0 or a negative code. */
+int jobstore_operator_grant(jobstore *js, const char *identity, const char *system,
+                            const char *right, int grant, int *changed, char *errstr,
+                            size_t errstr_size);
+/* Every identity with a key or a right, as a JSON array of {identity, keys: [{key_id,
+ * public_key, enabled, enrolled_at}], grants: [{system, right}]} ordered by identity. */
+int jobstore_operators_json(jobstore *js, json_t **out, char *errstr, size_t errstr_size);
+
 /* ---- capacity reserved on target hosts (jobstore_reservation.c) ---- */
 
 /* What one active job reserves on its target host (recorded at intake: the guest's size). */

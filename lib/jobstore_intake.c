@@ -260,6 +260,8 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
                      "migration request accepted");
     if (req->action == ACTION_REPLAY)
         json_object_set_new(data, "replay_of", json_string(req->job_id));
+    /* who asked: the signing key's identity once the worker verified it (auth.required) */
+    json_object_set_new(data, "submitted_by", json_string(req->submitted_by));
     rc = jobstore_outbox_add(js, req->request_id, ij->guest, EVENT_JOB_ACCEPTED, source, data,
                              errstr, errstr_size);
     if (rc == 0)
@@ -341,8 +343,9 @@ int jobstore_intake_reject(jobstore *js, const char *request_id, const char *rea
         const char *p[2] = {request_id, why};
         /* One event per request id: a redelivered message is recorded already. */
         rc = jobstore_cmd(js, "record rejected request",
-                          "INSERT INTO rejected_requests (request_id, reason) VALUES "
-                          "($1::uuid, $2) ON CONFLICT (request_id) DO NOTHING",
+                          "INSERT INTO rejected_requests (request_id, reason) SELECT "
+                          "$1::uuid, $2 WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE request_id "
+                          "= $1::uuid) ON CONFLICT (request_id) DO NOTHING",
                           2, p, &first, errstr, errstr_size);
         if (rc == 0 && first)
             rc = jobstore_outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,

@@ -58,6 +58,11 @@ static const struct {
     INT("worker.grace_s", grace_s, 0, 86400),
     INT("outbox.retention_s", outbox_retention_s, 0, 2000000000),
     INT("jobs.retention_s", jobs_retention_s, 0, 2000000000),
+    STR("key_file", key_file),
+    STR("identity", identity),
+    INT("auth.required", auth_required, 0, 1),
+    INT("auth.max_age_s", auth_max_age_s, 1, 86400),
+    INT("auth.max_skew_s", auth_max_skew_s, 0, 3600),
     {"preflight.vcpu_overcommit", T_DOUBLE, offsetof(settings, vcpu_overcommit), sizeof(double), 0,
      0},
 #undef STR
@@ -126,6 +131,9 @@ void settings_defaults(settings *s)
     util_strlcpy(s->log_format, "text", sizeof(s->log_format));
     s->grace_s = 30;
     s->outbox_retention_s = 7 * 86400;
+    s->auth_required = 1;
+    s->auth_max_age_s = 900;
+    s->auth_max_skew_s = 60;
 }
 
 /* ---- files ---- */

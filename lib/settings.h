@@ -74,6 +74,13 @@ typedef struct settings {
                                 * deleted from the outbox this long after publication */
     int jobs_retention_s;      /* jobs.retention_s (0 = keep): workers prune finished jobs
                                 * (kvmove jobs prune) older than this */
+    char key_file[1024];       /* key_file: the CLI's signing key ("" = the default,
+                                * $XDG_CONFIG_HOME/kvmove/key, else ~/.config/kvmove/key) */
+    char identity[64];         /* identity: the operator name the CLI signs as ("" = the
+                                * login name); the worker checks it is the key's */
+    int auth_required;         /* auth.required (1): the worker takes signed requests only */
+    int auth_max_age_s;        /* auth.max_age_s (900): older requests are refused */
+    int auth_max_skew_s;       /* auth.max_skew_s (60): requests further in the future too */
     /* librdkafka properties: kafka.KEY = VALUE in the file, -X KEY=VALUE on the command line */
     char *kafka_props[SETTINGS_MAX_PROPS];
     size_t n_kafka_props;

@@ -10,6 +10,7 @@
 #include "jobstore.h"
 #include "request.h"
 #include "settings.h"
+#include "sign.h"
 
 /* Documented exit codes (kvmove(1), EXIT STATUS). */
 #define EXIT_DONE 0
@@ -60,6 +61,22 @@ int cli_broker_error(cli *c, const char *what, const char *err);
  * errstr. */
 int cli_request_check(cli *c, const char *payload, char *errstr, size_t errstr_size);
 
+/* The operator's signing key file (key_file, else $XDG_CONFIG_HOME/kvmove/key, else
+ * ~/.config/kvmove/key) into BUF. Returns 0, or -1 when there is none to name. */
+int cli_key_path(cli *c, char *buf, size_t size);
+/* Sets R's submitted_by to the operator the CLI signs as (setting identity; the login name
+ * request_init took when it is not set). */
+void cli_identify(cli *c, request *r);
+/* The signature of one request message (producer/key.c): the Kafka headers to publish it with. */
+typedef struct cli_signature {
+    char key_id[SIGN_KEY_ID_LEN];
+    char signature[SIGN_SIGNATURE_LEN];
+    bus_header headers[2]; /* kvmove-key-id, kvmove-signature (pointing into this struct) */
+} cli_signature;
+/* Signs the exact bytes of PAYLOAD with the operator's key into *OUT. Returns 0, or EXIT_FAILED
+ * after telling on stderr how to get a key. */
+int cli_sign(cli *c, const char *payload, cli_signature *out);
+
 /* Prints the progress of JOB_ID read from CONS (a consumer of kvmove.events) until the job
  * ends or TIMEOUT_S (0 = no limit) passes. Returns EXIT_DONE when it succeeded, EXIT_FAILED
  * when it failed, was rejected or was not followed to its end, EXIT_UNREACHABLE on a broker
@@ -98,5 +115,10 @@ int cmd_cleanup(cli *c, int argc, char **argv);
 /* The hidden verb the shell completion calls (producer/complete.c). */
 #define CLI_COMPLETE_VERB "__complete"
 int cmd_complete(cli *c, int argc, char **argv);
+int cmd_key(cli *c, int argc, char **argv);
+int cmd_operator(cli *c, int argc, char **argv);
+int cmd_operators(cli *c, int argc, char **argv);
+int cmd_grant(cli *c, int argc, char **argv);
+int cmd_revoke(cli *c, int argc, char **argv);
 
 #endif

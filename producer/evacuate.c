@@ -242,6 +242,7 @@ static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, cons
                         int sequential)
 {
     char err[1024], *payload;
+    cli_signature sig;
     int rc;
 
     request_init(&m->req);
@@ -251,6 +252,7 @@ static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, cons
     util_strlcpy(m->req.system, esxml_system_name(doc), sizeof(m->req.system));
     m->req.mode = MODE_OFFLINE;
     m->req.sequential = sequential;
+    cli_identify(c, &m->req);
     payload = request_to_json(&m->req);
     if (payload == NULL)
         return EXIT_FAILED;
@@ -259,8 +261,12 @@ static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, cons
         free(payload);
         return EXIT_FAILED;
     }
-    rc = bus_produce_sync(p, BUS_TOPIC_REQUESTS, m->req.guest, payload, strlen(payload), NULL, 0,
-                          15000, err, sizeof(err));
+    if ((rc = cli_sign(c, payload, &sig)) != 0) {
+        free(payload);
+        return rc;
+    }
+    rc = bus_produce_sync(p, BUS_TOPIC_REQUESTS, m->req.guest, payload, strlen(payload),
+                          sig.headers, 2, 15000, err, sizeof(err));
     free(payload);
     if (rc != 0)
         return cli_broker_error(c, "publish the request", err);

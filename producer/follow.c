@@ -97,15 +97,18 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
 }
 
 /* Publishes REQ; with WAIT follows its job until it ends. */
-int publish(cli *c, const request *req, int wait, int timeout_s)
+int publish(cli *c, const request *asked, int wait, int timeout_s)
 {
-    char err[1024], *payload = request_to_json(req);
+    request r = *asked, *req = &r;
+    char err[1024], *payload;
     bus_producer *p = NULL;
     bus_consumer *cons = NULL;
     bus_props props = props_of(c);
+    cli_signature sig;
     int rc = EXIT_UNREACHABLE;
 
-    if (payload == NULL)
+    cli_identify(c, req); /* the request is signed as this operator */
+    if ((payload = request_to_json(req)) == NULL)
         return EXIT_FAILED;
     /* The worker validates too; refusing here tells the operator before anything is sent. */
     if (cli_request_check(c, payload, err, sizeof(err)) != 0) {
@@ -119,10 +122,13 @@ int publish(cli *c, const request *req, int wait, int timeout_s)
         cli_broker_error(c, "cannot follow kvmove.events", err);
         goto out;
     }
+    if ((rc = cli_sign(c, payload, &sig)) != 0)
+        goto out;
+    rc = EXIT_UNREACHABLE;
     if (bus_producer_new(c->s.brokers, &props, &p, err, sizeof(err)) != 0 ||
         bus_produce_sync(p, BUS_TOPIC_REQUESTS,
                          req->action == ACTION_REPLAY ? req->job_id : req->guest, payload,
-                         strlen(payload), NULL, 0, 15000, err, sizeof(err)) != 0) {
+                         strlen(payload), sig.headers, 2, 15000, err, sizeof(err)) != 0) {
         cli_broker_error(c, "cannot publish the request to kvmove.requests", err);
         goto out;
     }

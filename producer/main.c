@@ -60,6 +60,11 @@ static const verb verbs[] = {
     {"cleanup", cmd_cleanup,
      "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
+    {"key", cmd_key, "the operator's signing key: generate, show, sign FILE"},
+    {"operator", cmd_operator, "admin: enrol (add), disable or enable an operator's key"},
+    {"operators", cmd_operators, "admin: list operators, their keys and rights"},
+    {"grant", cmd_grant, "admin: grant an operator a right (--system S)"},
+    {"revoke", cmd_revoke, "admin: revoke an operator's right"},
     {CLI_COMPLETE_VERB, cmd_complete, NULL},
 };
 

@@ -2,9 +2,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "auth.h"
+#include "authz.h"
 #include "esxml.h"
 #include "jschema.h"
+#include "metrics.h"
 #include "sysconfig.h"
 #include "request.h"
 #include "util.h"
@@ -80,10 +84,11 @@ static int schema_check(worker *w, const bus_message *m, char *errstr, size_t er
     return rc;
 }
 
-/* Dead-letters a message that cannot be used (WHY) and records its job.rejected once when its
- * request id could be read. Returns 0 when done, -1 when it must be retried. */
+/* Dead-letters a message that cannot be used (WHY; VERDICT counts it) and records its
+ * job.rejected once when its request id could be read. Returns 0 when done, -1 when it must be
+ * retried. */
 static int reject(worker *w, jobstore *js, bus_producer *p, const bus_message *m,
-                  const char *request_id, const char *why)
+                  const char *request_id, auth_verdict verdict, const char *why)
 {
     char err[1024];
     int rc;
@@ -92,6 +97,7 @@ static int reject(worker *w, jobstore *js, bus_producer *p, const bus_message *m
                (long long)m->offset, why);
     if (dead_letter(w, p, m, why) != 0)
         return -1;
+    metrics_request_refused(verdict);
     if (request_id == NULL || request_id[0] == '\0')
         return 0;
     rc = jobstore_intake_reject(js, request_id, why, w->source, err, sizeof(err));
@@ -100,11 +106,77 @@ static int reject(worker *w, jobstore *js, bus_producer *p, const bus_message *m
     return rc == 0 || rc == -JOBSTORE_EDATA ? 0 : -1;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether message M (parsed into REQ when PARSED) is proven (auth.h): the signature of an
+ * enrolled, enabled key over its exact bytes (*SIGNER), then (PARSED) the identity and age it
+ * claims. Returns 0 with *VERDICT (WHY says why not AUTH_OK), or -1 to retry. */
+static int authenticate(worker *w, jobstore *js, const bus_message *m, const request *req,
+                        int parsed, auth_key *signer, auth_verdict *verdict, char *why,
+                        size_t why_size)
+{
+    int rc = auth_signature(bus_message_header(m, SIGN_HEADER_KEY_ID),
+                            bus_message_header(m, SIGN_HEADER_SIGNATURE), m->value, m->len,
+                            jobstore_auth_key, js, signer, verdict, why, why_size);
+
+    if (rc < 0) {
+        worker_log("[intake] message at %s/%d/%lld not checked yet: %s", m->topic,
+                   (int)m->partition, (long long)m->offset, why);
+        return -1;
+    }
+    if (*verdict == AUTH_OK && parsed)
+        *verdict = auth_claims(signer, req->submitted_by, req->submitted_at, wall_ms(),
+                               w->s.auth_max_age_s, w->s.auth_max_skew_s, why, why_size);
+    return 0;
+}
+
+/* Whether SIGNER may have REQ (resolved: its system is known) run: it must be the first message
+ * with its request id (else AUTH_REPLAYED), and SIGNER's identity must have the rights it needs
+ * there (else AUTH_UNAUTHORIZED). Returns 0 with *VERDICT and WHY, or -1 to retry. */
+static int authorize(jobstore *js, const bus_message *m, const request *req, const auth_key *signer,
+                     auth_verdict *verdict, char *why, size_t why_size)
+{
+    authz_rights granted;
+    char first[300], err[1024];
+    int replayed;
+
+    *verdict = AUTH_OK;
+    if (jobstore_auth_origin(js, req->request_id, m->topic, (int)m->partition, (long long)m->offset,
+                             signer->key_id, &replayed, first, sizeof(first), err,
+                             sizeof(err)) != 0 ||
+        jobstore_auth_rights(js, signer->identity, req->system, &granted, err, sizeof(err)) != 0) {
+        worker_log("[intake] request %s not checked yet: %s", req->request_id, err);
+        return -1;
+    }
+    if (replayed) {
+        *verdict = AUTH_REPLAYED;
+        snprintf(why, why_size,
+                 "replayed: request %s was taken from message %s already; this copy is refused "
+                 "(a new request has a new request_id)",
+                 req->request_id, first);
+    } else if (authz_check(signer->identity, req->system, granted, req,
+                           req->action == ACTION_REPLAY && !req->has_mode ? MODE_OFFLINE
+                                                                          : req->mode,
+                           err, sizeof(err)) != 0) {
+        *verdict = AUTH_UNAUTHORIZED;
+        snprintf(why, why_size, "unauthorized: %s", err);
+    }
+    return 0;
+}
+
 int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *m)
 {
     request req;
-    char err[1024], why[1100];
+    char err[1024], why[1100], auth_why[1100];
     jobstore_intake result;
+    auth_verdict verdict;
+    auth_key signer;
     long mem;
     int cpus, rc;
 
@@ -115,15 +187,31 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
         snprintf(why, sizeof(why), "%s", err);
     else if (schema_check(w, m, err, sizeof(err) - 100) != 0)
         snprintf(why, sizeof(why), "request does not match request.schema.json: %s", err);
+    /* Who sent it comes first: an unproven message is refused as such, whatever it says. */
+    if (w->s.auth_required && m->value != NULL) {
+        if (authenticate(w, js, m, &req, why[0] == '\0', &signer, &verdict, auth_why,
+                         sizeof(auth_why)) != 0)
+            return -1;
+        if (verdict != AUTH_OK)
+            return reject(w, js, p, m, req.request_id, verdict, auth_why);
+    }
     if (why[0] != '\0')
-        return reject(w, js, p, m, m->value ? req.request_id : NULL, why);
+        return reject(w, js, p, m, m->value ? req.request_id : NULL, AUTH_INVALID, why);
     if ((rc = resolve(js, &req, &mem, &cpus, why, sizeof(why))) != 0)
-        return rc < 0 ? -1 : reject(w, js, p, m, req.request_id, why);
+        return rc < 0 ? -1 : reject(w, js, p, m, req.request_id, AUTH_INVALID, why);
+    /* Rights are per system: checked once the request is in its system's terms. */
+    if (w->s.auth_required) {
+        if (authorize(js, m, &req, &signer, &verdict, auth_why, sizeof(auth_why)) != 0)
+            return -1;
+        if (verdict != AUTH_OK)
+            return reject(w, js, p, m, verdict == AUTH_REPLAYED ? NULL : req.request_id, verdict,
+                          auth_why);
+    }
     rc = jobstore_intake_request(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
     if (rc == -JOBSTORE_EDATA) {
         /* the database refuses this request for good: retrying would block the partition */
         snprintf(why, sizeof(why), "request cannot be recorded: %s", err);
-        return reject(w, js, p, m, req.request_id, why);
+        return reject(w, js, p, m, req.request_id, AUTH_INVALID, why);
     }
     if (rc < 0) {
         worker_log("[intake] request %s not recorded yet: %s", req.request_id, err);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "keyfile.h"
 #include "metrics.h"
 #include "notify.h"
 #include "util.h"
@@ -173,6 +174,15 @@ static int cmd_run(worker *w)
     pthread_t lease_thread, fencer_thread, publisher_thread;
     metrics_sources msrc = {w->s.db, w->s.brokers, props, w->s.group, w->owner};
 
+    /* The SSH identity opens every KVM host as root: a copy others can read is said out loud,
+     * as OpenSSH would refuse it (libssh does not check). */
+    if (w->s.ssh_identity[0] != '\0') {
+        int fd = keyfile_open(w->s.ssh_identity, err, sizeof(err));
+        if (fd < 0)
+            worker_log_at(WORKER_LOG_WARNING, "[worker] ssh.identity: %s", err);
+        else
+            close(fd);
+    }
     if (metrics_start(w->s.metrics_listen, &msrc, &port, err, sizeof(err)) != 0)
         worker_log_at(WORKER_LOG_WARNING, "[worker] %s; serving no metrics", err);
     else if (port > 0)

@@ -53,6 +53,7 @@ static struct {
     } checks[MAX_CHECKS + 1]; /* last: "other" */
     size_t n_checks;
     unsigned long long events;
+    unsigned long long refused[AUTH__COUNT];
     unsigned long long finished[JOB__COUNT];
     long active;
     /* server state: set by metrics_start/stop */
@@ -104,6 +105,15 @@ void metrics_preflight_failed(const char *check)
     else if (i == reg.n_checks)
         i = MAX_CHECKS;
     reg.checks[i].n++;
+    pthread_mutex_unlock(&reg.lock);
+}
+
+void metrics_request_refused(auth_verdict reason)
+{
+    if ((int)reason <= AUTH_OK || reason >= AUTH__COUNT)
+        return;
+    pthread_mutex_lock(&reg.lock);
+    reg.refused[reason]++;
     pthread_mutex_unlock(&reg.lock);
 }
 
@@ -219,6 +229,13 @@ static void render_counters(FILE *f)
         put_label(f, i < MAX_CHECKS ? reg.checks[i].name : "other");
         fprintf(f, "\"} %llu\n", reg.checks[i].n);
     }
+    fputs("# HELP kvmove_requests_refused_total Request messages this worker dead-lettered, by "
+          "reason (auth.h verdicts; invalid: not a usable request).\n"
+          "# TYPE kvmove_requests_refused_total counter\n",
+          f);
+    for (i = AUTH_OK + 1; i < AUTH__COUNT; i++)
+        fprintf(f, "kvmove_requests_refused_total{reason=\"%s\"} %llu\n",
+                auth_verdict_name((auth_verdict)i), reg.refused[i]);
     fprintf(f,
             "# HELP kvmove_events_published_total Events this worker published from the outbox.\n"
             "# TYPE kvmove_events_published_total counter\n"

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "step.h"
 
@@ -40,6 +41,9 @@ void metrics_step_done(step_id step, step_state outcome, long elapsed_ms);
 /* Counts one failed preflight check named CHECK (copied; at most 64 distinct names are kept,
  * the rest count under "other"). */
 void metrics_preflight_failed(const char *check);
+/* Counts a request message intake refused (dead-lettered) for REASON: every verdict but
+ * AUTH_OK (AUTH_INVALID: not a usable request). */
+void metrics_request_refused(auth_verdict reason);
 /* Adds N to the events this worker published from the outbox. */
 void metrics_events_published(int n);
 /* Counts a job this worker ended as STATUS (succeeded or failed). */

@@ -10,6 +10,8 @@ IT_PGPORT=${IT_PGPORT:-54339}
 HOSTSIM=$IT_TOP/tests/hostsim/hostsim
 # shellcheck source=../../scripts/lib/service.sh
 . "$IT_TOP/scripts/lib/service.sh"
+# shellcheck source=../../scripts/lib/operator.sh
+. "$IT_TOP/scripts/lib/operator.sh"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 IT_PASS=0
 IT_FAIL=0
@@ -60,6 +62,29 @@ it_setup() {
     for f in "${load[@]}"; do
         kvmove config load "$f" >/dev/null || it_setup_failed "kvmove config load $f"
     done
+    # The test's operator: this user (the CLI's submitted_by), every right; the CLI signs with
+    # its key (KVMOVE_KEY_FILE), raw producers with it_produce.
+    export KVMOVE_KEY_FILE=$IT_DIR/operator.key IT_OPERATOR; IT_OPERATOR=$(id -un)
+    operator_enrol "$IT_OPERATOR" "$KVMOVE_KEY_FILE" || it_setup_failed "operator $IT_OPERATOR"
+}
+
+# it_now: the current time as a request's submitted_at (RFC 3339 UTC, milliseconds).
+it_now() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+
+# it_produce KEY VALUE [KEY_FILE] [PARTITION]: publishes VALUE (exactly these bytes, one
+# message) to kvmove.requests with KEY (to PARTITION when given, else the partitioner's),
+# signed with KEY_FILE (default: the test operator's), as a producer kvmove did not write would
+# (kcat, `kvmove key sign` for the headers); returns kcat's status.
+it_produce() {
+    local key=$1 f h=()
+    f=$(mktemp "$IT_DIR/msg.XXXXXX")
+    printf '%s' "$2" >"$f"
+    while IFS= read -r line; do h+=(-H "$line"); done < <(KVMOVE_KEY_FILE=${3:-$KVMOVE_KEY_FILE} kvmove key sign "$f")
+    [[ -n ${4:-} ]] && h+=(-p "$4")
+    kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k "$key" "${h[@]}" "$f" 2>/dev/null
+    local rc=$?
+    rm -f "$f"
+    return $rc
 }
 
 # it_worker_start N [ARGS...]: starts worker N in the background (log: $IT_DIR/worker-N.log).

@@ -13,9 +13,10 @@ G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com T2=exa
 DB=$(sed -E 's/.*dbname=([^ ]+).*/\1/' <<<"$KVMOVE_DB")
 uuid() { cat /proc/sys/kernel/random/uuid; }
 request() { # request ID GUEST SRC TGT: a request message (one line)
-    jq -cn --arg id "$1" --arg g "$2" --arg s "$3" --arg t "$4" \
+    jq -cn --arg id "$1" --arg g "$2" --arg s "$3" --arg t "$4" --arg who "$IT_OPERATOR" \
+        --arg at "$(it_now)" \
         '{request_id: $id, action: "migrate_guest", guest: $g, mode: "OFFLINE", src_host: $s,
-          tgt_host: $t, submitted_by: "itest", submitted_at: "2025-07-30T16:11:46.123Z"}'
+          tgt_host: $t, submitted_by: $who, submitted_at: $at}'
 }
 to_partition() { kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -p "$1" -k "$2" 2>/dev/null; } # P KEY <MSG
 
@@ -51,9 +52,9 @@ sql "CREATE TRIGGER it_hold AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION i
 backends_waiting() { # backends_waiting KIND: backends of this database waiting on KIND ('PgSleep' or 'Lock')
     [[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB' AND (wait_event = '$1' OR wait_event_type = '$1')") -ge 1 ]]
 }
-request "$R1" $G $S $T | to_partition "${P1:-0}" $G
+it_produce $G "$(request "$R1" $G $S $T)" "" "${P1:-0}"
 waited "the first request is inserted, its transaction held open" 20 backends_waiting PgSleep
-request "$R2" $G $S $T2 | to_partition "${P2:-1}" $G
+it_produce $G "$(request "$R2" $G $S $T2)" "" "${P2:-1}"
 waited "the second request's insert waits on the first's (both found no holder)" 8 backends_waiting Lock
 check "the first request's job is recorded and runs" eq succeeded "$(wait_job "$R1" 90)"
 check "the second request is rejected" eq rejected "$(wait_job "$R2" 30)"

@@ -9,7 +9,7 @@ G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
 cd "$IT_DIR" || exit 1
 
 # ---- usage and help ----
-for v in submit replay status jobs watch events config shell evacuate cleanup; do
+for v in submit replay status jobs watch events config shell evacuate cleanup key operator operators grant revoke; do
     out=$(kvmove $v --help 2>err.txt); rc=$?
     check "$v --help: exit 0" eq 0 "$rc"
     check "$v --help: usage on stdout" grep -q "^Usage: kvmove $v" <<<"$out"

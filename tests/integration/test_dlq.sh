@@ -9,9 +9,10 @@ it_worker_start 1
 
 G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
 FIX=$IT_TOP/tests/fixtures/messages/requests
-produce() { # produce MESSAGE: one message (may span lines) to kvmove.requests, key = the guest
-    printf '%s' "$1" | kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k $G -D '\0' 2>/dev/null
+produce() { # produce MESSAGE: one message (may span lines) to kvmove.requests, key = the guest,
+    it_produce $G "$1" # signed by the test's operator: these are refused as invalid, not unproven
 }
+NOW=$(it_now)
 
 ID_BADMODE=$(cat /proc/sys/kernel/random/uuid)
 ID_SAME=$(cat /proc/sys/kernel/random/uuid)
@@ -19,12 +20,12 @@ ID_GOOD=$(cat /proc/sys/kernel/random/uuid)
 msgs=(
     'this is not JSON {'
     "$(cat "$FIX/bad/guest_shell_injection.json")"
-    "{\"request_id\": \"$ID_BADMODE\", \"action\": \"migrate_guest\", \"guest\": \"$G\", \"mode\": \"SOMETIMES\", \"src_host\": \"$S\", \"tgt_host\": \"$T\", \"submitted_by\": \"itest\", \"submitted_at\": \"2025-07-30T16:11:46Z\"}"
-    "{\"request_id\": \"$ID_SAME\", \"action\": \"migrate_guest\", \"guest\": \"$G\", \"mode\": \"OFFLINE\", \"src_host\": \"$S\", \"tgt_host\": \"$S\", \"submitted_by\": \"itest\", \"submitted_at\": \"2025-07-30T16:11:46Z\"}"
+    "{\"request_id\": \"$ID_BADMODE\", \"action\": \"migrate_guest\", \"guest\": \"$G\", \"mode\": \"SOMETIMES\", \"src_host\": \"$S\", \"tgt_host\": \"$T\", \"submitted_by\": \"$IT_OPERATOR\", \"submitted_at\": \"$NOW\"}"
+    "{\"request_id\": \"$ID_SAME\", \"action\": \"migrate_guest\", \"guest\": \"$G\", \"mode\": \"OFFLINE\", \"src_host\": \"$S\", \"tgt_host\": \"$S\", \"submitted_by\": \"$IT_OPERATOR\", \"submitted_at\": \"$NOW\"}"
     '[1, 2, 3]'
 )
 for m in "${msgs[@]}"; do produce "$m"; done
-produce "{\"request_id\": \"$ID_GOOD\", \"action\": \"migrate_guest\", \"guest\": \"$G\", \"mode\": \"OFFLINE\", \"src_host\": \"$S\", \"tgt_host\": \"$T\", \"submitted_by\": \"itest\", \"submitted_at\": \"2025-07-30T16:11:46Z\"}"
+produce "{\"request_id\": \"$ID_GOOD\", \"action\": \"migrate_guest\", \"guest\": \"$G\", \"mode\": \"OFFLINE\", \"src_host\": \"$S\", \"tgt_host\": \"$T\", \"submitted_by\": \"$IT_OPERATOR\", \"submitted_at\": \"$NOW\"}"
 
 check "a valid request after the bad ones runs" eq succeeded "$(wait_job "$ID_GOOD" 90)"
 check "guest moved" grep -qx "domain $G running" <<<"$(host_state $T)"

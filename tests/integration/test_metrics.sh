@@ -93,8 +93,8 @@ check "after: consumer lag reported and 0" eq 0 "$(awk '/^kvmove_consumer_lag\{/
 # A request for a guest es.xml does not know (straight to Kafka, past the CLI's validation):
 # its preflight fails and is counted by check; a step failure is counted by outcome.
 rid=$(cat /proc/sys/kernel/random/uuid)
-printf '{"request_id":"%s","action":"migrate_guest","guest":"nosuch.example.com","mode":"OFFLINE","src_host":"%s","tgt_host":"%s","submitted_by":"itest","submitted_at":"2025-01-01T00:00:00Z"}\n' \
-    "$rid" $S $T | kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k nosuch.example.com
+it_produce nosuch.example.com "$(printf '{"request_id":"%s","action":"migrate_guest","guest":"nosuch.example.com","mode":"OFFLINE","src_host":"%s","tgt_host":"%s","submitted_by":"%s","submitted_at":"%s"}' \
+    "$rid" $S $T "$IT_OPERATOR" "$(it_now)")"
 check "the request for an unknown guest fails at preflight" eq failed "$(wait_job "$rid" 10)"
 check "a scrape after it sees two fresh refreshes" scrape preflight
 check "preflight failure counted by check" test "$(awk '/^kvmove_preflight_failures_total\{check=/ { s += $2 } END { print s + 0 }' "$IT_DIR/metrics.preflight")" -ge 1

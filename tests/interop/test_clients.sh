@@ -22,10 +22,24 @@ uuid() { cat /proc/sys/kernel/random/uuid; }
 request() {
     jq -cn --arg id "$2" --arg g "$3" --arg m "$4" --arg s "$5" --arg t "$6" \
         '{request_id: $id, action: "migrate_guest", guest: $g, mode: $m, src_host: $s,
-          tgt_host: $t, submitted_by: "interop", submitted_at: "2025-07-30T16:11:46.123Z"}' >"$1"
+          tgt_host: $t, submitted_by: $ENV.IT_OPERATOR, submitted_at: $ENV.NOW}' >"$1"
 }
-kafkajs() { node "$CLIENTS" produce "$KVMOVE_BROKERS" "$@"; }
-kcat_produce() { kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k "$1" -H "traceparent=$TRACE" 2>/dev/null; }
+NOW=$(it_now)
+export NOW
+# Both clients publish signed requests, as any producer must: `kvmove key sign FILE` prints the
+# two headers (NAME=VALUE lines) for the exact bytes of FILE, which each client sends as they are.
+signature() { kvmove key sign "$1"; }
+kafkajs() { # kafkajs KEY FILE [NAME=VALUE...]
+    local key=$1 file=$2; shift 2
+    node "$CLIENTS" produce "$KVMOVE_BROKERS" "$key" "$file" "$@" $(signature "$file")
+}
+kcat_produce() { # kcat_produce KEY <FILE: the standard input as one message
+    local f h=()
+    f=$(mktemp "$IT_DIR/kcat.XXXXXX")
+    cat >"$f"
+    while IFS= read -r line; do h+=(-H "$line"); done < <(signature "$f")
+    kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k "$1" -H "traceparent=$TRACE" "${h[@]}" "$f" 2>/dev/null
+}
 wait_rejected() { # wait_rejected ID: until the outbox holds job.rejected for request ID
     for _ in $(seq 300); do
         [[ $(sql "SELECT count(*) FROM outbox WHERE key = '$1' AND payload->>'type' = 'io.kvmove.job.rejected'") -ge 1 ]] && return 0

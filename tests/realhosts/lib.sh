@@ -251,6 +251,11 @@ rh_setup() {
         test -s "$RH_DIR/brokers" || die "the embedded broker did not come up"
     export KVMOVE_BROKERS; KVMOVE_BROKERS=$(head -n1 "$RH_DIR/brokers")
     lab kvmove-worker migrate >/dev/null || die "database migrations"
+    # The lab's operator (README, "Authenticated requests"): this user, every right.
+    export KVMOVE_KEY_FILE=$RH_DIR/operator.key
+    # shellcheck source=../../scripts/lib/operator.sh
+    . "$RH_TOP/scripts/lib/operator.sh"
+    operator_enrol "$(id -un)" "$KVMOVE_KEY_FILE" || die "operator $(id -un)"
     for spec in "$@"; do rh_host_ready "${spec%%=*}"; done
 }
 

@@ -84,6 +84,7 @@ static void setup(void)
 
     memset(&w, 0, sizeof(w));
     settings_defaults(&w.s);
+    w.s.auth_required = 0; /* what is read and recorded; signatures: test_auth, test_auth.sh */
     snprintf(w.s.schema_dir, sizeof(w.s.schema_dir), "%.1000s/schema", srcdir);
     util_strlcpy(w.s.db, conninfo, sizeof(w.s.db));
     util_strlcpy(w.s.brokers, brokers, sizeof(w.s.brokers));
