@@ -145,6 +145,10 @@ setup() {
     export KVMOVE_SSH_KNOWN_HOSTS=$ROOT/known_hosts KVMOVE_CONFIG=/dev/null
     export PATH=$BUILD:$PATH
     kvmove-worker migrate >/dev/null || return 1
+    # The soak's operator (this user, every right): the workers take signed requests only.
+    . "$TOP/scripts/lib/operator.sh"
+    export KVMOVE_KEY_FILE=$D/operator.key
+    operator_enrol "$(id -un)" "$KVMOVE_KEY_FILE" || return 1
     kvmove config load "$xml" >/dev/null || return 1
     for n in 0 1 2 3; do
         collect "$n" &
