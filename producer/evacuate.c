@@ -239,7 +239,7 @@ static int place(plan *p, move *m, size_t n, target *t, size_t nt)
 }
 
 static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, const esxml_host *src,
-                        int sequential)
+                        int sequential, const char *reason)
 {
     char err[1024], *payload;
     int rc;
@@ -251,6 +251,8 @@ static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, cons
     util_strlcpy(m->req.system, esxml_system_name(doc), sizeof(m->req.system));
     m->req.mode = MODE_OFFLINE;
     m->req.sequential = sequential;
+    if (reason)
+        util_strlcpy(m->req.reason, reason, sizeof(m->req.reason));
     payload = request_to_json(&m->req);
     if (payload == NULL)
         return EXIT_FAILED;
@@ -321,9 +323,10 @@ int cmd_evacuate(cli *c, int argc, char **argv)
                                          {"max-parallel", required_argument, NULL, 'p'},
                                          {"sequential", no_argument, NULL, 's'},
                                          {"dry-run", no_argument, NULL, 'n'},
+                                         {"reason", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *host = NULL, *targets = NULL;
+    const char *host = NULL, *targets = NULL, *reason = NULL;
     int ch, max_parallel = 4, dry = 0, sequential = 0, rc = EXIT_DONE, failed = 0;
     char err[1024];
     jobstore *js = NULL;
@@ -356,13 +359,16 @@ int cmd_evacuate(cli *c, int argc, char **argv)
         case 's':
             sequential = 1;
             break;
+        case 'r':
+            reason = optarg;
+            break;
         case 'n':
             dry = 1;
             break;
         case 'h':
             printf(
                 "Usage: kvmove evacuate --host H [--targets T1,T2,..] [--max-parallel N]\n"
-                "                       [--dry-run] [--sequential]\n"
+                "                       [--dry-run] [--sequential] [--reason TEXT]\n"
                 "Move every guest off KVM host H (e.g. for maintenance), OFFLINE. Largest guests\n"
                 "first, each goes to the target (of H's es.xml system) with the most free memory\n"
                 "among those where the migration passes every preflight check, the hosts asked\n"
@@ -372,7 +378,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
                 "cap running jobs per host (worker.max_jobs_per_host).\n"
                 "Prints each guest's outcome; exits 0 when every guest moved, 1 otherwise.\n"
                 "  --dry-run      print the placement only\n"
-                "  --sequential   each migration in the spec's order, one operation at a time\n");
+                "  --sequential   each migration in the spec's order, one operation at a time\n"
+                "  --reason TEXT  stored with each move's job and carried in its events\n");
             return EXIT_DONE;
         default:
             return usage_error("evacuate", "%s", "invalid option");
@@ -443,7 +450,7 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     while (cli_running) {
         while (in_flight < (size_t)max_parallel && next < n) {
             if (m[next].to != NULL && m[next].state == 0) {
-                if ((rc = publish_move(c, p, &m[next], doc, src, sequential)) != 0)
+                if ((rc = publish_move(c, p, &m[next], doc, src, sequential, reason)) != 0)
                     goto out;
                 in_flight++;
             }

@@ -74,17 +74,26 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
             strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Z %Y", localtime(&now));
             printf("Done...\nDone [Elapsed = %lld mS [%.1f minutes] %s]\n", (long long)ms,
                    (double)ms / 60000.0, when);
-        } else if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
+        } else if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0 ||
+                   strcmp(type, EVENT_JOB_CANCELLED) == 0) {
             printf("Job %s %s: %s\n", job_id,
-                   strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
+                   strcmp(type, EVENT_JOB_FAILED) == 0      ? "failed"
+                   : strcmp(type, EVENT_JOB_CANCELLED) == 0 ? "cancelled"
+                                                            : "rejected",
                    shown_lines(jstr(data, "message")));
+            if (jstr(data, "rollback_job_id")[0])
+                printf("Rollback job %s puts the guest back on its source\n",
+                       jshown(data, "rollback_job_id"));
+        } else if (strcmp(type, EVENT_JOB_CANCEL_REQUESTED) == 0) {
+            printf("Cancel requested: %s\n", shown_lines(jstr(data, "message")));
         }
         fflush(stdout);
         if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
             json_decref(ev);
             return EXIT_DONE;
         }
-        if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
+        if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0 ||
+            strcmp(type, EVENT_JOB_CANCELLED) == 0) {
             json_decref(ev);
             return EXIT_FAILED;
         }
@@ -95,8 +104,8 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
     return EXIT_FAILED;
 }
 
-/* Publishes REQ; with WAIT follows its job until it ends. */
-int publish(cli *c, const request *req, int wait, int timeout_s)
+/* Publishes REQ; with WAIT follows its job until it ends; QUIET prints nothing on success. */
+static int publish_as(cli *c, const request *req, int wait, int timeout_s, int quiet)
 {
     char err[1024], *payload = request_to_json(req);
     bus_producer *p = NULL;
@@ -118,14 +127,21 @@ int publish(cli *c, const request *req, int wait, int timeout_s)
         cli_broker_error(c, "cannot follow kvmove.events", err);
         goto out;
     }
+    /* Keyed by the job a request acts on, so that it follows the job's own request. */
     if (bus_producer_new(c->s.brokers, &props, &p, err, sizeof(err)) != 0 ||
         bus_produce_sync(p, BUS_TOPIC_REQUESTS,
-                         req->action == ACTION_REPLAY ? req->job_id : req->guest, payload,
+                         request_action_names_job(req->action) ? req->job_id : req->guest, payload,
                          strlen(payload), NULL, 0, 15000, err, sizeof(err)) != 0) {
         cli_broker_error(c, "cannot publish the request to kvmove.requests", err);
         goto out;
     }
-    if (c->json && !wait)
+    if (quiet)
+        ;
+    else if (req->action == ACTION_CANCEL && c->json)
+        printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id, req->job_id);
+    else if (req->action == ACTION_CANCEL)
+        printf("Cancel request %s for job %s published\n", req->request_id, req->job_id);
+    else if (c->json && !wait)
         printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id, req->request_id);
     else if (!c->json)
         printf("Request %s published (job id %s)\n", req->request_id, req->request_id);
@@ -138,12 +154,23 @@ out:
     return rc;
 }
 
+int publish(cli *c, const request *req, int wait, int timeout_s)
+{
+    return publish_as(c, req, wait, timeout_s, 0);
+}
+
+int publish_quiet(cli *c, const request *req)
+{
+    return publish_as(c, req, 0, 0, 1);
+}
+
 int cmd_replay(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"from-step", required_argument, NULL, 'f'},
                                          {"step", required_argument, NULL, 'S'},
                                          {"wait", no_argument, NULL, 'w'},
                                          {"timeout", required_argument, NULL, 'T'},
+                                         {"reason", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     request req;
@@ -171,8 +198,12 @@ int cmd_replay(cli *c, int argc, char **argv)
         case 'T':
             timeout_s = atoi(optarg);
             break;
+        case 'r':
+            util_strlcpy(req.reason, optarg, sizeof(req.reason));
+            break;
         case 'h':
             printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
+                   "                         [--reason TEXT]\n"
                    "Resume a failed job as a new attempt linked to it: from its failed step\n"
                    "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n");
             return EXIT_DONE;

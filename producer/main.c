@@ -38,6 +38,8 @@ typedef struct verb {
 static const verb verbs[] = {
     {"submit", cmd_submit, "validate and publish a migration request (--wait to follow it)"},
     {"replay", cmd_replay, "resume a failed job from its failed step, --from-step or --step"},
+    {"cancel", cmd_cancel, "stop a job: never started, or at its next step boundary"},
+    {"rollback", cmd_rollback, "put the guest of a failed or cancelled job back on its source"},
     {"status", cmd_status, "show a job with its preflight results and steps"},
     {"jobs", cmd_jobs, "list jobs (--status, --guest, --since)"},
     {"watch", cmd_watch, "live progress of a job (or of every job) from kvmove.events"},
