@@ -261,6 +261,38 @@ int jobstore_cancel_get_json(jobstore *js, const char *request_id, json_t **out,
 int jobstore_job_place(jobstore *js, const job *j, const char *owner, const char *const *peers,
                        size_t n, char *holder, char *peer, char *errstr, size_t errstr_size);
 
+/* ---- the maintenance round trip (jobstore_evacuation.c) ---- */
+
+/* One guest of an evacuation: where kvmove evacuate put it (TO_HOST "" = nowhere: MESSAGE says
+ * why) and the request id of its move (JOB_ID, "" when none was published). */
+typedef struct jobstore_evacuation_move {
+    char guest[REQUEST_NAME_MAX];
+    char from_host[REQUEST_NAME_MAX];
+    char to_host[REQUEST_NAME_MAX];
+    char job_id[REQUEST_UUID_LEN];
+    char message[600];
+} jobstore_evacuation_move;
+
+/* Records an evacuation of HOST (of SYSTEM, may be NULL) with REASON (may be NULL) and its N
+ * MOVES, in one transaction. *ID gets its id (the requests of its moves carry it). */
+int jobstore_evacuation_add(jobstore *js, const char *host, const char *system, const char *reason,
+                            const char *requested_by, const jobstore_evacuation_move *moves,
+                            size_t n, long *id, char *errstr, size_t errstr_size);
+/* The evacuations of HOST (NULL = every host, any case), newest first, as a JSON array of {id,
+ * host, system, reason, requested_by, created_at, returned_at, moves: [{guest, from_host,
+ * to_host, job_id, status, message, return_job_id, return_status}]} (new reference). */
+int jobstore_evacuations_json(jobstore *js, const char *host, json_t **out, char *errstr,
+                              size_t errstr_size);
+/* The newest evacuation of HOST not returned yet (*ID, 0 when none) and, as a JSON array of
+ * {guest, from_host, to_host, job_id} in *MOVES (new reference), its moves whose job succeeded
+ * and that have not been moved back (no return job, or one that did not succeed). */
+int jobstore_evacuation_returnable(jobstore *js, const char *host, long *id, json_t **moves,
+                                   char *errstr, size_t errstr_size);
+/* Records JOB_ID as the move back of GUEST of evacuation ID; with GUEST NULL, marks the
+ * evacuation returned (its guests are back). */
+int jobstore_evacuation_returned(jobstore *js, long id, const char *guest, const char *job_id,
+                                 char *errstr, size_t errstr_size);
+
 /* ---- pending source-side cleanups (OFFLINEFORCE fencing of the stale copy) ---- */
 
 /* Records that GUEST's source-side cleanup on HOST (reached at ADDRESS) is pending because

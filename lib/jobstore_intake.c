@@ -228,10 +228,11 @@ static int insert_rejected(jobstore *js, const request *req, const intake_job *i
 static int insert_job(jobstore *js, const request *req, const intake_job *ij, const char *source,
                       const char *reqjson, char *errstr, size_t errstr_size)
 {
-    const char *p[21] = {req->request_id,
+    char evac[32];
+    const char *p[22] = {req->request_id,
                          req->action == ACTION_REPLAY ? req->job_id : NULL,
                          ij->attempt,
-                         req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
+                         request_action_to_string(req->action),
                          ij->guest,
                          mode_to_string(ij->mode),
                          ij->src,
@@ -248,19 +249,21 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
                          req->reason[0] ? req->reason : NULL,
                          ij->on_failure,
                          ij->target_state,
-                         req->allow_colocation ? "true" : "false"};
+                         req->allow_colocation ? "true" : "false",
+                         req->evacuation > 0 ? evac : NULL};
     json_t *data;
     int s, rc;
 
+    snprintf(evac, sizeof(evac), "%ld", req->evacuation);
     rc = jobstore_cmd(js, "insert job",
                       "INSERT INTO jobs (id, request_id, replay_of, attempt, action, guest, mode, "
                       "src_host, tgt_host, only_step, from_step, config_version, memory_mb, "
                       "vcpus, status, submitted_by, request, sequential, system_name, reason, "
-                      "on_failure, target_state, allow_colocation) VALUES ($1::uuid, $1::uuid, "
-                      "$2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, $11::bigint, "
-                      "$12::bigint, $13::integer, 'queued', $14, $15::jsonb, $16::boolean, $17, "
-                      "$18, $19, $20, $21::boolean)",
-                      21, p, NULL, errstr, errstr_size);
+                      "on_failure, target_state, allow_colocation, evacuation_id) VALUES "
+                      "($1::uuid, $1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
+                      "$11::bigint, $12::bigint, $13::integer, 'queued', $14, $15::jsonb, "
+                      "$16::boolean, $17, $18, $19, $20, $21::boolean, $22::bigint)",
+                      22, p, NULL, errstr, errstr_size);
     for (s = 0; s < STEP__COUNT && rc == 0; s++) {
         char seq[8];
         const char *q[3] = {req->request_id, step_to_string((step_id)s), seq};
@@ -288,6 +291,10 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
         json_object_set_new(data, "target_state", json_string(ij->target_state));
     if (req->allow_colocation)
         json_object_set_new(data, "allow_colocation", json_true());
+    if (req->evacuation > 0)
+        json_object_set_new(data, "evacuation", json_integer(req->evacuation));
+    if (req->action == ACTION_RETURN)
+        json_object_set_new(data, "action", json_string("return"));
     rc = jobstore_outbox_add(js, req->request_id, ij->guest, EVENT_JOB_ACCEPTED, source, data,
                              errstr, errstr_size);
     if (rc == 0)

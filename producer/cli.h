@@ -93,5 +93,7 @@ int cmd_evacuate(cli *c, int argc, char **argv);
 int cmd_cleanup(cli *c, int argc, char **argv);
 int cmd_cancel(cli *c, int argc, char **argv);
 int cmd_rollback(cli *c, int argc, char **argv);
+int cmd_return(cli *c, int argc, char **argv);
+int cmd_evacuations(cli *c, int argc, char **argv);
 
 #endif

@@ -239,12 +239,12 @@ static int place(plan *p, move *m, size_t n, target *t, size_t nt)
 }
 
 static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, const esxml_host *src,
-                        int sequential, const char *reason)
+                        int sequential, const char *reason, long evacuation)
 {
     char err[1024], *payload;
     int rc;
 
-    request_init(&m->req);
+    /* request_init was done when the evacuation was recorded (the move's job id is in it) */
     util_strlcpy(m->req.guest, m->guest->hostname, sizeof(m->req.guest));
     util_strlcpy(m->req.src_host, src->hostname, sizeof(m->req.src_host));
     util_strlcpy(m->req.tgt_host, m->to->host->hostname, sizeof(m->req.tgt_host));
@@ -253,6 +253,7 @@ static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, cons
     m->req.sequential = sequential;
     if (reason)
         util_strlcpy(m->req.reason, reason, sizeof(m->req.reason));
+    m->req.evacuation = evacuation;
     payload = request_to_json(&m->req);
     if (payload == NULL)
         return EXIT_FAILED;
@@ -316,6 +317,42 @@ static int follow_moves(cli *c, bus_consumer *cons, move *m, size_t n, size_t *i
     return 0;
 }
 
+/* Records the evacuation of SRC with the plan's N moves M (kvmove return moves them back): each
+ * move gets its request (and job) id now. *ID gets the evacuation's id. Returns an exit code. */
+static int record(cli *c, jobstore *js, const esxml *doc, const esxml_host *src, move *m, size_t n,
+                  const char *reason, long *id)
+{
+    jobstore_evacuation_move *rec = calloc(n ? n : 1, sizeof(*rec));
+    char err[1024];
+    size_t i;
+    int rc;
+
+    (void)c;
+    if (rec == NULL)
+        return EXIT_FAILED;
+    for (i = 0; i < n; i++) {
+        request_init(&m[i].req);
+        util_strlcpy(rec[i].guest, m[i].guest->hostname, sizeof(rec[i].guest));
+        util_strlcpy(rec[i].from_host, src->hostname, sizeof(rec[i].from_host));
+        if (m[i].to) {
+            util_strlcpy(rec[i].to_host, m[i].to->host->hostname, sizeof(rec[i].to_host));
+            util_strlcpy(rec[i].job_id, m[i].req.request_id, sizeof(rec[i].job_id));
+        } else {
+            util_strlcpy(rec[i].message, m[i].outcome, sizeof(rec[i].message));
+        }
+    }
+    rc = jobstore_evacuation_add(js, src->hostname, esxml_system_name(doc), reason,
+                                 m[0].req.submitted_by, rec, n, id, err, sizeof(err));
+    free(rec);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: cannot record the evacuation: %s\n", err);
+        return EXIT_UNREACHABLE;
+    }
+    printf("Evacuation %ld recorded ('kvmove return --host %s' moves its guests back)\n", *id,
+           src->hostname);
+    return EXIT_DONE;
+}
+
 int cmd_evacuate(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
@@ -339,6 +376,7 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     bus_consumer *cons = NULL;
     bus_props props = props_of(c);
     jobstore_machine hm;
+    long evacuation = 0;
     plan pl;
 
     memset(&pl, 0, sizeof(pl));
@@ -441,6 +479,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     fflush(stdout);
     if (dry)
         goto out;
+    if ((rc = record(c, js, doc, src, m, n, reason, &evacuation)) != 0)
+        goto out;
     if (bus_consumer_new_tail(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err, sizeof(err)) !=
             0 ||
         bus_producer_new(c->s.brokers, &props, &p, err, sizeof(err)) != 0) {
@@ -450,7 +490,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     while (cli_running) {
         while (in_flight < (size_t)max_parallel && next < n) {
             if (m[next].to != NULL && m[next].state == 0) {
-                if ((rc = publish_move(c, p, &m[next], doc, src, sequential, reason)) != 0)
+                if ((rc = publish_move(c, p, &m[next], doc, src, sequential, reason, evacuation)) !=
+                    0)
                     goto out;
                 in_flight++;
             }

@@ -46,6 +46,8 @@ static const verb verbs[] = {
     {"events", cmd_events, "print the CloudEvents on kvmove.events (--follow)"},
     {"config", cmd_config, "es.xml versions: load FILE, save FILE, list, diff A B"},
     {"evacuate", cmd_evacuate, "move every guest off a KVM host, placed by capacity"},
+    {"return", cmd_return, "move back the guests an evacuation moved off a host"},
+    {"evacuations", cmd_evacuations, "list evacuations and where each guest went"},
     {"cleanup", cmd_cleanup,
      "run or list the OFFLINEFORCE cleanups pending on hosts (stale copies)"},
     {"shell", cmd_shell, "OEDACLI-style session: LOAD FILE, MIGRATE GUEST, MERGE, DEPLOY"},
