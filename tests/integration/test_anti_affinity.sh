@@ -67,3 +67,5 @@ check "evacuate: one member on each target" eq "1 1 0" "$(members_on $H4) $(memb
 check "evacuate: the reason is stored with each move" eq 2 "$(sql "SELECT count(*) FROM jobs WHERE reason = 'firmware on adm03' AND status = 'succeeded'")"
 check "evacuate: job.accepted carries it" eq 2 "$(sql "SELECT count(*) FROM outbox WHERE payload->>'type' = 'io.kvmove.job.accepted' AND payload->'data'->>'reason' = 'firmware on adm03'")"
 check "safety invariant held" "$HOSTSIM" check "$IT_HOSTS"
+kvmove events --validate >"$IT_DIR/events.jsonl" 2>"$IT_DIR/events.err"
+check "every event published matches event.schema.json" eq "" "$(cat "$IT_DIR/events.err")"

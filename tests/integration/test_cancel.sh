@@ -139,3 +139,5 @@ while read -r role step pat; do
     check "$step: safety invariant held" "$HOSTSIM" check "$IT_HOSTS"
 done <<<"$POINTS"
 check "safety invariant held throughout" "$HOSTSIM" check "$IT_HOSTS"
+kvmove events --validate >"$IT_DIR/events.jsonl" 2>"$IT_DIR/events.err"
+check "every event published matches event.schema.json" eq "" "$(cat "$IT_DIR/events.err")"

@@ -20,3 +20,5 @@ check "the cleanup records the reason" eq "done|host back from repair" "$(sql "S
 check "cleanup.completed carries it" eq "host back from repair" "$(sql "SELECT payload->'data'->>'reason' FROM outbox WHERE job_id = '$job' AND payload->>'type' = 'io.kvmove.cleanup.completed'")"
 check "the stale copy is gone from the source" eq 0 "$(host_state $S | grep -c "domain $G")"
 check "safety invariant held" "$HOSTSIM" check "$IT_HOSTS"
+kvmove events --validate >"$IT_DIR/events.jsonl" 2>"$IT_DIR/events.err"
+check "every event published matches event.schema.json" eq "" "$(cat "$IT_DIR/events.err")"

@@ -39,3 +39,5 @@ out=$(kvmove return --host $H 2>&1)
 check "return again: nothing waiting (exit 1)" test $? -eq 1
 check "return again: says so" grep -q "no evacuation of $H is waiting" <<<"$out"
 check "safety invariant held" "$HOSTSIM" check "$IT_HOSTS"
+kvmove events --validate >"$IT_DIR/events.jsonl" 2>"$IT_DIR/events.err"
+check "every event published matches event.schema.json" eq "" "$(cat "$IT_DIR/events.err")"

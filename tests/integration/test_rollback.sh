@@ -108,3 +108,5 @@ check "crash: ROLLBACK_MIGRATE_GUEST begun twice" eq 2 "$(sql "SELECT attempts F
 check "crash: the guest runs on the source only" on_source_only
 check "crash: the hosts are as before the job" eq "$before" "$(states)"
 check "safety invariant held throughout" "$HOSTSIM" check "$IT_HOSTS"
+kvmove events --validate >"$IT_DIR/events.jsonl" 2>"$IT_DIR/events.err"
+check "every event published matches event.schema.json" eq "" "$(cat "$IT_DIR/events.err")"
