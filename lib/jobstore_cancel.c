@@ -58,7 +58,7 @@ int jobstore_rollback_add(jobstore *js, const char *undone, const char *id, cons
     const char *p[1] = {undone};
     step_state st[STEP__COUNT];
     step_id order[STEP__ALL];
-    char new_id[REQUEST_UUID_LEN], orig[REQUEST_UUID_LEN], attempt[16];
+    char new_id[REQUEST_UUID_LEN], orig[REQUEST_UUID_LEN];
     PGresult *res = NULL;
     size_t n, i;
     int rc;
@@ -134,7 +134,6 @@ int jobstore_rollback_add(jobstore *js, const char *undone, const char *id, cons
                 "rollback accepted: the guest goes back to its source");
             char guest[REQUEST_NAME_MAX];
             util_strlcpy(guest, PQgetvalue(res, 0, 0), sizeof(guest));
-            snprintf(attempt, sizeof(attempt), "%s", PQgetvalue(res, 0, 4));
             PQclear(res);
             if (reason && reason[0])
                 json_object_set_new(data, "reason", json_string(reason));
@@ -158,7 +157,7 @@ static int cancel_job(jobstore *js, const request *req, PGresult *row, const cha
     const char *status = PQgetvalue(row, 0, 0), *guest = PQgetvalue(row, 0, 1),
                *action = PQgetvalue(row, 0, 2);
     int started = PQgetvalue(row, 0, 3)[0] == 't';
-    const char *p[4] = {req->job_id, reason, req->submitted_by, NULL};
+    const char *p[3] = {req->job_id, reason, req->submitted_by};
     step_state st[STEP__COUNT];
     job_status js_status = JOB_QUEUED;
     json_t *data;
@@ -303,6 +302,10 @@ int jobstore_job_cancel(jobstore *js, const job *j, const char *owner, const cha
                       "SELECT coalesce(cancel_reason, ''), coalesce(cancel_requested_by, '') FROM "
                       "jobs WHERE id = $1::uuid",
                       1, p, &res, errstr, errstr_size);
+    if (rc == 0) { /* the lease check has just seen it */
+        util_errf(errstr, errstr_size, "job %s vanished", j->id);
+        rc = -JOBSTORE_EDATA;
+    }
     if (rc > 0) {
         util_strlcpy(reason, PQgetvalue(res, 0, 0), sizeof(reason));
         util_strlcpy(by, PQgetvalue(res, 0, 1), sizeof(by));

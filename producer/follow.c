@@ -60,12 +60,15 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
                    strcmp(type, EVENT_STEP_SKIPPED) == 0 || strcmp(type, EVENT_STEP_FAILED) == 0) {
             size_t i;
             json_t *l;
+            /* a rollback step goes the other way (migrate_summary_line's words) */
+            int back = strncmp(jstr(data, "step"), "ROLLBACK_", 9) == 0;
             json_array_foreach(json_object_get(data, "lines"), i, l)
                 printf("%s\n", shown_lines(json_string_value(l)));
             if (strcmp(type, EVENT_STEP_FAILED) != 0)
-                printf("Migrate guest %s from %s to %s. Step %s completed successfully... "
+                printf("%s guest %s from %s to %s. Step %s completed successfully... "
                        "[%.1f s]\n",
-                       jshown(ev, "subject"), shown(src), shown(tgt), jshown(data, "step"),
+                       back ? "Roll back" : "Migrate", jshown(ev, "subject"),
+                       shown(back ? tgt : src), shown(back ? src : tgt), jshown(data, "step"),
                        (double)json_integer_value(json_object_get(data, "elapsed_ms")) / 1000.0);
         } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
             json_int_t ms = json_integer_value(json_object_get(data, "elapsed_ms"));
