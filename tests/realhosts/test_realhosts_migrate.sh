@@ -1,7 +1,9 @@
 #!/bin/bash
 # Real QEMU guests between real libvirt daemons: kvmove submit -> Kafka -> worker -> eleven steps
 # over SSH with the libvirt profile -> PostgreSQL -> events. OFFLINE there, OFFLINEFORCE back,
-# then a failure injected on the target before the commit point, recovered by `kvmove replay`.
+# then a failure injected on the target before the commit point, recovered by `kvmove replay`;
+# then `kvmove rollback` of a failed job and `kvmove cancel` at a step boundary, each putting the
+# guest back on its source, answering there with the same disk.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 H1=rh01kvm01 H2=rh01kvm02
 G=rh01vm01.example.com
@@ -129,6 +131,64 @@ check "replay: guest running on $H2 and ready (boot 4)" grep -q "^KVMOVE-READY b
 check "replay: same disk (boot counter 4)" eq 4 "$(boot_counter $SYSVOL)"
 check "replay: undefined on $H1, autostart on $H2" eq "undefined enable" "$(domstate $H1 $G) $(autostart $H2 $G)"
 check "replay: volumes on $H2 only" eq "|$CFGVOL $CFGDEV,$SYSVOL $SYSDEV" "$(attached $H1)|$(attached $H2)"
+# expect_back HOST OTHER BOOT WHAT: the guest was put back on HOST: running and answering on
+# HOST's console (boot BOOT), the same disk, autostart and volumes on HOST only.
+expect_back() {
+    local h=$1 o=$2 boot=$3 what=$4
+    check "$what: guest running on $h and ready (boot $boot)" grep -q "^KVMOVE-READY boot=$boot" <<<"$(serial $h)"
+    check "$what: same disk (boot counter $boot)" eq "$boot" "$(boot_counter $SYSVOL)"
+    check "$what: defined with autostart on $h only" eq "running enable undefined" "$(domstate $h $G) $(autostart $h $G) $(domstate $o $G)"
+    check "$what: volumes on $h only" eq "$CFGVOL $CFGDEV,$SYSVOL $SYSDEV|" "$(attached $h)|$(attached $o)"
+    check "$what: cfg volume mounted on $h" on $h mountpoint -q $LV/guests/$G
+}
+
+# 4. kvmove rollback: a failure on H1 (the target now) before the commit point, then the
+# rollback puts the guest back on H2 and starts it there.
+on $H1 sh -c "mkdir -p $LV && rm -rf $LV/volumes && touch $LV/volumes"
+lab kvmove submit --guest $G --mode offline --src $H2.example.com --tgt $H1.example.com --wait --timeout 300 >/dev/null 2>&1
+job5=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+check "rollback: the job failed at ATTACH_VOLUMES, the guest down on $H2" eq "failed|shut off" "$(sql "SELECT status FROM jobs WHERE id = '$job5'")|$(domstate $H2 $G)"
+on $H1 rm -f $LV/volumes
+out=$(lab kvmove rollback "$job5" --reason "real-host lane" --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+check "rollback: exits 0" eq 0 "$rc"
+check "rollback: a rollback attempt linked to the job" eq "rollback|succeeded" "$(sql "SELECT action, status FROM jobs WHERE replay_of = '$job5'")"
+expect_back $H2 $H1 5 rollback
+
+# 5. kvmove cancel at a step boundary: DETACH_INTERFACES waits (a shell function in H2's root
+# .bashrc, which sshd's commands source, holds `virsh domiflist` while /run/kvmove-pause
+# exists); the cancel is recorded meanwhile; the job ends cancelled at the next boundary and its
+# rollback starts the guest on H2 again.
+if on $H2 findmnt -n /root/.bashrc >/dev/null 2>&1; then
+    on $H2 sh -c 'cat >/root/.bashrc' <<'BASHRC'
+virsh() {
+    if [ "$1" = domiflist ] && [ -e /run/kvmove-pause ]; then
+        : >/run/kvmove-paused
+        while [ -e /run/kvmove-pause ]; do sleep 0.1; done
+    fi
+    command virsh "$@"
+}
+BASHRC
+    on $H2 touch /run/kvmove-pause
+    lab kvmove submit --guest $G --mode offline --src $H2.example.com --tgt $H1.example.com 2>&1 | sed 's/^/    /'
+    for _ in $(seq 600); do on $H2 test -e /run/kvmove-paused && break; sleep 0.2; done
+    job6=$(sql "SELECT id FROM jobs WHERE guest = '$G' AND action = 'migrate_guest' ORDER BY created_at DESC LIMIT 1")
+    check "cancel: the job waits in DETACH_INTERFACES" eq running "$(sql "SELECT status FROM job_steps WHERE job_id = '$job6' AND step = 'DETACH_INTERFACES'")"
+    out=$(lab kvmove --json cancel "$job6" --reason "real-host lane" --wait --timeout 60 2>&1)
+    check "cancel: requested" eq requested "$(jq -r .outcome <<<"$out" 2>/dev/null)"
+    on $H2 rm -f /run/kvmove-pause
+    for _ in $(seq 600); do [[ $(sql "SELECT status FROM jobs WHERE id = '$job6'") == cancelled ]] && break; sleep 0.2; done
+    check "cancel: the job ended cancelled" eq cancelled "$(sql "SELECT status FROM jobs WHERE id = '$job6'")"
+    rb=$(sql "SELECT id FROM jobs WHERE action = 'rollback' AND replay_of = '$job6'")
+    for _ in $(seq 1500); do [[ $(sql "SELECT status FROM jobs WHERE id = '${rb:-00000000-0000-0000-0000-000000000000}'") =~ ^(succeeded|failed)$ ]] && break; sleep 0.2; done
+    check "cancel: its rollback succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '${rb:-00000000-0000-0000-0000-000000000000}'")"
+    expect_back $H2 $H1 6 cancel
+    on $H2 sh -c ': >/root/.bashrc'
+else
+    check "cancel: H2's /root/.bashrc is the host's own (bind-mounted) file" false
+fi
+
 for _ in $(seq 50); do [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break; sleep 0.1; done
 check "all jobs: every event published" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")"
 rh_log "measured on real QEMU (TCG): OFFLINE ${total1} ms (downtime ${down1} ms), OFFLINEFORCE ${total2} ms (downtime ${down2} ms), lane $((SECONDS - t_setup)) s"
