@@ -15,9 +15,11 @@ static const char *const right_names[AUTHZ__COUNT] = {
 #define ANY_MODE (-1)
 
 /* Which rights a request needs: the first row that matches its action and mode. Another action
- * (cancel, dry_run, cleanup, ...) adds its rows here. evacuate, cleanup and dry_run are granted
- * and stored already; no request the worker takes needs them yet (kvmove evacuate publishes
- * migrate_guest requests; cleanup and dry-run probing still run in the CLI). */
+ * adds its rows here. Cancelling or rolling back a job changes hosts as a migration does
+ * (migrate); moving an evacuation's guests back is an evacuation's work (evacuate). cleanup and
+ * dry_run are granted and stored already; no request the worker takes needs them yet (kvmove
+ * evacuate publishes migrate_guest requests; cleanup and dry-run probing still run in the
+ * CLI). */
 static const struct {
     request_action action;
     int mode; /* migrate_mode, or ANY_MODE */
@@ -29,6 +31,9 @@ static const struct {
     {ACTION_MIGRATE_GUEST, MODE_OFFLINE, R(AUTHZ_MIGRATE), "migrate guests"},
     {ACTION_REPLAY, MODE_OFFLINEFORCE, R(AUTHZ_MIGRATE) | R(AUTHZ_FORCE), "force migrations"},
     {ACTION_REPLAY, MODE_OFFLINE, R(AUTHZ_MIGRATE), "migrate guests"},
+    {ACTION_CANCEL, ANY_MODE, R(AUTHZ_MIGRATE), "cancel migrations"},
+    {ACTION_ROLLBACK, ANY_MODE, R(AUTHZ_MIGRATE), "roll back migrations"},
+    {ACTION_RETURN, ANY_MODE, R(AUTHZ_MIGRATE) | R(AUTHZ_EVACUATE), "return evacuated guests"},
 };
 
 const char *authz_right_name(authz_right r)

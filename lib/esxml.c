@@ -807,6 +807,82 @@ static int read_exascale(ctx *c, xmlNodePtr exascale)
     return name_get(c, f, CHK_LABEL, "the Exascale cluster", &c->v->xs_vault);
 }
 
+/* <clusters>: each <cluster id=...> has a <clusterName> and the <machines> (guests) that form it;
+ * a guest belongs to at most one VM cluster. Read after the machines (the references are to
+ * guests). */
+static int read_clusters(ctx *c, xmlNodePtr clusters)
+{
+    static const char *const fields[] = {"clusterName", "machines"};
+    static const char *const attrs[] = {"id", NULL};
+    static const char *const none[] = {NULL};
+    esxml_views *v = c->v;
+    name_index ids, names;
+    xmlNodePtr k, f[2], r;
+    size_t n;
+
+    if (clusters == NULL)
+        return 0;
+    if (attrs_only(c, clusters, none, "the system") < 0 ||
+        list_count(c, clusters, "cluster", "the system", &n) < 0)
+        return -1;
+    if (index_init(v, &ids, n, 0) < 0 || index_init(v, &names, n, 0) < 0)
+        return fail_oom(c);
+    for (k = clusters->children; k != NULL; k = k->next) {
+        const char *id, *name;
+        char what[200];
+        size_t members = 0;
+
+        if (!is_elem(k, "cluster"))
+            continue;
+        if (attrs_only(c, k, attrs, "<clusters>") < 0 ||
+            attr_get(c, k, "id", CHK_ID, "a VM cluster", &id) < 0)
+            return -1;
+        snprintf(what, sizeof(what), "VM cluster %s", id);
+        if (index_put(&ids, id, 0) != NONE)
+            return fail(c, k, "VM cluster id %s is defined twice", id);
+        if (children_collect(c, k, fields, 2, f, NULL, what) < 0)
+            return -1;
+        if (f[0] == NULL)
+            return fail(c, k, "%s has no <clusterName>", what);
+        if (f[1] == NULL)
+            return fail(c, k, "%s has no <machines>", what);
+        if (name_get(c, f[0], CHK_LABEL, what, &name) < 0)
+            return -1;
+        if (index_put(&names, name, 0) != NONE)
+            return fail(c, f[0], "VM cluster name %s is used twice", name);
+        if (children_collect(c, f[1], NULL, 0, NULL, "machine", what) < 0)
+            return -1;
+        for (r = f[1]->children; r != NULL; r = r->next) {
+            const char *ref;
+            size_t m;
+            esxml_guest *g;
+
+            if (!is_elem(r, "machine"))
+                continue;
+            if (attrs_only(c, r, attrs, what) < 0 || attr_get(c, r, "id", CHK_ID, what, &ref) < 0 ||
+                children_collect(c, r, NULL, 0, NULL, NULL, what) < 0)
+                return -1;
+            m = index_get(&v->machine_ids, ref);
+            if (m == NONE)
+                return fail(c, r,
+                            "%s names machine %s, which is not defined in es.xml (<machines>)",
+                            what, ref);
+            if (MACHINE_IS_HOST(m))
+                return fail(c, r, "%s names machine %s, which is a KVM host, not a guest", what,
+                            ref);
+            g = &v->guests[MACHINE_POS(m)];
+            if (g->vm_cluster != NULL)
+                return fail(c, r, "guest %s is in two VM clusters, %s and %s", g->hostname,
+                            g->vm_cluster, name);
+            g->vm_cluster = name;
+            members++;
+        }
+        if (members == 0)
+            return fail(c, f[1], "<machines> of %s is empty", what);
+    }
+    return 0;
+}
+
 static int read_actions(ctx *c, xmlNodePtr actions)
 {
     static const char *const fields[] = {"subCommand"};
@@ -1152,11 +1228,11 @@ static int read_machines(ctx *c, xmlNodePtr machines, defs *d)
 static int views_build(xmlDocPtr doc, const char *src, esxml_views **out, char *errstr,
                        size_t errstr_size)
 {
-    static const char *const sections[] = {"machines", "networks", "storage", "exascale",
-                                           "actions"};
+    static const char *const sections[] = {"machines", "networks", "storage",
+                                           "exascale", "clusters", "actions"};
     static const char *const attrs[] = {"name", "deploymentType", NULL};
     ctx c = {src, NULL, errstr, errstr_size};
-    xmlNodePtr root = xmlDocGetRootElement(doc), s[5];
+    xmlNodePtr root = xmlDocGetRootElement(doc), s[6];
     const char *kind;
     defs d;
     char esc[400];
@@ -1186,7 +1262,7 @@ static int views_build(xmlDocPtr doc, const char *src, esxml_views **out, char *
              escape(kind, esc, sizeof(esc)));
         goto fail;
     }
-    if (children_collect(&c, root, sections, 5, s, NULL, "the system") < 0)
+    if (children_collect(&c, root, sections, 6, s, NULL, "the system") < 0)
         goto fail;
     if (s[0] == NULL) {
         fail(&c, root, "<engineeredSystem> has no <machines>");
@@ -1194,7 +1270,7 @@ static int views_build(xmlDocPtr doc, const char *src, esxml_views **out, char *
     }
     if (read_networks(&c, s[1], c.v->cloud, &d) < 0 || read_storage(&c, s[2], &d) < 0 ||
         read_exascale(&c, s[3]) < 0 || read_machines(&c, s[0], &d) < 0 ||
-        read_actions(&c, s[4]) < 0)
+        read_clusters(&c, s[4]) < 0 || read_actions(&c, s[5]) < 0)
         goto fail;
     *out = c.v;
     return 0;
@@ -1719,6 +1795,13 @@ int esxml_bridge_in_use(const esxml *doc, const esxml_host *host, const esxml_gu
         }
     }
     return 0;
+}
+
+int esxml_vm_cluster_peers(const esxml_guest *a, const esxml_guest *b)
+{
+    /* Cluster names are unique in a document (read_clusters); ids say "another guest". */
+    return a != NULL && b != NULL && a->vm_cluster != NULL && b->vm_cluster != NULL &&
+           strcmp(a->id, b->id) != 0 && strcmp(a->vm_cluster, b->vm_cluster) == 0;
 }
 
 const esxml_host *esxml_guest_host(const esxml *doc, const esxml_guest *guest)

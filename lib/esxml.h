@@ -31,6 +31,7 @@ typedef struct esxml_guest {
     const esxml_network *networks;
     size_t n_networks;
     int liveupdate_pending; /* outstanding Exadata Live Update work */
+    const char *vm_cluster; /* clusterName of the VM cluster (<clusters>) it belongs to, or NULL */
 } esxml_guest;
 
 typedef struct esxml_host {
@@ -119,6 +120,11 @@ const esxml_host *esxml_guest_host(const esxml *doc, const esxml_guest *guest);
  * cleanup removes a bridge another guest there still needs. Bridge names compare exactly. */
 int esxml_bridge_in_use(const esxml *doc, const esxml_host *host, const esxml_guest *except,
                         const char *bridge);
+
+/* 1 if A and B are two different guests of one VM cluster (es.xml <clusters>: e.g. the nodes of
+ * a RAC cluster, which run one per KVM host), else 0 (also for NULL). The one rule for VM cluster
+ * anti-affinity. */
+int esxml_vm_cluster_peers(const esxml_guest *a, const esxml_guest *b);
 
 size_t esxml_action_count(const esxml *doc);
 const esxml_action *esxml_action_at(const esxml *doc, size_t i);

@@ -21,6 +21,11 @@
 /* OFFLINEFORCE left source-side work on an unreachable host (the stale copy), and its end. */
 #define EVENT_CLEANUP_PENDING "cleanup.pending"
 #define EVENT_CLEANUP_COMPLETED "cleanup.completed"
+/* kvmove cancel was recorded for the job (it stops at its next step boundary, or completes
+ * forward past the commit point), and the job ended cancelled (a rollback attempt follows when
+ * it had changed a host). */
+#define EVENT_JOB_CANCEL_REQUESTED "job.cancel_requested"
+#define EVENT_JOB_CANCELLED "job.cancelled"
 
 /* Builds a CloudEvent: specversion "1.0", a fresh UUID id, source "/kvmove/worker/SOURCE",
  * type "io.kvmove.TYPE", time now (RFC 3339, ms, UTC), subject GUEST, datacontenttype

@@ -170,11 +170,15 @@ typedef enum {
 } jobstore_intake;
 
 /* Records a validated request as a job, idempotently on its request id, in one transaction
- * with its job.accepted (or job.rejected) event. A second active job for the same guest is
- * rejected naming the job that holds the guest. A replay names an earlier job: the new job
- * copies its guest, mode and hosts, links to it (replay_of, attempt + 1) and runs from the
- * earlier job's failed step, from_step, or the single step. MEMORY_MB/VCPUS are reserved on
- * the target while the job is active (0 when unknown). SOURCE names the event source.
+ * with its job.accepted (or job.rejected) event. A cancel is recorded in cancel_requests
+ * (JOBSTORE_CREATED when accepted: a queued job that never ran is cancelled at once, a started
+ * one is marked to stop at its next step boundary; JOBSTORE_REJECTED for a job that has ended
+ * or does not exist). A rollback becomes a job of the rollback steps linked to the job it
+ * undoes (rejected when that job is active, past its commit point, or changed nothing). A second
+ * active job for the same guest is rejected naming the job that holds the guest. A replay names an
+ * earlier job: the new job copies its guest, mode and hosts, links to it (replay_of, attempt + 1)
+ * and runs from the earlier job's failed step, from_step, or the single step. MEMORY_MB/VCPUS are
+ * reserved on the target while the job is active (0 when unknown). SOURCE names the event source.
  * Returns 0 and *RESULT, or a negative code (errstr). */
 int jobstore_intake_request(jobstore *js, const request *req, long memory_mb, int vcpus,
                             const char *source, jobstore_intake *result, char *errstr,
@@ -198,11 +202,16 @@ typedef struct job {
     migrate_mode mode;
     long config_version;              /* 0 = newest at claim time */
     char system[JOBSTORE_SYSTEM_MAX]; /* es.xml system of the guest ("" = not known at intake) */
-    int included[STEP__COUNT];        /* 1 if the step belongs to this job */
-    step_state state[STEP__COUNT];    /* as recorded */
+    int included[STEP__ALL];          /* 1 if the step belongs to this job */
+    step_state state[STEP__ALL];      /* as recorded */
     int takeover;                     /* 1 if claimed before (its worker died or handed it back) */
     int more;                         /* set by the claim: another job was claimable too */
     int sequential;                   /* 1: the spec's order, one operation at a time */
+    request_action action;            /* migrate_guest, replay, rollback (its steps: rollback) */
+    int target_stopped;               /* submit --target-state=stopped */
+    int on_failure_rollback;          /* submit --on-failure=rollback */
+    int allow_colocation;             /* submit --allow-colocation (VM cluster anti-affinity) */
+    char reason[REQUEST_REASON_MAX];  /* the operator's --reason ("" = none) */
 } job;
 
 /* Claims the oldest queued job, or a running job whose lease expired, for OWNER with a lease
@@ -254,13 +263,78 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
 int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *done, char *errstr,
                               size_t errstr_size);
 /* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
- * with -JOBSTORE_EINVALID), releasing the lease, with its job.succeeded / job.failed event. When
+ * with -JOBSTORE_EINVALID), releasing the lease, with its job.succeeded / job.failed event. A
+ * job submitted with --on-failure=rollback that fails before its commit point gets its rollback
+ * job in the same transaction (named in job.failed as rollback_job_id). When
  * DEPLOY is not NULL, the es.xml change it describes (the deployed migration) is applied to the
  * newest version of its system under the system's lock, in the same transaction
  * (jobstore_config_update's rules): the job ends and es.xml records it, or neither. */
 int jobstore_job_finish(jobstore *js, const job *j, job_status status, const char *error,
                         long elapsed_ms, const jobstore_config_change *deploy, const char *owner,
                         const char *source, char *errstr, size_t errstr_size);
+
+/* ---- cancel and rollback (jobstore_cancel.c) ---- */
+
+/* 1 when a cancel of J was requested (kvmove cancel of a job that had started), 0 when not, or
+ * negative. Cheap: the executor asks at every step boundary. */
+int jobstore_job_cancel_pending(jobstore *js, const job *j, char *errstr, size_t errstr_size);
+/* Stops OWNER's job J at a step boundary for the cancel requested: when J (with the attempts it
+ * resumes) has not reached its commit point, it ends cancelled, with its job.cancelled event,
+ * and - when one of its steps changed a host - a rollback job (a new attempt linked to J, its
+ * job.accepted event) that puts the guest back on its source, in the same transaction; its id
+ * goes to ROLLBACK_ID (REQUEST_UUID_LEN bytes; "" when nothing needed undoing). AT says where
+ * ("before ATTACH_VOLUMES"). Returns 1 when J was cancelled, 0 when it is past its commit point
+ * (it completes forward; nothing changed), or negative. */
+int jobstore_job_cancel(jobstore *js, const job *j, const char *owner, const char *source,
+                        const char *at, char *rollback_id, char *errstr, size_t errstr_size);
+
+/* The outcome of cancel request REQUEST_ID as JSON {request_id, job_id, outcome (cancelled,
+ * requested, rejected), message, reason, requested_by, created_at, job_status, rollback_job_id}
+ * (new reference). Returns 1 with *OUT, 0 when it is not recorded (yet), or negative. */
+int jobstore_cancel_get_json(jobstore *js, const char *request_id, json_t **out, char *errstr,
+                             size_t errstr_size);
+
+/* VM cluster anti-affinity, serialised: under the lock of J's system (or the claim lock when
+ * the system is not known), confirms J's target unless another active job already confirmed
+ * bringing one of the N guests PEERS (the other members of J's guest's VM cluster, in any case)
+ * to the same host; then J's placed_at is set. Two concurrent moves of two members to one host:
+ * the first to confirm wins, the other is told which job holds the host (HOLDER,
+ * REQUEST_UUID_LEN bytes, and PEER, REQUEST_NAME_MAX bytes). Returns 1 when confirmed, 0 when
+ * refused, or negative. */
+int jobstore_job_place(jobstore *js, const job *j, const char *owner, const char *const *peers,
+                       size_t n, char *holder, char *peer, char *errstr, size_t errstr_size);
+
+/* ---- the maintenance round trip (jobstore_evacuation.c) ---- */
+
+/* One guest of an evacuation: where kvmove evacuate put it (TO_HOST "" = nowhere: MESSAGE says
+ * why) and the request id of its move (JOB_ID, "" when none was published). */
+typedef struct jobstore_evacuation_move {
+    char guest[REQUEST_NAME_MAX];
+    char from_host[REQUEST_NAME_MAX];
+    char to_host[REQUEST_NAME_MAX];
+    char job_id[REQUEST_UUID_LEN];
+    char message[600];
+} jobstore_evacuation_move;
+
+/* Records an evacuation of HOST (of SYSTEM, may be NULL) with REASON (may be NULL) and its N
+ * MOVES, in one transaction. *ID gets its id (the requests of its moves carry it). */
+int jobstore_evacuation_add(jobstore *js, const char *host, const char *system, const char *reason,
+                            const char *requested_by, const jobstore_evacuation_move *moves,
+                            size_t n, long *id, char *errstr, size_t errstr_size);
+/* The evacuations of HOST (NULL = every host, any case), newest first, as a JSON array of {id,
+ * host, system, reason, requested_by, created_at, returned_at, moves: [{guest, from_host,
+ * to_host, job_id, status, message, return_job_id, return_status}]} (new reference). */
+int jobstore_evacuations_json(jobstore *js, const char *host, json_t **out, char *errstr,
+                              size_t errstr_size);
+/* The newest evacuation of HOST not returned yet (*ID, 0 when none) and, as a JSON array of
+ * {guest, from_host, to_host, job_id} in *MOVES (new reference), its moves whose job succeeded
+ * and that have not been moved back (no return job, or one that did not succeed). */
+int jobstore_evacuation_returnable(jobstore *js, const char *host, long *id, json_t **moves,
+                                   char *errstr, size_t errstr_size);
+/* Records JOB_ID as the move back of GUEST of evacuation ID; with GUEST NULL, marks the
+ * evacuation returned (its guests are back). */
+int jobstore_evacuation_returned(jobstore *js, long id, const char *guest, const char *job_id,
+                                 char *errstr, size_t errstr_size);
 
 /* ---- pending source-side cleanups (OFFLINEFORCE fencing of the stale copy) ---- */
 
@@ -303,6 +377,10 @@ int jobstore_cleanup_blocking(jobstore *js, const job *j, jobstore_cleanup *out,
 int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, const char *output,
                             const char *error, const char *source, char *errstr,
                             size_t errstr_size);
+/* Records REASON (kvmove cleanup --reason) on the pending cleanups of GUEST on HOST (either NULL
+ * = any; in any case): stored as done_reason and carried in their cleanup.completed events. */
+int jobstore_cleanup_reason(jobstore *js, const char *host, const char *guest, const char *reason,
+                            char *errstr, size_t errstr_size);
 /* Pending cleanups for GUEST on HOST (either may be NULL = any; names in any case), as a JSON
  * array. */
 int jobstore_cleanups_json(jobstore *js, const char *host, const char *guest, json_t **out,

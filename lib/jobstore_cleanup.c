@@ -128,16 +128,22 @@ int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, 
     if ((rc = jobstore_text(output, &out, errstr, errstr_size)) == 0 &&
         (rc = jobstore_text(error, &err, errstr, errstr_size)) == 0 && done) {
         const char *p[2] = {id, out};
-        rc = jobstore_cmd(js, "finish cleanup",
+        PGresult *res = NULL;
+        /* done_reason: the operator's kvmove cleanup --reason, when one was given. */
+        rc = jobstore_row(js, "finish cleanup",
                           "UPDATE host_cleanups SET status = 'done', done_at = now(), attempts = "
-                          "attempts + 1, output = $2, last_error = '' WHERE id = $1::bigint",
-                          2, p, NULL, errstr, errstr_size);
-        if (rc == 0)
-            rc =
-                jobstore_outbox_add(js, cl->job_id, cl->guest, EVENT_CLEANUP_COMPLETED, source,
-                                    json_pack("{s:s,s:s,s:s}", "host", cl->host, "guest", cl->guest,
-                                              "message", "stale copy removed from the source host"),
-                                    errstr, errstr_size);
+                          "attempts + 1, output = $2, last_error = '' WHERE id = $1::bigint "
+                          "RETURNING coalesce(done_reason, '')",
+                          2, p, &res, errstr, errstr_size);
+        if (rc > 0) {
+            json_t *data = json_pack("{s:s,s:s,s:s}", "host", cl->host, "guest", cl->guest,
+                                     "message", "stale copy removed from the source host");
+            if (PQgetvalue(res, 0, 0)[0])
+                json_object_set_new(data, "reason", json_string(PQgetvalue(res, 0, 0)));
+            PQclear(res);
+            rc = jobstore_outbox_add(js, cl->job_id, cl->guest, EVENT_CLEANUP_COMPLETED, source,
+                                     data, errstr, errstr_size);
+        }
     } else if (rc == 0) {
         const char *p[2] = {id, err};
         rc = jobstore_cmd(js, "count cleanup attempt",
@@ -149,4 +155,21 @@ int jobstore_cleanup_finish(jobstore *js, const jobstore_cleanup *cl, int done, 
     free(err);
     /* ends the transaction jobstore_cleanup_next opened */
     return jobstore_end(js, rc, errstr, errstr_size);
+}
+
+int jobstore_cleanup_reason(jobstore *js, const char *host, const char *guest, const char *reason,
+                            char *errstr, size_t errstr_size)
+{
+    char *why = NULL;
+    int rc = jobstore_text(reason, &why, errstr, errstr_size);
+    const char *p[3] = {host, guest, why};
+
+    if (rc == 0)
+        rc = jobstore_cmd(js, "record cleanup reason",
+                          "UPDATE host_cleanups SET done_reason = $3 WHERE status = 'pending' AND "
+                          "($1::text IS NULL OR lower(host) = lower($1)) AND ($2::text IS NULL OR "
+                          "lower(guest) = lower($2))",
+                          3, p, NULL, errstr, errstr_size);
+    free(why);
+    return rc;
 }

@@ -27,6 +27,7 @@ typedef struct intake_job {
     char mem[32], cpus[16], attempt[16], cfg[32];
     char system[JOBSTORE_SYSTEM_MAX]; /* "" = not known */
     const char *sequential;
+    const char *on_failure, *target_state; /* "stop"/"rollback", "running"/"stopped" */
     int included[STEP__COUNT];
     char reason[600];              /* why the request is rejected ("" = it is not) */
     char holder[REQUEST_UUID_LEN]; /* the active job holding the guest, if that is why */
@@ -47,6 +48,8 @@ static void from_request(const request *req, long memory_mb, int vcpus, intake_j
     snprintf(ij->cfg, sizeof(ij->cfg), "%ld", req->config_version);
     util_strlcpy(ij->system, req->system, sizeof(ij->system));
     ij->sequential = req->sequential ? "true" : "false";
+    ij->on_failure = req->on_failure_rollback ? "rollback" : "stop";
+    ij->target_state = req->target_stopped ? "stopped" : "running";
     for (s = 0; s < STEP__COUNT; s++)
         ij->included[s] = !req->has_step || req->step == (step_id)s;
 }
@@ -58,8 +61,8 @@ static int replay_plan(jobstore *js, const request *req, const char *orig_status
 {
     const char *p[1] = {req->job_id};
     PGresult *res;
-    int orig_inc[STEP__COUNT] = {0}, start = -1, i, s, rc;
-    step_state st[STEP__COUNT];
+    int orig_inc[STEP__ALL] = {0}, start = -1, i, s, rc;
+    step_state st[STEP__ALL];
 
     rc = jobstore_run(js, "read replayed steps",
                       "SELECT step, status FROM job_steps WHERE job_id = $1", 1, p, PGRES_TUPLES_OK,
@@ -113,12 +116,13 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
     job_status status = JOB_QUEUED;
     int rc;
 
-    rc =
-        jobstore_row(js, "find replayed job",
-                     "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
-                     "coalesce(config_version, 0), sequential, coalesce(system_name, '') FROM jobs "
-                     "WHERE id = $1::uuid",
-                     1, p, &res, errstr, errstr_size);
+    rc = jobstore_row(js, "find replayed job",
+                      "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
+                      "coalesce(config_version, 0), sequential, coalesce(system_name, ''), "
+                      "on_failure, target_state, action, (SELECT r.id FROM jobs r WHERE "
+                      "r.action = 'rollback' AND r.replay_of = jobs.id AND r.status IN "
+                      "('queued', 'running', 'succeeded') LIMIT 1) FROM jobs WHERE id = $1::uuid",
+                      1, p, &res, errstr, errstr_size);
     if (rc == 0)
         util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
                   req->job_id);
@@ -138,8 +142,20 @@ static int from_replayed(jobstore *js, const request *req, intake_job *ij, char 
     if (!req->sequential)
         ij->sequential = PQgetvalue(res, 0, 9)[0] == 't' ? "true" : "false";
     util_strlcpy(ij->system, PQgetvalue(res, 0, 10), sizeof(ij->system));
+    if (!req->has_on_failure)
+        ij->on_failure = strcmp(PQgetvalue(res, 0, 11), "rollback") == 0 ? "rollback" : "stop";
+    if (!req->has_target_state)
+        ij->target_state = strcmp(PQgetvalue(res, 0, 12), "stopped") == 0 ? "stopped" : "running";
     job_status_from_string(st, &status);
-    if (!job_status_is_final(status))
+    if (strcmp(PQgetvalue(res, 0, 13), "rollback") == 0)
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s is a rollback; run it again with 'kvmove rollback %s'", req->job_id,
+                  req->job_id);
+    else if (!PQgetisnull(res, 0, 14) || status == JOB_CANCELLED)
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s was %s (its guest goes back to its source); submit a new request",
+                  req->job_id, status == JOB_CANCELLED ? "cancelled" : "rolled back");
+    else if (!job_status_is_final(status))
         util_errf(ij->reason, sizeof(ij->reason),
                   "job %s is still %s; wait for it to end before replaying it", req->job_id, st);
     else if (status == JOB_REJECTED)
@@ -185,12 +201,11 @@ static int insert_rejected(jobstore *js, const request *req, const intake_job *i
     int rc = jobstore_text(ij->reason, &reason, errstr, errstr_size);
 
     if (rc == 0) {
-        const char *p[9] = {
-            req->request_id, req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
-            ij->guest,       mode_to_string(ij->mode),
-            ij->src,         ij->tgt,
-            reason,          req->submitted_by,
-            reqjson};
+        const char *p[9] = {req->request_id, request_action_to_string(req->action),
+                            ij->guest,       mode_to_string(ij->mode),
+                            ij->src,         ij->tgt,
+                            reason,          req->submitted_by,
+                            reqjson};
         rc = jobstore_cmd(
             js, "record rejected job",
             "INSERT INTO jobs (id, request_id, action, guest, mode, src_host, tgt_host, status, "
@@ -213,10 +228,11 @@ static int insert_rejected(jobstore *js, const request *req, const intake_job *i
 static int insert_job(jobstore *js, const request *req, const intake_job *ij, const char *source,
                       const char *reqjson, char *errstr, size_t errstr_size)
 {
-    const char *p[17] = {req->request_id,
+    char evac[32];
+    const char *p[22] = {req->request_id,
                          req->action == ACTION_REPLAY ? req->job_id : NULL,
                          ij->attempt,
-                         req->action == ACTION_REPLAY ? "replay" : "migrate_guest",
+                         request_action_to_string(req->action),
                          ij->guest,
                          mode_to_string(ij->mode),
                          ij->src,
@@ -229,18 +245,25 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
                          req->submitted_by,
                          reqjson,
                          ij->sequential,
-                         ij->system[0] ? ij->system : NULL};
+                         ij->system[0] ? ij->system : NULL,
+                         req->reason[0] ? req->reason : NULL,
+                         ij->on_failure,
+                         ij->target_state,
+                         req->allow_colocation ? "true" : "false",
+                         req->evacuation > 0 ? evac : NULL};
     json_t *data;
     int s, rc;
 
+    snprintf(evac, sizeof(evac), "%ld", req->evacuation);
     rc = jobstore_cmd(js, "insert job",
                       "INSERT INTO jobs (id, request_id, replay_of, attempt, action, guest, mode, "
                       "src_host, tgt_host, only_step, from_step, config_version, memory_mb, "
-                      "vcpus, status, submitted_by, request, sequential, system_name) VALUES "
+                      "vcpus, status, submitted_by, request, sequential, system_name, reason, "
+                      "on_failure, target_state, allow_colocation, evacuation_id) VALUES "
                       "($1::uuid, $1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
                       "$11::bigint, $12::bigint, $13::integer, 'queued', $14, $15::jsonb, "
-                      "$16::boolean, $17)",
-                      17, p, NULL, errstr, errstr_size);
+                      "$16::boolean, $17, $18, $19, $20, $21::boolean, $22::bigint)",
+                      22, p, NULL, errstr, errstr_size);
     for (s = 0; s < STEP__COUNT && rc == 0; s++) {
         char seq[8];
         const char *q[3] = {req->request_id, step_to_string((step_id)s), seq};
@@ -262,11 +285,70 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
         json_object_set_new(data, "replay_of", json_string(req->job_id));
     /* who asked: the signing key's identity once the worker verified it (auth.required) */
     json_object_set_new(data, "submitted_by", json_string(req->submitted_by));
+    if (req->reason[0])
+        json_object_set_new(data, "reason", json_string(req->reason));
+    if (strcmp(ij->on_failure, "rollback") == 0)
+        json_object_set_new(data, "on_failure", json_string(ij->on_failure));
+    if (strcmp(ij->target_state, "stopped") == 0)
+        json_object_set_new(data, "target_state", json_string(ij->target_state));
+    if (req->allow_colocation)
+        json_object_set_new(data, "allow_colocation", json_true());
+    if (req->evacuation > 0)
+        json_object_set_new(data, "evacuation", json_integer(req->evacuation));
+    if (req->action == ACTION_RETURN)
+        json_object_set_new(data, "action", json_string("return"));
     rc = jobstore_outbox_add(js, req->request_id, ij->guest, EVENT_JOB_ACCEPTED, source, data,
                              errstr, errstr_size);
     if (rc == 0)
         rc = jobstore_cmd(js, "notify", "NOTIFY kvmove_jobs", 0, NULL, NULL, errstr, errstr_size);
     return rc;
+}
+
+/* kvmove rollback JOB: a rollback job of JOB, or the reason it cannot have one in IJ->reason. */
+static int rollback_once(jobstore *js, const request *req, const char *source, const char *reqjson,
+                         intake_job *ij, char *errstr, size_t errstr_size)
+{
+    const char *p[1] = {req->job_id};
+    char id[REQUEST_UUID_LEN], made[REQUEST_UUID_LEN];
+    PGresult *res;
+    job_status status = JOB_QUEUED;
+    int rc;
+
+    /* A rollback of a rollback job undoes the job that one undid. */
+    rc = jobstore_row(js, "find the job to roll back",
+                      "SELECT o.status, o.guest, o.mode, o.src_host, o.tgt_host, (SELECT r.id FROM "
+                      "jobs r WHERE r.action = 'rollback' AND r.replay_of = o.id AND r.status = "
+                      "'succeeded' LIMIT 1), o.id FROM jobs j JOIN jobs o ON o.id = CASE WHEN "
+                      "j.action = 'rollback' THEN j.replay_of ELSE j.id END WHERE j.id = $1::uuid",
+                      1, p, &res, errstr, errstr_size);
+    if (rc == 0)
+        util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
+                  req->job_id);
+    if (rc <= 0)
+        return rc;
+    job_status_from_string(PQgetvalue(res, 0, 0), &status);
+    util_strlcpy(ij->guest, PQgetvalue(res, 0, 1), sizeof(ij->guest));
+    mode_from_string(PQgetvalue(res, 0, 2), &ij->mode);
+    util_strlcpy(ij->src, PQgetvalue(res, 0, 3), sizeof(ij->src));
+    util_strlcpy(ij->tgt, PQgetvalue(res, 0, 4), sizeof(ij->tgt));
+    util_strlcpy(id, PQgetvalue(res, 0, 6), sizeof(id));
+    if (!job_status_is_final(status))
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s is still %s; cancel it ('kvmove cancel %s') rather than roll it back", id,
+                  PQgetvalue(res, 0, 0), id);
+    else if (status == JOB_REJECTED)
+        util_errf(ij->reason, sizeof(ij->reason), "job %s was rejected and never ran", id);
+    else if (!PQgetisnull(res, 0, 5))
+        util_errf(ij->reason, sizeof(ij->reason), "job %s was rolled back already (by job %s)", id,
+                  PQgetvalue(res, 0, 5));
+    PQclear(res);
+    if (ij->reason[0] == '\0' && (rc = find_holder(js, ij, errstr, errstr_size)) < 0)
+        return rc;
+    if (ij->reason[0] != '\0')
+        return 0;
+    return jobstore_rollback_add(js, id, req->request_id, req->reason, req->submitted_by, source,
+                                 reqjson, made, ij->reason, sizeof(ij->reason), errstr,
+                                 errstr_size);
 }
 
 /* One try inside the caller's transaction. */
@@ -279,6 +361,8 @@ static int intake_once(jobstore *js, const request *req, long memory_mb, int vcp
     long dup = 0;
     int rc;
 
+    if (req->action == ACTION_CANCEL)
+        return jobstore_cancel_intake(js, req, source, result, errstr, errstr_size);
     from_request(req, memory_mb, vcpus, &ij);
     rc = jobstore_value(js, "find request", "SELECT count(*) FROM jobs WHERE request_id = $1::uuid",
                         1, idp, &dup, errstr, errstr_size);
@@ -286,7 +370,15 @@ static int intake_once(jobstore *js, const request *req, long memory_mb, int vcp
         *result = JOBSTORE_DUPLICATE;
         return rc;
     }
-    if (req->action == ACTION_REPLAY && (rc = from_replayed(js, req, &ij, errstr, errstr_size)) < 0)
+    if (req->action == ACTION_ROLLBACK) {
+        if ((rc = rollback_once(js, req, source, reqjson, &ij, errstr, errstr_size)) < 0)
+            return rc;
+        if (ij.reason[0] == '\0') {
+            *result = JOBSTORE_CREATED;
+            return 0;
+        }
+    } else if (req->action == ACTION_REPLAY &&
+               (rc = from_replayed(js, req, &ij, errstr, errstr_size)) < 0)
         return rc;
     if (ij.reason[0] == '\0' && (rc = find_holder(js, &ij, errstr, errstr_size)) < 0)
         return rc;

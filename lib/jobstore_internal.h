@@ -120,4 +120,24 @@ typedef struct job_change {
  * refuses, and a row that is not in C->from. */
 int jobstore_job_change(jobstore *js, const job_change *c, char *errstr, size_t errstr_size);
 
+/* ---- cancel and rollback (jobstore_cancel.c) ---- */
+
+/* The state of each migration step of JOB_ID across its attempts (the job and the ones it
+ * resumes): the newest attempt's record of it, STEP_PENDING for a step none had. */
+int jobstore_chain_states(jobstore *js, const char *job_id, step_state state[STEP__COUNT],
+                          char *errstr, size_t errstr_size);
+/* Inside the caller's transaction: a queued rollback job (id ID, or a fresh one when NULL) of
+ * the job UNDONE (a rollback job names the job it undoes), with the rollback steps
+ * migrate_rollback_plan picks, REASON and REQUESTED_BY, REQJSON as its request (NULL: none),
+ * and its job.accepted event. Its id goes to OUT_ID (REQUEST_UUID_LEN bytes). When there is no
+ * rollback to make (UNDONE does not exist, is past its commit point, changed no host), WHY says
+ * so, OUT_ID is "" and 0 is returned. */
+int jobstore_rollback_add(jobstore *js, const char *undone, const char *id, const char *reason,
+                          const char *requested_by, const char *source, const char *reqjson,
+                          char *out_id, char *why, size_t why_size, char *errstr,
+                          size_t errstr_size);
+/* Intake of a cancel request inside the caller's transaction (jobstore_intake_request). */
+int jobstore_cancel_intake(jobstore *js, const request *req, const char *source,
+                           jobstore_intake *result, char *errstr, size_t errstr_size);
+
 #endif

@@ -27,15 +27,17 @@ int jobstore_job_change(jobstore *js, const job_change *c, char *errstr, size_t 
     snprintf(ls, sizeof(ls), "%d", c->lease_s);
     /* A running job has a lease, any other has none; started_at is the first claim,
      * finished_at the end. */
-    rc = jobstore_cmd(js, "change job status",
-                      "UPDATE jobs SET status = $3, lease_owner = CASE WHEN $3 = 'running' THEN "
-                      "$4 END, lease_expires = CASE WHEN $3 = 'running' THEN now() + "
-                      "make_interval(secs => $5::integer) END, started_at = CASE WHEN $3 = "
-                      "'running' THEN coalesce(started_at, now()) ELSE started_at END, "
-                      "finished_at = CASE WHEN $3 IN ('succeeded', 'failed') THEN now() END, "
-                      "error = CASE WHEN $3 = 'failed' THEN $6 ELSE error END WHERE id = $1::uuid "
-                      "AND status = $2",
-                      6, p, &rows, errstr, errstr_size);
+    rc = jobstore_cmd(
+        js, "change job status",
+        "UPDATE jobs SET status = $3, lease_owner = CASE WHEN $3 = 'running' THEN "
+        "$4 END, lease_expires = CASE WHEN $3 = 'running' THEN now() + "
+        "make_interval(secs => $5::integer) END, started_at = CASE WHEN $3 = "
+        "'running' THEN coalesce(started_at, now()) ELSE started_at END, "
+        "finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'cancelled') THEN now() "
+        "END, "
+        "error = CASE WHEN $3 = 'failed' THEN $6 ELSE error END WHERE id = $1::uuid "
+        "AND status = $2",
+        6, p, &rows, errstr, errstr_size);
     if (rc == 0 && rows != 1) {
         util_errf(errstr, errstr_size, "job %s is not %s: it cannot become %s", c->job_id, p[1],
                   p[2]);
@@ -54,7 +56,9 @@ static int job_read(jobstore *js, const char *id, job *out, char *errstr, size_t
     rc = jobstore_row(js, "read job",
                       "SELECT id, coalesce(replay_of::text, ''), attempt, guest, src_host, "
                       "tgt_host, mode, coalesce(config_version, 0), sequential, "
-                      "coalesce(system_name, '') FROM jobs WHERE id = $1::uuid",
+                      "coalesce(system_name, ''), action, target_state = 'stopped', on_failure = "
+                      "'rollback', coalesce(reason, ''), allow_colocation FROM jobs WHERE id = "
+                      "$1::uuid",
                       1, p, &res, errstr, errstr_size);
     if (rc == 0) {
         util_errf(errstr, errstr_size, "job %s does not exist", id);
@@ -73,6 +77,13 @@ static int job_read(jobstore *js, const char *id, job *out, char *errstr, size_t
     out->config_version = atol(PQgetvalue(res, 0, 7));
     out->sequential = PQgetvalue(res, 0, 8)[0] == 't';
     util_strlcpy(out->system, PQgetvalue(res, 0, 9), sizeof(out->system));
+    for (i = 0; i < ACTION__COUNT; i++)
+        if (strcmp(PQgetvalue(res, 0, 10), request_action_to_string((request_action)i)) == 0)
+            out->action = (request_action)i;
+    out->target_stopped = PQgetvalue(res, 0, 11)[0] == 't';
+    out->on_failure_rollback = PQgetvalue(res, 0, 12)[0] == 't';
+    util_strlcpy(out->reason, PQgetvalue(res, 0, 13), sizeof(out->reason));
+    out->allow_colocation = PQgetvalue(res, 0, 14)[0] == 't';
     PQclear(res);
     rc =
         jobstore_run(js, "read steps", "SELECT step, status FROM job_steps WHERE job_id = $1::uuid",
@@ -162,21 +173,37 @@ int jobstore_job_finish(jobstore *js, const job *j, job_status status, const cha
     if ((!error || (rc = jobstore_text(error, &reason, errstr, errstr_size)) == 0) &&
         (rc = jobstore_lease_begin(js, j, owner, errstr, errstr_size)) == 0) {
         job_change c = {j->id, JOB_RUNNING, status, NULL, 0, reason};
+        char rollback_id[REQUEST_UUID_LEN] = "", why[600];
         rc = jobstore_job_change(js, &c, errstr, errstr_size);
+        /* --on-failure=rollback: the rollback is queued with the failure, so that no crash can
+         * leave the guest down with nobody putting it back. */
+        if (rc == 0 && status == JOB_FAILED && j->on_failure_rollback &&
+            j->action != ACTION_ROLLBACK)
+            rc = jobstore_rollback_add(js, j->id, NULL, j->reason, "on-failure", source, NULL,
+                                       rollback_id, why, sizeof(why), errstr, errstr_size);
         /* Rebased on the newest version of the system at commit time, under its lock: two
          * migrations that overlapped both stay in es.xml. */
         if (rc == 0 && deploy)
             rc = jobstore_config_apply(js, deploy, NULL, errstr, errstr_size);
-        if (rc == 0)
-            rc = jobstore_outbox_add(
-                js, j->id, j->guest,
-                status == JOB_SUCCEEDED ? EVENT_JOB_SUCCEEDED : EVENT_JOB_FAILED, source,
-                json_pack("{s:s,s:s,s:s,s:s,s:I,s:i}", "guest", j->guest, "src_host", j->src_host,
-                          "tgt_host", j->tgt_host, "message",
-                          status == JOB_SUCCEEDED ? "migration completed"
-                                                  : (reason ? reason : "failed"),
-                          "elapsed_ms", (json_int_t)elapsed_ms, "attempt", j->attempt),
-                errstr, errstr_size);
+        if (rc == 0) {
+            json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:I,s:i}", "guest", j->guest, "src_host",
+                                     j->src_host, "tgt_host", j->tgt_host, "message",
+                                     status != JOB_SUCCEEDED ? (reason ? reason : "failed")
+                                     : j->action == ACTION_ROLLBACK
+                                         ? "rollback completed: the guest runs on its source"
+                                         : "migration completed",
+                                     "elapsed_ms", (json_int_t)elapsed_ms, "attempt", j->attempt);
+            if (j->action == ACTION_ROLLBACK)
+                json_object_set_new(data, "action", json_string("rollback"));
+            if (j->reason[0])
+                json_object_set_new(data, "reason", json_string(j->reason));
+            if (rollback_id[0])
+                json_object_set_new(data, "rollback_job_id", json_string(rollback_id));
+            rc = jobstore_outbox_add(js, j->id, j->guest,
+                                     status == JOB_SUCCEEDED ? EVENT_JOB_SUCCEEDED
+                                                             : EVENT_JOB_FAILED,
+                                     source, data, errstr, errstr_size);
+        }
         rc = jobstore_end(js, rc, errstr, errstr_size);
     }
     free(reason);

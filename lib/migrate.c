@@ -1,4 +1,5 @@
-/* migrate: the eleven offline-migration steps, each observing the host before it acts. */
+/* migrate: the eleven offline-migration steps and the rollback steps that undo them, each
+ * observing the host before it acts. */
 #include "migrate.h"
 
 #include <stdarg.h>
@@ -162,6 +163,11 @@ static int source_down(const run *r, int rc)
  * really down. Returns -1. */
 static int source_failed(run *r, int rc)
 {
+    if (rc == -HOSTCONN_EUNREACHABLE && r->env->reversed)
+        return fail(r, rc,
+                    "KVM host %s is unreachable (%s); a rollback needs both hosts: run it again "
+                    "('kvmove rollback JOB') once the host is back",
+                    S(r), r->err);
     if (rc == -HOSTCONN_EUNREACHABLE)
         return fail(r, rc,
                     "source KVM host %s is unreachable (%s); if the host is really down, use "
@@ -864,6 +870,16 @@ static int step_startup_guest(run *r)
     hostconn *c;
     int rc = 0;
 
+    if (r->env->target_stopped && !r->env->reversed) {
+        /* The guest is the target's already (MIGRATE_GUEST moved its definition and autostart,
+         * as the spec says): it is left shut off, and starts when the target boots. */
+        say(r, "Leaving guest %s defined but shut off on KVM host %s (target state stopped%s%s)",
+            G(r), T(r), r->env->reason ? ": " : "", r->env->reason ? r->env->reason : "");
+        return done(r, STEP_SKIPPED,
+                    "target state stopped: %s stays defined but shut off on %s (autostart is "
+                    "set there, so it starts when the host boots)",
+                    G(r), T(r));
+    }
     if (target(r, &c) < 0)
         return -1;
     say(r, "Starting Guest %s on KVM host %s", G(r), T(r));
@@ -908,18 +924,33 @@ void migrate_env_free(migrate_env *env)
     }
 }
 
+/* Forgets what the job observed: a rollback step asks the hosts afresh (it runs after a failure,
+ * a cancel or a crash, when nothing observed before can be trusted). */
+static void cache_forget(struct migrate_cache *k)
+{
+    free(k->src_attached);
+    free(k->tgt_attached);
+    memset(k, 0, sizeof(*k));
+    k->vf_src = k->vf_tgt = -1;
+    k->tgt_domain = -1;
+}
+
 /* Which host a step acts on. */
 typedef enum { SIDE_SRC, SIDE_TGT } step_side;
 
 /* The steps (names: step.c's table, the database values): the host each acts on, whether it
  * needs the guest stopped (inside the downtime), whether only cloud deployments have it, and
- * the function that runs it. The plan, the host of a step and dispatch all come from here. */
+ * the function that runs it. A rollback step also names the migration step it undoes; its
+ * function is the migration step with the opposite effect, run with source and target swapped
+ * (REVERSED). The plans, the host of a step and dispatch all come from here. */
 static const struct step_def {
     step_side side;
     int downtime;
     int cloud_only;
     int (*run)(run *r);
-} steps[STEP__COUNT] = {
+    int reversed;
+    step_id undoes;
+} steps[STEP__ALL] = {
     [STEP_STOP_GUEST] = {SIDE_SRC, 1, 0, step_stop_guest},
     [STEP_DETACH_INTERFACES] = {SIDE_SRC, 1, 0, step_detach_interfaces},
     [STEP_DETACH_VOLUMES] = {SIDE_SRC, 1, 0, step_detach_volumes},
@@ -931,6 +962,25 @@ static const struct step_def {
     [STEP_CREATE_NAT_BRIDGE_TGT] = {SIDE_TGT, 0, 1, step_create_nat_bridge_tgt},
     [STEP_ATTACH_INTERFACES] = {SIDE_TGT, 1, 0, step_attach_interfaces},
     [STEP_STARTUP_GUEST] = {SIDE_TGT, 1, 0, step_startup_guest},
+    /* The rollback, in the order it runs: the volumes leave the target before the source takes
+     * them back; the guest is defined and started on the source; the target's bridges go last,
+     * outside the downtime. */
+    [STEP_ROLLBACK_DETACH_VOLUMES_TGT] = {SIDE_TGT, 1, 0, step_detach_volumes, 1,
+                                          STEP_ATTACH_VOLUMES},
+    [STEP_ROLLBACK_CREATE_BRIDGES_SRC] = {SIDE_SRC, 1, 0, step_create_bridges, 1,
+                                          STEP_REMOVE_BRIDGES},
+    [STEP_ROLLBACK_CREATE_NAT_BRIDGE_SRC] = {SIDE_SRC, 1, 1, step_create_nat_bridge_tgt, 1,
+                                             STEP_REMOVE_NAT_BRIDGE_SRC},
+    [STEP_ROLLBACK_ATTACH_VOLUMES_SRC] = {SIDE_SRC, 1, 0, step_attach_volumes, 1,
+                                          STEP_DETACH_VOLUMES},
+    [STEP_ROLLBACK_MIGRATE_GUEST] = {SIDE_SRC, 1, 0, step_migrate_guest, 1, STEP_MIGRATE_GUEST},
+    [STEP_ROLLBACK_ATTACH_INTERFACES_SRC] = {SIDE_SRC, 1, 0, step_attach_interfaces, 1,
+                                             STEP_DETACH_INTERFACES},
+    [STEP_ROLLBACK_STARTUP_GUEST_SRC] = {SIDE_SRC, 1, 0, step_startup_guest, 1, STEP_STOP_GUEST},
+    [STEP_ROLLBACK_REMOVE_BRIDGES_TGT] = {SIDE_TGT, 0, 0, step_remove_bridges, 1,
+                                          STEP_CREATE_BRIDGES},
+    [STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT] = {SIDE_TGT, 0, 1, step_remove_nat_bridge_src, 1,
+                                             STEP_CREATE_NAT_BRIDGE_TGT},
 };
 
 /* Where a step goes in the downtime-aware plan: what does not need the guest stopped runs
@@ -957,29 +1007,80 @@ void migrate_plan(int sequential, step_id order[STEP__COUNT])
                 order[n++] = (step_id)s;
 }
 
+step_id migrate_undo_step(step_id step)
+{
+    int s;
+
+    for (s = STEP__COUNT; step >= 0 && step < STEP__COUNT && s < STEP__ALL; s++)
+        if (steps[s].undoes == step)
+            return (step_id)s;
+    return STEP__ALL;
+}
+
+int migrate_committed(const step_state state[STEP__COUNT])
+{
+    return state[STEP_MIGRATE_GUEST] == STEP_SUCCEEDED;
+}
+
+/* 1 when migration step S may have changed a host: it ran, to its end or part of the way (a
+ * failed or interrupted step). A skipped step did nothing. */
+static int touched(step_state st)
+{
+    return st == STEP_SUCCEEDED || st == STEP_FAILED || st == STEP_RUNNING;
+}
+
+size_t migrate_rollback_plan(const step_state state[STEP__COUNT], step_id order[STEP__ALL])
+{
+    size_t n = 0;
+    int s, any = 0;
+
+    for (s = 0; s < STEP__COUNT; s++)
+        any |= touched(state[s]);
+    if (!any)
+        return 0;
+    /* The guest is started on its source whatever ran (STOP_GUEST's undo observes first). */
+    for (s = STEP__COUNT; s < STEP__ALL; s++)
+        if (touched(state[steps[s].undoes]) || steps[s].undoes == STEP_STOP_GUEST)
+            order[n++] = (step_id)s;
+    return n;
+}
+
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step)
 {
-    if (step < 0 || step >= STEP__COUNT)
+    if (step < 0 || step >= STEP__ALL)
         return NULL;
     return steps[step].side == SIDE_SRC ? env->src : env->tgt;
 }
 
 int migrate_step_applies(const migrate_env *env, step_id step)
 {
-    return step >= 0 && step < STEP__COUNT && (!steps[step].cloud_only || esxml_is_cloud(env->doc));
+    return step >= 0 && step < STEP__ALL && (!steps[step].cloud_only || esxml_is_cloud(env->doc));
 }
 
 int migrate_step(migrate_env *env, step_id step, migrate_result *res)
 {
+    migrate_env rev;
     run r;
 
-    if (step < 0 || step >= STEP__COUNT)
+    if (step < 0 || step >= STEP__ALL)
         return -1;
     memset(res, 0, sizeof(*res));
     memset(&r, 0, sizeof(r));
     r.env = env;
     r.step = step;
     r.res = res;
+    if (steps[step].reversed) {
+        /* The migration step with the opposite effect, from the target back to the source.
+         * OFFLINE: a rollback needs both hosts (nothing is skipped for a host that is down). */
+        rev = *env;
+        rev.src = env->tgt;
+        rev.tgt = env->src;
+        rev.mode = MODE_OFFLINE;
+        rev.reversed = 1;
+        if (rev.cache)
+            cache_forget(rev.cache);
+        r.env = &rev;
+    }
     steps[step].run(&r);
     conn_release_all(&r);
     if (res->state == STEP_FAILED)
@@ -997,6 +1098,12 @@ void migrate_result_free(migrate_result *res)
 
 void migrate_summary_line(const migrate_env *env, step_id step, char *buf, size_t size)
 {
+    if (step_is_rollback(step)) {
+        snprintf(buf, size, "Roll back guest %s from %s to %s. Step %s completed successfully...",
+                 env->guest->hostname, env->tgt->hostname, env->src->hostname,
+                 step_to_string(step));
+        return;
+    }
     snprintf(buf, size, "Migrate guest %s from %s to %s. Step %s completed successfully...",
              env->guest->hostname, env->src->hostname, env->tgt->hostname, step_to_string(step));
 }

@@ -1,4 +1,5 @@
-/* migrate: the eleven offline-migration steps, each observing the host before it acts. */
+/* migrate: the eleven offline-migration steps and the rollback steps that undo them, each
+ * observing the host before it acts. */
 #ifndef KVMOVE_MIGRATE_H
 #define KVMOVE_MIGRATE_H
 
@@ -31,6 +32,13 @@ typedef struct migrate_env {
     void *ctx;
     int sequential; /* 1: one operation at a time (the spec's baseline); 0: batch independent ones
                      */
+    /* 1: STARTUP_GUEST leaves the guest defined but shut off on the target (submit
+     * --target-state=stopped); it ends skipped, saying so with REASON (may be NULL). */
+    int target_stopped;
+    const char *reason;
+    /* Set by migrate_step on the copy a rollback step runs with (source and target swapped): 1
+     * while a rollback step runs. Callers leave it 0. */
+    int reversed;
     /* What this run observed on the hosts before the guest stopped, so that the steps inside
      * the downtime do not ask again; owned by the env (migrate_env_init / migrate_env_free). */
     struct migrate_cache *cache;
@@ -46,6 +54,25 @@ void migrate_env_free(migrate_env *env);
  * not wait for runs after STARTUP_GUEST. Writes STEP__COUNT steps into ORDER. */
 void migrate_plan(int sequential, step_id order[STEP__COUNT]);
 
+/* A rollback undoes a migration that has not reached its commit point (MIGRATE_GUEST succeeded):
+ * each rollback step runs the migration step with the opposite effect with source and target
+ * swapped (ROLLBACK_DETACH_VOLUMES_TGT is DETACH_VOLUMES on the target, ...), so it observes
+ * first and is safe to run again, and the guest ends running, with autostart, on its source
+ * only. The rollback step that undoes migration step STEP, or STEP__ALL when STEP has nothing to
+ * undo before the commit point (ATTACH_INTERFACES and STARTUP_GUEST act on a guest the target
+ * has not been given yet). */
+step_id migrate_undo_step(step_id step);
+/* 1 when a job whose migration steps are in STATE (as recorded across its attempts; STEP_PENDING
+ * for a step that never ran) is past its commit point: MIGRATE_GUEST succeeded, the guest is the
+ * target's. A cancel then completes forward; a rollback is refused. */
+int migrate_committed(const step_state state[STEP__COUNT]);
+/* The rollback of a job whose migration steps are in STATE (not committed): the rollback steps
+ * that undo the steps that ran (succeeded, failed or interrupted), and always
+ * ROLLBACK_STARTUP_GUEST_SRC, in the order they run (volumes back first, the guest started on
+ * the source, then the target's bridges removed outside the downtime). Writes them into ORDER;
+ * returns how many, 0 when no step ran (nothing to undo). */
+size_t migrate_rollback_plan(const step_state state[STEP__COUNT], step_id order[STEP__ALL]);
+
 typedef struct migrate_result {
     step_state state;   /* STEP_SUCCEEDED, STEP_SKIPPED or STEP_FAILED */
     char message[1024]; /* one line: what happened or why it failed */
@@ -55,7 +82,9 @@ typedef struct migrate_result {
                             record a pending cleanup (fence) for the source host */
 } migrate_result;
 
-/* The host a step acts on (ENV's source or target; NULL for a step out of range). */
+/* The host a step acts on (ENV's source or target; NULL for a step out of range). A rollback step
+ * acts on the host its name ends with (ROLLBACK_MIGRATE_GUEST: the source, where the guest goes
+ * back to). */
 const esxml_host *migrate_step_host(const migrate_env *env, step_id step);
 
 /* 0 if STEP does nothing in ENV's deployment (the NAT steps outside a cloud deployment: it
@@ -69,7 +98,8 @@ int migrate_step(migrate_env *env, step_id step, migrate_result *res);
 void migrate_result_free(migrate_result *res);
 
 /* The spec's per-step summary line:
- * "Migrate guest G from S to T. Step STEP completed successfully..." into BUF. */
+ * "Migrate guest G from S to T. Step STEP completed successfully..." into BUF; for a rollback
+ * step "Roll back guest G from T to S. Step STEP completed successfully...". */
 void migrate_summary_line(const migrate_env *env, step_id step, char *buf, size_t size);
 
 #endif

@@ -69,6 +69,10 @@ static const preflight_def defs[PREFLIGHT__COUNT] = {
     {PREFLIGHT_TARGET_VCPUS, "target_vcpus",
      "target has vCPUs for the guest within the configured over-commit ratio",
      "es.xml; target vm_maker --host-info; jobs in flight; preflight.vcpu_overcommit", 1},
+    {PREFLIGHT_VM_CLUSTER, "vm_cluster_anti_affinity",
+     "the target does not host, and no job in flight is bringing to it, another member of the "
+     "guest's VM cluster (the nodes of a RAC cluster run one per KVM host)",
+     "es.xml clusters and placement; target virsh list; jobs in flight", 1},
 };
 
 static const char *const status_names[] = {"passed", "failed", "skipped", "warning"};
@@ -1095,6 +1099,79 @@ static void check_vcpus(ctx *c)
     pass(c, id, msg, note);
 }
 
+/* The other members of the guest's VM cluster that are on the target or coming to it, listed in
+ * WHO (empty when none). The target's live domain list, when it gave one, says who is there (the
+ * live answer wins over es.xml's placement); each job in flight to it that brings a member, and
+ * each planned move (kvmove evacuate), counts too. */
+static void cluster_peers_on_target(const ctx *c, char *who, size_t who_size)
+{
+    size_t i;
+
+    who[0] = '\0';
+    if (facts_ok(c->tf) && c->tf->have_domains) {
+        for (i = 0; i < esxml_guest_count(c->in->doc); i++) {
+            const esxml_guest *o = esxml_guest_at(c->in->doc, i);
+            if (esxml_vm_cluster_peers(c->g, o) && line_has(c->tf->domains, o->hostname))
+                cat(who, who_size, "%s%s (defined there)", who[0] ? ", " : "", o->hostname);
+        }
+    } else {
+        for (i = 0; i < c->tgt->n_guests; i++) {
+            const esxml_guest *o = esxml_guest_find_id(c->in->doc, c->tgt->guest_ids[i]);
+            if (esxml_vm_cluster_peers(c->g, o))
+                cat(who, who_size, "%s%s (placed there in es.xml version %ld)", who[0] ? ", " : "",
+                    o->hostname, c->in->config_version);
+        }
+    }
+    for (i = 0; i < c->in->n_reservations; i++) {
+        const preflight_reservation *rv = &c->in->reservations[i];
+        const esxml_guest *o = esxml_guest_find(c->in->doc, rv->guest);
+        if (!esxml_vm_cluster_peers(c->g, o))
+            continue;
+        if (rv->job_id[0])
+            cat(who, who_size, "%s%s (job %s brings it)", who[0] ? ", " : "", o->hostname,
+                rv->job_id);
+        else
+            cat(who, who_size, "%s%s (the planned move of it)", who[0] ? ", " : "", o->hostname);
+    }
+}
+
+static void check_vm_cluster(ctx *c)
+{
+    preflight_check id = PREFLIGHT_VM_CLUSTER;
+    char who[800];
+
+    if (c->g == NULL || c->tgt == NULL) {
+        set(c, id, PREFLIGHT_SKIPPED, "guest or target is not in es.xml");
+        return;
+    }
+    if (c->g->vm_cluster == NULL) {
+        set(c, id, PREFLIGHT_PASSED, "guest %s is in no VM cluster", c->g->hostname);
+        return;
+    }
+    cluster_peers_on_target(c, who, sizeof(who));
+    if (who[0] == '\0') {
+        set(c, id, PREFLIGHT_PASSED,
+            "no other member of VM cluster %s is on target KVM host %s or moving to it%s",
+            c->g->vm_cluster, c->tgt->hostname,
+            live(c) && !(facts_ok(c->tf) && c->tf->have_domains) ? " (es.xml placement)" : "");
+        return;
+    }
+    if (c->in->allow_colocation) {
+        set(c, id, PREFLIGHT_WARNING,
+            "target KVM host %s shares VM cluster %s of guest %s with %s; allowed by "
+            "--allow-colocation: %s",
+            c->tgt->hostname, c->g->vm_cluster, c->g->hostname, who,
+            c->in->colocation_reason && c->in->colocation_reason[0] ? c->in->colocation_reason
+                                                                    : "(no reason given)");
+        return;
+    }
+    set(c, id, PREFLIGHT_FAILED,
+        "target KVM host %s already hosts or receives %s of VM cluster %s; required: the "
+        "members of a VM cluster on different KVM hosts (choose another target, or override "
+        "with --allow-colocation --reason TEXT)",
+        c->tgt->hostname, who, c->g->vm_cluster);
+}
+
 static void check_ssh(ctx *c, int source)
 {
     preflight_check id = source ? PREFLIGHT_SSH_SOURCE : PREFLIGHT_SSH_TARGET;
@@ -1289,6 +1366,7 @@ int preflight_run(const preflight_input *in, preflight_report *out, char *errstr
     check_name_free(&c);
     check_memory(&c);
     check_vcpus(&c);
+    check_vm_cluster(&c);
     for (i = 0; i < PREFLIGHT__COUNT; i++) {
         out->results[i].check = (preflight_check)i;
         out->n_failed += out->results[i].status == PREFLIGHT_FAILED;

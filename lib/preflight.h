@@ -33,6 +33,8 @@ typedef enum {
     PREFLIGHT_GUEST_NAME_FREE, /* no domain of that name on the target */
     PREFLIGHT_TARGET_MEMORY,   /* free memory, no over-commit */
     PREFLIGHT_TARGET_VCPUS,    /* vCPUs within the configured over-commit ratio */
+    PREFLIGHT_VM_CLUSTER,      /* no other member of the guest's VM cluster on or coming to the
+                                  target (anti-affinity) */
     PREFLIGHT__COUNT
 } preflight_check;
 
@@ -101,7 +103,8 @@ int preflight_facts_parse_info(preflight_facts *f, const char *text);
 int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char *errstr,
                           size_t errstr_size);
 
-/* Memory and vCPUs an in-flight job has reserved on the target (jobstore_reservations_on). */
+/* What an in-flight job reserves on the target (jobstore_reservations_on): memory and vCPUs, and
+ * its guest, which may be a member of the guest's VM cluster. */
 typedef jobstore_reservation preflight_reservation;
 
 /* Returns a session to HOST (borrowed: the caller's pool keeps and frees it), or a negative
@@ -136,6 +139,10 @@ typedef struct preflight_input {
      * jobstore_reservations_on); not owned. */
     const preflight_reservation *reservations;
     size_t n_reservations;
+    /* 1: another member of the guest's VM cluster may share the target (kvmove submit
+     * --allow-colocation); vm_cluster_anti_affinity then warns, naming COLOCATION_REASON. */
+    int allow_colocation;
+    const char *colocation_reason; /* may be NULL */
 } preflight_input;
 
 typedef struct preflight_result {

@@ -23,16 +23,32 @@
 /* es.xsd labelType, the engineeredSystem name. */
 #define SYSTEM_PATTERN "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 
-static const char *const action_names[] = {
+static const char *const action_names[ACTION__COUNT] = {
     [ACTION_MIGRATE_GUEST] = "migrate_guest",
     [ACTION_REPLAY] = "replay",
+    [ACTION_CANCEL] = "cancel",
+    [ACTION_ROLLBACK] = "rollback",
+    [ACTION_RETURN] = "return",
 };
+#define ACTION_LIST "\"migrate_guest\", \"replay\", \"cancel\", \"rollback\" or \"return\""
 
 /* Every field a request message may carry, in the order request_to_json writes them. */
 static const char *const known_fields[] = {
-    "request_id", "action", "guest",  "mode",   "src_host",     "tgt_host",     "step",
-    "from_step",  "job_id", "config", "system", "submitted_by", "submitted_at", "sequential",
+    "request_id",   "action",     "guest",  "mode",       "src_host",     "tgt_host",
+    "step",         "from_step",  "job_id", "config",     "system",       "submitted_by",
+    "submitted_at", "sequential", "reason", "on_failure", "target_state", "allow_colocation",
+    "evacuation",
 };
+
+const char *request_action_to_string(request_action action)
+{
+    return (unsigned)action < ACTION__COUNT ? action_names[action] : NULL;
+}
+
+int request_action_names_job(request_action action)
+{
+    return action == ACTION_REPLAY || action == ACTION_CANCEL || action == ACTION_ROLLBACK;
+}
 
 #define N_KNOWN_FIELDS (sizeof(known_fields) / sizeof(known_fields[0]))
 
@@ -120,13 +136,15 @@ static int take_host(const char *field, const char *human, const char *value, ch
     return util_strlcpy(dst, value, dst_size);
 }
 
-/* Checks a step name field: the exact upper-case name, as the schema's enum has it. */
+/* Checks a step name field: the exact upper-case name of a migration step, as the schema's
+ * enum has it (a rollback's steps are kvmove's to choose). */
 static int take_step(const char *field, const char *value, step_id *out, char *errstr,
                      size_t errstr_size)
 {
     char shown[300], names[STEP_NAMES_MAX];
 
-    if (step_from_string(value, out) != 0 || strcmp(step_to_string(*out), value) != 0) {
+    if (step_from_string(value, out) != 0 || strcmp(step_to_string(*out), value) != 0 ||
+        step_is_rollback(*out)) {
         name_escape(value, shown, sizeof(shown));
         util_errf(errstr, errstr_size,
                   "field %s: \"%s\" is not a migration step (expected one of %s)", field, shown,
@@ -151,6 +169,117 @@ static int take_uuid(const char *field, const char *value, char *dst, char *errs
     return util_strlcpy(dst, value, REQUEST_UUID_LEN);
 }
 
+/* The number of characters of S if it is a reason: well-formed UTF-8 without control characters
+ * (C0, DEL, C1). Returns -1 otherwise. */
+static long reason_chars(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    long n = 0;
+    int k, len;
+
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7f)
+            return -1;
+        len = *p < 0x80             ? 1
+              : (*p & 0xe0) == 0xc0 ? 2
+              : (*p & 0xf0) == 0xe0 ? 3
+              : (*p & 0xf8) == 0xf0 ? 4
+                                    : 0;
+        if (len == 0 || (len == 2 && *p < 0xc2))
+            return -1;
+        for (k = 1; k < len; k++)
+            if ((p[k] & 0xc0) != 0x80)
+                return -1;
+        if (len == 2 && p[0] == 0xc2 && p[1] <= 0x9f) /* U+0080-U+009F */
+            return -1;
+        p += len;
+        n++;
+    }
+    return n;
+}
+
+/* Checks a reason and copies it into DST (REQUEST_REASON_MAX bytes). */
+static int take_reason(const char *value, char *dst, char *errstr, size_t errstr_size)
+{
+    long n = reason_chars(value);
+
+    if (n < 1 || n > REQUEST_REASON_CHARS || strlen(value) >= REQUEST_REASON_MAX) {
+        util_errf(errstr, errstr_size,
+                  "field reason: %s (expected 1 to %d characters of text without control "
+                  "characters)",
+                  n < 0    ? "contains a control character"
+                  : n == 0 ? "is empty"
+                           : "is too long",
+                  REQUEST_REASON_CHARS);
+        return -1;
+    }
+    return util_strlcpy(dst, value, REQUEST_REASON_MAX);
+}
+
+/* The fields that say what the operator wants beyond the move itself: reason, on_failure,
+ * target_state, allow_colocation, evacuation. */
+static int parse_operator_fields(json_t *obj, request *r, char *errstr, size_t errstr_size)
+{
+    const char *s;
+    char shown[300];
+    json_t *v;
+    int bad = 0;
+
+    s = get_string(obj, "reason", &bad, errstr, errstr_size);
+    if (bad || (s != NULL && take_reason(s, r->reason, errstr, errstr_size) != 0))
+        return -1;
+    s = get_string(obj, "on_failure", &bad, errstr, errstr_size);
+    if (bad)
+        return -1;
+    if (s != NULL) {
+        if (strcmp(s, "stop") != 0 && strcmp(s, "rollback") != 0) {
+            name_escape(s, shown, sizeof(shown));
+            util_errf(errstr, errstr_size,
+                      "field on_failure: \"%s\" is not a policy (expected \"stop\" or "
+                      "\"rollback\")",
+                      shown);
+            return -1;
+        }
+        r->has_on_failure = 1;
+        r->on_failure_rollback = strcmp(s, "rollback") == 0;
+    }
+    s = get_string(obj, "target_state", &bad, errstr, errstr_size);
+    if (bad)
+        return -1;
+    if (s != NULL) {
+        if (strcmp(s, "running") != 0 && strcmp(s, "stopped") != 0) {
+            name_escape(s, shown, sizeof(shown));
+            util_errf(errstr, errstr_size,
+                      "field target_state: \"%s\" is not a state (expected \"running\" or "
+                      "\"stopped\")",
+                      shown);
+            return -1;
+        }
+        r->has_target_state = 1;
+        r->target_stopped = strcmp(s, "stopped") == 0;
+    }
+    v = json_object_get(obj, "allow_colocation");
+    if (v != NULL) {
+        if (!json_is_boolean(v)) {
+            util_errf(errstr, errstr_size, "field allow_colocation: expected true or false");
+            return -1;
+        }
+        r->allow_colocation = json_is_true(v);
+    }
+    v = json_object_get(obj, "evacuation");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > CONFIG_MAX) {
+            util_errf(errstr, errstr_size,
+                      "field evacuation: expected the id of an evacuation (an integer, 1 to %ld)",
+                      CONFIG_MAX);
+            return -1;
+        }
+        r->evacuation = (long)json_integer_value(v);
+    }
+    return 0;
+}
+
 /* Reads the fields of the request object OBJ into R (which is zeroed), checking each one's
  * type and value. Combinations are request_validate's. */
 static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_size)
@@ -172,6 +301,7 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
             util_errf(errstr, errstr_size,
                       "unknown field \"%s\" (a request has request_id, action, guest, mode, "
                       "src_host, tgt_host, step, from_step, job_id, config, system, sequential, "
+                      "reason, on_failure, target_state, allow_colocation, evacuation, "
                       "submitted_by, submitted_at)",
                       shown);
             return -1;
@@ -193,22 +323,18 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
 
     STRING_FIELD("action");
     if (s == NULL) {
-        util_errf(errstr, errstr_size,
-                  "missing required field action (\"migrate_guest\" or \"replay\")");
+        util_errf(errstr, errstr_size, "missing required field action (" ACTION_LIST ")");
         return -1;
     }
-    if (strcmp(s, "migrate_guest") == 0) {
-        r->action = ACTION_MIGRATE_GUEST;
-    } else if (strcmp(s, "replay") == 0) {
-        r->action = ACTION_REPLAY;
-    } else {
+    for (i = 0; i < ACTION__COUNT && strcmp(s, action_names[i]) != 0; i++)
+        ;
+    if (i == ACTION__COUNT) {
         name_escape(s, shown, sizeof(shown));
         util_errf(errstr, errstr_size,
-                  "field action: \"%s\" is not an action (expected \"migrate_guest\" or "
-                  "\"replay\")",
-                  shown);
+                  "field action: \"%s\" is not an action (expected " ACTION_LIST ")", shown);
         return -1;
     }
+    r->action = (request_action)i;
 
     STRING_FIELD("guest");
     if (s != NULL &&
@@ -233,10 +359,12 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
     }
 
     /* A struct always has a mode (request_init: OFFLINE); a message must say it. */
-    if (s == NULL && r->action == ACTION_MIGRATE_GUEST && r->guest[0] != '\0') {
+    if (s == NULL && (r->action == ACTION_MIGRATE_GUEST || r->action == ACTION_RETURN) &&
+        r->guest[0] != '\0') {
         util_errf(errstr, errstr_size,
                   "missing required field mode (\"OFFLINE\" or \"OFFLINEFORCE\") for action "
-                  "migrate_guest");
+                  "%s",
+                  action_names[r->action]);
         return -1;
     }
 
@@ -307,6 +435,9 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
         }
         r->sequential = json_is_true(v);
     }
+
+    if (parse_operator_fields(obj, r, errstr, errstr_size) != 0)
+        return -1;
 
     STRING_FIELD("submitted_by");
     if (s == NULL) {
@@ -384,6 +515,84 @@ out:
     return rc;
 }
 
+/* An action that names a job (replay, cancel, rollback) acts on the job as recorded: a cancel
+ * or rollback carries nothing else but its reason; a replay may still name the job's guest and
+ * hosts and override how it runs, but belongs to no evacuation. */
+static int job_action_extras(const request *r, char *errstr, size_t errstr_size)
+{
+    const char *extra = NULL;
+
+    if (!util_is_uuid(r->job_id)) {
+        util_errf(errstr, errstr_size,
+                  "missing required field job_id (the job to %s) for action %s",
+                  action_names[r->action], action_names[r->action]);
+        return -1;
+    }
+    if (r->evacuation)
+        extra = "evacuation";
+    else if (r->action == ACTION_REPLAY)
+        extra = NULL;
+    else if (r->guest[0] || r->src_host[0] || r->tgt_host[0])
+        extra = r->guest[0] ? "guest" : r->src_host[0] ? "src_host" : "tgt_host";
+    else if (r->has_mode || r->has_step || r->has_from_step)
+        extra = r->has_mode ? "mode" : r->has_step ? "step" : "from_step";
+    else if (r->config_version || r->system[0] || r->sequential)
+        extra = r->config_version ? "config" : r->system[0] ? "system" : "sequential";
+    else if (r->has_on_failure || r->has_target_state || r->allow_colocation)
+        extra = r->has_on_failure     ? "on_failure"
+                : r->has_target_state ? "target_state"
+                                      : "allow_colocation";
+    if (extra != NULL) {
+        util_errf(errstr, errstr_size,
+                  "field %s is not valid with action %s (it acts on the job as recorded)", extra,
+                  action_names[r->action]);
+        return -1;
+    }
+    return 0;
+}
+
+/* A new migration (migrate_guest, return) names the guest and both hosts and no job. */
+static int migration_fields(const request *r, char *errstr, size_t errstr_size)
+{
+    static const struct {
+        const char *field, *what;
+        size_t off;
+    } need[] = {
+        {"guest", "the guest hostname", offsetof(request, guest)},
+        {"src_host", "the source KVM host", offsetof(request, src_host)},
+        {"tgt_host", "the target KVM host", offsetof(request, tgt_host)},
+    };
+    const char *name = action_names[r->action];
+    size_t i;
+
+    for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        if (((const char *)r + need[i].off)[0] == '\0') {
+            util_errf(errstr, errstr_size, "missing required field %s (%s) for action %s",
+                      need[i].field, need[i].what, name);
+            return -1;
+        }
+    }
+    if (r->job_id[0] != '\0') {
+        util_errf(errstr, errstr_size,
+                  "field job_id is only valid with action replay, cancel or rollback (a new "
+                  "migration has no job yet)");
+        return -1;
+    }
+    if (r->has_from_step) {
+        util_errf(errstr, errstr_size,
+                  "field from_step is only valid with action replay (use step to run a "
+                  "single step of a new migration)");
+        return -1;
+    }
+    if (r->action == ACTION_RETURN && r->evacuation <= 0) {
+        util_errf(errstr, errstr_size,
+                  "missing required field evacuation (the evacuation whose move is undone) for "
+                  "action return");
+        return -1;
+    }
+    return 0;
+}
+
 int request_validate(const request *r, char *errstr, size_t errstr_size)
 {
     char why[512];
@@ -392,44 +601,28 @@ int request_validate(const request *r, char *errstr, size_t errstr_size)
         util_errf(errstr, errstr_size, "field request_id: not a UUID");
         return -1;
     }
-    if (r->action != ACTION_MIGRATE_GUEST && r->action != ACTION_REPLAY) {
+    if ((unsigned)r->action >= ACTION__COUNT) {
         util_errf(errstr, errstr_size, "field action: unknown action %d", (int)r->action);
         return -1;
     }
-    if (r->action == ACTION_MIGRATE_GUEST) {
-        static const struct {
-            const char *field, *what;
-            size_t off;
-        } need[] = {
-            {"guest", "the guest hostname", offsetof(request, guest)},
-            {"src_host", "the source KVM host", offsetof(request, src_host)},
-            {"tgt_host", "the target KVM host", offsetof(request, tgt_host)},
-        };
-        size_t i;
-
-        for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-            if (((const char *)r + need[i].off)[0] == '\0') {
-                util_errf(errstr, errstr_size,
-                          "missing required field %s (%s) for action migrate_guest", need[i].field,
-                          need[i].what);
-                return -1;
-            }
-        }
-        if (r->job_id[0] != '\0') {
+    if (request_action_names_job(r->action) ? job_action_extras(r, errstr, errstr_size) != 0
+                                            : migration_fields(r, errstr, errstr_size) != 0)
+        return -1;
+    if (r->reason[0] != '\0') {
+        long n = reason_chars(r->reason);
+        if (n < 1 || n > REQUEST_REASON_CHARS) {
             util_errf(errstr, errstr_size,
-                      "field job_id is only valid with action replay (a new migration has no "
-                      "job yet)");
+                      "field reason: %s (expected 1 to %d characters of text without control "
+                      "characters)",
+                      n < 0 ? "is not text without control characters" : "is too long",
+                      REQUEST_REASON_CHARS);
             return -1;
         }
-        if (r->has_from_step) {
-            util_errf(errstr, errstr_size,
-                      "field from_step is only valid with action replay (use step to run a "
-                      "single step of a new migration)");
-            return -1;
-        }
-    } else if (!util_is_uuid(r->job_id)) {
+    }
+    if (r->allow_colocation && r->reason[0] == '\0') {
         util_errf(errstr, errstr_size,
-                  "missing required field job_id (the job to replay) for action replay");
+                  "field allow_colocation needs a reason (say why two members of a VM cluster "
+                  "may share a KVM host)");
         return -1;
     }
     if (r->has_step && r->has_from_step) {
@@ -498,12 +691,13 @@ char *request_to_json(const request *r)
     if (o == NULL)
         return NULL;
     bad |= json_object_set_new(o, "request_id", json_string(r->request_id));
-    bad |= json_object_set_new(
-        o, "action",
-        json_string(r->action == ACTION_REPLAY ? action_names[ACTION_REPLAY] : action_names[0]));
+    bad |= json_object_set_new(o, "action",
+                               json_string(request_action_to_string(r->action)
+                                               ? request_action_to_string(r->action)
+                                               : "?"));
     if (r->guest[0] != '\0')
         bad |= json_object_set_new(o, "guest", json_string(r->guest));
-    if (r->action == ACTION_MIGRATE_GUEST || r->has_mode)
+    if (r->action == ACTION_MIGRATE_GUEST || r->action == ACTION_RETURN || r->has_mode)
         bad |= json_object_set_new(o, "mode", json_string(mode_to_string(r->mode)));
     if (r->src_host[0] != '\0')
         bad |= json_object_set_new(o, "src_host", json_string(r->src_host));
@@ -521,6 +715,18 @@ char *request_to_json(const request *r)
         bad |= json_object_set_new(o, "system", json_string(r->system));
     if (r->sequential)
         bad |= json_object_set_new(o, "sequential", json_true());
+    if (r->reason[0] != '\0')
+        bad |= json_object_set_new(o, "reason", json_string(r->reason));
+    if (r->has_on_failure)
+        bad |= json_object_set_new(o, "on_failure",
+                                   json_string(r->on_failure_rollback ? "rollback" : "stop"));
+    if (r->has_target_state)
+        bad |= json_object_set_new(o, "target_state",
+                                   json_string(r->target_stopped ? "stopped" : "running"));
+    if (r->allow_colocation)
+        bad |= json_object_set_new(o, "allow_colocation", json_true());
+    if (r->evacuation > 0)
+        bad |= json_object_set_new(o, "evacuation", json_integer(r->evacuation));
     bad |= json_object_set_new(o, "submitted_by", json_string(r->submitted_by));
     bad |= json_object_set_new(o, "submitted_at", json_string(r->submitted_at));
     /* json_string() returns NULL for invalid UTF-8; set_new then fails and we say so. */

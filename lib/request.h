@@ -8,8 +8,29 @@
 #define REQUEST_NAME_MAX 254  /* hostnames: 253 + NUL */
 #define REQUEST_UUID_LEN 37   /* 36 + NUL */
 #define REQUEST_SYSTEM_MAX 65 /* es.xml system (engineeredSystem) names: 64 + NUL */
+/* The operator's reason: at most REQUEST_REASON_CHARS characters of UTF-8 text without control
+ * characters (the bytes, with the NUL, fit REQUEST_REASON_MAX). */
+#define REQUEST_REASON_CHARS 500
+#define REQUEST_REASON_MAX (REQUEST_REASON_CHARS * 4 + 1)
 
-typedef enum { ACTION_MIGRATE_GUEST, ACTION_REPLAY } request_action;
+/* migrate_guest: a new migration; replay: resume a job; cancel: stop a job (a queued one never
+ * starts, a running one stops at its next step boundary and is rolled back unless it is past
+ * the commit point); rollback: undo a failed or cancelled job that has not reached the commit
+ * point; return: a migration back to the host an evacuation (kvmove evacuate) moved it off. */
+typedef enum {
+    ACTION_MIGRATE_GUEST,
+    ACTION_REPLAY,
+    ACTION_CANCEL,
+    ACTION_ROLLBACK,
+    ACTION_RETURN,
+    ACTION__COUNT
+} request_action;
+
+/* The action's name as in messages and jobs.action ("migrate_guest"); static; NULL if out of
+ * range. */
+const char *request_action_to_string(request_action action);
+/* 1 for the actions that name an existing job (replay, cancel, rollback), else 0. */
+int request_action_names_job(request_action action);
 
 typedef struct request {
     char request_id[REQUEST_UUID_LEN]; /* producer-made UUID: the idempotency key */
@@ -27,6 +48,13 @@ typedef struct request {
     long config_version;             /* es.xml version validated against; 0 = latest */
     char system[REQUEST_SYSTEM_MAX]; /* the guest's es.xml system; "" = not named (resolved) */
     int sequential; /* 1: the spec's order, one operation at a time (the baseline plan) */
+    char reason[REQUEST_REASON_MAX]; /* the operator's reason ("" = none given) */
+    int has_on_failure;              /* on_failure was given (a replay keeps its job's) */
+    int on_failure_rollback;         /* 1: a failure before the commit point rolls back */
+    int has_target_state;            /* target_state was given (a replay keeps its job's) */
+    int target_stopped;              /* 1: leave the guest defined but shut off on the target */
+    int allow_colocation;            /* 1: VM cluster anti-affinity overridden (needs a reason) */
+    long evacuation;                 /* the evacuation this move belongs to; 0 = none */
     char submitted_by[64];
     char submitted_at[40]; /* RFC 3339 UTC */
 } request;

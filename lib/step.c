@@ -8,7 +8,7 @@
 
 /* Each table is indexed by its enum; the strings are the values stored in PostgreSQL and
  * carried in messages, so they never change. */
-static const char *const step_names_table[STEP__COUNT] = {
+static const char *const step_names_table[STEP__ALL] = {
     [STEP_STOP_GUEST] = "STOP_GUEST",
     [STEP_DETACH_INTERFACES] = "DETACH_INTERFACES",
     [STEP_DETACH_VOLUMES] = "DETACH_VOLUMES",
@@ -20,11 +20,20 @@ static const char *const step_names_table[STEP__COUNT] = {
     [STEP_CREATE_NAT_BRIDGE_TGT] = "CREATE_NAT_BRIDGE_TGT",
     [STEP_ATTACH_INTERFACES] = "ATTACH_INTERFACES",
     [STEP_STARTUP_GUEST] = "STARTUP_GUEST",
+    [STEP_ROLLBACK_DETACH_VOLUMES_TGT] = "ROLLBACK_DETACH_VOLUMES_TGT",
+    [STEP_ROLLBACK_CREATE_BRIDGES_SRC] = "ROLLBACK_CREATE_BRIDGES_SRC",
+    [STEP_ROLLBACK_CREATE_NAT_BRIDGE_SRC] = "ROLLBACK_CREATE_NAT_BRIDGE_SRC",
+    [STEP_ROLLBACK_ATTACH_VOLUMES_SRC] = "ROLLBACK_ATTACH_VOLUMES_SRC",
+    [STEP_ROLLBACK_MIGRATE_GUEST] = "ROLLBACK_MIGRATE_GUEST",
+    [STEP_ROLLBACK_ATTACH_INTERFACES_SRC] = "ROLLBACK_ATTACH_INTERFACES_SRC",
+    [STEP_ROLLBACK_STARTUP_GUEST_SRC] = "ROLLBACK_STARTUP_GUEST_SRC",
+    [STEP_ROLLBACK_REMOVE_BRIDGES_TGT] = "ROLLBACK_REMOVE_BRIDGES_TGT",
+    [STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT] = "ROLLBACK_REMOVE_NAT_BRIDGE_TGT",
 };
 
 static const char *const job_status_names[JOB__COUNT] = {
     [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running",   [JOB_SUCCEEDED] = "succeeded",
-    [JOB_FAILED] = "failed", [JOB_REJECTED] = "rejected",
+    [JOB_FAILED] = "failed", [JOB_REJECTED] = "rejected", [JOB_CANCELLED] = "cancelled",
 };
 
 static const char *const step_state_names[STEPSTATE__COUNT] = {
@@ -61,17 +70,22 @@ static int table_find(const char *const *table, int count, const char *name, int
 
 const char *step_to_string(step_id step)
 {
-    return table_name(step_names_table, STEP__COUNT, (int)step);
+    return table_name(step_names_table, STEP__ALL, (int)step);
 }
 
 int step_from_string(const char *name, step_id *out)
 {
-    int i = table_find(step_names_table, STEP__COUNT, name, 1);
+    int i = table_find(step_names_table, STEP__ALL, name, 1);
 
     if (i < 0)
         return -1;
     *out = (step_id)i;
     return 0;
+}
+
+int step_is_rollback(step_id step)
+{
+    return step >= STEP__COUNT && step < STEP__ALL;
 }
 
 const char *step_names(const char *sep, char *buf, size_t size)
@@ -140,8 +154,12 @@ int mode_from_string(const char *name, migrate_mode *out)
 
 /* next[FROM][TO]: 1 when a job in FROM may change to TO. */
 static const unsigned char job_status_next[JOB__COUNT][JOB__COUNT] = {
-    [JOB_QUEUED] = {[JOB_RUNNING] = 1},
-    [JOB_RUNNING] = {[JOB_RUNNING] = 1, [JOB_QUEUED] = 1, [JOB_SUCCEEDED] = 1, [JOB_FAILED] = 1},
+    [JOB_QUEUED] = {[JOB_RUNNING] = 1, [JOB_CANCELLED] = 1},
+    [JOB_RUNNING] = {[JOB_RUNNING] = 1,
+                     [JOB_QUEUED] = 1,
+                     [JOB_SUCCEEDED] = 1,
+                     [JOB_FAILED] = 1,
+                     [JOB_CANCELLED] = 1},
 };
 
 int job_status_can_follow(job_status from, job_status to)

@@ -16,11 +16,14 @@ static void print_line(void *ctx, const char *line)
 
 int cmd_cleanup(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'}, {"guest", required_argument, NULL, 'g'},
-        {"list", no_argument, NULL, 'l'},       {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    const char *host = NULL, *guest = NULL;
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"guest", required_argument, NULL, 'g'},
+                                         {"list", no_argument, NULL, 'l'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"reason", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *host = NULL, *guest = NULL, *reason = NULL;
     int ch, list = 0, done = 0, left = 0, rc;
     char err[1024], source[300];
     jobstore *js = NULL;
@@ -42,14 +45,20 @@ int cmd_cleanup(cli *c, int argc, char **argv)
         case 'j':
             c->json = 1;
             break;
+        case 'r':
+            reason = optarg;
+            break;
         case 'h':
-            printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--json]\n"
+            printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT] "
+                   "[--json]\n"
                    "Run the source-side cleanups that MODE=OFFLINEFORCE left pending on a host it\n"
                    "could not reach: the stale copy of each guest is destroyed if it runs, its\n"
                    "definition (and autostart) removed, its configuration volume unmounted with\n"
                    "its fstab entry and directory, and bridges only it used removed. Workers do\n"
                    "this by themselves when the host is back; this runs it now. --list only\n"
-                   "lists them. Exit status: 0 nothing left pending, 1 some still pending.\n");
+                   "lists them. --reason is stored with each cleanup and carried in its\n"
+                   "cleanup.completed event. Exit status: 0 nothing left pending, 1 some still\n"
+                   "pending.\n");
             return EXIT_DONE;
         default:
             return usage_error("cleanup", "%s", "invalid option");
@@ -59,6 +68,12 @@ int cmd_cleanup(cli *c, int argc, char **argv)
         return usage_error("cleanup", "unexpected argument '%s'", argv[optind]);
     if ((rc = open_store(c, &js)) != 0)
         return rc;
+    if (!list && reason &&
+        jobstore_cleanup_reason(js, host, guest, reason, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kvmove: %s\n", err);
+        jobstore_close(js);
+        return EXIT_UNREACHABLE;
+    }
     if (!list) {
         snprintf(source, sizeof(source), "cli:%s", getenv("USER") ? getenv("USER") : "kvmove");
         for (i = 0; i < strlen(source); i++)

@@ -84,6 +84,8 @@ int cli_sign(cli *c, const char *payload, cli_signature *out);
 int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s);
 /* Validates REQ against the request schema, publishes it and, with WAIT, follows its job. */
 int publish(cli *c, const request *req, int wait, int timeout_s);
+/* Validates and publishes REQ like publish, printing nothing when it was published. */
+int publish_quiet(cli *c, const request *req);
 /* The spec's MERGE ACTIONS (producer/submit.c): validates REQ against the newest es.xml of its
  * system and records its MIGRATE GUEST command as a merged action in a new version of it
  * (applied to the newest at commit time). REQ is resolved first (sysconfig_resolve: its system
@@ -120,5 +122,9 @@ int cmd_operator(cli *c, int argc, char **argv);
 int cmd_operators(cli *c, int argc, char **argv);
 int cmd_grant(cli *c, int argc, char **argv);
 int cmd_revoke(cli *c, int argc, char **argv);
+int cmd_cancel(cli *c, int argc, char **argv);
+int cmd_rollback(cli *c, int argc, char **argv);
+int cmd_return(cli *c, int argc, char **argv);
+int cmd_evacuations(cli *c, int argc, char **argv);
 
 #endif

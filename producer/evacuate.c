@@ -239,13 +239,13 @@ static int place(plan *p, move *m, size_t n, target *t, size_t nt)
 }
 
 static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, const esxml_host *src,
-                        int sequential)
+                        int sequential, const char *reason, long evacuation)
 {
     char err[1024], *payload;
     cli_signature sig;
     int rc;
 
-    request_init(&m->req);
+    /* request_init was done when the evacuation was recorded (the move's job id is in it) */
     util_strlcpy(m->req.guest, m->guest->hostname, sizeof(m->req.guest));
     util_strlcpy(m->req.src_host, src->hostname, sizeof(m->req.src_host));
     util_strlcpy(m->req.tgt_host, m->to->host->hostname, sizeof(m->req.tgt_host));
@@ -253,6 +253,9 @@ static int publish_move(cli *c, bus_producer *p, move *m, const esxml *doc, cons
     m->req.mode = MODE_OFFLINE;
     m->req.sequential = sequential;
     cli_identify(c, &m->req);
+    if (reason)
+        util_strlcpy(m->req.reason, reason, sizeof(m->req.reason));
+    m->req.evacuation = evacuation;
     payload = request_to_json(&m->req);
     if (payload == NULL)
         return EXIT_FAILED;
@@ -320,6 +323,42 @@ static int follow_moves(cli *c, bus_consumer *cons, move *m, size_t n, size_t *i
     return 0;
 }
 
+/* Records the evacuation of SRC with the plan's N moves M (kvmove return moves them back): each
+ * move gets its request (and job) id now. *ID gets the evacuation's id. Returns an exit code. */
+static int record(cli *c, jobstore *js, const esxml *doc, const esxml_host *src, move *m, size_t n,
+                  const char *reason, long *id)
+{
+    jobstore_evacuation_move *rec = calloc(n ? n : 1, sizeof(*rec));
+    char err[1024];
+    size_t i;
+    int rc;
+
+    (void)c;
+    if (rec == NULL)
+        return EXIT_FAILED;
+    for (i = 0; i < n; i++) {
+        request_init(&m[i].req);
+        util_strlcpy(rec[i].guest, m[i].guest->hostname, sizeof(rec[i].guest));
+        util_strlcpy(rec[i].from_host, src->hostname, sizeof(rec[i].from_host));
+        if (m[i].to) {
+            util_strlcpy(rec[i].to_host, m[i].to->host->hostname, sizeof(rec[i].to_host));
+            util_strlcpy(rec[i].job_id, m[i].req.request_id, sizeof(rec[i].job_id));
+        } else {
+            util_strlcpy(rec[i].message, m[i].outcome, sizeof(rec[i].message));
+        }
+    }
+    rc = jobstore_evacuation_add(js, src->hostname, esxml_system_name(doc), reason,
+                                 m[0].req.submitted_by, rec, n, id, err, sizeof(err));
+    free(rec);
+    if (rc != 0) {
+        fprintf(stderr, "kvmove: cannot record the evacuation: %s\n", err);
+        return EXIT_UNREACHABLE;
+    }
+    printf("Evacuation %ld recorded ('kvmove return --host %s' moves its guests back)\n", *id,
+           src->hostname);
+    return EXIT_DONE;
+}
+
 int cmd_evacuate(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
@@ -327,9 +366,10 @@ int cmd_evacuate(cli *c, int argc, char **argv)
                                          {"max-parallel", required_argument, NULL, 'p'},
                                          {"sequential", no_argument, NULL, 's'},
                                          {"dry-run", no_argument, NULL, 'n'},
+                                         {"reason", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *host = NULL, *targets = NULL;
+    const char *host = NULL, *targets = NULL, *reason = NULL;
     int ch, max_parallel = 4, dry = 0, sequential = 0, rc = EXIT_DONE, failed = 0;
     char err[1024];
     jobstore *js = NULL;
@@ -342,6 +382,7 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     bus_consumer *cons = NULL;
     bus_props props = props_of(c);
     jobstore_machine hm;
+    long evacuation = 0;
     plan pl;
 
     memset(&pl, 0, sizeof(pl));
@@ -361,13 +402,16 @@ int cmd_evacuate(cli *c, int argc, char **argv)
         case 's':
             sequential = 1;
             break;
+        case 'r':
+            reason = optarg;
+            break;
         case 'n':
             dry = 1;
             break;
         case 'h':
             printf(
                 "Usage: kvmove evacuate --host H [--targets T1,T2,..] [--max-parallel N]\n"
-                "                       [--dry-run] [--sequential]\n"
+                "                       [--dry-run] [--sequential] [--reason TEXT]\n"
                 "Move every guest off KVM host H (e.g. for maintenance), OFFLINE. Largest guests\n"
                 "first, each goes to the target (of H's es.xml system) with the most free memory\n"
                 "among those where the migration passes every preflight check, the hosts asked\n"
@@ -377,7 +421,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
                 "cap running jobs per host (worker.max_jobs_per_host).\n"
                 "Prints each guest's outcome; exits 0 when every guest moved, 1 otherwise.\n"
                 "  --dry-run      print the placement only\n"
-                "  --sequential   each migration in the spec's order, one operation at a time\n");
+                "  --sequential   each migration in the spec's order, one operation at a time\n"
+                "  --reason TEXT  stored with each move's job and carried in its events\n");
             return EXIT_DONE;
         default:
             return usage_error("evacuate", "%s", "invalid option");
@@ -439,6 +484,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     fflush(stdout);
     if (dry)
         goto out;
+    if ((rc = record(c, js, doc, src, m, n, reason, &evacuation)) != 0)
+        goto out;
     if (bus_consumer_new_tail(c->s.brokers, &props, BUS_TOPIC_EVENTS, &cons, err, sizeof(err)) !=
             0 ||
         bus_producer_new(c->s.brokers, &props, &p, err, sizeof(err)) != 0) {
@@ -448,7 +495,8 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     while (cli_running) {
         while (in_flight < (size_t)max_parallel && next < n) {
             if (m[next].to != NULL && m[next].state == 0) {
-                if ((rc = publish_move(c, p, &m[next], doc, src, sequential)) != 0)
+                if ((rc = publish_move(c, p, &m[next], doc, src, sequential, reason, evacuation)) !=
+                    0)
                     goto out;
                 in_flight++;
             }

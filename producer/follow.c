@@ -61,12 +61,15 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
                    strcmp(type, EVENT_STEP_SKIPPED) == 0 || strcmp(type, EVENT_STEP_FAILED) == 0) {
             size_t i;
             json_t *l;
+            /* a rollback step goes the other way (migrate_summary_line's words) */
+            int back = strncmp(jstr(data, "step"), "ROLLBACK_", 9) == 0;
             json_array_foreach(json_object_get(data, "lines"), i, l)
                 printf("%s\n", shown_lines(json_string_value(l)));
             if (strcmp(type, EVENT_STEP_FAILED) != 0)
-                printf("Migrate guest %s from %s to %s. Step %s completed successfully... "
+                printf("%s guest %s from %s to %s. Step %s completed successfully... "
                        "[%.1f s]\n",
-                       jshown(ev, "subject"), shown(src), shown(tgt), jshown(data, "step"),
+                       back ? "Roll back" : "Migrate", jshown(ev, "subject"),
+                       shown(back ? tgt : src), shown(back ? src : tgt), jshown(data, "step"),
                        (double)json_integer_value(json_object_get(data, "elapsed_ms")) / 1000.0);
         } else if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
             json_int_t ms = json_integer_value(json_object_get(data, "elapsed_ms"));
@@ -75,17 +78,26 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
             strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Z %Y", localtime(&now));
             printf("Done...\nDone [Elapsed = %lld mS [%.1f minutes] %s]\n", (long long)ms,
                    (double)ms / 60000.0, when);
-        } else if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
+        } else if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0 ||
+                   strcmp(type, EVENT_JOB_CANCELLED) == 0) {
             printf("Job %s %s: %s\n", job_id,
-                   strcmp(type, EVENT_JOB_FAILED) == 0 ? "failed" : "rejected",
+                   strcmp(type, EVENT_JOB_FAILED) == 0      ? "failed"
+                   : strcmp(type, EVENT_JOB_CANCELLED) == 0 ? "cancelled"
+                                                            : "rejected",
                    shown_lines(jstr(data, "message")));
+            if (jstr(data, "rollback_job_id")[0])
+                printf("Rollback job %s puts the guest back on its source\n",
+                       jshown(data, "rollback_job_id"));
+        } else if (strcmp(type, EVENT_JOB_CANCEL_REQUESTED) == 0) {
+            printf("Cancel requested: %s\n", shown_lines(jstr(data, "message")));
         }
         fflush(stdout);
         if (strcmp(type, EVENT_JOB_SUCCEEDED) == 0) {
             json_decref(ev);
             return EXIT_DONE;
         }
-        if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0) {
+        if (strcmp(type, EVENT_JOB_FAILED) == 0 || strcmp(type, EVENT_JOB_REJECTED) == 0 ||
+            strcmp(type, EVENT_JOB_CANCELLED) == 0) {
             json_decref(ev);
             return EXIT_FAILED;
         }
@@ -96,8 +108,9 @@ int follow_job(cli *c, bus_consumer *cons, const char *job_id, int timeout_s)
     return EXIT_FAILED;
 }
 
-/* Publishes REQ; with WAIT follows its job until it ends. */
-int publish(cli *c, const request *asked, int wait, int timeout_s)
+/* Publishes ASKED (signed as this operator); with WAIT follows its job until it ends; QUIET
+ * prints nothing on success. */
+static int publish_as(cli *c, const request *asked, int wait, int timeout_s, int quiet)
 {
     request r = *asked, *req = &r;
     char err[1024], *payload;
@@ -125,14 +138,21 @@ int publish(cli *c, const request *asked, int wait, int timeout_s)
     if ((rc = cli_sign(c, payload, &sig)) != 0)
         goto out;
     rc = EXIT_UNREACHABLE;
+    /* Keyed by the job a request acts on, so that it follows the job's own request. */
     if (bus_producer_new(c->s.brokers, &props, &p, err, sizeof(err)) != 0 ||
         bus_produce_sync(p, BUS_TOPIC_REQUESTS,
-                         req->action == ACTION_REPLAY ? req->job_id : req->guest, payload,
+                         request_action_names_job(req->action) ? req->job_id : req->guest, payload,
                          strlen(payload), sig.headers, 2, 15000, err, sizeof(err)) != 0) {
         cli_broker_error(c, "cannot publish the request to kvmove.requests", err);
         goto out;
     }
-    if (c->json && !wait)
+    if (quiet)
+        ;
+    else if (req->action == ACTION_CANCEL && c->json)
+        printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id, req->job_id);
+    else if (req->action == ACTION_CANCEL)
+        printf("Cancel request %s for job %s published\n", req->request_id, req->job_id);
+    else if (c->json && !wait)
         printf("{\"request_id\": \"%s\", \"job_id\": \"%s\"}\n", req->request_id, req->request_id);
     else if (!c->json)
         printf("Request %s published (job id %s)\n", req->request_id, req->request_id);
@@ -145,12 +165,23 @@ out:
     return rc;
 }
 
+int publish(cli *c, const request *req, int wait, int timeout_s)
+{
+    return publish_as(c, req, wait, timeout_s, 0);
+}
+
+int publish_quiet(cli *c, const request *req)
+{
+    return publish_as(c, req, 0, 0, 1);
+}
+
 int cmd_replay(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"from-step", required_argument, NULL, 'f'},
                                          {"step", required_argument, NULL, 'S'},
                                          {"wait", no_argument, NULL, 'w'},
                                          {"timeout", required_argument, NULL, 'T'},
+                                         {"reason", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     request req;
@@ -179,9 +210,13 @@ int cmd_replay(cli *c, int argc, char **argv)
             if (cli_int_option("replay", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
                 return EXIT_USAGE;
             break;
+        case 'r':
+            util_strlcpy(req.reason, optarg, sizeof(req.reason));
+            break;
         case 'h':
             printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
                    "                         [--timeout SEC]\n"
+                   "                         [--reason TEXT]\n"
                    "Resume a failed job as a new attempt linked to it: from its failed step\n"
                    "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n"
                    "  --wait         follow the new job until it ends (exit 0 succeeded, 1 not)\n"

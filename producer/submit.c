@@ -94,6 +94,8 @@ static int merge_action(cli *c, request *req)
     in.mode = req->mode;
     in.resume = req->has_step; /* a single step may follow a partly done migration */
     in.vcpu_overcommit = c->s.vcpu_overcommit;
+    in.allow_colocation = req->allow_colocation;
+    in.colocation_reason = req->reason;
     rep = calloc(1, sizeof(*rep));
     if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");
@@ -179,6 +181,8 @@ static int submit_dry_run(cli *c, request *req)
     in.resume = req->has_step;
     in.live = 1;
     in.vcpu_overcommit = c->s.vcpu_overcommit;
+    in.allow_colocation = req->allow_colocation;
+    in.colocation_reason = req->reason;
     in.connect = hostsession_connect;
     in.release = hostsession_release;
     in.connect_ctx = ssh;
@@ -266,6 +270,10 @@ int cmd_submit(cli *c, int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {"sequential", no_argument, NULL, 'Q'},
                                          {"system", required_argument, NULL, 'Y'},
+                                         {"reason", required_argument, NULL, 'r'},
+                                         {"target-state", required_argument, NULL, 'X'},
+                                         {"on-failure", required_argument, NULL, 'F'},
+                                         {"allow-colocation", no_argument, NULL, 'A'},
                                          {NULL, 0, NULL, 0}};
     request req;
     char err[1024];
@@ -308,6 +316,26 @@ int cmd_submit(cli *c, int argc, char **argv)
         case 'Y':
             util_strlcpy(req.system, optarg, sizeof(req.system));
             break;
+        case 'r':
+            util_strlcpy(req.reason, optarg, sizeof(req.reason));
+            break;
+        case 'X':
+            if (strcmp(optarg, "running") != 0 && strcmp(optarg, "stopped") != 0)
+                return usage_error("submit", "--target-state must be running or stopped, not '%s'",
+                                   optarg);
+            req.has_target_state = 1;
+            req.target_stopped = strcmp(optarg, "stopped") == 0;
+            break;
+        case 'F':
+            if (strcmp(optarg, "stop") != 0 && strcmp(optarg, "rollback") != 0)
+                return usage_error("submit", "--on-failure must be stop or rollback, not '%s'",
+                                   optarg);
+            req.has_on_failure = 1;
+            req.on_failure_rollback = strcmp(optarg, "rollback") == 0;
+            break;
+        case 'A':
+            req.allow_colocation = 1;
+            break;
         case 'n':
             validate = 0;
             break;
@@ -318,6 +346,8 @@ int cmd_submit(cli *c, int argc, char **argv)
             printf("Usage: kvmove submit --guest G --mode offline|offlineforce --src S --tgt T\n"
                    "                     [--step STEP] [--wait] [--timeout SEC] [--no-validate]\n"
                    "                     [--dry-run] [--sequential] [--system S]\n"
+                   "                     [--reason TEXT] [--target-state running|stopped]\n"
+                   "                     [--on-failure stop|rollback] [--allow-colocation]\n"
                    "   or: kvmove submit \"MIGRATE GUEST HOSTNAME=G MODE=OFFLINE SRCHOST=S "
                    "TGTHOST=T [WHERE STEPNAME=STEP]\"\n"
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
@@ -325,7 +355,14 @@ int cmd_submit(cli *c, int argc, char **argv)
                    "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
                    "and prints the plan of steps; nothing is changed, stored or published.\n"
                    "The request is for the es.xml system that names the guest (--system S names\n"
-                   "it); names are taken as that es.xml spells them.\n\n");
+                   "it); names are taken as that es.xml spells them.\n"
+                   "--reason is stored with the job and carried in its events.\n"
+                   "--target-state=stopped leaves the guest defined (with autostart) but shut\n"
+                   "off on the target. --on-failure=rollback: a failure before the commit point\n"
+                   "(MIGRATE_GUEST) queues a rollback that puts the guest back on its source\n"
+                   "(default stop: the job stays failed for 'kvmove replay').\n"
+                   "--allow-colocation (needs --reason) lets the guest share its target with\n"
+                   "another member of its VM cluster; the check warns, naming the reason.\n\n");
             print_steps();
             printf("\nExit status: 0 done (or published), 1 job or validation failed, 2 usage,\n"
                    "3 broker or database unreachable.\n");

@@ -70,6 +70,7 @@ typedef enum {
     RUN_FAILED,    /* finish the job: failed, with run.failure */
     RUN_STOPPED,   /* the worker is stopping: hand the job back for another worker to resume */
     RUN_LOST,      /* the lease is gone (run.err says why): another worker has the job */
+    RUN_CANCELLED, /* kvmove cancel: the job ended cancelled at a step boundary (recorded) */
 } run_outcome;
 
 /* One run of a job: what it holds (freed by executor_run_job) and why it ended. */
@@ -80,6 +81,7 @@ typedef struct run {
     long version;
     migrate_env env;
     int deploy;         /* 1: the job's end records the deployment in es.xml */
+    int committed;      /* 1: a cancel found the job past its commit point: it goes on */
     char failure[2048]; /* why the job failed */
     char err[1024];     /* the last job-store error */
 } run;
@@ -97,6 +99,44 @@ static run_outcome store_failed(run *r, int rc)
         snprintf(r->failure, sizeof(r->failure), "the job's progress could not be recorded: %s",
                  r->err);
     return RUN_FAILED;
+}
+
+/* VM cluster anti-affinity, serialised: a target that passed vm_cluster_anti_affinity is
+ * confirmed under the system's lock against the other jobs confirmed to bring a member of the
+ * guest's VM cluster there (jobstore_job_place); of two concurrent moves the second fails the
+ * check, naming the first. Returns 0, or a negative job-store code with R->err. */
+static int place(run *r, preflight_report *rep)
+{
+    executor *ex = r->ex;
+    job *j = r->j;
+    preflight_result *pr = &rep->results[PREFLIGHT_VM_CLUSTER];
+    const esxml_guest *g = esxml_guest_find(r->doc, j->guest);
+    const char *peers[256];
+    char holder[REQUEST_UUID_LEN], peer[REQUEST_NAME_MAX];
+    size_t i, n = 0;
+    int rc;
+
+    if (g == NULL || g->vm_cluster == NULL || j->allow_colocation ||
+        pr->status != PREFLIGHT_PASSED || rep->n_failed > 0)
+        return 0;
+    for (i = 0; i < esxml_guest_count(r->doc) && n < 256; i++) {
+        const esxml_guest *o = esxml_guest_at(r->doc, i);
+        if (esxml_vm_cluster_peers(g, o))
+            peers[n++] = o->hostname;
+    }
+    rc = STORE(ex, r->err,
+               jobstore_job_place(ex->js, j, ex->w->owner, peers, n, holder, peer, r->err,
+                                  sizeof(r->err)));
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    pr->status = PREFLIGHT_FAILED;
+    snprintf(pr->message, sizeof(pr->message),
+             "target KVM host %s receives %s of VM cluster %s (job %s was placed there first); "
+             "required: the members of a VM cluster on different KVM hosts (choose another "
+             "target, or override with --allow-colocation --reason TEXT)",
+             j->tgt_host, peer, g->vm_cluster, holder);
+    rep->n_failed++;
+    return 0;
 }
 
 /* The full preflight (lib/preflight.c: es.xml and the live hosts over SSH), every result
@@ -141,9 +181,13 @@ static int preflight(run *r)
     in.command_timeout_ms = w->s.command_timeout_ms < 60000 ? w->s.command_timeout_ms : 60000;
     in.reservations = resv;
     in.n_reservations = n_resv;
+    in.allow_colocation = j->allow_colocation;
+    in.colocation_reason = j->reason;
     if (preflight_run(&in, rep, r->err, sizeof(r->err)) != 0) {
         worker_log("[%s] preflight could not run: %s", ex->tag, r->err);
         rep->n_failed = 1; /* fail safe: nothing runs */
+    } else if ((rc = place(r, rep)) < 0) {
+        goto out;
     }
     for (i = 0; i < PREFLIGHT__COUNT; i++) {
         const preflight_result *pr = &rep->results[i];
@@ -306,6 +350,38 @@ static run_outcome run_step(run *r, step_id s)
     return r->failure[0] ? RUN_FAILED : RUN_SUCCEEDED;
 }
 
+/* A step boundary (AT: "before STEP", "after preflight"): when a cancel of the job was
+ * requested, the job ends cancelled there - its rollback queued - unless it is past its commit
+ * point, when it goes on (and is not asked again). A rollback is never cancelled. Returns
+ * RUN_SUCCEEDED to go on, RUN_CANCELLED, or a store failure's outcome. */
+static run_outcome cancel_point(run *r, const char *at)
+{
+    executor *ex = r->ex;
+    char rollback_id[REQUEST_UUID_LEN];
+    int rc;
+
+    if (r->j->action == ACTION_ROLLBACK || r->committed)
+        return RUN_SUCCEEDED;
+    rc = STORE(ex, r->err, jobstore_job_cancel_pending(ex->js, r->j, r->err, sizeof(r->err)));
+    if (rc <= 0)
+        return rc < 0 ? store_failed(r, rc) : RUN_SUCCEEDED;
+    rc = STORE(ex, r->err,
+               jobstore_job_cancel(ex->js, r->j, ex->w->owner, ex->w->source, at, rollback_id,
+                                   r->err, sizeof(r->err)));
+    if (rc < 0)
+        return store_failed(r, rc);
+    if (rc == 0) {
+        r->committed = 1;
+        worker_log("[%s] Cancel requested %s, past the commit point (MIGRATE_GUEST): the job "
+                   "completes forward",
+                   ex->tag, at);
+        return RUN_SUCCEEDED;
+    }
+    worker_log("[%s] Job %s cancelled %s%s%s", ex->tag, r->j->id, at,
+               rollback_id[0] ? "; rollback job " : "", rollback_id);
+    return RUN_CANCELLED;
+}
+
 /* Everything a run does before its end: the es.xml, the stale-copy wait, preflight, the steps
  * in the plan's order, the deployed es.xml. */
 static run_outcome execute(run *r)
@@ -313,9 +389,10 @@ static run_outcome execute(run *r)
     executor *ex = r->ex;
     worker *w = ex->w;
     job *j = r->j;
-    step_id order[STEP__COUNT];
+    step_id order[STEP__ALL];
     run_outcome o = RUN_SUCCEEDED;
-    int k, rc;
+    char at[64];
+    int k, n, rc;
 
     /* A job recorded before its system was known (a request for a guest no stored system
      * named then) finds it now; the newest version of that system is the job's es.xml. */
@@ -339,11 +416,15 @@ static run_outcome execute(run *r)
         snprintf(r->failure, sizeof(r->failure), "cannot use the es.xml: %s", r->err);
         return RUN_FAILED;
     }
-    if ((rc = stale_copy_pending(r)) != 0)
+    if ((o = cancel_point(r, "before preflight")) != RUN_SUCCEEDED)
+        return o;
+    /* A rollback puts the guest back where es.xml has it: it needs no placement checks, and its
+     * steps fail, saying why, when a host is not there. */
+    if (j->action != ACTION_ROLLBACK && (rc = stale_copy_pending(r)) != 0)
         return rc < 0 ? store_failed(r, rc) : RUN_FAILED;
-    if ((rc = preflight(r)) < 0)
+    if (j->action != ACTION_ROLLBACK && (rc = preflight(r)) < 0)
         return store_failed(r, rc);
-    if (rc == 0) {
+    if (j->action != ACTION_ROLLBACK && rc == 0) {
         if (r->failure[0] == '\0')
             snprintf(r->failure, sizeof(r->failure),
                      "preflight failed; no host was changed (see 'kvmove status %s')", j->id);
@@ -361,21 +442,36 @@ static run_outcome execute(run *r)
     r->env.log = job_log;
     r->env.ctx = ex;
     r->env.sequential = j->sequential;
+    r->env.target_stopped = j->target_stopped;
+    r->env.reason = j->reason[0] ? j->reason : NULL;
     if (migrate_env_init(&r->env) != 0) {
         snprintf(r->failure, sizeof(r->failure), "out of memory");
         return RUN_FAILED;
     }
-    migrate_plan(j->sequential, order);
-    if (!j->takeover && j->attempt == 1)
-        worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
-    for (k = 0; k < STEP__COUNT && worker_running && o == RUN_SUCCEEDED; k++) {
+    if (j->action == ACTION_ROLLBACK) {
+        /* The rollback steps run in their table's order (migrate_rollback_plan's). */
+        for (n = 0, k = STEP__COUNT; k < STEP__ALL; k++)
+            order[n++] = (step_id)k;
+        if (!j->takeover)
+            worker_log("[%s] Rolling back Guest Migration : %s goes back to %s", ex->tag, j->guest,
+                       j->src_host);
+    } else {
+        migrate_plan(j->sequential, order);
+        n = STEP__COUNT;
+        if (!j->takeover && j->attempt == 1)
+            worker_log("[%s] Starting Guest Migration : %s", ex->tag, j->guest);
+    }
+    for (k = 0; k < n && worker_running && o == RUN_SUCCEEDED; k++) {
         step_id s = order[k];
-        if (j->included[s] && j->state[s] != STEP_SUCCEEDED && j->state[s] != STEP_SKIPPED)
+        if (!j->included[s] || j->state[s] == STEP_SUCCEEDED || j->state[s] == STEP_SKIPPED)
+            continue;
+        snprintf(at, sizeof(at), "before %s", step_to_string(s));
+        if ((o = cancel_point(r, at)) == RUN_SUCCEEDED)
             o = run_step(r, s);
     }
     if (o != RUN_SUCCEEDED)
         return o;
-    if (k < STEP__COUNT)
+    if (k < n)
         return RUN_STOPPED; /* stopping: the lease is handed back, another worker resumes */
     if (r->env.guest && esxml_guest_host(r->doc, r->env.guest) != r->env.tgt) {
         /* The guest has moved when this job ran the commit point or the start on the target,
@@ -443,6 +539,10 @@ static void run_end(run *r, run_outcome o, int64_t t0)
     }
     if (o == RUN_LOST) {
         worker_log("[%s] %s", ex->tag, r->err);
+        return;
+    }
+    if (o == RUN_CANCELLED) { /* ended (and logged) by cancel_point */
+        metrics_job_finished(JOB_CANCELLED);
         return;
     }
     /* RUN_STOPPED: hand it back now (if the database is down too, the lease runs out). */

@@ -220,8 +220,8 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
     switch (result) {
     case JOBSTORE_CREATED:
         worker_log("[intake] accepted request %s: %s %s", req.request_id,
-                   req.action == ACTION_REPLAY ? "replay of job" : "migrate guest",
-                   req.action == ACTION_REPLAY ? req.job_id : req.guest);
+                   request_action_to_string(req.action),
+                   request_action_names_job(req.action) ? req.job_id : req.guest);
         break;
     case JOBSTORE_DUPLICATE:
         worker_log("[intake] request %s seen before; nothing to do", req.request_id);

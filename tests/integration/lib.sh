@@ -152,7 +152,7 @@ wait_job() {
     echo "${st:-missing}"
 }
 job_ended() { # job_ended ID: job ID has a final status
-    [[ $(sql "SELECT status FROM jobs WHERE id = '$1'" 2>/dev/null) =~ ^(succeeded|failed|rejected)$ ]]
+    [[ $(sql "SELECT status FROM jobs WHERE id = '$1'" 2>/dev/null) =~ ^(succeeded|failed|rejected|cancelled)$ ]]
 }
 
 # host_effects H [FROM_LINE]: commands with an effect that host H received (queries left out),

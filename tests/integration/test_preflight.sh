@@ -48,7 +48,7 @@ pf_fail() {
         <<<"$(sql "SELECT error FROM jobs WHERE id = '$job' AND status = 'failed'")"
     check "$chk: exactly $chk failed" eq "$chk" \
         "$(sql "SELECT string_agg(check_name, ',' ORDER BY seq) FROM preflight_results WHERE job_id = '$job' AND status = 'failed'")"
-    check "$chk: all $((20)) checks recorded" eq 20 "$(sql "SELECT count(*) FROM preflight_results WHERE job_id = '$job'")"
+    check "$chk: all 21 checks recorded" eq 21 "$(sql "SELECT count(*) FROM preflight_results WHERE job_id = '$job'")"
     check "$chk: preflight.failed event names it" eq "$chk" \
         "$(sql "SELECT payload->'data'->'failed_checks'->0->>'check' FROM outbox WHERE job_id = '$job' AND payload->>'type' = 'io.kvmove.preflight.failed'")"
     check "$chk: no step ran" eq 0 "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$job' AND status <> 'pending'")"
@@ -161,7 +161,7 @@ info_reset $T
 out=$(kvmove submit --dry-run "${MIG[@]}" 2>&1)
 check "dry run: passes" eq 0 "$?"
 echo "$out"
-check "dry run: every check passed" eq 20 "$(grep -cE '^  passed ' <<<"$out")"
+check "dry run: every check passed" eq 21 "$(grep -cE '^  passed ' <<<"$out")"
 check "dry run: the plan lists the eleven steps" eq 11 "$(grep -cE '^ +[0-9]+\. [A-Z_]+ +on exa01adm0[26]' <<<"$out")"
 check "dry run: the worker's order: target bridges first, STOP_GUEST on the source third" eq "CREATE_BRIDGES $T CREATE_NAT_BRIDGE_TGT $T STOP_GUEST $S" "$(grep -E '^ +[0-9]+\. ' <<<"$out" | head -3 | awk '{print $2, $4}' | paste -sd' ')"
 check "dry run --sequential: the spec's order" grep -qE "^ +1\. STOP_GUEST +on $S" <<<"$(kvmove submit --dry-run --sequential "${MIG[@]}" 2>&1)"

@@ -3,7 +3,9 @@
 # over SSH with the libvirt profile -> PostgreSQL -> events. OFFLINE there, OFFLINEFORCE back
 # from a live source, OFFLINEFORCE from a source that lost power (its stale copy fenced by a
 # worker once the host is back: the dead-host path on real libvirt), then a failure injected on
-# the target before the commit point, recovered by `kvmove replay`.
+# the target before the commit point, recovered by `kvmove replay`; then `kvmove rollback` of a
+# failed job and `kvmove cancel` at a step boundary, each putting the guest back on its source,
+# answering there with the same disk.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 H1=rh01kvm01 H2=rh01kvm02
 G=rh01vm01.example.com
@@ -206,6 +208,64 @@ check "replay: guest running on $H1 and ready (boot 5)" grep -q "^KVMOVE-READY b
 check "replay: same disk (boot counter 5)" eq 5 "$(boot_counter $SYSVOL)"
 check "replay: undefined on $H2, autostart on $H1" eq "undefined enable" "$(domstate $H2 $G) $(autostart $H1 $G)"
 check "replay: volumes on $H1 only" eq "$CFGVOL $CFGDEV,$SYSVOL $SYSDEV|" "$(attached $H1)|$(attached $H2)"
+# expect_back HOST OTHER BOOT WHAT: the guest was put back on HOST: running and answering on
+# HOST's console (boot BOOT), the same disk, autostart and volumes on HOST only.
+expect_back() {
+    local h=$1 o=$2 boot=$3 what=$4
+    check "$what: guest running on $h and ready (boot $boot)" grep -q "^KVMOVE-READY boot=$boot" <<<"$(serial $h)"
+    check "$what: same disk (boot counter $boot)" eq "$boot" "$(boot_counter $SYSVOL)"
+    check "$what: defined with autostart on $h only" eq "running enable undefined" "$(domstate $h $G) $(autostart $h $G) $(domstate $o $G)"
+    check "$what: volumes on $h only" eq "$CFGVOL $CFGDEV,$SYSVOL $SYSDEV|" "$(attached $h)|$(attached $o)"
+    check "$what: cfg volume mounted on $h" on $h mountpoint -q $LV/guests/$G
+}
+
+# 4. kvmove rollback: a failure on H2 (the target now) before the commit point, then the
+# rollback puts the guest back on H1 and starts it there.
+on $H2 sh -c "mkdir -p $LV && rm -rf $LV/volumes && touch $LV/volumes"
+lab kvmove submit --guest $G --mode offline --src $H1.example.com --tgt $H2.example.com --wait --timeout 300 >/dev/null 2>&1
+job7=$(sql "SELECT id FROM jobs WHERE guest = '$G' ORDER BY created_at DESC LIMIT 1")
+check "rollback: the job failed at ATTACH_VOLUMES, the guest down on $H1" eq "failed|shut off" "$(sql "SELECT status FROM jobs WHERE id = '$job7'")|$(domstate $H1 $G)"
+on $H2 rm -f $LV/volumes
+out=$(lab kvmove rollback "$job7" --reason "real-host lane" --wait --timeout 300 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+check "rollback: exits 0" eq 0 "$rc"
+check "rollback: a rollback attempt linked to the job" eq "rollback|succeeded" "$(sql "SELECT action, status FROM jobs WHERE replay_of = '$job7'")"
+expect_back $H1 $H2 6 rollback
+
+# 5. kvmove cancel at a step boundary: DETACH_INTERFACES waits (a shell function in H1's root
+# .bashrc, which sshd's commands source, holds `virsh domiflist` while /run/kvmove-pause
+# exists); the cancel is recorded meanwhile; the job ends cancelled at the next boundary and its
+# rollback starts the guest on H1 again.
+if on $H1 findmnt -n /root/.bashrc >/dev/null 2>&1; then
+    on $H1 sh -c 'cat >/root/.bashrc' <<'BASHRC'
+virsh() {
+    if [ "$1" = domiflist ] && [ -e /run/kvmove-pause ]; then
+        : >/run/kvmove-paused
+        while [ -e /run/kvmove-pause ]; do sleep 0.1; done
+    fi
+    command virsh "$@"
+}
+BASHRC
+    on $H1 touch /run/kvmove-pause
+    lab kvmove submit --guest $G --mode offline --src $H1.example.com --tgt $H2.example.com 2>&1 | sed 's/^/    /'
+    for _ in $(seq 600); do on $H1 test -e /run/kvmove-paused && break; sleep 0.2; done
+    job8=$(sql "SELECT id FROM jobs WHERE guest = '$G' AND action = 'migrate_guest' ORDER BY created_at DESC LIMIT 1")
+    check "cancel: the job waits in DETACH_INTERFACES" eq running "$(sql "SELECT status FROM job_steps WHERE job_id = '$job8' AND step = 'DETACH_INTERFACES'")"
+    out=$(lab kvmove --json cancel "$job8" --reason "real-host lane" --wait --timeout 60 2>&1)
+    check "cancel: requested" eq requested "$(jq -r .outcome <<<"$out" 2>/dev/null)"
+    on $H1 rm -f /run/kvmove-pause
+    for _ in $(seq 600); do [[ $(sql "SELECT status FROM jobs WHERE id = '$job8'") == cancelled ]] && break; sleep 0.2; done
+    check "cancel: the job ended cancelled" eq cancelled "$(sql "SELECT status FROM jobs WHERE id = '$job8'")"
+    rb=$(sql "SELECT id FROM jobs WHERE action = 'rollback' AND replay_of = '$job8'")
+    for _ in $(seq 1500); do [[ $(sql "SELECT status FROM jobs WHERE id = '${rb:-00000000-0000-0000-0000-000000000000}'") =~ ^(succeeded|failed)$ ]] && break; sleep 0.2; done
+    check "cancel: its rollback succeeded" eq succeeded "$(sql "SELECT status FROM jobs WHERE id = '${rb:-00000000-0000-0000-0000-000000000000}'")"
+    expect_back $H1 $H2 7 cancel
+    on $H1 sh -c ': >/root/.bashrc'
+else
+    check "cancel: H1's /root/.bashrc is the host's own (bind-mounted) file" false
+fi
+
 for _ in $(seq 50); do [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break; sleep 0.1; done
 check "all jobs: every event published" eq 0 "$(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL")"
 read -r total5 down5 <<<"$(job_times "$job5")"

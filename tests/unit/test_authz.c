@@ -37,6 +37,16 @@ static const struct {
      "alice may not migrate guests on every system: ask an administrator to grant 'migrate' on "
      "'*' (every system)"},
     {ACTION_MIGRATE_GUEST, MODE_OFFLINE, ALL, "", NULL},
+    /* cancel and rollback change hosts as a migration does; return is an evacuation's */
+    {ACTION_CANCEL, MODE_OFFLINE, R(AUTHZ_MIGRATE), "exa01", NULL},
+    {ACTION_CANCEL, MODE_OFFLINEFORCE, R(AUTHZ_EVACUATE), "exa01",
+     "alice may not cancel migrations on system exa01: ask an administrator to grant 'migrate'"},
+    {ACTION_ROLLBACK, MODE_OFFLINE, R(AUTHZ_MIGRATE), "exa01", NULL},
+    {ACTION_ROLLBACK, MODE_OFFLINE, 0, "exa01", "alice may not roll back migrations"},
+    {ACTION_RETURN, MODE_OFFLINE, R(AUTHZ_MIGRATE), "exa01",
+     "alice may not return evacuated guests on system exa01: ask an administrator to grant "
+     "'evacuate'"},
+    {ACTION_RETURN, MODE_OFFLINE, R(AUTHZ_MIGRATE) | R(AUTHZ_EVACUATE), "exa01", NULL},
 };
 
 START_TEST(test_table)
@@ -68,7 +78,7 @@ START_TEST(test_every_action_has_a_rule)
     int a, m;
 
     memset(&r, 0, sizeof(r));
-    for (a = ACTION_MIGRATE_GUEST; a <= ACTION_REPLAY; a++) {
+    for (a = ACTION_MIGRATE_GUEST; a < ACTION__COUNT; a++) {
         for (m = MODE_OFFLINE; m <= MODE_OFFLINEFORCE; m++) {
             r.action = (request_action)a;
             ck_assert_msg(authz_needed(&r, (migrate_mode)m, &needs, &what, err, sizeof(err)) == 0,
@@ -76,7 +86,7 @@ START_TEST(test_every_action_has_a_rule)
             ck_assert_uint_ne(needs, 0);
         }
     }
-    r.action = (request_action)(ACTION_REPLAY + 1);
+    r.action = ACTION__COUNT;
     ck_assert_int_eq(authz_needed(&r, MODE_OFFLINE, &needs, &what, err, sizeof(err)), -1);
     ck_assert_int_eq(authz_check("alice", "exa01", ALL, &r, MODE_OFFLINE, err, sizeof(err)), -1);
 }

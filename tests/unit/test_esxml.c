@@ -474,8 +474,53 @@ static void names_all_pass(const esxml *doc)
     }
 }
 
-static const char *const good_files[] = {"exa01.xml", "cld02.xml", "esxml/minimal.xml",
+static const char *const good_files[] = {"exa01.xml", "cld02.xml", "rac01.xml", "esxml/minimal.xml",
                                          "esxml/cloud.xml"};
+
+/* tests/fixtures/rac01.xml: rac01vm01 and rac01vm03 form VM cluster rac01c1; rac01vm02 is in
+ * none. The one rule says who may not share a host, also after an edit rebuilds the views. */
+START_TEST(test_vm_clusters)
+{
+    char path[4200], err[1024] = "";
+    const char *src = getenv("KVMOVE_SOURCE_DIR");
+    esxml *doc = NULL;
+    const esxml_guest *a, *b, *c;
+
+    snprintf(path, sizeof(path), "%s/tests/fixtures/rac01.xml", src && *src ? src : ".");
+    ck_assert_msg(esxml_load_file(path, g_xsd, &doc, err, sizeof(err)) == 0, "%s", err);
+    a = esxml_guest_find(doc, "rac01vm01.example.com");
+    b = esxml_guest_find(doc, "RAC01VM03.example.com");
+    c = esxml_guest_find(doc, "rac01vm02.example.com");
+    ck_assert_str_eq(a->vm_cluster, "rac01c1");
+    ck_assert_str_eq(b->vm_cluster, "rac01c1");
+    ck_assert_ptr_null(c->vm_cluster);
+    ck_assert_int_eq(esxml_vm_cluster_peers(a, b), 1);
+    ck_assert_int_eq(esxml_vm_cluster_peers(b, a), 1);
+    ck_assert_int_eq(esxml_vm_cluster_peers(a, a), 0); /* not its own peer */
+    ck_assert_int_eq(esxml_vm_cluster_peers(a, c), 0);
+    ck_assert_int_eq(esxml_vm_cluster_peers(c, c), 0);
+    ck_assert_int_eq(esxml_vm_cluster_peers(NULL, a), 0);
+    ck_assert_int_eq(
+        esxml_guest_move(doc, "rac01vm01.example.com", "rac01adm04.example.com", err, sizeof(err)),
+        0);
+    ck_assert_str_eq(esxml_guest_find(doc, "rac01vm01.example.com")->vm_cluster, "rac01c1");
+    ck_assert_int_eq(esxml_action_add(doc, "MIGRATE GUEST HOSTNAME=rac01vm02.example.com", NULL,
+                                      err, sizeof(err)),
+                     0);
+    {
+        char *buf = NULL;
+        size_t len = 0;
+        esxml *back = NULL;
+        ck_assert_int_eq(esxml_dump(doc, &buf, &len, err, sizeof(err)), 0);
+        /* <clusters> stays before <actions>, so the written document still validates */
+        ck_assert_msg(esxml_load_buffer(buf, len, g_xsd, &back, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_str_eq(esxml_guest_find(back, "rac01vm03.example.com")->vm_cluster, "rac01c1");
+        esxml_free(back);
+        free(buf);
+    }
+    esxml_free(doc);
+}
+END_TEST
 
 START_TEST(test_names_agree)
 {
@@ -836,6 +881,85 @@ static const struct {
      "<osType>LinuxKVMGuest</osType><hostName>m</hostName><guestCores>99999999999999999999"
      "</guestCores><guestMemory>1</guestMemory></machine></machines></engineeredSystem>",
      "guestCores 99999999999999999999 of guest m is out of range"},
+    /* VM clusters (<clusters>): references to guests, each guest in one cluster at most. */
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><clusterName>rac</clusterName><machines><machine "
+     "id=\"x\"/></machines></cluster></clusters></engineeredSystem>",
+     "VM cluster c names machine x, which is not defined in es.xml"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><clusterName>rac</clusterName><machines><machine "
+     "id=\"h\"/></machines></cluster></clusters></engineeredSystem>",
+     "VM cluster c names machine h, which is a KVM host, not a guest"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><clusterName>rac</clusterName><machines><machine "
+     "id=\"g\"/></machines></cluster><cluster "
+     "id=\"d\"><clusterName>rac2</clusterName><machines><machine "
+     "id=\"g\"/></machines></cluster></clusters></engineeredSystem>",
+     "guest g is in two VM clusters, rac and rac2"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><clusterName>rac</clusterName><machines><machine "
+     "id=\"g\"/></machines></cluster><cluster "
+     "id=\"c\"><clusterName>rac2</clusterName><machines><machine "
+     "id=\"k\"/></machines></cluster></clusters></engineeredSystem>",
+     "VM cluster id c is defined twice"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><clusterName>rac</clusterName><machines><machine "
+     "id=\"g\"/></machines></cluster><cluster "
+     "id=\"d\"><clusterName>rac</clusterName><machines><machine "
+     "id=\"k\"/></machines></cluster></clusters></engineeredSystem>",
+     "VM cluster name rac is used twice"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><machines><machine "
+     "id=\"g\"/></machines></cluster></clusters></engineeredSystem>",
+     "VM cluster c has no <clusterName>"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster "
+     "id=\"c\"><clusterName>rac</clusterName><machines/></cluster></clusters></engineeredSystem>",
+     "<machines> of VM cluster c is empty"},
+    {"<engineeredSystem name=\"x\" deploymentType=\"cloud\"><machines>"
+     "<machine id=\"h\"><osType>LinuxKVM</osType><hostName>h</hostName><machine id=\"g\"/>"
+     "<machine id=\"k\"/></machine><machine id=\"g\"><osType>LinuxKVMGuest</osType>"
+     "<hostName>g</hostName><guestCores>1</guestCores><guestMemory>1</guestMemory></machine>"
+     "<machine id=\"k\"><osType>LinuxKVMGuest</osType><hostName>k</hostName><guestCores>1"
+     "</guestCores><guestMemory>1</guestMemory></machine>"
+     "</machines><clusters><cluster id=\"c\"><clusterName>r;ac</clusterName><machines><machine "
+     "id=\"g\"/></machines></cluster></clusters></engineeredSystem>",
+     "clusterName 'r;ac' of VM cluster c is not valid"},
 };
 
 START_TEST(test_bad_buffer)
@@ -1033,6 +1157,7 @@ static Suite *esxml_suite(void)
     tcase_add_test(tc, test_actions);
     tcase_add_loop_test(tc, test_lookup_misses, 0, N(unknown_names));
     tcase_add_test(tc, test_cloud_fixture);
+    tcase_add_test(tc, test_vm_clusters);
     tcase_add_loop_test(tc, test_cld02_hosts, 0, N(cld02_hosts));
     tcase_add_test(tc, test_cld02_guests);
     tcase_add_loop_test(tc, test_cld02_bridge_in_use, 0, N(bridge_use_cases));

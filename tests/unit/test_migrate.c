@@ -88,10 +88,27 @@ static const struct {
     step_id step;
     int on_source;
 } host_cases[] = {
-    {STEP_STOP_GUEST, 1},        {STEP_DETACH_INTERFACES, 1},     {STEP_DETACH_VOLUMES, 1},
-    {STEP_ATTACH_VOLUMES, 0},    {STEP_CREATE_BRIDGES, 0},        {STEP_MIGRATE_GUEST, 0},
-    {STEP_REMOVE_BRIDGES, 1},    {STEP_REMOVE_NAT_BRIDGE_SRC, 1}, {STEP_CREATE_NAT_BRIDGE_TGT, 0},
-    {STEP_ATTACH_INTERFACES, 0}, {STEP_STARTUP_GUEST, 0},
+    {STEP_STOP_GUEST, 1},
+    {STEP_DETACH_INTERFACES, 1},
+    {STEP_DETACH_VOLUMES, 1},
+    {STEP_ATTACH_VOLUMES, 0},
+    {STEP_CREATE_BRIDGES, 0},
+    {STEP_MIGRATE_GUEST, 0},
+    {STEP_REMOVE_BRIDGES, 1},
+    {STEP_REMOVE_NAT_BRIDGE_SRC, 1},
+    {STEP_CREATE_NAT_BRIDGE_TGT, 0},
+    {STEP_ATTACH_INTERFACES, 0},
+    {STEP_STARTUP_GUEST, 0},
+    /* a rollback step acts on the host its name ends with */
+    {STEP_ROLLBACK_DETACH_VOLUMES_TGT, 0},
+    {STEP_ROLLBACK_CREATE_BRIDGES_SRC, 1},
+    {STEP_ROLLBACK_CREATE_NAT_BRIDGE_SRC, 1},
+    {STEP_ROLLBACK_ATTACH_VOLUMES_SRC, 1},
+    {STEP_ROLLBACK_MIGRATE_GUEST, 1},
+    {STEP_ROLLBACK_ATTACH_INTERFACES_SRC, 1},
+    {STEP_ROLLBACK_STARTUP_GUEST_SRC, 1},
+    {STEP_ROLLBACK_REMOVE_BRIDGES_TGT, 0},
+    {STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT, 0},
 };
 
 START_TEST(test_step_host)
@@ -116,9 +133,9 @@ START_TEST(test_step_table_edges)
     int s;
 
     env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
-    ck_assert_int_eq(migrate_step(&env, STEP__COUNT, &res), -1);
+    ck_assert_int_eq(migrate_step(&env, STEP__ALL, &res), -1);
     ck_assert_int_eq(migrate_step(&env, (step_id)-1, &res), -1);
-    ck_assert_ptr_null(migrate_step_host(&env, STEP__COUNT));
+    ck_assert_ptr_null(migrate_step_host(&env, STEP__ALL));
     /* the fixture is not a cloud deployment: only the NAT steps do nothing in it */
     for (s = 0; s < STEP__COUNT; s++)
         ck_assert_msg(migrate_step_applies(&env, (step_id)s) ==
@@ -147,6 +164,51 @@ START_TEST(test_summary_line)
     migrate_summary_line(&env, STEP_STOP_GUEST, small, sizeof(small));
     ck_assert_str_eq(small, "Migrate guest exa01");
     migrate_env_free(&env);
+}
+END_TEST
+
+/* Which rollback steps undo which migration step, and which a rollback runs. */
+START_TEST(test_rollback_plan_table)
+{
+    step_state st[STEP__COUNT];
+    step_id order[STEP__ALL];
+    size_t n;
+    int s;
+
+    for (s = 0; s < STEP__COUNT; s++)
+        st[s] = STEP_PENDING;
+    ck_assert_uint_eq(migrate_rollback_plan(st, order), 0); /* nothing ran: nothing to undo */
+    ck_assert_int_eq(migrate_committed(st), 0);
+    ck_assert_int_eq(migrate_undo_step(STEP_ATTACH_VOLUMES), STEP_ROLLBACK_DETACH_VOLUMES_TGT);
+    ck_assert_int_eq(migrate_undo_step(STEP_STOP_GUEST), STEP_ROLLBACK_STARTUP_GUEST_SRC);
+    ck_assert_int_eq(migrate_undo_step(STEP_MIGRATE_GUEST), STEP_ROLLBACK_MIGRATE_GUEST);
+    ck_assert_int_eq(migrate_undo_step(STEP_STARTUP_GUEST), STEP__ALL);
+    ck_assert_int_eq(migrate_undo_step(STEP_ATTACH_INTERFACES), STEP__ALL);
+    ck_assert_int_eq(migrate_undo_step(STEP_ROLLBACK_MIGRATE_GUEST), STEP__ALL);
+    /* CREATE_BRIDGES alone (it runs before the guest stops): its bridges go, the guest is
+     * (still) running on the source */
+    st[STEP_CREATE_BRIDGES] = STEP_SUCCEEDED;
+    n = migrate_rollback_plan(st, order);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(order[0], STEP_ROLLBACK_STARTUP_GUEST_SRC);
+    ck_assert_int_eq(order[1], STEP_ROLLBACK_REMOVE_BRIDGES_TGT);
+    /* a failed (partly done) step is undone too; a skipped one did nothing */
+    st[STEP_STOP_GUEST] = STEP_SUCCEEDED;
+    st[STEP_DETACH_VOLUMES] = STEP_SUCCEEDED;
+    st[STEP_ATTACH_VOLUMES] = STEP_FAILED;
+    st[STEP_CREATE_NAT_BRIDGE_TGT] = STEP_SKIPPED;
+    n = migrate_rollback_plan(st, order);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(order[0], STEP_ROLLBACK_DETACH_VOLUMES_TGT);
+    ck_assert_int_eq(order[1], STEP_ROLLBACK_ATTACH_VOLUMES_SRC);
+    ck_assert_int_eq(order[2], STEP_ROLLBACK_STARTUP_GUEST_SRC);
+    ck_assert_int_eq(order[3], STEP_ROLLBACK_REMOVE_BRIDGES_TGT);
+    st[STEP_MIGRATE_GUEST] = STEP_FAILED;
+    ck_assert_int_eq(migrate_committed(st), 0);
+    st[STEP_MIGRATE_GUEST] = STEP_SUCCEEDED;
+    ck_assert_int_eq(migrate_committed(st), 1);
+    for (s = STEP__COUNT; s < STEP__ALL; s++)
+        ck_assert_int_eq(step_is_rollback((step_id)s), 1);
 }
 END_TEST
 
@@ -366,6 +428,117 @@ START_TEST(test_sequential_and_batch_same_final_state)
     free(seq);
     esxml_free(doc);
     sim_stop_all();
+}
+END_TEST
+
+/* The hosts' state with kvmove's fstab option (nofail) taken out: the seeded entries lack it,
+ * and an entry kvmove writes back is as good. Edits STATE in place and returns it. */
+static char *without_nofail(char *state)
+{
+    char *p;
+
+    while ((p = strstr(state, ",nofail")) != NULL)
+        memmove(p, p + 7, strlen(p + 7) + 1);
+    return state;
+}
+
+/* Stopped after each step of the plan before the commit point (a cancel, a failure), the
+ * rollback puts the hosts back as they were: the guest running with autostart on its source
+ * only, its volumes and mount there, the target's new bridges gone. Run again (a crash, a
+ * re-run), it changes nothing. In both plans. */
+START_TEST(test_rollback_after_each_step)
+{
+    int sequential = _i % 2, stop_after = _i / 2;
+    migrate_env env;
+    sim_pool pool = {0};
+    step_id order[STEP__COUNT], undo[STEP__ALL];
+    step_state st[STEP__COUNT];
+    char *initial, *after, *again;
+    char name[32];
+    size_t n, i;
+    int k;
+
+    migrate_plan(sequential, order);
+    for (k = 0; k <= stop_after; k++)
+        if (order[k] == STEP_MIGRATE_GUEST)
+            return; /* past the commit point: nothing to roll back */
+    snprintf(name, sizeof(name), "rollback%d", _i);
+    hosts_fresh(name);
+    initial = without_nofail(sim_state_all());
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, sequential, &pool);
+    for (k = 0; k < STEP__COUNT; k++)
+        st[k] = STEP_PENDING;
+    for (k = 0; k <= stop_after; k++) {
+        migrate_result res = run_step(&env, order[k]);
+        ck_assert_msg(res.state != STEP_FAILED, "%s: %s", step_to_string(order[k]), res.message);
+        st[order[k]] = res.state;
+    }
+    ck_assert_int_eq(migrate_committed(st), 0);
+    n = migrate_rollback_plan(st, undo);
+    ck_assert_uint_gt(n, 0);
+    for (i = 0; i < n; i++) {
+        migrate_result res = run_step(&env, undo[i]);
+        ck_assert_msg(res.state != STEP_FAILED, "after %s, %s: %s",
+                      step_to_string(order[stop_after]), step_to_string(undo[i]), res.message);
+    }
+    after = without_nofail(sim_state_all());
+    if (strcmp(initial, after) != 0)
+        fprintf(stderr, "before:\n%s\n---\nafter the rollback:\n%s\n", initial, after);
+    ck_assert_msg(strcmp(initial, after) == 0,
+                  "rolled back after %s (%s plan): the hosts differ (on stderr)",
+                  step_to_string(order[stop_after]), sequential ? "sequential" : "default");
+    ck_assert_int_eq(sim_violations(), 0);
+    /* again, each rollback step with a fresh env (another worker took it over) */
+    for (i = 0; i < n; i++) {
+        migrate_env env2;
+        migrate_result res;
+        env_for(&env2, GUEST, SRC, TGT, MODE_OFFLINE, sequential, &pool);
+        res = run_step(&env2, undo[i]);
+        migrate_env_free(&env2);
+        ck_assert_msg(res.state != STEP_FAILED, "%s again: %s", step_to_string(undo[i]),
+                      res.message);
+    }
+    again = without_nofail(sim_state_all());
+    if (strcmp(after, again) != 0)
+        fprintf(stderr, "after the rollback:\n%s\n---\nafter a second one:\n%s\n", after, again);
+    ck_assert_msg(strcmp(after, again) == 0, "a second rollback changed the hosts (on stderr)");
+    free(initial);
+    free(after);
+    free(again);
+    hosts_done(&pool, &env);
+}
+END_TEST
+
+/* STARTUP_GUEST with target state stopped: the guest stays defined, with autostart, shut off
+ * on the target; the step is skipped, saying why. */
+START_TEST(test_target_state_stopped)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    step_id order[STEP__COUNT];
+    char *t;
+    int k;
+
+    hosts_fresh("stopped");
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    env.target_stopped = 1;
+    env.reason = "storage firmware upgrade";
+    migrate_plan(0, order);
+    for (k = 0; k < STEP__COUNT; k++) {
+        migrate_result res = run_step(&env, order[k]);
+        ck_assert_msg(res.state != STEP_FAILED, "%s: %s", step_to_string(order[k]), res.message);
+        if (order[k] == STEP_STARTUP_GUEST)
+            ck_assert_int_eq(res.state, STEP_SKIPPED);
+    }
+    t = sim_state(TGT);
+    ck_assert_msg(!sim_has_line(t, "domain " GUEST " running"), "target:\n%s", t);
+    ck_assert_msg(strstr(t, "domain " GUEST " ") != NULL, "not defined on the target:\n%s", t);
+    ck_assert_msg(sim_has_line(t, "autostart " GUEST), "target autostart:\n%s", t);
+    free(t);
+    t = sim_state(SRC);
+    ck_assert_msg(strstr(t, GUEST) == NULL, "source still has the guest:\n%s", t);
+    free(t);
+    hosts_done(&pool, &env);
 }
 END_TEST
 
@@ -590,6 +763,7 @@ int main(void)
     tcase_add_loop_test(plain, test_step_host, 0, N_OF(host_cases));
     tcase_add_test(plain, test_summary_line);
     tcase_add_test(plain, test_step_table_edges);
+    tcase_add_test(plain, test_rollback_plan_table);
     suite_add_tcase(s, plain);
 
     tcase_add_unchecked_fixture(hosts, doc_setup, doc_teardown);
@@ -599,6 +773,8 @@ int main(void)
     tcase_add_test(hosts, test_offline_source_down_fails_transient);
     tcase_add_test(hosts, test_offlineforce_source_down);
     tcase_add_test(hosts, test_migrate_guest_refuses_running_source);
+    tcase_add_loop_test(hosts, test_rollback_after_each_step, 0, 2 * STEP__COUNT);
+    tcase_add_test(hosts, test_target_state_stopped);
     tcase_add_loop_test(hosts, test_connect_failure_classified, 0, N_OF(connect_cases));
     suite_add_tcase(s, hosts);
     return unit_run(s);

@@ -470,6 +470,89 @@ START_TEST(test_cld02_moves)
 }
 END_TEST
 
+/* VM cluster anti-affinity (tests/fixtures/rac01.xml: rac01vm01 on adm02 and rac01vm03 on adm01
+ * form VM cluster rac01c1; rac01vm02, on adm02, is in none). */
+#define R(n) "rac01" n ".example.com"
+static const struct {
+    const char *guest, *tgt;
+    int live;
+    const char *tgt_domains; /* live: the target's virsh list instead of es.xml's placement */
+    const char *resv_guest;  /* a reservation on the target (NULL: none) */
+    const char *resv_job;    /* its job ("": a planned move of kvmove evacuate) */
+    int allow;
+    preflight_status expected;
+    const char *contains;
+} clusters[] = {
+    {R("vm01"), R("adm01"), 0, NULL, NULL, NULL, 0, PREFLIGHT_FAILED,
+     "target KVM host " R("adm01") " already hosts or receives " R(
+         "vm03") " (placed there in "
+                 "es.xml version 7) of VM cluster rac01c1"},
+    {R("vm01"), R("adm01"), 1, R("vm03") "\n", NULL, NULL, 0, PREFLIGHT_FAILED,
+     R("vm03") " (defined there) of VM cluster rac01c1"},
+    /* the live answer wins: vm03 has left adm01 since this es.xml version */
+    {R("vm01"), R("adm01"), 1, "", NULL, NULL, 0, PREFLIGHT_PASSED,
+     "no other member of VM cluster rac01c1 is on target KVM host " R("adm01")},
+    {R("vm01"), R("adm06"), 1, R("vm03") "\n", NULL, NULL, 0, PREFLIGHT_FAILED, "(defined there)"},
+    {R("vm01"), R("adm06"), 1, NULL, R("vm03"), "22222222-2222-4222-8222-222222222222", 0,
+     PREFLIGHT_FAILED, R("vm03") " (job 22222222-2222-4222-8222-222222222222 brings it)"},
+    {R("vm01"), R("adm06"), 0, NULL, "RAC01VM03.example.com", "", 0, PREFLIGHT_FAILED,
+     R("vm03") " (the planned move of it)"},
+    {R("vm01"), R("adm06"), 1, NULL, R("vm02"), "22222222-2222-4222-8222-222222222222", 0,
+     PREFLIGHT_PASSED, "no other member"},
+    {R("vm02"), R("adm01"), 1, NULL, R("vm03"), "", 0, PREFLIGHT_PASSED, "is in no VM cluster"},
+    {R("vm01"), R("adm01"), 1, NULL, NULL, NULL, 1, PREFLIGHT_WARNING,
+     "shares VM cluster rac01c1 of guest " R("vm01") " with " R(
+         "vm03") " (defined there); "
+                 "allowed by --allow-colocation: RAC node 2 rebuilt on new hardware"},
+};
+
+START_TEST(test_vm_cluster)
+{
+    esxml *doc = load("rac01.xml");
+    preflight_facts sf, tf;
+    preflight_reservation rv = {"", "", 16384, 4};
+    preflight_input in = {0};
+    preflight_report *r = calloc(1, sizeof(*r));
+    const preflight_result *res = &r->results[PREFLIGHT_VM_CLUSTER];
+    char err[256];
+    int i;
+
+    in.doc = doc;
+    in.config_version = 7;
+    in.guest = clusters[_i].guest;
+    in.src_host = esxml_guest_host(doc, esxml_guest_find(doc, in.guest))->hostname;
+    in.tgt_host = clusters[_i].tgt;
+    in.live = clusters[_i].live;
+    in.allow_colocation = clusters[_i].allow;
+    in.colocation_reason = "RAC node 2 rebuilt on new hardware";
+    facts_for(doc, in.src_host, F_SAME, &sf);
+    facts_for(doc, in.tgt_host, F_SAME, &tf);
+    if (clusters[_i].tgt_domains)
+        snprintf(tf.domains, sizeof(tf.domains), "%s", clusters[_i].tgt_domains);
+    tf.free_memory_mb = tf.memory_mb; /* room for everyone: only the cluster decides */
+    in.src_facts = &sf;
+    in.tgt_facts = &tf;
+    if (clusters[_i].resv_guest) {
+        snprintf(rv.job_id, sizeof(rv.job_id), "%s", clusters[_i].resv_job);
+        snprintf(rv.guest, sizeof(rv.guest), "%s", clusters[_i].resv_guest);
+        in.reservations = &rv;
+        in.n_reservations = 1;
+    }
+    ck_assert_int_eq(preflight_run(&in, r, err, sizeof(err)), 0);
+    ck_assert_msg(res->status == clusters[_i].expected, "case %d: %s: %s", _i,
+                  preflight_status_to_string(res->status), res->message);
+    ck_assert_msg(strstr(res->message, clusters[_i].contains) != NULL,
+                  "case %d: message lacks \"%s\": %s", _i, clusters[_i].contains, res->message);
+    for (i = 0; i < PREFLIGHT__COUNT; i++) /* no other check is in the way */
+        ck_assert_msg(i == PREFLIGHT_VM_CLUSTER || i == PREFLIGHT_GUEST_NAME_FREE ||
+                          r->results[i].status != PREFLIGHT_FAILED,
+                      "case %d: %s failed: %s", _i, preflight_name((preflight_check)i),
+                      r->results[i].message);
+    free(r);
+    esxml_free(doc);
+}
+END_TEST
+
 START_TEST(test_failed_json_and_input)
 {
     esxml *doc = load(ES);
@@ -568,6 +651,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_case, 0, sizeof(cases) / sizeof(cases[0]));
     tcase_add_test(tc, test_clean_passes);
     tcase_add_loop_test(tc, test_cld02_moves, 0, sizeof(cld02_moves) / sizeof(cld02_moves[0]));
+    tcase_add_loop_test(tc, test_vm_cluster, 0, sizeof(clusters) / sizeof(clusters[0]));
     tcase_add_test(tc, test_failed_json_and_input);
     tcase_add_test(tc, test_failed_json_bad_bytes);
     tcase_add_loop_test(tc, test_parse_info, 0, sizeof(infos) / sizeof(infos[0]));

@@ -45,7 +45,26 @@ static const struct {
     {"{\"action\":\"replay\"}", "missing required field request_id", 0},
     {"{\"request_id\":\"" ID "\"}", "missing required field action", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate\"}",
-     "field action: \"migrate\" is not an action (expected \"migrate_guest\" or \"replay\")", 1},
+     "field action: \"migrate\" is not an action (expected \"migrate_guest\", \"replay\", "
+     "\"cancel\", \"rollback\" or \"return\")",
+     1},
+    {"{\"request_id\":\"" ID "\",\"action\":\"cancel\",\"job_id\":\"" JOB
+     "\",\"guest\":\"vm1\"," TAIL,
+     "field guest is not valid with action cancel (it acts on the job as recorded)", 1},
+    {"{\"request_id\":\"" ID "\",\"action\":\"rollback\"," TAIL,
+     "missing required field job_id (the job to rollback) for action rollback", 1},
+    {"{\"request_id\":\"" ID "\",\"action\":\"return\",\"guest\":\"vm1\",\"mode\":"
+     "\"OFFLINE\",\"src_host\":\"kvm1\",\"tgt_host\":\"kvm2\"," TAIL,
+     "missing required field evacuation", 1},
+    {MIGRATE_HEAD "\"allow_colocation\":true," TAIL, "field allow_colocation needs a reason", 1},
+    {MIGRATE_HEAD "\"reason\":\"a\\u0007b\"," TAIL, "field reason: contains a control character",
+     1},
+    {MIGRATE_HEAD "\"reason\":\"\"," TAIL, "field reason: is empty", 1},
+    {MIGRATE_HEAD "\"on_failure\":\"retry\"," TAIL,
+     "field on_failure: \"retry\" is not a policy (expected \"stop\" or \"rollback\")", 1},
+    {MIGRATE_HEAD "\"target_state\":\"paused\"," TAIL,
+     "field target_state: \"paused\" is not a state", 1},
+    {MIGRATE_HEAD "\"step\":\"ROLLBACK_MIGRATE_GUEST\"," TAIL, "is not a migration step", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\"," TAIL,
      "missing required field guest (the guest hostname) for action migrate_guest", 1},
     {"{\"request_id\":\"" ID "\",\"action\":\"migrate_guest\",\"guest\":\"a;rm -rf /\"," TAIL,
@@ -184,7 +203,11 @@ static int same_request(const request *a, const request *b)
            (!a->has_from_step || a->from_step == b->from_step) &&
            strcmp(a->job_id, b->job_id) == 0 && a->config_version == b->config_version &&
            strcmp(a->system, b->system) == 0 && strcmp(a->submitted_by, b->submitted_by) == 0 &&
-           strcmp(a->submitted_at, b->submitted_at) == 0;
+           strcmp(a->submitted_at, b->submitted_at) == 0 && strcmp(a->reason, b->reason) == 0 &&
+           a->has_on_failure == b->has_on_failure &&
+           a->on_failure_rollback == b->on_failure_rollback &&
+           a->has_target_state == b->has_target_state && a->target_stopped == b->target_stopped &&
+           a->allow_colocation == b->allow_colocation && a->evacuation == b->evacuation;
 }
 
 /* Every good fixture parses, serialises and parses back to the same request. */
@@ -277,6 +300,42 @@ START_TEST(test_replay_to_json)
     s = request_to_json(&r);
     ck_assert_ptr_nonnull(strstr(s, "\"mode\":\"OFFLINEFORCE\""));
     free(s);
+}
+END_TEST
+
+/* A cancel built in C carries its job and reason only, and parses back; it refuses the fields
+ * it takes from the job. */
+START_TEST(test_cancel_to_json)
+{
+    char err[512], *s;
+    request r, back;
+
+    request_init(&r);
+    r.action = ACTION_CANCEL;
+    util_strlcpy(r.job_id, JOB, sizeof(r.job_id));
+    util_strlcpy(r.reason, "wrong target", sizeof(r.reason));
+    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), 0);
+    s = request_to_json(&r);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(strstr(s, "\"action\":\"cancel\""));
+    ck_assert_ptr_nonnull(strstr(s, "\"reason\":\"wrong target\""));
+    ck_assert_ptr_null(strstr(s, "\"mode\""));
+    ck_assert_int_eq(request_parse_json(s, strlen(s), &back, err, sizeof(err)), 0);
+    ck_assert_int_eq(back.action, ACTION_CANCEL);
+    ck_assert_str_eq(back.reason, "wrong target");
+    free(s);
+    r.has_target_state = 1;
+    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "field target_state is not valid with action cancel"));
+    r.has_target_state = 0;
+    util_strlcpy(r.reason, "bad \x1b[2J", sizeof(r.reason));
+    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), -1);
+    util_strlcpy(r.reason, "\xff\xfe", sizeof(r.reason)); /* not UTF-8 */
+    ck_assert_int_eq(request_validate(&r, err, sizeof(err)), -1);
+    ck_assert_str_eq(request_action_to_string(ACTION_RETURN), "return");
+    ck_assert_ptr_null(request_action_to_string(ACTION__COUNT));
+    ck_assert_int_eq(request_action_names_job(ACTION_ROLLBACK), 1);
+    ck_assert_int_eq(request_action_names_job(ACTION_RETURN), 0);
 }
 END_TEST
 
@@ -446,6 +505,7 @@ int main(void)
     tcase_add_test(tj, test_good_fixtures_round_trip);
     tcase_add_test(tj, test_init);
     tcase_add_test(tj, test_replay_to_json);
+    tcase_add_test(tj, test_cancel_to_json);
     tcase_add_test(tj, test_validate_struct);
     suite_add_tcase(s, tj);
     tcase_add_loop_test(tc, test_command_table, 0, (int)(sizeof(cmd_cases) / sizeof(cmd_cases[0])));

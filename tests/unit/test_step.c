@@ -14,7 +14,15 @@ static const char *const steps_in_order[] = {
     "ATTACH_INTERFACES", "STARTUP_GUEST",
 };
 
-static const char *const statuses[] = {"queued", "running", "succeeded", "failed", "rejected"};
+/* The rollback steps in the order a rollback runs them (stored too). */
+static const char *const rollback_in_order[] = {
+    "ROLLBACK_DETACH_VOLUMES_TGT", "ROLLBACK_CREATE_BRIDGES_SRC", "ROLLBACK_CREATE_NAT_BRIDGE_SRC",
+    "ROLLBACK_ATTACH_VOLUMES_SRC", "ROLLBACK_MIGRATE_GUEST",      "ROLLBACK_ATTACH_INTERFACES_SRC",
+    "ROLLBACK_STARTUP_GUEST_SRC",  "ROLLBACK_REMOVE_BRIDGES_TGT", "ROLLBACK_REMOVE_NAT_BRIDGE_TGT",
+};
+
+static const char *const statuses[] = {"queued", "running",  "succeeded",
+                                       "failed", "rejected", "cancelled"};
 static const char *const states[] = {"pending", "running", "succeeded", "failed", "skipped"};
 static const char *const modes[] = {"OFFLINE", "OFFLINEFORCE"};
 
@@ -29,11 +37,24 @@ START_TEST(test_steps_order_and_round_trip)
 }
 END_TEST
 
+START_TEST(test_rollback_steps_after_the_eleven)
+{
+    step_id s;
+
+    ck_assert_int_eq(STEP__ALL, STEP__COUNT + 9);
+    ck_assert_str_eq(step_to_string((step_id)(STEP__COUNT + _i)), rollback_in_order[_i]);
+    ck_assert_int_eq(step_from_string(rollback_in_order[_i], &s), 0);
+    ck_assert_int_eq(s, STEP__COUNT + _i);
+    ck_assert_int_eq(step_is_rollback(s), 1);
+    ck_assert_int_eq(step_is_rollback((step_id)(_i)), 0); /* the migration's are not */
+}
+END_TEST
+
 START_TEST(test_job_status_round_trip)
 {
     job_status st;
 
-    ck_assert_int_eq(JOB__COUNT, 5);
+    ck_assert_int_eq(JOB__COUNT, 6);
     ck_assert_str_eq(job_status_to_string((job_status)_i), statuses[_i]);
     ck_assert_int_eq(job_status_from_string(statuses[_i], &st), 0);
     ck_assert_int_eq(st, _i);
@@ -133,7 +154,8 @@ END_TEST
 
 START_TEST(test_out_of_range)
 {
-    ck_assert_ptr_null(step_to_string(STEP__COUNT));
+    ck_assert_ptr_null(step_to_string(STEP__ALL));
+    ck_assert_int_eq(step_is_rollback(STEP__ALL), 0);
     ck_assert_ptr_null(step_to_string((step_id)-1));
     ck_assert_ptr_null(job_status_to_string(JOB__COUNT));
     ck_assert_ptr_null(step_state_to_string(STEPSTATE__COUNT));
@@ -152,6 +174,8 @@ START_TEST(test_names_joined)
         strcat(want, steps_in_order[i]);
     }
     ck_assert_str_eq(step_names(", ", buf, sizeof(buf)), want);
+    /* the migration's steps only: a rollback's are never named by a person */
+    ck_assert_ptr_null(strstr(buf, "ROLLBACK"));
     /* cut, never overrun, always terminated */
     ck_assert_str_eq(step_names(", ", small, sizeof(small)), "STOP_GUEST, DET");
     ck_assert_str_eq(step_names(" ", buf, 1), "");
@@ -169,26 +193,37 @@ static const struct {
     {JOB_QUEUED, JOB_SUCCEEDED, 0, "never ran"},
     {JOB_QUEUED, JOB_FAILED, 0, "never ran"},
     {JOB_QUEUED, JOB_REJECTED, 0, "rejection happens at intake only"},
+    {JOB_QUEUED, JOB_CANCELLED, 1, "cancelled before it ever started"},
     {JOB_RUNNING, JOB_RUNNING, 1, "expired lease taken over"},
     {JOB_RUNNING, JOB_QUEUED, 1, "lease handed back"},
     {JOB_RUNNING, JOB_SUCCEEDED, 1, "finished"},
     {JOB_RUNNING, JOB_FAILED, 1, "failed"},
     {JOB_RUNNING, JOB_REJECTED, 0, "it was accepted"},
+    {JOB_RUNNING, JOB_CANCELLED, 1, "stopped at a step boundary"},
     {JOB_SUCCEEDED, JOB_RUNNING, 0, "final"},
     {JOB_SUCCEEDED, JOB_QUEUED, 0, "final (a replay is a new job)"},
     {JOB_SUCCEEDED, JOB_FAILED, 0, "final"},
     {JOB_SUCCEEDED, JOB_SUCCEEDED, 0, "final"},
     {JOB_SUCCEEDED, JOB_REJECTED, 0, "final"},
+    {JOB_SUCCEEDED, JOB_CANCELLED, 0, "final"},
     {JOB_FAILED, JOB_RUNNING, 0, "final"},
     {JOB_FAILED, JOB_QUEUED, 0, "final"},
     {JOB_FAILED, JOB_SUCCEEDED, 0, "final"},
     {JOB_FAILED, JOB_FAILED, 0, "final"},
     {JOB_FAILED, JOB_REJECTED, 0, "final"},
+    {JOB_FAILED, JOB_CANCELLED, 0, "final"},
     {JOB_REJECTED, JOB_RUNNING, 0, "final"},
     {JOB_REJECTED, JOB_QUEUED, 0, "final"},
     {JOB_REJECTED, JOB_SUCCEEDED, 0, "final"},
     {JOB_REJECTED, JOB_FAILED, 0, "final"},
     {JOB_REJECTED, JOB_REJECTED, 0, "final"},
+    {JOB_REJECTED, JOB_CANCELLED, 0, "final"},
+    {JOB_CANCELLED, JOB_RUNNING, 0, "final (a rollback is a new job)"},
+    {JOB_CANCELLED, JOB_QUEUED, 0, "final"},
+    {JOB_CANCELLED, JOB_SUCCEEDED, 0, "final"},
+    {JOB_CANCELLED, JOB_FAILED, 0, "final"},
+    {JOB_CANCELLED, JOB_REJECTED, 0, "final"},
+    {JOB_CANCELLED, JOB_CANCELLED, 0, "final"},
 };
 
 START_TEST(test_job_status_transitions)
@@ -208,6 +243,7 @@ START_TEST(test_job_status_final)
     ck_assert_int_eq(job_status_is_final(JOB_SUCCEEDED), 1);
     ck_assert_int_eq(job_status_is_final(JOB_FAILED), 1);
     ck_assert_int_eq(job_status_is_final(JOB_REJECTED), 1);
+    ck_assert_int_eq(job_status_is_final(JOB_CANCELLED), 1);
     ck_assert_int_eq(job_status_can_follow(JOB__COUNT, JOB_RUNNING), 0);
     ck_assert_int_eq(job_status_can_follow(JOB_RUNNING, (job_status)-1), 0);
     /* the table above covers every pair */
@@ -221,7 +257,8 @@ int main(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_loop_test(tc, test_steps_order_and_round_trip, 0, 11);
-    tcase_add_loop_test(tc, test_job_status_round_trip, 0, 5);
+    tcase_add_loop_test(tc, test_rollback_steps_after_the_eleven, 0, 9);
+    tcase_add_loop_test(tc, test_job_status_round_trip, 0, 6);
     tcase_add_loop_test(tc, test_step_state_round_trip, 0, 5);
     tcase_add_loop_test(tc, test_mode_round_trip, 0, 2);
     tcase_add_loop_test(tc, test_parse_table, 0,
