@@ -15,6 +15,7 @@
 
 #include "bus.h"
 #include "cli.h"
+#include "sign.h"
 #include "util.h"
 
 #define UNIT_CLI_UNUSED __attribute__((unused))
@@ -120,11 +121,39 @@ static UNIT_CLI_UNUSED const char *cli_srcdir(void)
     return env && *env ? env : KVMOVE_SOURCE_DIR;
 }
 
-/* A cli as main makes it: defaults, the repository's schemas, DB and BROKERS (copied). */
+/* The operator key the suite's requests are signed with: made once per process (mode 0600),
+ * removed at exit. */
+static char unit_cli_key_path[64];
+
+static void unit_cli_key_remove(void)
+{
+    unlink(unit_cli_key_path);
+}
+
+static UNIT_CLI_UNUSED const char *unit_cli_key(void)
+{
+    char err[256];
+    sign_key *k = NULL;
+
+    if (unit_cli_key_path[0])
+        return unit_cli_key_path;
+    snprintf(unit_cli_key_path, sizeof(unit_cli_key_path), "/tmp/kvmove-unit-key.%d",
+             (int)getpid());
+    unlink(unit_cli_key_path);
+    ck_assert_msg(sign_key_generate(&k, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(sign_key_save(k, unit_cli_key_path, err, sizeof(err)) == 0, "%s", err);
+    sign_key_free(k);
+    atexit(unit_cli_key_remove);
+    return unit_cli_key_path;
+}
+
+/* A cli as main makes it: defaults, the repository's schemas, DB and BROKERS (copied), and a
+ * signing key of its own. */
 static UNIT_CLI_UNUSED void cli_for(cli *c, const char *db, const char *brokers)
 {
     memset(c, 0, sizeof(*c));
     settings_defaults(&c->s);
+    util_strlcpy(c->s.key_file, unit_cli_key(), sizeof(c->s.key_file));
     snprintf(c->s.schema_dir, sizeof(c->s.schema_dir), "%.1000s/schema", cli_srcdir());
     util_strlcpy(c->s.db, db ? db : "host=127.0.0.1 port=1 connect_timeout=1", sizeof(c->s.db));
     util_strlcpy(c->s.brokers, brokers ? brokers : "127.0.0.1:1", sizeof(c->s.brokers));
