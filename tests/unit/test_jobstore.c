@@ -733,6 +733,90 @@ START_TEST(test_claim_order_and_per_host_limit)
 }
 END_TEST
 
+/* A claim in another executor or worker, on its own connection. */
+typedef struct {
+    jobstore *js;
+    const char *owner;
+    job j;
+    int rc, done;
+    char err[512];
+} claim_call;
+
+static void *claim_thread(void *arg)
+{
+    claim_call *c = arg;
+
+    c->rc = jobstore_job_claim(c->js, c->owner, 60, 1, &c->j, c->err, sizeof(c->err));
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Sessions of the test database waiting on a lock (the trigger's or the claim lock). */
+static long lock_waiters(void)
+{
+    char *n = q1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND wait_event_type = 'Lock'");
+    long v = atol(n);
+
+    free(n);
+    return v;
+}
+
+/* worker.max_jobs_per_host across workers: two claims at the same moment (limit 1, three jobs
+ * on h1). The first claim's transaction is held open after it took its job (a trigger waits on
+ * a lock the test holds), so the second claim cannot see that job running yet; only the claims
+ * being serialised keeps it from taking another h1 job too. (Three: the first claim also locks
+ * the next job it looks at, which the second then skips.) */
+START_TEST(test_claim_race_per_host_limit)
+{
+    char ja[37], jb[37], jc[37], errstr[512];
+    claim_call a, b;
+    pthread_t ta, tb;
+    PGresult *res;
+    int i;
+
+    new_job("g1", "h1", "h2", ja);
+    new_job("g2", "h1", "h3", jb);
+    new_job("g3", "h1", "h4", jc);
+    res = PQexec(pg, "CREATE FUNCTION hold_claim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "PERFORM pg_advisory_lock(4242); PERFORM pg_advisory_unlock(4242); RETURN "
+                     "NEW; END $$; CREATE TRIGGER hold_claim BEFORE UPDATE ON jobs FOR EACH ROW "
+                     "WHEN (NEW.lease_owner = 'race-a') EXECUTE FUNCTION hold_claim(); "
+                     "SELECT pg_advisory_lock(4242)");
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQerrorMessage(pg));
+    PQclear(res);
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.owner = "race-a";
+    b.owner = "race-b";
+    ck_assert_msg(jobstore_connect(conninfo, &a.js, errstr, sizeof(errstr)) == 0, "%s", errstr);
+    ck_assert_msg(jobstore_connect(conninfo, &b.js, errstr, sizeof(errstr)) == 0, "%s", errstr);
+    ck_assert_int_eq(pthread_create(&ta, NULL, claim_thread, &a), 0);
+    for (i = 0; i < 200 && lock_waiters() < 1; i++) /* the first claim holds its job */
+        usleep(50 * 1000);
+    ck_assert_int_eq(lock_waiters(), 1);
+    ck_assert_int_eq(pthread_create(&tb, NULL, claim_thread, &b), 0);
+    /* The second claim waits for the first (the claim lock), or, unserialised, ends. */
+    for (i = 0; i < 200 && lock_waiters() < 2 && !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST); i++)
+        usleep(50 * 1000);
+    res = PQexec(pg, "SELECT pg_advisory_unlock(4242)");
+    PQclear(res);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    jobstore_close(a.js);
+    jobstore_close(b.js);
+    res = PQexec(pg, "DROP TRIGGER hold_claim ON jobs; DROP FUNCTION hold_claim()");
+    PQclear(res);
+    ck_assert_msg(a.rc == 1, "first claim: %d %s", a.rc, a.err);
+    ck_assert_str_eq(a.j.id, ja);
+    ck_assert_msg(b.rc == 0, "second claim took %s (%d %s) while h1 runs %s",
+                  b.rc == 1 ? b.j.id : "-", b.rc, b.err, ja);
+    ck_sql_eq("queued queued",
+              "SELECT string_agg(status::text, ' ') FROM jobs WHERE id IN ('%s', '%s')", jb, jc);
+    ck_sql_eq("1", "SELECT count(*) FROM jobs WHERE status = 'running'");
+}
+END_TEST
+
 /* max_jobs_per_host 2: a job waits while either of its hosts runs two jobs, and goes when
  * both are below two. */
 START_TEST(test_claim_limit_two)
@@ -1421,6 +1505,7 @@ int main(void)
     tcase_add_test(tc, test_lease_held_jobs_only);
     tcase_add_test(tc, test_claim_after_natural_expiry);
     tcase_add_test(tc, test_claim_order_and_per_host_limit);
+    tcase_add_test(tc, test_claim_race_per_host_limit);
     tcase_add_test(tc, test_claim_limit_two);
     tcase_add_test(tc, test_steps_rows_and_events);
     tcase_add_test(tc, test_step_end_invalid_utf8);
