@@ -94,33 +94,10 @@ static void exec_sql(const char *fmt, ...)
     PQclear(r);
 }
 
-/* The single value of a query (printf-formatted, test-made values only), malloc'd; "(null)"
- * for SQL NULL, "" for no row. */
-static char *q1(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *q1(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    PGresult *r;
-    char *v;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    r = PQexec(pg, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(pg));
-    v = strdup(PQntuples(r) == 0 ? "" : PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-#define ck_sql_eq(expected, ...)                                                                   \
-    do {                                                                                           \
-        char *got_ = q1(__VA_ARGS__);                                                              \
-        ck_assert_msg(strcmp(got_, (expected)) == 0, "%s: got '%s', expected '%s'", #__VA_ARGS__,  \
-                      got_, (expected));                                                           \
-        free(got_);                                                                                \
-    } while (0)
+/* The single value of a test-made query on the suite's connection ("" for no row, "(null)" for
+ * NULL), malloc'd; ck_sql_eq asserts it. */
+#define q1(...) unit_pg_value(pg, "(null)", __VA_ARGS__)
+#define ck_sql_eq(expected, ...) unit_ck_value(q1(__VA_ARGS__), (expected), #__VA_ARGS__)
 
 /* Per test (checked): empty tables, no refusing trigger left, the es.xml stored. */
 static void test_setup(void)
