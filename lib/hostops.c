@@ -122,8 +122,11 @@ static const char *const libvirt_templates[HOP__COUNT] = {
         "if [ ! -e " LV_SHARED "/{volume} ]; then echo 'volume {volume} not "
         "found on the shared storage " LV_SHARED "' >&2; exit 1; fi; "
         "mkdir -p " LV_DIR "/volumes && ln -sfn " LV_SHARED "/{volume} " LV_DIR "/volumes/{device}",
-    [HOP_VOLUME_DETACH] = "find " LV_DIR "/volumes -maxdepth 1 -lname '" LV_SHARED "/{volume}' "
-                          "-delete",
+    /* -ignore_readdir_race: the guest's other volumes are detached at the same time (one
+     * session, concurrent commands), and a link another find deletes meanwhile is no error. */
+    [HOP_VOLUME_DETACH] =
+        "find " LV_DIR "/volumes -maxdepth 1 -ignore_readdir_race -lname '" LV_SHARED
+        "/{volume}' -delete",
     /* A shared file system has no storage-side attachment to drop for a dead host. */
     [HOP_VOLUME_DETACH_REMOTE] = "true",
     [HOP_CFG_MOUNTED] = "mountpoint -q " LV_DIR "/guests/{guest}",

@@ -91,6 +91,27 @@ for _ in $(seq 300); do
     sleep 0.2
 done
 check "the worker cleans the host once it is back" eq done "$(sql "SELECT status FROM host_cleanups WHERE job_id = '$J5'")"
+
+# ---- phase 3: kafkajs cancels a running job; its rollback puts the guest back ----
+S6=$T1 T6=$S1 G6=$G1
+"$HOSTSIM" fault "$IT_HOSTS" $S6 pause "vm_maker --stop-domain"
+J6=$(uuid)
+request "$IT_DIR/cancelled.json" "$J6" $G6 OFFLINE $S6 $T6
+check "kafkajs publishes a migration that will be cancelled" kafkajs $G6 "$IT_DIR/cancelled.json"
+check "...which runs, held in STOP_GUEST" "$HOSTSIM" wait-paused "$IT_HOSTS" $S6 60
+jq -cn --arg id "$(uuid)" --arg j "$J6" \
+    '{request_id: $id, action: "cancel", job_id: $j, reason: "interop", submitted_by: $ENV.IT_OPERATOR,
+      submitted_at: $ENV.NOW}' >"$IT_DIR/cancel.json"
+check "kafkajs publishes its cancel (keyed by the job)" kafkajs "$J6" "$IT_DIR/cancel.json"
+for _ in $(seq 300); do
+    [[ $(sql "SELECT count(*) FROM outbox WHERE key = '$J6' AND payload->>'type' = 'io.kvmove.job.cancel_requested'") -ge 1 ]] && break
+    sleep 0.2
+done
+"$HOSTSIM" fault "$IT_HOSTS" $S6 clear
+"$HOSTSIM" resume "$IT_HOSTS" $S6
+check "the job ends cancelled" eq cancelled "$(wait_job "$J6" 120)"
+RB=$(sql "SELECT id FROM jobs WHERE action = 'rollback' AND replay_of = '$J6'")
+check "...and its rollback succeeds" eq succeeded "$(wait_job "${RB:-00000000-0000-4000-8000-000000000000}" 180)"
 for _ in $(seq 300); do
     [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
     sleep 0.2
@@ -112,10 +133,10 @@ check "every event matches the AsyncAPI document's key, headers and payload" eq 
 check "every event's key is its job id" eq "$N" "$(sj .keyIsJob)"
 check "the SDK maps the key to partitionkey" eq "$N" "$(sj .partitionKeyIsKey)"
 check "the events are the outbox's" eq "$(cat "$IT_DIR/outbox.ids")" "$(sj '.ids[]')"
-want_types="cleanup.completed cleanup.pending job.accepted job.failed job.rejected job.succeeded preflight.failed preflight.passed step.completed step.failed step.skipped step.started"
-check "every event type kvmove emits was seen (12 of 12)" eq "$want_types" "$(sj '.types | keys | join(" ")')"
+want_types="cleanup.completed cleanup.pending job.accepted job.cancel_requested job.cancelled job.failed job.rejected job.succeeded preflight.failed preflight.passed step.completed step.failed step.skipped step.started"
+check "every event type kvmove emits was seen (14 of 14)" eq "$want_types" "$(sj '.types | keys | join(" ")')"
 check "every type kvmove knows is in that list (lib/event.h)" eq "$want_types" \
-    "$(grep -oE '^#define EVENT_[A-Z_]+ "[a-z.]+"' "$IT_TOP/lib/event.h" | grep -v CONTENT | cut -d'"' -f2 | sort | tr '\n' ' ' | sed 's/ $//')"
+    "$(grep -oE '^#define EVENT_[A-Z_]+ "[a-z._]+"' "$IT_TOP/lib/event.h" | grep -v CONTENT | cut -d'"' -f2 | sort | tr '\n' ' ' | sed 's/ $//')"
 check "no failures reported by the clients" eq 0 "$(sj '.failures | length')"
 
 # Dead letters: both of them, with the original headers and the conventions' names.
