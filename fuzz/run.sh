@@ -15,8 +15,8 @@ command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (scripts/deps install
 
 # The modules each target needs (the parsers and what they call), not the whole library.
 declare -A SRC=(
-    [fuzz_request_json]="request.c names.c step.c util.c"
-    [fuzz_request_command]="request.c names.c step.c util.c"
+    [fuzz_request_json]="request.c jschema.c names.c step.c util.c"
+    [fuzz_request_command]="request.c jschema.c names.c step.c util.c"
     [fuzz_esxml]="esxml.c names.c step.c util.c"
 )
 CFLAGS=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined

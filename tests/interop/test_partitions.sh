@@ -17,6 +17,9 @@ trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null' EXIT
 for _ in $(seq 100); do [[ -s $DIR/brokers ]] && break; sleep 0.1; done
 B=$(head -n1 "$DIR/brokers")
 export KVMOVE_CONFIG=/dev/null KVMOVE_BROKERS=$B
+# kvmove signs what it publishes: a key of the lane's own (no worker checks it here).
+export KVMOVE_KEY_FILE=$DIR/operator.key
+"$BUILD/kvmove" key generate >/dev/null || { echo "[partitions] kvmove key generate failed"; exit 1; }
 fail=0
 guests=(exa01vm01.example.com exa01vm02.example.com exa01vm03.example.com exa01vm04.example.com
         exa01vm05.example.com exa01vm06.example.com exa01vm07.example.com cld02vm01.example.com)
