@@ -86,7 +86,8 @@ int cmd_cancel(cli *c, int argc, char **argv)
             wait = follow = 1;
             break;
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("cancel", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'h':
             printf("Usage: kvmove cancel JOB [--reason TEXT] [--wait | --follow] [--timeout SEC]\n"
@@ -140,7 +141,8 @@ int cmd_rollback(cli *c, int argc, char **argv)
             wait = 1;
             break;
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("rollback", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'h':
             printf("Usage: kvmove rollback JOB [--reason TEXT] [--wait] [--timeout SEC]\n"

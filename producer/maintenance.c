@@ -144,7 +144,8 @@ int cmd_return(cli *c, int argc, char **argv)
             reason = optarg;
             break;
         case 'T':
-            timeout_s = atoi(optarg);
+            if (cli_int_option("return", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
             break;
         case 'h':
             printf("Usage: kvmove return --host H [--reason TEXT] [--timeout SEC] [--json]\n"

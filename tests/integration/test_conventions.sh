@@ -39,6 +39,9 @@ strict "submit --timeout abc" --timeout abc kvmove submit --guest $G1 --mode off
 strict "replay --timeout 5x" --timeout 5x kvmove replay 00000000-0000-4000-8000-000000000000 --wait --timeout 5x
 strict "watch --timeout -1" --timeout -1 kvmove watch --timeout -1
 strict "shell --timeout 1e3" --timeout 1e3 kvmove shell --timeout 1e3 /dev/null
+strict "cancel --timeout abc" --timeout abc kvmove cancel 00000000-0000-4000-8000-000000000000 --wait --timeout abc
+strict "rollback --timeout 5x" --timeout 5x kvmove rollback 00000000-0000-4000-8000-000000000000 --wait --timeout 5x
+strict "return --timeout -1" --timeout -1 kvmove return --host $S1 --timeout -1
 strict "evacuate --max-parallel 0" --max-parallel 0 kvmove evacuate --host $S1 --max-parallel 0
 strict "jobs --limit beyond a long" --limit 99999999999999999999 kvmove jobs --limit 99999999999999999999
 strict "-o ssh.port=+22" ssh.port +22 kvmove -o ssh.port=+22 jobs
