@@ -51,7 +51,7 @@ demo)
     fi
     check "scripts/devstack stop" ./scripts/devstack stop
     t0=$SECONDS
-    (cd build && ctest -L unit --output-on-failure --timeout 600)
+    (cd build && ctest -L unit -j "${KVMOVE_TEST_JOBS:-4}" --output-on-failure --timeout 600)
     rc=$?
     echo "fresh: ctest -L unit took $((SECONDS - t0)) s"
     check "the unit suites pass (ctest -L unit)" eq 0 "$rc"

@@ -7,13 +7,13 @@ set -u
 HERE=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 HS=$HERE/hostsim
 FIXTURE=$HERE/../fixtures/exa01.xml
-# Port: HOSTSIM_PORT, else 2222, else the first free one of 22220-22299 (a devstack may hold 2222).
+# Port: HOSTSIM_PORT, else the one ctest gives the test (KVMOVE_TEST_PORT), else 2222, else the first free one of 22220-22299 (a devstack may hold 2222).
 port_free() {
     local a
     for a in 1 2 3 4 5 6; do (exec 3<>"/dev/tcp/127.0.1.$a/$1") 2>/dev/null && return 1; done
     return 0
 }
-PORT=${HOSTSIM_PORT:-}
+PORT=${HOSTSIM_PORT:-${KVMOVE_TEST_PORT:-}}
 if [[ -z $PORT ]]; then
     for PORT in 2222 {22220..22299}; do port_free "$PORT" && break; done
 fi

@@ -49,8 +49,9 @@ it_setup() {
     service_wait "the embedded broker (its port file $IT_DIR/brokers)" 60 "$!" "$IT_DIR/devbroker.log" \
         test -s "$IT_DIR/brokers" || it_setup_failed "the embedded broker did not come up"
     export KVMOVE_BROKERS; KVMOVE_BROKERS=$(head -n1 "$IT_DIR/brokers")
-    # A port of its own per test, so a lingering sshd of an earlier test cannot answer.
-    port=$((23000 + $(cksum <<<"$IT_NAME" | cut -d' ' -f1) % 2000))
+    # A port of its own per test (ctest gives each test one: KVMOVE_TEST_PORT), so neither a
+    # test running beside it nor a lingering sshd of an earlier test can answer.
+    port=${KVMOVE_TEST_PORT:-$((23000 + $(cksum <<<"$IT_NAME" | cut -d' ' -f1) % 2000))}
     IT_HOSTS=$IT_DIR/hosts
     "$HOSTSIM" init "$IT_HOSTS" "$esxml" --port "$port" >/dev/null || it_setup_failed "hostsim init"
     "$HOSTSIM" start "$IT_HOSTS" >/dev/null || it_setup_failed "simulated hosts did not come up"

@@ -71,7 +71,8 @@ static void sshd_setup(void)
                   "%s not found: run from the source tree or set KVMOVE_SOURCE_DIR", script);
     snprintf(dir, sizeof(dir), "/tmp/test_hostconn.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    port = 20000 + (int)(getpid() % 20000);
+    port = getenv("KVMOVE_TEST_PORT") ? atoi(getenv("KVMOVE_TEST_PORT"))
+                                      : 20000 + (int)(getpid() % 20000);
     snprintf(cmd, sizeof(cmd), "'%s' start '%s' %d", script, dir, port);
     if (system(cmd) != 0) {
         remove_dir(); /* teardown does not run after a failed setup */

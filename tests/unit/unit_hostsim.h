@@ -103,9 +103,9 @@ static UNIT_UNUSED char *sim_out(const char *fmt, ...)
     return l.buf ? l.buf : strdup("");
 }
 
-/* Once per process (unchecked setup): a base directory and a port of our own. OFFSET picks
- * the suite's half of 26000-26999 so two suites never share a port; integration tests use
- * 23000-24999. */
+/* Once per process (unchecked setup): a base directory and a port of our own: the one ctest
+ * gives the test (KVMOVE_TEST_PORT, unique among the tests that may run in parallel), else
+ * OFFSET picks the suite's part of 26000-27499 (integration tests use 23000-24999). */
 static UNIT_UNUSED void sim_init(int offset)
 {
     sim_find_srcdir();
@@ -115,7 +115,8 @@ static UNIT_UNUSED void sim_init(int offset)
         exit(EXIT_FAILURE);
     }
     snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/exa01.xml", sim.srcdir);
-    sim.port = 26000 + offset + (int)(getpid() % 500);
+    sim.port = getenv("KVMOVE_TEST_PORT") ? atoi(getenv("KVMOVE_TEST_PORT"))
+                                          : 26000 + offset + (int)(getpid() % 500);
 }
 
 /* Stops every simulator root of this process (no process is left behind). */
