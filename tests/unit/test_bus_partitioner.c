@@ -57,8 +57,10 @@ static int java_partition(const char *key, int partitions)
     return (int)(((uint32_t)java_murmur2(key) & 0x7fffffff) % (uint32_t)partitions);
 }
 
+UNIT_TCASE("core", .timeout = 60);
+
 /* Kafka's own test vectors for murmur2 (UtilsTest.testMurmur2): the reference is right. */
-START_TEST(test_murmur2_vectors)
+UNIT_TEST(test_murmur2_vectors)
 {
     static const struct {
         const char *key;
@@ -80,7 +82,7 @@ START_TEST(test_murmur2_vectors)
 END_TEST
 
 /* Guest names as request keys: each lands where a Java producer would put it. */
-START_TEST(test_same_partition_as_java)
+UNIT_TEST(test_same_partition_as_java)
 {
     static const char *const keys[] = {
         "exa01vm01.example.com",
@@ -151,12 +153,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("bus_partitioner");
-    TCase *tc = tcase_create("core");
-
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_murmur2_vectors);
-    tcase_add_test(tc, test_same_partition_as_java);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("bus_partitioner");
 }

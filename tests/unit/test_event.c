@@ -43,7 +43,9 @@ static const struct {
     {EVENT_JOB_CANCEL_REQUESTED, 0}, {EVENT_JOB_CANCELLED, 0},
 };
 
-START_TEST(test_every_type_valid)
+UNIT_TCASE("core", .timeout = 60);
+
+UNIT_LOOP(test_every_type_valid, types)
 {
     jschema *s = event_schema();
     char err[1024], want[64];
@@ -68,7 +70,7 @@ START_TEST(test_every_type_valid)
 }
 END_TEST
 
-START_TEST(test_attributes)
+UNIT_TEST(test_attributes)
 {
     json_t *data = json_pack("{s:s}", "step", "MIGRATE_GUEST");
     json_t *ev = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "exa01vm01.example.com", data);
@@ -101,7 +103,7 @@ START_TEST(test_attributes)
 END_TEST
 
 /* Data is stolen: after event_build the caller holds no reference, also on failure. */
-START_TEST(test_data_ownership)
+UNIT_TEST(test_data_ownership)
 {
     json_t *data = json_object(), *ev;
 
@@ -123,7 +125,7 @@ START_TEST(test_data_ownership)
 }
 END_TEST
 
-START_TEST(test_optional_parts)
+UNIT_TEST(test_optional_parts)
 {
     jschema *s = event_schema();
     char err[1024];
@@ -151,7 +153,7 @@ START_TEST(test_optional_parts)
 END_TEST
 
 /* The cleanup events are checked as strictly as the others: a job id, hostnames as hostnames. */
-START_TEST(test_cleanup_events_refused)
+UNIT_TEST(test_cleanup_events_refused)
 {
     static const struct {
         const char *type, *job, *host, *needle;
@@ -178,7 +180,7 @@ START_TEST(test_cleanup_events_refused)
 }
 END_TEST
 
-START_TEST(test_dump_round_trip)
+UNIT_TEST(test_dump_round_trip)
 {
     json_t *ev = event_build(EVENT_JOB_SUCCEEDED, "w", JOB, "vm1", NULL), *back;
     char *s = event_dump(ev);
@@ -207,7 +209,7 @@ static const struct {
     {NULL, NULL},
 };
 
-START_TEST(test_short_type)
+UNIT_LOOP(test_short_type, short_cases)
 {
     const char *got = event_short_type(short_cases[_i].type);
 
@@ -240,7 +242,7 @@ static const struct {
      "data is not an object"},
 };
 
-START_TEST(test_validate_table)
+UNIT_LOOP(test_validate_table, validate_cases)
 {
     json_t *v = json_loads(validate_cases[_i].json, JSON_DECODE_ANY, NULL);
     char err[512] = "";
@@ -262,7 +264,7 @@ END_TEST
 /* The Kafka protocol binding as the worker publishes (event_kafka_headers on every outbox
  * message), read back from a mock cluster: structured content mode, which a CloudEvents SDK
  * recognises by the content-type header alone, no ce_* headers, the job id as the key. */
-START_TEST(test_kafka_binding)
+UNIT_TEST(test_kafka_binding)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *mock_rk;
@@ -316,21 +318,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("event");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_every_type_valid, 0, (int)(sizeof(types) / sizeof(types[0])));
-    tcase_add_test(tc, test_cleanup_events_refused);
-    tcase_add_test(tc, test_attributes);
-    tcase_add_test(tc, test_data_ownership);
-    tcase_add_test(tc, test_optional_parts);
-    tcase_add_test(tc, test_dump_round_trip);
-    tcase_add_loop_test(tc, test_short_type, 0,
-                        (int)(sizeof(short_cases) / sizeof(short_cases[0])));
-    tcase_add_loop_test(tc, test_validate_table, 0,
-                        (int)(sizeof(validate_cases) / sizeof(validate_cases[0])));
-    tcase_add_test(tc, test_kafka_binding);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("event");
 }

@@ -27,6 +27,9 @@ static void fixture_teardown(void)
     sim_fini();
 }
 
+UNIT_TCASE("hostsim", .setup_once = fixture_setup, .teardown_once = fixture_teardown,
+           .timeout = 60);
+
 /* A fresh simulator root NAME and the es.xml its hosts were made from. */
 static void hosts_fresh(const char *name)
 {
@@ -116,7 +119,7 @@ static void assert_fenced(void)
     free(t);
 }
 
-START_TEST(test_fence_stale_copy_twice)
+UNIT_TEST(test_fence_stale_copy_twice)
 {
     sim_pool pool = {0};
     char *s, *out, *before, *after;
@@ -158,7 +161,7 @@ START_TEST(test_fence_stale_copy_twice)
 }
 END_TEST
 
-START_TEST(test_fence_running_copy_destroyed_first)
+UNIT_TEST(test_fence_running_copy_destroyed_first)
 {
     sim_pool pool = {0};
     char *s, *out, *d, *u;
@@ -193,7 +196,7 @@ START_TEST(test_fence_running_copy_destroyed_first)
 }
 END_TEST
 
-START_TEST(test_fence_unknown_guest)
+UNIT_TEST(test_fence_unknown_guest)
 {
     sim_pool pool = {0};
     hostconn *c = NULL;
@@ -214,7 +217,7 @@ START_TEST(test_fence_unknown_guest)
 }
 END_TEST
 
-START_TEST(test_fence_cannot_ask_is_not_undefined)
+UNIT_TEST(test_fence_cannot_ask_is_not_undefined)
 {
     sim_pool pool = {0};
     hostconn *c = NULL;
@@ -249,15 +252,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("fence");
-    TCase *tc = tcase_create("hostsim");
-
-    tcase_add_unchecked_fixture(tc, fixture_setup, fixture_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_fence_stale_copy_twice);
-    tcase_add_test(tc, test_fence_running_copy_destroyed_first);
-    tcase_add_test(tc, test_fence_unknown_guest);
-    tcase_add_test(tc, test_fence_cannot_ask_is_not_undefined);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("fence");
 }

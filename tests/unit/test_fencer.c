@@ -99,6 +99,9 @@ static void teardown(void)
     sim_stop_all();
 }
 
+UNIT_TCASE("fencer", .setup_once = once_setup, .teardown_once = once_teardown, .setup = setup,
+           .teardown = teardown, .timeout = 120);
+
 /* The single value of a test-made query on the suite's connection ("" for no row, "" for
  * NULL), malloc'd; ck_sql_eq asserts it. */
 #define q1(...) unit_pg_value(pg, "", __VA_ARGS__)
@@ -249,7 +252,7 @@ static void assert_fenced(void)
 
 /* The source is back: the fencer removes the stale copy by itself, enables autostart on the
  * target, records the cleanup done with cleanup.completed, and stops when told. */
-START_TEST(test_cleans_a_host_that_is_back)
+UNIT_TEST(test_cleans_a_host_that_is_back)
 {
     store_deployed_esxml();
     make_stale_copy();
@@ -270,7 +273,7 @@ START_TEST(test_cleans_a_host_that_is_back)
 END_TEST
 
 /* Nothing pending: rounds pass without a host command, and the thread stops when told. */
-START_TEST(test_idle_and_stops)
+UNIT_TEST(test_idle_and_stops)
 {
     long before = sim_log_count(SRC) + sim_log_count(TGT);
 
@@ -287,7 +290,7 @@ END_TEST
 
 /* The source still down: the cleanup stays pending, each round counts an attempt with the
  * reason, the target keeps no autostart; once the host is back the next round cleans it. */
-START_TEST(test_host_down_stays_pending_then_cleaned)
+UNIT_TEST(test_host_down_stays_pending_then_cleaned)
 {
     char *t;
 
@@ -312,7 +315,7 @@ END_TEST
 
 /* The target's libvirt does not answer: "could not ask" is not "no longer defined": the stale
  * copy goes, the cleanup stays pending naming the target's failure, no autostart; then done. */
-START_TEST(test_target_unanswering_stays_pending)
+UNIT_TEST(test_target_unanswering_stays_pending)
 {
     char *t;
 
@@ -336,7 +339,7 @@ START_TEST(test_target_unanswering_stays_pending)
 END_TEST
 
 /* No es.xml stored: nothing to go by, so nothing is touched; pending with the reason. */
-START_TEST(test_no_esxml_stays_pending)
+UNIT_TEST(test_no_esxml_stays_pending)
 {
     long before;
 
@@ -356,7 +359,7 @@ END_TEST
 
 /* The database unreachable: the fencer keeps trying without touching a host, and stops when
  * told. */
-START_TEST(test_database_unreachable)
+UNIT_TEST(test_database_unreachable)
 {
     long before = sim_log_count(SRC) + sim_log_count(TGT);
 
@@ -370,7 +373,7 @@ END_TEST
 
 /* Its connection is terminated (PostgreSQL restarted): the next rounds reconnect, and a cleanup
  * recorded after that is done. */
-START_TEST(test_database_connection_lost)
+UNIT_TEST(test_database_connection_lost)
 {
     store_deployed_esxml();
     fencer_start();
@@ -392,26 +395,7 @@ START_TEST(test_database_connection_lost)
 }
 END_TEST
 
-static Suite *fencer_suite(void)
-{
-    Suite *s = suite_create("fencer");
-    TCase *tc = tcase_create("fencer");
-
-    tcase_add_unchecked_fixture(tc, once_setup, once_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_cleans_a_host_that_is_back);
-    tcase_add_test(tc, test_idle_and_stops);
-    tcase_add_test(tc, test_host_down_stays_pending_then_cleaned);
-    tcase_add_test(tc, test_target_unanswering_stays_pending);
-    tcase_add_test(tc, test_no_esxml_stays_pending);
-    tcase_add_test(tc, test_database_unreachable);
-    tcase_add_test(tc, test_database_connection_lost);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(fencer_suite());
+    return unit_main("fencer");
 }

@@ -119,6 +119,9 @@ static void teardown(void)
     rd_kafka_destroy(mock_rk);
 }
 
+UNIT_TCASE("intake", .setup_once = db_setup, .teardown_once = db_teardown, .setup = setup,
+           .teardown = teardown, .timeout = 60);
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 /* The single value of a test-made query on the suite's connection ("" for no row, "" for
@@ -204,7 +207,7 @@ static int dead_letters(char *why, size_t why_size)
 /* A valid request becomes a queued job at once, with the guest's size from the stored es.xml as
  * its reservation, its eleven pending steps and its job.accepted event; nothing is
  * dead-lettered. */
-START_TEST(test_valid_request_recorded)
+UNIT_TEST(test_valid_request_recorded)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -221,7 +224,7 @@ START_TEST(test_valid_request_recorded)
 END_TEST
 
 /* The same request delivered again (a redelivery, another worker's copy) is one job. */
-START_TEST(test_redelivery_is_one_job)
+UNIT_TEST(test_redelivery_is_one_job)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -237,7 +240,7 @@ END_TEST
 
 /* A second request for a guest with an active job is recorded as rejected, naming the holder
  * (a job row, so that its redelivery stays a duplicate, and job.rejected); not dead-lettered. */
-START_TEST(test_second_active_job_rejected)
+UNIT_TEST(test_second_active_job_rejected)
 {
     char *a = migrate_msg(RID, G, S, T), *b = migrate_msg(RID2, G, S, "exa01adm04.example.com");
     char why[512];
@@ -258,7 +261,7 @@ START_TEST(test_second_active_job_rejected)
 END_TEST
 
 /* A replay of a failed job is a new attempt linked to it. */
-START_TEST(test_replay_recorded)
+UNIT_TEST(test_replay_recorded)
 {
     char *a = migrate_msg(RID, G, S, T), msg[512], why[512];
 
@@ -282,7 +285,7 @@ END_TEST
 
 /* Without a readable request schema the intake still records valid requests (the C checks of
  * request_parse_json apply). */
-START_TEST(test_no_schema_still_records)
+UNIT_TEST(test_no_schema_still_records)
 {
     char *msg = migrate_msg(RID, G, S, T);
 
@@ -323,7 +326,7 @@ static const struct {
      "action", 1},
 };
 
-START_TEST(test_unusable_dead_lettered)
+UNIT_LOOP(test_unusable_dead_lettered, unusable)
 {
     char why[512];
 
@@ -346,7 +349,7 @@ END_TEST
 
 /* The database refuses the job for good (a permanent error): the request is dead-lettered
  * ("cannot be recorded") instead of blocking its partition with retries. */
-START_TEST(test_refused_for_good_dead_lettered)
+UNIT_TEST(test_refused_for_good_dead_lettered)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -364,7 +367,7 @@ START_TEST(test_refused_for_good_dead_lettered)
 END_TEST
 
 /* Not even the rejection can be recorded: the dead letter is the record; not retried. */
-START_TEST(test_rejection_unrecordable_still_dead_lettered)
+UNIT_TEST(test_rejection_unrecordable_still_dead_lettered)
 {
     char why[512];
 
@@ -379,7 +382,7 @@ END_TEST
 
 /* The database unreachable: not recorded yet, so retried (-1): neither a job nor a dead letter
  * (a request is never dropped because PostgreSQL was away). */
-START_TEST(test_database_away_retried)
+UNIT_TEST(test_database_away_retried)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -393,7 +396,7 @@ START_TEST(test_database_away_retried)
 END_TEST
 
 /* The broker does not take the dead letter: retried (-1), nothing recorded meanwhile. */
-START_TEST(test_dead_letter_undeliverable_retried)
+UNIT_TEST(test_dead_letter_undeliverable_retried)
 {
     ck_assert_int_eq(rd_kafka_mock_broker_set_down(mcluster, 1), 0);
     ck_assert_int_eq(intake("this is not JSON {", 1), -1);
@@ -403,7 +406,7 @@ END_TEST
 
 /* A replay of a job that does not exist, or of one still running, is rejected with the reason
  * (a job row and job.rejected), never run. */
-START_TEST(test_replay_refused)
+UNIT_TEST(test_replay_refused)
 {
     char msg[512], *a = migrate_msg(RID, G, S, T);
 
@@ -427,31 +430,7 @@ START_TEST(test_replay_refused)
 }
 END_TEST
 
-static Suite *intake_suite(void)
-{
-    Suite *s = suite_create("intake");
-    TCase *tc = tcase_create("intake");
-
-    tcase_add_unchecked_fixture(tc, db_setup, db_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_valid_request_recorded);
-    tcase_add_test(tc, test_redelivery_is_one_job);
-    tcase_add_test(tc, test_second_active_job_rejected);
-    tcase_add_test(tc, test_replay_recorded);
-    tcase_add_test(tc, test_no_schema_still_records);
-    tcase_add_loop_test(tc, test_unusable_dead_lettered, 0,
-                        (int)(sizeof(unusable) / sizeof(unusable[0])));
-    tcase_add_test(tc, test_refused_for_good_dead_lettered);
-    tcase_add_test(tc, test_rejection_unrecordable_still_dead_lettered);
-    tcase_add_test(tc, test_database_away_retried);
-    tcase_add_test(tc, test_dead_letter_undeliverable_retried);
-    tcase_add_test(tc, test_replay_refused);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(intake_suite());
+    return unit_main("intake");
 }

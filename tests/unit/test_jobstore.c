@@ -116,6 +116,9 @@ static void conn_teardown(void)
     pg = NULL;
 }
 
+UNIT_TCASE("db", .setup_once = db_setup, .teardown_once = db_teardown, .setup = conn_setup,
+           .teardown = conn_teardown, .timeout = 30);
+
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 /* The single value of a test-made query on the suite's connection ("" for no row, "(null)" for
@@ -201,7 +204,7 @@ static void included_str(const int inc[STEP__COUNT], char *buf, size_t size)
 
 /* ---- migrations ------------------------------------------------------------------------- */
 
-START_TEST(test_migrate_idempotent)
+UNIT_TEST(test_migrate_idempotent)
 {
     char dir[PATH_MAX + 16], errstr[512], n[16];
     int applied = -1;
@@ -223,7 +226,7 @@ END_TEST
 
 /* ---- intake ----------------------------------------------------------------------------- */
 
-START_TEST(test_create_idempotent)
+UNIT_TEST(test_create_idempotent)
 {
     request r;
     char errstr[512];
@@ -247,7 +250,7 @@ START_TEST(test_create_idempotent)
 }
 END_TEST
 
-START_TEST(test_create_single_step)
+UNIT_TEST(test_create_single_step)
 {
     request r;
     char errstr[512];
@@ -261,7 +264,7 @@ START_TEST(test_create_single_step)
 }
 END_TEST
 
-START_TEST(test_second_active_job_rejected)
+UNIT_TEST(test_second_active_job_rejected)
 {
     request r1, r2;
     char errstr[512];
@@ -292,7 +295,7 @@ END_TEST
 /* Guest identity ignores case (issue 13): a request for EXA01VM01.example.com while
  * exa01vm01.example.com's job runs is rejected naming the holder, and lookups by guest or host
  * find the job in any spelling. */
-START_TEST(test_case_variant_rejected)
+UNIT_TEST(test_case_variant_rejected)
 {
     request r1, r2;
     char errstr[512];
@@ -342,7 +345,7 @@ static void *intake_thread(void *arg)
 /* The index race: another intake's job for the guest (spelled otherwise) is not committed yet
  * when this intake looks for a holder, so only the unique index on lower(guest) can refuse it
  * (SQLSTATE 23505); the intake then looks again and rejects the request naming the holder. */
-START_TEST(test_case_variant_index_race)
+UNIT_TEST(test_case_variant_index_race)
 {
     const char *holder = "5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d";
     char errstr[512], *waiting = NULL;
@@ -420,7 +423,7 @@ static const struct {
     {"--step of a succeeded step", 1, STEP_STOP_GUEST, 0, 0, "STOP_GUEST"},
 };
 
-START_TEST(test_replay_plans)
+UNIT_LOOP(test_replay_plans, replay_cases)
 {
     request r;
     job j, rj;
@@ -466,7 +469,7 @@ START_TEST(test_replay_plans)
 }
 END_TEST
 
-START_TEST(test_replay_rejected)
+UNIT_TEST(test_replay_rejected)
 {
     request r;
     job j;
@@ -514,7 +517,7 @@ START_TEST(test_replay_rejected)
 }
 END_TEST
 
-START_TEST(test_intake_reject_once)
+UNIT_TEST(test_intake_reject_once)
 {
     char id[37], errstr[512];
 
@@ -535,7 +538,7 @@ END_TEST
 
 /* ---- claim and lease -------------------------------------------------------------------- */
 
-START_TEST(test_claim_lease)
+UNIT_TEST(test_claim_lease)
 {
     job a, b;
     char id[37], errstr[512];
@@ -601,7 +604,7 @@ END_TEST
 /* A claim is one transaction: when reading the job's steps fails after the job row was taken
  * (here a lock timeout: transient), nothing is taken. Before, the job stayed running under the
  * claimer's lease, renewed by its lease thread, with nobody working on it. */
-START_TEST(test_claim_atomic)
+UNIT_TEST(test_claim_atomic)
 {
     jobstore *slow = NULL;
     job a;
@@ -637,7 +640,7 @@ END_TEST
 
 /* Only the jobs a worker really works on keep their lease: one it dropped runs out and is taken
  * over; one it hands back is queued at once. Nothing else changes a job's status. */
-START_TEST(test_lease_held_jobs_only)
+UNIT_TEST(test_lease_held_jobs_only)
 {
     job a, b, c;
     char ia[37], ib[37], ic[37], errstr[512];
@@ -694,7 +697,7 @@ START_TEST(test_lease_held_jobs_only)
 }
 END_TEST
 
-START_TEST(test_claim_after_natural_expiry)
+UNIT_TEST(test_claim_after_natural_expiry)
 {
     job a, b;
     char id[37], errstr[512];
@@ -710,7 +713,7 @@ START_TEST(test_claim_after_natural_expiry)
 }
 END_TEST
 
-START_TEST(test_claim_order_and_per_host_limit)
+UNIT_TEST(test_claim_order_and_per_host_limit)
 {
     job a, b, c;
     char ja[37], jb[37], jc[37], errstr[512];
@@ -767,7 +770,7 @@ static long lock_waiters(void)
  * a lock the test holds), so the second claim cannot see that job running yet; only the claims
  * being serialised keeps it from taking another h1 job too. (Three: the first claim also locks
  * the next job it looks at, which the second then skips.) */
-START_TEST(test_claim_race_per_host_limit)
+UNIT_TEST(test_claim_race_per_host_limit)
 {
     char ja[37], jb[37], jc[37], errstr[512];
     claim_call a, b;
@@ -819,7 +822,7 @@ END_TEST
 
 /* max_jobs_per_host 2: a job waits while either of its hosts runs two jobs, and goes when
  * both are below two. */
-START_TEST(test_claim_limit_two)
+UNIT_TEST(test_claim_limit_two)
 {
     job a, b, c, d;
     char i1[37], i2[37], i3[37], i4[37], errstr[512];
@@ -852,7 +855,7 @@ END_TEST
 
 /* ---- steps, preflight, finish: rows and events -------------------------------------------- */
 
-START_TEST(test_steps_rows_and_events)
+UNIT_TEST(test_steps_rows_and_events)
 {
     job j;
     char id[37], errstr[512], *types;
@@ -919,7 +922,7 @@ END_TEST
 /* Host output is not ours: invalid UTF-8 must not make the step's record fail (it would fail
  * the same way on every retry). It is stored with U+FFFD in place of the bad bytes, and the
  * step's event is written too. */
-START_TEST(test_step_end_invalid_utf8)
+UNIT_TEST(test_step_end_invalid_utf8)
 {
     job j;
     char id[37], errstr[512];
@@ -944,7 +947,7 @@ START_TEST(test_step_end_invalid_utf8)
 END_TEST
 
 /* Huge host output is stored capped, with its event. */
-START_TEST(test_step_end_huge_output)
+UNIT_TEST(test_step_end_huge_output)
 {
     job j;
     char id[37], errstr[512], *out = malloc(4 * JOBSTORE_TEXT_MAX + 1);
@@ -974,7 +977,7 @@ END_TEST
 
 /* Every database failure is classified: a refused statement is permanent (-JOBSTORE_EDATA), a
  * connection the server dropped transient (-JOBSTORE_EDB, and jobstore_ensure reconnects). */
-START_TEST(test_failure_codes)
+UNIT_TEST(test_failure_codes)
 {
     char errstr[512];
     long backlog = -1;
@@ -995,7 +998,7 @@ END_TEST
 /* Library code does not print: what the server says beside a result (a WARNING here, the FATAL
  * of a terminated backend in a worker) never reaches stderr through libpq's default notice
  * processor, where it broke the worker's JSON log lines. */
-START_TEST(test_notices_not_printed)
+UNIT_TEST(test_notices_not_printed)
 {
     char errstr[512], path[] = "/tmp/kvmove-unit-notice.XXXXXX", buf[4096];
     PGresult *r;
@@ -1043,7 +1046,7 @@ static int append_edit(void *ctx, const char *newest, long newest_version, char 
  * finish's transaction: a version stored after the job started is kept. */
 /* A server that refuses the client (unknown database or role) is -JOBSTORE_EDATA, which no retry
  * fixes; a server that is not there is -JOBSTORE_EDB, worth a retry. */
-START_TEST(test_connect_refused_is_permanent)
+UNIT_TEST(test_connect_refused_is_permanent)
 {
     char ci[sizeof(conninfo) + 64], errstr[512];
     jobstore *other = NULL;
@@ -1060,7 +1063,7 @@ START_TEST(test_connect_refused_is_permanent)
 }
 END_TEST
 
-START_TEST(test_finish_succeeded_stores_deployed_config)
+UNIT_TEST(test_finish_succeeded_stores_deployed_config)
 {
     job j;
     char id[37], errstr[512], *doc = NULL;
@@ -1127,7 +1130,7 @@ static int send_some(void *ctx, jobstore_event *ev, size_t n)
     return 0;
 }
 
-START_TEST(test_outbox_publish_prefix)
+UNIT_TEST(test_outbox_publish_prefix)
 {
     sent_log l;
     char id[37], errstr[512];
@@ -1193,7 +1196,7 @@ START_TEST(test_outbox_publish_prefix)
 }
 END_TEST
 
-START_TEST(test_outbox_publish_limit)
+UNIT_TEST(test_outbox_publish_limit)
 {
     sent_log l;
     char id[37], errstr[512];
@@ -1217,7 +1220,7 @@ END_TEST
 
 /* ---- cleanups --------------------------------------------------------------------------- */
 
-START_TEST(test_cleanups)
+UNIT_TEST(test_cleanups)
 {
     job j;
     jobstore_cleanup cl, cl2;
@@ -1289,7 +1292,7 @@ END_TEST
 
 /* ---- config ----------------------------------------------------------------------------- */
 
-START_TEST(test_config_store_get_list)
+UNIT_TEST(test_config_store_get_list)
 {
     char errstr[512];
     char *doc = NULL;
@@ -1340,7 +1343,7 @@ END_TEST
 
 /* ---- reserved capacity ------------------------------------------------------------------ */
 
-START_TEST(test_reserved_on)
+UNIT_TEST(test_reserved_on)
 {
     request r;
     job j;
@@ -1383,7 +1386,7 @@ END_TEST
 
 /* The reservations a job's preflight counts: active jobs on its target created before it,
  * each with what intake recorded for it, oldest first. */
-START_TEST(test_reservations_on)
+UNIT_TEST(test_reservations_on)
 {
     request r;
     job j;
@@ -1433,7 +1436,7 @@ START_TEST(test_reservations_on)
 END_TEST
 
 /* A pending cleanup is found (with why its last attempt failed) without taking it. */
-START_TEST(test_cleanup_pending)
+UNIT_TEST(test_cleanup_pending)
 {
     job j;
     jobstore_cleanup cl, c2;
@@ -1461,7 +1464,7 @@ START_TEST(test_cleanup_pending)
 }
 END_TEST
 
-START_TEST(test_job_get_json)
+UNIT_TEST(test_job_get_json)
 {
     char id[37], errstr[512];
     json_t *o = NULL;
@@ -1484,43 +1487,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jobstore");
-    TCase *tc = tcase_create("db");
-
-    tcase_add_unchecked_fixture(tc, db_setup, db_teardown);
-    tcase_add_checked_fixture(tc, conn_setup, conn_teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_migrate_idempotent);
-    tcase_add_test(tc, test_connect_refused_is_permanent);
-    tcase_add_test(tc, test_create_idempotent);
-    tcase_add_test(tc, test_create_single_step);
-    tcase_add_test(tc, test_second_active_job_rejected);
-    tcase_add_test(tc, test_case_variant_rejected);
-    tcase_add_test(tc, test_case_variant_index_race);
-    tcase_add_loop_test(tc, test_replay_plans, 0, N_OF(replay_cases));
-    tcase_add_test(tc, test_replay_rejected);
-    tcase_add_test(tc, test_intake_reject_once);
-    tcase_add_test(tc, test_claim_lease);
-    tcase_add_test(tc, test_claim_atomic);
-    tcase_add_test(tc, test_lease_held_jobs_only);
-    tcase_add_test(tc, test_claim_after_natural_expiry);
-    tcase_add_test(tc, test_claim_order_and_per_host_limit);
-    tcase_add_test(tc, test_claim_race_per_host_limit);
-    tcase_add_test(tc, test_claim_limit_two);
-    tcase_add_test(tc, test_steps_rows_and_events);
-    tcase_add_test(tc, test_step_end_invalid_utf8);
-    tcase_add_test(tc, test_step_end_huge_output);
-    tcase_add_test(tc, test_failure_codes);
-    tcase_add_test(tc, test_notices_not_printed);
-    tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
-    tcase_add_test(tc, test_outbox_publish_prefix);
-    tcase_add_test(tc, test_outbox_publish_limit);
-    tcase_add_test(tc, test_cleanups);
-    tcase_add_test(tc, test_config_store_get_list);
-    tcase_add_test(tc, test_reserved_on);
-    tcase_add_test(tc, test_reservations_on);
-    tcase_add_test(tc, test_cleanup_pending);
-    tcase_add_test(tc, test_job_get_json);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("jobstore");
 }

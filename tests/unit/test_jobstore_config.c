@@ -42,6 +42,8 @@ static void teardown(void)
     unit_pg_run(srcdir, "drop", dbname, NULL, 0);
 }
 
+UNIT_TCASE("versions per system", .setup = setup, .teardown = teardown, .timeout = 60);
+
 /* Runs SQL on the test's connection; the first value of its first row (malloc'd, "" if none). */
 static char *q(const char *sql)
 {
@@ -99,7 +101,7 @@ static jobstore_machine machine(const char *name, int guest)
 
 /* A system claims the names of its newest load; another system's load naming one of them, in
  * any case, is refused naming both systems, and changes nothing. */
-START_TEST(test_load_claims_names)
+UNIT_TEST(test_load_claims_names)
 {
     char err[1024];
     jobstore_machine a[2] = {machine("exa01adm01.example.com", 0),
@@ -153,7 +155,7 @@ static void *load_thread(void *arg)
 
 /* Two loads claiming one name at the same time: the second finds no other claim when it looks,
  * and is refused by the unique name (SQLSTATE 23505) once the first commits. */
-START_TEST(test_load_race)
+UNIT_TEST(test_load_race)
 {
     jobstore_machine m[1] = {machine("shared.example.com", 1)};
     load_call c = {NULL, "sys_b", m, 1, 0, ""};
@@ -206,7 +208,7 @@ static void *update_thread(void *arg)
 /* A change waits for the system's lock and then reads the newest version: a version another
  * transaction stored while holding the lock is the base, not the version before it. Other
  * systems are neither locked nor changed. */
-START_TEST(test_update_serialised)
+UNIT_TEST(test_update_serialised)
 {
     char err[1024], *doc = NULL;
     update_call c = {NULL, {"exa01", "migration-merged", "merge b", append_edit, "+b"}, 0, 0, ""};
@@ -249,7 +251,7 @@ END_TEST
 
 /* Pruning keeps the newest of each system, the KEEP newest, the young ones and every version a
  * job names. */
-START_TEST(test_prune)
+UNIT_TEST(test_prune)
 {
     char err[1024], sql[256];
     long v[8], pruned = -1, bytes = -1;
@@ -291,15 +293,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jobstore_config");
-    TCase *tc = tcase_create("versions per system");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_load_claims_names);
-    tcase_add_test(tc, test_load_race);
-    tcase_add_test(tc, test_update_serialised);
-    tcase_add_test(tc, test_prune);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("jobstore_config");
 }

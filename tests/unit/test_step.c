@@ -26,7 +26,7 @@ static const char *const statuses[] = {"queued", "running",  "succeeded",
 static const char *const states[] = {"pending", "running", "succeeded", "failed", "skipped"};
 static const char *const modes[] = {"OFFLINE", "OFFLINEFORCE"};
 
-START_TEST(test_steps_order_and_round_trip)
+UNIT_RANGE(test_steps_order_and_round_trip, 0, 11)
 {
     step_id s;
 
@@ -37,7 +37,7 @@ START_TEST(test_steps_order_and_round_trip)
 }
 END_TEST
 
-START_TEST(test_rollback_steps_after_the_eleven)
+UNIT_RANGE(test_rollback_steps_after_the_eleven, 0, 9)
 {
     step_id s;
 
@@ -50,7 +50,7 @@ START_TEST(test_rollback_steps_after_the_eleven)
 }
 END_TEST
 
-START_TEST(test_job_status_round_trip)
+UNIT_RANGE(test_job_status_round_trip, 0, 6)
 {
     job_status st;
 
@@ -61,7 +61,7 @@ START_TEST(test_job_status_round_trip)
 }
 END_TEST
 
-START_TEST(test_step_state_round_trip)
+UNIT_RANGE(test_step_state_round_trip, 0, 5)
 {
     step_state st;
 
@@ -72,7 +72,7 @@ START_TEST(test_step_state_round_trip)
 }
 END_TEST
 
-START_TEST(test_mode_round_trip)
+UNIT_RANGE(test_mode_round_trip, 0, 2)
 {
     migrate_mode m;
 
@@ -108,7 +108,7 @@ static const struct {
     {T_STATE, "queued", -1},
 };
 
-START_TEST(test_parse_table)
+UNIT_LOOP(test_parse_table, parse_cases)
 {
     int out = -7, rc;
 
@@ -152,7 +152,7 @@ START_TEST(test_parse_table)
 }
 END_TEST
 
-START_TEST(test_out_of_range)
+UNIT_TEST(test_out_of_range)
 {
     ck_assert_ptr_null(step_to_string(STEP__ALL));
     ck_assert_int_eq(step_is_rollback(STEP__ALL), 0);
@@ -163,7 +163,7 @@ START_TEST(test_out_of_range)
 }
 END_TEST
 
-START_TEST(test_names_joined)
+UNIT_TEST(test_names_joined)
 {
     char buf[STEP_NAMES_MAX], want[STEP_NAMES_MAX] = "", small[16];
     size_t i;
@@ -226,7 +226,7 @@ static const struct {
     {JOB_CANCELLED, JOB_CANCELLED, 0, "final"},
 };
 
-START_TEST(test_job_status_transitions)
+UNIT_LOOP(test_job_status_transitions, transitions)
 {
     ck_assert_msg(job_status_can_follow(transitions[_i].from, transitions[_i].to) ==
                       transitions[_i].allowed,
@@ -236,7 +236,7 @@ START_TEST(test_job_status_transitions)
 }
 END_TEST
 
-START_TEST(test_job_status_final)
+UNIT_TEST(test_job_status_final)
 {
     ck_assert_int_eq(job_status_is_final(JOB_QUEUED), 0);
     ck_assert_int_eq(job_status_is_final(JOB_RUNNING), 0);
@@ -253,21 +253,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("step");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_steps_order_and_round_trip, 0, 11);
-    tcase_add_loop_test(tc, test_rollback_steps_after_the_eleven, 0, 9);
-    tcase_add_loop_test(tc, test_job_status_round_trip, 0, 6);
-    tcase_add_loop_test(tc, test_step_state_round_trip, 0, 5);
-    tcase_add_loop_test(tc, test_mode_round_trip, 0, 2);
-    tcase_add_loop_test(tc, test_parse_table, 0,
-                        (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
-    tcase_add_test(tc, test_out_of_range);
-    tcase_add_test(tc, test_names_joined);
-    tcase_add_loop_test(tc, test_job_status_transitions, 0,
-                        (int)(sizeof(transitions) / sizeof(transitions[0])));
-    tcase_add_test(tc, test_job_status_final);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("step");
 }

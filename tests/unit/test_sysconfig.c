@@ -100,7 +100,9 @@ static void teardown(void)
     unit_pg_run(srcdir, "drop", dbname, NULL, 0);
 }
 
-START_TEST(test_nothing_stored)
+UNIT_TCASE("stored es.xml", .setup = setup, .teardown = teardown, .timeout = 60);
+
+UNIT_TEST(test_nothing_stored)
 {
     char err[512] = "";
     esxml *doc = (esxml *)1;
@@ -112,7 +114,7 @@ START_TEST(test_nothing_stored)
 }
 END_TEST
 
-START_TEST(test_versions)
+UNIT_TEST(test_versions)
 {
     char err[512] = "";
     char *fixture = fixture_text("exa01.xml");
@@ -144,7 +146,7 @@ END_TEST
 
 /* Two systems in one database: each request sees the newest of its own; loading one changes
  * nothing the other sees; without a name there is no "newest" to pick. */
-START_TEST(test_two_systems)
+UNIT_TEST(test_two_systems)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -180,7 +182,7 @@ END_TEST
 
 /* A guest (or KVM host) two systems both name, in any spelling, is refused at load, naming
  * both systems; the earlier system keeps it. */
-START_TEST(test_name_claimed_twice)
+UNIT_TEST(test_name_claimed_twice)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -212,7 +214,7 @@ START_TEST(test_name_claimed_twice)
 END_TEST
 
 /* Which system a request is for, and its names as es.xml spells them. */
-START_TEST(test_resolve)
+UNIT_TEST(test_resolve)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -306,7 +308,7 @@ static const char *placed_on(const esxml *doc, const char *guest)
 /* A change made from an older version than the newest is applied to the newest: two moves that
  * overlapped both stay (the lost update of issue 13). The held document saves the parse only
  * when it is the newest. */
-START_TEST(test_update_rebased)
+UNIT_TEST(test_update_rebased)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml");
@@ -352,7 +354,7 @@ START_TEST(test_update_rebased)
 END_TEST
 
 /* The cache loads the newest version of a system once, and again when a newer one is stored. */
-START_TEST(test_cache)
+UNIT_TEST(test_cache)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -383,18 +385,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("sysconfig");
-    TCase *tc = tcase_create("stored es.xml");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_nothing_stored);
-    tcase_add_test(tc, test_versions);
-    tcase_add_test(tc, test_two_systems);
-    tcase_add_test(tc, test_name_claimed_twice);
-    tcase_add_test(tc, test_resolve);
-    tcase_add_test(tc, test_update_rebased);
-    tcase_add_test(tc, test_cache);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("sysconfig");
 }

@@ -270,7 +270,7 @@ static void print_lines(const char *name, const char *lines)
     }
 }
 
-START_TEST(test_draw)
+UNIT_LOOP(test_draw, cases)
 {
     const draw_case *tc = &cases[_i];
     timeline_step steps[MAX_STEPS];
@@ -338,7 +338,7 @@ static const struct {
     {"", 0, 0},
 };
 
-START_TEST(test_parse_time)
+UNIT_LOOP(test_parse_time, times)
 {
     int64_t ms = -7;
     int rc = timeline_parse_time(times[_i].text, &ms);
@@ -355,7 +355,7 @@ END_TEST
 
 /* A job as jobstore_job_get_json returns it: the steps' times and hosts read from its JSON,
  * a host's control characters escaped. */
-START_TEST(test_from_job)
+UNIT_TEST(test_from_job)
 {
     const char *job =
         "{\"src_host\": \"a.example.com\", \"tgt_host\": \"b.example.com\", \"steps\": ["
@@ -380,12 +380,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("timeline");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_draw, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_loop_test(tc, test_parse_time, 0, (int)(sizeof(times) / sizeof(times[0])));
-    tcase_add_test(tc, test_from_job);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("timeline");
 }
