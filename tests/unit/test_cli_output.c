@@ -19,6 +19,7 @@
 #include "jobstore.h"
 #include "unit_cli.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 
 #define G "exa01vm01.example.com"
@@ -333,15 +334,11 @@ static void db_setup(void)
 {
     char err[512];
     PGconn *pg;
-    PGresult *r;
 
     ck_assert_msg(db_ready, "the database could not be made");
     pg = PQconnectdb(conninfo);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     " RESTART IDENTITY CASCADE");
     PQfinish(pg);
     ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
     cli_for(&c, conninfo, NULL);
@@ -367,12 +364,8 @@ static void record_job(const char *id, const char *message, job_status final, co
     job j;
     char err[512];
 
-    request_init(&req);
+    unit_move_request(&req, G, S, T, MODE_OFFLINE);
     util_strlcpy(req.request_id, id, sizeof(req.request_id));
-    util_strlcpy(req.guest, G, sizeof(req.guest));
-    util_strlcpy(req.src_host, S, sizeof(req.src_host));
-    util_strlcpy(req.tgt_host, T, sizeof(req.tgt_host));
-    req.has_mode = 1;
     ck_assert_msg(jobstore_intake_request(js, &req, 16384, 4, "unit", &res, err, sizeof(err)) == 0,
                   "%s", err);
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &j, err, sizeof(err)), 1);

@@ -14,6 +14,7 @@
 
 #include "unit_hostsim.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -79,20 +80,7 @@ static void suite_teardown(void)
 }
 
 /* Runs SQL (test-made, printf-formatted) that returns no rows. */
-static void exec_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void exec_sql(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    PGresult *r;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    r = PQexec(pg, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(pg));
-    PQclear(r);
-}
+#define exec_sql(...) unit_pg_exec(pg, __VA_ARGS__)
 
 /* The single value of a test-made query on the suite's connection ("" for no row, "(null)" for
  * NULL), malloc'd; ck_sql_eq asserts it. */
@@ -179,12 +167,7 @@ static void submit(const char *guest, const char *src, const char *tgt, migrate_
     jobstore_intake res;
     char err[512];
 
-    request_init(&r);
-    util_strlcpy(r.guest, guest, sizeof(r.guest));
-    util_strlcpy(r.src_host, src, sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, tgt, sizeof(r.tgt_host));
-    r.mode = mode;
-    r.has_mode = 1;
+    unit_move_request(&r, guest, src, tgt, mode);
     r.sequential = sequential;
     ck_assert_msg(
         jobstore_intake_request(ex.js, &r, 16384, 2, "unit/executor", &res, err, sizeof(err)) == 0,

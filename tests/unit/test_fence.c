@@ -45,37 +45,10 @@ static void hosts_done(sim_pool *pool)
     sim_stop_all();
 }
 
-/* Runs COMMAND on HOST through `hostsim ssh`; asserts it succeeded. */
-static void on_host(const char *host, const char *command)
-{
-    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s", host,
-                  command);
-}
-
-/* The state an OFFLINEFORCE migration leaves: the source died with the guest on it; its
- * volumes were detached storage-side and the guest was defined and started on the target
- * (without autostart: that waits for the fence); then the source came back. */
+/* The state an OFFLINEFORCE migration leaves (sim_make_stale_copy), then the source came back. */
 static void make_stale_copy(void)
 {
-    const esxml_guest *g = esxml_guest_find(doc, GUEST);
-    char cmd[1024];
-    size_t i;
-
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
-    for (i = 0; i < g->n_volumes; i++) {
-        snprintf(cmd, sizeof(cmd), "edvutil detach %s --host %s", g->volumes[i].name, SRC);
-        on_host(TGT, cmd);
-        snprintf(cmd, sizeof(cmd), "edvutil attach %s %s", g->volumes[i].name,
-                 g->volumes[i].device);
-        on_host(TGT, cmd);
-    }
-    on_host(TGT, "vm_maker --add-bridge vmbondeth0.101 --vlan 101");
-    on_host(TGT, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
-    on_host(TGT, "mkdir -p /EXAVMIMAGES/GuestImages/" GUEST " && mount /dev/exc/" CFGDEV
-                 " /EXAVMIMAGES/GuestImages/" GUEST);
-    on_host(TGT, "virsh define /EXAVMIMAGES/GuestImages/" GUEST "/" GUEST ".xml");
-    on_host(TGT, "vm_maker --start-domain " GUEST);
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
 }
 

@@ -16,6 +16,7 @@
 #include "jobstore.h"
 #include "unit_hostsim.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 #include "worker.h"
 
@@ -63,16 +64,12 @@ static void once_teardown(void)
 static void setup(void)
 {
     char err[512];
-    PGresult *r;
 
     ck_assert_msg(db_ready, "the database could not be made");
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     " RESTART IDENTITY CASCADE");
     ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
     sim_fresh("fencer");
     memset(&w, 0, sizeof(w));
@@ -123,12 +120,6 @@ static int sql_becomes(const char *want, int seconds, const char *sql)
     return 0;
 }
 
-static void on_host(const char *host, const char *command)
-{
-    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s", host,
-                  command);
-}
-
 /* Stores the es.xml an OFFLINEFORCE deployment leaves: the fixture with GUEST placed on TGT. */
 static void store_deployed_esxml(void)
 {
@@ -155,34 +146,6 @@ static void store_deployed_esxml(void)
     esxml_free(doc);
 }
 
-/* The state an OFFLINEFORCE migration leaves (as in test_fence): the source died with the guest
- * on it; its volumes were detached storage-side and the guest was defined and started on the
- * target (without autostart: that waits for the fence); the source is left powered off. */
-static void make_stale_copy(void)
-{
-    esxml *doc = sim_load_esxml();
-    const esxml_guest *g = esxml_guest_find(doc, GUEST);
-    char cmd[1024];
-    size_t i;
-
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
-    for (i = 0; i < g->n_volumes; i++) {
-        snprintf(cmd, sizeof(cmd), "edvutil detach %s --host %s", g->volumes[i].name, SRC);
-        on_host(TGT, cmd);
-        snprintf(cmd, sizeof(cmd), "edvutil attach %s %s", g->volumes[i].name,
-                 g->volumes[i].device);
-        on_host(TGT, cmd);
-    }
-    on_host(TGT, "vm_maker --add-bridge vmbondeth0.101 --vlan 101");
-    on_host(TGT, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
-    on_host(TGT, "mkdir -p /EXAVMIMAGES/GuestImages/" GUEST " && mount /dev/exc/" CFGDEV
-                 " /EXAVMIMAGES/GuestImages/" GUEST);
-    on_host(TGT, "virsh define /EXAVMIMAGES/GuestImages/" GUEST "/" GUEST ".xml");
-    on_host(TGT, "vm_maker --start-domain " GUEST);
-    esxml_free(doc);
-}
-
 /* Records the job of that migration and its pending cleanup of SRC, as the executor does. */
 static void record_pending_cleanup(void)
 {
@@ -191,12 +154,7 @@ static void record_pending_cleanup(void)
     jobstore_intake res;
     char err[512];
 
-    request_init(&req);
-    util_strlcpy(req.guest, GUEST, sizeof(req.guest));
-    util_strlcpy(req.src_host, SRC, sizeof(req.src_host));
-    util_strlcpy(req.tgt_host, TGT, sizeof(req.tgt_host));
-    req.mode = MODE_OFFLINEFORCE;
-    req.has_mode = 1;
+    unit_move_request(&req, GUEST, SRC, TGT, MODE_OFFLINEFORCE);
     ck_assert_msg(jobstore_intake_request(js, &req, 16384, 4, "unit", &res, err, sizeof(err)) == 0,
                   "%s", err);
     ck_assert_int_eq(res, JOBSTORE_CREATED);
@@ -255,7 +213,7 @@ static void assert_fenced(void)
 UNIT_TEST(test_cleans_a_host_that_is_back)
 {
     store_deployed_esxml();
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     fencer_start();
@@ -295,7 +253,7 @@ UNIT_TEST(test_host_down_stays_pending_then_cleaned)
     char *t;
 
     store_deployed_esxml();
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     fencer_start();
     ck_assert_msg(sql_becomes("t", 30, "SELECT attempts >= 2 FROM host_cleanups"),
@@ -320,7 +278,7 @@ UNIT_TEST(test_target_unanswering_stays_pending)
     char *t;
 
     store_deployed_esxml();
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     ck_assert_int_eq(sim_cmd("fault '%s' %s fail-always 'virsh '", sim.root, TGT), 0);
@@ -343,7 +301,7 @@ UNIT_TEST(test_no_esxml_stays_pending)
 {
     long before;
 
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     before = sim_log_count(SRC);
@@ -382,7 +340,7 @@ UNIT_TEST(test_database_connection_lost)
                               "current_database() AND application_name = 'kvmove' AND pid <> "
                               "pg_backend_pid() AND backend_start < now() - interval '0.5 s'"),
                   "the fencer has no connection");
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     ck_sql_eq("2", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
                    "current_database() AND application_name = 'kvmove'"); /* ours too */
     jobstore_close(js);

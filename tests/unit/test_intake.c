@@ -70,7 +70,6 @@ static void setup(void)
 {
     char why[256], err[512], xml[PATH_MAX + 64];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    PGresult *r;
     cli c;
     long version = 0;
 
@@ -93,12 +92,9 @@ static void setup(void)
 
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE; DROP TRIGGER IF EXISTS unit_refuse ON jobs; "
-                   "DROP TRIGGER IF EXISTS unit_refuse ON rejected_requests");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     " RESTART IDENTITY CASCADE; DROP TRIGGER IF EXISTS unit_refuse ON jobs; "
+                     "DROP TRIGGER IF EXISTS unit_refuse ON rejected_requests");
     memset(&c, 0, sizeof(c));
     c.s = w.s;
     snprintf(xml, sizeof(xml), "%s/tests/fixtures/exa01.xml", srcdir);
@@ -131,10 +127,7 @@ UNIT_TCASE("intake", .setup_once = db_setup, .teardown_once = db_teardown, .setu
 
 static void exec_ok(const char *sql)
 {
-    PGresult *r = PQexec(pg, sql);
-
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "%s", sql);
 }
 
 /* A migrate_guest request (one line of JSON) with request id ID. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "unit_request.h"
 #include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -95,17 +96,13 @@ static void db_teardown(void)
 static void conn_setup(void)
 {
     char errstr[512];
-    PGresult *r;
 
     ck_assert_msg(migrations_applied >= 0, "the database could not be migrated");
     ck_assert_msg(jobstore_connect(conninfo, &js, errstr, sizeof(errstr)) == 0, "%s", errstr);
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests, "
-                   "systems RESTART IDENTITY CASCADE");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     ", systems RESTART IDENTITY CASCADE");
 }
 
 static void conn_teardown(void)
@@ -135,11 +132,7 @@ static char *outbox_types(void)
 
 static void migrate_req(request *r, const char *guest, const char *src, const char *tgt)
 {
-    request_init(r);
-    util_strlcpy(r->guest, guest, sizeof(r->guest));
-    util_strlcpy(r->src_host, src, sizeof(r->src_host));
-    util_strlcpy(r->tgt_host, tgt, sizeof(r->tgt_host));
-    r->has_mode = 1;
+    unit_move_request(r, guest, src, tgt, MODE_OFFLINE);
 }
 
 /* A replay of job JOB_ID. */
@@ -359,13 +352,11 @@ UNIT_TEST(test_case_variant_index_race)
     migrate_req(&r, "EXA01VM01.example.com", "exa01adm02.example.com", "exa01adm06.example.com");
     call.r = &r;
     ck_assert_msg(jobstore_connect(conninfo, &call.js, errstr, sizeof(errstr)) == 0, "%s", errstr);
-    res = PQexec(pg, "BEGIN; INSERT INTO jobs (id, request_id, action, guest, mode, src_host, "
+    unit_pg_exec(pg, "BEGIN; INSERT INTO jobs (id, request_id, action, guest, mode, src_host, "
                      "tgt_host, status, request) VALUES ('5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', "
                      "'5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', 'migrate_guest', "
                      "'exa01vm01.example.com', 'OFFLINE', 'exa01adm02.example.com', "
                      "'exa01adm05.example.com', 'queued', '{}')");
-    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(res);
     ck_assert_int_eq(pthread_create(&t, NULL, intake_thread, &call), 0);
     /* The intake found no holder and waits on the index entry of the uncommitted row. */
     for (i = 0; i < 200; i++) {
@@ -1001,17 +992,15 @@ END_TEST
 UNIT_TEST(test_notices_not_printed)
 {
     char errstr[512], path[] = "/tmp/kvmove-unit-notice.XXXXXX", buf[4096];
-    PGresult *r;
     FILE *f;
     size_t n;
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
 
     ck_assert_int_ge(fd, 0);
-    r = PQexec(pg, "CREATE FUNCTION unit_warn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                   "RAISE WARNING 'kvmove-unit-notice'; RETURN NEW; END $$; CREATE TRIGGER "
-                   "unit_warn BEFORE INSERT ON configs FOR EACH ROW EXECUTE FUNCTION unit_warn()");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "CREATE FUNCTION unit_warn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "RAISE WARNING 'kvmove-unit-notice'; RETURN NEW; END $$; CREATE TRIGGER "
+                     "unit_warn BEFORE INSERT ON configs FOR EACH ROW EXECUTE FUNCTION "
+                     "unit_warn()");
     fflush(stderr);
     dup2(fd, STDERR_FILENO);
     ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,

@@ -10,6 +10,7 @@
 #include "jobstore.h"
 #include "sysconfig.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 #include "util.h"
 
@@ -225,10 +226,8 @@ UNIT_TEST(test_resolve)
     ck_assert_msg(store_text(exa, &ve, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(store_text(cld, &vc, err, sizeof(err)) == 0, "%s", err);
     /* the guest's system; the spelling es.xml has (CLD02VM04 is upper case there) */
-    request_init(&r);
-    util_strlcpy(r.guest, "cld02vm04.dbcloud.example.net", sizeof(r.guest));
-    util_strlcpy(r.src_host, "CLD02KVM02.dbcloud.example.net", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "cld02kvm03.DBCLOUD.example.net", sizeof(r.tgt_host));
+    unit_move_request(&r, "cld02vm04.dbcloud.example.net", "CLD02KVM02.dbcloud.example.net",
+                      "cld02kvm03.DBCLOUD.example.net", MODE_OFFLINE);
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "cld02");
     ck_assert_str_eq(r.guest, "CLD02VM04.dbcloud.example.net");
@@ -236,28 +235,22 @@ UNIT_TEST(test_resolve)
     ck_assert_str_eq(r.tgt_host, "cld02kvm03.dbcloud.example.net");
     ck_assert_int_eq(g.memory_mb, 8192);
     /* a guest no system names: its source host's system; the guest's name is left as given */
-    request_init(&r);
-    util_strlcpy(r.guest, "EXA01VM09.example.com", sizeof(r.guest));
-    util_strlcpy(r.src_host, "EXA01ADM02.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "exa01adm09.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "EXA01VM09.example.com", "EXA01ADM02.example.com",
+                      "exa01adm09.example.com", MODE_OFFLINE);
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "exa01");
     ck_assert_str_eq(r.guest, "EXA01VM09.example.com");
     ck_assert_str_eq(r.src_host, "exa01adm02.example.com");
     ck_assert_int_eq(g.memory_mb, 0);
     /* a host named as the guest is not the guest */
-    request_init(&r);
-    util_strlcpy(r.guest, "EXA01ADM01.example.com", sizeof(r.guest));
-    util_strlcpy(r.src_host, "exa01adm02.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "exa01adm03.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "EXA01ADM01.example.com", "exa01adm02.example.com",
+                      "exa01adm03.example.com", MODE_OFFLINE);
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.guest, "EXA01ADM01.example.com");
     ck_assert_int_eq(g.memory_mb, 0);
     /* a named system wins; another system's names keep their spelling */
-    request_init(&r);
-    util_strlcpy(r.guest, "CLD02VM01.dbcloud.example.net", sizeof(r.guest));
-    util_strlcpy(r.src_host, "exa01adm02.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "exa01adm03.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "CLD02VM01.dbcloud.example.net", "exa01adm02.example.com",
+                      "exa01adm03.example.com", MODE_OFFLINE);
     util_strlcpy(r.system, "exa01", sizeof(r.system));
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "exa01");
@@ -268,20 +261,15 @@ UNIT_TEST(test_resolve)
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "cld02");
     /* what is not stored is refused; what nobody names is not found */
-    request_init(&r);
-    util_strlcpy(r.guest, "cld02vm01.dbcloud.example.net", sizeof(r.guest));
-    util_strlcpy(r.src_host, "a.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "b.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "cld02vm01.dbcloud.example.net", "a.example.com", "b.example.com",
+                      MODE_OFFLINE);
     util_strlcpy(r.system, "nosuch", sizeof(r.system));
     ck_assert_int_eq(sysconfig_resolve(js, &r, &g, err, sizeof(err)), -JOBSTORE_EINVALID);
     ck_assert_msg(strstr(err, "nosuch") != NULL, "%s", err);
     r.system[0] = '\0';
     r.config_version = vc + 100;
     ck_assert_int_eq(sysconfig_resolve(js, &r, &g, err, sizeof(err)), -JOBSTORE_EINVALID);
-    request_init(&r);
-    util_strlcpy(r.guest, "x.example.com", sizeof(r.guest));
-    util_strlcpy(r.src_host, "a.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "b.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "x.example.com", "a.example.com", "b.example.com", MODE_OFFLINE);
     ck_assert_int_eq(sysconfig_resolve(js, &r, &g, err, sizeof(err)), -JOBSTORE_ENOTFOUND);
     ck_assert_str_eq(r.system, "");
     free(exa);

@@ -26,21 +26,47 @@ static __attribute__((unused)) int unit_pg_run(const char *srcdir, const char *v
     return pclose(f) == 0 ? 0 : -1;
 }
 
-/* The single value of query FMT on C (printf-formatted, test-made SQL only), malloc'd: "" for no
- * row, NULL_AS for SQL NULL. A query that fails fails the test. */
+/* The tables a suite empties before each test (a TRUNCATE list; jobstore's adds systems). */
+#define UNIT_PG_TABLES                                                                             \
+    "jobs, job_steps, preflight_results, outbox, configs, host_cleanups, rejected_requests"
+
+/* Runs FMT formatted with AP (test-made SQL only) on C; a result whose status is not EXPECT
+ * fails the test. Returns the result (caller clears it). */
+static __attribute__((unused)) PGresult *unit_pg_vrun(PGconn *c, ExecStatusType expect,
+                                                      const char *fmt, va_list ap)
+{
+    char sql[4096];
+    PGresult *r;
+
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == expect, "%s: %s", sql, PQerrorMessage(c));
+    return r;
+}
+
+/* Runs statement FMT on C (printf-formatted) that returns no rows. */
+static __attribute__((unused, format(printf, 2, 3))) void unit_pg_exec(PGconn *c, const char *fmt,
+                                                                       ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    PQclear(unit_pg_vrun(c, PGRES_COMMAND_OK, fmt, ap));
+    va_end(ap);
+}
+
+/* The single value of query FMT on C (printf-formatted), malloc'd: "" for no row, NULL_AS for
+ * SQL NULL. */
 static __attribute__((unused, format(printf, 3, 4))) char *
 unit_pg_value(PGconn *c, const char *null_as, const char *fmt, ...)
 {
-    char sql[4096];
     va_list ap;
     PGresult *r;
     char *v;
 
     va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
+    r = unit_pg_vrun(c, PGRES_TUPLES_OK, fmt, ap);
     va_end(ap);
-    r = PQexec(c, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
     v = strdup(PQntuples(r) == 0 ? "" : PQgetisnull(r, 0, 0) ? null_as : PQgetvalue(r, 0, 0));
     PQclear(r);
     return v;
