@@ -172,8 +172,7 @@ static int config_fetch(jobstore *js, const char *system, long version, char **b
         fprintf(stderr, "kvmove: %s\n", err);
         return EXIT_FAILED;
     }
-    fprintf(stderr, "kvmove: %s\n", err);
-    return EXIT_UNREACHABLE;
+    return cli_store_failed(err);
 }
 
 int cli_config_save(cli *c, const char *path, const char *system, long version)
@@ -222,10 +221,8 @@ static int config_list(cli *c, const char *system)
         return rc;
     rc = jobstore_config_list(js, system, &list, err, sizeof(err));
     jobstore_close(js);
-    if (rc != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        return EXIT_UNREACHABLE;
-    }
+    if (rc != 0)
+        return cli_store_failed(err);
     if (c->json) {
         print_json(list);
     } else {

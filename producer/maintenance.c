@@ -51,10 +51,8 @@ int cmd_evacuations(cli *c, int argc, char **argv)
         return rc;
     rc = jobstore_evacuations_json(js, host, &list, err, sizeof(err));
     jobstore_close(js);
-    if (rc != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        return EXIT_UNREACHABLE;
-    }
+    if (rc != 0)
+        return cli_store_failed(err);
     if (c->json) {
         print_json(list);
     } else {

@@ -311,10 +311,8 @@ int cmd_jobs(cli *c, int argc, char **argv)
         return rc;
     rc = jobstore_jobs_list_json(js, status, guest, since, limit, &list, err, sizeof(err));
     jobstore_close(js);
-    if (rc != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        return EXIT_UNREACHABLE;
-    }
+    if (rc != 0)
+        return cli_store_failed(err);
     if (c->json) {
         print_json(list);
     } else {
