@@ -41,6 +41,21 @@ typedef struct draw_case {
         NULL                                                                                       \
     }
 
+/* The step table under DEFAULT_PLAN's timeline, whatever the width. */
+#define DEFAULT_PLAN_TABLE                                                                         \
+    "  #    STEP                   HOST         START     TOOK  STATUS",                           \
+        "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",                    \
+        "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",                      \
+        "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",                    \
+        "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",                    \
+        "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",                    \
+        "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",                    \
+        "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",                    \
+        "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",                    \
+        "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",                    \
+        "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",                    \
+        "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped"
+
 static const draw_case cases[] = {
     {"default plan, 80 columns",
      80,
@@ -56,19 +71,7 @@ static const draw_case cases[] = {
       "source exa01adm02            [STOP_GUEST==]233                                77",
       "target exa01adm06          55                [AV]66A[STARTUP_GUEST===========]",
       "downtime                     <==================== 11.4s ====================>",
-      "  #    STEP                   HOST         START     TOOK  STATUS",
-      "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",
-      "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",
-      "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",
-      "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",
-      "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",
-      "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",
-      "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",
-      "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",
-      "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",
-      "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",
-      "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped",
-      NULL}},
+      DEFAULT_PLAN_TABLE, NULL}},
     {"default plan, 50 columns",
      50,
      0,
@@ -82,20 +85,7 @@ static const draw_case cases[] = {
       "                 |------------|------------|------",
       "src exa01adm02    [SG=====]23                   77",
       "tgt exa01adm06   55         4446A[STARTUP_GUEST=]",
-      "downtime          <=========== 11.4s ===========>",
-      "  #    STEP                   HOST         START     TOOK  STATUS",
-      "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",
-      "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",
-      "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",
-      "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",
-      "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",
-      "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",
-      "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",
-      "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",
-      "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",
-      "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",
-      "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped",
-      NULL}},
+      "downtime          <=========== 11.4s ===========>", DEFAULT_PLAN_TABLE, NULL}},
     {"narrower than 40 columns draws 40",
      20,
      0,
@@ -105,24 +95,9 @@ static const draw_case cases[] = {
      {DEFAULT_PLAN},
      {"Steps:    12.4s from the first one's start to the last one's end",
       "Downtime: 11.4s from STOP_GUEST's start to STARTUP_GUEST's end",
-      "              0s        5s        10s",
-      "              |---------|---------|-----",
-      "src exa01adm0  [SG===]23               7",
-      "tgt exa01adm0 5        446A[SU========]",
-      "downtime       <======= 11.4s ========>",
-      "  #    STEP                   HOST         START     TOOK  STATUS",
-      "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",
-      "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",
-      "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",
-      "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",
-      "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",
-      "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",
-      "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",
-      "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",
-      "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",
-      "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",
-      "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped",
-      NULL}},
+      "              0s        5s        10s", "              |---------|---------|-----",
+      "src exa01adm0  [SG===]23               7", "tgt exa01adm0 5        446A[SU========]",
+      "downtime       <======= 11.4s ========>", DEFAULT_PLAN_TABLE, NULL}},
     {"running: the downtime so far, the running step to now",
      60,
      0,
