@@ -62,11 +62,15 @@ out:
 }
 
 static const struct option cancel_opts[] = {
-    {"reason", required_argument, NULL, 'r'}, {"wait", no_argument, NULL, 'w'},
-    {"follow", no_argument, NULL, 'f'},       {"timeout", required_argument, NULL, 'T'},
-    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    CLI_JOB_VERB_OPTIONS,
+    {"follow", no_argument, NULL, 'f'},
+    CLI_OPTIONS_END,
+};
 static const job_verb cancel_verb = {
-    "cancel", cancel_opts, "r:wh",
+    "cancel",
+    ACTION_CANCEL,
+    cancel_opts,
+    "r:wh",
     "Usage: kvmove cancel JOB [--reason TEXT] [--wait | --follow] [--timeout SEC]\n"
     "Cancel a job. A queued job never starts. A running job stops at its next\n"
     "step boundary: before its commit point (MIGRATE_GUEST done) it ends\n"
@@ -82,11 +86,9 @@ int cmd_cancel(cli *c, int argc, char **argv)
 {
     request req;
     job_verb_args a;
-    int rc;
+    int rc = cli_job_verb(&cancel_verb, argc, argv, &req, &a);
 
-    request_init(&req);
-    req.action = ACTION_CANCEL;
-    if ((rc = cli_job_verb(&cancel_verb, argc, argv, &req, &a)) != CLI_GO_ON)
+    if (rc != CLI_GO_ON)
         return rc;
     if (!a.wait)
         return publish(c, &req, 0, 0);
@@ -97,13 +99,12 @@ int cmd_cancel(cli *c, int argc, char **argv)
     return cancel_wait(c, &req, a.follow, a.timeout_s);
 }
 
-static const struct option rollback_opts[] = {{"reason", required_argument, NULL, 'r'},
-                                              {"wait", no_argument, NULL, 'w'},
-                                              {"timeout", required_argument, NULL, 'T'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+static const struct option rollback_opts[] = {CLI_JOB_VERB_OPTIONS, CLI_OPTIONS_END};
 static const job_verb rollback_verb = {
-    "rollback", rollback_opts, "r:wh",
+    "rollback",
+    ACTION_ROLLBACK,
+    rollback_opts,
+    "r:wh",
     "Usage: kvmove rollback JOB [--reason TEXT] [--wait] [--timeout SEC]\n"
     "Undo a failed or cancelled job that has not reached its commit point\n"
     "(MIGRATE_GUEST): a new attempt linked to JOB, with its own steps, undoes\n"
@@ -117,13 +118,5 @@ static const job_verb rollback_verb = {
 
 int cmd_rollback(cli *c, int argc, char **argv)
 {
-    request req;
-    job_verb_args a;
-    int rc;
-
-    request_init(&req);
-    req.action = ACTION_ROLLBACK;
-    if ((rc = cli_job_verb(&rollback_verb, argc, argv, &req, &a)) != CLI_GO_ON)
-        return rc;
-    return publish(c, &req, a.wait, a.timeout_s);
+    return cli_job_verb_publish(c, &rollback_verb, argc, argv);
 }

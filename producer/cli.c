@@ -44,6 +44,8 @@ int cli_job_verb(const job_verb *v, int argc, char **argv, request *req, job_ver
     int ch, rc;
 
     memset(args, 0, sizeof(*args));
+    request_init(req);
+    req->action = v->action;
     optind = 0;
     while ((ch = getopt_long(argc, argv, v->shortopts, v->opts, NULL)) != -1) {
         switch (ch) {
@@ -78,6 +80,15 @@ int cli_job_verb(const job_verb *v, int argc, char **argv, request *req, job_ver
     if (request_validate(req, err, sizeof(err)) != 0)
         return usage_error(v->name, "%s", err);
     return CLI_GO_ON;
+}
+
+int cli_job_verb_publish(cli *c, const job_verb *v, int argc, char **argv)
+{
+    request req;
+    job_verb_args a;
+    int rc = cli_job_verb(v, argc, argv, &req, &a);
+
+    return rc != CLI_GO_ON ? rc : publish(c, &req, a.wait, a.timeout_s);
 }
 
 int open_store(cli *c, jobstore **js)

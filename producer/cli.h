@@ -35,11 +35,26 @@ int usage_error(const char *verb, const char *fmt, const char *arg);
  * MAX into *OUT. Returns 0, or EXIT_USAGE after a usage error naming the option and the value. */
 int cli_int_option(const char *verb, const char *option, const char *text, int min, int max,
                    int *out);
+/* The end of every verb's option table: --help ('h') and the terminator. */
+#define CLI_OPTIONS_END                                                                            \
+    {"help", no_argument, NULL, 'h'},                                                              \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
+
+/* The options every verb on one job takes (cli_job_verb): --reason, --wait, --timeout. */
+#define CLI_JOB_VERB_OPTIONS                                                                       \
+    {"reason", required_argument, NULL, 'r'}, {"wait", no_argument, NULL, 'w'},                    \
+    {                                                                                              \
+        "timeout", required_argument, NULL, 'T'                                                    \
+    }
+
 /* A verb on one job (cancel, rollback, replay): "JOB [--reason TEXT] [--wait] [--follow]
  * [--timeout SEC]" as its OPTS list them, with the values 'r', 'w', 'f', 'T' and 'h'; any other
  * value is the verb's own option, given to OWN (NULL: none), which returns 0 or an exit code. */
 typedef struct job_verb {
     const char *name;
+    request_action action;
     const struct option *opts;
     const char *shortopts;
     const char *help; /* printed by --help */
@@ -50,10 +65,13 @@ typedef struct job_verb_args {
 } job_verb_args;
 /* What cli_job_verb returns when the command goes on. */
 #define CLI_GO_ON (-1)
-/* Reads ARGV for V into REQ (the caller initialised it and set its action) and *ARGS; the one
- * job id it names goes to REQ, which is then validated. Returns CLI_GO_ON, or the exit code to
- * return: EXIT_DONE after --help, EXIT_USAGE after a usage error. */
+/* Reads ARGV for V into REQ (a fresh request of V's action) and *ARGS; the one job id it names
+ * goes to REQ, which is then validated. Returns CLI_GO_ON, or the exit code to return:
+ * EXIT_DONE after --help, EXIT_USAGE after a usage error. */
 int cli_job_verb(const job_verb *v, int argc, char **argv, request *req, job_verb_args *args);
+/* The whole of a verb V whose request is published and, with --wait, followed (rollback,
+ * replay). Returns the exit code. */
+int cli_job_verb_publish(cli *c, const job_verb *v, int argc, char **argv);
 
 /* Connects to PostgreSQL. Returns 0 and *JS (caller closes), or EXIT_UNREACHABLE after telling
  * on stderr what to check. */

@@ -55,13 +55,11 @@ typedef struct config_opts {
  * to return. */
 static int config_options(cli *c, const char *sub, int argc, char **argv, config_opts *o)
 {
-    static const struct option opts[] = {{"version", required_argument, NULL, 'V'},
-                                         {"system", required_argument, NULL, 'S'},
-                                         {"keep", required_argument, NULL, 'k'},
-                                         {"older-than", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"version", required_argument, NULL, 'V'}, {"system", required_argument, NULL, 'S'},
+        {"keep", required_argument, NULL, 'k'},    {"older-than", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},          CLI_OPTIONS_END,
+    };
     int ch, prune = strcmp(sub, "prune") == 0;
     char err[256];
 

@@ -189,15 +189,17 @@ static int replay_step(const char *verb, request *req, int ch, const char *arg)
     return 0;
 }
 
-static const struct option replay_opts[] = {{"from-step", required_argument, NULL, 'F'},
-                                            {"step", required_argument, NULL, 'S'},
-                                            {"wait", no_argument, NULL, 'w'},
-                                            {"timeout", required_argument, NULL, 'T'},
-                                            {"reason", required_argument, NULL, 'r'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
+static const struct option replay_opts[] = {
+    {"from-step", required_argument, NULL, 'F'},
+    {"step", required_argument, NULL, 'S'},
+    CLI_JOB_VERB_OPTIONS,
+    CLI_OPTIONS_END,
+};
 static const job_verb replay_verb = {
-    "replay", replay_opts, "wh",
+    "replay",
+    ACTION_REPLAY,
+    replay_opts,
+    "wh",
     "Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
     "                         [--timeout SEC]\n"
     "                         [--reason TEXT]\n"
@@ -209,15 +211,7 @@ static const job_verb replay_verb = {
 
 int cmd_replay(cli *c, int argc, char **argv)
 {
-    request req;
-    job_verb_args a;
-    int rc;
-
-    request_init(&req);
-    req.action = ACTION_REPLAY;
-    if ((rc = cli_job_verb(&replay_verb, argc, argv, &req, &a)) != CLI_GO_ON)
-        return rc;
-    return publish(c, &req, a.wait, a.timeout_s);
+    return cli_job_verb_publish(c, &replay_verb, argc, argv);
 }
 
 /* ---- kvmove watch ---- */
