@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_kafka.h"
 #include "unit_run.h"
 
 #define T_ONE "t.one"   /* 1 partition */
@@ -18,32 +19,22 @@
  * on speed. */
 #define PATIENCE_MS 30000
 
-static rd_kafka_t *mock_rk;
+static unit_kafka kafka;
 static rd_kafka_mock_cluster_t *mcluster;
 static const char *brokers;
 
 static void cluster_setup(void)
 {
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const unit_topic topics[] = {{T_ONE, 1}, {T_TWO, 2}, {T_FOUR, 4}, {BUS_TOPIC_DLQ, 1}};
 
-    /* This handle only hosts the mock cluster: silence its "no bootstrap.servers" notice. */
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", why);
-    mcluster = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_ptr_nonnull(mcluster);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_ONE, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_TWO, 2, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_FOUR, 4, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, BUS_TOPIC_DLQ, 1, 1), 0);
-    brokers = rd_kafka_mock_cluster_bootstraps(mcluster);
+    unit_kafka_start(&kafka, topics, sizeof(topics) / sizeof(topics[0]));
+    mcluster = kafka.mc;
+    brokers = kafka.brokers;
 }
 
 static void cluster_teardown(void)
 {
-    rd_kafka_mock_cluster_destroy(mcluster);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
 }
 
 UNIT_TCASE("mock cluster", .setup = cluster_setup, .teardown = cluster_teardown, .timeout = 60);

@@ -309,20 +309,9 @@ static jobstore *js;
 
 static void db_once(void)
 {
-    char err[512] = "", dir[PATH_MAX + 16];
-    jobstore *j = NULL;
-    int applied;
-
     util_strlcpy(srcdir, cli_srcdir(), sizeof(srcdir));
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    snprintf(dbname, sizeof(dbname), "unit_cli_output_%d", (int)getpid());
-    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
-    db_ready = unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)) == 0 &&
-               jobstore_connect(conninfo, &j, err, sizeof(err)) == 0 &&
-               jobstore_migrate(j, dir, &applied, err, sizeof(err)) == 0;
-    if (!db_ready)
-        fprintf(stderr, "test_cli_output: no database: %s\n", err);
-    jobstore_close(j);
+    db_ready =
+        unit_pg_make(srcdir, "cli_output", dbname, sizeof(dbname), conninfo, sizeof(conninfo));
 }
 
 static void db_once_teardown(void)

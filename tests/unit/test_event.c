@@ -11,6 +11,7 @@
 #include "event.h"
 #include "jschema.h"
 #include "util.h"
+#include "unit_kafka.h"
 #include "unit_run.h"
 
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
@@ -266,32 +267,25 @@ END_TEST
  * recognises by the content-type header alone, no ce_* headers, the job id as the key. */
 UNIT_TEST(test_kafka_binding)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *mock_rk;
-    rd_kafka_mock_cluster_t *mc;
+    static const unit_topic events = {BUS_TOPIC_EVENTS, 1};
+    unit_kafka kafka;
     bus_producer *p = NULL;
     bus_consumer *c = NULL;
     bus_message msg;
     bus_out out;
     json_t *ev = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "vm1", NULL), *back;
-    char *payload = event_dump(ev), why[256], err[512] = "";
+    char *payload = event_dump(ev), err[512] = "";
     const bus_header *h;
     size_t n, i;
     int got = 0, waited;
 
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_msg(mock_rk != NULL, "%s", why);
-    mc = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mc, BUS_TOPIC_EVENTS, 1, 1), 0);
+    unit_kafka_start(&kafka, &events, 1);
     h = event_kafka_headers(&n);
     out = (bus_out){BUS_TOPIC_EVENTS, JOB, payload, strlen(payload), 0, h, n, -1, -1};
-    ck_assert_msg(
-        bus_producer_new(rd_kafka_mock_cluster_bootstraps(mc), NULL, &p, err, sizeof(err)) == 0,
-        "%s", err);
+    ck_assert_msg(bus_producer_new(kafka.brokers, NULL, &p, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(bus_produce_many(p, &out, 1, 10000, err, sizeof(err)), 1);
-    ck_assert_msg(bus_consumer_new_from_start(rd_kafka_mock_cluster_bootstraps(mc), NULL,
-                                              BUS_TOPIC_EVENTS, &c, err, sizeof(err)) == 0,
+    ck_assert_msg(bus_consumer_new_from_start(kafka.brokers, NULL, BUS_TOPIC_EVENTS, &c, err,
+                                              sizeof(err)) == 0,
                   "%s", err);
     for (waited = 0; got == 0 && waited < 30000; waited += 500)
         got = bus_consumer_poll(c, 500, &msg, err, sizeof(err));
@@ -309,8 +303,7 @@ UNIT_TEST(test_kafka_binding)
     json_decref(back);
     bus_consumer_close(c);
     bus_producer_close(p);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
     free(payload);
     json_decref(ev);
 }

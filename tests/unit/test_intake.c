@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "jobstore.h"
 #include "unit_pg.h"
+#include "unit_kafka.h"
 #include "unit_run.h"
 #include "util.h"
 #include "worker.h"
@@ -30,7 +31,7 @@ static char srcdir[PATH_MAX], dbname[64], conninfo[1024];
 static int db_ready;
 
 /* Per test (checked, in the test's process): the mock cluster, the worker, the store. */
-static rd_kafka_t *mock_rk;
+static unit_kafka kafka;
 static rd_kafka_mock_cluster_t *mcluster;
 static const char *brokers;
 static worker w;
@@ -42,21 +43,10 @@ static PGconn *pg;
 
 static void db_setup(void)
 {
-    char err[512], dir[PATH_MAX + 16];
     const char *env = getenv("KVMOVE_SOURCE_DIR");
-    jobstore *j = NULL;
-    int applied;
 
     util_strlcpy(srcdir, env && *env ? env : KVMOVE_SOURCE_DIR, sizeof(srcdir));
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    snprintf(dbname, sizeof(dbname), "unit_intake_%d", (int)getpid());
-    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
-    db_ready = unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)) == 0 &&
-               jobstore_connect(conninfo, &j, err, sizeof(err)) == 0 &&
-               jobstore_migrate(j, dir, &applied, err, sizeof(err)) == 0;
-    if (!db_ready)
-        fprintf(stderr, "test_intake: no database: %s\n", err);
-    jobstore_close(j);
+    db_ready = unit_pg_make(srcdir, "intake", dbname, sizeof(dbname), conninfo, sizeof(conninfo));
 }
 
 static void db_teardown(void)
@@ -68,18 +58,15 @@ static void db_teardown(void)
  * settings, a producer on a fresh mock cluster. */
 static void setup(void)
 {
-    char why[256], err[512], xml[PATH_MAX + 64];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const unit_topic dlq = {BUS_TOPIC_DLQ, 1};
+    char err[512], xml[PATH_MAX + 64];
     cli c;
     long version = 0;
 
     ck_assert_msg(db_ready, "the database could not be made");
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_ptr_nonnull(mock_rk);
-    mcluster = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, BUS_TOPIC_DLQ, 1, 1), 0);
-    brokers = rd_kafka_mock_cluster_bootstraps(mcluster);
+    unit_kafka_start(&kafka, &dlq, 1);
+    mcluster = kafka.mc;
+    brokers = kafka.brokers;
 
     memset(&w, 0, sizeof(w));
     settings_defaults(&w.s);
@@ -111,8 +98,7 @@ static void teardown(void)
     js = NULL;
     PQfinish(pg);
     pg = NULL;
-    rd_kafka_mock_cluster_destroy(mcluster);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
 }
 
 UNIT_TCASE("intake", .setup_once = db_setup, .teardown_once = db_teardown, .setup = setup,

@@ -341,12 +341,11 @@ static void *intake_thread(void *arg)
 UNIT_TEST(test_case_variant_index_race)
 {
     const char *holder = "5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d";
-    char errstr[512], *waiting = NULL;
+    char errstr[512];
     intake_call call;
     pthread_t t;
     request r;
     PGresult *res;
-    int i;
 
     memset(&call, 0, sizeof(call));
     migrate_req(&r, "EXA01VM01.example.com", "exa01adm02.example.com", "exa01adm06.example.com");
@@ -359,20 +358,7 @@ UNIT_TEST(test_case_variant_index_race)
                      "'exa01adm05.example.com', 'queued', '{}')");
     ck_assert_int_eq(pthread_create(&t, NULL, intake_thread, &call), 0);
     /* The intake found no holder and waits on the index entry of the uncommitted row. */
-    for (i = 0; i < 200; i++) {
-        PGconn *look = PQconnectdb(conninfo);
-        PGresult *w = PQexec(look, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                   "current_database() AND wait_event_type = 'Lock'");
-        free(waiting);
-        waiting = strdup(PQresultStatus(w) == PGRES_TUPLES_OK ? PQgetvalue(w, 0, 0) : "?");
-        PQclear(w);
-        PQfinish(look);
-        if (strcmp(waiting, "1") == 0)
-            break;
-        usleep(50 * 1000);
-    }
-    ck_assert_str_eq(waiting, "1");
-    free(waiting);
+    unit_pg_wait_lock_wait(conninfo);
     res = PQexec(pg, "COMMIT");
     PQclear(res);
     pthread_join(t, NULL);
@@ -1021,16 +1007,6 @@ UNIT_TEST(test_notices_not_printed)
 }
 END_TEST
 
-/* jobstore_config_edit_fn: the newest document with CTX appended. */
-static int append_edit(void *ctx, const char *newest, long newest_version, char **out, char *errstr,
-                       size_t errstr_size)
-{
-    (void)newest_version;
-    (void)errstr;
-    (void)errstr_size;
-    return asprintf(out, "%s%s", newest, (const char *)ctx) < 0 ? -JOBSTORE_EDB : 0;
-}
-
 /* The deployment is applied to the newest version of the system when the job ends, in the
  * finish's transaction: a version stored after the job started is kept. */
 /* A server that refuses the client (unknown database or role) is -JOBSTORE_EDATA, which no retry
@@ -1056,8 +1032,8 @@ UNIT_TEST(test_finish_succeeded_stores_deployed_config)
 {
     job j;
     char id[37], errstr[512], *doc = NULL;
-    jobstore_config_change deploy = {"exa01", "migration-deployed", "deployed by job", append_edit,
-                                     "+deployed"};
+    jobstore_config_change deploy = {"exa01", "migration-deployed", "deployed by job",
+                                     unit_append_edit, "+deployed"};
     jobstore_config_info info;
 
     ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,

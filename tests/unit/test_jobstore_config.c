@@ -65,28 +65,6 @@ static char *q(const char *sql)
         free(got_);                                                                                \
     } while (0)
 
-/* Waits until a statement of another connection waits on a lock. */
-static void wait_for_lock_wait(void)
-{
-    char *n = NULL;
-    int i;
-
-    for (i = 0; i < 200; i++) {
-        PGconn *look = PQconnectdb(conninfo);
-        PGresult *r = PQexec(look, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                   "current_database() AND wait_event_type = 'Lock'");
-        free(n);
-        n = strdup(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?");
-        PQclear(r);
-        PQfinish(look);
-        if (strcmp(n, "1") == 0)
-            break;
-        usleep(50 * 1000);
-    }
-    ck_assert_str_eq(n, "1");
-    free(n);
-}
-
 static jobstore_machine machine(const char *name, int guest)
 {
     jobstore_machine m;
@@ -168,7 +146,7 @@ UNIT_TEST(test_load_race)
     free(q("INSERT INTO system_machines (name, system, hostname, kind) VALUES "
            "('shared.example.com', 'sys_a', 'SHARED.example.com', 'guest')"));
     ck_assert_int_eq(pthread_create(&t, NULL, load_thread, &c), 0);
-    wait_for_lock_wait();
+    unit_pg_wait_lock_wait(conninfo);
     free(q("COMMIT"));
     pthread_join(t, NULL);
     jobstore_close(c.js);
@@ -180,15 +158,6 @@ UNIT_TEST(test_load_race)
     free(x);
 }
 END_TEST
-
-static int append_edit(void *ctx, const char *newest, long newest_version, char **out, char *errstr,
-                       size_t errstr_size)
-{
-    (void)newest_version;
-    (void)errstr;
-    (void)errstr_size;
-    return asprintf(out, "%s%s", newest, (const char *)ctx) < 0 ? -JOBSTORE_EDB : 0;
-}
 
 typedef struct update_call {
     jobstore *js;
@@ -211,7 +180,8 @@ static void *update_thread(void *arg)
 UNIT_TEST(test_update_serialised)
 {
     char err[1024], *doc = NULL;
-    update_call c = {NULL, {"exa01", "migration-merged", "merge b", append_edit, "+b"}, 0, 0, ""};
+    update_call c = {
+        NULL, {"exa01", "migration-merged", "merge b", unit_append_edit, "+b"}, 0, 0, ""};
     jobstore_config_info info;
     pthread_t t;
     long v = 0, other = 0;
@@ -224,7 +194,7 @@ UNIT_TEST(test_update_serialised)
     free(q("BEGIN"));
     free(q("SELECT name FROM systems WHERE name = 'exa01' FOR UPDATE"));
     ck_assert_int_eq(pthread_create(&t, NULL, update_thread, &c), 0);
-    wait_for_lock_wait();
+    unit_pg_wait_lock_wait(conninfo);
     /* another system is not held up by exa01's lock */
     ck_assert_int_eq(
         jobstore_config_store(js, "cld02", "loaded", "<c2/>", NULL, &other, err, sizeof(err)), 0);

@@ -56,6 +56,14 @@ typedef struct draw_case {
         "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",                    \
         "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped"
 
+/* The head of a 60-column drawing 9 s in whose steps span 4 s, STOP_GUEST the first 2 s. */
+#define FOUR_SECONDS_SO_FAR                                                                        \
+    "Steps:    4.0s from the first one's start to the last one's end",                             \
+        "Downtime: 4.0s so far (STARTUP_GUEST has not ended)",                                     \
+        "                     0s       1s        2s        3s",                                    \
+        "                     |--------|---------|---------|---------",                            \
+        "source exa01adm02    [STOP_GUEST========]"
+
 static const draw_case cases[] = {
     {"default plan, 80 columns",
      80,
@@ -145,12 +153,7 @@ static const draw_case cases[] = {
       {"CREATE_BRIDGES", T, "succeeded", 1000, 3000},
       {"STOP_GUEST", S, "succeeded", 0, 2000},
       {NULL}},
-     {"Steps:    4.0s from the first one's start to the last one's end",
-      "Downtime: 4.0s so far (STARTUP_GUEST has not ended)",
-      "                     0s       1s        2s        3s",
-      "                     |--------|---------|---------|---------",
-      "source exa01adm02    [STOP_GUEST========]",
-      "target exa01adm06    [ATTACH_VOLUMES=======================]",
+     {FOUR_SECONDS_SO_FAR, "target exa01adm06    [ATTACH_VOLUMES=======================]",
       "                              [CREATE_BRIDGES=====]",
       "downtime             <=============== 4.0s ================>",
       "  #    STEP                   HOST         START     TOOK  STATUS",
@@ -166,12 +169,7 @@ static const draw_case cases[] = {
      {{"STOP_GUEST", S, "succeeded", 0, 2000},
       {"MIGRATE_GUEST", "exa01adm09.example.com", "succeeded", 2000, 4000},
       {NULL}},
-     {"Steps:    4.0s from the first one's start to the last one's end",
-      "Downtime: 4.0s so far (STARTUP_GUEST has not ended)",
-      "                     0s       1s        2s        3s",
-      "                     |--------|---------|---------|---------",
-      "source exa01adm02    [STOP_GUEST========]",
-      "exa01adm09                              [MIGRATE_GUEST=====]",
+     {FOUR_SECONDS_SO_FAR, "exa01adm09                              [MIGRATE_GUEST=====]",
       "downtime             <=============== 4.0s ================>",
       "  #    STEP                   HOST         START     TOOK  STATUS",
       "  1 SG STOP_GUEST             source       +0.0s     2.0s  succeeded",

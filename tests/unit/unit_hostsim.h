@@ -307,4 +307,17 @@ static UNIT_UNUSED void sim_make_stale_copy(const char *guest, const char *cfgde
     esxml_free(doc);
 }
 
+/* Asserts that S, the state of the host GUEST (the fixture's exa01vm01) left, keeps nothing of
+ * it (its domain, its volumes, its own bridge vmbondeth1.102) and all that exa01vm02 there
+ * uses (the shared bridge vmbondeth0.101, its running domain). */
+static UNIT_UNUSED void sim_assert_guest_left(const char *s, const char *guest)
+{
+    ck_assert_msg(strstr(s, guest) == NULL, "source still has %s:\n%s", guest, s);
+    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
+    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
+                  s);
+}
+
 #endif
