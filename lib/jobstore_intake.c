@@ -105,27 +105,38 @@ static int replay_plan(jobstore *js, const request *req, const char *orig_status
     return 0;
 }
 
+/* Runs SQL, a query of at most one row whose $1 is the job REQ names: 1 with the row in *RES
+ * (caller clears it), 0 with the reason in IJ->reason when there is no such job, or a negative
+ * code. */
+static int named_job_row(jobstore *js, const char *what, const char *sql, const request *req,
+                         intake_job *ij, PGresult **res, char *errstr, size_t errstr_size)
+{
+    const char *p[1] = {req->job_id};
+    int rc = jobstore_row(js, what, sql, 1, p, res, errstr, errstr_size);
+
+    if (rc == 0)
+        util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
+                  req->job_id);
+    return rc;
+}
+
 /* A replay copies the earlier job's guest, mode, hosts, reservation, system and es.xml
  * version. */
 static int from_replayed(jobstore *js, const request *req, intake_job *ij, char *errstr,
                          size_t errstr_size)
 {
-    const char *p[1] = {req->job_id};
     PGresult *res;
     const char *st;
     job_status status = JOB_QUEUED;
     int rc;
 
-    rc = jobstore_row(js, "find replayed job",
-                      "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
-                      "coalesce(config_version, 0), sequential, coalesce(system_name, ''), "
-                      "on_failure, target_state, action, (SELECT r.id FROM jobs r WHERE "
-                      "r.action = 'rollback' AND r.replay_of = jobs.id AND r.status IN "
-                      "('queued', 'running', 'succeeded') LIMIT 1) FROM jobs WHERE id = $1::uuid",
-                      1, p, &res, errstr, errstr_size);
-    if (rc == 0)
-        util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
-                  req->job_id);
+    rc = named_job_row(js, "find replayed job",
+                       "SELECT guest, mode, src_host, tgt_host, attempt, status, memory_mb, vcpus, "
+                       "coalesce(config_version, 0), sequential, coalesce(system_name, ''), "
+                       "on_failure, target_state, action, (SELECT r.id FROM jobs r WHERE "
+                       "r.action = 'rollback' AND r.replay_of = jobs.id AND r.status IN "
+                       "('queued', 'running', 'succeeded') LIMIT 1) FROM jobs WHERE id = $1::uuid",
+                       req, ij, &res, errstr, errstr_size);
     if (rc <= 0)
         return rc;
     rc = 0;
@@ -308,22 +319,19 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
 static int rollback_once(jobstore *js, const request *req, const char *source, const char *reqjson,
                          intake_job *ij, char *errstr, size_t errstr_size)
 {
-    const char *p[1] = {req->job_id};
     char id[REQUEST_UUID_LEN], made[REQUEST_UUID_LEN];
     PGresult *res;
     job_status status = JOB_QUEUED;
     int rc;
 
     /* A rollback of a rollback job undoes the job that one undid. */
-    rc = jobstore_row(js, "find the job to roll back",
-                      "SELECT o.status, o.guest, o.mode, o.src_host, o.tgt_host, (SELECT r.id FROM "
-                      "jobs r WHERE r.action = 'rollback' AND r.replay_of = o.id AND r.status = "
-                      "'succeeded' LIMIT 1), o.id FROM jobs j JOIN jobs o ON o.id = CASE WHEN "
-                      "j.action = 'rollback' THEN j.replay_of ELSE j.id END WHERE j.id = $1::uuid",
-                      1, p, &res, errstr, errstr_size);
-    if (rc == 0)
-        util_errf(ij->reason, sizeof(ij->reason), "job %s does not exist (see 'kvmove jobs')",
-                  req->job_id);
+    rc = named_job_row(js, "find the job to roll back",
+                       "SELECT o.status, o.guest, o.mode, o.src_host, o.tgt_host, (SELECT r.id "
+                       "FROM jobs r WHERE r.action = 'rollback' AND r.replay_of = o.id AND "
+                       "r.status = 'succeeded' LIMIT 1), o.id FROM jobs j JOIN jobs o ON o.id = "
+                       "CASE WHEN j.action = 'rollback' THEN j.replay_of ELSE j.id END WHERE j.id "
+                       "= $1::uuid",
+                       req, ij, &res, errstr, errstr_size);
     if (rc <= 0)
         return rc;
     job_status_from_string(PQgetvalue(res, 0, 0), &status);

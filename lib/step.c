@@ -68,20 +68,29 @@ static int table_find(const char *const *table, int count, const char *name, int
     return -1;
 }
 
-const char *step_to_string(step_id step)
-{
-    return table_name(step_names_table, STEP__ALL, (int)step);
-}
+/* TYPE's two converters over TABLE (COUNT names): TO, a value's name (NULL when out of range),
+ * and FROM, a name's value (0, or -1 when NAME is none of them; CASELESS as table_find). */
+#define NAME_CONVERTERS(type, to, from, table, count, caseless)                                    \
+    const char *to(type value)                                                                     \
+    {                                                                                              \
+        return table_name(table, count, (int)value);                                               \
+    }                                                                                              \
+    int from(const char *name, type *out)                                                          \
+    {                                                                                              \
+        int i = table_find(table, count, name, caseless);                                          \
+                                                                                                   \
+        if (i < 0)                                                                                 \
+            return -1;                                                                             \
+        *out = (type)i;                                                                            \
+        return 0;                                                                                  \
+    }
 
-int step_from_string(const char *name, step_id *out)
-{
-    int i = table_find(step_names_table, STEP__ALL, name, 1);
-
-    if (i < 0)
-        return -1;
-    *out = (step_id)i;
-    return 0;
-}
+NAME_CONVERTERS(step_id, step_to_string, step_from_string, step_names_table, STEP__ALL, 1)
+NAME_CONVERTERS(job_status, job_status_to_string, job_status_from_string, job_status_names,
+                JOB__COUNT, 0)
+NAME_CONVERTERS(step_state, step_state_to_string, step_state_from_string, step_state_names,
+                STEPSTATE__COUNT, 0)
+NAME_CONVERTERS(migrate_mode, mode_to_string, mode_from_string, mode_names, MODE__COUNT, 1)
 
 int step_is_rollback(step_id step)
 {
@@ -103,51 +112,6 @@ const char *step_names(const char *sep, char *buf, size_t size)
         len += (size_t)n;
     }
     return buf;
-}
-
-const char *job_status_to_string(job_status status)
-{
-    return table_name(job_status_names, JOB__COUNT, (int)status);
-}
-
-int job_status_from_string(const char *name, job_status *out)
-{
-    int i = table_find(job_status_names, JOB__COUNT, name, 0);
-
-    if (i < 0)
-        return -1;
-    *out = (job_status)i;
-    return 0;
-}
-
-const char *step_state_to_string(step_state state)
-{
-    return table_name(step_state_names, STEPSTATE__COUNT, (int)state);
-}
-
-int step_state_from_string(const char *name, step_state *out)
-{
-    int i = table_find(step_state_names, STEPSTATE__COUNT, name, 0);
-
-    if (i < 0)
-        return -1;
-    *out = (step_state)i;
-    return 0;
-}
-
-const char *mode_to_string(migrate_mode mode)
-{
-    return table_name(mode_names, MODE__COUNT, (int)mode);
-}
-
-int mode_from_string(const char *name, migrate_mode *out)
-{
-    int i = table_find(mode_names, MODE__COUNT, name, 1);
-
-    if (i < 0)
-        return -1;
-    *out = (migrate_mode)i;
-    return 0;
 }
 
 /* ---- job status transitions ---- */

@@ -61,108 +61,62 @@ out:
     return rc;
 }
 
+static const struct option cancel_opts[] = {
+    CLI_JOB_VERB_OPTIONS,
+    {"follow", no_argument, NULL, 'f'},
+    CLI_OPTIONS_END,
+};
+static const job_verb cancel_verb = {
+    "cancel",
+    ACTION_CANCEL,
+    cancel_opts,
+    "r:wh",
+    "Usage: kvmove cancel JOB [--reason TEXT] [--wait | --follow] [--timeout SEC]\n"
+    "Cancel a job. A queued job never starts. A running job stops at its next\n"
+    "step boundary: before its commit point (MIGRATE_GUEST done) it ends\n"
+    "cancelled and a rollback job puts the guest back and starts it on its\n"
+    "source; past it, the job completes forward (the guest is the target's).\n"
+    "--wait prints the outcome (cancelled, requested, rejected) once a worker\n"
+    "recorded it; --follow also waits for the job to end.\n\n"
+    "Exit status: 0 published (or cancelled/requested), 1 rejected or not seen\n"
+    "in time, 2 usage, 3 broker or database unreachable.\n",
+    NULL};
+
 int cmd_cancel(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"reason", required_argument, NULL, 'r'}, {"wait", no_argument, NULL, 'w'},
-        {"follow", no_argument, NULL, 'f'},       {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     request req;
-    char err[1024];
-    int ch, wait = 0, follow = 0, timeout_s = 0, rc;
+    job_verb_args a;
+    int rc = cli_job_verb(&cancel_verb, argc, argv, &req, &a);
 
-    request_init(&req);
-    req.action = ACTION_CANCEL;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "r:wh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'r':
-            util_strlcpy(req.reason, optarg, sizeof(req.reason));
-            break;
-        case 'w':
-            wait = 1;
-            break;
-        case 'f':
-            wait = follow = 1;
-            break;
-        case 'T':
-            if (cli_int_option("cancel", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            printf("Usage: kvmove cancel JOB [--reason TEXT] [--wait | --follow] [--timeout SEC]\n"
-                   "Cancel a job. A queued job never starts. A running job stops at its next\n"
-                   "step boundary: before its commit point (MIGRATE_GUEST done) it ends\n"
-                   "cancelled and a rollback job puts the guest back and starts it on its\n"
-                   "source; past it, the job completes forward (the guest is the target's).\n"
-                   "--wait prints the outcome (cancelled, requested, rejected) once a worker\n"
-                   "recorded it; --follow also waits for the job to end.\n\n"
-                   "Exit status: 0 published (or cancelled/requested), 1 rejected or not seen\n"
-                   "in time, 2 usage, 3 broker or database unreachable.\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("cancel", "%s", "invalid option");
-        }
-    }
-    if (optind + 1 != argc)
-        return usage_error("cancel", "%s", "name exactly one job id (see 'kvmove jobs')");
-    util_strlcpy(req.job_id, argv[optind], sizeof(req.job_id));
-    if (request_validate(&req, err, sizeof(err)) != 0)
-        return usage_error("cancel", "%s", err);
-    if (!wait)
+    if (rc != CLI_GO_ON)
+        return rc;
+    if (!a.wait)
         return publish(c, &req, 0, 0);
     /* The request is published quietly: its outcome is what the operator wants to see. */
     rc = publish_quiet(c, &req);
     if (rc != EXIT_DONE)
         return rc;
-    return cancel_wait(c, &req, follow, timeout_s);
+    return cancel_wait(c, &req, a.follow, a.timeout_s);
 }
+
+static const struct option rollback_opts[] = {CLI_JOB_VERB_OPTIONS, CLI_OPTIONS_END};
+static const job_verb rollback_verb = {
+    "rollback",
+    ACTION_ROLLBACK,
+    rollback_opts,
+    "r:wh",
+    "Usage: kvmove rollback JOB [--reason TEXT] [--wait] [--timeout SEC]\n"
+    "Undo a failed or cancelled job that has not reached its commit point\n"
+    "(MIGRATE_GUEST): a new attempt linked to JOB, with its own steps, undoes\n"
+    "the steps that ran in reverse (volumes, configuration mount and fstab entry\n"
+    "and interfaces back on the source, the bridges it created on the target\n"
+    "removed when no other guest uses them) and starts the guest on its source.\n"
+    "Its steps observe the hosts first: run it again after any failure.\n\n"
+    "Exit status: 0 done (or published), 1 rollback failed or rejected, 2 usage,\n"
+    "3 broker or database unreachable.\n",
+    NULL};
 
 int cmd_rollback(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
-                                         {"wait", no_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    request req;
-    char err[1024];
-    int ch, wait = 0, timeout_s = 0;
-
-    request_init(&req);
-    req.action = ACTION_ROLLBACK;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "r:wh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'r':
-            util_strlcpy(req.reason, optarg, sizeof(req.reason));
-            break;
-        case 'w':
-            wait = 1;
-            break;
-        case 'T':
-            if (cli_int_option("rollback", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            printf("Usage: kvmove rollback JOB [--reason TEXT] [--wait] [--timeout SEC]\n"
-                   "Undo a failed or cancelled job that has not reached its commit point\n"
-                   "(MIGRATE_GUEST): a new attempt linked to JOB, with its own steps, undoes\n"
-                   "the steps that ran in reverse (volumes, configuration mount and fstab entry\n"
-                   "and interfaces back on the source, the bridges it created on the target\n"
-                   "removed when no other guest uses them) and starts the guest on its source.\n"
-                   "Its steps observe the hosts first: run it again after any failure.\n\n"
-                   "Exit status: 0 done (or published), 1 rollback failed or rejected, 2 usage,\n"
-                   "3 broker or database unreachable.\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("rollback", "%s", "invalid option");
-        }
-    }
-    if (optind + 1 != argc)
-        return usage_error("rollback", "%s", "name exactly one job id (see 'kvmove jobs')");
-    util_strlcpy(req.job_id, argv[optind], sizeof(req.job_id));
-    if (request_validate(&req, err, sizeof(err)) != 0)
-        return usage_error("rollback", "%s", err);
-    return publish(c, &req, wait, timeout_s);
+    return cli_job_verb_publish(c, &rollback_verb, argc, argv);
 }

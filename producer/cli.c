@@ -1,6 +1,7 @@
 /* cli: helpers shared by the kvmove subcommands (errors, connections, JSON output, schema). */
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,65 @@ int cli_int_option(const char *verb, const char *option, const char *text, int m
     if (number_parse_int(option, text, min, max, out, err, sizeof(err)) != 0)
         return usage_error(verb, "%s", err);
     return 0;
+}
+
+int cli_store_failed(const char *err)
+{
+    fprintf(stderr, "kvmove: %s\n", err);
+    return EXIT_UNREACHABLE;
+}
+
+int cli_job_verb(const job_verb *v, int argc, char **argv, request *req, job_verb_args *args)
+{
+    char err[1024];
+    int ch, rc;
+
+    memset(args, 0, sizeof(*args));
+    request_init(req);
+    req->action = v->action;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, v->shortopts, v->opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            util_strlcpy(req->reason, optarg, sizeof(req->reason));
+            break;
+        case 'w':
+            args->wait = 1;
+            break;
+        case 'f':
+            args->wait = args->follow = 1;
+            break;
+        case 'T':
+            if (cli_int_option(v->name, "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &args->timeout_s))
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            fputs(v->help, stdout);
+            return EXIT_DONE;
+        case '?':
+            return usage_error(v->name, "%s", "invalid option");
+        default:
+            if (v->own == NULL)
+                return usage_error(v->name, "%s", "invalid option");
+            if ((rc = v->own(v->name, req, ch, optarg)) != 0)
+                return rc;
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error(v->name, "%s", "name exactly one job id (see 'kvmove jobs')");
+    util_strlcpy(req->job_id, argv[optind], sizeof(req->job_id));
+    if (request_validate(req, err, sizeof(err)) != 0)
+        return usage_error(v->name, "%s", err);
+    return CLI_GO_ON;
+}
+
+int cli_job_verb_publish(cli *c, const job_verb *v, int argc, char **argv)
+{
+    request req;
+    job_verb_args a;
+    int rc = cli_job_verb(v, argc, argv, &req, &a);
+
+    return rc != CLI_GO_ON ? rc : publish(c, &req, a.wait, a.timeout_s);
 }
 
 int open_store(cli *c, jobstore **js)

@@ -2,6 +2,7 @@
 #ifndef KVMOVE_CLI_H
 #define KVMOVE_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
@@ -34,6 +35,44 @@ int usage_error(const char *verb, const char *fmt, const char *arg);
  * MAX into *OUT. Returns 0, or EXIT_USAGE after a usage error naming the option and the value. */
 int cli_int_option(const char *verb, const char *option, const char *text, int min, int max,
                    int *out);
+/* The end of every verb's option table: --help ('h') and the terminator. */
+#define CLI_OPTIONS_END                                                                            \
+    {"help", no_argument, NULL, 'h'},                                                              \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
+
+/* The options every verb on one job takes (cli_job_verb): --reason, --wait, --timeout. */
+#define CLI_JOB_VERB_OPTIONS                                                                       \
+    {"reason", required_argument, NULL, 'r'}, {"wait", no_argument, NULL, 'w'},                    \
+    {                                                                                              \
+        "timeout", required_argument, NULL, 'T'                                                    \
+    }
+
+/* A verb on one job (cancel, rollback, replay): "JOB [--reason TEXT] [--wait] [--follow]
+ * [--timeout SEC]" as its OPTS list them, with the values 'r', 'w', 'f', 'T' and 'h'; any other
+ * value is the verb's own option, given to OWN (NULL: none), which returns 0 or an exit code. */
+typedef struct job_verb {
+    const char *name;
+    request_action action;
+    const struct option *opts;
+    const char *shortopts;
+    const char *help; /* printed by --help */
+    int (*own)(const char *verb, request *req, int ch, const char *arg);
+} job_verb;
+typedef struct job_verb_args {
+    int wait, follow, timeout_s; /* --follow sets wait too */
+} job_verb_args;
+/* What cli_job_verb returns when the command goes on. */
+#define CLI_GO_ON (-1)
+/* Reads ARGV for V into REQ (a fresh request of V's action) and *ARGS; the one job id it names
+ * goes to REQ, which is then validated. Returns CLI_GO_ON, or the exit code to return:
+ * EXIT_DONE after --help, EXIT_USAGE after a usage error. */
+int cli_job_verb(const job_verb *v, int argc, char **argv, request *req, job_verb_args *args);
+/* The whole of a verb V whose request is published and, with --wait, followed (rollback,
+ * replay). Returns the exit code. */
+int cli_job_verb_publish(cli *c, const job_verb *v, int argc, char **argv);
+
 /* Connects to PostgreSQL. Returns 0 and *JS (caller closes), or EXIT_UNREACHABLE after telling
  * on stderr what to check. */
 int open_store(cli *c, jobstore **js);
@@ -41,6 +80,8 @@ int open_store(cli *c, jobstore **js);
 bus_props props_of(cli *c);
 /* Prints V indented on stdout. */
 void print_json(const json_t *v);
+/* A read of the store that failed: prints "kvmove: ERR" on stderr. Returns EXIT_UNREACHABLE. */
+int cli_store_failed(const char *err);
 /* The string member K of O, or "" (borrowed). For decisions; print it with jshown. */
 const char *jstr(const json_t *o, const char *k);
 

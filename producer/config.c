@@ -55,13 +55,11 @@ typedef struct config_opts {
  * to return. */
 static int config_options(cli *c, const char *sub, int argc, char **argv, config_opts *o)
 {
-    static const struct option opts[] = {{"version", required_argument, NULL, 'V'},
-                                         {"system", required_argument, NULL, 'S'},
-                                         {"keep", required_argument, NULL, 'k'},
-                                         {"older-than", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"version", required_argument, NULL, 'V'}, {"system", required_argument, NULL, 'S'},
+        {"keep", required_argument, NULL, 'k'},    {"older-than", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},          CLI_OPTIONS_END,
+    };
     int ch, prune = strcmp(sub, "prune") == 0;
     char err[256];
 
@@ -172,8 +170,7 @@ static int config_fetch(jobstore *js, const char *system, long version, char **b
         fprintf(stderr, "kvmove: %s\n", err);
         return EXIT_FAILED;
     }
-    fprintf(stderr, "kvmove: %s\n", err);
-    return EXIT_UNREACHABLE;
+    return cli_store_failed(err);
 }
 
 int cli_config_save(cli *c, const char *path, const char *system, long version)
@@ -222,10 +219,8 @@ static int config_list(cli *c, const char *system)
         return rc;
     rc = jobstore_config_list(js, system, &list, err, sizeof(err));
     jobstore_close(js);
-    if (rc != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        return EXIT_UNREACHABLE;
-    }
+    if (rc != 0)
+        return cli_store_failed(err);
     if (c->json) {
         print_json(list);
     } else {

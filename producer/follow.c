@@ -175,63 +175,43 @@ int publish_quiet(cli *c, const request *req)
     return publish_as(c, req, 0, 0, 1);
 }
 
+/* replay's own options: --from-step STEP ('F') and --step STEP ('S'). */
+static int replay_step(const char *verb, request *req, int ch, const char *arg)
+{
+    step_id *s = ch == 'F' ? &req->from_step : &req->step;
+
+    if (step_from_string(arg, s) != 0)
+        return usage_error(verb, "unknown step '%s'", arg);
+    if (ch == 'F')
+        req->has_from_step = 1;
+    else
+        req->has_step = 1;
+    return 0;
+}
+
+static const struct option replay_opts[] = {
+    {"from-step", required_argument, NULL, 'F'},
+    {"step", required_argument, NULL, 'S'},
+    CLI_JOB_VERB_OPTIONS,
+    CLI_OPTIONS_END,
+};
+static const job_verb replay_verb = {
+    "replay",
+    ACTION_REPLAY,
+    replay_opts,
+    "wh",
+    "Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
+    "                         [--timeout SEC]\n"
+    "                         [--reason TEXT]\n"
+    "Resume a failed job as a new attempt linked to it: from its failed step\n"
+    "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n"
+    "  --wait         follow the new job until it ends (exit 0 succeeded, 1 not)\n"
+    "  --timeout SEC  with --wait, stop following after SEC seconds (exit 1)\n",
+    replay_step};
+
 int cmd_replay(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"from-step", required_argument, NULL, 'f'},
-                                         {"step", required_argument, NULL, 'S'},
-                                         {"wait", no_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"reason", required_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    request req;
-    char err[1024];
-    int ch, wait = 0, timeout_s = 0;
-
-    request_init(&req);
-    req.action = ACTION_REPLAY;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "wh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'f':
-            if (step_from_string(optarg, &req.from_step) != 0)
-                return usage_error("replay", "unknown step '%s'", optarg);
-            req.has_from_step = 1;
-            break;
-        case 'S':
-            if (step_from_string(optarg, &req.step) != 0)
-                return usage_error("replay", "unknown step '%s'", optarg);
-            req.has_step = 1;
-            break;
-        case 'w':
-            wait = 1;
-            break;
-        case 'T':
-            if (cli_int_option("replay", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
-                return EXIT_USAGE;
-            break;
-        case 'r':
-            util_strlcpy(req.reason, optarg, sizeof(req.reason));
-            break;
-        case 'h':
-            printf("Usage: kvmove replay JOB [--from-step STEP | --step STEP] [--wait]\n"
-                   "                         [--timeout SEC]\n"
-                   "                         [--reason TEXT]\n"
-                   "Resume a failed job as a new attempt linked to it: from its failed step\n"
-                   "(default), from STEP, or run STEP alone (the spec's WHERE STEPNAME=).\n"
-                   "  --wait         follow the new job until it ends (exit 0 succeeded, 1 not)\n"
-                   "  --timeout SEC  with --wait, stop following after SEC seconds (exit 1)\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("replay", "%s", "invalid option");
-        }
-    }
-    if (optind + 1 != argc)
-        return usage_error("replay", "%s", "name exactly one job id (see 'kvmove jobs')");
-    util_strlcpy(req.job_id, argv[optind], sizeof(req.job_id));
-    if (request_validate(&req, err, sizeof(err)) != 0)
-        return usage_error("replay", "%s", err);
-    return publish(c, &req, wait, timeout_s);
+    return cli_job_verb_publish(c, &replay_verb, argc, argv);
 }
 
 /* ---- kvmove watch ---- */

@@ -185,10 +185,11 @@ static int key_sign(cli *c, const char *file)
 
 int cmd_key(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'J'},
-                                         {"public", no_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'J'},
+        {"public", no_argument, NULL, 'p'},
+        CLI_OPTIONS_END,
+    };
     int ch, public_only = 0;
     const char *sub;
 

@@ -15,10 +15,11 @@
 
 int cmd_evacuations(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"json", no_argument, NULL, 'J'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'J'},
+        CLI_OPTIONS_END,
+    };
     const char *host = NULL;
     jobstore *js = NULL;
     json_t *list = NULL, *e, *mv;
@@ -51,10 +52,8 @@ int cmd_evacuations(cli *c, int argc, char **argv)
         return rc;
     rc = jobstore_evacuations_json(js, host, &list, err, sizeof(err));
     jobstore_close(js);
-    if (rc != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        return EXIT_UNREACHABLE;
-    }
+    if (rc != 0)
+        return cli_store_failed(err);
     if (c->json) {
         print_json(list);
     } else {
@@ -118,11 +117,12 @@ static size_t wait_backs(cli *c, jobstore *js, back *b, size_t n, int timeout_s)
 
 int cmd_return(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"reason", required_argument, NULL, 'r'},
-                                         {"timeout", required_argument, NULL, 'T'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"reason", required_argument, NULL, 'r'},
+        {"timeout", required_argument, NULL, 'T'},
+        CLI_OPTIONS_END,
+    };
     const char *host = NULL, *reason = NULL;
     jobstore *js = NULL;
     jobstore_machine hm;

@@ -184,10 +184,11 @@ static int since_parse(const char *arg, char *out, size_t out_size)
 /* kvmove jobs prune --older-than AGE: deletes finished jobs' history (jobstore_jobs_prune). */
 static int cmd_jobs_prune(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"older-than", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
+        CLI_OPTIONS_END,
+    };
     char err[1024];
     jobstore *js = NULL;
     const char *age_text = NULL;
@@ -243,13 +244,11 @@ static int cmd_jobs_prune(cli *c, int argc, char **argv)
 
 int cmd_jobs(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"status", required_argument, NULL, 's'},
-                                         {"guest", required_argument, NULL, 'g'},
-                                         {"since", required_argument, NULL, 'S'},
-                                         {"limit", required_argument, NULL, 'l'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"status", required_argument, NULL, 's'}, {"guest", required_argument, NULL, 'g'},
+        {"since", required_argument, NULL, 'S'},  {"limit", required_argument, NULL, 'l'},
+        {"json", no_argument, NULL, 'j'},         CLI_OPTIONS_END,
+    };
     const char *status = NULL, *guest = NULL, *since = NULL;
     int ch, limit = 100, rc;
     char err[1024], since_buf[64];
@@ -311,10 +310,8 @@ int cmd_jobs(cli *c, int argc, char **argv)
         return rc;
     rc = jobstore_jobs_list_json(js, status, guest, since, limit, &list, err, sizeof(err));
     jobstore_close(js);
-    if (rc != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        return EXIT_UNREACHABLE;
-    }
+    if (rc != 0)
+        return cli_store_failed(err);
     if (c->json) {
         print_json(list);
     } else {
@@ -357,11 +354,12 @@ static void print_event(const bus_message *m)
 
 int cmd_events(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"validate", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"follow", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"validate", no_argument, NULL, 'v'},
+        CLI_OPTIONS_END,
+    };
     bus_consumer *cons = NULL;
     bus_props props = props_of(c);
     jschema *schema = NULL;

@@ -107,11 +107,12 @@ static int operator_enable(cli *c, const char *name, const char *key_id, int ena
 
 int cmd_operator(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"public-key", required_argument, NULL, 'p'},
-                                         {"key-id", required_argument, NULL, 'k'},
-                                         {"json", no_argument, NULL, 'J'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"public-key", required_argument, NULL, 'p'},
+        {"key-id", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'J'},
+        CLI_OPTIONS_END,
+    };
     const char *file = NULL, *key_id = NULL, *sub;
     int ch;
 
@@ -156,10 +157,11 @@ int cmd_operator(cli *c, int argc, char **argv)
 /* kvmove grant / kvmove revoke NAME RIGHT [--system S]. */
 static int grant_or_revoke(cli *c, int argc, char **argv, int grant)
 {
-    static const struct option opts[] = {{"system", required_argument, NULL, 's'},
-                                         {"json", no_argument, NULL, 'J'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"system", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'J'},
+        CLI_OPTIONS_END,
+    };
     const char *verb = grant ? "grant" : "revoke", *system = AUTHZ_ANY_SYSTEM;
     char names[128], err[1024];
     jobstore *js = NULL;
@@ -230,7 +232,9 @@ int cmd_revoke(cli *c, int argc, char **argv)
 int cmd_operators(cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"json", no_argument, NULL, 'J'},
+        CLI_OPTIONS_END,
+    };
     char err[1024];
     jobstore *js = NULL;
     json_t *list = NULL, *o, *k, *g;

@@ -421,11 +421,12 @@ static char *shell_read(shell *sh, FILE *in)
 
 int cmd_shell(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"timeout", required_argument, NULL, 'T'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"echo", no_argument, NULL, 'e'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},
+        {"echo", no_argument, NULL, 'e'},
+        CLI_OPTIONS_END,
+    };
     shell sh;
     FILE *in = stdin;
     char *line;

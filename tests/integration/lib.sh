@@ -69,6 +69,30 @@ it_setup() {
     operator_enrol "$IT_OPERATOR" "$KVMOVE_KEY_FILE" || it_setup_failed "operator $IT_OPERATOR"
 }
 
+# it_setup_no_vfpools NAME: it_setup with the fixture es.xml whose hosts exa01adm02 and
+# exa01adm03 have no VF pools, so that the interface steps have effects there too.
+it_setup_no_vfpools() {
+    local xml; xml=$(mktemp "/tmp/kvmove-$1.XXXXXX.xml")
+    sed -e '/<hostName>exa01adm0[23]\./,/<\/vfPools>/ s|<vfPools>true|<vfPools>false|' \
+        "$IT_TOP/tests/fixtures/exa01.xml" >"$xml"
+    it_setup "$1" "$xml"
+    rm -f "$xml"
+}
+
+# spec_session COMMAND: the spec's shell session around COMMAND (a MIGRATE GUEST line), as a
+# `kvmove shell` script: load exa01.xml, the command, then save, merge and deploy the action.
+spec_session() {
+    cat <<SESSION
+LOAD FILE name=exa01.xml
+$1
+SAVE ACTION
+MERGE ACTIONS
+SAVE FILE NAME=exa01.migration-merged.xml
+DEPLOY ACTIONS
+SAVE FILE NAME=exa01.migration-deployed.xml
+SESSION
+}
+
 # it_now: the current time as a request's submitted_at (RFC 3339 UTC, milliseconds).
 it_now() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
 
@@ -154,6 +178,28 @@ wait_job() {
 }
 job_ended() { # job_ended ID: job ID has a final status
     [[ $(sql "SELECT status FROM jobs WHERE id = '$1'" 2>/dev/null) =~ ^(succeeded|failed|rejected|cancelled)$ ]]
+}
+# wait_cleanup JOB [SECONDS]: waits (default 30 s) until the host cleanup job JOB left is done;
+# prints its status then.
+wait_cleanup() {
+    local n=$((${2:-30} * 5))
+    for _ in $(seq "$n"); do
+        [[ $(sql "SELECT status FROM host_cleanups WHERE job_id = '$1'") == done ]] && break
+        sleep 0.2
+    done
+    sql "SELECT status FROM host_cleanups WHERE job_id = '$1'"
+}
+# job_of GUEST: the newest job of GUEST, waiting up to 60 s for it to exist (a new group member
+# may first wait for a rebalance).
+job_of() {
+    local id
+    for _ in $(seq 600); do
+        id=$(sql "SELECT id FROM jobs WHERE guest = '$1' ORDER BY created_at DESC LIMIT 1")
+        [[ -n $id ]] && break
+        sleep 0.1
+    done
+    [[ -n $id ]] || it_log "    timed out after 60 s waiting for a job of guest $1" >&2
+    echo "$id"
 }
 
 # host_effects H [FROM_LINE]: commands with an effect that host H received (queries left out),

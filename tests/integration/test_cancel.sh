@@ -8,11 +8,7 @@
 # one host, has autostart on exactly one, each of its volumes is attached to exactly one host,
 # and the simulator never saw the safety invariant broken. A cancel of an ended job is rejected.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
-xml=$(mktemp /tmp/kvmove-cancel.XXXXXX.xml)
-sed -e '/<hostName>exa01adm0[23]\./,/<\/vfPools>/ s|<vfPools>true|<vfPools>false|' \
-    "${BASH_SOURCE[0]%/*}/../fixtures/exa01.xml" >"$xml"
-it_setup cancel "$xml"
-rm -f "$xml"
+it_setup_no_vfpools cancel
 
 G=exa01vm01.example.com A=exa01adm02.example.com B=exa01adm03.example.com
 VOLUMES=$(host_state $A | sed -n 's/^attached \(exa01vm01_[a-z0-9_]*\)$/\1/p')

@@ -17,11 +17,7 @@
 # is compared apart: at most once, and the final state shows its effect.
 # The hosts have no VF pools here, so the interface steps have effects too.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
-xml=$(mktemp /tmp/kvmove-crash.XXXXXX.xml)
-sed -e '/<hostName>exa01adm0[23]\./,/<\/vfPools>/ s|<vfPools>true|<vfPools>false|' \
-    "${BASH_SOURCE[0]%/*}/../fixtures/exa01.xml" >"$xml"
-it_setup crash_kill "$xml"
-rm -f "$xml"
+it_setup_no_vfpools crash_kill
 
 G=exa01vm01.example.com A=exa01adm02.example.com B=exa01adm03.example.com
 FAST=(CREATE_BRIDGES CREATE_NAT_BRIDGE_TGT STOP_GUEST DETACH_INTERFACES DETACH_VOLUMES

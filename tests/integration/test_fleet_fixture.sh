@@ -56,11 +56,7 @@ fleet_check_target "$ES" $G $K4 force
 check "volumes detached storage-side" grep -q "storage-side" <<<"$(sql "SELECT message FROM job_steps WHERE job_id = '$job' AND step = 'DETACH_VOLUMES'")"
 inv "source off"
 "$HOSTSIM" power-on "$IT_HOSTS" $K2
-for _ in $(seq 150); do
-    [[ $(sql "SELECT status FROM host_cleanups WHERE job_id = '$job'") == done ]] && break
-    sleep 0.2
-done
-check "the dead source was cleaned up once back" eq done "$(sql "SELECT status FROM host_cleanups WHERE job_id = '$job'")"
+check "the dead source was cleaned up once back" eq done "$(wait_cleanup "$job")"
 fleet_check_target "$ES" $G $K4
 fleet_check_source "$ES" $G $K2
 it_log "  NAT bridges left on $K2 after its last guest went: $(host_state $K2 | grep '^bridge vmnat' | paste -sd' ')"

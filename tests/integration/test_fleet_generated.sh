@@ -38,11 +38,7 @@ check "OFFLINEFORCE $G from a dead host succeeds" eq 0 "$?"
 job=$(sql "SELECT id FROM jobs WHERE lower(guest) = lower('$G') ORDER BY created_at DESC LIMIT 1")
 fleet_check_target "$ES" $G $H3 force
 "$HOSTSIM" power-on "$IT_HOSTS" "$(fleet_name "$ES" $H1)"
-for _ in $(seq 150); do
-    [[ $(sql "SELECT status FROM host_cleanups WHERE job_id = '$job'") == done ]] && break
-    sleep 0.2
-done
-check "the dead source was cleaned up once back" eq done "$(sql "SELECT status FROM host_cleanups WHERE job_id = '$job'")"
+check "the dead source was cleaned up once back" eq done "$(wait_cleanup "$job")"
 fleet_check_target "$ES" $G $H3
 fleet_check_source "$ES" $G $H1
 fleet_check_placed "$ES" $G $H3

@@ -5,11 +5,7 @@
 # a rollback whose worker is SIGKILLed in the middle is finished by another worker; a job past
 # its commit point, one rolled back already and a replay of a rolled-back job are refused.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
-xml=$(mktemp /tmp/kvmove-rollback.XXXXXX.xml)
-sed -e '/<hostName>exa01adm0[23]\./,/<\/vfPools>/ s|<vfPools>true|<vfPools>false|' \
-    "${BASH_SOURCE[0]%/*}/../fixtures/exa01.xml" >"$xml"
-it_setup rollback "$xml"
-rm -f "$xml"
+it_setup_no_vfpools rollback
 
 G=exa01vm01.example.com A=exa01adm02.example.com B=exa01adm03.example.com
 submit() { # submit SRC TGT [OPTS...]: publishes the migration of G; sets JOB

@@ -8,15 +8,7 @@ it_worker_start 1
 G=exa01vm01.example.com S=exa01adm02.example.com T=exa01adm06.example.com
 cd "$IT_DIR" || exit 1
 cp "$IT_TOP/tests/fixtures/exa01.xml" exa01.xml
-cat >session.txt <<SESSION
-LOAD FILE name=exa01.xml
-MIGRATE GUEST HOSTNAME=$G MODE=OFFLINE SRCHOST=$S TGTHOST=$T
-SAVE ACTION
-MERGE ACTIONS
-SAVE FILE NAME=exa01.migration-merged.xml
-DEPLOY ACTIONS
-SAVE FILE NAME=exa01.migration-deployed.xml
-SESSION
+spec_session "MIGRATE GUEST HOSTNAME=$G MODE=OFFLINE SRCHOST=$S TGTHOST=$T" >session.txt
 out=$(kvmove shell --timeout 120 <session.txt 2>stderr.txt)
 rc=$?
 echo "$out"

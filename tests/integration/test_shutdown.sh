@@ -22,32 +22,31 @@ wait_step() {
     done
     return 1
 }
-job_of() { # job_of GUEST: the newest job of GUEST, waiting for it to exist (a new group
-    local id # member may first wait for a rebalance)
-    for _ in $(seq 600); do
-        id=$(sql "SELECT id FROM jobs WHERE guest = '$1' ORDER BY created_at DESC LIMIT 1")
-        [[ -n $id ]] && break
-        sleep 0.1
-    done
-    [[ -n $id ]] || it_log "    timed out after 60 s waiting for a job of guest $1" >&2
-    echo "$id"
-}
 # events_of JOB TYPE STEP: the sources (worker ids) of the job's events of TYPE for STEP.
 events_of() {
     jq -r --arg j "$1" --arg t "io.kvmove.$2" --arg s "$3" \
         'select(.data.job_id == $j and .type == $t and .data.step == $s) | .source | sub(".*/"; "")' "$IT_DIR/events.jsonl" | sort -u | paste -sd,
 }
 
+# stop_during STEP HOST OP MS A B [OPTION...]: OP on HOST takes MS ms; worker A (with the
+# OPTIONs) takes the migration of G (its id in job) and, once STEP runs there, worker B starts
+# and A gets SIGTERM; A must exit 0.
+stop_during() {
+    local step=$1 host=$2 op=$3 ms=$4 a=$5 b=$6
+    shift 6
+    "$HOSTSIM" latency "$IT_HOSTS" "$host" "$op" "$ms"
+    it_worker_start "$a" -o metrics.listen= "$@"
+    kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
+    job=$(job_of $G)
+    check "$step running on worker $a" wait_step "$job" "$step" running
+    it_worker_start "$b" -o metrics.listen=
+    stop_worker "$a"
+    check "worker $a exits 0 on SIGTERM" eq 0 "$STOP_RC"
+}
+
 # 1. The step ends within the grace period: worker 1 finishes STOP_GUEST, hands the job back.
 G=exa01vm01.example.com
-"$HOSTSIM" latency "$IT_HOSTS" $S "vm_maker --stop-domain" 3000
-it_worker_start 1 -o metrics.listen=
-kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
-job=$(job_of $G)
-check "STOP_GUEST running on worker 1" wait_step "$job" STOP_GUEST running
-it_worker_start 2 -o metrics.listen=
-stop_worker 1
-check "worker 1 exits 0 on SIGTERM" eq 0 "$STOP_RC"
+stop_during STOP_GUEST $S "vm_maker --stop-domain" 3000 1 2
 check "worker 1 logged the graceful stop" grep -q "stopping: no new jobs" "$IT_DIR/worker-1.log"
 check "worker 1 finished the running step (not abandoned)" eq 0 "$(grep -c "grace period of .* over" "$IT_DIR/worker-1.log")"
 check "STOP_GUEST completed by worker 1" eq succeeded "$(sql "SELECT status FROM job_steps WHERE job_id = '$job' AND step = 'STOP_GUEST'")"
@@ -68,14 +67,7 @@ check "an idle worker stops with 0" eq 0 "$STOP_RC"
 # 2. The step outlasts the grace period: worker 3 hands it back unfinished and exits; worker 4
 # runs it again (steps observe the host first, so the second run is safe).
 G=exa01vm02.example.com
-"$HOSTSIM" latency "$IT_HOSTS" $T "vm_maker --start-domain" 5000
-it_worker_start 3 -o metrics.listen= -o worker.grace_s=1
-kvmove submit --guest $G --mode offline --src $S --tgt $T >/dev/null
-job=$(job_of $G)
-check "STARTUP_GUEST running on worker 3" wait_step "$job" STARTUP_GUEST running
-it_worker_start 4 -o metrics.listen=
-stop_worker 3
-check "worker 3 exits 0 on SIGTERM" eq 0 "$STOP_RC"
+stop_during STARTUP_GUEST $T "vm_maker --start-domain" 5000 3 4 -o worker.grace_s=1
 check "worker 3 handed the unfinished step back" grep -q "grace period of 1 s over: handing back 1 running step" "$IT_DIR/worker-3.log"
 check "the other worker finishes the job" eq succeeded "$(wait_job "$job" 120)"
 check "worker 4 took it over" grep -q "Taking over job $job" "$IT_DIR/worker-4.log"

@@ -122,15 +122,7 @@ cp info.orig "$info"
 
 # ---- 3. the spec's shell session: the default plan's order ----
 cp "$IT_TOP/tests/fixtures/exa01.xml" exa01.xml
-cat >session.txt <<SESSION
-LOAD FILE name=exa01.xml
-$CMD
-SAVE ACTION
-MERGE ACTIONS
-SAVE FILE NAME=exa01.migration-merged.xml
-DEPLOY ACTIONS
-SAVE FILE NAME=exa01.migration-deployed.xml
-SESSION
+spec_session "$CMD" >session.txt
 kvmove shell --timeout 120 <session.txt >shell.out 2>shell.err
 check "the spec's shell session exits 0" eq 0 "$?"
 check "...nothing on stderr" eq "" "$(cat shell.err)"

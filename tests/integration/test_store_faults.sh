@@ -12,16 +12,6 @@ G1=exa01vm01.example.com G2=exa01vm02.example.com
 G3=exa01vm03.example.com S3=exa01adm01.example.com T3=exa01adm03.example.com
 it_worker_start 1 -o worker.lease_s=3 -o metrics.listen=
 
-job_of() { # job_of GUEST: the newest job of GUEST, waiting for it to exist
-    local id
-    for _ in $(seq 600); do
-        id=$(sql "SELECT id FROM jobs WHERE guest = '$1' ORDER BY created_at DESC LIMIT 1")
-        [[ -n $id ]] && break
-        sleep 0.1
-    done
-    [[ -n $id ]] || it_log "    timed out after 60 s waiting for a job of guest $1" >&2
-    echo "$id"
-}
 wait_log() { # wait_log PATTERN [SECONDS]: until a worker log has a line matching PATTERN
     for _ in $(seq $((${2:-60} * 10))); do
         grep -q -- "$1" "$IT_DIR"/worker-*.log && return 0

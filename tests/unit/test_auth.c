@@ -51,6 +51,8 @@ static void teardown(void)
     sign_key_free(carol);
 }
 
+UNIT_TCASE("core", .setup = setup, .teardown = teardown);
+
 #define MSG "{\"request_id\":\"5f0c6c1e-3b7a-4a43-9d3e-5b0f0c9a1d2e\",\"mode\":\"OFFLINEFORCE\"}"
 
 enum { K_ALICE, K_BOB, K_CAROL, K_NONE, K_GARBAGE, K_UPPER };
@@ -77,7 +79,7 @@ static const struct {
     {"a trailing newline added", K_ALICE, K_ALICE, MSG "\n", AUTH_TAMPERED, "tampered"},
 };
 
-START_TEST(test_signature_table)
+UNIT_LOOP(test_signature_table, sig_cases)
 {
     sign_key *keys[] = {alice, bob, carol};
     char sig[SIGN_SIGNATURE_LEN], why[1024], upper[SIGN_KEY_ID_LEN];
@@ -112,7 +114,7 @@ START_TEST(test_signature_table)
 }
 END_TEST
 
-START_TEST(test_lookup_failure_is_retried)
+UNIT_TEST(test_lookup_failure_is_retried)
 {
     char sig[SIGN_SIGNATURE_LEN], why[512];
     auth_key signer;
@@ -149,7 +151,7 @@ static const struct {
     {"alice", "yesterday", AUTH_EXPIRED, "not an RFC 3339"},
 };
 
-START_TEST(test_claims_table)
+UNIT_LOOP(test_claims_table, claim_cases)
 {
     auth_key signer = {
         .identity = "alice", .key_id = "0123456789abcdef0123456789abcdef", .enabled = 1};
@@ -183,7 +185,7 @@ static const struct {
     {"", -2},
 };
 
-START_TEST(test_time_table)
+UNIT_LOOP(test_time_table, time_cases)
 {
     int64_t ms = 0;
     int rc = auth_time_parse(time_cases[_i].text, &ms);
@@ -197,7 +199,7 @@ START_TEST(test_time_table)
 }
 END_TEST
 
-START_TEST(test_verdict_names)
+UNIT_TEST(test_verdict_names)
 {
     ck_assert_str_eq(auth_verdict_name(AUTH_UNAUTHENTICATED), "unauthenticated");
     ck_assert_str_eq(auth_verdict_name(AUTH_REPLAYED), "replayed");
@@ -209,17 +211,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("auth");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, test_signature_table, 0,
-                        (int)(sizeof(sig_cases) / sizeof(sig_cases[0])));
-    tcase_add_test(tc, test_lookup_failure_is_retried);
-    tcase_add_loop_test(tc, test_claims_table, 0,
-                        (int)(sizeof(claim_cases) / sizeof(claim_cases[0])));
-    tcase_add_loop_test(tc, test_time_table, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));
-    tcase_add_test(tc, test_verdict_names);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("auth");
 }

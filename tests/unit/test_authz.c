@@ -49,7 +49,7 @@ static const struct {
     {ACTION_RETURN, MODE_OFFLINE, R(AUTHZ_MIGRATE) | R(AUTHZ_EVACUATE), "exa01", NULL},
 };
 
-START_TEST(test_table)
+UNIT_LOOP(test_table, cases)
 {
     request r;
     char err[512] = "";
@@ -69,7 +69,7 @@ START_TEST(test_table)
 END_TEST
 
 /* Every action has a rule for every mode: nothing is allowed by falling through the table. */
-START_TEST(test_every_action_has_a_rule)
+UNIT_TEST(test_every_action_has_a_rule)
 {
     authz_rights needs;
     const char *what;
@@ -92,7 +92,7 @@ START_TEST(test_every_action_has_a_rule)
 }
 END_TEST
 
-START_TEST(test_names)
+UNIT_TEST(test_names)
 {
     char buf[128];
     authz_right r;
@@ -113,12 +113,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("authz");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_test(tc, test_every_action_has_a_rule);
-    tcase_add_test(tc, test_names);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("authz");
 }

@@ -104,7 +104,7 @@ static const board_case cases[] = {
      "1 job: 0 queued, 1 running, 0 succeeded, 0 failed"},
 };
 
-START_TEST(test_events)
+UNIT_LOOP(test_events, cases)
 {
     const board_case *tc = &cases[_i];
     char line[1024];
@@ -134,7 +134,7 @@ START_TEST(test_events)
 END_TEST
 
 /* A job running when watch starts, from PostgreSQL's view of it. */
-START_TEST(test_seed)
+UNIT_TEST(test_seed)
 {
     const char *job =
         "{\"id\": \"" J1 "\", \"guest\": \"g1.example.com\", \"src_host\": \"a1.example.com\","
@@ -172,11 +172,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("board");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_events, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_test(tc, test_seed);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("board");
 }

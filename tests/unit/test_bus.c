@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_kafka.h"
+#include "unit_run.h"
+
 #define T_ONE "t.one"   /* 1 partition */
 #define T_TWO "t.two"   /* 2 partitions */
 #define T_FOUR "t.four" /* 4 partitions */
@@ -16,33 +19,25 @@
  * on speed. */
 #define PATIENCE_MS 30000
 
-static rd_kafka_t *mock_rk;
+static unit_kafka kafka;
 static rd_kafka_mock_cluster_t *mcluster;
 static const char *brokers;
 
 static void cluster_setup(void)
 {
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const unit_topic topics[] = {{T_ONE, 1}, {T_TWO, 2}, {T_FOUR, 4}, {BUS_TOPIC_DLQ, 1}};
 
-    /* This handle only hosts the mock cluster: silence its "no bootstrap.servers" notice. */
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_msg(mock_rk != NULL, "rd_kafka_new: %s", why);
-    mcluster = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_ptr_nonnull(mcluster);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_ONE, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_TWO, 2, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, T_FOUR, 4, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, BUS_TOPIC_DLQ, 1, 1), 0);
-    brokers = rd_kafka_mock_cluster_bootstraps(mcluster);
+    unit_kafka_start(&kafka, topics, sizeof(topics) / sizeof(topics[0]));
+    mcluster = kafka.mc;
+    brokers = kafka.brokers;
 }
 
 static void cluster_teardown(void)
 {
-    rd_kafka_mock_cluster_destroy(mcluster);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
 }
+
+UNIT_TCASE("mock cluster", .setup = cluster_setup, .teardown = cluster_teardown, .timeout = 60);
 
 static bus_producer *producer(void)
 {
@@ -87,7 +82,7 @@ static const struct {
 };
 #define N_ROUNDTRIP (sizeof(roundtrip_cases) / sizeof(roundtrip_cases[0]))
 
-START_TEST(test_roundtrip_from_start)
+UNIT_TEST(test_roundtrip_from_start)
 {
     bus_producer *p = producer();
     bus_consumer *c = NULL;
@@ -158,7 +153,7 @@ static void mark_seen(int *seen, const bus_message *msg)
     seen[idx] = 1;
 }
 
-START_TEST(test_group_commit_resume)
+UNIT_TEST(test_group_commit_resume)
 {
     bus_producer *p = producer();
     bus_consumer *c = NULL;
@@ -212,7 +207,7 @@ END_TEST
 
 /* ---- tail consumer ---- */
 
-START_TEST(test_tail_sees_only_new)
+UNIT_TEST(test_tail_sees_only_new)
 {
     bus_producer *p = producer();
     bus_consumer *c = NULL;
@@ -246,7 +241,7 @@ START_TEST(test_tail_sees_only_new)
 }
 END_TEST
 
-START_TEST(test_produce_many_in_order)
+UNIT_TEST(test_produce_many_in_order)
 {
     static const char *const values[] = {"e1", "e2", "e3", "e4", "e5", "e6"};
     bus_producer *p = producer();
@@ -281,7 +276,7 @@ START_TEST(test_produce_many_in_order)
 END_TEST
 
 /* Headers given to bus_produce_many arrive with each message, binary values byte for byte. */
-START_TEST(test_produce_many_headers)
+UNIT_TEST(test_produce_many_headers)
 {
     static const char bin[] = {0x00, 0x01, 0x00, (char)0xff};
     static const bus_header h1[] = {{"content-type", "application/cloudevents+json", 0},
@@ -312,7 +307,7 @@ END_TEST
 
 /* A dead letter keeps key, value and the original headers, and says where it came from and
  * why under kvmove's, Kafka Connect's and (where Spring writes text) Spring Kafka's names. */
-START_TEST(test_dead_letter_headers)
+UNIT_TEST(test_dead_letter_headers)
 {
     static const char bin[] = {0x00, 0x2a};
     static const bus_header orig[] = {{"traceparent",
@@ -394,7 +389,7 @@ END_TEST
 /* A topic the cluster does not have (the mock would create it on request, a real cluster may
  * not: the mock is told to answer as one that does not): neither consumer is made, and the error
  * names the topic and what to do. */
-START_TEST(test_unknown_topic_named)
+UNIT_TEST(test_unknown_topic_named)
 {
     static const char *const topics[] = {"t.absent.tail", "t.absent.start"};
     bus_consumer *c = NULL;
@@ -426,7 +421,7 @@ static const struct {
     {"=value", "=value"},
 };
 
-START_TEST(test_bad_property)
+UNIT_LOOP(test_bad_property, bad_props)
 {
     const char *kv[] = {"client.id=test", bad_props[_i].prop};
     bus_props props = {kv, 2};
@@ -448,7 +443,7 @@ START_TEST(test_bad_property)
 }
 END_TEST
 
-START_TEST(test_good_property_applied)
+UNIT_TEST(test_good_property_applied)
 {
     /* A valid override is accepted and the producer still works. */
     const char *kv[] = {"client.id=kvmove-test", "linger.ms=0"};
@@ -465,7 +460,7 @@ END_TEST
 
 /* ---- broker down: timeout, then recovery ---- */
 
-START_TEST(test_produce_broker_down)
+UNIT_TEST(test_produce_broker_down)
 {
     bus_producer *p = producer();
     bus_consumer *c = NULL;
@@ -499,34 +494,7 @@ START_TEST(test_produce_broker_down)
 }
 END_TEST
 
-static Suite *bus_suite(void)
-{
-    Suite *s = suite_create("bus");
-    TCase *tc = tcase_create("mock cluster");
-
-    tcase_add_checked_fixture(tc, cluster_setup, cluster_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_roundtrip_from_start);
-    tcase_add_test(tc, test_group_commit_resume);
-    tcase_add_test(tc, test_tail_sees_only_new);
-    tcase_add_test(tc, test_produce_many_in_order);
-    tcase_add_test(tc, test_produce_many_headers);
-    tcase_add_test(tc, test_dead_letter_headers);
-    tcase_add_test(tc, test_unknown_topic_named);
-    tcase_add_loop_test(tc, test_bad_property, 0, sizeof(bad_props) / sizeof(bad_props[0]));
-    tcase_add_test(tc, test_good_property_applied);
-    tcase_add_test(tc, test_produce_broker_down);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *sr = srunner_create(bus_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_ENV);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_main("bus");
 }

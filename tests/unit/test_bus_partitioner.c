@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "unit_kafka.h"
 #include "unit_run.h"
 
 #define TOPIC "t.twelve"
@@ -57,8 +58,10 @@ static int java_partition(const char *key, int partitions)
     return (int)(((uint32_t)java_murmur2(key) & 0x7fffffff) % (uint32_t)partitions);
 }
 
+UNIT_TCASE("core", .timeout = 60);
+
 /* Kafka's own test vectors for murmur2 (UtilsTest.testMurmur2): the reference is right. */
-START_TEST(test_murmur2_vectors)
+UNIT_TEST(test_murmur2_vectors)
 {
     static const struct {
         const char *key;
@@ -80,7 +83,7 @@ START_TEST(test_murmur2_vectors)
 END_TEST
 
 /* Guest names as request keys: each lands where a Java producer would put it. */
-START_TEST(test_same_partition_as_java)
+UNIT_TEST(test_same_partition_as_java)
 {
     static const char *const keys[] = {
         "exa01vm01.example.com",
@@ -101,23 +104,17 @@ START_TEST(test_same_partition_as_java)
         "EXA01VM01.EXAMPLE.COM",
     };
     const size_t n = sizeof(keys) / sizeof(keys[0]);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *mock_rk;
-    rd_kafka_mock_cluster_t *mc;
+    static const unit_topic topic = {TOPIC, PARTITIONS};
+    unit_kafka kafka;
     bus_producer *p = NULL;
     bus_consumer *c = NULL;
-    char why[256], err[512] = "";
+    char err[512] = "";
     const char *brokers;
     size_t i, seen = 0;
     int waited = 0;
 
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_ptr_nonnull(mock_rk);
-    mc = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_ptr_nonnull(mc);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mc, TOPIC, PARTITIONS, 1), 0);
-    brokers = rd_kafka_mock_cluster_bootstraps(mc);
+    unit_kafka_start(&kafka, &topic, 1);
+    brokers = kafka.brokers;
 
     ck_assert_msg(bus_producer_new(brokers, NULL, &p, err, sizeof(err)) == 0, "%s", err);
     for (i = 0; i < n; i++)
@@ -144,19 +141,11 @@ START_TEST(test_same_partition_as_java)
     }
     ck_assert_int_eq(seen, n);
     bus_consumer_close(c);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
 }
 END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("bus_partitioner");
-    TCase *tc = tcase_create("core");
-
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_murmur2_vectors);
-    tcase_add_test(tc, test_same_partition_as_java);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("bus_partitioner");
 }

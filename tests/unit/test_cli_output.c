@@ -19,6 +19,7 @@
 #include "jobstore.h"
 #include "unit_cli.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 
 #define G "exa01vm01.example.com"
@@ -114,7 +115,7 @@ static int follow_fn(cli *cl, int argc, char **argv)
 /* A whole job: the spec's lines exactly, each step's completion with its duration; skipped steps
  * complete too (the spec: "Skipping NAT bridge creation ... Step CREATE_NAT_BRIDGE_TGT completed
  * successfully..."); another job's events are not shown. */
-START_TEST(test_follow_spec_lines)
+UNIT_TEST(test_follow_spec_lines)
 {
     static const char *const stop[] = {"Stopping Guest " G " on KVM host " S,
                                        "Waiting for node : " G " to be stopped", G " is down",
@@ -168,7 +169,7 @@ static const struct {
     {EVENT_JOB_FAILED, "line one\nline two", "Job " JOB " failed: line one\nline two\n"},
 };
 
-START_TEST(test_follow_failure_endings)
+UNIT_LOOP(test_follow_failure_endings, endings)
 {
     cli_run r;
 
@@ -181,7 +182,7 @@ START_TEST(test_follow_failure_endings)
 END_TEST
 
 /* A failed preflight names each failed check; a failed step shows its lines, no completion. */
-START_TEST(test_follow_preflight_and_step_failed)
+UNIT_TEST(test_follow_preflight_and_step_failed)
 {
     static const char *const lines[] = {"Starting Guest " G " on KVM host " T, NULL};
     cli_run r;
@@ -203,7 +204,7 @@ END_TEST
 
 /* Text from a host reaches the terminal shown, never obeyed: escape sequences, carriage
  * returns, C1 controls and bidirectional overrides in a step's lines and the job's message. */
-START_TEST(test_follow_host_text_escaped)
+UNIT_TEST(test_follow_host_text_escaped)
 {
     static const char *const lines[] = {"stopped\x1b[2J\rgone",
                                         "\xc2\x9b"
@@ -226,7 +227,7 @@ START_TEST(test_follow_host_text_escaped)
 END_TEST
 
 /* No end within the time given: exit 1, saying where to look. */
-START_TEST(test_follow_timeout)
+UNIT_TEST(test_follow_timeout)
 {
     cli_run r;
 
@@ -244,7 +245,7 @@ END_TEST
 /* Plain lines for pipes: TIME TYPE JOB [STEP] [host=H] [elapsed=S] [MESSAGE], one per event of
  * the job, ending with its end (exit 0); a message on the topic that is no kvmove event is
  * skipped, said on stderr. */
-START_TEST(test_watch_plain_lines)
+UNIT_TEST(test_watch_plain_lines)
 {
     char *t1, *t2, *t3, want[2048];
     cli_run r;
@@ -273,7 +274,7 @@ END_TEST
 
 /* --json: the job's events themselves, one compact object a line, in order; a failed job
  * exits 1. */
-START_TEST(test_watch_json_lines)
+UNIT_TEST(test_watch_json_lines)
 {
     cli_run r;
     json_t *ev;
@@ -308,20 +309,9 @@ static jobstore *js;
 
 static void db_once(void)
 {
-    char err[512] = "", dir[PATH_MAX + 16];
-    jobstore *j = NULL;
-    int applied;
-
     util_strlcpy(srcdir, cli_srcdir(), sizeof(srcdir));
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    snprintf(dbname, sizeof(dbname), "unit_cli_output_%d", (int)getpid());
-    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
-    db_ready = unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)) == 0 &&
-               jobstore_connect(conninfo, &j, err, sizeof(err)) == 0 &&
-               jobstore_migrate(j, dir, &applied, err, sizeof(err)) == 0;
-    if (!db_ready)
-        fprintf(stderr, "test_cli_output: no database: %s\n", err);
-    jobstore_close(j);
+    db_ready =
+        unit_pg_make(srcdir, "cli_output", dbname, sizeof(dbname), conninfo, sizeof(conninfo));
 }
 
 static void db_once_teardown(void)
@@ -333,15 +323,11 @@ static void db_setup(void)
 {
     char err[512];
     PGconn *pg;
-    PGresult *r;
 
     ck_assert_msg(db_ready, "the database could not be made");
     pg = PQconnectdb(conninfo);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     " RESTART IDENTITY CASCADE");
     PQfinish(pg);
     ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
     cli_for(&c, conninfo, NULL);
@@ -353,6 +339,10 @@ static void db_teardown(void)
     js = NULL;
 }
 
+UNIT_TCASE("events", .setup = mock_setup, .teardown = mock_teardown, .timeout = 60);
+UNIT_TCASE("store", .setup_once = db_once, .teardown_once = db_once_teardown, .setup = db_setup,
+           .teardown = db_teardown, .timeout = 60);
+
 /* Records, as a worker would, job JOB of G (S -> T): a passed and a warned preflight check,
  * STOP_GUEST succeeded in 1.2 s with MESSAGE, the NAT step skipped, then the job ended as
  * FINAL (JOB_SUCCEEDED, JOB_FAILED with ERROR) or left running (JOB_RUNNING). */
@@ -363,12 +353,8 @@ static void record_job(const char *id, const char *message, job_status final, co
     job j;
     char err[512];
 
-    request_init(&req);
+    unit_move_request(&req, G, S, T, MODE_OFFLINE);
     util_strlcpy(req.request_id, id, sizeof(req.request_id));
-    util_strlcpy(req.guest, G, sizeof(req.guest));
-    util_strlcpy(req.src_host, S, sizeof(req.src_host));
-    util_strlcpy(req.tgt_host, T, sizeof(req.tgt_host));
-    req.has_mode = 1;
     ck_assert_msg(jobstore_intake_request(js, &req, 16384, 4, "unit", &res, err, sizeof(err)) == 0,
                   "%s", err);
     ck_assert_int_eq(jobstore_job_claim(js, "w1", 60, 0, &j, err, sizeof(err)), 1);
@@ -413,7 +399,7 @@ static char *line_of(const char *text, const char *prefix)
 
 /* The status of a succeeded job: the job line, its migration, preflight and steps as columns,
  * exit 0. */
-START_TEST(test_status_text)
+UNIT_TEST_IN("store", test_status_text)
 {
     cli_run r;
     char *l, want[512];
@@ -458,7 +444,7 @@ START_TEST(test_status_text)
 END_TEST
 
 /* A failed job: exit 1, its error shown line by line, host text escaped in every column. */
-START_TEST(test_status_failed_escaped)
+UNIT_TEST_IN("store", test_status_failed_escaped)
 {
     cli_run r;
 
@@ -475,7 +461,7 @@ START_TEST(test_status_failed_escaped)
 END_TEST
 
 /* status --json: the job as stored (host text as it was, jansson escapes it). */
-START_TEST(test_status_json)
+UNIT_TEST_IN("store", test_status_json)
 {
     json_error_t jerr;
     json_t *o, *steps, *s0 = NULL, *v;
@@ -502,7 +488,7 @@ START_TEST(test_status_json)
 END_TEST
 
 /* An unknown job: exit 1, said on stderr. */
-START_TEST(test_status_unknown)
+UNIT_TEST_IN("store", test_status_unknown)
 {
     cli_run r = cli_call(cmd_status, &c, "status", OTHER, NULL);
 
@@ -514,7 +500,7 @@ START_TEST(test_status_unknown)
 END_TEST
 
 /* jobs: the header and one row per job, newest first, the columns as documented. */
-START_TEST(test_jobs_text)
+UNIT_TEST_IN("store", test_jobs_text)
 {
     static const char header[] =
         "JOB                                  GUEST                    STATUS     FROM       "
@@ -540,36 +526,7 @@ START_TEST(test_jobs_text)
 }
 END_TEST
 
-static Suite *output_suite(void)
-{
-    Suite *s = suite_create("cli_output");
-    TCase *ev = tcase_create("events");
-    TCase *db = tcase_create("store");
-
-    tcase_add_checked_fixture(ev, mock_setup, mock_teardown);
-    tcase_set_timeout(ev, 60);
-    tcase_add_test(ev, test_follow_spec_lines);
-    tcase_add_loop_test(ev, test_follow_failure_endings, 0,
-                        (int)(sizeof(endings) / sizeof(endings[0])));
-    tcase_add_test(ev, test_follow_preflight_and_step_failed);
-    tcase_add_test(ev, test_follow_host_text_escaped);
-    tcase_add_test(ev, test_follow_timeout);
-    tcase_add_test(ev, test_watch_plain_lines);
-    tcase_add_test(ev, test_watch_json_lines);
-    suite_add_tcase(s, ev);
-    tcase_add_unchecked_fixture(db, db_once, db_once_teardown);
-    tcase_add_checked_fixture(db, db_setup, db_teardown);
-    tcase_set_timeout(db, 60);
-    tcase_add_test(db, test_status_text);
-    tcase_add_test(db, test_status_failed_escaped);
-    tcase_add_test(db, test_status_json);
-    tcase_add_test(db, test_status_unknown);
-    tcase_add_test(db, test_jobs_text);
-    suite_add_tcase(s, db);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(output_suite());
+    return unit_main("cli_output");
 }

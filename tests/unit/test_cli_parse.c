@@ -40,6 +40,9 @@ static void setup_offline(void)
     cli_for(&c, NULL, NULL);
 }
 
+UNIT_TCASE("published", .setup = setup, .teardown = teardown, .timeout = 60);
+UNIT_TCASE("refused", .setup = setup_offline, .timeout = 60);
+
 /* What a request message says, as "action guest mode src tgt step from_step job_id
  * sequential" ("-" for a field it does not have). */
 static char *summary(const char *json)
@@ -95,7 +98,7 @@ static const struct {
      "migrate_guest " G " OFFLINEFORCE " S " " T " - - - -"},
 };
 
-START_TEST(test_submit_forms)
+UNIT_LOOP(test_submit_forms, submit_ok)
 {
     char *argv[20] = {"submit", "--no-validate"}, *got;
     int n = 2, i;
@@ -137,7 +140,7 @@ static const struct {
     {{"MIGRATE VOLUME HOSTNAME=" G}, "MIGRATE GUEST"},
 };
 
-START_TEST(test_submit_refused)
+UNIT_LOOP_IN("refused", test_submit_refused, submit_bad)
 {
     const char *const *a = submit_bad[_i].args;
     cli_run r = cli_call(cmd_submit, &c, "submit", "--no-validate", a[0], a[1], a[2], a[3], a[4],
@@ -155,7 +158,7 @@ END_TEST
 
 /* --wait follows the job: with no worker its events never come, so --timeout gives up, exit 1,
  * saying where to look. */
-START_TEST(test_submit_wait_timeout)
+UNIT_TEST(test_submit_wait_timeout)
 {
     cli_run r = cli_call(cmd_submit, &c, "submit", "--no-validate", "--wait", "--timeout", "1",
                          "--guest", G, "--mode", "offline", "--src", S, "--tgt", T, NULL);
@@ -172,7 +175,7 @@ START_TEST(test_submit_wait_timeout)
 END_TEST
 
 /* The broker unreachable: exit 3, what to check. */
-START_TEST(test_submit_broker_unreachable)
+UNIT_TEST_IN("refused", test_submit_broker_unreachable)
 {
     cli_run r;
 
@@ -197,7 +200,7 @@ static const struct {
     {{"--step", "STARTUP_GUEST", JOB}, "replay - - - - STARTUP_GUEST - " JOB " -"},
 };
 
-START_TEST(test_replay_forms)
+UNIT_LOOP(test_replay_forms, replay_ok)
 {
     const char *const *a = replay_ok[_i].args;
     cli_run r = cli_call(cmd_replay, &c, "replay", a[0], a[1], a[2], a[3], NULL);
@@ -224,7 +227,7 @@ static const struct {
     {{JOB, "--frob"}, "invalid option"},
 };
 
-START_TEST(test_replay_refused)
+UNIT_LOOP_IN("refused", test_replay_refused, replay_bad)
 {
     const char *const *a = replay_bad[_i].args;
     cli_run r = cli_call(cmd_replay, &c, "replay", a[0], a[1], a[2], a[3], a[4], NULL);
@@ -271,7 +274,7 @@ static const struct {
     {cmd_cleanup, {"cleanup", "--list", "--json"}, EXIT_UNREACHABLE, "PostgreSQL"},
 };
 
-START_TEST(test_listing_options)
+UNIT_LOOP_IN("refused", test_listing_options, listing)
 {
     const char *const *a = listing[_i].args;
     cli_run r = cli_call(listing[_i].fn, &c, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
@@ -287,7 +290,7 @@ START_TEST(test_listing_options)
 END_TEST
 
 /* Every subcommand's --help: exit 0, usage on stdout, nothing on stderr. */
-START_TEST(test_help)
+UNIT_TEST_IN("refused", test_help)
 {
     static const struct {
         int (*fn)(cli *, int, char **);
@@ -368,7 +371,7 @@ static const struct {
     {"a b c d e f g h i j k l m n o p q\n", 1, NULL, "too many words"},
 };
 
-START_TEST(test_shell_commands)
+UNIT_LOOP_IN("refused", test_shell_commands, shell_cases)
 {
     cli_run r = shell_session(shell_cases[_i].session);
     const char *last = NULL, *p;
@@ -410,7 +413,7 @@ START_TEST(test_shell_commands)
 END_TEST
 
 /* HELP answers with every command of the spec's session. */
-START_TEST(test_shell_help)
+UNIT_TEST_IN("refused", test_shell_help)
 {
     static const char *const commands[] = {
         "LOAD FILE NAME=FILE", "MIGRATE GUEST HOSTNAME=G", "SAVE ACTION",  "MERGE ACTIONS",
@@ -426,7 +429,7 @@ START_TEST(test_shell_help)
 END_TEST
 
 /* The shell's own command line: one FILE at most, which must be readable. */
-START_TEST(test_shell_arguments)
+UNIT_TEST_IN("refused", test_shell_arguments)
 {
     cli_run r = cli_call(cmd_shell, &c, "shell", "a.txt", "b.txt", NULL);
 
@@ -440,36 +443,7 @@ START_TEST(test_shell_arguments)
 }
 END_TEST
 
-static Suite *parse_suite(void)
-{
-    Suite *s = suite_create("cli_parse");
-    TCase *tc = tcase_create("published");
-    TCase *off = tcase_create("refused");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_submit_forms, 0, (int)(sizeof(submit_ok) / sizeof(submit_ok[0])));
-    tcase_add_test(tc, test_submit_wait_timeout);
-    tcase_add_loop_test(tc, test_replay_forms, 0, (int)(sizeof(replay_ok) / sizeof(replay_ok[0])));
-    suite_add_tcase(s, tc);
-    tcase_add_checked_fixture(off, setup_offline, NULL);
-    tcase_set_timeout(off, 60);
-    tcase_add_loop_test(off, test_submit_refused, 0,
-                        (int)(sizeof(submit_bad) / sizeof(submit_bad[0])));
-    tcase_add_test(off, test_submit_broker_unreachable);
-    tcase_add_loop_test(off, test_replay_refused, 0,
-                        (int)(sizeof(replay_bad) / sizeof(replay_bad[0])));
-    tcase_add_loop_test(off, test_listing_options, 0, (int)(sizeof(listing) / sizeof(listing[0])));
-    tcase_add_test(off, test_help);
-    tcase_add_loop_test(off, test_shell_commands, 0,
-                        (int)(sizeof(shell_cases) / sizeof(shell_cases[0])));
-    tcase_add_test(off, test_shell_help);
-    tcase_add_test(off, test_shell_arguments);
-    suite_add_tcase(s, off);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(parse_suite());
+    return unit_main("cli_parse");
 }

@@ -39,7 +39,11 @@ static esxml *load_fixture(void)
 
 /* ---- the spec's system ------------------------------------------------------------------ */
 
-START_TEST(test_system)
+UNIT_TCASE("load");
+UNIT_TCASE("reject");
+UNIT_TCASE("edit");
+
+UNIT_TEST(test_system)
 {
     esxml *doc = load_fixture();
 
@@ -76,7 +80,7 @@ static const struct {
     {"EXA01ADM06.example.com", "exa01adm06_id", "127.0.1.6", "25.1.1.0.0.250301", ""},
 };
 
-START_TEST(test_hosts)
+UNIT_LOOP(test_hosts, host_cases)
 {
     esxml *doc = load_fixture();
     const esxml_host *h = esxml_host_find(doc, host_cases[_i].hostname);
@@ -122,7 +126,7 @@ static const struct {
      "exa01vm03_cfg_5a4c9b1e8f6d4c2b3e0f7a6b5c4d3e2f"},
 };
 
-START_TEST(test_guests)
+UNIT_LOOP(test_guests, guest_cases)
 {
     esxml *doc = load_fixture();
     const esxml_guest *g = esxml_guest_find(doc, guest_cases[_i].hostname);
@@ -162,7 +166,7 @@ static const esxml_volume vm01_volumes[] = {
     {"exa01vm01_u01", "exa01vm01_u01_0b66086a58474595a3d2f00b1bd7bb63", 0},
 };
 
-START_TEST(test_vm01_volumes)
+UNIT_LOOP(test_vm01_volumes, vm01_volumes)
 {
     esxml *doc = load_fixture();
     const esxml_guest *g = esxml_guest_find(doc, "exa01vm01.example.com");
@@ -183,7 +187,7 @@ static const esxml_network vm01_networks[] = {
     {"exa01vm01_priv1", "private", NULL, 0, "re1", NULL},
 };
 
-START_TEST(test_vm01_networks)
+UNIT_LOOP(test_vm01_networks, vm01_networks)
 {
     esxml *doc = load_fixture();
     const esxml_guest *g = esxml_guest_find(doc, "exa01vm01.example.com");
@@ -205,7 +209,7 @@ START_TEST(test_vm01_networks)
 }
 END_TEST
 
-START_TEST(test_actions)
+UNIT_TEST(test_actions)
 {
     esxml *doc = load_fixture();
     const esxml_action *a;
@@ -226,7 +230,7 @@ END_TEST
 static const char *const unknown_names[] = {"exa01vm09.example.com", "exa01vm01", "",
                                             "exa01adm02.example.com"};
 
-START_TEST(test_lookup_misses)
+UNIT_LOOP(test_lookup_misses, unknown_names)
 {
     esxml *doc = load_fixture();
 
@@ -261,7 +265,7 @@ static const struct {
     {NULL, NULL, NULL},
 };
 
-START_TEST(test_canonical_names)
+UNIT_LOOP(test_canonical_names, canonical_cases)
 {
     esxml *doc = load_fixture();
     const char *given = canonical_cases[_i].given;
@@ -289,7 +293,7 @@ END_TEST
 
 /* The spelling survives edits: views rebuilt after a move keep es.xml's names, and a name
  * taken before the edit stays readable. */
-START_TEST(test_canonical_after_edit)
+UNIT_TEST(test_canonical_after_edit)
 {
     char err[512];
     esxml *doc = load_fixture();
@@ -322,7 +326,7 @@ static const struct {
     {NULL, NULL, 0},
 };
 
-START_TEST(test_name_equal)
+UNIT_LOOP(test_name_equal, name_pairs)
 {
     ck_assert_int_eq(esxml_name_equal(name_pairs[_i].a, name_pairs[_i].b), name_pairs[_i].equal);
     ck_assert_int_eq(esxml_name_equal(name_pairs[_i].b, name_pairs[_i].a), name_pairs[_i].equal);
@@ -371,7 +375,7 @@ static char *many_machines(int hosts, int per_host, size_t *len)
     return b;
 }
 
-START_TEST(test_many_machines)
+UNIT_TEST(test_many_machines)
 {
     const int hosts = 16, per_host = 200;
     char err[1024] = "", name[64], id[32];
@@ -426,7 +430,7 @@ static void *load_many(void *arg)
     return NULL;
 }
 
-START_TEST(test_threads_validate)
+UNIT_TEST(test_threads_validate)
 {
     pthread_t t[4];
     int bad[4] = {0, 0, 0, 0}, i;
@@ -479,7 +483,7 @@ static const char *const good_files[] = {"exa01.xml", "cld02.xml", "rac01.xml", 
 
 /* tests/fixtures/rac01.xml: rac01vm01 and rac01vm03 form VM cluster rac01c1; rac01vm02 is in
  * none. The one rule says who may not share a host, also after an edit rebuilds the views. */
-START_TEST(test_vm_clusters)
+UNIT_TEST(test_vm_clusters)
 {
     char path[4200], err[1024] = "";
     const char *src = getenv("KVMOVE_SOURCE_DIR");
@@ -522,7 +526,7 @@ START_TEST(test_vm_clusters)
 }
 END_TEST
 
-START_TEST(test_names_agree)
+UNIT_LOOP(test_names_agree, good_files)
 {
     char path[4200], err[1024] = "";
     const char *src = getenv("KVMOVE_SOURCE_DIR");
@@ -535,7 +539,7 @@ START_TEST(test_names_agree)
 }
 END_TEST
 
-START_TEST(test_cloud_fixture)
+UNIT_TEST(test_cloud_fixture)
 {
     char path[4200], err[1024] = "";
     esxml *doc = NULL;
@@ -578,7 +582,7 @@ static const struct {
     {"cld02kvm04.dbcloud.example.net", 0, "25.2.0.0.0.250801", ""},
 };
 
-START_TEST(test_cld02_hosts)
+UNIT_LOOP(test_cld02_hosts, cld02_hosts)
 {
     char path[4200], err[1024] = "", ids[256] = "";
     const char *src = getenv("KVMOVE_SOURCE_DIR");
@@ -627,7 +631,7 @@ static const struct {
     {"cld02kvm02.dbcloud.example.net", "cld02vm03.dbcloud.example.net", "vmbondeth1.3102", 0},
 };
 
-START_TEST(test_cld02_bridge_in_use)
+UNIT_LOOP(test_cld02_bridge_in_use, bridge_use_cases)
 {
     char path[4200], err[1024] = "";
     const char *src = getenv("KVMOVE_SOURCE_DIR");
@@ -651,7 +655,7 @@ START_TEST(test_cld02_bridge_in_use)
 }
 END_TEST
 
-START_TEST(test_cld02_guests)
+UNIT_TEST(test_cld02_guests)
 {
     char path[4200], err[1024] = "";
     const char *src = getenv("KVMOVE_SOURCE_DIR");
@@ -738,7 +742,7 @@ static const struct {
     {"wrong_order.xml", NULL, "line 6: does not match the schema"},
 };
 
-START_TEST(test_bad_fixture_plain)
+UNIT_LOOP_IN("reject", test_bad_fixture_plain, bad_cases)
 {
     char path[4200], err[1024] = "";
     esxml *doc = (esxml *)&doc; /* must be reset to NULL on failure */
@@ -756,7 +760,7 @@ START_TEST(test_bad_fixture_plain)
 }
 END_TEST
 
-START_TEST(test_bad_fixture_xsd)
+UNIT_LOOP_IN("reject", test_bad_fixture_xsd, bad_cases)
 {
     char path[4200], err[1024] = "";
     esxml *doc = NULL;
@@ -772,7 +776,7 @@ START_TEST(test_bad_fixture_xsd)
 }
 END_TEST
 
-START_TEST(test_minimal_fixture_ok)
+UNIT_TEST(test_minimal_fixture_ok)
 {
     char path[4200], err[1024] = "";
     esxml *doc = NULL;
@@ -962,7 +966,7 @@ static const struct {
      "clusterName 'r;ac' of VM cluster c is not valid"},
 };
 
-START_TEST(test_bad_buffer)
+UNIT_LOOP_IN("reject", test_bad_buffer, bad_buffers)
 {
     char err[1024] = "";
     esxml *doc = NULL;
@@ -987,7 +991,7 @@ static const char *const migrate_cmd =
     "MIGRATE GUEST HOSTNAME=exa01vm01.example.com MODE=OFFLINE SRCHOST=exa01adm02.example.com "
     "TGTHOST=exa01adm06.example.com";
 
-START_TEST(test_round_trip)
+UNIT_TEST_IN("edit", test_round_trip)
 {
     char err[1024] = "";
     esxml *doc = load_fixture(), *again = NULL;
@@ -1040,7 +1044,7 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
-START_TEST(test_action_add_creates_section)
+UNIT_TEST_IN("edit", test_action_add_creates_section)
 {
     char path[4200], err[1024] = "", *buf = NULL;
     esxml *doc = NULL, *again = NULL;
@@ -1063,7 +1067,7 @@ START_TEST(test_action_add_creates_section)
 }
 END_TEST
 
-START_TEST(test_move_is_idempotent)
+UNIT_TEST_IN("edit", test_move_is_idempotent)
 {
     char err[1024] = "", *b1 = NULL, *b2 = NULL;
     esxml *doc = load_fixture();
@@ -1109,7 +1113,7 @@ static const struct {
     {E_ADD, "\xff\xfe", NULL, 0, "UTF-8"},
 };
 
-START_TEST(test_bad_edit)
+UNIT_LOOP_IN("edit", test_bad_edit, bad_edits)
 {
     char err[1024] = "", *before = NULL, *after = NULL;
     esxml *doc = load_fixture();
@@ -1141,51 +1145,8 @@ START_TEST(test_bad_edit)
 }
 END_TEST
 
-static Suite *esxml_suite(void)
-{
-    Suite *s = suite_create("esxml");
-    TCase *tc = tcase_create("load");
-    TCase *neg = tcase_create("reject");
-    TCase *edit = tcase_create("edit");
-
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-    tcase_add_test(tc, test_system);
-    tcase_add_loop_test(tc, test_hosts, 0, N(host_cases));
-    tcase_add_loop_test(tc, test_guests, 0, N(guest_cases));
-    tcase_add_loop_test(tc, test_vm01_volumes, 0, N(vm01_volumes));
-    tcase_add_loop_test(tc, test_vm01_networks, 0, N(vm01_networks));
-    tcase_add_test(tc, test_actions);
-    tcase_add_loop_test(tc, test_lookup_misses, 0, N(unknown_names));
-    tcase_add_test(tc, test_cloud_fixture);
-    tcase_add_test(tc, test_vm_clusters);
-    tcase_add_loop_test(tc, test_cld02_hosts, 0, N(cld02_hosts));
-    tcase_add_test(tc, test_cld02_guests);
-    tcase_add_loop_test(tc, test_cld02_bridge_in_use, 0, N(bridge_use_cases));
-    tcase_add_loop_test(tc, test_names_agree, 0, N(good_files));
-    tcase_add_test(tc, test_minimal_fixture_ok);
-    tcase_add_loop_test(tc, test_canonical_names, 0, N(canonical_cases));
-    tcase_add_test(tc, test_canonical_after_edit);
-    tcase_add_loop_test(tc, test_name_equal, 0, N(name_pairs));
-    tcase_add_test(tc, test_many_machines);
-    tcase_add_test(tc, test_threads_validate);
-    suite_add_tcase(s, tc);
-
-    tcase_add_loop_test(neg, test_bad_fixture_plain, 0, N(bad_cases));
-    tcase_add_loop_test(neg, test_bad_fixture_xsd, 0, N(bad_cases));
-    tcase_add_loop_test(neg, test_bad_buffer, 0, N(bad_buffers));
-    suite_add_tcase(s, neg);
-
-    tcase_add_test(edit, test_round_trip);
-    tcase_add_test(edit, test_action_add_creates_section);
-    tcase_add_test(edit, test_move_is_idempotent);
-    tcase_add_loop_test(edit, test_bad_edit, 0, N(bad_edits));
-    suite_add_tcase(s, edit);
-#undef N
-    return s;
-}
-
 int main(void)
 {
     paths_init();
-    return unit_run(esxml_suite());
+    return unit_main("esxml");
 }

@@ -11,6 +11,7 @@
 #include "event.h"
 #include "jschema.h"
 #include "util.h"
+#include "unit_kafka.h"
 #include "unit_run.h"
 
 #define JOB "3d2e1f0a-9b8c-4d7e-8f6a-5b4c3d2e1f0a"
@@ -43,7 +44,9 @@ static const struct {
     {EVENT_JOB_CANCEL_REQUESTED, 0}, {EVENT_JOB_CANCELLED, 0},
 };
 
-START_TEST(test_every_type_valid)
+UNIT_TCASE("core", .timeout = 60);
+
+UNIT_LOOP(test_every_type_valid, types)
 {
     jschema *s = event_schema();
     char err[1024], want[64];
@@ -68,7 +71,7 @@ START_TEST(test_every_type_valid)
 }
 END_TEST
 
-START_TEST(test_attributes)
+UNIT_TEST(test_attributes)
 {
     json_t *data = json_pack("{s:s}", "step", "MIGRATE_GUEST");
     json_t *ev = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "exa01vm01.example.com", data);
@@ -101,7 +104,7 @@ START_TEST(test_attributes)
 END_TEST
 
 /* Data is stolen: after event_build the caller holds no reference, also on failure. */
-START_TEST(test_data_ownership)
+UNIT_TEST(test_data_ownership)
 {
     json_t *data = json_object(), *ev;
 
@@ -123,7 +126,7 @@ START_TEST(test_data_ownership)
 }
 END_TEST
 
-START_TEST(test_optional_parts)
+UNIT_TEST(test_optional_parts)
 {
     jschema *s = event_schema();
     char err[1024];
@@ -151,7 +154,7 @@ START_TEST(test_optional_parts)
 END_TEST
 
 /* The cleanup events are checked as strictly as the others: a job id, hostnames as hostnames. */
-START_TEST(test_cleanup_events_refused)
+UNIT_TEST(test_cleanup_events_refused)
 {
     static const struct {
         const char *type, *job, *host, *needle;
@@ -178,7 +181,7 @@ START_TEST(test_cleanup_events_refused)
 }
 END_TEST
 
-START_TEST(test_dump_round_trip)
+UNIT_TEST(test_dump_round_trip)
 {
     json_t *ev = event_build(EVENT_JOB_SUCCEEDED, "w", JOB, "vm1", NULL), *back;
     char *s = event_dump(ev);
@@ -207,7 +210,7 @@ static const struct {
     {NULL, NULL},
 };
 
-START_TEST(test_short_type)
+UNIT_LOOP(test_short_type, short_cases)
 {
     const char *got = event_short_type(short_cases[_i].type);
 
@@ -240,7 +243,7 @@ static const struct {
      "data is not an object"},
 };
 
-START_TEST(test_validate_table)
+UNIT_LOOP(test_validate_table, validate_cases)
 {
     json_t *v = json_loads(validate_cases[_i].json, JSON_DECODE_ANY, NULL);
     char err[512] = "";
@@ -262,34 +265,27 @@ END_TEST
 /* The Kafka protocol binding as the worker publishes (event_kafka_headers on every outbox
  * message), read back from a mock cluster: structured content mode, which a CloudEvents SDK
  * recognises by the content-type header alone, no ce_* headers, the job id as the key. */
-START_TEST(test_kafka_binding)
+UNIT_TEST(test_kafka_binding)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *mock_rk;
-    rd_kafka_mock_cluster_t *mc;
+    static const unit_topic events = {BUS_TOPIC_EVENTS, 1};
+    unit_kafka kafka;
     bus_producer *p = NULL;
     bus_consumer *c = NULL;
     bus_message msg;
     bus_out out;
     json_t *ev = event_build(EVENT_STEP_COMPLETED, "w1", JOB, "vm1", NULL), *back;
-    char *payload = event_dump(ev), why[256], err[512] = "";
+    char *payload = event_dump(ev), err[512] = "";
     const bus_header *h;
     size_t n, i;
     int got = 0, waited;
 
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_msg(mock_rk != NULL, "%s", why);
-    mc = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mc, BUS_TOPIC_EVENTS, 1, 1), 0);
+    unit_kafka_start(&kafka, &events, 1);
     h = event_kafka_headers(&n);
     out = (bus_out){BUS_TOPIC_EVENTS, JOB, payload, strlen(payload), 0, h, n, -1, -1};
-    ck_assert_msg(
-        bus_producer_new(rd_kafka_mock_cluster_bootstraps(mc), NULL, &p, err, sizeof(err)) == 0,
-        "%s", err);
+    ck_assert_msg(bus_producer_new(kafka.brokers, NULL, &p, err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(bus_produce_many(p, &out, 1, 10000, err, sizeof(err)), 1);
-    ck_assert_msg(bus_consumer_new_from_start(rd_kafka_mock_cluster_bootstraps(mc), NULL,
-                                              BUS_TOPIC_EVENTS, &c, err, sizeof(err)) == 0,
+    ck_assert_msg(bus_consumer_new_from_start(kafka.brokers, NULL, BUS_TOPIC_EVENTS, &c, err,
+                                              sizeof(err)) == 0,
                   "%s", err);
     for (waited = 0; got == 0 && waited < 30000; waited += 500)
         got = bus_consumer_poll(c, 500, &msg, err, sizeof(err));
@@ -307,8 +303,7 @@ START_TEST(test_kafka_binding)
     json_decref(back);
     bus_consumer_close(c);
     bus_producer_close(p);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
     free(payload);
     json_decref(ev);
 }
@@ -316,21 +311,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("event");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_every_type_valid, 0, (int)(sizeof(types) / sizeof(types[0])));
-    tcase_add_test(tc, test_cleanup_events_refused);
-    tcase_add_test(tc, test_attributes);
-    tcase_add_test(tc, test_data_ownership);
-    tcase_add_test(tc, test_optional_parts);
-    tcase_add_test(tc, test_dump_round_trip);
-    tcase_add_loop_test(tc, test_short_type, 0,
-                        (int)(sizeof(short_cases) / sizeof(short_cases[0])));
-    tcase_add_loop_test(tc, test_validate_table, 0,
-                        (int)(sizeof(validate_cases) / sizeof(validate_cases[0])));
-    tcase_add_test(tc, test_kafka_binding);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("event");
 }

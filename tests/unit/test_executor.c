@@ -14,6 +14,7 @@
 
 #include "unit_hostsim.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -79,20 +80,7 @@ static void suite_teardown(void)
 }
 
 /* Runs SQL (test-made, printf-formatted) that returns no rows. */
-static void exec_sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void exec_sql(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    PGresult *r;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    r = PQexec(pg, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(pg));
-    PQclear(r);
-}
+#define exec_sql(...) unit_pg_exec(pg, __VA_ARGS__)
 
 /* The single value of a test-made query on the suite's connection ("" for no row, "(null)" for
  * NULL), malloc'd; ck_sql_eq asserts it. */
@@ -144,6 +132,9 @@ static void test_teardown(void)
     sim_stop_all();
 }
 
+UNIT_TCASE("jobs", .setup_once = suite_setup, .teardown_once = suite_teardown, .setup = test_setup,
+           .teardown = test_teardown, .timeout = 180);
+
 /* Fresh hosts, and a worker of one executor on them: STEP_RETRIES transient retries, host
  * commands cut off after COMMAND_TIMEOUT_MS. */
 static void worker_fresh(int step_retries, int command_timeout_ms)
@@ -176,12 +167,7 @@ static void submit(const char *guest, const char *src, const char *tgt, migrate_
     jobstore_intake res;
     char err[512];
 
-    request_init(&r);
-    util_strlcpy(r.guest, guest, sizeof(r.guest));
-    util_strlcpy(r.src_host, src, sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, tgt, sizeof(r.tgt_host));
-    r.mode = mode;
-    r.has_mode = 1;
+    unit_move_request(&r, guest, src, tgt, mode);
     r.sequential = sequential;
     ck_assert_msg(
         jobstore_intake_request(ex.js, &r, 16384, 2, "unit/executor", &res, err, sizeof(err)) == 0,
@@ -373,7 +359,7 @@ static const struct {
     int sequential;
 } run_cases[] = {{MODE_OFFLINE, 0}, {MODE_OFFLINE, 1}, {MODE_OFFLINEFORCE, 0}};
 
-START_TEST(test_run_succeeds)
+UNIT_LOOP(test_run_succeeds, run_cases)
 {
     worker_fresh(3, 20000);
     submit(GUEST, SRC, TGT, run_cases[_i].mode, run_cases[_i].sequential);
@@ -404,7 +390,7 @@ static const struct {
     int crashed; /* 0: the worker stops and hands the job back; 1: it died (its lease ran out) */
 } resume_cases[] = {{"handed back", 0}, {"lease expired", 1}};
 
-START_TEST(test_takeover_resumes)
+UNIT_LOOP(test_takeover_resumes, resume_cases)
 {
     long before;
     char *log;
@@ -482,7 +468,7 @@ static const struct {
     {"end refused", refuse_end, SRC, "running", OWNER, "", 1},
 };
 
-START_TEST(test_run_ends)
+UNIT_LOOP(test_run_ends, end_cases)
 {
     worker_fresh(3, 20000);
     submit(GUEST, end_cases[_i].src, TGT, MODE_OFFLINE, 0);
@@ -516,7 +502,7 @@ static const int retry_cases[] = {0, 2};
 
 /* A command that never ends (a `hang` fault) times out every time: a transient failure, retried
  * step_retries times, then the job fails. */
-START_TEST(test_transient_retried)
+UNIT_LOOP(test_transient_retried, retry_cases)
 {
     int retries = retry_cases[_i];
 
@@ -536,7 +522,7 @@ START_TEST(test_transient_retried)
 END_TEST
 
 /* The failure goes away after the first try: the retry succeeds and the job goes on. */
-START_TEST(test_transient_recovers)
+UNIT_TEST(test_transient_recovers)
 {
     worker_fresh(2, 3000);
     submit(GUEST, SRC, TGT, MODE_OFFLINE, 0);
@@ -551,7 +537,7 @@ START_TEST(test_transient_recovers)
 END_TEST
 
 /* Stopping while a step fails transiently hands the step back rather than failing it. */
-START_TEST(test_stop_during_transient)
+UNIT_TEST(test_stop_during_transient)
 {
     worker_fresh(3, 3000);
     submit(GUEST, SRC, TGT, MODE_OFFLINE, 0);
@@ -573,7 +559,7 @@ END_TEST
 
 /* The guest moves back onto a host that still has its stale copy: while that host is down the
  * job fails before any step; once it is back, the stale copy is removed first and the job runs. */
-START_TEST(test_stale_copy)
+UNIT_TEST(test_stale_copy)
 {
     char first[REQUEST_UUID_LEN], *s, *t;
 
@@ -613,7 +599,7 @@ END_TEST
  * get autostart anywhere else until that copy is gone: the move waits (fails, no step run)
  * while SRC is down, and runs once it is back and clean. Before, only a move back onto SRC
  * waited; this one set autostart on the third host, and SRC's boot made two. */
-START_TEST(test_stale_copy_elsewhere)
+UNIT_TEST(test_stale_copy_elsewhere)
 {
     const char *third = "exa01adm04.example.com";
 
@@ -641,7 +627,7 @@ END_TEST
 
 /* As stale_copy_elsewhere, with the stale copy recorded in another spelling of the guest's name
  * (a cleanup recorded before names were canonical: es.xml names compare case-insensitively). */
-START_TEST(test_stale_copy_other_case)
+UNIT_TEST(test_stale_copy_other_case)
 {
     const char *third = "exa01adm04.example.com";
 
@@ -664,7 +650,7 @@ END_TEST
 /* The source dies after preflight talked to it: OFFLINEFORCE skips the source-side steps at
  * once, even though the pool still has the session preflight used (with no retries left, a
  * dead pooled session reported as a transient failure would fail the job). */
-START_TEST(test_force_source_dies_after_preflight)
+UNIT_TEST(test_force_source_dies_after_preflight)
 {
     worker_fresh(0, 20000);
     submit(GUEST, SRC, TGT, MODE_OFFLINEFORCE, 0);
@@ -683,7 +669,7 @@ END_TEST
  * the source-side cleanup steps run. Its stale copy (still defined there) uses the guest's
  * bridges, so REMOVE_BRIDGES leaves them to the pending cleanup: the job whose guest has moved
  * succeeds. Before, it failed ('Bridge ... is in use by domain', seen in the soak). */
-START_TEST(test_force_source_back_before_cleanup)
+UNIT_TEST(test_force_source_back_before_cleanup)
 {
     worker_fresh(0, 20000);
     ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
@@ -740,7 +726,7 @@ static const struct {
 } replay_cases[] = {{"vm_maker --remove-bridge", "REMOVE_BRIDGES"},
                     {"vm_maker --stop-domain", "STOP_GUEST"}};
 
-START_TEST(test_replay_records_deployment)
+UNIT_LOOP(test_replay_records_deployment, replay_cases)
 {
     char *at;
 
@@ -770,7 +756,7 @@ END_TEST
  * every step observes that its effect is there, on hosts without VF pools too (the interface
  * steps have work there). Before, DETACH_INTERFACES failed on the source, which no longer has
  * the guest ('Domain not found' from the interface list). */
-START_TEST(test_replay_from_start_after_commit)
+UNIT_TEST(test_replay_from_start_after_commit)
 {
     char *at;
 
@@ -821,7 +807,7 @@ static void allow_connections(int on)
  * (another worker would take over a job still worked on here). Before, a failed renewal was
  * tried again only a third of the lease later: at 3 s (refused), 6 s (refused), 9 s (on the
  * connection that broke), 12 s, so the lease ran out at 9 s. */
-START_TEST(test_lease_survives_database_blink)
+UNIT_TEST(test_lease_survives_database_blink)
 {
     char err[512], *first, *v;
     job j;
@@ -867,33 +853,7 @@ START_TEST(test_lease_survives_database_blink)
 }
 END_TEST
 
-static Suite *executor_suite(void)
-{
-    Suite *s = suite_create("executor");
-    TCase *tc = tcase_create("jobs");
-
-    tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-    tcase_add_checked_fixture(tc, test_setup, test_teardown);
-    tcase_set_timeout(tc, 180);
-    tcase_add_loop_test(tc, test_run_succeeds, 0, N_OF(run_cases));
-    tcase_add_loop_test(tc, test_takeover_resumes, 0, N_OF(resume_cases));
-    tcase_add_loop_test(tc, test_run_ends, 0, N_OF(end_cases));
-    tcase_add_loop_test(tc, test_transient_retried, 0, N_OF(retry_cases));
-    tcase_add_test(tc, test_transient_recovers);
-    tcase_add_test(tc, test_stop_during_transient);
-    tcase_add_test(tc, test_stale_copy);
-    tcase_add_test(tc, test_stale_copy_elsewhere);
-    tcase_add_test(tc, test_stale_copy_other_case);
-    tcase_add_test(tc, test_force_source_dies_after_preflight);
-    tcase_add_test(tc, test_force_source_back_before_cleanup);
-    tcase_add_test(tc, test_lease_survives_database_blink);
-    tcase_add_loop_test(tc, test_replay_records_deployment, 0, N_OF(replay_cases));
-    tcase_add_test(tc, test_replay_from_start_after_commit);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(executor_suite());
+    return unit_main("executor");
 }

@@ -32,7 +32,7 @@ static const struct {
     {"XX000", FAILURE_PERMANENT}, /* internal_error */
 };
 
-START_TEST(test_sqlstate_classes)
+UNIT_LOOP(test_sqlstate_classes, sql_cases)
 {
     ck_assert_msg(failure_of_sqlstate(sql_cases[_i].sqlstate) == sql_cases[_i].expected,
                   "sqlstate %s: expected %s",
@@ -54,7 +54,7 @@ static const struct {
     {0, FAILURE_PERMANENT},
 };
 
-START_TEST(test_hostconn_classes)
+UNIT_LOOP(test_hostconn_classes, ssh_cases)
 {
     ck_assert_msg(failure_of_hostconn(ssh_cases[_i].rc) == ssh_cases[_i].expected,
                   "hostconn rc %d: expected %s", ssh_cases[_i].rc,
@@ -104,7 +104,7 @@ static const struct {
     {0, NULL, FAILURE_TRANSIENT},
 };
 
-START_TEST(test_pgconnect_classes)
+UNIT_LOOP(test_pgconnect_classes, connect_cases)
 {
     ck_assert_msg(failure_of_pgconnect(connect_cases[_i].auth_failed, connect_cases[_i].message) ==
                       connect_cases[_i].expected,
@@ -115,7 +115,7 @@ START_TEST(test_pgconnect_classes)
 }
 END_TEST
 
-START_TEST(test_names)
+UNIT_TEST(test_names)
 {
     ck_assert_str_eq(failure_class_to_string(FAILURE_TRANSIENT), "transient");
     ck_assert_str_eq(failure_class_to_string(FAILURE_PERMANENT), "permanent");
@@ -124,14 +124,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("failure");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_sqlstate_classes, 0, sizeof(sql_cases) / sizeof(sql_cases[0]));
-    tcase_add_loop_test(tc, test_pgconnect_classes, 0,
-                        sizeof(connect_cases) / sizeof(connect_cases[0]));
-    tcase_add_loop_test(tc, test_hostconn_classes, 0, sizeof(ssh_cases) / sizeof(ssh_cases[0]));
-    tcase_add_test(tc, test_names);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("failure");
 }

@@ -27,6 +27,9 @@ static void fixture_teardown(void)
     sim_fini();
 }
 
+UNIT_TCASE("hostsim", .setup_once = fixture_setup, .teardown_once = fixture_teardown,
+           .timeout = 60);
+
 /* A fresh simulator root NAME and the es.xml its hosts were made from. */
 static void hosts_fresh(const char *name)
 {
@@ -42,37 +45,10 @@ static void hosts_done(sim_pool *pool)
     sim_stop_all();
 }
 
-/* Runs COMMAND on HOST through `hostsim ssh`; asserts it succeeded. */
-static void on_host(const char *host, const char *command)
-{
-    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s", host,
-                  command);
-}
-
-/* The state an OFFLINEFORCE migration leaves: the source died with the guest on it; its
- * volumes were detached storage-side and the guest was defined and started on the target
- * (without autostart: that waits for the fence); then the source came back. */
+/* The state an OFFLINEFORCE migration leaves (sim_make_stale_copy), then the source came back. */
 static void make_stale_copy(void)
 {
-    const esxml_guest *g = esxml_guest_find(doc, GUEST);
-    char cmd[1024];
-    size_t i;
-
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
-    for (i = 0; i < g->n_volumes; i++) {
-        snprintf(cmd, sizeof(cmd), "edvutil detach %s --host %s", g->volumes[i].name, SRC);
-        on_host(TGT, cmd);
-        snprintf(cmd, sizeof(cmd), "edvutil attach %s %s", g->volumes[i].name,
-                 g->volumes[i].device);
-        on_host(TGT, cmd);
-    }
-    on_host(TGT, "vm_maker --add-bridge vmbondeth0.101 --vlan 101");
-    on_host(TGT, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
-    on_host(TGT, "mkdir -p /EXAVMIMAGES/GuestImages/" GUEST " && mount /dev/exc/" CFGDEV
-                 " /EXAVMIMAGES/GuestImages/" GUEST);
-    on_host(TGT, "virsh define /EXAVMIMAGES/GuestImages/" GUEST "/" GUEST ".xml");
-    on_host(TGT, "vm_maker --start-domain " GUEST);
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
 }
 
@@ -95,14 +71,9 @@ static void assert_fenced(void)
 {
     char *s = sim_state(SRC), *t = sim_state(TGT);
 
-    ck_assert_msg(strstr(s, GUEST) == NULL, "source still has %s:\n%s", GUEST, s);
+    sim_assert_guest_left(s, GUEST);
     ck_assert_msg(strstr(s, CFGDEV) == NULL, "source still has its cfg device:\n%s", s);
-    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
-    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
-    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
     ck_assert_msg(sim_has_line(s, "bridge vmbondeth1.202 202"), "other guest's bridge removed:\n%s",
-                  s);
-    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
                   s);
     ck_assert_msg(sim_has_line(s, "autostart exa01vm02.example.com"), "other guest hurt:\n%s", s);
     ck_assert_msg(strstr(s, "/EXAVMIMAGES/GuestImages/exa01vm02.example.com xfs") != NULL,
@@ -116,7 +87,7 @@ static void assert_fenced(void)
     free(t);
 }
 
-START_TEST(test_fence_stale_copy_twice)
+UNIT_TEST(test_fence_stale_copy_twice)
 {
     sim_pool pool = {0};
     char *s, *out, *before, *after;
@@ -158,7 +129,7 @@ START_TEST(test_fence_stale_copy_twice)
 }
 END_TEST
 
-START_TEST(test_fence_running_copy_destroyed_first)
+UNIT_TEST(test_fence_running_copy_destroyed_first)
 {
     sim_pool pool = {0};
     char *s, *out, *d, *u;
@@ -193,7 +164,7 @@ START_TEST(test_fence_running_copy_destroyed_first)
 }
 END_TEST
 
-START_TEST(test_fence_unknown_guest)
+UNIT_TEST(test_fence_unknown_guest)
 {
     sim_pool pool = {0};
     hostconn *c = NULL;
@@ -214,7 +185,7 @@ START_TEST(test_fence_unknown_guest)
 }
 END_TEST
 
-START_TEST(test_fence_cannot_ask_is_not_undefined)
+UNIT_TEST(test_fence_cannot_ask_is_not_undefined)
 {
     sim_pool pool = {0};
     hostconn *c = NULL;
@@ -249,15 +220,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("fence");
-    TCase *tc = tcase_create("hostsim");
-
-    tcase_add_unchecked_fixture(tc, fixture_setup, fixture_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_fence_stale_copy_twice);
-    tcase_add_test(tc, test_fence_running_copy_destroyed_first);
-    tcase_add_test(tc, test_fence_unknown_guest);
-    tcase_add_test(tc, test_fence_cannot_ask_is_not_undefined);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("fence");
 }

@@ -16,6 +16,7 @@
 #include "jobstore.h"
 #include "unit_hostsim.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 #include "worker.h"
 
@@ -37,20 +38,9 @@ static char job_id[REQUEST_UUID_LEN];
 
 static void once_setup(void)
 {
-    char err[512] = "", dir[PATH_MAX + 16];
-    jobstore *j = NULL;
-    int applied;
-
     sim_init(1000); /* 27000-27499: test_migrate, test_hostsession and test_fence use 26xxx */
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    snprintf(dbname, sizeof(dbname), "unit_fencer_%d", (int)getpid());
-    snprintf(dir, sizeof(dir), "%s/migrations", sim.srcdir);
-    db_ready = unit_pg_run(sim.srcdir, "create", dbname, conninfo, sizeof(conninfo)) == 0 &&
-               jobstore_connect(conninfo, &j, err, sizeof(err)) == 0 &&
-               jobstore_migrate(j, dir, &applied, err, sizeof(err)) == 0;
-    if (!db_ready)
-        fprintf(stderr, "test_fencer: no database: %s\n", err);
-    jobstore_close(j);
+    db_ready =
+        unit_pg_make(sim.srcdir, "fencer", dbname, sizeof(dbname), conninfo, sizeof(conninfo));
 }
 
 static void once_teardown(void)
@@ -63,16 +53,12 @@ static void once_teardown(void)
 static void setup(void)
 {
     char err[512];
-    PGresult *r;
 
     ck_assert_msg(db_ready, "the database could not be made");
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     " RESTART IDENTITY CASCADE");
     ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
     sim_fresh("fencer");
     memset(&w, 0, sizeof(w));
@@ -99,6 +85,9 @@ static void teardown(void)
     sim_stop_all();
 }
 
+UNIT_TCASE("fencer", .setup_once = once_setup, .teardown_once = once_teardown, .setup = setup,
+           .teardown = teardown, .timeout = 120);
+
 /* The single value of a test-made query on the suite's connection ("" for no row, "" for
  * NULL), malloc'd; ck_sql_eq asserts it. */
 #define q1(...) unit_pg_value(pg, "", __VA_ARGS__)
@@ -118,12 +107,6 @@ static int sql_becomes(const char *want, int seconds, const char *sql)
         usleep(200000);
     }
     return 0;
-}
-
-static void on_host(const char *host, const char *command)
-{
-    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s", host,
-                  command);
 }
 
 /* Stores the es.xml an OFFLINEFORCE deployment leaves: the fixture with GUEST placed on TGT. */
@@ -152,34 +135,6 @@ static void store_deployed_esxml(void)
     esxml_free(doc);
 }
 
-/* The state an OFFLINEFORCE migration leaves (as in test_fence): the source died with the guest
- * on it; its volumes were detached storage-side and the guest was defined and started on the
- * target (without autostart: that waits for the fence); the source is left powered off. */
-static void make_stale_copy(void)
-{
-    esxml *doc = sim_load_esxml();
-    const esxml_guest *g = esxml_guest_find(doc, GUEST);
-    char cmd[1024];
-    size_t i;
-
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, SRC), 0);
-    for (i = 0; i < g->n_volumes; i++) {
-        snprintf(cmd, sizeof(cmd), "edvutil detach %s --host %s", g->volumes[i].name, SRC);
-        on_host(TGT, cmd);
-        snprintf(cmd, sizeof(cmd), "edvutil attach %s %s", g->volumes[i].name,
-                 g->volumes[i].device);
-        on_host(TGT, cmd);
-    }
-    on_host(TGT, "vm_maker --add-bridge vmbondeth0.101 --vlan 101");
-    on_host(TGT, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
-    on_host(TGT, "mkdir -p /EXAVMIMAGES/GuestImages/" GUEST " && mount /dev/exc/" CFGDEV
-                 " /EXAVMIMAGES/GuestImages/" GUEST);
-    on_host(TGT, "virsh define /EXAVMIMAGES/GuestImages/" GUEST "/" GUEST ".xml");
-    on_host(TGT, "vm_maker --start-domain " GUEST);
-    esxml_free(doc);
-}
-
 /* Records the job of that migration and its pending cleanup of SRC, as the executor does. */
 static void record_pending_cleanup(void)
 {
@@ -188,12 +143,7 @@ static void record_pending_cleanup(void)
     jobstore_intake res;
     char err[512];
 
-    request_init(&req);
-    util_strlcpy(req.guest, GUEST, sizeof(req.guest));
-    util_strlcpy(req.src_host, SRC, sizeof(req.src_host));
-    util_strlcpy(req.tgt_host, TGT, sizeof(req.tgt_host));
-    req.mode = MODE_OFFLINEFORCE;
-    req.has_mode = 1;
+    unit_move_request(&req, GUEST, SRC, TGT, MODE_OFFLINEFORCE);
     ck_assert_msg(jobstore_intake_request(js, &req, 16384, 4, "unit", &res, err, sizeof(err)) == 0,
                   "%s", err);
     ck_assert_int_eq(res, JOBSTORE_CREATED);
@@ -227,38 +177,49 @@ static void fencer_stop(void)
 
 #define CLEANUP_STATUS "SELECT status FROM host_cleanups"
 
+/* The guest has no autostart on the target (not yet: WHY says when it must not be set). */
+static void assert_no_autostart(const char *why)
+{
+    char *t = sim_state(TGT);
+
+    ck_assert_msg(!sim_has_line(t, "autostart " GUEST), "autostart %s:\n%s", why, t);
+    free(t);
+}
+
 /* Nothing of GUEST left on the source, the other guest and the shared bridge kept; the guest
  * runs on the target with autostart. */
 static void assert_fenced(void)
 {
     char *s = sim_state(SRC), *t = sim_state(TGT);
 
-    ck_assert_msg(strstr(s, GUEST) == NULL, "source still has %s:\n%s", GUEST, s);
-    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
-    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
-    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
-    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
-                  s);
+    sim_assert_guest_left(s, GUEST);
     ck_assert_msg(sim_has_line(t, "domain " GUEST " running"), "target:\n%s", t);
     ck_assert_msg(sim_has_line(t, "autostart " GUEST), "no autostart on the target:\n%s", t);
     free(s);
     free(t);
 }
 
+/* The cleanup ends done within 30 s (else the test fails saying WHAT), the fencer stops, and
+ * the source is fenced (assert_fenced). */
+static void assert_cleaned(const char *what)
+{
+    ck_assert_msg(sql_becomes("done", 30, CLEANUP_STATUS), "%s", what);
+    fencer_stop();
+    assert_fenced();
+}
+
 /* ---- happy paths --------------------------------------------------------------------------- */
 
 /* The source is back: the fencer removes the stale copy by itself, enables autostart on the
  * target, records the cleanup done with cleanup.completed, and stops when told. */
-START_TEST(test_cleans_a_host_that_is_back)
+UNIT_TEST(test_cleans_a_host_that_is_back)
 {
     store_deployed_esxml();
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     fencer_start();
-    ck_assert_msg(sql_becomes("done", 30, CLEANUP_STATUS), "the cleanup was not done in 30 s");
-    fencer_stop();
-    assert_fenced();
+    assert_cleaned("the cleanup was not done in 30 s");
     ck_sql_eq("1",
               "SELECT count(*) FROM outbox WHERE job_id = '%s' AND payload->>'type' = "
               "'io.kvmove.cleanup.completed'",
@@ -270,7 +231,7 @@ START_TEST(test_cleans_a_host_that_is_back)
 END_TEST
 
 /* Nothing pending: rounds pass without a host command, and the thread stops when told. */
-START_TEST(test_idle_and_stops)
+UNIT_TEST(test_idle_and_stops)
 {
     long before = sim_log_count(SRC) + sim_log_count(TGT);
 
@@ -287,37 +248,28 @@ END_TEST
 
 /* The source still down: the cleanup stays pending, each round counts an attempt with the
  * reason, the target keeps no autostart; once the host is back the next round cleans it. */
-START_TEST(test_host_down_stays_pending_then_cleaned)
+UNIT_TEST(test_host_down_stays_pending_then_cleaned)
 {
-    char *t;
-
     store_deployed_esxml();
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     fencer_start();
     ck_assert_msg(sql_becomes("t", 30, "SELECT attempts >= 2 FROM host_cleanups"),
                   "fewer than two attempts in 30 s");
     ck_sql_eq("pending", CLEANUP_STATUS);
     ck_sql_eq("t", "SELECT last_error LIKE '%%127.0.1.2%%' FROM host_cleanups");
-    t = sim_state(TGT);
-    ck_assert_msg(!sim_has_line(t, "autostart " GUEST), "autostart set with the source down:\n%s",
-                  t);
-    free(t);
+    assert_no_autostart("set with the source down");
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
-    ck_assert_msg(sql_becomes("done", 30, CLEANUP_STATUS), "not done in 30 s after power-on");
-    fencer_stop();
-    assert_fenced();
+    assert_cleaned("not done in 30 s after power-on");
 }
 END_TEST
 
 /* The target's libvirt does not answer: "could not ask" is not "no longer defined": the stale
  * copy goes, the cleanup stays pending naming the target's failure, no autostart; then done. */
-START_TEST(test_target_unanswering_stays_pending)
+UNIT_TEST(test_target_unanswering_stays_pending)
 {
-    char *t;
-
     store_deployed_esxml();
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     ck_assert_int_eq(sim_cmd("fault '%s' %s fail-always 'virsh '", sim.root, TGT), 0);
@@ -325,22 +277,18 @@ START_TEST(test_target_unanswering_stays_pending)
     ck_assert_msg(sql_becomes("t", 30, "SELECT last_error LIKE '%%dominfo%%' FROM host_cleanups"),
                   "no attempt naming the target's dominfo in 30 s");
     ck_sql_eq("pending", CLEANUP_STATUS);
-    t = sim_state(TGT);
-    ck_assert_msg(!sim_has_line(t, "autostart " GUEST), "autostart without asking:\n%s", t);
-    free(t);
+    assert_no_autostart("without asking");
     ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, TGT), 0);
-    ck_assert_msg(sql_becomes("done", 30, CLEANUP_STATUS), "not done in 30 s after the fault");
-    fencer_stop();
-    assert_fenced();
+    assert_cleaned("not done in 30 s after the fault");
 }
 END_TEST
 
 /* No es.xml stored: nothing to go by, so nothing is touched; pending with the reason. */
-START_TEST(test_no_esxml_stays_pending)
+UNIT_TEST(test_no_esxml_stays_pending)
 {
     long before;
 
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
     before = sim_log_count(SRC);
@@ -356,7 +304,7 @@ END_TEST
 
 /* The database unreachable: the fencer keeps trying without touching a host, and stops when
  * told. */
-START_TEST(test_database_unreachable)
+UNIT_TEST(test_database_unreachable)
 {
     long before = sim_log_count(SRC) + sim_log_count(TGT);
 
@@ -370,7 +318,7 @@ END_TEST
 
 /* Its connection is terminated (PostgreSQL restarted): the next rounds reconnect, and a cleanup
  * recorded after that is done. */
-START_TEST(test_database_connection_lost)
+UNIT_TEST(test_database_connection_lost)
 {
     store_deployed_esxml();
     fencer_start();
@@ -379,39 +327,18 @@ START_TEST(test_database_connection_lost)
                               "current_database() AND application_name = 'kvmove' AND pid <> "
                               "pg_backend_pid() AND backend_start < now() - interval '0.5 s'"),
                   "the fencer has no connection");
-    make_stale_copy();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
     ck_sql_eq("2", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
                    "current_database() AND application_name = 'kvmove'"); /* ours too */
     jobstore_close(js);
     ck_assert_int_eq(jobstore_connect(conninfo, &js, (char[512]){0}, 512), 0);
     record_pending_cleanup();
     ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
-    ck_assert_msg(sql_becomes("done", 30, CLEANUP_STATUS), "not done in 30 s");
-    fencer_stop();
-    assert_fenced();
+    assert_cleaned("not done in 30 s");
 }
 END_TEST
 
-static Suite *fencer_suite(void)
-{
-    Suite *s = suite_create("fencer");
-    TCase *tc = tcase_create("fencer");
-
-    tcase_add_unchecked_fixture(tc, once_setup, once_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_cleans_a_host_that_is_back);
-    tcase_add_test(tc, test_idle_and_stops);
-    tcase_add_test(tc, test_host_down_stays_pending_then_cleaned);
-    tcase_add_test(tc, test_target_unanswering_stays_pending);
-    tcase_add_test(tc, test_no_esxml_stays_pending);
-    tcase_add_test(tc, test_database_unreachable);
-    tcase_add_test(tc, test_database_connection_lost);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(fencer_suite());
+    return unit_main("fencer");
 }

@@ -86,6 +86,10 @@ static void sshd_teardown(void)
     remove_dir();
 }
 
+UNIT_TCASE("exec", .setup_once = sshd_setup, .teardown_once = sshd_teardown, .timeout = 30);
+UNIT_TCASE("open", .setup_once = sshd_setup, .teardown_once = sshd_teardown);
+UNIT_TCASE("broken", .setup_once = sshd_setup, .teardown_once = sshd_teardown, .timeout = 30);
+
 /* Opens a connection to the fixture's sshd with its client key and known_hosts. */
 static hostconn *open_ok(void)
 {
@@ -122,7 +126,7 @@ static const struct {
     {"kill -9 $$", -1, "", ""}, /* died of a signal: no exit status */
 };
 
-START_TEST(test_exec_table)
+UNIT_LOOP(test_exec_table, exec_cases)
 {
     hostconn *c = open_ok();
     char errstr[512], *out = NULL, *err = NULL;
@@ -141,7 +145,7 @@ START_TEST(test_exec_table)
 }
 END_TEST
 
-START_TEST(test_exec_discard_output)
+UNIT_TEST(test_exec_discard_output)
 {
     hostconn *c = open_ok();
     char errstr[512];
@@ -155,7 +159,7 @@ START_TEST(test_exec_discard_output)
 }
 END_TEST
 
-START_TEST(test_exec_reuses_session)
+UNIT_TEST(test_exec_reuses_session)
 {
     hostconn *c = open_ok();
     char errstr[512], *a = NULL, *b = NULL;
@@ -173,7 +177,7 @@ START_TEST(test_exec_reuses_session)
 }
 END_TEST
 
-START_TEST(test_exec_large_output_capped)
+UNIT_TEST(test_exec_large_output_capped)
 {
     hostconn *c = open_ok();
     char errstr[512], *out = NULL, *err = NULL;
@@ -197,7 +201,7 @@ START_TEST(test_exec_large_output_capped)
 }
 END_TEST
 
-START_TEST(test_exec_timeout_then_session_works)
+UNIT_TEST(test_exec_timeout_then_session_works)
 {
     hostconn *c = open_ok();
     char errstr[512] = "", *out = (char *)"untouched", *before = NULL, *after = NULL;
@@ -223,7 +227,7 @@ START_TEST(test_exec_timeout_then_session_works)
 }
 END_TEST
 
-START_TEST(test_exec_many_concurrent)
+UNIT_TEST(test_exec_many_concurrent)
 {
     static const char *const cmds[] = {"sleep 0.3; echo 0", "sleep 0.3; echo 1",
                                        "sleep 0.3; echo 2", "sleep 0.3; echo 3",
@@ -249,7 +253,7 @@ START_TEST(test_exec_many_concurrent)
 }
 END_TEST
 
-START_TEST(test_exec_many_rendezvous)
+UNIT_TEST(test_exec_many_rendezvous)
 {
     char path[PATH_MAX + 32], cmd[3 * PATH_MAX];
     const char *cmds[5];
@@ -276,7 +280,7 @@ START_TEST(test_exec_many_rendezvous)
 }
 END_TEST
 
-START_TEST(test_exec_many_more_than_parallel)
+UNIT_TEST(test_exec_many_more_than_parallel)
 {
     enum { N = HOSTCONN_MAX_PARALLEL * 2 + 3 };
     char cmdbuf[N][32], want[32], errstr[512];
@@ -302,7 +306,7 @@ START_TEST(test_exec_many_more_than_parallel)
 }
 END_TEST
 
-START_TEST(test_exec_many_partial_timeout)
+UNIT_TEST(test_exec_many_partial_timeout)
 {
     static const char *const cmds[] = {"echo quick", "sleep 5; echo slow"};
     hostconn *c = open_ok();
@@ -355,7 +359,7 @@ static const struct {
     {"known_hosts", "id_ed25519", 1, -HOSTCONN_EUNREACHABLE, "cannot connect to 127.0.0.1"},
 };
 
-START_TEST(test_open_failures)
+UNIT_LOOP_IN("open", test_open_failures, open_cases)
 {
     char id[PATH_MAX + 32], kh[PATH_MAX + 32], errstr[1024] = "";
     hostconn_opts o = {0};
@@ -382,7 +386,7 @@ START_TEST(test_open_failures)
 }
 END_TEST
 
-START_TEST(test_open_defaults_from_home)
+UNIT_TEST_IN("open", test_open_defaults_from_home)
 {
     char home[PATH_MAX + 32], cmd[5 * PATH_MAX], errstr[512], *out = NULL;
     hostconn_opts o = {0};
@@ -414,7 +418,7 @@ END_TEST
 
 /* ---- broken sessions -------------------------------------------------------------------- */
 
-START_TEST(test_reconnect_after_server_restart)
+UNIT_TEST_IN("broken", test_reconnect_after_server_restart)
 {
     hostconn *c = open_ok();
     char errstr[512], *before = NULL, *after = NULL;
@@ -436,7 +440,7 @@ START_TEST(test_reconnect_after_server_restart)
 }
 END_TEST
 
-START_TEST(test_broken_during_command_not_resent)
+UNIT_TEST_IN("broken", test_broken_during_command_not_resent)
 {
     hostconn *c = open_ok();
     char errstr[512], path[PATH_MAX + 32], cmd[2 * PATH_MAX], *out = NULL;
@@ -459,7 +463,7 @@ START_TEST(test_broken_during_command_not_resent)
 }
 END_TEST
 
-START_TEST(test_unreachable_after_server_stop)
+UNIT_TEST_IN("broken", test_unreachable_after_server_stop)
 {
     hostconn *c = open_ok();
     char errstr[512];
@@ -474,42 +478,7 @@ START_TEST(test_unreachable_after_server_stop)
 }
 END_TEST
 
-static Suite *hostconn_suite(void)
-{
-    Suite *s = suite_create("hostconn");
-    TCase *tc;
-
-    tc = tcase_create("exec");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
-    tcase_add_loop_test(tc, test_exec_table, 0, sizeof(exec_cases) / sizeof(exec_cases[0]));
-    tcase_add_test(tc, test_exec_discard_output);
-    tcase_add_test(tc, test_exec_reuses_session);
-    tcase_add_test(tc, test_exec_large_output_capped);
-    tcase_add_test(tc, test_exec_timeout_then_session_works);
-    tcase_add_test(tc, test_exec_many_concurrent);
-    tcase_add_test(tc, test_exec_many_rendezvous);
-    tcase_add_test(tc, test_exec_many_more_than_parallel);
-    tcase_add_test(tc, test_exec_many_partial_timeout);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("open");
-    tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
-    tcase_add_loop_test(tc, test_open_failures, 0, sizeof(open_cases) / sizeof(open_cases[0]));
-    tcase_add_test(tc, test_open_defaults_from_home);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("broken");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, sshd_setup, sshd_teardown);
-    tcase_add_test(tc, test_reconnect_after_server_restart);
-    tcase_add_test(tc, test_broken_during_command_not_resent);
-    tcase_add_test(tc, test_unreachable_after_server_stop);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(hostconn_suite());
+    return unit_main("hostconn");
 }

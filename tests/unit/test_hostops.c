@@ -29,8 +29,10 @@ static char *render(const char *profile, hostop op)
     return cmd;
 }
 
+UNIT_TCASE("profiles");
+
 /* Every operation a profile has renders (no stray braces taken for placeholders). */
-START_TEST(test_every_op_renders)
+UNIT_RANGE(test_every_op_renders, 0, 2)
 {
     static const char *const profiles[] = {"exadata", "libvirt"};
     const char *profile = profiles[_i];
@@ -57,7 +59,7 @@ static const struct {
     {"libvirt", HOP_DOMAIN_START, 1},      {"libvirt", HOP_VOLUME_DETACH_REMOTE, 1},
 };
 
-START_TEST(test_presence)
+UNIT_LOOP(test_presence, presence)
 {
     char err[256];
 
@@ -93,7 +95,7 @@ static const struct {
     {"libvirt", HOP_IFACE_ATTACH, "exit 1"},
 };
 
-START_TEST(test_mapping)
+UNIT_LOOP(test_mapping, mapping)
 {
     char *cmd = render(mapping[_i].profile, mapping[_i].op);
 
@@ -103,7 +105,7 @@ START_TEST(test_mapping)
 }
 END_TEST
 
-START_TEST(test_unknown_profile_refused)
+UNIT_TEST(test_unknown_profile_refused)
 {
     char err[256] = "";
 
@@ -112,26 +114,8 @@ START_TEST(test_unknown_profile_refused)
 }
 END_TEST
 
-/* A template override (template.NAME) stays in force whichever profile is selected. */
-START_TEST(test_override_survives_profile)
-{
-    char err[256], *cmd;
-    hostops_var v[] = {{"guest", "g1.example.com"}};
-
-    ck_assert_int_eq(hostops_set_template(HOP_DOMAIN_LIST, "echo {guest}", err, sizeof(err)), 0);
-    ck_assert_int_eq(hostops_set_profile("libvirt", err, sizeof(err)), 0);
-    cmd = hostops_render(HOP_DOMAIN_LIST, v, 1, err, sizeof(err));
-    ck_assert_str_eq(cmd, "echo g1.example.com");
-    free(cmd);
-    ck_assert_int_eq(hostops_set_profile("exadata", err, sizeof(err)), 0);
-    cmd = hostops_render(HOP_DOMAIN_LIST, v, 1, err, sizeof(err));
-    ck_assert_str_eq(cmd, "echo g1.example.com");
-    free(cmd);
-}
-END_TEST
-
 /* An operation the profile leaves out is refused with a reason, not run as "(null)". */
-START_TEST(test_absent_op_refused)
+UNIT_TEST(test_absent_op_refused)
 {
     char err[256] = "";
 
@@ -142,7 +126,7 @@ START_TEST(test_absent_op_refused)
 END_TEST
 
 /* Values are checked before they reach the libvirt profile's shell commands too. */
-START_TEST(test_hostile_value_refused)
+UNIT_TEST(test_hostile_value_refused)
 {
     char err[256];
     hostops_var v[] = {{"guest", "g1;reboot"}};
@@ -188,7 +172,7 @@ static const struct {
     {1, NULL, NULL, -1, 0, 0},
 };
 
-START_TEST(test_domain_parse)
+UNIT_LOOP(test_domain_parse, domain_cases)
 {
     hostops_domain d;
 
@@ -200,25 +184,26 @@ START_TEST(test_domain_parse)
 }
 END_TEST
 
-static Suite *hostops_suite(void)
+/* A template override (template.NAME) stays in force whichever profile is selected. Last in
+ * the file (tests run in its order): it leaves an override in force for the rest of the process. */
+UNIT_TEST(test_override_survives_profile)
 {
-    Suite *s = suite_create("hostops");
-    TCase *tc = tcase_create("profiles");
+    char err[256], *cmd;
+    hostops_var v[] = {{"guest", "g1.example.com"}};
 
-    tcase_add_loop_test(tc, test_every_op_renders, 0, 2);
-    tcase_add_loop_test(tc, test_presence, 0, sizeof(presence) / sizeof(presence[0]));
-    tcase_add_loop_test(tc, test_mapping, 0, sizeof(mapping) / sizeof(mapping[0]));
-    tcase_add_test(tc, test_unknown_profile_refused);
-    tcase_add_test(tc, test_absent_op_refused);
-    tcase_add_test(tc, test_hostile_value_refused);
-    tcase_add_loop_test(tc, test_domain_parse, 0, sizeof(domain_cases) / sizeof(domain_cases[0]));
-    /* Last: it leaves an override in force for the rest of the process. */
-    tcase_add_test(tc, test_override_survives_profile);
-    suite_add_tcase(s, tc);
-    return s;
+    ck_assert_int_eq(hostops_set_template(HOP_DOMAIN_LIST, "echo {guest}", err, sizeof(err)), 0);
+    ck_assert_int_eq(hostops_set_profile("libvirt", err, sizeof(err)), 0);
+    cmd = hostops_render(HOP_DOMAIN_LIST, v, 1, err, sizeof(err));
+    ck_assert_str_eq(cmd, "echo g1.example.com");
+    free(cmd);
+    ck_assert_int_eq(hostops_set_profile("exadata", err, sizeof(err)), 0);
+    cmd = hostops_render(HOP_DOMAIN_LIST, v, 1, err, sizeof(err));
+    ck_assert_str_eq(cmd, "echo g1.example.com");
+    free(cmd);
 }
+END_TEST
 
 int main(void)
 {
-    return unit_run(hostops_suite());
+    return unit_main("hostops");
 }

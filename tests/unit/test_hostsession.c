@@ -28,6 +28,9 @@ static void fixture_teardown(void)
     sim_fini();
 }
 
+UNIT_TCASE("hostsim", .setup_once = fixture_setup, .teardown_once = fixture_teardown,
+           .timeout = 60);
+
 static hostsession *pool_of(size_t capacity)
 {
     settings s;
@@ -75,7 +78,7 @@ static void works(hostconn *c)
     free(out);
 }
 
-START_TEST(test_sessions_reused)
+UNIT_TEST(test_sessions_reused)
 {
     hostsession *p;
     hostconn *a, *b;
@@ -107,7 +110,7 @@ START_TEST(test_sessions_reused)
 }
 END_TEST
 
-START_TEST(test_pinned_session_never_closed)
+UNIT_TEST(test_pinned_session_never_closed)
 {
     hostsession *p;
     hostconn *a, *b, *c;
@@ -148,7 +151,7 @@ START_TEST(test_pinned_session_never_closed)
 }
 END_TEST
 
-START_TEST(test_broken_session_dropped_and_reopened)
+UNIT_TEST(test_broken_session_dropped_and_reopened)
 {
     hostsession *p;
     hostconn *a, *b;
@@ -183,7 +186,7 @@ END_TEST
 /* An idle session whose host went down is not handed out again: the caller learns the host is
  * unreachable, as on a first connection (before, it got the dead session, whose first command
  * failed as a broken session: OFFLINEFORCE then failed instead of skipping the source). */
-START_TEST(test_idle_session_to_dead_host_not_reused)
+UNIT_TEST(test_idle_session_to_dead_host_not_reused)
 {
     hostsession *p;
     hostconn *a, *c = NULL;
@@ -212,7 +215,7 @@ START_TEST(test_idle_session_to_dead_host_not_reused)
 }
 END_TEST
 
-START_TEST(test_options_from_settings)
+UNIT_TEST(test_options_from_settings)
 {
     settings s;
     hostsession *p = NULL;
@@ -258,7 +261,7 @@ static void log_line(void *ctx, const char *line)
 
 /* A whole migration through a pool with room for one session: MIGRATE_GUEST holds the source
  * and the target at once, and neither is closed under it. */
-START_TEST(test_step_pins_both_hosts)
+UNIT_TEST(test_step_pins_both_hosts)
 {
     hostsession *p;
     migrate_env env;
@@ -309,17 +312,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hostsession");
-    TCase *tc = tcase_create("hostsim");
-
-    tcase_add_unchecked_fixture(tc, fixture_setup, fixture_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_sessions_reused);
-    tcase_add_test(tc, test_pinned_session_never_closed);
-    tcase_add_test(tc, test_broken_session_dropped_and_reopened);
-    tcase_add_test(tc, test_idle_session_to_dead_host_not_reused);
-    tcase_add_test(tc, test_options_from_settings);
-    tcase_add_test(tc, test_step_pins_both_hosts);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("hostsession");
 }

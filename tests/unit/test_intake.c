@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "jobstore.h"
 #include "unit_pg.h"
+#include "unit_kafka.h"
 #include "unit_run.h"
 #include "util.h"
 #include "worker.h"
@@ -30,7 +31,7 @@ static char srcdir[PATH_MAX], dbname[64], conninfo[1024];
 static int db_ready;
 
 /* Per test (checked, in the test's process): the mock cluster, the worker, the store. */
-static rd_kafka_t *mock_rk;
+static unit_kafka kafka;
 static rd_kafka_mock_cluster_t *mcluster;
 static const char *brokers;
 static worker w;
@@ -42,21 +43,10 @@ static PGconn *pg;
 
 static void db_setup(void)
 {
-    char err[512], dir[PATH_MAX + 16];
     const char *env = getenv("KVMOVE_SOURCE_DIR");
-    jobstore *j = NULL;
-    int applied;
 
     util_strlcpy(srcdir, env && *env ? env : KVMOVE_SOURCE_DIR, sizeof(srcdir));
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    snprintf(dbname, sizeof(dbname), "unit_intake_%d", (int)getpid());
-    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
-    db_ready = unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)) == 0 &&
-               jobstore_connect(conninfo, &j, err, sizeof(err)) == 0 &&
-               jobstore_migrate(j, dir, &applied, err, sizeof(err)) == 0;
-    if (!db_ready)
-        fprintf(stderr, "test_intake: no database: %s\n", err);
-    jobstore_close(j);
+    db_ready = unit_pg_make(srcdir, "intake", dbname, sizeof(dbname), conninfo, sizeof(conninfo));
 }
 
 static void db_teardown(void)
@@ -68,19 +58,15 @@ static void db_teardown(void)
  * settings, a producer on a fresh mock cluster. */
 static void setup(void)
 {
-    char why[256], err[512], xml[PATH_MAX + 64];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    PGresult *r;
+    static const unit_topic dlq = {BUS_TOPIC_DLQ, 1};
+    char err[512], xml[PATH_MAX + 64];
     cli c;
     long version = 0;
 
     ck_assert_msg(db_ready, "the database could not be made");
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_ptr_nonnull(mock_rk);
-    mcluster = rd_kafka_mock_cluster_new(mock_rk, 1);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(mcluster, BUS_TOPIC_DLQ, 1, 1), 0);
-    brokers = rd_kafka_mock_cluster_bootstraps(mcluster);
+    unit_kafka_start(&kafka, &dlq, 1);
+    mcluster = kafka.mc;
+    brokers = kafka.brokers;
 
     memset(&w, 0, sizeof(w));
     settings_defaults(&w.s);
@@ -93,12 +79,9 @@ static void setup(void)
 
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests "
-                   "RESTART IDENTITY CASCADE; DROP TRIGGER IF EXISTS unit_refuse ON jobs; "
-                   "DROP TRIGGER IF EXISTS unit_refuse ON rejected_requests");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     " RESTART IDENTITY CASCADE; DROP TRIGGER IF EXISTS unit_refuse ON jobs; "
+                     "DROP TRIGGER IF EXISTS unit_refuse ON rejected_requests");
     memset(&c, 0, sizeof(c));
     c.s = w.s;
     snprintf(xml, sizeof(xml), "%s/tests/fixtures/exa01.xml", srcdir);
@@ -115,9 +98,11 @@ static void teardown(void)
     js = NULL;
     PQfinish(pg);
     pg = NULL;
-    rd_kafka_mock_cluster_destroy(mcluster);
-    rd_kafka_destroy(mock_rk);
+    unit_kafka_stop(&kafka);
 }
+
+UNIT_TCASE("intake", .setup_once = db_setup, .teardown_once = db_teardown, .setup = setup,
+           .teardown = teardown, .timeout = 60);
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -128,10 +113,7 @@ static void teardown(void)
 
 static void exec_ok(const char *sql)
 {
-    PGresult *r = PQexec(pg, sql);
-
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "%s", sql);
 }
 
 /* A migrate_guest request (one line of JSON) with request id ID. */
@@ -204,7 +186,7 @@ static int dead_letters(char *why, size_t why_size)
 /* A valid request becomes a queued job at once, with the guest's size from the stored es.xml as
  * its reservation, its eleven pending steps and its job.accepted event; nothing is
  * dead-lettered. */
-START_TEST(test_valid_request_recorded)
+UNIT_TEST(test_valid_request_recorded)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -221,7 +203,7 @@ START_TEST(test_valid_request_recorded)
 END_TEST
 
 /* The same request delivered again (a redelivery, another worker's copy) is one job. */
-START_TEST(test_redelivery_is_one_job)
+UNIT_TEST(test_redelivery_is_one_job)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -237,7 +219,7 @@ END_TEST
 
 /* A second request for a guest with an active job is recorded as rejected, naming the holder
  * (a job row, so that its redelivery stays a duplicate, and job.rejected); not dead-lettered. */
-START_TEST(test_second_active_job_rejected)
+UNIT_TEST(test_second_active_job_rejected)
 {
     char *a = migrate_msg(RID, G, S, T), *b = migrate_msg(RID2, G, S, "exa01adm04.example.com");
     char why[512];
@@ -258,7 +240,7 @@ START_TEST(test_second_active_job_rejected)
 END_TEST
 
 /* A replay of a failed job is a new attempt linked to it. */
-START_TEST(test_replay_recorded)
+UNIT_TEST(test_replay_recorded)
 {
     char *a = migrate_msg(RID, G, S, T), msg[512], why[512];
 
@@ -282,7 +264,7 @@ END_TEST
 
 /* Without a readable request schema the intake still records valid requests (the C checks of
  * request_parse_json apply). */
-START_TEST(test_no_schema_still_records)
+UNIT_TEST(test_no_schema_still_records)
 {
     char *msg = migrate_msg(RID, G, S, T);
 
@@ -323,7 +305,7 @@ static const struct {
      "action", 1},
 };
 
-START_TEST(test_unusable_dead_lettered)
+UNIT_LOOP(test_unusable_dead_lettered, unusable)
 {
     char why[512];
 
@@ -346,7 +328,7 @@ END_TEST
 
 /* The database refuses the job for good (a permanent error): the request is dead-lettered
  * ("cannot be recorded") instead of blocking its partition with retries. */
-START_TEST(test_refused_for_good_dead_lettered)
+UNIT_TEST(test_refused_for_good_dead_lettered)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -364,7 +346,7 @@ START_TEST(test_refused_for_good_dead_lettered)
 END_TEST
 
 /* Not even the rejection can be recorded: the dead letter is the record; not retried. */
-START_TEST(test_rejection_unrecordable_still_dead_lettered)
+UNIT_TEST(test_rejection_unrecordable_still_dead_lettered)
 {
     char why[512];
 
@@ -379,7 +361,7 @@ END_TEST
 
 /* The database unreachable: not recorded yet, so retried (-1): neither a job nor a dead letter
  * (a request is never dropped because PostgreSQL was away). */
-START_TEST(test_database_away_retried)
+UNIT_TEST(test_database_away_retried)
 {
     char *msg = migrate_msg(RID, G, S, T), why[512];
 
@@ -393,7 +375,7 @@ START_TEST(test_database_away_retried)
 END_TEST
 
 /* The broker does not take the dead letter: retried (-1), nothing recorded meanwhile. */
-START_TEST(test_dead_letter_undeliverable_retried)
+UNIT_TEST(test_dead_letter_undeliverable_retried)
 {
     ck_assert_int_eq(rd_kafka_mock_broker_set_down(mcluster, 1), 0);
     ck_assert_int_eq(intake("this is not JSON {", 1), -1);
@@ -403,7 +385,7 @@ END_TEST
 
 /* A replay of a job that does not exist, or of one still running, is rejected with the reason
  * (a job row and job.rejected), never run. */
-START_TEST(test_replay_refused)
+UNIT_TEST(test_replay_refused)
 {
     char msg[512], *a = migrate_msg(RID, G, S, T);
 
@@ -427,31 +409,7 @@ START_TEST(test_replay_refused)
 }
 END_TEST
 
-static Suite *intake_suite(void)
-{
-    Suite *s = suite_create("intake");
-    TCase *tc = tcase_create("intake");
-
-    tcase_add_unchecked_fixture(tc, db_setup, db_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_valid_request_recorded);
-    tcase_add_test(tc, test_redelivery_is_one_job);
-    tcase_add_test(tc, test_second_active_job_rejected);
-    tcase_add_test(tc, test_replay_recorded);
-    tcase_add_test(tc, test_no_schema_still_records);
-    tcase_add_loop_test(tc, test_unusable_dead_lettered, 0,
-                        (int)(sizeof(unusable) / sizeof(unusable[0])));
-    tcase_add_test(tc, test_refused_for_good_dead_lettered);
-    tcase_add_test(tc, test_rejection_unrecordable_still_dead_lettered);
-    tcase_add_test(tc, test_database_away_retried);
-    tcase_add_test(tc, test_dead_letter_undeliverable_retried);
-    tcase_add_test(tc, test_replay_refused);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(intake_suite());
+    return unit_main("intake");
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "unit_request.h"
 #include "unit_run.h"
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -95,17 +96,13 @@ static void db_teardown(void)
 static void conn_setup(void)
 {
     char errstr[512];
-    PGresult *r;
 
     ck_assert_msg(migrations_applied >= 0, "the database could not be migrated");
     ck_assert_msg(jobstore_connect(conninfo, &js, errstr, sizeof(errstr)) == 0, "%s", errstr);
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
-    r = PQexec(pg, "SET client_min_messages = warning; TRUNCATE jobs, job_steps, "
-                   "preflight_results, outbox, configs, host_cleanups, rejected_requests, "
-                   "systems RESTART IDENTITY CASCADE");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "SET client_min_messages = warning; TRUNCATE " UNIT_PG_TABLES
+                     ", systems RESTART IDENTITY CASCADE");
 }
 
 static void conn_teardown(void)
@@ -115,6 +112,9 @@ static void conn_teardown(void)
     PQfinish(pg);
     pg = NULL;
 }
+
+UNIT_TCASE("db", .setup_once = db_setup, .teardown_once = db_teardown, .setup = conn_setup,
+           .teardown = conn_teardown, .timeout = 30);
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -132,11 +132,7 @@ static char *outbox_types(void)
 
 static void migrate_req(request *r, const char *guest, const char *src, const char *tgt)
 {
-    request_init(r);
-    util_strlcpy(r->guest, guest, sizeof(r->guest));
-    util_strlcpy(r->src_host, src, sizeof(r->src_host));
-    util_strlcpy(r->tgt_host, tgt, sizeof(r->tgt_host));
-    r->has_mode = 1;
+    unit_move_request(r, guest, src, tgt, MODE_OFFLINE);
 }
 
 /* A replay of job JOB_ID. */
@@ -201,7 +197,7 @@ static void included_str(const int inc[STEP__COUNT], char *buf, size_t size)
 
 /* ---- migrations ------------------------------------------------------------------------- */
 
-START_TEST(test_migrate_idempotent)
+UNIT_TEST(test_migrate_idempotent)
 {
     char dir[PATH_MAX + 16], errstr[512], n[16];
     int applied = -1;
@@ -223,7 +219,7 @@ END_TEST
 
 /* ---- intake ----------------------------------------------------------------------------- */
 
-START_TEST(test_create_idempotent)
+UNIT_TEST(test_create_idempotent)
 {
     request r;
     char errstr[512];
@@ -247,7 +243,7 @@ START_TEST(test_create_idempotent)
 }
 END_TEST
 
-START_TEST(test_create_single_step)
+UNIT_TEST(test_create_single_step)
 {
     request r;
     char errstr[512];
@@ -261,7 +257,7 @@ START_TEST(test_create_single_step)
 }
 END_TEST
 
-START_TEST(test_second_active_job_rejected)
+UNIT_TEST(test_second_active_job_rejected)
 {
     request r1, r2;
     char errstr[512];
@@ -292,7 +288,7 @@ END_TEST
 /* Guest identity ignores case (issue 13): a request for EXA01VM01.example.com while
  * exa01vm01.example.com's job runs is rejected naming the holder, and lookups by guest or host
  * find the job in any spelling. */
-START_TEST(test_case_variant_rejected)
+UNIT_TEST(test_case_variant_rejected)
 {
     request r1, r2;
     char errstr[512];
@@ -342,43 +338,27 @@ static void *intake_thread(void *arg)
 /* The index race: another intake's job for the guest (spelled otherwise) is not committed yet
  * when this intake looks for a holder, so only the unique index on lower(guest) can refuse it
  * (SQLSTATE 23505); the intake then looks again and rejects the request naming the holder. */
-START_TEST(test_case_variant_index_race)
+UNIT_TEST(test_case_variant_index_race)
 {
     const char *holder = "5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d";
-    char errstr[512], *waiting = NULL;
+    char errstr[512];
     intake_call call;
     pthread_t t;
     request r;
     PGresult *res;
-    int i;
 
     memset(&call, 0, sizeof(call));
     migrate_req(&r, "EXA01VM01.example.com", "exa01adm02.example.com", "exa01adm06.example.com");
     call.r = &r;
     ck_assert_msg(jobstore_connect(conninfo, &call.js, errstr, sizeof(errstr)) == 0, "%s", errstr);
-    res = PQexec(pg, "BEGIN; INSERT INTO jobs (id, request_id, action, guest, mode, src_host, "
+    unit_pg_exec(pg, "BEGIN; INSERT INTO jobs (id, request_id, action, guest, mode, src_host, "
                      "tgt_host, status, request) VALUES ('5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', "
                      "'5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', 'migrate_guest', "
                      "'exa01vm01.example.com', 'OFFLINE', 'exa01adm02.example.com', "
                      "'exa01adm05.example.com', 'queued', '{}')");
-    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(res);
     ck_assert_int_eq(pthread_create(&t, NULL, intake_thread, &call), 0);
     /* The intake found no holder and waits on the index entry of the uncommitted row. */
-    for (i = 0; i < 200; i++) {
-        PGconn *look = PQconnectdb(conninfo);
-        PGresult *w = PQexec(look, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                   "current_database() AND wait_event_type = 'Lock'");
-        free(waiting);
-        waiting = strdup(PQresultStatus(w) == PGRES_TUPLES_OK ? PQgetvalue(w, 0, 0) : "?");
-        PQclear(w);
-        PQfinish(look);
-        if (strcmp(waiting, "1") == 0)
-            break;
-        usleep(50 * 1000);
-    }
-    ck_assert_str_eq(waiting, "1");
-    free(waiting);
+    unit_pg_wait_lock_wait(conninfo);
     res = PQexec(pg, "COMMIT");
     PQclear(res);
     pthread_join(t, NULL);
@@ -420,7 +400,7 @@ static const struct {
     {"--step of a succeeded step", 1, STEP_STOP_GUEST, 0, 0, "STOP_GUEST"},
 };
 
-START_TEST(test_replay_plans)
+UNIT_LOOP(test_replay_plans, replay_cases)
 {
     request r;
     job j, rj;
@@ -466,7 +446,7 @@ START_TEST(test_replay_plans)
 }
 END_TEST
 
-START_TEST(test_replay_rejected)
+UNIT_TEST(test_replay_rejected)
 {
     request r;
     job j;
@@ -514,7 +494,7 @@ START_TEST(test_replay_rejected)
 }
 END_TEST
 
-START_TEST(test_intake_reject_once)
+UNIT_TEST(test_intake_reject_once)
 {
     char id[37], errstr[512];
 
@@ -535,7 +515,7 @@ END_TEST
 
 /* ---- claim and lease -------------------------------------------------------------------- */
 
-START_TEST(test_claim_lease)
+UNIT_TEST(test_claim_lease)
 {
     job a, b;
     char id[37], errstr[512];
@@ -601,7 +581,7 @@ END_TEST
 /* A claim is one transaction: when reading the job's steps fails after the job row was taken
  * (here a lock timeout: transient), nothing is taken. Before, the job stayed running under the
  * claimer's lease, renewed by its lease thread, with nobody working on it. */
-START_TEST(test_claim_atomic)
+UNIT_TEST(test_claim_atomic)
 {
     jobstore *slow = NULL;
     job a;
@@ -637,7 +617,7 @@ END_TEST
 
 /* Only the jobs a worker really works on keep their lease: one it dropped runs out and is taken
  * over; one it hands back is queued at once. Nothing else changes a job's status. */
-START_TEST(test_lease_held_jobs_only)
+UNIT_TEST(test_lease_held_jobs_only)
 {
     job a, b, c;
     char ia[37], ib[37], ic[37], errstr[512];
@@ -694,7 +674,7 @@ START_TEST(test_lease_held_jobs_only)
 }
 END_TEST
 
-START_TEST(test_claim_after_natural_expiry)
+UNIT_TEST(test_claim_after_natural_expiry)
 {
     job a, b;
     char id[37], errstr[512];
@@ -710,7 +690,7 @@ START_TEST(test_claim_after_natural_expiry)
 }
 END_TEST
 
-START_TEST(test_claim_order_and_per_host_limit)
+UNIT_TEST(test_claim_order_and_per_host_limit)
 {
     job a, b, c;
     char ja[37], jb[37], jc[37], errstr[512];
@@ -767,7 +747,7 @@ static long lock_waiters(void)
  * a lock the test holds), so the second claim cannot see that job running yet; only the claims
  * being serialised keeps it from taking another h1 job too. (Three: the first claim also locks
  * the next job it looks at, which the second then skips.) */
-START_TEST(test_claim_race_per_host_limit)
+UNIT_TEST(test_claim_race_per_host_limit)
 {
     char ja[37], jb[37], jc[37], errstr[512];
     claim_call a, b;
@@ -819,7 +799,7 @@ END_TEST
 
 /* max_jobs_per_host 2: a job waits while either of its hosts runs two jobs, and goes when
  * both are below two. */
-START_TEST(test_claim_limit_two)
+UNIT_TEST(test_claim_limit_two)
 {
     job a, b, c, d;
     char i1[37], i2[37], i3[37], i4[37], errstr[512];
@@ -852,7 +832,7 @@ END_TEST
 
 /* ---- steps, preflight, finish: rows and events -------------------------------------------- */
 
-START_TEST(test_steps_rows_and_events)
+UNIT_TEST(test_steps_rows_and_events)
 {
     job j;
     char id[37], errstr[512], *types;
@@ -919,7 +899,7 @@ END_TEST
 /* Host output is not ours: invalid UTF-8 must not make the step's record fail (it would fail
  * the same way on every retry). It is stored with U+FFFD in place of the bad bytes, and the
  * step's event is written too. */
-START_TEST(test_step_end_invalid_utf8)
+UNIT_TEST(test_step_end_invalid_utf8)
 {
     job j;
     char id[37], errstr[512];
@@ -944,7 +924,7 @@ START_TEST(test_step_end_invalid_utf8)
 END_TEST
 
 /* Huge host output is stored capped, with its event. */
-START_TEST(test_step_end_huge_output)
+UNIT_TEST(test_step_end_huge_output)
 {
     job j;
     char id[37], errstr[512], *out = malloc(4 * JOBSTORE_TEXT_MAX + 1);
@@ -974,7 +954,7 @@ END_TEST
 
 /* Every database failure is classified: a refused statement is permanent (-JOBSTORE_EDATA), a
  * connection the server dropped transient (-JOBSTORE_EDB, and jobstore_ensure reconnects). */
-START_TEST(test_failure_codes)
+UNIT_TEST(test_failure_codes)
 {
     char errstr[512];
     long backlog = -1;
@@ -995,20 +975,18 @@ END_TEST
 /* Library code does not print: what the server says beside a result (a WARNING here, the FATAL
  * of a terminated backend in a worker) never reaches stderr through libpq's default notice
  * processor, where it broke the worker's JSON log lines. */
-START_TEST(test_notices_not_printed)
+UNIT_TEST(test_notices_not_printed)
 {
     char errstr[512], path[] = "/tmp/kvmove-unit-notice.XXXXXX", buf[4096];
-    PGresult *r;
     FILE *f;
     size_t n;
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
 
     ck_assert_int_ge(fd, 0);
-    r = PQexec(pg, "CREATE FUNCTION unit_warn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                   "RAISE WARNING 'kvmove-unit-notice'; RETURN NEW; END $$; CREATE TRIGGER "
-                   "unit_warn BEFORE INSERT ON configs FOR EACH ROW EXECUTE FUNCTION unit_warn()");
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(pg));
-    PQclear(r);
+    unit_pg_exec(pg, "CREATE FUNCTION unit_warn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "RAISE WARNING 'kvmove-unit-notice'; RETURN NEW; END $$; CREATE TRIGGER "
+                     "unit_warn BEFORE INSERT ON configs FOR EACH ROW EXECUTE FUNCTION "
+                     "unit_warn()");
     fflush(stderr);
     dup2(fd, STDERR_FILENO);
     ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,
@@ -1029,21 +1007,11 @@ START_TEST(test_notices_not_printed)
 }
 END_TEST
 
-/* jobstore_config_edit_fn: the newest document with CTX appended. */
-static int append_edit(void *ctx, const char *newest, long newest_version, char **out, char *errstr,
-                       size_t errstr_size)
-{
-    (void)newest_version;
-    (void)errstr;
-    (void)errstr_size;
-    return asprintf(out, "%s%s", newest, (const char *)ctx) < 0 ? -JOBSTORE_EDB : 0;
-}
-
 /* The deployment is applied to the newest version of the system when the job ends, in the
  * finish's transaction: a version stored after the job started is kept. */
 /* A server that refuses the client (unknown database or role) is -JOBSTORE_EDATA, which no retry
  * fixes; a server that is not there is -JOBSTORE_EDB, worth a retry. */
-START_TEST(test_connect_refused_is_permanent)
+UNIT_TEST(test_connect_refused_is_permanent)
 {
     char ci[sizeof(conninfo) + 64], errstr[512];
     jobstore *other = NULL;
@@ -1060,12 +1028,12 @@ START_TEST(test_connect_refused_is_permanent)
 }
 END_TEST
 
-START_TEST(test_finish_succeeded_stores_deployed_config)
+UNIT_TEST(test_finish_succeeded_stores_deployed_config)
 {
     job j;
     char id[37], errstr[512], *doc = NULL;
-    jobstore_config_change deploy = {"exa01", "migration-deployed", "deployed by job", append_edit,
-                                     "+deployed"};
+    jobstore_config_change deploy = {"exa01", "migration-deployed", "deployed by job",
+                                     unit_append_edit, "+deployed"};
     jobstore_config_info info;
 
     ck_assert_int_eq(jobstore_config_store(js, "exa01", "loaded", "<engineeredSystem/>", NULL, NULL,
@@ -1127,7 +1095,7 @@ static int send_some(void *ctx, jobstore_event *ev, size_t n)
     return 0;
 }
 
-START_TEST(test_outbox_publish_prefix)
+UNIT_TEST(test_outbox_publish_prefix)
 {
     sent_log l;
     char id[37], errstr[512];
@@ -1193,7 +1161,7 @@ START_TEST(test_outbox_publish_prefix)
 }
 END_TEST
 
-START_TEST(test_outbox_publish_limit)
+UNIT_TEST(test_outbox_publish_limit)
 {
     sent_log l;
     char id[37], errstr[512];
@@ -1217,7 +1185,7 @@ END_TEST
 
 /* ---- cleanups --------------------------------------------------------------------------- */
 
-START_TEST(test_cleanups)
+UNIT_TEST(test_cleanups)
 {
     job j;
     jobstore_cleanup cl, cl2;
@@ -1289,7 +1257,7 @@ END_TEST
 
 /* ---- config ----------------------------------------------------------------------------- */
 
-START_TEST(test_config_store_get_list)
+UNIT_TEST(test_config_store_get_list)
 {
     char errstr[512];
     char *doc = NULL;
@@ -1340,7 +1308,7 @@ END_TEST
 
 /* ---- reserved capacity ------------------------------------------------------------------ */
 
-START_TEST(test_reserved_on)
+UNIT_TEST(test_reserved_on)
 {
     request r;
     job j;
@@ -1383,7 +1351,7 @@ END_TEST
 
 /* The reservations a job's preflight counts: active jobs on its target created before it,
  * each with what intake recorded for it, oldest first. */
-START_TEST(test_reservations_on)
+UNIT_TEST(test_reservations_on)
 {
     request r;
     job j;
@@ -1433,7 +1401,7 @@ START_TEST(test_reservations_on)
 END_TEST
 
 /* A pending cleanup is found (with why its last attempt failed) without taking it. */
-START_TEST(test_cleanup_pending)
+UNIT_TEST(test_cleanup_pending)
 {
     job j;
     jobstore_cleanup cl, c2;
@@ -1461,7 +1429,7 @@ START_TEST(test_cleanup_pending)
 }
 END_TEST
 
-START_TEST(test_job_get_json)
+UNIT_TEST(test_job_get_json)
 {
     char id[37], errstr[512];
     json_t *o = NULL;
@@ -1484,43 +1452,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jobstore");
-    TCase *tc = tcase_create("db");
-
-    tcase_add_unchecked_fixture(tc, db_setup, db_teardown);
-    tcase_add_checked_fixture(tc, conn_setup, conn_teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_migrate_idempotent);
-    tcase_add_test(tc, test_connect_refused_is_permanent);
-    tcase_add_test(tc, test_create_idempotent);
-    tcase_add_test(tc, test_create_single_step);
-    tcase_add_test(tc, test_second_active_job_rejected);
-    tcase_add_test(tc, test_case_variant_rejected);
-    tcase_add_test(tc, test_case_variant_index_race);
-    tcase_add_loop_test(tc, test_replay_plans, 0, N_OF(replay_cases));
-    tcase_add_test(tc, test_replay_rejected);
-    tcase_add_test(tc, test_intake_reject_once);
-    tcase_add_test(tc, test_claim_lease);
-    tcase_add_test(tc, test_claim_atomic);
-    tcase_add_test(tc, test_lease_held_jobs_only);
-    tcase_add_test(tc, test_claim_after_natural_expiry);
-    tcase_add_test(tc, test_claim_order_and_per_host_limit);
-    tcase_add_test(tc, test_claim_race_per_host_limit);
-    tcase_add_test(tc, test_claim_limit_two);
-    tcase_add_test(tc, test_steps_rows_and_events);
-    tcase_add_test(tc, test_step_end_invalid_utf8);
-    tcase_add_test(tc, test_step_end_huge_output);
-    tcase_add_test(tc, test_failure_codes);
-    tcase_add_test(tc, test_notices_not_printed);
-    tcase_add_test(tc, test_finish_succeeded_stores_deployed_config);
-    tcase_add_test(tc, test_outbox_publish_prefix);
-    tcase_add_test(tc, test_outbox_publish_limit);
-    tcase_add_test(tc, test_cleanups);
-    tcase_add_test(tc, test_config_store_get_list);
-    tcase_add_test(tc, test_reserved_on);
-    tcase_add_test(tc, test_reservations_on);
-    tcase_add_test(tc, test_cleanup_pending);
-    tcase_add_test(tc, test_job_get_json);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("jobstore");
 }

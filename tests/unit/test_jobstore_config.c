@@ -42,6 +42,8 @@ static void teardown(void)
     unit_pg_run(srcdir, "drop", dbname, NULL, 0);
 }
 
+UNIT_TCASE("versions per system", .setup = setup, .teardown = teardown, .timeout = 60);
+
 /* Runs SQL on the test's connection; the first value of its first row (malloc'd, "" if none). */
 static char *q(const char *sql)
 {
@@ -63,28 +65,6 @@ static char *q(const char *sql)
         free(got_);                                                                                \
     } while (0)
 
-/* Waits until a statement of another connection waits on a lock. */
-static void wait_for_lock_wait(void)
-{
-    char *n = NULL;
-    int i;
-
-    for (i = 0; i < 200; i++) {
-        PGconn *look = PQconnectdb(conninfo);
-        PGresult *r = PQexec(look, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                   "current_database() AND wait_event_type = 'Lock'");
-        free(n);
-        n = strdup(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?");
-        PQclear(r);
-        PQfinish(look);
-        if (strcmp(n, "1") == 0)
-            break;
-        usleep(50 * 1000);
-    }
-    ck_assert_str_eq(n, "1");
-    free(n);
-}
-
 static jobstore_machine machine(const char *name, int guest)
 {
     jobstore_machine m;
@@ -99,7 +79,7 @@ static jobstore_machine machine(const char *name, int guest)
 
 /* A system claims the names of its newest load; another system's load naming one of them, in
  * any case, is refused naming both systems, and changes nothing. */
-START_TEST(test_load_claims_names)
+UNIT_TEST(test_load_claims_names)
 {
     char err[1024];
     jobstore_machine a[2] = {machine("exa01adm01.example.com", 0),
@@ -153,7 +133,7 @@ static void *load_thread(void *arg)
 
 /* Two loads claiming one name at the same time: the second finds no other claim when it looks,
  * and is refused by the unique name (SQLSTATE 23505) once the first commits. */
-START_TEST(test_load_race)
+UNIT_TEST(test_load_race)
 {
     jobstore_machine m[1] = {machine("shared.example.com", 1)};
     load_call c = {NULL, "sys_b", m, 1, 0, ""};
@@ -166,7 +146,7 @@ START_TEST(test_load_race)
     free(q("INSERT INTO system_machines (name, system, hostname, kind) VALUES "
            "('shared.example.com', 'sys_a', 'SHARED.example.com', 'guest')"));
     ck_assert_int_eq(pthread_create(&t, NULL, load_thread, &c), 0);
-    wait_for_lock_wait();
+    unit_pg_wait_lock_wait(conninfo);
     free(q("COMMIT"));
     pthread_join(t, NULL);
     jobstore_close(c.js);
@@ -178,15 +158,6 @@ START_TEST(test_load_race)
     free(x);
 }
 END_TEST
-
-static int append_edit(void *ctx, const char *newest, long newest_version, char **out, char *errstr,
-                       size_t errstr_size)
-{
-    (void)newest_version;
-    (void)errstr;
-    (void)errstr_size;
-    return asprintf(out, "%s%s", newest, (const char *)ctx) < 0 ? -JOBSTORE_EDB : 0;
-}
 
 typedef struct update_call {
     jobstore *js;
@@ -206,10 +177,11 @@ static void *update_thread(void *arg)
 /* A change waits for the system's lock and then reads the newest version: a version another
  * transaction stored while holding the lock is the base, not the version before it. Other
  * systems are neither locked nor changed. */
-START_TEST(test_update_serialised)
+UNIT_TEST(test_update_serialised)
 {
     char err[1024], *doc = NULL;
-    update_call c = {NULL, {"exa01", "migration-merged", "merge b", append_edit, "+b"}, 0, 0, ""};
+    update_call c = {
+        NULL, {"exa01", "migration-merged", "merge b", unit_append_edit, "+b"}, 0, 0, ""};
     jobstore_config_info info;
     pthread_t t;
     long v = 0, other = 0;
@@ -222,7 +194,7 @@ START_TEST(test_update_serialised)
     free(q("BEGIN"));
     free(q("SELECT name FROM systems WHERE name = 'exa01' FOR UPDATE"));
     ck_assert_int_eq(pthread_create(&t, NULL, update_thread, &c), 0);
-    wait_for_lock_wait();
+    unit_pg_wait_lock_wait(conninfo);
     /* another system is not held up by exa01's lock */
     ck_assert_int_eq(
         jobstore_config_store(js, "cld02", "loaded", "<c2/>", NULL, &other, err, sizeof(err)), 0);
@@ -249,7 +221,7 @@ END_TEST
 
 /* Pruning keeps the newest of each system, the KEEP newest, the young ones and every version a
  * job names. */
-START_TEST(test_prune)
+UNIT_TEST(test_prune)
 {
     char err[1024], sql[256];
     long v[8], pruned = -1, bytes = -1;
@@ -291,15 +263,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jobstore_config");
-    TCase *tc = tcase_create("versions per system");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_load_claims_names);
-    tcase_add_test(tc, test_load_race);
-    tcase_add_test(tc, test_update_serialised);
-    tcase_add_test(tc, test_prune);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("jobstore_config");
 }

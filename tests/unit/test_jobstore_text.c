@@ -36,7 +36,7 @@ static const struct {
     {"valid after invalid", "\xff\xc3\xa9", FFFD "\xc3\xa9"},
 };
 
-START_TEST(test_clean_cases)
+UNIT_LOOP(test_clean_cases, cases)
 {
     char *out = jobstore_text_clean(cases[_i].in);
 
@@ -47,7 +47,7 @@ START_TEST(test_clean_cases)
 END_TEST
 
 /* Huge text is cut at a character boundary, then says how much was left out. */
-START_TEST(test_clean_caps_size)
+UNIT_TEST(test_clean_caps_size)
 {
     size_t n = 3 * JOBSTORE_TEXT_MAX, i;
     char *in = malloc(n + 1), *out, *note;
@@ -86,11 +86,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jobstore_text");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_clean_cases, 0, sizeof(cases) / sizeof(cases[0]));
-    tcase_add_test(tc, test_clean_caps_size);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("jobstore_text");
 }

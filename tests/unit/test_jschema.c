@@ -91,7 +91,10 @@ static const struct {
      "1", NULL},
 };
 
-START_TEST(test_keywords)
+UNIT_TCASE("keywords");
+UNIT_TCASE("fixtures");
+
+UNIT_LOOP(test_keywords, kw_cases)
 {
     char err[1024] = "";
     jschema *s = NULL;
@@ -135,7 +138,7 @@ static const struct {
     {"{\"a\":1,", "not valid JSON"},
 };
 
-START_TEST(test_load_refusals)
+UNIT_LOOP(test_load_refusals, load_cases)
 {
     char err[512] = "";
     jschema *s = (jschema *)1;
@@ -147,7 +150,7 @@ START_TEST(test_load_refusals)
 }
 END_TEST
 
-START_TEST(test_load_file_errors)
+UNIT_TEST(test_load_file_errors)
 {
     char err[512];
     jschema *s = NULL;
@@ -242,7 +245,7 @@ static const struct {
     {"bad-semantic", EXPECT_SEMANTIC},
 };
 
-START_TEST(test_request_fixtures_agree)
+UNIT_LOOP_IN("fixtures", test_request_fixtures_agree, request_dirs)
 {
     jschema *s = load_schema("request.schema.json");
     char dir[1024], cerr[1024], serr[1024];
@@ -285,7 +288,7 @@ START_TEST(test_request_fixtures_agree)
 }
 END_TEST
 
-START_TEST(test_event_fixtures)
+UNIT_LOOP_RANGE_IN("fixtures", test_event_fixtures, 0, 2)
 {
     jschema *s = load_schema("event.schema.json");
     char dir[1024], err[1024];
@@ -317,7 +320,7 @@ START_TEST(test_event_fixtures)
 END_TEST
 
 /* The oneOf of the request schema still says which field is wrong. */
-START_TEST(test_request_schema_messages)
+UNIT_TEST_IN("fixtures", test_request_schema_messages)
 {
     jschema *s = load_schema("request.schema.json");
     char err[2048];
@@ -343,19 +346,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jschema");
-    TCase *tc = tcase_create("keywords");
-    TCase *tf = tcase_create("fixtures");
-
-    tcase_add_loop_test(tc, test_keywords, 0, (int)(sizeof(kw_cases) / sizeof(kw_cases[0])));
-    tcase_add_loop_test(tc, test_load_refusals, 0,
-                        (int)(sizeof(load_cases) / sizeof(load_cases[0])));
-    tcase_add_test(tc, test_load_file_errors);
-    suite_add_tcase(s, tc);
-    tcase_add_loop_test(tf, test_request_fixtures_agree, 0,
-                        (int)(sizeof(request_dirs) / sizeof(request_dirs[0])));
-    tcase_add_loop_test(tf, test_event_fixtures, 0, 2);
-    tcase_add_test(tf, test_request_schema_messages);
-    suite_add_tcase(s, tf);
-    return unit_run(s);
+    return unit_main("jschema");
 }

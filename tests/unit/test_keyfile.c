@@ -21,7 +21,7 @@ static const struct {
     {S_IFIFO | 0600, 1, 0},
 };
 
-START_TEST(test_mode_table)
+UNIT_LOOP(test_mode_table, cases)
 {
     char err[512] = "";
     uid_t uid = cases[_i].own ? geteuid() : geteuid() + 1;
@@ -34,7 +34,7 @@ START_TEST(test_mode_table)
 }
 END_TEST
 
-START_TEST(test_open)
+UNIT_TEST(test_open)
 {
     char path[] = "/tmp/kvmove-test-keyfile.XXXXXX", err[512];
     int fd = mkstemp(path), got;
@@ -56,11 +56,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("keyfile");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_mode_table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_test(tc, test_open);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("keyfile");
 }

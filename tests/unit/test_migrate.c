@@ -18,7 +18,7 @@
 
 /* ---- plans, hosts, summary line (no simulator) ---------------------------------------------- */
 
-START_TEST(test_plan_sequential_is_spec_order)
+UNIT_TEST(test_plan_sequential_is_spec_order)
 {
     step_id order[STEP__COUNT];
     int s;
@@ -29,7 +29,7 @@ START_TEST(test_plan_sequential_is_spec_order)
 }
 END_TEST
 
-START_TEST(test_plan_default_downtime_aware)
+UNIT_TEST(test_plan_default_downtime_aware)
 {
     /* migrate.h: target bridges before STOP_GUEST, source cleanup after STARTUP_GUEST, the
      * downtime steps in the spec's order between them. */
@@ -111,7 +111,7 @@ static const struct {
     {STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT, 0},
 };
 
-START_TEST(test_step_host)
+UNIT_LOOP(test_step_host, host_cases)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -125,7 +125,7 @@ START_TEST(test_step_host)
 }
 END_TEST
 
-START_TEST(test_step_table_edges)
+UNIT_TEST(test_step_table_edges)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -146,7 +146,7 @@ START_TEST(test_step_table_edges)
 }
 END_TEST
 
-START_TEST(test_summary_line)
+UNIT_TEST(test_summary_line)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -168,7 +168,7 @@ START_TEST(test_summary_line)
 END_TEST
 
 /* Which rollback steps undo which migration step, and which a rollback runs. */
-START_TEST(test_rollback_plan_table)
+UNIT_TEST(test_rollback_plan_table)
 {
     step_state st[STEP__COUNT];
     step_id order[STEP__ALL];
@@ -274,12 +274,7 @@ static void assert_moved(void)
 {
     char *s = sim_state(SRC), *t = sim_state(TGT);
 
-    ck_assert_msg(strstr(s, GUEST) == NULL, "source still has the guest:\n%s", s);
-    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
-    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
-    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
-    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
-                  s);
+    sim_assert_guest_left(s, GUEST);
     ck_assert_msg(sim_has_line(s, "attached exa01vm02_sys"), "other guest's volume gone:\n%s", s);
     ck_assert_msg(sim_has_line(t, "domain " GUEST " running"), "target:\n%s", t);
     ck_assert_msg(sim_has_line(t, "autostart " GUEST), "target autostart:\n%s", t);
@@ -355,7 +350,7 @@ static void assert_no_effect(const char *log, const char *what)
     }
 }
 
-START_TEST(test_whole_plan_then_each_step_again)
+UNIT_TEST_IN("hostsim", test_whole_plan_then_each_step_again)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -403,7 +398,7 @@ START_TEST(test_whole_plan_then_each_step_again)
 }
 END_TEST
 
-START_TEST(test_sequential_and_batch_same_final_state)
+UNIT_TEST_IN("hostsim", test_sequential_and_batch_same_final_state)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -446,7 +441,7 @@ static char *without_nofail(char *state)
  * rollback puts the hosts back as they were: the guest running with autostart on its source
  * only, its volumes and mount there, the target's new bridges gone. Run again (a crash, a
  * re-run), it changes nothing. In both plans. */
-START_TEST(test_rollback_after_each_step)
+UNIT_LOOP_RANGE_IN("hostsim", test_rollback_after_each_step, 0, 2 * STEP__COUNT)
 {
     int sequential = _i % 2, stop_after = _i / 2;
     migrate_env env;
@@ -511,7 +506,7 @@ END_TEST
 
 /* STARTUP_GUEST with target state stopped: the guest stays defined, with autostart, shut off
  * on the target; the step is skipped, saying why. */
-START_TEST(test_target_state_stopped)
+UNIT_TEST_IN("hostsim", test_target_state_stopped)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -542,7 +537,7 @@ START_TEST(test_target_state_stopped)
 }
 END_TEST
 
-START_TEST(test_offline_source_down_fails_transient)
+UNIT_TEST_IN("hostsim", test_offline_source_down_fails_transient)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -566,7 +561,7 @@ START_TEST(test_offline_source_down_fails_transient)
 }
 END_TEST
 
-START_TEST(test_offlineforce_source_down)
+UNIT_TEST_IN("hostsim", test_offlineforce_source_down)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -610,7 +605,7 @@ START_TEST(test_offlineforce_source_down)
 }
 END_TEST
 
-START_TEST(test_migrate_guest_refuses_running_source)
+UNIT_TEST_IN("hostsim", test_migrate_guest_refuses_running_source)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -703,7 +698,7 @@ static const struct {
     {TGT, FAULT_HOSTKEY, MODE_OFFLINE, STEP_STARTUP_GUEST, 0, 0},
 };
 
-START_TEST(test_connect_failure_classified)
+UNIT_LOOP_IN("hostsim", test_connect_failure_classified, connect_cases)
 {
     migrate_env env;
     sim_pool pool = {0};
@@ -749,33 +744,12 @@ static void free_doc(void)
     doc = NULL;
 }
 
+UNIT_TCASE("plan", .setup = load_doc, .teardown = free_doc);
+UNIT_TCASE("hostsim", .setup_once = doc_setup, .teardown_once = doc_teardown, .timeout = 60);
+
 int main(void)
 {
-    Suite *s = suite_create("migrate");
-    TCase *plain = tcase_create("plan");
-    TCase *hosts = tcase_create("hostsim");
-
     sim_find_srcdir();
     snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/exa01.xml", sim.srcdir);
-    tcase_add_checked_fixture(plain, load_doc, free_doc);
-    tcase_add_test(plain, test_plan_sequential_is_spec_order);
-    tcase_add_test(plain, test_plan_default_downtime_aware);
-    tcase_add_loop_test(plain, test_step_host, 0, N_OF(host_cases));
-    tcase_add_test(plain, test_summary_line);
-    tcase_add_test(plain, test_step_table_edges);
-    tcase_add_test(plain, test_rollback_plan_table);
-    suite_add_tcase(s, plain);
-
-    tcase_add_unchecked_fixture(hosts, doc_setup, doc_teardown);
-    tcase_set_timeout(hosts, 60);
-    tcase_add_test(hosts, test_whole_plan_then_each_step_again);
-    tcase_add_test(hosts, test_sequential_and_batch_same_final_state);
-    tcase_add_test(hosts, test_offline_source_down_fails_transient);
-    tcase_add_test(hosts, test_offlineforce_source_down);
-    tcase_add_test(hosts, test_migrate_guest_refuses_running_source);
-    tcase_add_loop_test(hosts, test_rollback_after_each_step, 0, 2 * STEP__COUNT);
-    tcase_add_test(hosts, test_target_state_stopped);
-    tcase_add_loop_test(hosts, test_connect_failure_classified, 0, N_OF(connect_cases));
-    suite_add_tcase(s, hosts);
-    return unit_run(s);
+    return unit_main("migrate");
 }

@@ -85,7 +85,7 @@ static const struct {
     {NAME_NUMBER, "", 0},
 };
 
-START_TEST(test_name_table)
+UNIT_LOOP(test_name_table, cases)
 {
     char err[512] = "";
     int rc = name_check(cases[_i].kind, "value", cases[_i].value, err, sizeof(err));
@@ -98,7 +98,7 @@ START_TEST(test_name_table)
 }
 END_TEST
 
-START_TEST(test_host_lengths)
+UNIT_TEST(test_host_lengths)
 {
     char name[600], err[512];
 
@@ -122,7 +122,7 @@ START_TEST(test_host_lengths)
 }
 END_TEST
 
-START_TEST(test_message_text)
+UNIT_TEST(test_message_text)
 {
     char err[512];
 
@@ -141,7 +141,7 @@ START_TEST(test_message_text)
 }
 END_TEST
 
-START_TEST(test_message_escapes)
+UNIT_TEST(test_message_escapes)
 {
     char err[512];
 
@@ -158,7 +158,7 @@ START_TEST(test_message_escapes)
 }
 END_TEST
 
-START_TEST(test_escape_and_small_buffers)
+UNIT_TEST(test_escape_and_small_buffers)
 {
     char out[8], err[16];
 
@@ -174,7 +174,7 @@ START_TEST(test_escape_and_small_buffers)
 }
 END_TEST
 
-START_TEST(test_kind_names)
+UNIT_TEST(test_kind_names)
 {
     ck_assert_str_eq(name_kind_to_string(NAME_HOST), "hostname");
     ck_assert_str_eq(name_kind_to_string(NAME_GUEST), "hostname");
@@ -188,15 +188,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("names");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_name_table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_test(tc, test_host_lengths);
-    tcase_add_test(tc, test_message_text);
-    tcase_add_test(tc, test_message_escapes);
-    tcase_add_test(tc, test_escape_and_small_buffers);
-    tcase_add_test(tc, test_kind_names);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("names");
 }

@@ -36,7 +36,7 @@ static const struct {
     {"99999999999999999999999", 0, 10, 0, 0},
 };
 
-START_TEST(test_long)
+UNIT_LOOP(test_long, longs)
 {
     char err[256] = "";
     long v = -42;
@@ -57,7 +57,7 @@ START_TEST(test_long)
 }
 END_TEST
 
-START_TEST(test_int)
+UNIT_TEST(test_int)
 {
     char err[256] = "";
     int v = 0;
@@ -83,7 +83,7 @@ static const struct {
     {"2e", 0, 0},  {"1e999", 0, 0},
 };
 
-START_TEST(test_double)
+UNIT_LOOP(test_double, doubles)
 {
     char err[256] = "";
     double v = -1;
@@ -105,12 +105,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("number");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_long, 0, (int)(sizeof(longs) / sizeof(longs[0])));
-    tcase_add_test(tc, test_int);
-    tcase_add_loop_test(tc, test_double, 0, (int)(sizeof(doubles) / sizeof(doubles[0])));
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("number");
 }

@@ -25,8 +25,10 @@ static esxml *load(const char *file)
     return doc;
 }
 
+UNIT_TCASE("preflight");
+
 /* Checks that must pass on the unchanged fixture, es.xml only. */
-START_TEST(test_table_complete)
+UNIT_TEST(test_table_complete)
 {
     int i;
     preflight_check c;
@@ -60,7 +62,7 @@ static const struct {
     {"", "25.1.0", -1},
 };
 
-START_TEST(test_version_cmp)
+UNIT_LOOP(test_version_cmp, versions)
 {
     int r = preflight_version_cmp(versions[_i].a, versions[_i].b);
     ck_assert_int_eq(r < 0 ? -1 : r > 0, versions[_i].sign);
@@ -304,7 +306,7 @@ static const pf_case cases[] = {
      PREFLIGHT_WARNING, "96 allowed", 1},
 };
 
-START_TEST(test_case)
+UNIT_LOOP(test_case, cases)
 {
     const pf_case *tc = &cases[_i];
     esxml *doc = load(tc->file);
@@ -366,7 +368,7 @@ START_TEST(test_case)
 END_TEST
 
 /* The unchanged fixture passes everything, es.xml only and live. */
-START_TEST(test_clean_passes)
+UNIT_TEST(test_clean_passes)
 {
     esxml *doc = load(ES);
     preflight_facts sf, tf;
@@ -431,7 +433,7 @@ static const struct {
     {C2("cld02vm01"), C2("cld02kvm01"), C2("cld02kvm04"), "2 bridged network(s)"},
 };
 
-START_TEST(test_cld02_moves)
+UNIT_LOOP(test_cld02_moves, cld02_moves)
 {
     esxml *doc = load("cld02.xml");
     preflight_facts sf, tf;
@@ -506,7 +508,7 @@ static const struct {
                  "allowed by --allow-colocation: RAC node 2 rebuilt on new hardware"},
 };
 
-START_TEST(test_vm_cluster)
+UNIT_LOOP(test_vm_cluster, clusters)
 {
     esxml *doc = load("rac01.xml");
     preflight_facts sf, tf;
@@ -553,7 +555,7 @@ START_TEST(test_vm_cluster)
 }
 END_TEST
 
-START_TEST(test_failed_json_and_input)
+UNIT_TEST(test_failed_json_and_input)
 {
     esxml *doc = load(ES);
     preflight_input in = {0};
@@ -583,7 +585,7 @@ END_TEST
 
 /* Every failed check is in preflight_failed_json, also when the host answered bytes that are not
  * UTF-8 (the old code dropped such a check from the job.failed event: json_pack refused it). */
-START_TEST(test_failed_json_bad_bytes)
+UNIT_TEST(test_failed_json_bad_bytes)
 {
     esxml *doc = load(ES);
     preflight_facts sf, tf;
@@ -629,7 +631,7 @@ static const struct {
     {"garbage\n\n", 0, -1, -1, ""},
 };
 
-START_TEST(test_parse_info)
+UNIT_LOOP(test_parse_info, infos)
 {
     preflight_facts f;
 
@@ -641,25 +643,7 @@ START_TEST(test_parse_info)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("preflight");
-    TCase *tc = tcase_create("preflight");
-
-    tcase_add_test(tc, test_table_complete);
-    tcase_add_loop_test(tc, test_version_cmp, 0, sizeof(versions) / sizeof(versions[0]));
-    tcase_add_loop_test(tc, test_case, 0, sizeof(cases) / sizeof(cases[0]));
-    tcase_add_test(tc, test_clean_passes);
-    tcase_add_loop_test(tc, test_cld02_moves, 0, sizeof(cld02_moves) / sizeof(cld02_moves[0]));
-    tcase_add_loop_test(tc, test_vm_cluster, 0, sizeof(clusters) / sizeof(clusters[0]));
-    tcase_add_test(tc, test_failed_json_and_input);
-    tcase_add_test(tc, test_failed_json_bad_bytes);
-    tcase_add_loop_test(tc, test_parse_info, 0, sizeof(infos) / sizeof(infos[0]));
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    return unit_run(suite());
+    return unit_main("preflight");
 }

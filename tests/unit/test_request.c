@@ -117,7 +117,10 @@ static void assert_error_has(const char *err, const char *want, int idx)
     ck_assert_msg(any, "case %d: \"%s\" lacks \"%s\"", idx, err, want);
 }
 
-START_TEST(test_json_table)
+UNIT_TCASE("json");
+UNIT_TCASE("command");
+
+UNIT_LOOP(test_json_table, json_cases)
 {
     char err[1024] = "";
     request r;
@@ -137,7 +140,7 @@ START_TEST(test_json_table)
 END_TEST
 
 /* "config": 4.0 is the es.xml version 4 (the schema's integer), not a refusal. */
-START_TEST(test_json_config_integral_real)
+UNIT_TEST(test_json_config_integral_real)
 {
     const char *j = MIGRATE_HEAD "\"config\":4.0," TAIL;
     char err[1024] = "";
@@ -148,7 +151,7 @@ START_TEST(test_json_config_integral_real)
 }
 END_TEST
 
-START_TEST(test_json_fields)
+UNIT_TEST(test_json_fields)
 {
     const char *j = MIGRATE_HEAD "\"step\":\"STARTUP_GUEST\",\"config\":7," TAIL;
     char err[512];
@@ -182,7 +185,7 @@ START_TEST(test_json_fields)
 END_TEST
 
 /* The buffer need not be NUL-terminated: only LEN bytes are read. */
-START_TEST(test_json_length_bounded)
+UNIT_TEST(test_json_length_bounded)
 {
     const char *j = MIGRATE_HEAD TAIL "garbage";
     char err[512];
@@ -211,7 +214,7 @@ static int same_request(const request *a, const request *b)
 }
 
 /* Every good fixture parses, serialises and parses back to the same request. */
-START_TEST(test_good_fixtures_round_trip)
+UNIT_TEST(test_good_fixtures_round_trip)
 {
     char dir[1024], file[1400], err[1024];
     struct dirent *e;
@@ -248,7 +251,7 @@ START_TEST(test_good_fixtures_round_trip)
 }
 END_TEST
 
-START_TEST(test_init)
+UNIT_TEST(test_init)
 {
     char err[512];
     request r, r2;
@@ -273,7 +276,7 @@ START_TEST(test_init)
 END_TEST
 
 /* A replay built in C serialises without mode unless one was set, and parses back. */
-START_TEST(test_replay_to_json)
+UNIT_TEST(test_replay_to_json)
 {
     char err[512], *s;
     request r, back;
@@ -305,7 +308,7 @@ END_TEST
 
 /* A cancel built in C carries its job and reason only, and parses back; it refuses the fields
  * it takes from the job. */
-START_TEST(test_cancel_to_json)
+UNIT_TEST(test_cancel_to_json)
 {
     char err[512], *s;
     request r, back;
@@ -408,7 +411,7 @@ static const struct {
      "unexpected \"AND\" after WHERE STEPNAME=STOP_GUEST", NULL, NULL, NULL, 0, -1},
 };
 
-START_TEST(test_command_table)
+UNIT_LOOP_IN("command", test_command_table, cmd_cases)
 {
     char err[1024] = "";
     request r, before;
@@ -444,7 +447,7 @@ START_TEST(test_command_table)
 END_TEST
 
 /* The command and the JSON it turns into are the same request. */
-START_TEST(test_command_to_json)
+UNIT_TEST_IN("command", test_command_to_json)
 {
     const char *cmd = "MIGRATE GUEST HOSTNAME=exa01vm01.example.com MODE=OFFLINE "
                       "SRCHOST=exa01adm02.example.com TGTHOST=exa01adm06.example.com WHERE "
@@ -465,7 +468,7 @@ START_TEST(test_command_to_json)
 END_TEST
 
 /* request_validate on structs built in C (the producer's path). */
-START_TEST(test_validate_struct)
+UNIT_TEST(test_validate_struct)
 {
     char err[512];
     request r;
@@ -494,22 +497,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("request");
-    TCase *tj = tcase_create("json");
-    TCase *tc = tcase_create("command");
-
-    tcase_add_loop_test(tj, test_json_table, 0, (int)(sizeof(json_cases) / sizeof(json_cases[0])));
-    tcase_add_test(tj, test_json_fields);
-    tcase_add_test(tj, test_json_config_integral_real);
-    tcase_add_test(tj, test_json_length_bounded);
-    tcase_add_test(tj, test_good_fixtures_round_trip);
-    tcase_add_test(tj, test_init);
-    tcase_add_test(tj, test_replay_to_json);
-    tcase_add_test(tj, test_cancel_to_json);
-    tcase_add_test(tj, test_validate_struct);
-    suite_add_tcase(s, tj);
-    tcase_add_loop_test(tc, test_command_table, 0, (int)(sizeof(cmd_cases) / sizeof(cmd_cases[0])));
-    tcase_add_test(tc, test_command_to_json);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("request");
 }

@@ -3,11 +3,13 @@
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "settings.h"
+#include "unit_run.h"
 
 /* Every environment variable a case may set; cleared before each case. */
 static const char *const env_names[] = {
@@ -276,7 +278,7 @@ static void value_of(const settings *s, const char *key, char *out, size_t size)
         ck_abort_msg("test table names an unknown key %s", key);
 }
 
-START_TEST(test_resolve)
+UNIT_LOOP(test_resolve, cases)
 {
     const resolve_case *tc = &cases[_i];
     char err[1024] = "", got[1024], cpath[1100], epath[1100];
@@ -317,7 +319,7 @@ START_TEST(test_resolve)
 END_TEST
 
 /* settings_config_path: -c, then KVMOVE_CONFIG, then the default (which may be absent). */
-START_TEST(test_config_path)
+UNIT_TEST(test_config_path)
 {
     static const struct {
         const char *flag, *env, *want;
@@ -346,7 +348,7 @@ START_TEST(test_config_path)
 END_TEST
 
 /* A line longer than the reader's buffer is refused, not split into two settings. */
-START_TEST(test_long_line)
+UNIT_TEST(test_long_line)
 {
     char path[1100], err[512], *text = malloc(9000);
     settings s;
@@ -364,7 +366,7 @@ START_TEST(test_long_line)
 END_TEST
 
 /* The default file may be missing; a named one may not. */
-START_TEST(test_missing_file)
+UNIT_TEST(test_missing_file)
 {
     char err[512];
     settings s;
@@ -667,7 +669,7 @@ static const char *password_of(const char *db)
     return pw;
 }
 
-START_TEST(test_files)
+UNIT_LOOP(test_files, files_cases)
 {
     const files_case *tc = &files_cases[_i];
     char err[1024] = "", got[1024], buf[2048], path[1100], want[1100], cpath[1100];
@@ -744,7 +746,7 @@ END_TEST
 
 /* A default file kvmove may not read is a warning; a named one an error. Runs as nobody (the
  * case runs in a child of its own), since root reads any file. */
-START_TEST(test_unreadable_default)
+UNIT_TEST(test_unreadable_default)
 {
     char path[1100], err[512] = "";
     settings s;
@@ -802,7 +804,7 @@ static void collect(void *ctx, const settings_entry *e)
         snprintf(se->port_origin, sizeof(se->port_origin), "%s", e->origin);
 }
 
-START_TEST(test_show)
+UNIT_TEST(test_show)
 {
     const char *flags[] = {"kafka.sasl.password=hunter2", "kafka.acks=all",
                            "db=host=/run/pg password=hunter2"};
@@ -837,34 +839,24 @@ START_TEST(test_show)
 }
 END_TEST
 
+/* The suite's scratch directory, made once before its tests and removed after them. */
+static void dir_make(void)
+{
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+}
+
+static void dir_remove(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+UNIT_TCASE("core", .setup_once = dir_make, .teardown_once = dir_remove);
+
 int main(void)
 {
-    Suite *su = suite_create("settings");
-    TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
-    if (mkdtemp(dir) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    tcase_add_loop_test(tc, test_resolve, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_test(tc, test_config_path);
-    tcase_add_test(tc, test_long_line);
-    tcase_add_test(tc, test_missing_file);
-    tcase_add_loop_test(tc, test_files, 0, (int)(sizeof(files_cases) / sizeof(files_cases[0])));
-    tcase_add_test(tc, test_unreadable_default);
-    tcase_add_test(tc, test_show);
-    suite_add_tcase(su, tc);
-    sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    }
-    return failed ? 1 : 0;
+    return unit_main("settings");
 }

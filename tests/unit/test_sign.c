@@ -26,6 +26,8 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+UNIT_TCASE("core", .setup = setup, .teardown = teardown);
+
 static void write_file(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -44,7 +46,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 #define RFC8032_SIG_EMPTY                                                                          \
     "5VZDAMNgrHKQhuLMgG6CioSHfx645dl02HPgZSJJAVVfuIIVkKM7rMYeOXAc+bRr0lv18FlbviRlUUFDjnoQCw=="
 
-START_TEST(test_rfc8032_vector)
+UNIT_TEST(test_rfc8032_vector)
 {
     char path[300], err[512], sig[SIGN_SIGNATURE_LEN], pub[SIGN_PUBLIC_LEN], id[SIGN_KEY_ID_LEN];
     sign_key *k = NULL;
@@ -90,7 +92,7 @@ static const struct {
     {"checked against another key", NULL, 0, 1, 0},
 };
 
-START_TEST(test_verify_table)
+UNIT_LOOP(test_verify_table, verify_cases)
 {
     static const char signed_msg[] = "{\"guest\":\"exa01vm01.example.com\",\"mode\":\"OFFLINE\"}";
     char err[512], sig[SIGN_SIGNATURE_LEN + 8], other_sig[SIGN_SIGNATURE_LEN];
@@ -134,7 +136,7 @@ START_TEST(test_verify_table)
 }
 END_TEST
 
-START_TEST(test_key_file)
+UNIT_TEST(test_key_file)
 {
     char path[300], err[512];
     sign_key *k = NULL, *back = NULL;
@@ -193,7 +195,7 @@ static const struct {
      0},
 };
 
-START_TEST(test_public_parse_table)
+UNIT_LOOP(test_public_parse_table, public_cases)
 {
     char pub[SIGN_PUBLIC_LEN], id[SIGN_KEY_ID_LEN], err[512];
     int rc = sign_public_parse(public_cases[_i].text, pub, id, err, sizeof(err));
@@ -206,7 +208,7 @@ END_TEST
 
 /* A third-party producer signs with OpenSSL from the same key file: kvmove verifies it, and
  * OpenSSL's public key has the same key id. */
-START_TEST(test_openssl_interop)
+UNIT_TEST(test_openssl_interop)
 {
     char path[300], msg[300], cmd[1200], err[512], sig[256] = "", pem[512] = "";
     char pub[SIGN_PUBLIC_LEN], id[SIGN_KEY_ID_LEN];
@@ -240,17 +242,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("sign");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_rfc8032_vector);
-    tcase_add_loop_test(tc, test_verify_table, 0,
-                        (int)(sizeof(verify_cases) / sizeof(verify_cases[0])));
-    tcase_add_test(tc, test_key_file);
-    tcase_add_loop_test(tc, test_public_parse_table, 0,
-                        (int)(sizeof(public_cases) / sizeof(public_cases[0])));
-    tcase_add_test(tc, test_openssl_interop);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("sign");
 }

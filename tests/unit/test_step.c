@@ -26,18 +26,54 @@ static const char *const statuses[] = {"queued", "running",  "succeeded",
 static const char *const states[] = {"pending", "running", "succeeded", "failed", "skipped"};
 static const char *const modes[] = {"OFFLINE", "OFFLINEFORCE"};
 
-START_TEST(test_steps_order_and_round_trip)
-{
-    step_id s;
+/* One of step.h's name tables through int: ENUM's TO and FROM converters. */
+#define NAME_TABLE_CONVERTERS(name, type, to, from)                                                \
+    static const char *name##_to(int v)                                                            \
+    {                                                                                              \
+        return to((type)v);                                                                        \
+    }                                                                                              \
+    static int name##_from(const char *text, int *out)                                             \
+    {                                                                                              \
+        type v;                                                                                    \
+        int rc = from(text, &v);                                                                   \
+        if (rc == 0)                                                                               \
+            *out = (int)v;                                                                         \
+        return rc;                                                                                 \
+    }
+NAME_TABLE_CONVERTERS(step, step_id, step_to_string, step_from_string)
+NAME_TABLE_CONVERTERS(status, job_status, job_status_to_string, job_status_from_string)
+NAME_TABLE_CONVERTERS(state, step_state, step_state_to_string, step_state_from_string)
+NAME_TABLE_CONVERTERS(mode, migrate_mode, mode_to_string, mode_from_string)
 
-    ck_assert_int_eq(STEP__COUNT, 11);
-    ck_assert_str_eq(step_to_string((step_id)_i), steps_in_order[_i]);
-    ck_assert_int_eq(step_from_string(steps_in_order[_i], &s), 0);
-    ck_assert_int_eq(s, _i);
+/* The tables (T_STEP ... T_MODE): the names in enum order, the enum's count. */
+enum { T_STEP, T_STATUS, T_STATE, T_MODE };
+static const struct {
+    const char *const *names;
+    int count, enum_count;
+    const char *(*to)(int);
+    int (*from)(const char *, int *);
+} tables[] = {
+    [T_STEP] = {steps_in_order, 11, STEP__COUNT, step_to, step_from},
+    [T_STATUS] = {statuses, 6, JOB__COUNT, status_to, status_from},
+    [T_STATE] = {states, 5, STEPSTATE__COUNT, state_to, state_from},
+    [T_MODE] = {modes, 2, MODE__COUNT, mode_to, mode_from},
+};
+
+/* One run per name of every table (11 + 6 + 5 + 2): its enum value and name agree both ways. */
+UNIT_RANGE(test_names_round_trip, 0, 11 + 6 + 5 + 2)
+{
+    int t = 0, i = _i, v = -7;
+
+    while (i >= tables[t].count)
+        i -= tables[t++].count;
+    ck_assert_int_eq(tables[t].enum_count, tables[t].count);
+    ck_assert_str_eq(tables[t].to(i), tables[t].names[i]);
+    ck_assert_int_eq(tables[t].from(tables[t].names[i], &v), 0);
+    ck_assert_int_eq(v, i);
 }
 END_TEST
 
-START_TEST(test_rollback_steps_after_the_eleven)
+UNIT_RANGE(test_rollback_steps_after_the_eleven, 0, 9)
 {
     step_id s;
 
@@ -50,41 +86,7 @@ START_TEST(test_rollback_steps_after_the_eleven)
 }
 END_TEST
 
-START_TEST(test_job_status_round_trip)
-{
-    job_status st;
-
-    ck_assert_int_eq(JOB__COUNT, 6);
-    ck_assert_str_eq(job_status_to_string((job_status)_i), statuses[_i]);
-    ck_assert_int_eq(job_status_from_string(statuses[_i], &st), 0);
-    ck_assert_int_eq(st, _i);
-}
-END_TEST
-
-START_TEST(test_step_state_round_trip)
-{
-    step_state st;
-
-    ck_assert_int_eq(STEPSTATE__COUNT, 5);
-    ck_assert_str_eq(step_state_to_string((step_state)_i), states[_i]);
-    ck_assert_int_eq(step_state_from_string(states[_i], &st), 0);
-    ck_assert_int_eq(st, _i);
-}
-END_TEST
-
-START_TEST(test_mode_round_trip)
-{
-    migrate_mode m;
-
-    ck_assert_int_eq(MODE__COUNT, 2);
-    ck_assert_str_eq(mode_to_string((migrate_mode)_i), modes[_i]);
-    ck_assert_int_eq(mode_from_string(modes[_i], &m), 0);
-    ck_assert_int_eq(m, _i);
-}
-END_TEST
-
 /* Parsing cases: {table, input, expected index or -1}. */
-enum { T_STEP, T_STATUS, T_STATE, T_MODE };
 
 static const struct {
     int table;
@@ -108,40 +110,10 @@ static const struct {
     {T_STATE, "queued", -1},
 };
 
-START_TEST(test_parse_table)
+UNIT_LOOP(test_parse_table, parse_cases)
 {
-    int out = -7, rc;
+    int out = -7, rc = tables[parse_cases[_i].table].from(parse_cases[_i].input, &out);
 
-    switch (parse_cases[_i].table) {
-    case T_STEP: {
-        step_id v;
-        rc = step_from_string(parse_cases[_i].input, &v);
-        if (rc == 0)
-            out = (int)v;
-        break;
-    }
-    case T_STATUS: {
-        job_status v;
-        rc = job_status_from_string(parse_cases[_i].input, &v);
-        if (rc == 0)
-            out = (int)v;
-        break;
-    }
-    case T_STATE: {
-        step_state v;
-        rc = step_state_from_string(parse_cases[_i].input, &v);
-        if (rc == 0)
-            out = (int)v;
-        break;
-    }
-    default: {
-        migrate_mode v;
-        rc = mode_from_string(parse_cases[_i].input, &v);
-        if (rc == 0)
-            out = (int)v;
-        break;
-    }
-    }
     if (parse_cases[_i].expected < 0) {
         ck_assert_msg(rc == -1, "case %d: \"%s\" must be refused", _i,
                       parse_cases[_i].input ? parse_cases[_i].input : "NULL");
@@ -152,7 +124,7 @@ START_TEST(test_parse_table)
 }
 END_TEST
 
-START_TEST(test_out_of_range)
+UNIT_TEST(test_out_of_range)
 {
     ck_assert_ptr_null(step_to_string(STEP__ALL));
     ck_assert_int_eq(step_is_rollback(STEP__ALL), 0);
@@ -163,7 +135,7 @@ START_TEST(test_out_of_range)
 }
 END_TEST
 
-START_TEST(test_names_joined)
+UNIT_TEST(test_names_joined)
 {
     char buf[STEP_NAMES_MAX], want[STEP_NAMES_MAX] = "", small[16];
     size_t i;
@@ -226,7 +198,7 @@ static const struct {
     {JOB_CANCELLED, JOB_CANCELLED, 0, "final"},
 };
 
-START_TEST(test_job_status_transitions)
+UNIT_LOOP(test_job_status_transitions, transitions)
 {
     ck_assert_msg(job_status_can_follow(transitions[_i].from, transitions[_i].to) ==
                       transitions[_i].allowed,
@@ -236,7 +208,7 @@ START_TEST(test_job_status_transitions)
 }
 END_TEST
 
-START_TEST(test_job_status_final)
+UNIT_TEST(test_job_status_final)
 {
     ck_assert_int_eq(job_status_is_final(JOB_QUEUED), 0);
     ck_assert_int_eq(job_status_is_final(JOB_RUNNING), 0);
@@ -253,21 +225,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("step");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_steps_order_and_round_trip, 0, 11);
-    tcase_add_loop_test(tc, test_rollback_steps_after_the_eleven, 0, 9);
-    tcase_add_loop_test(tc, test_job_status_round_trip, 0, 6);
-    tcase_add_loop_test(tc, test_step_state_round_trip, 0, 5);
-    tcase_add_loop_test(tc, test_mode_round_trip, 0, 2);
-    tcase_add_loop_test(tc, test_parse_table, 0,
-                        (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
-    tcase_add_test(tc, test_out_of_range);
-    tcase_add_test(tc, test_names_joined);
-    tcase_add_loop_test(tc, test_job_status_transitions, 0,
-                        (int)(sizeof(transitions) / sizeof(transitions[0])));
-    tcase_add_test(tc, test_job_status_final);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("step");
 }

@@ -10,6 +10,7 @@
 #include "jobstore.h"
 #include "sysconfig.h"
 #include "unit_pg.h"
+#include "unit_request.h"
 #include "unit_run.h"
 #include "util.h"
 
@@ -100,7 +101,9 @@ static void teardown(void)
     unit_pg_run(srcdir, "drop", dbname, NULL, 0);
 }
 
-START_TEST(test_nothing_stored)
+UNIT_TCASE("stored es.xml", .setup = setup, .teardown = teardown, .timeout = 60);
+
+UNIT_TEST(test_nothing_stored)
 {
     char err[512] = "";
     esxml *doc = (esxml *)1;
@@ -112,7 +115,7 @@ START_TEST(test_nothing_stored)
 }
 END_TEST
 
-START_TEST(test_versions)
+UNIT_TEST(test_versions)
 {
     char err[512] = "";
     char *fixture = fixture_text("exa01.xml");
@@ -144,7 +147,7 @@ END_TEST
 
 /* Two systems in one database: each request sees the newest of its own; loading one changes
  * nothing the other sees; without a name there is no "newest" to pick. */
-START_TEST(test_two_systems)
+UNIT_TEST(test_two_systems)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -180,7 +183,7 @@ END_TEST
 
 /* A guest (or KVM host) two systems both name, in any spelling, is refused at load, naming
  * both systems; the earlier system keeps it. */
-START_TEST(test_name_claimed_twice)
+UNIT_TEST(test_name_claimed_twice)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -212,7 +215,7 @@ START_TEST(test_name_claimed_twice)
 END_TEST
 
 /* Which system a request is for, and its names as es.xml spells them. */
-START_TEST(test_resolve)
+UNIT_TEST(test_resolve)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -223,10 +226,8 @@ START_TEST(test_resolve)
     ck_assert_msg(store_text(exa, &ve, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(store_text(cld, &vc, err, sizeof(err)) == 0, "%s", err);
     /* the guest's system; the spelling es.xml has (CLD02VM04 is upper case there) */
-    request_init(&r);
-    util_strlcpy(r.guest, "cld02vm04.dbcloud.example.net", sizeof(r.guest));
-    util_strlcpy(r.src_host, "CLD02KVM02.dbcloud.example.net", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "cld02kvm03.DBCLOUD.example.net", sizeof(r.tgt_host));
+    unit_move_request(&r, "cld02vm04.dbcloud.example.net", "CLD02KVM02.dbcloud.example.net",
+                      "cld02kvm03.DBCLOUD.example.net", MODE_OFFLINE);
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "cld02");
     ck_assert_str_eq(r.guest, "CLD02VM04.dbcloud.example.net");
@@ -234,28 +235,22 @@ START_TEST(test_resolve)
     ck_assert_str_eq(r.tgt_host, "cld02kvm03.dbcloud.example.net");
     ck_assert_int_eq(g.memory_mb, 8192);
     /* a guest no system names: its source host's system; the guest's name is left as given */
-    request_init(&r);
-    util_strlcpy(r.guest, "EXA01VM09.example.com", sizeof(r.guest));
-    util_strlcpy(r.src_host, "EXA01ADM02.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "exa01adm09.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "EXA01VM09.example.com", "EXA01ADM02.example.com",
+                      "exa01adm09.example.com", MODE_OFFLINE);
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "exa01");
     ck_assert_str_eq(r.guest, "EXA01VM09.example.com");
     ck_assert_str_eq(r.src_host, "exa01adm02.example.com");
     ck_assert_int_eq(g.memory_mb, 0);
     /* a host named as the guest is not the guest */
-    request_init(&r);
-    util_strlcpy(r.guest, "EXA01ADM01.example.com", sizeof(r.guest));
-    util_strlcpy(r.src_host, "exa01adm02.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "exa01adm03.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "EXA01ADM01.example.com", "exa01adm02.example.com",
+                      "exa01adm03.example.com", MODE_OFFLINE);
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.guest, "EXA01ADM01.example.com");
     ck_assert_int_eq(g.memory_mb, 0);
     /* a named system wins; another system's names keep their spelling */
-    request_init(&r);
-    util_strlcpy(r.guest, "CLD02VM01.dbcloud.example.net", sizeof(r.guest));
-    util_strlcpy(r.src_host, "exa01adm02.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "exa01adm03.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "CLD02VM01.dbcloud.example.net", "exa01adm02.example.com",
+                      "exa01adm03.example.com", MODE_OFFLINE);
     util_strlcpy(r.system, "exa01", sizeof(r.system));
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "exa01");
@@ -266,20 +261,15 @@ START_TEST(test_resolve)
     ck_assert_msg(sysconfig_resolve(js, &r, &g, err, sizeof(err)) == 0, "%s", err);
     ck_assert_str_eq(r.system, "cld02");
     /* what is not stored is refused; what nobody names is not found */
-    request_init(&r);
-    util_strlcpy(r.guest, "cld02vm01.dbcloud.example.net", sizeof(r.guest));
-    util_strlcpy(r.src_host, "a.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "b.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "cld02vm01.dbcloud.example.net", "a.example.com", "b.example.com",
+                      MODE_OFFLINE);
     util_strlcpy(r.system, "nosuch", sizeof(r.system));
     ck_assert_int_eq(sysconfig_resolve(js, &r, &g, err, sizeof(err)), -JOBSTORE_EINVALID);
     ck_assert_msg(strstr(err, "nosuch") != NULL, "%s", err);
     r.system[0] = '\0';
     r.config_version = vc + 100;
     ck_assert_int_eq(sysconfig_resolve(js, &r, &g, err, sizeof(err)), -JOBSTORE_EINVALID);
-    request_init(&r);
-    util_strlcpy(r.guest, "x.example.com", sizeof(r.guest));
-    util_strlcpy(r.src_host, "a.example.com", sizeof(r.src_host));
-    util_strlcpy(r.tgt_host, "b.example.com", sizeof(r.tgt_host));
+    unit_move_request(&r, "x.example.com", "a.example.com", "b.example.com", MODE_OFFLINE);
     ck_assert_int_eq(sysconfig_resolve(js, &r, &g, err, sizeof(err)), -JOBSTORE_ENOTFOUND);
     ck_assert_str_eq(r.system, "");
     free(exa);
@@ -306,7 +296,7 @@ static const char *placed_on(const esxml *doc, const char *guest)
 /* A change made from an older version than the newest is applied to the newest: two moves that
  * overlapped both stay (the lost update of issue 13). The held document saves the parse only
  * when it is the newest. */
-START_TEST(test_update_rebased)
+UNIT_TEST(test_update_rebased)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml");
@@ -352,7 +342,7 @@ START_TEST(test_update_rebased)
 END_TEST
 
 /* The cache loads the newest version of a system once, and again when a newer one is stored. */
-START_TEST(test_cache)
+UNIT_TEST(test_cache)
 {
     char err[1024] = "";
     char *exa = fixture_text("exa01.xml"), *cld = fixture_text("cld02.xml");
@@ -383,18 +373,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("sysconfig");
-    TCase *tc = tcase_create("stored es.xml");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_nothing_stored);
-    tcase_add_test(tc, test_versions);
-    tcase_add_test(tc, test_two_systems);
-    tcase_add_test(tc, test_name_claimed_twice);
-    tcase_add_test(tc, test_resolve);
-    tcase_add_test(tc, test_update_rebased);
-    tcase_add_test(tc, test_cache);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("sysconfig");
 }

@@ -46,7 +46,9 @@ static const struct {
     {"\xed\xa0\x80", "\\xed\\xa0\\x80", "\\xed\\xa0\\x80"},
 };
 
-START_TEST(test_escape_table)
+UNIT_TCASE("escape");
+
+UNIT_LOOP(test_escape_table, cases)
 {
     char *line = termtext_dup(cases[_i].in, TERMTEXT_LINE);
     char *lines = termtext_dup(cases[_i].in, TERMTEXT_LINES);
@@ -58,7 +60,7 @@ START_TEST(test_escape_table)
 }
 END_TEST
 
-START_TEST(test_escape_bounds)
+UNIT_TEST(test_escape_bounds)
 {
     char buf[8];
 
@@ -76,11 +78,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("termtext");
-    TCase *tc = tcase_create("escape");
-
-    tcase_add_loop_test(tc, test_escape_table, 0, N_OF(cases));
-    tcase_add_test(tc, test_escape_bounds);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("termtext");
 }

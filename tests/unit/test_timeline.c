@@ -41,6 +41,29 @@ typedef struct draw_case {
         NULL                                                                                       \
     }
 
+/* The step table under DEFAULT_PLAN's timeline, whatever the width. */
+#define DEFAULT_PLAN_TABLE                                                                         \
+    "  #    STEP                   HOST         START     TOOK  STATUS",                           \
+        "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",                    \
+        "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",                      \
+        "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",                    \
+        "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",                    \
+        "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",                    \
+        "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",                    \
+        "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",                    \
+        "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",                    \
+        "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",                    \
+        "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",                    \
+        "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped"
+
+/* The head of a 60-column drawing 9 s in whose steps span 4 s, STOP_GUEST the first 2 s. */
+#define FOUR_SECONDS_SO_FAR                                                                        \
+    "Steps:    4.0s from the first one's start to the last one's end",                             \
+        "Downtime: 4.0s so far (STARTUP_GUEST has not ended)",                                     \
+        "                     0s       1s        2s        3s",                                    \
+        "                     |--------|---------|---------|---------",                            \
+        "source exa01adm02    [STOP_GUEST========]"
+
 static const draw_case cases[] = {
     {"default plan, 80 columns",
      80,
@@ -56,19 +79,7 @@ static const draw_case cases[] = {
       "source exa01adm02            [STOP_GUEST==]233                                77",
       "target exa01adm06          55                [AV]66A[STARTUP_GUEST===========]",
       "downtime                     <==================== 11.4s ====================>",
-      "  #    STEP                   HOST         START     TOOK  STATUS",
-      "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",
-      "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",
-      "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",
-      "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",
-      "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",
-      "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",
-      "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",
-      "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",
-      "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",
-      "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",
-      "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped",
-      NULL}},
+      DEFAULT_PLAN_TABLE, NULL}},
     {"default plan, 50 columns",
      50,
      0,
@@ -82,20 +93,7 @@ static const draw_case cases[] = {
       "                 |------------|------------|------",
       "src exa01adm02    [SG=====]23                   77",
       "tgt exa01adm06   55         4446A[STARTUP_GUEST=]",
-      "downtime          <=========== 11.4s ===========>",
-      "  #    STEP                   HOST         START     TOOK  STATUS",
-      "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",
-      "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",
-      "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",
-      "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",
-      "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",
-      "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",
-      "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",
-      "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",
-      "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",
-      "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",
-      "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped",
-      NULL}},
+      "downtime          <=========== 11.4s ===========>", DEFAULT_PLAN_TABLE, NULL}},
     {"narrower than 40 columns draws 40",
      20,
      0,
@@ -105,24 +103,9 @@ static const draw_case cases[] = {
      {DEFAULT_PLAN},
      {"Steps:    12.4s from the first one's start to the last one's end",
       "Downtime: 11.4s from STOP_GUEST's start to STARTUP_GUEST's end",
-      "              0s        5s        10s",
-      "              |---------|---------|-----",
-      "src exa01adm0  [SG===]23               7",
-      "tgt exa01adm0 5        446A[SU========]",
-      "downtime       <======= 11.4s ========>",
-      "  #    STEP                   HOST         START     TOOK  STATUS",
-      "  5 CB CREATE_BRIDGES         target       +0.0s     0.4s  succeeded",
-      "  9 CN CREATE_NAT_BRIDGE_TGT  target           -        -  skipped",
-      "  1 SG STOP_GUEST             source       +0.5s     3.1s  succeeded",
-      "  2 DI DETACH_INTERFACES      source       +3.6s     0.1s  succeeded",
-      "  3 DV DETACH_VOLUMES         source       +3.7s     0.6s  succeeded",
-      "  4 AV ATTACH_VOLUMES         target       +4.3s     0.7s  succeeded",
-      "  6 MG MIGRATE_GUEST          target       +5.0s     0.6s  succeeded",
-      "  A AI ATTACH_INTERFACES      target       +5.6s     0.2s  succeeded",
-      "  B SU STARTUP_GUEST          target       +5.8s     6.1s  succeeded",
-      "  7 RB REMOVE_BRIDGES         source      +12.0s     0.4s  succeeded",
-      "  8 RN REMOVE_NAT_BRIDGE_SRC  source           -        -  skipped",
-      NULL}},
+      "              0s        5s        10s", "              |---------|---------|-----",
+      "src exa01adm0  [SG===]23               7", "tgt exa01adm0 5        446A[SU========]",
+      "downtime       <======= 11.4s ========>", DEFAULT_PLAN_TABLE, NULL}},
     {"running: the downtime so far, the running step to now",
      60,
      0,
@@ -170,12 +153,7 @@ static const draw_case cases[] = {
       {"CREATE_BRIDGES", T, "succeeded", 1000, 3000},
       {"STOP_GUEST", S, "succeeded", 0, 2000},
       {NULL}},
-     {"Steps:    4.0s from the first one's start to the last one's end",
-      "Downtime: 4.0s so far (STARTUP_GUEST has not ended)",
-      "                     0s       1s        2s        3s",
-      "                     |--------|---------|---------|---------",
-      "source exa01adm02    [STOP_GUEST========]",
-      "target exa01adm06    [ATTACH_VOLUMES=======================]",
+     {FOUR_SECONDS_SO_FAR, "target exa01adm06    [ATTACH_VOLUMES=======================]",
       "                              [CREATE_BRIDGES=====]",
       "downtime             <=============== 4.0s ================>",
       "  #    STEP                   HOST         START     TOOK  STATUS",
@@ -191,12 +169,7 @@ static const draw_case cases[] = {
      {{"STOP_GUEST", S, "succeeded", 0, 2000},
       {"MIGRATE_GUEST", "exa01adm09.example.com", "succeeded", 2000, 4000},
       {NULL}},
-     {"Steps:    4.0s from the first one's start to the last one's end",
-      "Downtime: 4.0s so far (STARTUP_GUEST has not ended)",
-      "                     0s       1s        2s        3s",
-      "                     |--------|---------|---------|---------",
-      "source exa01adm02    [STOP_GUEST========]",
-      "exa01adm09                              [MIGRATE_GUEST=====]",
+     {FOUR_SECONDS_SO_FAR, "exa01adm09                              [MIGRATE_GUEST=====]",
       "downtime             <=============== 4.0s ================>",
       "  #    STEP                   HOST         START     TOOK  STATUS",
       "  1 SG STOP_GUEST             source       +0.0s     2.0s  succeeded",
@@ -270,7 +243,7 @@ static void print_lines(const char *name, const char *lines)
     }
 }
 
-START_TEST(test_draw)
+UNIT_LOOP(test_draw, cases)
 {
     const draw_case *tc = &cases[_i];
     timeline_step steps[MAX_STEPS];
@@ -338,7 +311,7 @@ static const struct {
     {"", 0, 0},
 };
 
-START_TEST(test_parse_time)
+UNIT_LOOP(test_parse_time, times)
 {
     int64_t ms = -7;
     int rc = timeline_parse_time(times[_i].text, &ms);
@@ -355,7 +328,7 @@ END_TEST
 
 /* A job as jobstore_job_get_json returns it: the steps' times and hosts read from its JSON,
  * a host's control characters escaped. */
-START_TEST(test_from_job)
+UNIT_TEST(test_from_job)
 {
     const char *job =
         "{\"src_host\": \"a.example.com\", \"tgt_host\": \"b.example.com\", \"steps\": ["
@@ -380,12 +353,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("timeline");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_loop_test(tc, test_draw, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-    tcase_add_loop_test(tc, test_parse_time, 0, (int)(sizeof(times) / sizeof(times[0])));
-    tcase_add_test(tc, test_from_job);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("timeline");
 }

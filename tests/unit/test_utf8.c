@@ -36,7 +36,9 @@ static const struct {
      0, 0}, /* cut short by an ASCII byte */
 };
 
-START_TEST(test_decode)
+UNIT_TCASE("utf8");
+
+UNIT_LOOP(test_decode, decodes)
 {
     unsigned long cp = 12345;
     size_t n = utf8_decode((const unsigned char *)decodes[_i].text, &cp);
@@ -62,7 +64,7 @@ static const struct {
     {"\xed\xa0\x80 surrogate", "??? surrogate", 3},
 };
 
-START_TEST(test_repair)
+UNIT_LOOP(test_repair, repairs)
 {
     char *s = strdup(repairs[_i].in);
 
@@ -75,11 +77,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("utf8");
-    TCase *tc = tcase_create("utf8");
-
-    tcase_add_loop_test(tc, test_decode, 0, N_OF(decodes));
-    tcase_add_loop_test(tc, test_repair, 0, N_OF(repairs));
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("utf8");
 }

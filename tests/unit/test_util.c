@@ -10,7 +10,7 @@
 
 /* ---- util_uuid ------------------------------------------------------------------------ */
 
-START_TEST(test_uuid_format)
+UNIT_TEST(test_uuid_format)
 {
     char u[37];
     size_t i;
@@ -36,7 +36,7 @@ static int cmp_uuid(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-START_TEST(test_uuid_unique)
+UNIT_TEST(test_uuid_unique)
 {
     enum { N = 1000 };
     static char all[N][37];
@@ -71,7 +71,7 @@ static const struct {
     {NULL, 0},
 };
 
-START_TEST(test_is_uuid_table)
+UNIT_LOOP(test_is_uuid_table, is_uuid_cases)
 {
     ck_assert_msg(util_is_uuid(is_uuid_cases[_i].s) == is_uuid_cases[_i].expected,
                   "case %d \"%s\": expected %d", _i,
@@ -92,7 +92,7 @@ static const struct {
     {"hello", 2, -1, "h"},     {"hello", 1, -1, ""},     {"", 1, 0, ""}, {"", 8, 0, ""},
 };
 
-START_TEST(test_strlcpy_table)
+UNIT_LOOP(test_strlcpy_table, strlcpy_cases)
 {
     char buf[32];
     int rc;
@@ -106,7 +106,7 @@ START_TEST(test_strlcpy_table)
 }
 END_TEST
 
-START_TEST(test_strlcpy_zero_size)
+UNIT_TEST(test_strlcpy_zero_size)
 {
     char buf[4] = "abc";
 
@@ -117,7 +117,7 @@ END_TEST
 
 /* ---- util_rfc3339_now ----------------------------------------------------------------- */
 
-START_TEST(test_rfc3339_format)
+UNIT_TEST(test_rfc3339_format)
 {
     /* YYYY-MM-DDTHH:MM:SS.mmmZ: 'd' = digit, other chars literal */
     static const char pattern[] = "dddd-dd-ddTdd:dd:dd.dddZ";
@@ -141,7 +141,7 @@ START_TEST(test_rfc3339_format)
 }
 END_TEST
 
-START_TEST(test_rfc3339_small_buffer)
+UNIT_TEST(test_rfc3339_small_buffer)
 {
     char out[11];
 
@@ -154,7 +154,7 @@ END_TEST
 
 /* ---- util_errf ------------------------------------------------------------------------ */
 
-START_TEST(test_errf)
+UNIT_TEST(test_errf)
 {
     char e[8];
 
@@ -168,7 +168,7 @@ END_TEST
 
 /* ---- util_lines_add / util_has_line --------------------------------------------------- */
 
-START_TEST(test_lines_add)
+UNIT_TEST(test_lines_add)
 {
     util_lines l = {0};
     char big[2000];
@@ -216,7 +216,7 @@ static const struct {
     {"\n\n", "exa01vm01", 0},
 };
 
-START_TEST(test_has_line_table)
+UNIT_LOOP(test_has_line_table, has_line_cases)
 {
     ck_assert_msg(util_has_line(has_line_cases[_i].text, has_line_cases[_i].word) ==
                       has_line_cases[_i].expected,
@@ -226,7 +226,7 @@ START_TEST(test_has_line_table)
 }
 END_TEST
 
-START_TEST(test_has_line_on_lines)
+UNIT_TEST(test_has_line_on_lines)
 {
     util_lines l = {0};
 
@@ -240,7 +240,7 @@ START_TEST(test_has_line_on_lines)
 }
 END_TEST
 
-START_TEST(test_now_ms_monotonic)
+UNIT_TEST(test_now_ms_monotonic)
 {
     int64_t a = util_now_ms(), b = util_now_ms();
 
@@ -253,21 +253,5 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("util");
-    TCase *tc = tcase_create("core");
-
-    tcase_add_test(tc, test_uuid_format);
-    tcase_add_test(tc, test_uuid_unique);
-    tcase_add_loop_test(tc, test_is_uuid_table, 0, N_OF(is_uuid_cases));
-    tcase_add_loop_test(tc, test_strlcpy_table, 0, N_OF(strlcpy_cases));
-    tcase_add_test(tc, test_strlcpy_zero_size);
-    tcase_add_test(tc, test_rfc3339_format);
-    tcase_add_test(tc, test_rfc3339_small_buffer);
-    tcase_add_test(tc, test_errf);
-    tcase_add_test(tc, test_lines_add);
-    tcase_add_loop_test(tc, test_has_line_table, 0, N_OF(has_line_cases));
-    tcase_add_test(tc, test_has_line_on_lines);
-    tcase_add_test(tc, test_now_ms_monotonic);
-    suite_add_tcase(s, tc);
-    return unit_run(s);
+    return unit_main("util");
 }

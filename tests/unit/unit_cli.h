@@ -16,6 +16,7 @@
 #include "bus.h"
 #include "cli.h"
 #include "sign.h"
+#include "unit_kafka.h"
 #include "util.h"
 
 #define UNIT_CLI_UNUSED __attribute__((unused))
@@ -161,35 +162,22 @@ static UNIT_CLI_UNUSED void cli_for(cli *c, const char *db, const char *brokers)
 
 /* ---- a mock Kafka cluster with kvmove's topics, per test ------------------------------------ */
 
-static rd_kafka_t *unit_mock_rk;
-static rd_kafka_mock_cluster_t *unit_mock;
+static unit_kafka unit_mock_kafka;
 
 /* Starts the mock cluster (kvmove.requests with one partition, so that order is kept);
  * returns its bootstrap servers. */
 static UNIT_CLI_UNUSED const char *mock_start(void)
 {
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    static const unit_topic topics[] = {
+        {BUS_TOPIC_REQUESTS, 1}, {BUS_TOPIC_EVENTS, 1}, {BUS_TOPIC_DLQ, 1}};
 
-    ck_assert_int_eq(rd_kafka_conf_set(conf, "log_level", "4", why, sizeof(why)), 0);
-    unit_mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    ck_assert_msg(unit_mock_rk != NULL, "%s", why);
-    unit_mock = rd_kafka_mock_cluster_new(unit_mock_rk, 1);
-    ck_assert_ptr_nonnull(unit_mock);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(unit_mock, BUS_TOPIC_REQUESTS, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(unit_mock, BUS_TOPIC_EVENTS, 1, 1), 0);
-    ck_assert_int_eq(rd_kafka_mock_topic_create(unit_mock, BUS_TOPIC_DLQ, 1, 1), 0);
-    return rd_kafka_mock_cluster_bootstraps(unit_mock);
+    unit_kafka_start(&unit_mock_kafka, topics, sizeof(topics) / sizeof(topics[0]));
+    return unit_mock_kafka.brokers;
 }
 
 static UNIT_CLI_UNUSED void mock_stop(void)
 {
-    if (unit_mock)
-        rd_kafka_mock_cluster_destroy(unit_mock);
-    if (unit_mock_rk)
-        rd_kafka_destroy(unit_mock_rk);
-    unit_mock = NULL;
-    unit_mock_rk = NULL;
+    unit_kafka_stop(&unit_mock_kafka);
 }
 
 /* The number of messages on partition 0 of TOPIC (the high watermark: what was produced and

@@ -265,4 +265,60 @@ static UNIT_UNUSED esxml *sim_load_esxml(void)
     return doc;
 }
 
+/* Runs COMMAND on HOST through the simulator's ssh; a failure fails the test. */
+static UNIT_UNUSED void sim_on_host(const char *host, const char *command)
+{
+    ck_assert_msg(sim_cmd("ssh '%s' %s \"%s\"", sim.root, host, command) == 0, "on %s: %s", host,
+                  command);
+}
+
+/* The state an OFFLINEFORCE migration of the fixture's GUEST (its configuration device CFGDEV,
+ * its bridges vmbondeth0.101 and vmbondeth1.102) leaves when SRC died with the guest on it: its
+ * volumes detached storage-side and attached for TGT, the bridges and the configuration mount
+ * made on TGT and the guest defined and started there (without autostart: that waits for the
+ * fence). SRC stays powered off. */
+static UNIT_UNUSED void sim_make_stale_copy(const char *guest, const char *cfgdev, const char *src,
+                                            const char *tgt)
+{
+    esxml *doc = sim_load_esxml();
+    const esxml_guest *g = esxml_guest_find(doc, guest);
+    char cmd[1024];
+    size_t i;
+
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, src), 0);
+    for (i = 0; i < g->n_volumes; i++) {
+        snprintf(cmd, sizeof(cmd), "edvutil detach %s --host %s", g->volumes[i].name, src);
+        sim_on_host(tgt, cmd);
+        snprintf(cmd, sizeof(cmd), "edvutil attach %s %s", g->volumes[i].name,
+                 g->volumes[i].device);
+        sim_on_host(tgt, cmd);
+    }
+    sim_on_host(tgt, "vm_maker --add-bridge vmbondeth0.101 --vlan 101");
+    sim_on_host(tgt, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p /EXAVMIMAGES/GuestImages/%s && mount /dev/exc/%s "
+             "/EXAVMIMAGES/GuestImages/%s",
+             guest, cfgdev, guest);
+    sim_on_host(tgt, cmd);
+    snprintf(cmd, sizeof(cmd), "virsh define /EXAVMIMAGES/GuestImages/%s/%s.xml", guest, guest);
+    sim_on_host(tgt, cmd);
+    snprintf(cmd, sizeof(cmd), "vm_maker --start-domain %s", guest);
+    sim_on_host(tgt, cmd);
+    esxml_free(doc);
+}
+
+/* Asserts that S, the state of the host GUEST (the fixture's exa01vm01) left, keeps nothing of
+ * it (its domain, its volumes, its own bridge vmbondeth1.102) and all that exa01vm02 there
+ * uses (the shared bridge vmbondeth0.101, its running domain). */
+static UNIT_UNUSED void sim_assert_guest_left(const char *s, const char *guest)
+{
+    ck_assert_msg(strstr(s, guest) == NULL, "source still has %s:\n%s", guest, s);
+    ck_assert_msg(strstr(s, "exa01vm01_") == NULL, "source still has its volumes:\n%s", s);
+    ck_assert_msg(!sim_has_line(s, "bridge vmbondeth1.102 102"), "guest-only bridge left:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "bridge vmbondeth0.101 101"), "shared bridge removed:\n%s", s);
+    ck_assert_msg(sim_has_line(s, "domain exa01vm02.example.com running"), "other guest hurt:\n%s",
+                  s);
+}
+
 #endif

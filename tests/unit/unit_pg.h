@@ -4,10 +4,14 @@
 
 #include <check.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "jobstore.h"
 
 /* Runs SRCDIR/tests/unit/unit_pg.sh VERB DBNAME ("create" or "drop"); for create, the new
  * database's conninfo goes to CONNINFO (SIZE bytes). Returns 0, or -1 when the script failed. */
@@ -26,24 +30,107 @@ static __attribute__((unused)) int unit_pg_run(const char *srcdir, const char *v
     return pclose(f) == 0 ? 0 : -1;
 }
 
-/* The single value of query FMT on C (printf-formatted, test-made SQL only), malloc'd: "" for no
- * row, NULL_AS for SQL NULL. A query that fails fails the test. */
+/* The tables a suite empties before each test (a TRUNCATE list; jobstore's adds systems). */
+#define UNIT_PG_TABLES                                                                             \
+    "jobs, job_steps, preflight_results, outbox, configs, host_cleanups, rejected_requests"
+
+/* Makes suite SUITE's database: a fresh one, unit_SUITE_PID (its name into DBNAME), with
+ * SRCDIR/migrations applied; its conninfo into CONNINFO. Returns 1 when it is ready, else 0 after
+ * saying why on stderr (the suite's fixtures then fail each test). */
+static __attribute__((unused)) int unit_pg_make(const char *srcdir, const char *suite, char *dbname,
+                                                size_t dbname_size, char *conninfo,
+                                                size_t conninfo_size)
+{
+    char err[512] = "", dir[PATH_MAX + 16];
+    jobstore *j = NULL;
+    int applied, ready;
+
+    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
+    snprintf(dbname, dbname_size, "unit_%s_%d", suite, (int)getpid());
+    snprintf(dir, sizeof(dir), "%s/migrations", srcdir);
+    ready = unit_pg_run(srcdir, "create", dbname, conninfo, conninfo_size) == 0 &&
+            jobstore_connect(conninfo, &j, err, sizeof(err)) == 0 &&
+            jobstore_migrate(j, dir, &applied, err, sizeof(err)) == 0;
+    if (!ready)
+        fprintf(stderr, "test_%s: no database: %s\n", suite, err);
+    jobstore_close(j);
+    return ready;
+}
+
+/* Runs FMT formatted with AP (test-made SQL only) on C; a result whose status is not EXPECT
+ * fails the test. Returns the result (caller clears it). */
+static __attribute__((unused)) PGresult *unit_pg_vrun(PGconn *c, ExecStatusType expect,
+                                                      const char *fmt, va_list ap)
+{
+    char sql[4096];
+    PGresult *r;
+
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == expect, "%s: %s", sql, PQerrorMessage(c));
+    return r;
+}
+
+/* Runs statement FMT on C (printf-formatted) that returns no rows. */
+static __attribute__((unused, format(printf, 2, 3))) void unit_pg_exec(PGconn *c, const char *fmt,
+                                                                       ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    PQclear(unit_pg_vrun(c, PGRES_COMMAND_OK, fmt, ap));
+    va_end(ap);
+}
+
+/* The single value of query FMT on C (printf-formatted), malloc'd: "" for no row, NULL_AS for
+ * SQL NULL. */
 static __attribute__((unused, format(printf, 3, 4))) char *
 unit_pg_value(PGconn *c, const char *null_as, const char *fmt, ...)
 {
-    char sql[4096];
     va_list ap;
     PGresult *r;
     char *v;
 
     va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
+    r = unit_pg_vrun(c, PGRES_TUPLES_OK, fmt, ap);
     va_end(ap);
-    r = PQexec(c, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
     v = strdup(PQntuples(r) == 0 ? "" : PQgetisnull(r, 0, 0) ? null_as : PQgetvalue(r, 0, 0));
     PQclear(r);
     return v;
+}
+
+/* Waits (up to 10 s) until exactly one statement of the database of CONNINFO waits on a lock,
+ * as another connection's statement that a test holds back; asserts it came to that. */
+static __attribute__((unused)) void unit_pg_wait_lock_wait(const char *conninfo)
+{
+    char *n = NULL;
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        PGconn *look = PQconnectdb(conninfo);
+        PGresult *r = PQexec(look, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                   "current_database() AND wait_event_type = 'Lock'");
+        free(n);
+        n = strdup(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?");
+        PQclear(r);
+        PQfinish(look);
+        if (strcmp(n, "1") == 0)
+            break;
+        usleep(50 * 1000);
+    }
+    ck_assert_str_eq(n, "1");
+    free(n);
+}
+
+/* A jobstore_config_edit_fn: the newest document with CTX (a string) appended. */
+static __attribute__((unused)) int unit_append_edit(void *ctx, const char *newest,
+                                                    long newest_version, char **out, char *errstr,
+                                                    size_t errstr_size)
+{
+    (void)newest_version;
+    (void)errstr;
+    (void)errstr_size;
+    return asprintf(out, "%s%s", newest, (const char *)ctx) < 0 ? -JOBSTORE_EDB : 0;
 }
 
 /* Asserts that GOT (a malloc'd value, freed here) is EXPECTED; WHAT names the query. */
