@@ -105,6 +105,11 @@ static const char *json_type_name(const json_t *v)
     return "unknown";
 }
 
+/* The two-word fields' words: the first is the default's. */
+static const char *const mode_words[2] = {"OFFLINE", "OFFLINEFORCE"};
+static const char *const on_failure_words[2] = {"stop", "rollback"};
+static const char *const target_state_words[2] = {"running", "stopped"};
+
 /* Returns the string value of FIELD in OBJ, NULL when absent; -1 in *BAD (with errstr) when
  * present but not a string. */
 static const char *get_string(json_t *obj, const char *field, int *bad, char *errstr,
@@ -121,6 +126,72 @@ static const char *get_string(json_t *obj, const char *field, int *bad, char *er
         return NULL;
     }
     return json_string_value(v);
+}
+
+/* Reads the optional field FIELD of OBJ, one of the two words WORDS (a WHAT): *HAS becomes 1
+ * when it is present and *SECOND 1 when it is WORDS[1]. Returns 0, or -1 with errstr. */
+static int get_choice(json_t *obj, const char *field, const char *what, const char *const words[2],
+                      int *has, int *second, char *errstr, size_t errstr_size)
+{
+    char shown[300];
+    int bad = 0;
+    const char *s = get_string(obj, field, &bad, errstr, errstr_size);
+
+    if (bad)
+        return -1;
+    if (s == NULL)
+        return 0;
+    if (strcmp(s, words[0]) != 0 && strcmp(s, words[1]) != 0) {
+        name_escape(s, shown, sizeof(shown));
+        util_errf(errstr, errstr_size, "field %s: \"%s\" is not %s (expected \"%s\" or \"%s\")",
+                  field, shown, what, words[0], words[1]);
+        return -1;
+    }
+    *has = 1;
+    *second = strcmp(s, words[1]) == 0;
+    return 0;
+}
+
+/* Reads the optional boolean field FIELD of OBJ into *VALUE. Returns 0, or -1 with errstr. */
+static int get_bool(json_t *obj, const char *field, int *value, char *errstr, size_t errstr_size)
+{
+    json_t *v = json_object_get(obj, field);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v)) {
+        util_errf(errstr, errstr_size, "field %s: expected true or false", field);
+        return -1;
+    }
+    *value = json_is_true(v);
+    return 0;
+}
+
+/* Reads the string field FIELD of OBJ, which must match PATTERN (WHAT says what it is), into
+ * DST. REQUIRED: what it is in the message when it is absent (NULL: the field is optional). */
+static int take_pattern(json_t *obj, const char *field, const char *pattern, const char *required,
+                        const char *what, char *dst, size_t dst_size, char *errstr,
+                        size_t errstr_size)
+{
+    char shown[300];
+    int bad = 0;
+    const char *s = get_string(obj, field, &bad, errstr, errstr_size);
+
+    if (bad)
+        return -1;
+    if (s == NULL && required != NULL) {
+        util_errf(errstr, errstr_size, "missing required field %s (%s)", field, required);
+        return -1;
+    }
+    if (s == NULL)
+        return 0;
+    if (!pattern_match(pattern, s)) {
+        name_escape(s, shown, sizeof(shown));
+        util_errf(errstr, errstr_size, "field %s: \"%s\" is not %s", field, shown, what);
+        return -1;
+    }
+    util_strlcpy(dst, s, dst_size);
+    return 0;
 }
 
 /* Checks a hostname field and copies it into DST. */
@@ -221,51 +292,18 @@ static int take_reason(const char *value, char *dst, char *errstr, size_t errstr
 static int parse_operator_fields(json_t *obj, request *r, char *errstr, size_t errstr_size)
 {
     const char *s;
-    char shown[300];
     json_t *v;
     int bad = 0;
 
     s = get_string(obj, "reason", &bad, errstr, errstr_size);
     if (bad || (s != NULL && take_reason(s, r->reason, errstr, errstr_size) != 0))
         return -1;
-    s = get_string(obj, "on_failure", &bad, errstr, errstr_size);
-    if (bad)
+    if (get_choice(obj, "on_failure", "a policy", on_failure_words, &r->has_on_failure,
+                   &r->on_failure_rollback, errstr, errstr_size) != 0 ||
+        get_choice(obj, "target_state", "a state", target_state_words, &r->has_target_state,
+                   &r->target_stopped, errstr, errstr_size) != 0 ||
+        get_bool(obj, "allow_colocation", &r->allow_colocation, errstr, errstr_size) != 0)
         return -1;
-    if (s != NULL) {
-        if (strcmp(s, "stop") != 0 && strcmp(s, "rollback") != 0) {
-            name_escape(s, shown, sizeof(shown));
-            util_errf(errstr, errstr_size,
-                      "field on_failure: \"%s\" is not a policy (expected \"stop\" or "
-                      "\"rollback\")",
-                      shown);
-            return -1;
-        }
-        r->has_on_failure = 1;
-        r->on_failure_rollback = strcmp(s, "rollback") == 0;
-    }
-    s = get_string(obj, "target_state", &bad, errstr, errstr_size);
-    if (bad)
-        return -1;
-    if (s != NULL) {
-        if (strcmp(s, "running") != 0 && strcmp(s, "stopped") != 0) {
-            name_escape(s, shown, sizeof(shown));
-            util_errf(errstr, errstr_size,
-                      "field target_state: \"%s\" is not a state (expected \"running\" or "
-                      "\"stopped\")",
-                      shown);
-            return -1;
-        }
-        r->has_target_state = 1;
-        r->target_stopped = strcmp(s, "stopped") == 0;
-    }
-    v = json_object_get(obj, "allow_colocation");
-    if (v != NULL) {
-        if (!json_is_boolean(v)) {
-            util_errf(errstr, errstr_size, "field allow_colocation: expected true or false");
-            return -1;
-        }
-        r->allow_colocation = json_is_true(v);
-    }
     v = json_object_get(obj, "evacuation");
     if (v != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
@@ -288,7 +326,7 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
     char shown[300];
     json_t *v;
     size_t i;
-    int bad = 0;
+    int bad = 0, forced = 0;
 
     json_object_foreach(obj, key, v)
     {
@@ -341,25 +379,14 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
         take_host("guest", "guest", s, r->guest, sizeof(r->guest), errstr, errstr_size) != 0)
         return -1;
 
-    STRING_FIELD("mode");
-    if (s != NULL) {
-        if (strcmp(s, "OFFLINE") == 0) {
-            r->mode = MODE_OFFLINE;
-        } else if (strcmp(s, "OFFLINEFORCE") == 0) {
-            r->mode = MODE_OFFLINEFORCE;
-        } else {
-            name_escape(s, shown, sizeof(shown));
-            util_errf(errstr, errstr_size,
-                      "field mode: \"%s\" is not a mode (expected \"OFFLINE\" or "
-                      "\"OFFLINEFORCE\")",
-                      shown);
-            return -1;
-        }
-        r->has_mode = 1;
-    }
+    if (get_choice(obj, "mode", "a mode", mode_words, &r->has_mode, &forced, errstr, errstr_size) !=
+        0)
+        return -1;
+    if (r->has_mode)
+        r->mode = forced ? MODE_OFFLINEFORCE : MODE_OFFLINE;
 
     /* A struct always has a mode (request_init: OFFLINE); a message must say it. */
-    if (s == NULL && (r->action == ACTION_MIGRATE_GUEST || r->action == ACTION_RETURN) &&
+    if (!r->has_mode && (r->action == ACTION_MIGRATE_GUEST || r->action == ACTION_RETURN) &&
         r->guest[0] != '\0') {
         util_errf(errstr, errstr_size,
                   "missing required field mode (\"OFFLINE\" or \"OFFLINEFORCE\") for action "
@@ -414,61 +441,24 @@ static int parse_fields(json_t *obj, request *r, char *errstr, size_t errstr_siz
         r->config_version = (long)version;
     }
 
-    STRING_FIELD("system");
-    if (s != NULL) {
-        if (!pattern_match(SYSTEM_PATTERN, s)) {
-            name_escape(s, shown, sizeof(shown));
-            util_errf(errstr, errstr_size,
-                      "field system: \"%s\" is not an es.xml system name (letters, digits, "
-                      "'_', '.', '-'; at most 64)",
-                      shown);
-            return -1;
-        }
-        util_strlcpy(r->system, s, sizeof(r->system));
-    }
+    if (take_pattern(obj, "system", SYSTEM_PATTERN, NULL,
+                     "an es.xml system name (letters, digits, '_', '.', '-'; at most 64)",
+                     r->system, sizeof(r->system), errstr, errstr_size) != 0)
+        return -1;
 
-    v = json_object_get(obj, "sequential");
-    if (v != NULL) {
-        if (!json_is_boolean(v)) {
-            util_errf(errstr, errstr_size, "field sequential: expected true or false");
-            return -1;
-        }
-        r->sequential = json_is_true(v);
-    }
+    if (get_bool(obj, "sequential", &r->sequential, errstr, errstr_size) != 0)
+        return -1;
 
     if (parse_operator_fields(obj, r, errstr, errstr_size) != 0)
         return -1;
 
-    STRING_FIELD("submitted_by");
-    if (s == NULL) {
-        util_errf(errstr, errstr_size, "missing required field submitted_by (a user name)");
+    if (take_pattern(obj, "submitted_by", SUBMITTED_BY_PATTERN, "a user name",
+                     "a user name (letters, digits, '_', '.', '@', '+' and '-', 1-63 characters)",
+                     r->submitted_by, sizeof(r->submitted_by), errstr, errstr_size) != 0 ||
+        take_pattern(obj, "submitted_at", SUBMITTED_AT_PATTERN, "an RFC 3339 timestamp",
+                     "an RFC 3339 timestamp (expected like 2025-07-30T16:14:59.123Z)",
+                     r->submitted_at, sizeof(r->submitted_at), errstr, errstr_size) != 0)
         return -1;
-    }
-    if (!pattern_match(SUBMITTED_BY_PATTERN, s)) {
-        name_escape(s, shown, sizeof(shown));
-        util_errf(errstr, errstr_size,
-                  "field submitted_by: \"%s\" is not a user name (letters, digits, '_', '.', "
-                  "'@', '+' and '-', 1-63 characters)",
-                  shown);
-        return -1;
-    }
-    util_strlcpy(r->submitted_by, s, sizeof(r->submitted_by));
-
-    STRING_FIELD("submitted_at");
-    if (s == NULL) {
-        util_errf(errstr, errstr_size,
-                  "missing required field submitted_at (an RFC 3339 timestamp)");
-        return -1;
-    }
-    if (!pattern_match(SUBMITTED_AT_PATTERN, s)) {
-        name_escape(s, shown, sizeof(shown));
-        util_errf(errstr, errstr_size,
-                  "field submitted_at: \"%s\" is not an RFC 3339 timestamp (expected like "
-                  "2025-07-30T16:14:59.123Z)",
-                  shown);
-        return -1;
-    }
-    util_strlcpy(r->submitted_at, s, sizeof(r->submitted_at));
 #undef STRING_FIELD
     return 0;
 }
