@@ -392,8 +392,8 @@ int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int seque
         }
     }
     if (!sequential) {
-        rc = hostconn_exec_many(c, (const char *const *)commands, n, timeout_ms, results, errstr,
-                                errstr_size);
+        rc = hostconn_exec_batch(c, (const char *const *)commands, n, timeout_ms, results, errstr,
+                                 errstr_size);
         goto out;
     }
     for (i = 0; i < n && rc == 0; i++) {

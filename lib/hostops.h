@@ -87,10 +87,11 @@ typedef struct hostops_call {
     size_t n_vars;
 } hostops_call;
 
-/* Renders the N CALLS and runs them concurrently on C (hostconn_exec_many), or one after the
- * other when SEQUENTIAL. RESULTS[0..N-1] are filled (free with hostconn_result_free). Returns 0
- * when every command ran to its end (whatever its exit status), -1 for a render error, or the
- * first negative hostconn code, with errstr. */
+/* Renders the N CALLS and runs them on C in one exec (hostconn_exec_batch: one round trip, one
+ * after the other in the given order, each whatever the exit statuses before it), or each in an
+ * exec of its own when SEQUENTIAL. RESULTS[0..N-1] are filled (free with hostconn_result_free).
+ * Returns 0 when every command ran to its end (whatever its exit status), -1 for a render
+ * error, or the first negative hostconn code, with errstr. */
 int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int sequential,
                      int timeout_ms, hostconn_result *results, char *errstr, size_t errstr_size);
 
