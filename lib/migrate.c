@@ -197,11 +197,28 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
     return fail(r, rc < 0 ? rc : 0, "%s", r->err);
 }
 
-/* Runs CALLS on C (in one exec unless the plan is sequential). Fails the step when a command
- * could not run to its end; exit statuses are the caller's to read. */
-static int batch(run *r, hostconn *c, const hostops_call *calls, size_t n, hostconn_result *res)
+static int in_downtime(step_id s);
+
+/* How a step sends several commands: one by one in the spec's sequential plan; inside the
+ * downtime, commands that do not depend on each other (AT_ONCE) all at once on channels of their
+ * own, so that the slowest counts, not their sum (a volume attach on Exascale takes seconds);
+ * otherwise in one exec, in order (one round trip). */
+enum { IN_ORDER, AT_ONCE };
+
+static hostops_mode send_mode(const run *r, int independent)
 {
-    int rc = hostops_run_many(c, calls, n, r->env->sequential, r->env->command_timeout_ms, res,
+    if (r->env->sequential)
+        return HOSTOPS_EACH;
+    return independent == AT_ONCE && in_downtime(r->step) ? HOSTOPS_AT_ONCE : HOSTOPS_ONE_EXEC;
+}
+
+/* Runs CALLS on C (HOW: IN_ORDER, or AT_ONCE when they do not depend on each other; see
+ * send_mode). Fails the step when a command could not run to its end; exit statuses are the
+ * caller's to read. */
+static int batch(run *r, hostconn *c, int how, const hostops_call *calls, size_t n,
+                 hostconn_result *res)
+{
+    int rc = hostops_run_many(c, calls, n, send_mode(r, how), r->env->command_timeout_ms, res,
                               r->err, sizeof(r->err));
 
     if (rc == 0)
@@ -235,12 +252,12 @@ static int batch_ok(run *r, hostconn *c, const hostops_call *calls, size_t n, ho
 
 /* Runs CALLS like batch() and fails the step unless every command exited 0; the results are
  * freed either way. */
-static int batch_all_ok(run *r, hostconn *c, const hostops_call *calls, size_t n,
+static int batch_all_ok(run *r, hostconn *c, int how, const hostops_call *calls, size_t n,
                         hostconn_result *res)
 {
     size_t i;
 
-    if (batch(r, c, calls, n, res) < 0)
+    if (batch(r, c, how, calls, n, res) < 0)
         return -1;
     for (i = 0; i < n; i++)
         if (batch_ok(r, c, calls, n, res, i) < 0)
@@ -328,7 +345,7 @@ static int step_stop_guest(run *r)
     if ((rc = source_or_skip(r, &c)) != 0)
         return rc < 0 ? -1 : 0;
     say(r, "Stopping Guest %s on KVM host %s", G(r), S(r));
-    if (batch(r, c, obs, 5, res) < 0)
+    if (batch(r, c, AT_ONCE, obs, 5, res) < 0)
         return -1;
     if (res[1].exit_status == 0)
         k->vf_src = nonblank(res[1].out);
@@ -451,7 +468,7 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         n_acts++;
     }
     free(out);
-    if (batch_all_ok(r, c, acts, n_acts, ares) < 0)
+    if (batch_all_ok(r, c, IN_ORDER, acts, n_acts, ares) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "re* interfaces %s on %s", attach ? "attached" : "detached",
                 h->hostname);
@@ -528,7 +545,7 @@ static int step_detach_volumes(run *r)
             r->env->cache->src_attached = NULL;
             r->env->cache->src_valid = 0;
         } else {
-            if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
+            if (batch(r, c, AT_ONCE, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
                 return -1;
             mounted = res[0].exit_status == 0;
             in_fstab = res[1].exit_status == 0;
@@ -565,7 +582,7 @@ static int step_detach_volumes(run *r)
             acts[n++] = (hostops_call){HOP_VOLUME_DETACH, vv[i], 1};
         }
         free(attached);
-        if (batch_all_ok(r, c, acts, n, ares) < 0)
+        if (batch_all_ok(r, c, AT_ONCE, acts, n, ares) < 0)
             return -1;
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes detached from %s", g->n_volumes, S(r));
@@ -596,7 +613,7 @@ static int step_attach_volumes(run *r)
         in_fstab = r->env->cache->tgt_fstab;
         r->env->cache->tgt_valid = 0;
     } else {
-        if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
+        if (batch(r, c, AT_ONCE, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
             return -1;
         attached = take_out(&res[0]);
         mounted = res[1].exit_status == 0;
@@ -615,7 +632,7 @@ static int step_attach_volumes(run *r)
     free(attached);
     if (cfg)
         acts[n++] = (hostops_call){HOP_CFG_MKDIR, gv, 1};
-    if (batch_all_ok(r, c, acts, n, ares) < 0)
+    if (batch_all_ok(r, c, AT_ONCE, acts, n, ares) < 0)
         return -1;
     if (cfg) {
         n = 0;
@@ -633,7 +650,7 @@ static int step_attach_volumes(run *r)
                 cfg->device, G(r), T(r));
             acts[n++] = (hostops_call){HOP_FSTAB_ADD, gv, 2};
         }
-        if (batch_all_ok(r, c, acts, n, ares) < 0)
+        if (batch_all_ok(r, c, AT_ONCE, acts, n, ares) < 0)
             return -1;
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes attached to %s", g->n_volumes, T(r));
@@ -662,7 +679,7 @@ static int step_create_bridges(run *r)
     if (target(r, &c) < 0)
         return -1;
     say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
-    if (batch(r, c, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
+    if (batch(r, c, AT_ONCE, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
         return -1;
     if (res[1].exit_status == 0)
         k->vf_tgt = nonblank(res[1].out);
@@ -697,7 +714,7 @@ static int step_create_bridges(run *r)
         added++;
     }
     free(have);
-    if (batch_all_ok(r, c, acts, (size_t)added, ares) < 0)
+    if (batch_all_ok(r, c, IN_ORDER, acts, (size_t)added, ares) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "%d bridges created on %s", added, T(r));
 }
@@ -751,7 +768,7 @@ static int step_remove_bridges(run *r)
     }
     free(have);
     /* Every bridge that goes, in one exec. */
-    if (batch_all_ok(r, c, acts, (size_t)removed, ares) < 0)
+    if (batch_all_ok(r, c, IN_ORDER, acts, (size_t)removed, ares) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "%d bridges removed from %s", removed, S(r));
 }
@@ -797,7 +814,7 @@ static int nat_bridges(run *r, int create)
     }
     free(have);
     /* Every NAT bridge left to do, in one exec. */
-    if (batch_all_ok(r, c, acts, n, ares) < 0)
+    if (batch_all_ok(r, c, IN_ORDER, acts, n, ares) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "NAT bridges %s on %s", create ? "created" : "removed",
                 h->hostname);
@@ -866,7 +883,7 @@ static int step_migrate_guest(run *r)
         hostconn_result ares[2];
         say(r, "Defining guest %s on kvm host %s", G(r), T(r));
         say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
-        if (batch_all_ok(r, t, acts, 2, ares) < 0)
+        if (batch_all_ok(r, t, IN_ORDER, acts, 2, ares) < 0)
             return -1;
         r->env->cache->tgt_defined_off = 1;
         return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
@@ -927,7 +944,7 @@ static int step_startup_guest(run *r)
         /* The start and the look at its outcome in one exec. */
         hostops_call acts[] = {{HOP_DOMAIN_START, v, 1}, {HOP_DOMAIN_STATE, v, 1}};
         hostconn_result ares[2];
-        if (batch(r, c, acts, 2, ares) < 0 || batch_ok(r, c, acts, 2, ares, 0) < 0)
+        if (batch(r, c, IN_ORDER, acts, 2, ares) < 0 || batch_ok(r, c, acts, 2, ares, 0) < 0)
             return -1;
         say(r, "Waiting for node : %s to be ready", G(r));
         hostops_domain_parse(ares[1].exit_status, ares[1].out, ares[1].err, &d);
@@ -1029,6 +1046,11 @@ static const struct step_def {
     [STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT] = {SIDE_TGT, 0, 1, step_remove_nat_bridge_src, 1,
                                              STEP_CREATE_NAT_BRIDGE_TGT},
 };
+
+static int in_downtime(step_id s)
+{
+    return s >= 0 && s < STEP__ALL && steps[s].downtime;
+}
 
 /* Where a step goes in the downtime-aware plan: what does not need the guest stopped runs
  * outside the downtime, on the target before STOP_GUEST (preparation), on the source after
