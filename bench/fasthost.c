@@ -6,7 +6,9 @@
  * root made by `hostsim init` is served by this program instead of tests/hostsim/hostsim-exec
  * when its sshd_config's ForceCommand names it, and `hostsim state` and `hostsim check` read
  * the result. Latency lines and the fail-once / fail-always faults are honoured; hang and pause
- * are not (the benchmarks do not use them). Any other command exits 127.
+ * are not (the benchmarks do not use them). Any other command exits 127. kvmove's batch form
+ * (several commands in one exec, tests/hostsim/COMMANDS.md "Batches") is run part by part, as
+ * the simulator does.
  *
  * Usage (from sshd_config): ForceCommand kvmove-bench-fasthost HOSTDIR */
 #ifndef _GNU_SOURCE
@@ -1085,24 +1087,16 @@ static long latency_ms(void)
     return ms;
 }
 
-int main(int argc, char **argv)
+/* Runs CMD (one command) with its fault, latency, host lock and commands.log line. */
+static int run_one(void)
 {
     long long t0 = now_ms(), t1;
-    char *cmd, *hosts, *logged, *p;
+    char *cmd, *logged, *p;
     int rc, hl = -1;
     long ms;
     FILE *log;
 
-    if (argc != 2 || snprintf(H, sizeof(H), "%s", argv[1]) >= (int)sizeof(H) ||
-        (hosts = strrchr(H, '/')) == NULL || hosts - H < 6 || strncmp(hosts - 6, "/hosts", 6)) {
-        fprintf(stderr, "usage: kvmove-bench-fasthost HOSTDIR (a host of a hostsim root)\n");
-        return 2;
-    }
-    snprintf(ROOT, sizeof(ROOT), "%.*s", (int)(hosts - 6 - H), H); /* ROOT/hosts/NAME */
-    NAME = strrchr(H, '/') + 1;
-    CMD = getenv("SSH_ORIGINAL_COMMAND");
-    if (CMD == NULL || !*CMD) {
-        CMD = "";
+    if (!*CMD) {
         rc = fail(1, "fasthost: interactive sessions are not supported; send a command");
         goto out;
     }
@@ -1135,4 +1129,86 @@ out:
     }
     free(logged);
     return rc;
+}
+
+/* The arguments of kvmove's batch form (tests/hostsim/COMMANDS.md "Batches"): single-quoted
+ * words, ' written as '\''. Returns their number (words[] malloc'd), or -1 if TEXT is not
+ * all such words. */
+static int batch_words(const char *text, char **words, int max)
+{
+    int n = 0;
+    const char *r = text;
+
+    while (*r) {
+        char *w;
+        size_t k = 0;
+        if (n == max || *r != '\'')
+            goto bad;
+        w = malloc(strlen(r) + 1);
+        if (w == NULL)
+            goto bad;
+        words[n++] = w;
+        for (;;) {
+            const char *e = strchr(r + 1, '\'');
+            if (e == NULL)
+                goto bad;
+            memcpy(w + k, r + 1, (size_t)(e - r - 1));
+            k += (size_t)(e - r - 1);
+            r = e + 1;
+            if (strncmp(r, "\\''", 3) == 0) {
+                w[k++] = '\'';
+                r += 2; /* on the quote that opens the rest of the word */
+                continue;
+            }
+            break;
+        }
+        w[k] = '\0';
+        if (*r == ' ')
+            r++;
+        else if (*r)
+            goto bad;
+    }
+    return n;
+bad:
+    while (n > 0)
+        free(words[--n]);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    static const char batch_head[] = "kvmove_batch() {", batch_call[] = "; }; kvmove_batch '";
+    const char *args;
+    char *hosts, *words[2 + 256];
+    int n, i, rc;
+
+    if (argc != 2 || snprintf(H, sizeof(H), "%s", argv[1]) >= (int)sizeof(H) ||
+        (hosts = strrchr(H, '/')) == NULL || hosts - H < 6 || strncmp(hosts - 6, "/hosts", 6)) {
+        fprintf(stderr, "usage: kvmove-bench-fasthost HOSTDIR (a host of a hostsim root)\n");
+        return 2;
+    }
+    snprintf(ROOT, sizeof(ROOT), "%.*s", (int)(hosts - 6 - H), H); /* ROOT/hosts/NAME */
+    NAME = strrchr(H, '/') + 1;
+    CMD = getenv("SSH_ORIGINAL_COMMAND");
+    if (CMD == NULL)
+        CMD = "";
+    /* A batch: each part as if it had come alone, then the separators a shell would write. */
+    if (strncmp(CMD, batch_head, sizeof(batch_head) - 1) == 0 &&
+        (args = strstr(CMD, batch_call)) != NULL &&
+        (n = batch_words(args + sizeof(batch_call) - 2, words, 2 + 256)) >= 2) {
+        char marker[256];
+        snprintf(marker, sizeof(marker), "%s%s", words[0], words[1]);
+        for (i = 2; i < n; i++) {
+            CMD = words[i];
+            rc = run_one();
+            fflush(stdout);
+            printf("\n%s %d %d\n", marker, i - 2, rc);
+            fflush(stdout);
+            fprintf(stderr, "\n%s %d\n", marker, i - 2);
+        }
+        for (i = 0; i < n; i++)
+            free(words[i]);
+        return 0;
+    }
+    return run_one();
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -620,6 +621,227 @@ int hostconn_exec(hostconn *c, const char *command, int timeout_ms, int *exit_st
         free(r.out);
     if (rc != 0 || err == NULL)
         free(r.err);
+    return rc;
+}
+
+/* The batch's shell function: runs each command in a subshell, then writes the separators.
+ * The marker comes as two arguments so that the command line never holds it whole. */
+static const char batch_function[] =
+    "kvmove_batch() { kvmove_m=$1$2; shift 2; kvmove_i=0; for kvmove_p in \"$@\"; do "
+    "(set --; eval \"$kvmove_p\") </dev/null; "
+    "printf '\\n%s %d %d\\n' \"$kvmove_m\" \"$kvmove_i\" \"$?\"; "
+    "printf '\\n%s %d\\n' \"$kvmove_m\" \"$kvmove_i\" >&2; "
+    "kvmove_i=$((kvmove_i + 1)); done; }; kvmove_batch";
+
+static int is_marker(const char *m)
+{
+    return m != NULL && strlen(m) == HOSTCONN_BATCH_MARKER_LEN &&
+           strspn(m, "0123456789abcdef") == HOSTCONN_BATCH_MARKER_LEN;
+}
+
+/* Length of " 'TEXT'" with TEXT single-quoted for a POSIX shell (' as '\''). */
+static size_t quoted_len(const char *text, size_t len)
+{
+    size_t i, q = 0;
+
+    for (i = 0; i < len; i++)
+        q += text[i] == '\'';
+    return len + 3 * q + 3;
+}
+
+/* Writes " 'TEXT'" quoted at W; returns the end. */
+static char *quote_put(char *w, const char *text, size_t len)
+{
+    size_t i;
+
+    *w++ = ' ';
+    *w++ = '\'';
+    for (i = 0; i < len; i++) {
+        if (text[i] == '\'') {
+            memcpy(w, "'\\''", 4);
+            w += 4;
+        } else {
+            *w++ = text[i];
+        }
+    }
+    *w++ = '\'';
+    return w;
+}
+
+char *hostconn_batch_command(const char *const *commands, size_t n, const char *marker)
+{
+    size_t half = HOSTCONN_BATCH_MARKER_LEN / 2, i, total = sizeof(batch_function) + 2 * (half + 3);
+    char *out, *w;
+
+    if (!is_marker(marker))
+        return NULL;
+    for (i = 0; i < n; i++)
+        total += quoted_len(commands[i], strlen(commands[i]));
+    out = malloc(total);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, batch_function, sizeof(batch_function) - 1);
+    w = out + sizeof(batch_function) - 1;
+    w = quote_put(w, marker, half);
+    w = quote_put(w, marker + half, half);
+    for (i = 0; i < n; i++)
+        w = quote_put(w, commands[i], strlen(commands[i]));
+    *w = '\0';
+    return out;
+}
+
+/* Finds the separator of part I on one stream from POS: "\nMARKER I[ STATUS]\n". On success
+ * returns the part's text (malloc'd), sets *STATUS (with_status) and *NEXT past it; NULL when
+ * the separator is missing or malformed. */
+static char *separator_next(const char *marker, size_t i, int with_status, const char *pos,
+                            const char **next, int *status)
+{
+    char want[HOSTCONN_BATCH_MARKER_LEN + 2];
+    const char *at, *p;
+    char *end, *text;
+    long idx, st = 0;
+
+    snprintf(want, sizeof(want), "\n%s", marker);
+    at = strstr(pos, want);
+    if (at == NULL)
+        return NULL;
+    p = at + strlen(want);
+    if (*p++ != ' ' || *p < '0' || *p > '9')
+        return NULL;
+    errno = 0;
+    idx = strtol(p, &end, 10);
+    if (errno != 0 || idx != (long)i)
+        return NULL;
+    p = end;
+    if (with_status) {
+        if (*p++ != ' ' || *p < '0' || *p > '9')
+            return NULL;
+        st = strtol(p, &end, 10);
+        if (errno != 0 || st > 255)
+            return NULL;
+        p = end;
+    }
+    if (*p != '\n')
+        return NULL;
+    text = malloc((size_t)(at - pos) + 1);
+    if (text == NULL)
+        return NULL;
+    memcpy(text, pos, (size_t)(at - pos));
+    text[at - pos] = '\0';
+    if (status != NULL)
+        *status = (int)st;
+    *next = p + 1;
+    return text;
+}
+
+size_t hostconn_batch_split(const char *marker, size_t n, const char *out, const char *err,
+                            hostconn_result *results)
+{
+    const char *po = out ? out : "", *pe = err ? err : "";
+    size_t i, done = 0;
+
+    for (i = 0; i < n; i++) {
+        results[i].exit_status = -1;
+        results[i].out = results[i].err = NULL;
+        results[i].error = -HOSTCONN_EIO;
+    }
+    if (!is_marker(marker))
+        return 0;
+    for (i = 0; i < n; i++) {
+        const char *no = po, *ne = pe;
+        int status = -1;
+        char *o = separator_next(marker, i, 1, po, &no, &status);
+        char *e = o ? separator_next(marker, i, 0, pe, &ne, NULL) : NULL;
+        if (o == NULL || e == NULL) {
+            free(o);
+            break;
+        }
+        po = no;
+        pe = ne;
+        results[i].out = o;
+        results[i].err = e;
+        results[i].exit_status = status;
+        results[i].error = 0;
+        done++;
+    }
+    if (done < n) {
+        /* The incomplete part gets what its streams said so far. */
+        results[done].out = strdup(po);
+        results[done].err = strdup(pe);
+    }
+    return done;
+}
+
+int hostconn_exec_batch(hostconn *c, const char *const *commands, size_t n, int timeout_ms,
+                        hostconn_result *results, char *errstr, size_t errstr_size)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[HOSTCONN_BATCH_MARKER_LEN / 2];
+    char marker[HOSTCONN_BATCH_MARKER_LEN + 1];
+    hostconn_result whole = {-1, NULL, NULL, 0};
+    char *command = NULL;
+    size_t i, got = 0, done;
+    int rc;
+
+    if (errstr_size > 0)
+        errstr[0] = '\0';
+    for (i = 0; i < n; i++) {
+        results[i].exit_status = -1;
+        results[i].out = results[i].err = NULL;
+        results[i].error = 0;
+    }
+    if (n == 0)
+        return 0;
+    while (got < sizeof(rnd)) {
+        ssize_t r = getrandom(rnd + got, sizeof(rnd) - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+        else if (errno != EINTR)
+            break;
+    }
+    for (i = 0; i < sizeof(rnd); i++) {
+        marker[2 * i] = hex[rnd[i] >> 4];
+        marker[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    marker[HOSTCONN_BATCH_MARKER_LEN] = '\0';
+    if (got < sizeof(rnd) || (command = hostconn_batch_command(commands, n, marker)) == NULL) {
+        util_errf(errstr, errstr_size, "cannot build a batch of %zu commands for %s", n,
+                  c->address);
+        for (i = 0; i < n; i++)
+            results[i].error = -HOSTCONN_EIO;
+        return -HOSTCONN_EIO;
+    }
+    rc = hostconn_exec_many(c, (const char *const *)&command, 1, timeout_ms, &whole, errstr,
+                            errstr_size);
+    done = hostconn_batch_split(marker, n, whole.out, whole.err, results);
+    if (done < n) {
+        int code = rc < 0 ? rc : -HOSTCONN_EIO;
+        for (i = done; i < n; i++)
+            results[i].error = code;
+        /* errstr names the command that did not end, not the whole batch. */
+        if (rc == -HOSTCONN_ETIMEOUT)
+            util_errf(errstr, errstr_size,
+                      "'%s' on %s did not finish within %d ms (channel closed; the command may "
+                      "still be running on the host)",
+                      commands[done], c->address, timeout_ms);
+        else if (rc == -HOSTCONN_EIO && strstr(errstr, "kvmove_batch()") != NULL)
+            util_errf(errstr, errstr_size,
+                      "the SSH session to %s broke while '%s' ran (it may or may not have "
+                      "completed)",
+                      c->address, commands[done]);
+        else if (rc == 0)
+            util_errf(errstr, errstr_size,
+                      "'%s' on %s: the host's answer to a batch of %zu commands ended before "
+                      "this one's end (exit status %d; output cut or not in the batch's form)",
+                      commands[done], c->address, n, whole.exit_status);
+        rc = code;
+    } else {
+        rc = 0; /* every part ended: what happened after (a timeout, a break) changes nothing */
+        if (errstr_size > 0)
+            errstr[0] = '\0';
+    }
+    hostconn_result_free(&whole, 1);
+    free(command);
     return rc;
 }
 

@@ -57,6 +57,39 @@ typedef struct hostconn_result {
 int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int timeout_ms,
                        hostconn_result *results, char *errstr, size_t errstr_size);
 
+/* Runs the N COMMANDS on C as ONE command (one SSH channel, one round trip): a compound shell
+ * command (hostconn_batch_command) that runs each in a subshell of the host's shell, one after
+ * the other in the given order, stdin /dev/null, whatever the previous ones' exit statuses, and
+ * follows each one's stdout and stderr with a separator line carrying a marker drawn at random
+ * for this call (never written whole in the command line, so no output can carry it unless the
+ * host reconstructs it on purpose) and its exit status. RESULTS[0..N-1] get what N hostconn_exec
+ * calls would have: each command's own stdout, stderr and exit status (a command killed by a
+ * signal reads as the shell reports it, 128 + signal, not -1). The 1 MiB cap applies to the
+ * whole batch's output. A command whose separator never came (timeout, a broken session, output
+ * cut at the cap or not in the batch's form) has error -HOSTCONN_E* and the partial output; the
+ * ones before it are complete. Returns 0 if every command ran to its end, else the first
+ * incomplete command's code with errstr naming it, as hostconn_exec_many. */
+int hostconn_exec_batch(hostconn *c, const char *const *commands, size_t n, int timeout_ms,
+                        hostconn_result *results, char *errstr, size_t errstr_size);
+
+/* Length of a batch marker (hex digits); the command carries it in two halves. */
+#define HOSTCONN_BATCH_MARKER_LEN 32
+
+/* The compound command of hostconn_exec_batch for the N COMMANDS and MARKER
+ * (HOSTCONN_BATCH_MARKER_LEN hex digits): "kvmove_batch() {...}; kvmove_batch 'HALF1' 'HALF2'
+ * 'COMMAND'..." with each command single-quoted (tests/hostsim/COMMANDS.md describes the form
+ * for the fixtures). Returns it malloc'd, or NULL (out of memory, bad marker). */
+char *hostconn_batch_command(const char *const *commands, size_t n, const char *marker);
+
+/* Splits the stdout OUT and stderr ERR of a batch command (either may be NULL: empty) into
+ * RESULTS[0..N-1] (caller's array, strings malloc'd): the parts whose separators came in order
+ * on both streams get their output and exit status, error 0; the first one without (missing,
+ * out of order or malformed) gets what is left of each stream, exit status -1 and error
+ * -HOSTCONN_EIO, the ones after it nothing and the same error. Returns the number of complete
+ * parts. */
+size_t hostconn_batch_split(const char *marker, size_t n, const char *out, const char *err,
+                            hostconn_result *results);
+
 /* Frees the strings of RESULTS[0..N-1] (not the array) and sets them to NULL. Accepts NULL. */
 void hostconn_result_free(hostconn_result *results, size_t n);
 

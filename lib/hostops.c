@@ -373,7 +373,7 @@ int hostops_run(hostconn *c, hostop op, const hostops_var *vars, size_t n_vars, 
     return rc;
 }
 
-int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int sequential,
+int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, hostops_mode mode,
                      int timeout_ms, hostconn_result *results, char *errstr, size_t errstr_size)
 {
     char **commands = calloc(n ? n : 1, sizeof(char *));
@@ -391,7 +391,12 @@ int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int seque
             goto out;
         }
     }
-    if (!sequential) {
+    if (mode == HOSTOPS_ONE_EXEC) {
+        rc = hostconn_exec_batch(c, (const char *const *)commands, n, timeout_ms, results, errstr,
+                                 errstr_size);
+        goto out;
+    }
+    if (mode == HOSTOPS_AT_ONCE) {
         rc = hostconn_exec_many(c, (const char *const *)commands, n, timeout_ms, results, errstr,
                                 errstr_size);
         goto out;

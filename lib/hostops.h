@@ -87,11 +87,20 @@ typedef struct hostops_call {
     size_t n_vars;
 } hostops_call;
 
-/* Renders the N CALLS and runs them concurrently on C (hostconn_exec_many), or one after the
- * other when SEQUENTIAL. RESULTS[0..N-1] are filled (free with hostconn_result_free). Returns 0
- * when every command ran to its end (whatever its exit status), -1 for a render error, or the
- * first negative hostconn code, with errstr. */
-int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, int sequential,
+/* How hostops_run_many sends several commands. */
+typedef enum {
+    HOSTOPS_ONE_EXEC, /* one exec (hostconn_exec_batch): one round trip, one after the other in
+                       * the given order, each whatever the exit statuses before it */
+    HOSTOPS_AT_ONCE,  /* an exec each, all at once on channels of their own (hostconn_exec_many):
+                       * for commands that do not depend on each other, where the slowest one
+                       * should count rather than their sum */
+    HOSTOPS_EACH,     /* an exec each, one after the other (the spec's sequential plan) */
+} hostops_mode;
+
+/* Renders the N CALLS and runs them on C as MODE says. RESULTS[0..N-1] are filled (free with
+ * hostconn_result_free). Returns 0 when every command ran to its end (whatever its exit status),
+ * -1 for a render error, or the first negative hostconn code, with errstr. */
+int hostops_run_many(hostconn *c, const hostops_call *calls, size_t n, hostops_mode mode,
                      int timeout_ms, hostconn_result *results, char *errstr, size_t errstr_size);
 
 /* What a host said about one domain (HOP_DOMAIN_INFO or HOP_DOMAIN_STATE). */

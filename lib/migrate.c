@@ -197,11 +197,28 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
     return fail(r, rc < 0 ? rc : 0, "%s", r->err);
 }
 
-/* Runs CALLS on C (concurrently unless the plan is sequential). Fails the step when a command
- * could not run to its end; exit statuses are the caller's to read. */
-static int batch(run *r, hostconn *c, const hostops_call *calls, size_t n, hostconn_result *res)
+static int in_downtime(step_id s);
+
+/* How a step sends several commands: one by one in the spec's sequential plan; inside the
+ * downtime, commands that do not depend on each other (AT_ONCE) all at once on channels of their
+ * own, so that the slowest counts, not their sum (a volume attach on Exascale takes seconds);
+ * otherwise in one exec, in order (one round trip). */
+enum { IN_ORDER, AT_ONCE };
+
+static hostops_mode send_mode(const run *r, int independent)
 {
-    int rc = hostops_run_many(c, calls, n, r->env->sequential, r->env->command_timeout_ms, res,
+    if (r->env->sequential)
+        return HOSTOPS_EACH;
+    return independent == AT_ONCE && in_downtime(r->step) ? HOSTOPS_AT_ONCE : HOSTOPS_ONE_EXEC;
+}
+
+/* Runs CALLS on C (HOW: IN_ORDER, or AT_ONCE when they do not depend on each other; see
+ * send_mode). Fails the step when a command could not run to its end; exit statuses are the
+ * caller's to read. */
+static int batch(run *r, hostconn *c, int how, const hostops_call *calls, size_t n,
+                 hostconn_result *res)
+{
+    int rc = hostops_run_many(c, calls, n, send_mode(r, how), r->env->command_timeout_ms, res,
                               r->err, sizeof(r->err));
 
     if (rc == 0)
@@ -216,12 +233,18 @@ static int batch_ok(run *r, hostconn *c, const hostops_call *calls, size_t n, ho
                     size_t i)
 {
     char *command;
+    size_t len;
 
     if (res[i].exit_status == 0)
         return 0;
     command = hostops_render(calls[i].op, calls[i].vars, calls[i].n_vars, r->err, sizeof(r->err));
-    fail(r, 0, "'%s' on %s exited %d: %s", command ? command : hostops_name(calls[i].op),
-         hostconn_address(c), res[i].exit_status, res[i].err ? res[i].err : "");
+    /* The words hostops_run's message has for a command alone: the host's, without the
+     * trailing newlines. */
+    len = res[i].err ? strlen(res[i].err) : 0;
+    while (len > 0 && res[i].err[len - 1] == '\n')
+        res[i].err[--len] = '\0';
+    fail(r, 0, "'%s' on %s exited %d%s%s", command ? command : hostops_name(calls[i].op),
+         hostconn_address(c), res[i].exit_status, len ? ": " : "", len ? res[i].err : "");
     free(command);
     hostconn_result_free(res, n);
     return -1;
@@ -229,12 +252,12 @@ static int batch_ok(run *r, hostconn *c, const hostops_call *calls, size_t n, ho
 
 /* Runs CALLS like batch() and fails the step unless every command exited 0; the results are
  * freed either way. */
-static int batch_all_ok(run *r, hostconn *c, const hostops_call *calls, size_t n,
+static int batch_all_ok(run *r, hostconn *c, int how, const hostops_call *calls, size_t n,
                         hostconn_result *res)
 {
     size_t i;
 
-    if (batch(r, c, calls, n, res) < 0)
+    if (batch(r, c, how, calls, n, res) < 0)
         return -1;
     for (i = 0; i < n; i++)
         if (batch_ok(r, c, calls, n, res, i) < 0)
@@ -322,7 +345,7 @@ static int step_stop_guest(run *r)
     if ((rc = source_or_skip(r, &c)) != 0)
         return rc < 0 ? -1 : 0;
     say(r, "Stopping Guest %s on KVM host %s", G(r), S(r));
-    if (batch(r, c, obs, 5, res) < 0)
+    if (batch(r, c, AT_ONCE, obs, 5, res) < 0)
         return -1;
     if (res[1].exit_status == 0)
         k->vf_src = nonblank(res[1].out);
@@ -391,9 +414,12 @@ static int vf_pools_in_use(run *r, hostconn *c, int *cache)
 static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
 {
     hostops_var v[2] = {{"guest", G(r)}, {"iface", NULL}};
+    hostops_var iv[64][2];
+    hostops_call acts[64];
+    hostconn_result ares[64];
     char *out = NULL;
     int vf, rc;
-    size_t i;
+    size_t i, n_acts = 0;
 
     say(r, "%s Network Interfaces for Guest : %s on KVM host %s",
         attach ? "Attaching" : "Detaching", G(r), h->hostname);
@@ -425,7 +451,8 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         }
         return fail(r, rc < 0 ? rc : 0, "%s", why);
     }
-    for (i = 0; i < r->env->guest->n_networks; i++) {
+    /* Every interface that is left to do, in one exec. */
+    for (i = 0; i < r->env->guest->n_networks && n_acts < 64; i++) {
         const esxml_network *n = &r->env->guest->networks[i];
         int present;
         if (!is_re_iface(n))
@@ -433,15 +460,16 @@ static int interfaces(run *r, const esxml_host *h, hostconn *c, int attach)
         present = util_has_line(out, n->iface);
         if (present == attach)
             continue;
-        v[1].value = n->iface;
+        iv[n_acts][0] = v[0];
+        iv[n_acts][1] = (hostops_var){"iface", n->iface};
         say(r, "%s interface %s %s guest %s on KVM host %s", attach ? "Attaching" : "Detaching",
             n->iface, attach ? "to" : "from", G(r), h->hostname);
-        if (must(r, c, attach ? HOP_IFACE_ATTACH : HOP_IFACE_DETACH, v, 2, NULL) < 0) {
-            free(out);
-            return -1;
-        }
+        acts[n_acts] = (hostops_call){attach ? HOP_IFACE_ATTACH : HOP_IFACE_DETACH, iv[n_acts], 2};
+        n_acts++;
     }
     free(out);
+    if (batch_all_ok(r, c, IN_ORDER, acts, n_acts, ares) < 0)
+        return -1;
     return done(r, STEP_SUCCEEDED, "re* interfaces %s on %s", attach ? "attached" : "detached",
                 h->hostname);
 }
@@ -517,7 +545,7 @@ static int step_detach_volumes(run *r)
             r->env->cache->src_attached = NULL;
             r->env->cache->src_valid = 0;
         } else {
-            if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
+            if (batch(r, c, AT_ONCE, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 2) < 0)
                 return -1;
             mounted = res[0].exit_status == 0;
             in_fstab = res[1].exit_status == 0;
@@ -554,7 +582,7 @@ static int step_detach_volumes(run *r)
             acts[n++] = (hostops_call){HOP_VOLUME_DETACH, vv[i], 1};
         }
         free(attached);
-        if (batch_all_ok(r, c, acts, n, ares) < 0)
+        if (batch_all_ok(r, c, AT_ONCE, acts, n, ares) < 0)
             return -1;
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes detached from %s", g->n_volumes, S(r));
@@ -585,7 +613,7 @@ static int step_attach_volumes(run *r)
         in_fstab = r->env->cache->tgt_fstab;
         r->env->cache->tgt_valid = 0;
     } else {
-        if (batch(r, c, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
+        if (batch(r, c, AT_ONCE, obs, 3, res) < 0 || batch_ok(r, c, obs, 3, res, 0) < 0)
             return -1;
         attached = take_out(&res[0]);
         mounted = res[1].exit_status == 0;
@@ -604,7 +632,7 @@ static int step_attach_volumes(run *r)
     free(attached);
     if (cfg)
         acts[n++] = (hostops_call){HOP_CFG_MKDIR, gv, 1};
-    if (batch_all_ok(r, c, acts, n, ares) < 0)
+    if (batch_all_ok(r, c, AT_ONCE, acts, n, ares) < 0)
         return -1;
     if (cfg) {
         n = 0;
@@ -622,7 +650,7 @@ static int step_attach_volumes(run *r)
                 cfg->device, G(r), T(r));
             acts[n++] = (hostops_call){HOP_FSTAB_ADD, gv, 2};
         }
-        if (batch_all_ok(r, c, acts, n, ares) < 0)
+        if (batch_all_ok(r, c, AT_ONCE, acts, n, ares) < 0)
             return -1;
     }
     return done(r, STEP_SUCCEEDED, "%zu volumes attached to %s", g->n_volumes, T(r));
@@ -637,7 +665,10 @@ static int step_create_bridges(run *r)
     hostops_call obs[] = {{HOP_BRIDGE_LIST, NULL, 0}, {HOP_VFPOOL_LIST, NULL, 0},
                           {HOP_VOLUME_LIST, NULL, 0}, {HOP_CFG_MOUNTED, gv, 1},
                           {HOP_FSTAB_HAS, gv, 1},     {HOP_DOMAIN_INFO, gv, 1}};
-    hostconn_result res[6];
+    hostconn_result res[6], ares[64];
+    hostops_call acts[64];
+    hostops_var bv[64][2];
+    char vlan[64][16];
     hostops_domain d;
     struct migrate_cache *k = r->env->cache;
     hostconn *c;
@@ -648,7 +679,7 @@ static int step_create_bridges(run *r)
     if (target(r, &c) < 0)
         return -1;
     say(r, "Creating Network Bridge for Guest : %s on KVM host %s", G(r), T(r));
-    if (batch(r, c, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
+    if (batch(r, c, AT_ONCE, obs, 6, res) < 0 || batch_ok(r, c, obs, 6, res, 0) < 0)
         return -1;
     if (res[1].exit_status == 0)
         k->vf_tgt = nonblank(res[1].out);
@@ -665,26 +696,26 @@ static int step_create_bridges(run *r)
     }
     have = take_out(&res[0]);
     hostconn_result_free(res, 6);
-    for (i = 0; i < g->n_networks; i++) {
+    /* Every bridge that is missing, in one exec. */
+    for (i = 0; i < g->n_networks && added < 64; i++) {
         const esxml_network *n = &g->networks[i];
-        char vlan[16];
-        hostops_var v[] = {{"bridge", n->bridge}, {"vlan", vlan}};
         if (n->bridge == NULL || util_has_line(have, n->bridge))
             continue;
-        snprintf(vlan, sizeof(vlan), "%d", n->vlan);
+        snprintf(vlan[added], sizeof(vlan[added]), "%d", n->vlan);
+        bv[added][0] = (hostops_var){"bridge", n->bridge};
+        bv[added][1] = (hostops_var){"vlan", vlan[added]};
         if (n->vlan > 0)
             say(r, "Creating bridge %s (VLAN %d) on KVM host %s", n->bridge, n->vlan, T(r));
         else
             say(r, "Creating bridge %s (untagged) on KVM host %s", n->bridge, T(r));
         /* es.xml's untagged bridge (no vlanId) stays untagged on the target too. */
-        if (must(r, c, n->vlan > 0 ? HOP_BRIDGE_ADD : HOP_BRIDGE_ADD_UNTAGGED, v,
-                 n->vlan > 0 ? 2 : 1, NULL) < 0) {
-            free(have);
-            return -1;
-        }
+        acts[added] = (hostops_call){n->vlan > 0 ? HOP_BRIDGE_ADD : HOP_BRIDGE_ADD_UNTAGGED,
+                                     bv[added], n->vlan > 0 ? 2 : 1};
         added++;
     }
     free(have);
+    if (batch_all_ok(r, c, IN_ORDER, acts, (size_t)added, ares) < 0)
+        return -1;
     return done(r, STEP_SUCCEEDED, "%d bridges created on %s", added, T(r));
 }
 
@@ -695,6 +726,9 @@ static int step_remove_bridges(run *r)
     char *have = NULL;
     size_t i;
     hostops_domain d;
+    hostops_call acts[64];
+    hostops_var bv[64][1];
+    hostconn_result ares[64];
     int removed = 0, rc = source_or_skip(r, &c);
 
     if (rc != 0)
@@ -719,9 +753,8 @@ static int step_remove_bridges(run *r)
     say(r, "Removing Network Bridges for Guest : %s on KVM host %s", G(r), S(r));
     if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
         return -1;
-    for (i = 0; i < g->n_networks; i++) {
+    for (i = 0; i < g->n_networks && removed < 64; i++) {
         const esxml_network *n = &g->networks[i];
-        hostops_var v[] = {{"bridge", n->bridge}};
         if (n->bridge == NULL || !util_has_line(have, n->bridge))
             continue;
         if (esxml_bridge_in_use(r->env->doc, r->env->src, r->env->guest, n->bridge)) {
@@ -729,13 +762,14 @@ static int step_remove_bridges(run *r)
             continue;
         }
         say(r, "Removing bridge %s from KVM host %s", n->bridge, S(r));
-        if (must(r, c, HOP_BRIDGE_REMOVE, v, 1, NULL) < 0) {
-            free(have);
-            return -1;
-        }
+        bv[removed][0] = (hostops_var){"bridge", n->bridge};
+        acts[removed] = (hostops_call){HOP_BRIDGE_REMOVE, bv[removed], 1};
         removed++;
     }
     free(have);
+    /* Every bridge that goes, in one exec. */
+    if (batch_all_ok(r, c, IN_ORDER, acts, (size_t)removed, ares) < 0)
+        return -1;
     return done(r, STEP_SUCCEEDED, "%d bridges removed from %s", removed, S(r));
 }
 
@@ -745,7 +779,10 @@ static int nat_bridges(run *r, int create)
     const esxml_host *h = create ? r->env->tgt : r->env->src;
     hostconn *c;
     char *have = NULL;
-    size_t i;
+    hostops_call acts[64];
+    hostops_var bv[64][1];
+    hostconn_result ares[64];
+    size_t i, n = 0;
     int rc;
 
     if (!migrate_step_applies(r->env, r->step)) {
@@ -763,21 +800,22 @@ static int nat_bridges(run *r, int create)
         h->hostname);
     if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
         return -1;
-    for (i = 0; i < g->n_networks; i++) {
+    for (i = 0; i < g->n_networks && n < 64; i++) {
         const char *nb = g->networks[i].nat_bridge;
-        hostops_var v[] = {{"bridge", nb}};
         if (nb == NULL || util_has_line(have, nb) == create)
             continue;
         if (!create && esxml_bridge_in_use(r->env->doc, h, r->env->guest, nb)) {
             say(r, "Keeping NAT bridge %s on KVM host %s: other guests use it", nb, h->hostname);
             continue;
         }
-        if (must(r, c, create ? HOP_NAT_BRIDGE_ADD : HOP_NAT_BRIDGE_REMOVE, v, 1, NULL) < 0) {
-            free(have);
-            return -1;
-        }
+        bv[n][0] = (hostops_var){"bridge", nb};
+        acts[n] = (hostops_call){create ? HOP_NAT_BRIDGE_ADD : HOP_NAT_BRIDGE_REMOVE, bv[n], 1};
+        n++;
     }
     free(have);
+    /* Every NAT bridge left to do, in one exec. */
+    if (batch_all_ok(r, c, IN_ORDER, acts, n, ares) < 0)
+        return -1;
     return done(r, STEP_SUCCEEDED, "NAT bridges %s on %s", create ? "created" : "removed",
                 h->hostname);
 }
@@ -839,6 +877,17 @@ static int step_migrate_guest(run *r)
     } else if ((st = domain(r, t, HOP_DOMAIN_INFO, &d)) < 0) {
         return fail(r, st, "%s", r->err);
     }
+    if (!d.defined && rc == 0) {
+        /* Define and autostart in one exec (autostart fails too if the define did). */
+        hostops_call acts[] = {{HOP_DOMAIN_DEFINE, v, 1}, {HOP_AUTOSTART_ON, v, 1}};
+        hostconn_result ares[2];
+        say(r, "Defining guest %s on kvm host %s", G(r), T(r));
+        say(r, "Enabling autostart for guest %s on kvm host %s", G(r), T(r));
+        if (batch_all_ok(r, t, IN_ORDER, acts, 2, ares) < 0)
+            return -1;
+        r->env->cache->tgt_defined_off = 1;
+        return done(r, STEP_SUCCEEDED, "%s defined on %s with autostart", G(r), T(r));
+    }
     if (!d.defined) {
         say(r, "Defining guest %s on kvm host %s", G(r), T(r));
         if (must(r, t, HOP_DOMAIN_DEFINE, v, 1, NULL) < 0)
@@ -891,11 +940,26 @@ static int step_startup_guest(run *r)
         return fail(r, rc, "%s", r->err);
     if (!d.defined)
         return fail(r, 0, "%s is not defined on %s (run MIGRATE_GUEST first)", G(r), T(r));
-    if (!d.running && must(r, c, HOP_DOMAIN_START, v, 1, NULL) < 0)
-        return -1;
-    say(r, "Waiting for node : %s to be ready", G(r));
-    if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
-        return fail(r, rc, "%s", r->err);
+    if (!d.running) {
+        /* The start and the look at its outcome in one exec. */
+        hostops_call acts[] = {{HOP_DOMAIN_START, v, 1}, {HOP_DOMAIN_STATE, v, 1}};
+        hostconn_result ares[2];
+        if (batch(r, c, IN_ORDER, acts, 2, ares) < 0 || batch_ok(r, c, acts, 2, ares, 0) < 0)
+            return -1;
+        say(r, "Waiting for node : %s to be ready", G(r));
+        hostops_domain_parse(ares[1].exit_status, ares[1].out, ares[1].err, &d);
+        if (d.defined < 0) {
+            fail(r, -HOSTCONN_EIO, "cannot tell the state of %s on %s: %s", G(r), T(r),
+                 ares[1].err ? ares[1].err : "");
+            hostconn_result_free(ares, 2);
+            return -1;
+        }
+        hostconn_result_free(ares, 2);
+    } else {
+        say(r, "Waiting for node : %s to be ready", G(r));
+        if ((rc = domain(r, c, HOP_DOMAIN_STATE, &d)) < 0)
+            return fail(r, rc, "%s", r->err);
+    }
     if (!d.defined || !d.running)
         return fail(r, 0, "%s did not reach running on %s", G(r), T(r));
     /* Profiles whose start does not wait for the guest (libvirt) have a readiness probe. */
@@ -982,6 +1046,11 @@ static const struct step_def {
     [STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT] = {SIDE_TGT, 0, 1, step_remove_nat_bridge_src, 1,
                                              STEP_CREATE_NAT_BRIDGE_TGT},
 };
+
+static int in_downtime(step_id s)
+{
+    return s >= 0 && s < STEP__ALL && steps[s].downtime;
+}
 
 /* Where a step goes in the downtime-aware plan: what does not need the guest stopped runs
  * outside the downtime, on the target before STOP_GUEST (preparation), on the source after

@@ -249,9 +249,10 @@ int preflight_facts_probe(hostconn *c, int timeout_ms, preflight_facts *f, char 
             run[n++] = cmds[i];
         }
     }
-    rc =
-        n ? hostconn_exec_many(c, (const char *const *)run, n, timeout_ms, got, errstr, errstr_size)
-          : 0;
+    /* One exec for all of them (one round trip), each answer as if asked alone. */
+    rc = n ? hostconn_exec_batch(c, (const char *const *)run, n, timeout_ms, got, errstr,
+                                 errstr_size)
+           : 0;
     for (i = 0; i < n; i++)
         res[at[i]] = got[i]; /* the strings move to res */
     if (rc < 0) {

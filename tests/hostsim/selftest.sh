@@ -217,6 +217,34 @@ expect 1 "fail-always 2" 127.0.1.3 "imageinfo -ver" "" "injected failure"
 "$HS" fault "$ROOT" exa01adm03 clear
 expect 0 "cleared" 127.0.1.3 "imageinfo -ver" "25.1.0.0.0.250101"
 
+# ---- a batch (kvmove's compound form): each part logged, faulted and delayed on its own
+KB='kvmove_batch() { kvmove_m=$1$2; shift 2; kvmove_i=0; for kvmove_p in "$@"; do (set --; eval "$kvmove_p") </dev/null; printf '\''\n%s %d %d\n'\'' "$kvmove_m" "$kvmove_i" "$?"; printf '\''\n%s %d\n'\'' "$kvmove_m" "$kvmove_i" >&2; kvmove_i=$((kvmove_i + 1)); done; }; kvmove_batch'
+batch() { # batch PART...: the batch command with marker halves aaaa..., bbbb...
+    local p q=" 'aaaaaaaaaaaaaaaa' 'bbbbbbbbbbbbbbbb'"
+    for p; do q+=" '${p//\'/\'\\\'\'}'"; done
+    printf '%s%s' "$KB" "$q"
+}
+B3=127.0.1.3 B3N=$(basename "$(ls -d "$ROOT"/hosts/exa01adm03*)")
+MK=aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb
+n0=$(wc -l <"$ROOT/hosts/$B3N/commands.log")
+"$HS" fault "$ROOT" exa01adm03 fail-once "vm_maker --list-bridges"
+"$HS" latency "$ROOT" exa01adm03 "imageinfo" 200
+run $B3 "$(batch "imageinfo -ver" "virsh domstate no-such-guest" "vm_maker --list-bridges" "echo 'it'\''s'; ls /EXAVMIMAGES")"
+"$HS" latency "$ROOT" exa01adm03 clear
+want_out=$'25.1.0.0.0.250101\n\n'"$MK 0 0"$'\n\n'"$MK 1 1"$'\n\n'"$MK 2 1"$'\n'"it's"$'\nGuestImages\n\n'"$MK 3 0"
+want_err=$'\n'"$MK 0"$'\n'"error: failed to get domain 'no-such-guest'"$'\n\n'"$MK 1"$'\nhostsim: injected failure\n\n'"$MK 2"$'\n\n'"$MK 3"
+check "a batch answers each part behind its separator" test "$RC:$OUT" = "0:$want_out"
+check "a batch's stderr has each part's own behind its separator" test "$ERR" = "$want_err"
+log4=$(tail -n +$((n0 + 1)) "$ROOT/hosts/$B3N/commands.log")
+check "a batch logs one commands.log line per part" test "$(wc -l <<<"$log4")" = 4
+check "each part's line has its own command and exit" test "$(cut -f3,4 <<<"$log4")" = \
+    $'0\timageinfo -ver\n1\tvirsh domstate no-such-guest\n1\tvm_maker --list-bridges\n0\techo '\''it'\'\\\'\''s'\''; ls /EXAVMIMAGES'
+read -r t0 t1 _ <<<"$(head -n 1 <<<"$log4")"
+check "a part's latency applies to it (>= 200 ms)" test $((t1 - t0)) -ge 200
+n0=$(wc -l <"$ROOT/hosts/$B3N/commands.log")
+expect 0 "a batch not in the form runs as one command" $B3 "$KB 'aaaa' 'bbbb' 'echo x'; echo y" "y"
+check "... logged as one line" test "$(($(wc -l <"$ROOT/hosts/$B3N/commands.log") - n0))" = 1
+
 # ---- power cycle of a healthy host: autostart and fstab come back
 "$HS" power-off "$ROOT" exa01adm01
 run 127.0.1.1 "true"

@@ -87,6 +87,7 @@ static void sshd_teardown(void)
 }
 
 UNIT_TCASE("exec", .setup_once = sshd_setup, .teardown_once = sshd_teardown, .timeout = 30);
+UNIT_TCASE("batch", .setup_once = sshd_setup, .teardown_once = sshd_teardown, .timeout = 30);
 UNIT_TCASE("open", .setup_once = sshd_setup, .teardown_once = sshd_teardown);
 UNIT_TCASE("broken", .setup_once = sshd_setup, .teardown_once = sshd_teardown, .timeout = 30);
 
@@ -123,7 +124,7 @@ static const struct {
     {"echo oops >&2; exit 3", 3, "", "oops\n"},
     {"echo to-out; echo to-err >&2; exit 1", 1, "to-out\n", "to-err\n"},
     {"printf 'a b\\nc'", 0, "a b\nc", ""},
-    {"kill -9 $$", -1, "", ""}, /* died of a signal: no exit status */
+    {"kill -9 $$", -1, "", ""}, /* died of a signal: no exit status (keep it last) */
 };
 
 UNIT_LOOP(test_exec_table, exec_cases)
@@ -323,6 +324,225 @@ UNIT_TEST(test_exec_many_partial_timeout)
     ck_assert_ptr_nonnull(strstr(errstr, "sleep 5"));
     hostconn_result_free(res, 2);
     hostconn_close(c);
+}
+END_TEST
+
+/* ---- batches: several commands in one exec ----------------------------------------------- */
+
+/* Every command of exec_cases but the one that kills its shell ($$ is the batch's shell in a
+ * part) and some more, as one batch: each part's result is what hostconn_exec gives for it
+ * alone. */
+UNIT_TEST_IN("batch", test_batch_same_as_exec)
+{
+    static const char *const extra[] = {
+        "printf 'no newline'",
+        "echo \"it's\"; printf '%s\\n' 'quoted '\\''word'\\'''",
+        "exit 7",
+        "echo 'a\nb'; echo x >&2",
+        "echo '$(id -u) `id -u` ${HOME}'",
+        "(exit 4)",
+        "printf '\\n\\n'",
+        "cat; echo read-eof",
+        "echo $kvmove_undefined_var $1 $#",
+    };
+    enum {
+        NE = sizeof(exec_cases) / sizeof(exec_cases[0]) - 1,
+        NX = sizeof(extra) / sizeof(extra[0])
+    };
+    const char *cmds[NE + NX];
+    hostconn_result res[NE + NX];
+    hostconn *c = open_ok();
+    char errstr[512];
+    size_t i;
+
+    for (i = 0; i < NE; i++)
+        cmds[i] = exec_cases[i].command;
+    for (i = 0; i < NX; i++)
+        cmds[NE + i] = extra[i];
+    ck_assert_int_eq(hostconn_exec_batch(c, cmds, NE + NX, 10000, res, errstr, sizeof(errstr)), 0);
+    for (i = 0; i < NE + NX; i++) {
+        char *out = NULL, *err = NULL;
+        int status = 12345;
+        if (strncmp(cmds[i], "cat", 3) == 0)
+            continue; /* alone, it waits for the channel's EOF, which hostconn never sends */
+        ck_assert_int_eq(
+            hostconn_exec(c, cmds[i], 10000, &status, &out, &err, errstr, sizeof(errstr)), 0);
+        ck_assert_int_eq(res[i].error, 0);
+        ck_assert_msg(res[i].exit_status == status, "'%s': batch %d, alone %d", cmds[i],
+                      res[i].exit_status, status);
+        ck_assert_msg(strcmp(res[i].out, out) == 0, "'%s': batch '%s', alone '%s'", cmds[i],
+                      res[i].out, out);
+        ck_assert_msg(strcmp(res[i].err, err) == 0, "'%s': stderr batch '%s', alone '%s'", cmds[i],
+                      res[i].err, err);
+        free(out);
+        free(err);
+    }
+    ck_assert_str_eq(res[NE + 1].out, "it's\nquoted 'word'\n");
+    ck_assert_str_eq(res[NE + 4].out, "$(id -u) `id -u` ${HOME}\n");
+    ck_assert_str_eq(res[NE + 7].out, "read-eof\n");
+    hostconn_result_free(res, NE + NX);
+    hostconn_close(c);
+}
+END_TEST
+
+/* One exec for the whole batch, and a failing part changes nothing for the others. */
+UNIT_TEST_IN("batch", test_batch_one_exec_failing_part)
+{
+    static const char *const cmds[] = {"echo one", "echo bad >&2; false", "exit 3", "echo four"};
+    hostconn *c = open_ok();
+    hostconn_result res[4];
+    unsigned long before = hostconn_commands();
+    char errstr[512];
+
+    ck_assert_int_eq(hostconn_exec_batch(c, cmds, 4, 10000, res, errstr, sizeof(errstr)), 0);
+    ck_assert_uint_eq(hostconn_commands() - before, 1);
+    ck_assert_int_eq(res[0].exit_status, 0);
+    ck_assert_str_eq(res[0].out, "one\n");
+    ck_assert_int_eq(res[1].exit_status, 1);
+    ck_assert_str_eq(res[1].err, "bad\n");
+    ck_assert_int_eq(res[2].exit_status, 3);
+    ck_assert_int_eq(res[3].exit_status, 0);
+    ck_assert_str_eq(res[3].out, "four\n");
+    hostconn_result_free(res, 4);
+    hostconn_close(c);
+}
+END_TEST
+
+/* Output that looks like separators: another call's marker, and the part's own command line
+ * (which holds the marker in two halves only) stay the part's data. */
+UNIT_TEST_IN("batch", test_batch_forged_separator)
+{
+    static const char *const cmds[] = {
+        "printf '\\n0123456789abcdef0123456789abcdef 0 0\\n'; printf '\\n0123456789abcdef0123456789"
+        "abcdef 0\\n' >&2",
+        "tr '\\0' ' ' </proc/$$/cmdline; echo", "echo last"};
+    hostconn *c = open_ok();
+    hostconn_result res[3];
+    char errstr[512];
+
+    ck_assert_int_eq(hostconn_exec_batch(c, cmds, 3, 10000, res, errstr, sizeof(errstr)), 0);
+    ck_assert_str_eq(res[0].out, "\n0123456789abcdef0123456789abcdef 0 0\n");
+    ck_assert_str_eq(res[0].err, "\n0123456789abcdef0123456789abcdef 0\n");
+    ck_assert_ptr_nonnull(strstr(res[1].out, "kvmove_batch"));
+    ck_assert_int_eq(res[2].exit_status, 0);
+    ck_assert_str_eq(res[2].out, "last\n");
+    hostconn_result_free(res, 3);
+    hostconn_close(c);
+}
+END_TEST
+
+/* A part that does not end in time: the ones before are complete, it and the rest time out,
+ * and errstr names that part, not the batch. */
+UNIT_TEST_IN("batch", test_batch_timeout)
+{
+    static const char *const cmds[] = {"echo quick", "echo started; sleep 5; echo slow", "echo x"};
+    hostconn *c = open_ok();
+    hostconn_result res[3];
+    char errstr[512];
+
+    ck_assert_int_eq(hostconn_exec_batch(c, cmds, 3, 500, res, errstr, sizeof(errstr)),
+                     -HOSTCONN_ETIMEOUT);
+    ck_assert_int_eq(res[0].error, 0);
+    ck_assert_str_eq(res[0].out, "quick\n");
+    ck_assert_int_eq(res[1].error, -HOSTCONN_ETIMEOUT);
+    ck_assert_str_eq(res[1].out, "started\n");
+    ck_assert_int_eq(res[2].error, -HOSTCONN_ETIMEOUT);
+    ck_assert_ptr_nonnull(strstr(errstr, "sleep 5"));
+    ck_assert_ptr_null(strstr(errstr, "kvmove_batch"));
+    hostconn_result_free(res, 3);
+    hostconn_close(c);
+}
+END_TEST
+
+/* Output past the 1 MiB cap: the part whose separator was cut off (and the rest) are
+ * incomplete, never given a wrong end. */
+UNIT_TEST_IN("batch", test_batch_output_cut_at_cap)
+{
+    static const char *const cmds[] = {"echo small", "head -c 1100000 /dev/zero | tr '\\0' x",
+                                       "echo after"};
+    hostconn *c = open_ok();
+    hostconn_result res[3];
+    char errstr[512];
+
+    ck_assert_int_eq(hostconn_exec_batch(c, cmds, 3, 20000, res, errstr, sizeof(errstr)),
+                     -HOSTCONN_EIO);
+    ck_assert_int_eq(res[0].error, 0);
+    ck_assert_str_eq(res[0].out, "small\n");
+    ck_assert_int_eq(res[1].error, -HOSTCONN_EIO);
+    ck_assert_int_eq(res[1].exit_status, -1);
+    ck_assert_int_eq(res[2].error, -HOSTCONN_EIO);
+    ck_assert_ptr_nonnull(strstr(errstr, "head -c"));
+    hostconn_result_free(res, 3);
+    hostconn_close(c);
+}
+END_TEST
+
+#define M "00112233445566778899aabbccddeeff"
+
+/* The splitter alone, on hostile and broken answers. */
+static const struct {
+    const char *out, *err;
+    size_t complete;
+    const char *out0, *err1, *left_out; /* part 0's stdout, part 1's stderr, the first
+                                           incomplete part's stdout */
+    int status1;
+} split_cases[] = {
+    {"a\n" M " 0 0\nb\n" M " 1 3\n", "\n" M " 0\ne\n" M " 1\n", 2, "a", "e", NULL, 3},
+    /* empty outputs, no trailing newline in the data */
+    {"\n" M " 0 0\n\n" M " 1 0\n", "\n" M " 0\n\n" M " 1\n", 2, "", "", NULL, 0},
+    /* truncated in part 1's data */
+    {"a\n" M " 0 0\nhalf", "\n" M " 0\n\n" M " 1\n", 1, "a", NULL, "half", -1},
+    /* truncated inside part 1's separator */
+    {"a\n" M " 0 0\nb\n" M " 1", "\n" M " 0\n\n" M " 1\n", 1, "a", NULL, "b\n" M " 1", -1},
+    /* stderr's separator of part 1 missing */
+    {"a\n" M " 0 0\nb\n" M " 1 0\n", "\n" M " 0\nerr", 1, "a", NULL, "b\n" M " 1 0\n", -1},
+    /* out of order: part 1's separator says 2 */
+    {"a\n" M " 0 0\nb\n" M " 2 0\n", "\n" M " 0\n\n" M " 2\n", 1, "a", NULL, "b\n" M " 2 0\n", -1},
+    /* malformed status */
+    {"a\n" M " 0 x\n", "\n" M " 0\n", 0, NULL, NULL, "a\n" M " 0 x\n", -1},
+    {"a\n" M " 0 999\n", "\n" M " 0\n", 0, NULL, NULL, "a\n" M " 0 999\n", -1},
+    /* another marker is data */
+    {"\nffffffffffffffffffffffffffffffff 0 0\n\n" M " 0 0\n\n" M " 1 0\n", "\n" M " 0\n\n" M " 1\n",
+     2, "\nffffffffffffffffffffffffffffffff 0 0\n", "", NULL, 0},
+    /* nothing at all */
+    {NULL, NULL, 0, NULL, NULL, "", -1},
+};
+
+UNIT_LOOP_IN("batch", test_batch_split_cases, split_cases)
+{
+    hostconn_result res[2];
+    size_t got = hostconn_batch_split(M, 2, split_cases[_i].out, split_cases[_i].err, res);
+
+    ck_assert_uint_eq(got, split_cases[_i].complete);
+    if (split_cases[_i].out0)
+        ck_assert_str_eq(res[0].out, split_cases[_i].out0);
+    if (got == 2) {
+        ck_assert_str_eq(res[1].err, split_cases[_i].err1);
+        ck_assert_int_eq(res[1].exit_status, split_cases[_i].status1);
+        ck_assert_int_eq(res[1].error, 0);
+    } else {
+        ck_assert_int_eq(res[got].error, -HOSTCONN_EIO);
+        ck_assert_int_eq(res[got].exit_status, -1);
+        ck_assert_str_eq(res[got].out, split_cases[_i].left_out);
+        ck_assert_int_eq(res[1].error, -HOSTCONN_EIO);
+    }
+    hostconn_result_free(res, 2);
+}
+END_TEST
+
+/* The command quotes every part as one word and never holds the marker whole. */
+UNIT_TEST_IN("batch", test_batch_command_form)
+{
+    static const char *const cmds[] = {"echo 'x'; touch /tmp/y", "a\nb"};
+    char *s = hostconn_batch_command(cmds, 2, M);
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_null(strstr(s, M));
+    ck_assert_ptr_nonnull(strstr(s, "}; kvmove_batch '0011223344556677' '8899aabbccddeeff' "
+                                    "'echo '\\''x'\\''; touch /tmp/y' 'a\nb'"));
+    free(s);
+    ck_assert_ptr_null(hostconn_batch_command(cmds, 2, "short"));
+    ck_assert_ptr_null(hostconn_batch_command(cmds, 2, "00112233445566778899AABBCCDDEEFF"));
 }
 END_TEST
 

@@ -1,5 +1,6 @@
 /* test_migrate: plans, the summary line, and the eleven steps against the host simulator. */
 #include "migrate.h"
+#include "hostconn.h"
 
 #include <check.h>
 
@@ -394,6 +395,88 @@ UNIT_TEST_IN("hostsim", test_whole_plan_then_each_step_again)
     free(before);
     /* one session per host for the whole run */
     ck_assert_uint_eq(sim_pool_opened(&pool), 2);
+    hosts_done(&pool, &env);
+}
+END_TEST
+
+/* The default plan sends a step's commands that depend on each other, and every step's commands
+ * outside the downtime, as batches (one exec, in order); inside the downtime the commands that do
+ * not depend on each other go at once on channels of their own. So fewer SSH execs than host
+ * commands (one per part in commands.log); the sequential plan sends one exec per command.
+ * (Failed on the code before batches: 38 execs for 38 commands.) */
+UNIT_TEST_IN("hostsim", test_plan_batches_host_commands)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    unsigned long execs;
+    long cmds;
+
+    hosts_fresh("execs");
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    cmds = sim_log_count(SRC) + sim_log_count(TGT);
+    execs = hostconn_commands();
+    run_plan(&env, 0);
+    execs = hostconn_commands() - execs;
+    cmds = sim_log_count(SRC) + sim_log_count(TGT) - cmds;
+    assert_moved();
+    /* the bridges' and interfaces' loops, define + autostart and start + state are one exec each */
+    ck_assert_msg((long)execs + 8 <= cmds, "%lu execs for %ld host commands", execs, cmds);
+    hosts_done(&pool, &env);
+
+    hosts_fresh("execs-seq");
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 1, &pool);
+    cmds = sim_log_count(SRC) + sim_log_count(TGT);
+    execs = hostconn_commands();
+    run_plan(&env, 1);
+    ck_assert_int_eq((long)(hostconn_commands() - execs),
+                     sim_log_count(SRC) + sim_log_count(TGT) - cmds);
+    assert_moved();
+    hosts_done(&pool, &env);
+}
+END_TEST
+
+/* A batch whose part fails (one volume's detach): the others are done, the step fails naming
+ * that part, and the step run again re-observes and sends only what is left. */
+UNIT_TEST_IN("hostsim", test_batch_part_fails_then_replay_does_the_rest)
+{
+    migrate_env env;
+    sim_pool pool = {0};
+    migrate_result res;
+    char *log, *t;
+    long ns;
+
+    hosts_fresh("partfail");
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    ck_assert_int_eq(run_step(&env, STEP_STOP_GUEST).state, STEP_SUCCEEDED);
+    ck_assert_int_eq(run_step(&env, STEP_DETACH_INTERFACES).state, STEP_SUCCEEDED);
+    ck_assert_int_eq(
+        sim_cmd("fault '%s' %s fail-once 'edvutil detach exa01vm01_gih01'", sim.root, SRC), 0);
+    ck_assert_int_eq(migrate_step(&env, STEP_DETACH_VOLUMES, &res), 0);
+    ck_assert_int_eq(res.state, STEP_FAILED);
+    ck_assert_msg(strstr(res.message, "edvutil detach exa01vm01_gih01") != NULL &&
+                      strstr(res.message, "injected failure") != NULL,
+                  "%s", res.message);
+    migrate_result_free(&res);
+    t = sim_state(SRC);
+    ck_assert_msg(sim_has_line(t, "attached exa01vm01_gih01"), "%s", t);
+    ck_assert_msg(!sim_has_line(t, "attached exa01vm01_sys") &&
+                      !sim_has_line(t, "attached exa01vm01_u01"),
+                  "the other parts ran:\n%s", t);
+    free(t);
+    ns = sim_log_count(SRC);
+    migrate_env_free(&env);
+    env_for(&env, GUEST, SRC, TGT, MODE_OFFLINE, 0, &pool);
+    ck_assert_int_eq(run_step(&env, STEP_DETACH_VOLUMES).state, STEP_SUCCEEDED);
+    log = sim_log_since(SRC, ns);
+    /* only gih01 is detached again */
+    ck_assert_msg(strstr(log, "edvutil detach exa01vm01_gih01") != NULL &&
+                      strstr(log, "edvutil detach exa01vm01_sys") == NULL &&
+                      strstr(log, "edvutil detach exa01vm01_u01") == NULL,
+                  "%s", log);
+    free(log);
+    t = sim_state(SRC);
+    ck_assert_msg(strstr(t, "exa01vm01_") == NULL, "%s", t);
+    free(t);
     hosts_done(&pool, &env);
 }
 END_TEST
