@@ -243,6 +243,7 @@ static int intake_probe(worker *w, jobstore *js, bus_producer *p, const bus_mess
     int parsed, replayed, rc;
 
     why[0] = '\0';
+    memset(&pr, 0, sizeof(pr)); /* what a message that cannot be read leaves unset is "" */
     parsed = probe_parse_json(m->value, m->len, &pr, err, sizeof(err)) == 0;
     if (!parsed)
         snprintf(why, sizeof(why), "%s", err);

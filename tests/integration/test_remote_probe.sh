@@ -66,6 +66,19 @@ check "--json lists the cleanup as done" eq done "$(nokey cleanup --list --json 
 operator_enrol bob "$IT_DIR/bob.key" migrate || it_setup_failed "operator bob"
 asbob() { KVMOVE_KEY_FILE=$IT_DIR/bob.key nokey -o identity=bob "$@"; }
 before=$(commands)
+# Unsigned, and signed then changed: refused before anything runs.
+dry() { printf '{"request_id":"%s","action":"dry_run","guest":"%s","mode":"OFFLINE","src_host":"%s","tgt_host":"%s","submitted_by":"%s","submitted_at":"%s"}' "$1" "$2" $T $S "$IT_OPERATOR" "$(it_now)"; }
+ID_U=$(cat /proc/sys/kernel/random/uuid)
+printf '%s' "$(dry "$ID_U" $G)" | kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k $G 2>/dev/null
+check "an unsigned dry_run is dead-lettered as unauthenticated" grep -q '^unauthenticated: ' <<<"$(dead_letter "$ID_U")"
+ID_T=$(cat /proc/sys/kernel/random/uuid)
+dry "$ID_T" $G >"$IT_DIR/signed.json"
+mapfile -t H < <(kvmove key sign "$IT_DIR/signed.json")
+sed "s/$G/exa01vm02.example.com/" "$IT_DIR/signed.json" >"$IT_DIR/tampered.json"
+kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k $G -H "${H[0]}" -H "${H[1]}" "$IT_DIR/tampered.json" 2>/dev/null
+check "a dry_run changed after signing is dead-lettered as tampered" grep -q '^tampered: ' <<<"$(dead_letter "$ID_T")"
+check "  both are recorded refused, for a CLI waiting on them" eq "rejected rejected" \
+    "$(sql "SELECT string_agg(status, ' ') FROM probes WHERE request_id IN ('$ID_U', '$ID_T')")"
 out=$(asbob submit --dry-run --guest $G --mode offline --src $T --tgt $S --timeout 60 2>&1)
 check "bob's dry run exits 1" eq 1 "$?"
 echo "$out"
@@ -79,7 +92,7 @@ check "bob's cleanup exits 1" eq 1 "$?"
 check "  the CLI says why" grep -q "rejected: unauthorized: bob may not run the pending cleanups on every system: ask an administrator to grant 'cleanup' on '\*' (every system)" <<<"$out"
 ID=$(sql "SELECT request_id FROM probes WHERE submitted_by = 'bob' AND kind = 'cleanup'")
 check "  its request is dead-lettered with the reason" grep -q "^unauthorized: bob may not run the pending cleanups" <<<"$(dead_letter "$ID")"
-check "no command reached any host for bob's requests" eq "$before" "$(commands)"
+check "no command reached any host for the refused requests (unsigned, tampered, bob's)" eq "$before" "$(commands)"
 
 # ---- no worker: the CLI says so within its --timeout ----
 it_worker_stop 1
