@@ -36,7 +36,7 @@ static const struct {
 
 /* Which right a probe (lib/probe.h) needs, one row per kind: kvmove cleanup runs the pending
  * cleanups on the hosts (cleanup); kvmove submit --dry-run probes the hosts read-only
- * (dry_run). */
+ * (dry_run); kvmove evacuate's placement is an evacuation's (evacuate). */
 static const struct {
     probe_kind kind;
     authz_rights needs;
@@ -44,6 +44,7 @@ static const struct {
 } probe_rules[] = {
     {PROBE_CLEANUP, R(AUTHZ_CLEANUP), "run the pending cleanups"},
     {PROBE_DRY_RUN, R(AUTHZ_DRY_RUN), "probe hosts for a dry run"},
+    {PROBE_PLAN, R(AUTHZ_EVACUATE), "plan evacuations"},
 };
 
 const char *authz_right_name(authz_right r)

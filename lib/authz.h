@@ -13,7 +13,7 @@
 typedef enum {
     AUTHZ_MIGRATE,  /* migrate_guest and replay, MODE=OFFLINE */
     AUTHZ_FORCE,    /* MODE=OFFLINEFORCE (with migrate) */
-    AUTHZ_EVACUATE, /* return (the moves of kvmove evacuate are migrate_guest requests) */
+    AUTHZ_EVACUATE, /* evacuate's plan, return (evacuate's moves are migrate_guest requests) */
     AUTHZ_CLEANUP,  /* kvmove cleanup: the pending OFFLINEFORCE cleanups */
     AUTHZ_DRY_RUN,  /* read-only host probing: submit --dry-run */
     AUTHZ__COUNT
@@ -45,7 +45,8 @@ int authz_check(const char *identity, const char *system, authz_rights granted, 
                 migrate_mode mode, char *errstr, size_t errstr_size);
 
 /* The verdict on IDENTITY running a probe of KIND (kvmove cleanup: cleanup; submit --dry-run:
- * dry_run) in SYSTEM, as authz_check: 0 when allowed, -1 with the reason in errstr. */
+ * dry_run; evacuate's plan: evacuate) in SYSTEM, as authz_check: 0 when allowed, -1 with the reason
+ * in errstr. */
 int authz_check_probe(const char *identity, const char *system, authz_rights granted,
                       probe_kind kind, char *errstr, size_t errstr_size);
 

@@ -189,3 +189,22 @@ int jobstore_probe_json(jobstore *js, const char *request_id, json_t **out, char
         "created_at, 'finished_at', finished_at) FROM probes WHERE request_id = $1::uuid",
         1, p, out, errstr, errstr_size);
 }
+
+int jobstore_probe_cleanups_settle(jobstore *js, const char *host, const char *guest, char *errstr,
+                                   size_t errstr_size)
+{
+    const char *p[2] = {host, guest};
+    int rc = jobstore_begin(js, errstr, errstr_size);
+
+    /* Waits for the row locks of the sweeps running now (jobstore_cleanup_next holds each
+     * cleanup it works on FOR UPDATE until its end), then lets go at once. */
+    if (rc == 0) {
+        rc = jobstore_run(js, "wait for running cleanups",
+                          "SELECT id FROM host_cleanups WHERE status = 'pending' AND ($1::text IS "
+                          "NULL OR lower(host) = lower($1)) AND ($2::text IS NULL OR lower(guest) "
+                          "= lower($2)) FOR UPDATE",
+                          2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+        jobstore_rollback(js);
+    }
+    return rc;
+}

@@ -12,12 +12,16 @@
 static const char *const kind_names[PROBE__COUNT] = {
     [PROBE_CLEANUP] = "cleanup",
     [PROBE_DRY_RUN] = "dry_run",
+    [PROBE_PLAN] = "plan",
 };
 
 /* The fields of a cleanup; request_id, reason, submitted_by and submitted_at follow
  * request_parse_json's rules. */
 static const char *const cleanup_fields[] = {
-    "request_id", "action", "host", "guest", "reason", "submitted_by", "submitted_at",
+    "request_id", "action", "host", "guest", "reason", "submitted_by", "submitted_at", NULL,
+};
+static const char *const plan_fields[] = {
+    "request_id", "action", "host", "targets", "submitted_by", "submitted_at", NULL,
 };
 
 const char *probe_kind_to_string(probe_kind kind)
@@ -108,38 +112,73 @@ static int take_name(json_t *obj, const char *field, name_kind kind, char *dst, 
     return util_strlcpy(dst, json_string_value(v), size);
 }
 
-/* A cleanup: its own fields; the id, reason and submitter are checked as a cancel's (a request
- * of nothing but those) so that one set of rules holds for every request. */
+/* A plan's targets: comma-separated host names. */
+static int take_targets(json_t *obj, probe_request *p, char *errstr, size_t errstr_size)
+{
+    json_t *v = json_object_get(obj, "targets");
+    char list[PROBE_TARGETS_MAX], *tok, *save = NULL, why[512];
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || strlen(json_string_value(v)) >= sizeof(list)) {
+        util_errf(errstr, errstr_size,
+                  "field targets must be a string of KVM host names joined by ',' (at most %d "
+                  "characters)",
+                  PROBE_TARGETS_MAX - 1);
+        return -1;
+    }
+    util_strlcpy(list, json_string_value(v), sizeof(list));
+    for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (name_check(NAME_HOST, "target host", tok, why, sizeof(why)) != 0) {
+            util_errf(errstr, errstr_size, "field targets: %s", why);
+            return -1;
+        }
+    }
+    return util_strlcpy(p->targets, json_string_value(v), sizeof(p->targets));
+}
+
+/* A cleanup or a plan: its own fields; the id, reason and submitter are checked as a cancel's
+ * (a request of nothing but those) so that one set of rules holds for every request. */
 static int parse_cleanup(json_t *obj, probe_request *p, char *errstr, size_t errstr_size)
 {
+    const char *const *fields = p->kind == PROBE_PLAN ? plan_fields : cleanup_fields;
     const char *key;
     char shown[300], *s = NULL;
     json_t *v, *as_request = NULL;
     request r;
-    size_t i, n = sizeof(cleanup_fields) / sizeof(cleanup_fields[0]);
+    size_t i;
     int rc = -1;
 
     json_object_foreach(obj, key, v)
     {
-        for (i = 0; i < n && strcmp(key, cleanup_fields[i]) != 0; i++)
+        for (i = 0; fields[i] && strcmp(key, fields[i]) != 0; i++)
             ;
-        if (i == n) {
+        if (fields[i] == NULL) {
             name_escape(key, shown, sizeof(shown));
             util_errf(errstr, errstr_size,
-                      "unknown field \"%s\" (a cleanup has request_id, action, host, guest, "
-                      "reason, submitted_by, submitted_at)",
+                      p->kind == PROBE_PLAN
+                          ? "unknown field \"%s\" (a plan has request_id, action, host, targets, "
+                            "submitted_by, submitted_at)"
+                          : "unknown field \"%s\" (a cleanup has request_id, action, host, guest, "
+                            "reason, submitted_by, submitted_at)",
                       shown);
             return -1;
         }
     }
     if (take_name(obj, "host", NAME_HOST, p->host, sizeof(p->host), errstr, errstr_size) != 0 ||
-        take_name(obj, "guest", NAME_GUEST, p->guest, sizeof(p->guest), errstr, errstr_size) != 0)
+        take_name(obj, "guest", NAME_GUEST, p->guest, sizeof(p->guest), errstr, errstr_size) != 0 ||
+        take_targets(obj, p, errstr, errstr_size) != 0)
         return -1;
+    if (p->kind == PROBE_PLAN && p->host[0] == '\0') {
+        util_errf(errstr, errstr_size, "missing required field host (the KVM host to evacuate)");
+        return -1;
+    }
     as_request = json_copy(obj);
     if (as_request == NULL)
         goto oom;
     json_object_del(as_request, "host");
     json_object_del(as_request, "guest");
+    json_object_del(as_request, "targets");
     v = json_object_get(obj, "request_id");
     if (json_is_string(v) && json_object_set(as_request, "job_id", v) != 0)
         goto oom;
@@ -181,7 +220,7 @@ int probe_parse_json(const char *buf, size_t len, probe_request *out, char *errs
     if (json_is_string(id) && util_is_uuid(json_string_value(id)))
         util_strlcpy(out->request_id, json_string_value(id), sizeof(out->request_id));
     if (probe_kind_from_string(json_string_value(json_object_get(root, "action")), &p.kind) != 0) {
-        util_errf(errstr, errstr_size, "field action: not \"cleanup\" or \"dry_run\"");
+        util_errf(errstr, errstr_size, "field action: not \"cleanup\", \"dry_run\" or \"plan\"");
         goto out;
     }
     if ((p.kind == PROBE_DRY_RUN ? parse_dry_run(root, &p, errstr, errstr_size)
@@ -218,18 +257,20 @@ char *probe_to_json(const probe_request *p)
         if (o == NULL)
             return NULL;
         bad |= json_object_set_new(o, "action", json_string("dry_run"));
-    } else if (p->kind == PROBE_CLEANUP) {
+    } else if (p->kind == PROBE_CLEANUP || p->kind == PROBE_PLAN) {
         o = json_object();
         if (o == NULL)
             return NULL;
         bad |= json_object_set_new(o, "request_id", json_string(p->request_id));
-        bad |= json_object_set_new(o, "action", json_string("cleanup"));
+        bad |= json_object_set_new(o, "action", json_string(probe_kind_to_string(p->kind)));
         if (p->host[0])
             bad |= json_object_set_new(o, "host", json_string(p->host));
         if (p->guest[0])
             bad |= json_object_set_new(o, "guest", json_string(p->guest));
         if (p->reason[0])
             bad |= json_object_set_new(o, "reason", json_string(p->reason));
+        if (p->targets[0])
+            bad |= json_object_set_new(o, "targets", json_string(p->targets));
         bad |= json_object_set_new(o, "submitted_by", json_string(p->submitted_by));
         bad |= json_object_set_new(o, "submitted_at", json_string(p->submitted_at));
     } else {

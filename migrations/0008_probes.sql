@@ -1,14 +1,16 @@
--- 0008_probes: kvmove cleanup and kvmove submit --dry-run run in a worker (issue 17 item 3).
+-- 0008_probes: kvmove cleanup, kvmove submit --dry-run and kvmove evacuate's placement run in a
+-- worker (issue 17 item 3).
 --
--- The CLI publishes a signed request of kind cleanup or dry_run on kvmove.requests (lib/probe.h);
+-- The CLI publishes a signed request of kind cleanup, dry_run or plan on kvmove.requests
+-- (lib/probe.h);
 -- the worker that takes it checks its signature, identity, age, replay and right (cleanup,
--- dry_run) as for a migration, records it here queued, and its prober thread runs it under a
+-- dry_run, evacuate) as for a migration, records it here queued, and its prober thread runs it under a
 -- lease (a worker that dies while running one leaves it to the next prober once the lease ran
 -- out: both probes observe before they change anything, so running one again is safe). The CLI
 -- reads its row until it has ended. Only the worker has the hosts' SSH key.
 CREATE TABLE probes (
     request_id   uuid PRIMARY KEY,
-    kind         text NOT NULL CHECK (kind IN ('cleanup', 'dry_run')),
+    kind         text NOT NULL CHECK (kind IN ('cleanup', 'dry_run', 'plan')),
     submitted_by text NOT NULL,
     request      jsonb,                  -- the request message as taken ('{}' when refused)
     status       text NOT NULL DEFAULT 'queued'

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evacplan.h"
 #include "fence.h"
 #include "hostsession.h"
 #include "migrate.h"
@@ -46,20 +47,45 @@ static void fence_line(void *ctx, const char *line)
     keep_lease(r);
 }
 
+/* The number of pending cleanups of HOST and/or GUEST (NULL = any), or a negative code. */
+static int pending_cleanups(jobstore *js, const char *host, const char *guest, char *errstr,
+                            size_t errstr_size)
+{
+    json_t *rows = NULL, *c;
+    size_t i;
+    int n = 0;
+
+    if (jobstore_cleanups_json(js, host, guest, &rows, errstr, errstr_size) != 0)
+        return -1;
+    json_array_foreach(rows, i, c) n +=
+        strcmp(json_string_value(json_object_get(c, "status")) ?: "", "pending") == 0;
+    json_decref(rows);
+    return n;
+}
+
 /* kvmove cleanup: the reason recorded on the cleanups it covers, then the fence sweep. */
 static int run_cleanup(run *r, const probe_request *p, json_t **result, char *errstr,
                        size_t errstr_size)
 {
     const char *host = p->host[0] ? p->host : NULL, *guest = p->guest[0] ? p->guest : NULL;
-    int done = 0, left = 0;
+    int done = 0, again = 0, left = 0, pending;
 
     if (p->reason[0] &&
         jobstore_cleanup_reason(r->js, host, guest, p->reason, errstr, errstr_size) != 0)
         return -1;
     r->lines = json_array();
-    if (fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r, &done, &left, errstr,
+    /* A sweep skips the cleanups the fencer (this worker's or another's) holds meanwhile: when
+     * it did not get to every pending one, it waits for the others to let go and sweeps again. */
+    if ((pending = pending_cleanups(r->js, host, guest, errstr, errstr_size)) < 0 ||
+        fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r, &done, &left, errstr,
                     errstr_size) != 0)
         return -1;
+    if (done + left < pending &&
+        (jobstore_probe_cleanups_settle(r->js, host, guest, errstr, errstr_size) != 0 ||
+         fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r, &again, &left,
+                     errstr, errstr_size) != 0))
+        return -1;
+    done += again;
     *result = json_pack("{s:i,s:i,s:O}", "done", done, "left", left, "lines", r->lines);
     return 0;
 }
@@ -166,6 +192,70 @@ out:
     return rc;
 }
 
+/* kvmove evacuate's placement: system, version, moves [{guest, memory_mb, cores, to ("" = not
+ * moved), outcome, why}] in the order planned (largest first). */
+static int run_plan(run *r, const probe_request *p, json_t **result, char *errstr,
+                    size_t errstr_size)
+{
+    jobstore_machine hm;
+    esxml *doc = NULL;
+    hostsession *ssh = NULL;
+    evacplan_input in;
+    evacplan_move *m = NULL;
+    json_t *moves;
+    void *ctx[2];
+    size_t n = 0, i;
+    long version = 0;
+    int rc = -1;
+
+    memset(&in, 0, sizeof(in));
+    rc = jobstore_config_machine(r->js, p->host, &hm, errstr, errstr_size);
+    if (rc == 0 || (rc > 0 && hm.is_guest)) {
+        util_errf(errstr, errstr_size, "%s is not a KVM host of any stored es.xml system", p->host);
+        return -1;
+    }
+    if (rc < 0 || sysconfig_load(r->js, hm.system, 0, r->w->s.schema_dir, &doc, &version, errstr,
+                                 errstr_size) != 0)
+        return -1;
+    rc = -1;
+    if ((in.src = esxml_host_find(doc, p->host)) == NULL) {
+        util_errf(errstr, errstr_size, "%s is not a KVM host in the stored es.xml", p->host);
+        goto out;
+    }
+    if (hostsession_new(&r->w->s, 8, 0, &ssh) != 0) {
+        util_errf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    ctx[0] = r;
+    ctx[1] = ssh;
+    in.doc = doc;
+    in.version = version;
+    in.targets = p->targets;
+    in.vcpu_overcommit = r->w->s.vcpu_overcommit;
+    in.connect = probe_connect;
+    in.release = probe_release;
+    in.connect_ctx = ctx;
+    if (evacplan_run(r->js, &in, &m, &n, errstr, errstr_size) != 0)
+        goto out;
+    moves = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(moves,
+                              json_pack("{s:s,s:I,s:i,s:s,s:s,s:s}", "guest", m[i].guest->hostname,
+                                        "memory_mb", (json_int_t)m[i].guest->memory_mb, "cores",
+                                        m[i].guest->cores, "to", m[i].to ? m[i].to->hostname : "",
+                                        "outcome", m[i].outcome, "why", m[i].why ? m[i].why : ""));
+    *result = json_pack("{s:s,s:I,s:o}", "system", esxml_system_name(doc), "version",
+                        (json_int_t)version, "moves", moves);
+    rc = *result ? 0 : -1;
+    if (rc != 0)
+        util_errf(errstr, errstr_size, "out of memory");
+out:
+    evacplan_free(m, n);
+    hostsession_free(ssh);
+    esxml_free(doc);
+    return rc;
+}
+
 /* Runs the probe C just claimed and stores its end. */
 static void run_probe(worker *w, jobstore *js, const jobstore_probe *c)
 {
@@ -181,6 +271,8 @@ static void run_probe(worker *w, jobstore *js, const jobstore_probe *c)
         ok = 0;
     else if (p.kind == PROBE_CLEANUP)
         ok = run_cleanup(&r, &p, &result, err, sizeof(err)) == 0;
+    else if (p.kind == PROBE_PLAN)
+        ok = run_plan(&r, &p, &result, err, sizeof(err)) == 0;
     else
         ok = run_dry_run(&r, &p, &result, err, sizeof(err)) == 0;
     rc = jobstore_probe_finish(js, c->request_id, w->owner, ok, result, err, w->source, ferr,

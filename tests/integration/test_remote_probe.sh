@@ -1,8 +1,8 @@
 #!/bin/bash
-# kvmove cleanup and kvmove submit --dry-run from a CLI with no SSH identity at all (ssh.identity
+# kvmove cleanup, kvmove submit --dry-run and kvmove evacuate from a CLI with no SSH identity at all (ssh.identity
 # and known_hosts pointing nowhere, HOME without .ssh) while the worker has it (issue 17 item 3):
-# each is a signed request (cleanup, dry_run) a worker runs; its result comes back in table
-# probes (probe.completed). An operator without the right 'cleanup' / 'dry_run' is refused: the
+# each is a signed request (cleanup, dry_run, plan) a worker runs; its result comes back in table
+# probes (probe.completed). An operator without the right 'cleanup' / 'dry_run' / 'evacuate' is refused: the
 # request is dead-lettered with its reason, the CLI says why, and no command reaches a host.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 it_setup remote_probe
@@ -44,6 +44,16 @@ check "a dry run whose preflight fails (target down) exits 1" eq 1 "$?"
 check "  and says so" grep -q "^Preflight failed: " <<<"$out"
 check "  naming the check" grep -qE "^  failed +ssh_target " <<<"$out"
 "$HOSTSIM" power-on "$IT_HOSTS" $T
+
+# ---- evacuate --dry-run: a worker plans the placement ----
+out=$(nokey evacuate --host exa01adm01.example.com --dry-run 2>&1)
+rc=$?
+echo "$out"
+check "evacuate --dry-run without an SSH key succeeds" eq 0 "$rc"
+check "  it prints the plan" grep -qE "^Evacuating [0-9]+ guests? from exa01adm01.example.com \(system exa01, es.xml version 1" <<<"$out"
+check "  with a target for each guest" test "$(grep -cE '^  [a-z0-9.]+ +[0-9]+ MiB +[0-9]+ vCPUs -> exa01adm0[0-9].example.com$' <<<"$out")" -ge 1
+check "  planned by the worker" eq "plan|succeeded" "$(sql "SELECT kind || '|' || status FROM probes WHERE kind = 'plan'")"
+check "  nothing recorded or started" eq "0 0" "$(sql "SELECT (SELECT count(*) FROM jobs) || ' ' || (SELECT count(*) FROM evacuations)")"
 
 # ---- cleanup: OFFLINEFORCE off a dead host, then kvmove cleanup once it is back ----
 "$HOSTSIM" power-off "$IT_HOSTS" $S
@@ -93,6 +103,11 @@ check "  the CLI says why" grep -q "rejected: unauthorized: bob may not run the 
 ID=$(sql "SELECT request_id FROM probes WHERE submitted_by = 'bob' AND kind = 'cleanup'")
 check "  its request is dead-lettered with the reason" grep -q "^unauthorized: bob may not run the pending cleanups" <<<"$(dead_letter "$ID")"
 check "no command reached any host for the refused requests (unsigned, tampered, bob's)" eq "$before" "$(commands)"
+
+out=$(asbob evacuate --host exa01adm01.example.com --dry-run 2>&1)
+check "bob's evacuate exits 1" eq 1 "$?"
+check "  the CLI says why" grep -q "rejected: unauthorized: bob may not plan evacuations on system exa01: ask an administrator to grant 'evacuate'" <<<"$out"
+check "no command reached any host for bob's plan" eq "$before" "$(commands)"
 
 # ---- no worker: the CLI says so within its --timeout ----
 it_worker_stop 1

@@ -127,6 +127,43 @@ START_TEST(test_dry_run_parsed)
 }
 END_TEST
 
+START_TEST(test_plan_parsed)
+{
+    probe_request p;
+    char err[512], *s;
+
+    ck_assert_msg(parse("{\"request_id\":\"" ID "\",\"action\":\"plan\",\"host\":\"h1\","
+                        "\"targets\":\"h2,h3\"," WHO "}",
+                        &p, err, sizeof(err)) == 0,
+                  "%s", err);
+    ck_assert_int_eq(p.kind, PROBE_PLAN);
+    ck_assert_str_eq(p.host, "h1");
+    ck_assert_str_eq(p.targets, "h2,h3");
+    s = probe_to_json(&p);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(strstr(s, "\"action\":\"plan\"") && strstr(s, "\"targets\":\"h2,h3\""), "%s", s);
+    free(s);
+    ck_assert_int_eq(
+        parse("{\"request_id\":\"" ID "\",\"action\":\"plan\"," WHO "}", &p, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "missing required field host") != NULL, "%s", err);
+    ck_assert_int_eq(parse("{\"request_id\":\"" ID "\",\"action\":\"plan\",\"host\":\"h1\","
+                           "\"targets\":\"h2,-x\"," WHO "}",
+                           &p, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, "field targets: ") != NULL, "%s", err);
+    ck_assert_int_eq(parse("{\"request_id\":\"" ID "\",\"action\":\"plan\",\"host\":\"h1\","
+                           "\"reason\":\"r\"," WHO "}",
+                           &p, err, sizeof(err)),
+                     -1);
+    ck_assert_msg(strstr(err, "unknown field \"reason\" (a plan has") != NULL, "%s", err);
+    /* targets belong to a plan only */
+    ck_assert_int_eq(parse("{\"request_id\":\"" ID "\",\"action\":\"cleanup\","
+                           "\"targets\":\"h2\"," WHO "}",
+                           &p, err, sizeof(err)),
+                     -1);
+}
+END_TEST
+
 /* probe_to_json writes what probe_parse_json reads back. */
 START_TEST(test_round_trip)
 {
@@ -186,6 +223,12 @@ START_TEST(test_rights)
                           "administrator to grant 'dry_run' on '*' (every system)");
     ck_assert_int_eq(
         authz_check_probe("bob", "exa01", 1u << AUTHZ_DRY_RUN, PROBE_DRY_RUN, err, sizeof(err)), 0);
+    ck_assert_int_eq(
+        authz_check_probe("bob", "exa01", 1u << AUTHZ_MIGRATE, PROBE_PLAN, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "bob may not plan evacuations on system exa01: ask an administrator to "
+                          "grant 'evacuate'");
+    ck_assert_int_eq(
+        authz_check_probe("bob", "exa01", 1u << AUTHZ_EVACUATE, PROBE_PLAN, err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -198,6 +241,7 @@ int main(void)
     tcase_add_test(tc, test_cleanup_parsed);
     tcase_add_test(tc, test_cleanup_refused);
     tcase_add_test(tc, test_dry_run_parsed);
+    tcase_add_test(tc, test_plan_parsed);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_rights);
     suite_add_tcase(s, tc);
