@@ -546,10 +546,11 @@ int jobstore_probe_finish(jobstore *js, const char *request_id, const char *owne
                           const json_t *result, const char *error, const char *source, char *errstr,
                           size_t errstr_size);
 /* Waits until no other sweep (a fencer, another worker's cleanup) is working on a pending
- * cleanup of HOST and/or GUEST (NULL = any): a sweep skips the cleanups others hold, so a
- * requested cleanup sweeps again after this to cover what it skipped. Returns 0 or negative. */
-int jobstore_probe_cleanups_settle(jobstore *js, const char *host, const char *guest, char *errstr,
-                                   size_t errstr_size);
+ * cleanup of HOST and/or GUEST (NULL = any); *PENDING gets how many are pending then. A sweep
+ * skips the cleanups others hold, so a requested cleanup that finds more pending than it tried
+ * sweeps again. Returns 0 or negative. */
+int jobstore_probe_cleanups_settle(jobstore *js, const char *host, const char *guest, int *pending,
+                                   char *errstr, size_t errstr_size);
 /* The probe REQUEST_ID as a JSON object (request_id, kind, submitted_by, status, result,
  * error, lease_owner, attempts, created_at, finished_at), or JSON null when there is none. */
 int jobstore_probe_json(jobstore *js, const char *request_id, json_t **out, char *errstr,

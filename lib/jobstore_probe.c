@@ -190,20 +190,27 @@ int jobstore_probe_json(jobstore *js, const char *request_id, json_t **out, char
         1, p, out, errstr, errstr_size);
 }
 
-int jobstore_probe_cleanups_settle(jobstore *js, const char *host, const char *guest, char *errstr,
-                                   size_t errstr_size)
+int jobstore_probe_cleanups_settle(jobstore *js, const char *host, const char *guest, int *pending,
+                                   char *errstr, size_t errstr_size)
 {
     const char *p[2] = {host, guest};
+    PGresult *res = NULL;
     int rc = jobstore_begin(js, errstr, errstr_size);
 
     /* Waits for the row locks of the sweeps running now (jobstore_cleanup_next holds each
-     * cleanup it works on FOR UPDATE until its end), then lets go at once. */
+     * cleanup it works on FOR UPDATE until its end), counts what they left pending, and lets
+     * go at once. */
+    *pending = 0;
     if (rc == 0) {
         rc = jobstore_run(js, "wait for running cleanups",
                           "SELECT id FROM host_cleanups WHERE status = 'pending' AND ($1::text IS "
                           "NULL OR lower(host) = lower($1)) AND ($2::text IS NULL OR lower(guest) "
                           "= lower($2)) FOR UPDATE",
-                          2, p, PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+                          2, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+        if (rc == 0) {
+            *pending = PQntuples(res);
+            PQclear(res);
+        }
         jobstore_rollback(js);
     }
     return rc;

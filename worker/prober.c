@@ -47,22 +47,6 @@ static void fence_line(void *ctx, const char *line)
     keep_lease(r);
 }
 
-/* The number of pending cleanups of HOST and/or GUEST (NULL = any), or a negative code. */
-static int pending_cleanups(jobstore *js, const char *host, const char *guest, char *errstr,
-                            size_t errstr_size)
-{
-    json_t *rows = NULL, *c;
-    size_t i;
-    int n = 0;
-
-    if (jobstore_cleanups_json(js, host, guest, &rows, errstr, errstr_size) != 0)
-        return -1;
-    json_array_foreach(rows, i, c) n +=
-        strcmp(json_string_value(json_object_get(c, "status")) ?: "", "pending") == 0;
-    json_decref(rows);
-    return n;
-}
-
 /* kvmove cleanup: the reason recorded on the cleanups it covers, then the fence sweep. */
 static int run_cleanup(run *r, const probe_request *p, json_t **result, char *errstr,
                        size_t errstr_size)
@@ -74,16 +58,14 @@ static int run_cleanup(run *r, const probe_request *p, json_t **result, char *er
         jobstore_cleanup_reason(r->js, host, guest, p->reason, errstr, errstr_size) != 0)
         return -1;
     r->lines = json_array();
-    /* A sweep skips the cleanups the fencer (this worker's or another's) holds meanwhile: when
-     * it did not get to every pending one, it waits for the others to let go and sweeps again. */
-    if ((pending = pending_cleanups(r->js, host, guest, errstr, errstr_size)) < 0 ||
-        fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r, &done, &left, errstr,
-                    errstr_size) != 0)
+    /* A sweep skips the cleanups the fencer (this worker's or another's) holds meanwhile: once
+     * the others let go, what is pending beyond the ones it tried is swept again. */
+    if (fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r, &done, &left, errstr,
+                    errstr_size) != 0 ||
+        jobstore_probe_cleanups_settle(r->js, host, guest, &pending, errstr, errstr_size) != 0)
         return -1;
-    if (done + left < pending &&
-        (jobstore_probe_cleanups_settle(r->js, host, guest, errstr, errstr_size) != 0 ||
-         fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r, &again, &left,
-                     errstr, errstr_size) != 0))
+    if (pending > left && fence_sweep(r->js, &r->w->s, host, guest, r->w->source, fence_line, r,
+                                      &again, &left, errstr, errstr_size) != 0)
         return -1;
     done += again;
     *result = json_pack("{s:i,s:i,s:O}", "done", done, "left", left, "lines", r->lines);

@@ -60,6 +60,7 @@ START_TEST(test_add_once_claim_finish)
     jobstore_probe c;
     json_t *result = json_pack("{s:i}", "done", 1), *row = NULL;
     char err[1024];
+    int n = -1;
 
     add(ID1);
     add(ID1); /* a redelivered message is the same probe */
@@ -94,7 +95,9 @@ START_TEST(test_add_once_claim_finish)
     ck_assert_int_eq(jobstore_probe_json(js, ID2, &row, err, sizeof(err)), 0);
     ck_assert(json_is_null(row));
     /* nothing to wait for: returns at once, leaving no transaction open */
-    ck_assert_msg(jobstore_probe_cleanups_settle(js, "h1", NULL, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(jobstore_probe_cleanups_settle(js, "h1", NULL, &n, err, sizeof(err)) == 0, "%s",
+                  err);
+    ck_assert_int_eq(n, 0);
     ck_assert_int_eq(jobstore_probe_renew(js, ID1, "w1", 30, err, sizeof(err)), -JOBSTORE_ELEASE);
     json_decref(row);
     json_decref(result);
