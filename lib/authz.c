@@ -16,10 +16,8 @@ static const char *const right_names[AUTHZ__COUNT] = {
 
 /* Which rights a request needs: the first row that matches its action and mode. Another action
  * adds its rows here. Cancelling or rolling back a job changes hosts as a migration does
- * (migrate); moving an evacuation's guests back is an evacuation's work (evacuate). cleanup and
- * dry_run are granted and stored already; no request the worker takes needs them yet (kvmove
- * evacuate publishes migrate_guest requests; cleanup and dry-run probing still run in the
- * CLI). */
+ * (migrate); moving an evacuation's guests back is an evacuation's work (evacuate). The probes
+ * (cleanup, dry_run) have their rows in probe_rules below. */
 static const struct {
     request_action action;
     int mode; /* migrate_mode, or ANY_MODE */
@@ -34,6 +32,19 @@ static const struct {
     {ACTION_CANCEL, ANY_MODE, R(AUTHZ_MIGRATE), "cancel migrations"},
     {ACTION_ROLLBACK, ANY_MODE, R(AUTHZ_MIGRATE), "roll back migrations"},
     {ACTION_RETURN, ANY_MODE, R(AUTHZ_MIGRATE) | R(AUTHZ_EVACUATE), "return evacuated guests"},
+};
+
+/* Which right a probe (lib/probe.h) needs, one row per kind: kvmove cleanup runs the pending
+ * cleanups on the hosts (cleanup); kvmove submit --dry-run probes the hosts read-only
+ * (dry_run); kvmove evacuate's placement is an evacuation's (evacuate). */
+static const struct {
+    probe_kind kind;
+    authz_rights needs;
+    const char *what;
+} probe_rules[] = {
+    {PROBE_CLEANUP, R(AUTHZ_CLEANUP), "run the pending cleanups"},
+    {PROBE_DRY_RUN, R(AUTHZ_DRY_RUN), "probe hosts for a dry run"},
+    {PROBE_PLAN, R(AUTHZ_EVACUATE), "plan evacuations"},
 };
 
 const char *authz_right_name(authz_right r)
@@ -84,17 +95,14 @@ int authz_needed(const request *r, migrate_mode mode, authz_rights *rights, cons
     return -1;
 }
 
-int authz_check(const char *identity, const char *system, authz_rights granted, const request *r,
-                migrate_mode mode, char *errstr, size_t errstr_size)
+/* The verdict on IDENTITY, holding GRANTED in SYSTEM, doing WHAT that NEEDS. */
+static int verdict(const char *identity, const char *system, authz_rights granted,
+                   authz_rights needs, const char *what, char *errstr, size_t errstr_size)
 {
-    authz_rights needs = 0, missing;
-    const char *what = "";
+    authz_rights missing = needs & ~granted;
     char on[128];
     int i;
 
-    if (authz_needed(r, mode, &needs, &what, errstr, errstr_size) != 0)
-        return -1;
-    missing = needs & ~granted;
     if (missing == 0)
         return 0;
     for (i = 0; i < AUTHZ__COUNT && !(missing & R(i)); i++)
@@ -106,5 +114,29 @@ int authz_check(const char *identity, const char *system, authz_rights granted, 
     util_errf(errstr, errstr_size, "%s may not %s %s: ask an administrator to grant '%s'%s",
               identity, what, on, right_names[i],
               system != NULL && system[0] != '\0' ? "" : " on '*' (every system)");
+    return -1;
+}
+
+int authz_check(const char *identity, const char *system, authz_rights granted, const request *r,
+                migrate_mode mode, char *errstr, size_t errstr_size)
+{
+    authz_rights needs = 0;
+    const char *what = "";
+
+    if (authz_needed(r, mode, &needs, &what, errstr, errstr_size) != 0)
+        return -1;
+    return verdict(identity, system, granted, needs, what, errstr, errstr_size);
+}
+
+int authz_check_probe(const char *identity, const char *system, authz_rights granted,
+                      probe_kind kind, char *errstr, size_t errstr_size)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(probe_rules) / sizeof(probe_rules[0]); i++)
+        if (probe_rules[i].kind == kind)
+            return verdict(identity, system, granted, probe_rules[i].needs, probe_rules[i].what,
+                           errstr, errstr_size);
+    util_errf(errstr, errstr_size, "no right allows probe kind %d", (int)kind);
     return -1;
 }

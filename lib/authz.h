@@ -5,18 +5,17 @@
 
 #include <stddef.h>
 
+#include "probe.h"
 #include "request.h"
 
 /* The rights, as table grants stores them by name (authz_right_name). Add a right here and a row
  * to the rules in authz.c; nothing else changes. */
 typedef enum {
-    AUTHZ_MIGRATE, /* migrate_guest and replay, MODE=OFFLINE */
-    AUTHZ_FORCE,   /* MODE=OFFLINEFORCE (with migrate) */
-    /* Granted and stored, needed by no request yet: evacuate publishes migrate_guest requests,
-     * cleanup and dry-run probing run in the CLI until a worker runs them on request. */
-    AUTHZ_EVACUATE, /* the moves of kvmove evacuate */
+    AUTHZ_MIGRATE,  /* migrate_guest and replay, MODE=OFFLINE */
+    AUTHZ_FORCE,    /* MODE=OFFLINEFORCE (with migrate) */
+    AUTHZ_EVACUATE, /* evacuate's plan, return (evacuate's moves are migrate_guest requests) */
     AUTHZ_CLEANUP,  /* kvmove cleanup: the pending OFFLINEFORCE cleanups */
-    AUTHZ_DRY_RUN,  /* read-only host probing: submit --dry-run, evacuate's placement */
+    AUTHZ_DRY_RUN,  /* read-only host probing: submit --dry-run */
     AUTHZ__COUNT
 } authz_right;
 
@@ -44,5 +43,11 @@ int authz_needed(const request *r, migrate_mode mode, authz_rights *rights, cons
  * "alice may not force migrations on system exa01: ask an administrator to grant 'force'". */
 int authz_check(const char *identity, const char *system, authz_rights granted, const request *r,
                 migrate_mode mode, char *errstr, size_t errstr_size);
+
+/* The verdict on IDENTITY running a probe of KIND (kvmove cleanup: cleanup; submit --dry-run:
+ * dry_run; evacuate's plan: evacuate) in SYSTEM, as authz_check: 0 when allowed, -1 with the reason
+ * in errstr. */
+int authz_check_probe(const char *identity, const char *system, authz_rights granted,
+                      probe_kind kind, char *errstr, size_t errstr_size);
 
 #endif

@@ -26,6 +26,10 @@
  * it had changed a host). */
 #define EVENT_JOB_CANCEL_REQUESTED "job.cancel_requested"
 #define EVENT_JOB_CANCELLED "job.cancelled"
+/* A cleanup or dry_run request (kvmove cleanup, submit --dry-run: lib/probe.h) ended: data has
+ * its request_id (also as job_id), kind, status (succeeded, failed, rejected), submitted_by
+ * and, unless it succeeded, the message why; the result is in table probes. */
+#define EVENT_PROBE_COMPLETED "probe.completed"
 
 /* Builds a CloudEvent: specversion "1.0", a fresh UUID id, source "/kvmove/worker/SOURCE",
  * type "io.kvmove.TYPE", time now (RFC 3339, ms, UTC), subject GUEST, datacontenttype

@@ -510,4 +510,50 @@ int jobstore_reservations_on(jobstore *js, const char *host, const char *job_id,
 int jobstore_reserved_on(jobstore *js, const char *host, const char *except_job, long *memory_mb,
                          int *vcpus, char *errstr, size_t errstr_size);
 
+/* ---- probes: cleanup and dry_run requests a worker runs (lib/probe.h, jobstore_probe.c) ---- */
+
+/* Records the probe REQUEST_ID of KIND ("cleanup", "dry_run") that SUBMITTED_BY's signed
+ * message REQUEST (JSON text) asks for, queued; nothing when it is recorded already. */
+int jobstore_probe_add(jobstore *js, const char *request_id, const char *kind,
+                       const char *submitted_by, const char *request, char *errstr,
+                       size_t errstr_size);
+/* Records that the probe REQUEST_ID was refused (WHY: the dead letter's reason) with its
+ * probe.completed event, so that the CLI waiting for it can say why; nothing when the id is
+ * recorded already. */
+int jobstore_probe_reject(jobstore *js, const char *request_id, const char *kind,
+                          const char *submitted_by, const char *why, const char *source,
+                          char *errstr, size_t errstr_size);
+typedef struct jobstore_probe {
+    char request_id[40];
+    char kind[16];
+    char *request; /* the message (malloc'd: the caller frees it) */
+    int attempts;  /* this run included */
+} jobstore_probe;
+/* Takes the oldest probe that is queued, or running under a lease that ran out (its worker
+ * died) fewer than MAX_ATTEMPTS times, for OWNER for LEASE_S seconds; one that ran out
+ * MAX_ATTEMPTS times ends failed (probe.completed from SOURCE). Returns 1 with *OUT, 0 when
+ * there is none, or a negative code. */
+int jobstore_probe_claim(jobstore *js, const char *owner, int lease_s, int max_attempts,
+                         const char *source, jobstore_probe *out, char *errstr, size_t errstr_size);
+/* Extends OWNER's lease on probe REQUEST_ID by LEASE_S seconds from now. Returns 0,
+ * -JOBSTORE_ELEASE when OWNER no longer holds it, or a negative code. */
+int jobstore_probe_renew(jobstore *js, const char *request_id, const char *owner, int lease_s,
+                         char *errstr, size_t errstr_size);
+/* Ends OWNER's probe REQUEST_ID: succeeded (OK) with RESULT (borrowed; may be NULL), or failed
+ * with ERROR, and its probe.completed event from SOURCE. Returns 0, -JOBSTORE_ELEASE when OWNER
+ * no longer holds it (nothing written), or a negative code. */
+int jobstore_probe_finish(jobstore *js, const char *request_id, const char *owner, int ok,
+                          const json_t *result, const char *error, const char *source, char *errstr,
+                          size_t errstr_size);
+/* Waits until no other sweep (a fencer, another worker's cleanup) is working on a pending
+ * cleanup of HOST and/or GUEST (NULL = any); *PENDING gets how many are pending then. A sweep
+ * skips the cleanups others hold, so a requested cleanup that finds more pending than it tried
+ * sweeps again. Returns 0 or negative. */
+int jobstore_probe_cleanups_settle(jobstore *js, const char *host, const char *guest, int *pending,
+                                   char *errstr, size_t errstr_size);
+/* The probe REQUEST_ID as a JSON object (request_id, kind, submitted_by, status, result,
+ * error, lease_owner, attempts, created_at, finished_at), or JSON null when there is none. */
+int jobstore_probe_json(jobstore *js, const char *request_id, json_t **out, char *errstr,
+                        size_t errstr_size);
+
 #endif

@@ -1,31 +1,55 @@
-/* cleanup: `kvmove cleanup` runs the pending OFFLINEFORCE cleanups (stale copies) on demand. */
+/* cleanup: `kvmove cleanup` has a worker run the pending OFFLINEFORCE cleanups (stale copies) now.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "fence.h"
+#include "util.h"
 
-static void print_line(void *ctx, const char *line)
+/* How long kvmove cleanup waits for a worker by default. */
+#define CLEANUP_TIMEOUT_S 300
+
+/* Asks a worker for the sweep (the cleanup request, signed) and prints its progress lines.
+ * Returns EXIT_DONE with *DONE, or an exit code after saying why. */
+static int sweep(cli *c, const char *host, const char *guest, const char *reason, int timeout_s,
+                 int *done)
 {
-    (void)ctx;
-    printf("%s\n", shown_lines(line));
-    fflush(stdout);
+    probe_request p;
+    json_t *row = NULL, *l;
+    size_t i;
+    int rc;
+
+    probe_init(&p, PROBE_CLEANUP);
+    util_strlcpy(p.host, host ? host : "", sizeof(p.host));
+    util_strlcpy(p.guest, guest ? guest : "", sizeof(p.guest));
+    util_strlcpy(p.reason, reason ? reason : "", sizeof(p.reason));
+    if ((rc = cli_probe(c, &p, timeout_s, &row)) != EXIT_DONE)
+        return rc;
+    if (strcmp(jstr(row, "status"), "succeeded") != 0) {
+        fprintf(stderr, "kvmove: %s\n", jshown(row, "error"));
+        json_decref(row);
+        return EXIT_UNREACHABLE;
+    }
+    if (!c->json)
+        json_array_foreach(json_object_get(json_object_get(row, "result"), "lines"), i, l)
+            printf("%s\n", shown_lines(json_string_value(l)));
+    *done = (int)json_integer_value(json_object_get(json_object_get(row, "result"), "done"));
+    json_decref(row);
+    return EXIT_DONE;
 }
 
 int cmd_cleanup(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"guest", required_argument, NULL, 'g'},
-                                         {"list", no_argument, NULL, 'l'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"reason", required_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},   {"guest", required_argument, NULL, 'g'},
+        {"list", no_argument, NULL, 'l'},         {"json", no_argument, NULL, 'j'},
+        {"reason", required_argument, NULL, 'r'}, {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *host = NULL, *guest = NULL, *reason = NULL;
-    int ch, list = 0, done = 0, left = 0, rc;
-    char err[1024], source[300];
+    int ch, list = 0, done = 0, left = 0, rc, timeout_s = CLEANUP_TIMEOUT_S;
+    char err[1024];
     jobstore *js = NULL;
     json_t *rows = NULL, *r;
     size_t i;
@@ -48,17 +72,24 @@ int cmd_cleanup(cli *c, int argc, char **argv)
         case 'r':
             reason = optarg;
             break;
+        case 'T':
+            if (cli_int_option("cleanup", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
+                return EXIT_USAGE;
+            break;
         case 'h':
-            printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT] "
-                   "[--json]\n"
+            printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT]\n"
+                   "                      [--timeout SEC] [--json]\n"
                    "Run the source-side cleanups that MODE=OFFLINEFORCE left pending on a host it\n"
                    "could not reach: the stale copy of each guest is destroyed if it runs, its\n"
                    "definition (and autostart) removed, its configuration volume unmounted with\n"
                    "its fstab entry and directory, and bridges only it used removed. Workers do\n"
-                   "this by themselves when the host is back; this runs it now. --list only\n"
-                   "lists them. --reason is stored with each cleanup and carried in its\n"
-                   "cleanup.completed event. Exit status: 0 nothing left pending, 1 some still\n"
-                   "pending.\n");
+                   "this by themselves when the host is back; this asks one to run it now (a\n"
+                   "signed cleanup request: it needs the right 'cleanup'; the CLI needs no SSH\n"
+                   "key) and waits up to --timeout SEC (default 300; 0 = no limit) for it.\n"
+                   "--list only lists them. --reason is stored with each cleanup and carried in\n"
+                   "its cleanup.completed event. Exit status: 0 nothing left pending, 1 some\n"
+                   "still pending or the request refused, 3 no worker answered or the broker or\n"
+                   "database is unreachable.\n");
             return EXIT_DONE;
         default:
             return usage_error("cleanup", "%s", "invalid option");
@@ -66,26 +97,10 @@ int cmd_cleanup(cli *c, int argc, char **argv)
     }
     if (optind != argc)
         return usage_error("cleanup", "unexpected argument '%s'", argv[optind]);
+    if (!list && (rc = sweep(c, host, guest, reason, timeout_s, &done)) != EXIT_DONE)
+        return rc;
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if (!list && reason &&
-        jobstore_cleanup_reason(js, host, guest, reason, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        jobstore_close(js);
-        return EXIT_UNREACHABLE;
-    }
-    if (!list) {
-        snprintf(source, sizeof(source), "cli:%s", getenv("USER") ? getenv("USER") : "kvmove");
-        for (i = 0; i < strlen(source); i++)
-            if (source[i] == ' ')
-                source[i] = '_';
-        if (fence_sweep(js, &c->s, host, guest, source, c->json ? NULL : print_line, NULL, &done,
-                        &left, err, sizeof(err)) != 0) {
-            fprintf(stderr, "kvmove: %s\n", err);
-            jobstore_close(js);
-            return EXIT_UNREACHABLE;
-        }
-    }
     if (jobstore_cleanups_json(js, host, guest, &rows, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", err);
         jobstore_close(js);

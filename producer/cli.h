@@ -9,6 +9,7 @@
 
 #include "bus.h"
 #include "jobstore.h"
+#include "probe.h"
 #include "request.h"
 #include "settings.h"
 #include "sign.h"
@@ -143,6 +144,13 @@ int cli_config_load(cli *c, const char *path, long *version_out);
 /* kvmove config save FILE: writes VERSION (0 = the newest of SYSTEM; SYSTEM NULL: of the only
  * system stored) to PATH. Returns an exit code; prints the spec's "File : F saved OK" line. */
 int cli_config_save(cli *c, const char *path, const char *system, long version);
+
+/* Asks a worker to run probe P (producer/remote.c): publishes it signed as this operator and
+ * reads its row in table probes until a worker has ended it or TIMEOUT_S (0 = no limit) passed.
+ * Returns EXIT_DONE with *ROW (the row as jobstore_probe_json gives it: status succeeded or
+ * failed, result, error; caller decrefs), or an exit code after saying why on stderr (refused:
+ * the worker's reason; no worker answered in time). */
+int cli_probe(cli *c, probe_request *p, int timeout_s, json_t **row);
 
 /* Subcommands: ARGV[0] is the verb; each returns an exit code. */
 int cmd_submit(cli *c, int argc, char **argv);

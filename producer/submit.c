@@ -12,7 +12,6 @@
 
 #include "bus.h"
 #include "esxml.h"
-#include "hostsession.h"
 #include "sysconfig.h"
 #include "event.h"
 #include "jobstore.h"
@@ -23,6 +22,9 @@
 #include "util.h"
 
 #include "cli.h"
+
+/* How long submit --dry-run waits for a worker's answer when --timeout does not say. */
+#define DRY_RUN_TIMEOUT_S 300
 
 int cli_resolve(cli *c, jobstore *js, request *req)
 {
@@ -134,106 +136,55 @@ out:
     return rc;
 }
 
-/* kvmove submit --dry-run: the full preflight, live checks over SSH included, then the plan of
- * steps. Changes nothing on the hosts, stores nothing, publishes nothing. */
-static int submit_dry_run(cli *c, request *req)
+/* kvmove submit --dry-run: a worker runs the full preflight, live checks over SSH included, and
+ * plans the steps (a signed dry_run request: the CLI holds no SSH key); this prints them.
+ * Changes nothing on the hosts, starts no job. */
+static int submit_dry_run(cli *c, request *req, int timeout_s)
 {
-    char err[1024];
     jobstore *js = NULL;
-    esxml *doc = NULL;
-    preflight_input in;
-    preflight_report *rep = NULL;
-    preflight_reservation *resv = NULL;
-    hostsession *ssh = NULL;
-    migrate_env env;
-    step_id order[STEP__COUNT];
-    size_t n_resv = 0;
-    long version = 0;
-    int rc, i, n = 0;
+    probe_request p;
+    json_t *row = NULL, *result, *v;
+    size_t i;
+    int rc, n = 0;
 
     if ((rc = open_store(c, &js)) != 0)
         return rc;
-    if ((rc = cli_resolve(c, js, req)) != 0)
-        goto out;
-    if (sysconfig_load(js, req->system[0] ? req->system : NULL, req->config_version,
-                       c->s.schema_dir, &doc, &version, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        rc = EXIT_FAILED;
-        goto out;
-    }
-    if (jobstore_reservations_on(js, req->tgt_host, NULL, &resv, &n_resv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kvmove: %s\n", err);
-        rc = EXIT_UNREACHABLE;
-        goto out;
-    }
-    if (hostsession_new(&c->s, 4, 0, &ssh) != 0) {
-        fprintf(stderr, "kvmove: out of memory\n");
-        rc = EXIT_FAILED;
-        goto out;
-    }
-    memset(&in, 0, sizeof(in));
-    in.doc = doc;
-    in.config_version = version;
-    in.guest = req->guest;
-    in.src_host = req->src_host;
-    in.tgt_host = req->tgt_host;
-    in.mode = req->mode;
-    in.resume = req->has_step;
-    in.live = 1;
-    in.vcpu_overcommit = c->s.vcpu_overcommit;
-    in.allow_colocation = req->allow_colocation;
-    in.colocation_reason = req->reason;
-    in.connect = hostsession_connect;
-    in.release = hostsession_release;
-    in.connect_ctx = ssh;
-    in.command_timeout_ms = 60000;
-    in.reservations = resv;
-    in.n_reservations = n_resv;
-    rep = calloc(1, sizeof(*rep));
-    if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");
-        rc = EXIT_FAILED;
-        goto out;
-    }
-    printf("Preflight of MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s (es.xml version "
-           "%ld of system %s):\n",
-           req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host, version,
-           esxml_system_name(doc));
-    for (i = 0; i < PREFLIGHT__COUNT; i++)
-        printf("  %-8s %-19s %s\n", preflight_status_to_string(rep->results[i].status),
-               preflight_name(rep->results[i].check), shown(rep->results[i].message));
-    if (!preflight_passed(rep)) {
-        printf("Preflight failed: %d check%s failed. Dry run: nothing was changed or published.\n",
-               rep->n_failed, rep->n_failed == 1 ? "" : "s");
-        rc = EXIT_FAILED;
-        goto out;
-    }
-    memset(&env, 0, sizeof(env));
-    env.doc = doc;
-    env.guest = esxml_guest_find(doc, req->guest);
-    env.src = esxml_host_find(doc, req->src_host);
-    env.tgt = esxml_host_find(doc, req->tgt_host);
-    env.mode = req->mode;
-    /* The order the worker runs them in (migrate_plan). */
-    migrate_plan(req->sequential, order);
-    printf("Plan:\n");
-    for (i = 0; i < STEP__COUNT; i++) {
-        const esxml_host *h;
-        if (req->has_step && req->step != order[i])
-            continue;
-        h = migrate_step_host(&env, order[i]);
-        printf("  %2d. %-22s on %s%s\n", ++n, step_to_string(order[i]), h ? h->hostname : "?",
-               migrate_step_applies(&env, order[i]) ? "" : " (skipped: not a cloud deployment)");
-    }
-    printf("Dry run: nothing was changed or published.\n");
-    rc = EXIT_DONE;
-out:
-    hostsession_free(ssh);
-    free(resv);
-    free(rep);
-    esxml_free(doc);
+    rc = cli_resolve(c, js, req); /* the names as the worker will show them */
     jobstore_close(js);
-    return rc;
+    if (rc != 0)
+        return rc;
+    probe_init(&p, PROBE_DRY_RUN);
+    p.migration = *req;
+    if ((rc = cli_probe(c, &p, timeout_s, &row)) != EXIT_DONE)
+        return rc;
+    if (strcmp(jstr(row, "status"), "succeeded") != 0) {
+        fprintf(stderr, "kvmove: %s\n", jshown(row, "error"));
+        json_decref(row);
+        return EXIT_FAILED;
+    }
+    result = json_object_get(row, "result");
+    printf("Preflight of MIGRATE GUEST HOSTNAME=%s MODE=%s SRCHOST=%s TGTHOST=%s (es.xml version "
+           "%lld of system %s):\n",
+           req->guest, mode_to_string(req->mode), req->src_host, req->tgt_host,
+           (long long)json_integer_value(json_object_get(result, "version")),
+           jshown(result, "system"));
+    json_array_foreach(json_object_get(result, "checks"), i, v)
+        printf("  %-8s %-19s %s\n", jshown(v, "status"), jshown(v, "check"), jshown(v, "message"));
+    if (!json_is_true(json_object_get(result, "passed"))) {
+        int failed = (int)json_integer_value(json_object_get(result, "failed"));
+        printf("Preflight failed: %d check%s failed. Dry run: nothing was changed or published.\n",
+               failed, failed == 1 ? "" : "s");
+        json_decref(row);
+        return EXIT_FAILED;
+    }
+    /* The order the worker runs them in (migrate_plan). */
+    printf("Plan:\n");
+    json_array_foreach(json_object_get(result, "plan"), i, v) printf(
+        "  %2d. %-22s on %s%s\n", ++n, jshown(v, "step"), jshown(v, "host"),
+        json_is_true(json_object_get(v, "applies")) ? "" : " (skipped: not a cloud deployment)");
+    printf("Dry run: nothing was changed or published.\n");
+    json_decref(row);
+    return EXIT_DONE;
 }
 
 /* The shell's MERGE ACTIONS validates exactly as submit does. */
@@ -352,8 +303,10 @@ int cmd_submit(cli *c, int argc, char **argv)
                    "TGTHOST=T [WHERE STEPNAME=STEP]\"\n"
                    "Validate a migration against the stored es.xml (MERGE ACTIONS), publish it to\n"
                    "kvmove.requests and, with --wait, follow its progress until it ends.\n"
-                   "--dry-run runs the full preflight (es.xml and the hosts over SSH, read-only)\n"
-                   "and prints the plan of steps; nothing is changed, stored or published.\n"
+                   "--dry-run has a worker run the full preflight (es.xml and the hosts over SSH,\n"
+                   "read-only; the right 'dry_run', no SSH key here) and prints the plan of\n"
+                   "steps; nothing is changed and no job starts (--timeout: how long to wait for\n"
+                   "the worker, default 300 s).\n"
                    "The request is for the es.xml system that names the guest (--system S names\n"
                    "it); names are taken as that es.xml spells them.\n"
                    "--reason is stored with the job and carried in its events.\n"
@@ -381,7 +334,7 @@ int cmd_submit(cli *c, int argc, char **argv)
     if (request_validate(&req, err, sizeof(err)) != 0)
         return usage_error("submit", "%s", err);
     if (dry_run)
-        return submit_dry_run(c, &req);
+        return submit_dry_run(c, &req, timeout_s ? timeout_s : DRY_RUN_TIMEOUT_S);
     if (validate && (rc = merge_action(c, &req)) != 0)
         return rc;
     return publish(c, &req, wait, timeout_s);

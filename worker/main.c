@@ -171,7 +171,7 @@ static int cmd_run(worker *w)
     sender sd;
     int i, rc = 3, port, n_joined = 0, *joined = NULL;
     int64_t deadline;
-    pthread_t lease_thread, fencer_thread, publisher_thread;
+    pthread_t lease_thread, fencer_thread, prober_thread, publisher_thread;
     metrics_sources msrc = {w->s.db, w->s.brokers, props, w->s.group, w->owner};
 
     /* The SSH identity opens every KVM host as root: a copy others can read is said out loud,
@@ -220,6 +220,7 @@ static int cmd_run(worker *w)
     w->n_held = w->held ? w->s.jobs : 0;
     pthread_create(&lease_thread, NULL, worker_renew_main, w);
     pthread_create(&fencer_thread, NULL, fencer_main, w);
+    pthread_create(&prober_thread, NULL, prober_main, w);
     memset(&pb, 0, sizeof(pb));
     pb.w = w;
     pb.sd.p = p;
@@ -297,6 +298,8 @@ static int cmd_run(worker *w)
     pthread_join(lease_thread, NULL);
     fencer_run = 0;
     pthread_join(fencer_thread, NULL);
+    prober_run = 0;
+    pthread_join(prober_thread, NULL);
     publisher_run = 0;
     pthread_join(publisher_thread, NULL);
     if (jobstore_ensure(js, err, sizeof(err)) == 0) {

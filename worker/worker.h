@@ -84,6 +84,11 @@ void worker_log_context(const char *job, const char *guest, const char *step);
 extern volatile sig_atomic_t fencer_run;
 void *fencer_main(void *arg);
 
+/* Prober thread body (arg: worker *): runs the cleanup and dry_run requests the intake recorded
+ * (table probes), one at a time under a lease, until prober_run is cleared. */
+extern volatile sig_atomic_t prober_run;
+void *prober_main(void *arg);
+
 /* Executor thread body (arg: executor *): claims jobs and runs each with executor_run_job. */
 void *executor_main(void *arg);
 /* Runs job J, just claimed for EX->w->owner with jobstore_job_claim on EX->js, until this run

@@ -229,6 +229,58 @@ sed 's/^services:/servics:/' "$COMPOSE" >"$bad"
 check "docker-compose config rejects a broken compose file" fails docker-compose -f "$bad" config -q
 rm -f "$bad"
 
+# ---- the transport-security overlay: compose.secure.yaml over compose.yaml ----
+SECURE=$TOP/docker/compose.secure.yaml
+for f in ca.pem kafka-1.pem kafka-2.pem kafka-3.pem pg_server.crt pg_server.key kafka_worker_password kafka_cli_password; do
+    touch "$WORK/secrets/$f"
+done
+check "docker-compose config validates compose.yaml + compose.secure.yaml" \
+    docker-compose -f "$COMPOSE" -f "$SECURE" --profile cli config -q
+docker-compose -f "$COMPOSE" -f "$SECURE" --profile cli config >"$WORK/secure.norm.yaml" 2>"$WORK/secure.err"
+python3 - "$WORK/secure.norm.yaml" "$TOP/docker/secure" >"$WORK/secure.out" 2>"$WORK/secure.py.err" <<'PY'
+# The overlay's promises on the merged, normalised file: clients only over SASL_SSL/SCRAM,
+# PostgreSQL only over TLS checked with verify-full, the CLI without the SSH key.
+import os, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+conf = {n: open(os.path.join(sys.argv[2], n)).read() for n in ("worker.conf", "cli.conf")}
+svc = doc["services"]
+failed = False
+def t(what, cond):
+    global failed
+    print(("ok: " if cond else "FAILED: ") + what)
+    failed |= not cond
+for n in ("kafka-1", "kafka-2", "kafka-3"):
+    e = svc[n]["environment"]
+    t(n + ": a SASL_SSL client listener on 9094", "CLIENT:SASL_SSL" in e["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] and ("CLIENT://" + n + ":9094") in e["KAFKA_ADVERTISED_LISTENERS"])
+    t(n + ": SCRAM-SHA-512 only", e["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512")
+    t(n + ": its own PEM keystore", e["KAFKA_SSL_KEYSTORE_LOCATION"] == "/run/secrets/" + n + ".pem")
+for n in ("worker", "kvmove", "migrate"):
+    e = svc[n]["environment"]
+    t(n + ": brokers are the SASL_SSL listeners", e["KVMOVE_BROKERS"] == "kafka-1:9094,kafka-2:9094,kafka-3:9094")
+    t(n + ": db with sslmode=verify-full and the CA", "sslmode=verify-full" in e["KVMOVE_DB"] and "sslrootcert=/run/secrets/ca.pem" in e["KVMOVE_DB"])
+for n in ("worker.conf", "cli.conf"):
+    c = conf[n]
+    t(n + ": SASL_SSL, SCRAM-SHA-512, a password file, the CA", all(x in c for x in ("kafka.security.protocol = SASL_SSL", "kafka.sasl.mechanism = SCRAM-SHA-512", "kafka.sasl.password_file = /run/secrets/", "kafka.ssl.ca.location = /run/secrets/ca.pem")))
+t("cli.conf: no SSH identity", "ssh.identity" not in conf["cli.conf"])
+names = lambda n: sorted(s if isinstance(s, str) else s["source"] for s in svc[n].get("secrets", []))
+t("the CLI service has no SSH secret", not any(s.startswith("ssh_") for s in names("kvmove")))
+t("the worker has the SSH key and its Kafka password", {"ssh_identity", "kafka_worker_password"} <= set(names("worker")))
+cmd = " ".join(svc["postgres"]["command"])
+t("postgres: ssl=on with the certificate and key secrets", "ssl=on" in cmd and "ssl_cert_file=/run/secrets/pg_server.crt" in cmd and "ssl_key_file=/run/secrets/pg_server.key" in cmd)
+hba = [l.split() for l in open(os.path.join(sys.argv[2], "pg_hba.conf")) if l.strip() and not l.startswith("#")]
+t("pg_hba.conf: network connections only as hostssl with scram-sha-256", [l[0] for l in hba if l[0] != "local"] == ["hostssl"] and hba[-1][-1] == "scram-sha-256")
+t("kafka-users makes the two SCRAM-SHA-512 users", "SCRAM-SHA-512" in " ".join(svc["kafka-users"]["command"]) and "worker cli" in " ".join(svc["kafka-users"]["command"]))
+sys.exit(1 if failed else 0)
+PY
+secure_rc=$?
+while read -r line; do
+    what=${line#*: }
+    if [[ $line == ok:* ]]; then check "secure overlay: $what" true; else check "secure overlay: $what" false; fi
+done <"$WORK/secure.out"
+sed 's/^/    /' "$WORK/secure.py.err"
+check "secure overlay: all 23 assertions ran and passed (script exit 0)" eq "0 23 23" \
+    "$secure_rc $(wc -l <"$WORK/secure.out") $(grep -c '^ok: ' "$WORK/secure.out")"
+
 # ---- systemd ----
 UNIT_IN=$TOP/systemd/kvmove-worker.service.in
 check "unit: restarts on failure" grep -qx 'Restart=on-failure' "$UNIT_IN"

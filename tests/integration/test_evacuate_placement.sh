@@ -18,7 +18,9 @@ info_set() {
     echo "$2: $3" >>"$f.new"
     mv "$f.new" "$f"
 }
-requests() { kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests -e -o beginning -q -f '%o\n' 2>/dev/null | wc -l; }
+# requests: the migration requests on kvmove.requests (the plan requests evacuate asks a worker
+# for are not moves).
+requests() { kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests -e -o beginning -q -f '%s\n' 2>/dev/null | grep -c '"action":"migrate_guest"'; }
 
 # A has the most free memory (40 GiB) but outstanding Live Update work; B reports 30000 MiB.
 info_set $A LiveUpdatePending yes

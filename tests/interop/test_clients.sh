@@ -5,7 +5,8 @@
 #            and job.rejected) and one whose preflight fails;
 #   kcat     publishes a migration that fails at STARTUP_GUEST (simulator fault), an OFFLINEFORCE
 #            from a powered-off host (step.skipped, cleanup.pending; cleanup.completed when the
-#            host is back) and bytes that are not JSON (a dead letter);
+#            host is back) and bytes that are not JSON (a dead letter); kafkajs then cancels a
+#            running job (its rollback follows) and asks for a dry run (probe.completed);
 # then kafkajs, the CloudEvents SDK (Kafka.toEvent), ajv and the AsyncAPI document (clients.js)
 # and kcat read every event and dead letter back. Asserts counts, not only exit codes.
 . "${KVMOVE_SOURCE_DIR:-$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)}/tests/integration/lib.sh"
@@ -112,6 +113,18 @@ done
 check "the job ends cancelled" eq cancelled "$(wait_job "$J6" 120)"
 RB=$(sql "SELECT id FROM jobs WHERE action = 'rollback' AND replay_of = '$J6'")
 check "...and its rollback succeeds" eq succeeded "$(wait_job "${RB:-00000000-0000-4000-8000-000000000000}" 180)"
+
+# ---- phase 4: kafkajs asks a worker for a dry run (probe.completed) ----
+J7=$(uuid)
+jq -cn --arg id "$J7" --arg g "$G5" --arg s "$T5" --arg t "$S2" \
+    '{request_id: $id, action: "dry_run", guest: $g, mode: "OFFLINE", src_host: $s, tgt_host: $t,
+      submitted_by: $ENV.IT_OPERATOR, submitted_at: $ENV.NOW}' >"$IT_DIR/dry_run.json"
+check "kafkajs publishes a dry_run request" kafkajs $G5 "$IT_DIR/dry_run.json"
+for _ in $(seq 300); do
+    [[ $(sql "SELECT status FROM probes WHERE request_id = '$J7'") == succeeded ]] && break
+    sleep 0.2
+done
+check "...which a worker runs (table probes)" eq succeeded "$(sql "SELECT status FROM probes WHERE request_id = '$J7'")"
 for _ in $(seq 300); do
     [[ $(sql "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0 ]] && break
     sleep 0.2
@@ -133,8 +146,8 @@ check "every event matches the AsyncAPI document's key, headers and payload" eq 
 check "every event's key is its job id" eq "$N" "$(sj .keyIsJob)"
 check "the SDK maps the key to partitionkey" eq "$N" "$(sj .partitionKeyIsKey)"
 check "the events are the outbox's" eq "$(cat "$IT_DIR/outbox.ids")" "$(sj '.ids[]')"
-want_types="cleanup.completed cleanup.pending job.accepted job.cancel_requested job.cancelled job.failed job.rejected job.succeeded preflight.failed preflight.passed step.completed step.failed step.skipped step.started"
-check "every event type kvmove emits was seen (14 of 14)" eq "$want_types" "$(sj '.types | keys | join(" ")')"
+want_types="cleanup.completed cleanup.pending job.accepted job.cancel_requested job.cancelled job.failed job.rejected job.succeeded preflight.failed preflight.passed probe.completed step.completed step.failed step.skipped step.started"
+check "every event type kvmove emits was seen (15 of 15)" eq "$want_types" "$(sj '.types | keys | join(" ")')"
 check "every type kvmove knows is in that list (lib/event.h)" eq "$want_types" \
     "$(grep -oE '^#define EVENT_[A-Z_]+ "[a-z._]+"' "$IT_TOP/lib/event.h" | grep -v CONTENT | cut -d'"' -f2 | sort | tr '\n' ' ' | sed 's/ $//')"
 check "no failures reported by the clients" eq 0 "$(sj '.failures | length')"

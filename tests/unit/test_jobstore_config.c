@@ -20,17 +20,12 @@ static PGconn *pg; /* the test's own connection */
 
 static void setup(void)
 {
-    char err[1024], mig[1100];
-    const char *s = getenv("KVMOVE_SOURCE_DIR");
-    int applied;
+    char err[1024];
 
-    snprintf(srcdir, sizeof(srcdir), "%s", s ? s : ".");
-    snprintf(mig, sizeof(mig), "%s/migrations", srcdir);
-    snprintf(dbname, sizeof(dbname), "unit_jobstore_config_%d", (int)getpid());
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    ck_assert_int_eq(unit_pg_run(srcdir, "create", dbname, conninfo, sizeof(conninfo)), 0);
+    snprintf(srcdir, sizeof(srcdir), "%s", unit_source_dir());
+    ck_assert(unit_pg_make(srcdir, "jobstore_config", dbname, sizeof(dbname), conninfo,
+                           sizeof(conninfo)));
     ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
-    ck_assert_msg(jobstore_migrate(js, mig, &applied, err, sizeof(err)) == 0, "%s", err);
     pg = PQconnectdb(conninfo);
     ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
 }
