@@ -14,27 +14,16 @@
 
 #include "util.h"
 
-static char srcdir[1024], dbname[64], conninfo[1024];
-static jobstore *js;
-static PGconn *pg; /* the test's own connection */
+static unit_db db; /* per test */
 
 static void setup(void)
 {
-    char err[1024];
-
-    snprintf(srcdir, sizeof(srcdir), "%s", unit_source_dir());
-    ck_assert(unit_pg_make(srcdir, "jobstore_config", dbname, sizeof(dbname), conninfo,
-                           sizeof(conninfo)));
-    ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
-    pg = PQconnectdb(conninfo);
-    ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
+    unit_db_open(&db, unit_source_dir(), "jobstore_config");
 }
 
 static void teardown(void)
 {
-    PQfinish(pg);
-    jobstore_close(js);
-    unit_pg_run(srcdir, "drop", dbname, NULL, 0);
+    unit_db_close(&db);
 }
 
 UNIT_TCASE("versions per system", .setup = setup, .teardown = teardown, .timeout = 60);
@@ -42,11 +31,11 @@ UNIT_TCASE("versions per system", .setup = setup, .teardown = teardown, .timeout
 /* Runs SQL on the test's connection; the first value of its first row (malloc'd, "" if none). */
 static char *q(const char *sql)
 {
-    PGresult *r = PQexec(pg, sql);
+    PGresult *r = PQexec(db.pg, sql);
     char *v;
 
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
-                  "%s: %s", sql, PQerrorMessage(pg));
+                  "%s: %s", sql, PQerrorMessage(db.pg));
     v = strdup(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
     PQclear(r);
     return v;
@@ -86,20 +75,20 @@ UNIT_TEST(test_load_claims_names)
     jobstore_machine found;
     long v = 0;
 
-    ck_assert_int_eq(jobstore_config_load(js, "exa01", "<a1/>", "f", a, 2, &v, err, sizeof(err)),
+    ck_assert_int_eq(jobstore_config_load(db.js, "exa01", "<a1/>", "f", a, 2, &v, err, sizeof(err)),
                      0);
-    ck_assert_int_eq(jobstore_config_machine(js, "EXA01vm01.example.COM", &found, err, sizeof(err)),
-                     1);
+    ck_assert_int_eq(
+        jobstore_config_machine(db.js, "EXA01vm01.example.COM", &found, err, sizeof(err)), 1);
     ck_assert_str_eq(found.system, "exa01");
     ck_assert_str_eq(found.hostname, "Exa01VM01.example.com");
     ck_assert_int_eq(found.is_guest, 1);
     ck_assert_int_eq(found.memory_mb, 16384);
     /* a new version of the system replaces its names */
-    ck_assert_int_eq(jobstore_config_load(js, "exa01", "<a2/>", "f", a2, 2, &v, err, sizeof(err)),
-                     0);
-    ck_assert_int_eq(jobstore_config_machine(js, "exa01vm01.example.com", &found, err, sizeof(err)),
-                     0);
-    ck_assert_int_eq(jobstore_config_load(js, "cld02", "<b1/>", "f", b, 2, &v, err, sizeof(err)),
+    ck_assert_int_eq(
+        jobstore_config_load(db.js, "exa01", "<a2/>", "f", a2, 2, &v, err, sizeof(err)), 0);
+    ck_assert_int_eq(
+        jobstore_config_machine(db.js, "exa01vm01.example.com", &found, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_config_load(db.js, "cld02", "<b1/>", "f", b, 2, &v, err, sizeof(err)),
                      -JOBSTORE_EINVALID);
     ck_assert_msg(strstr(err, "cld02") && strstr(err, "exa01vm02.example.com (system exa01)"), "%s",
                   err);
@@ -135,13 +124,13 @@ UNIT_TEST(test_load_race)
     pthread_t t;
     char *x;
 
-    ck_assert_msg(jobstore_connect(conninfo, &c.js, c.err, sizeof(c.err)) == 0, "%s", c.err);
+    ck_assert_msg(jobstore_connect(db.conninfo, &c.js, c.err, sizeof(c.err)) == 0, "%s", c.err);
     free(q("BEGIN"));
     free(q("INSERT INTO systems (name) VALUES ('sys_a')"));
     free(q("INSERT INTO system_machines (name, system, hostname, kind) VALUES "
            "('shared.example.com', 'sys_a', 'SHARED.example.com', 'guest')"));
     ck_assert_int_eq(pthread_create(&t, NULL, load_thread, &c), 0);
-    unit_pg_wait_lock_wait(conninfo);
+    unit_pg_wait_lock_wait(db.conninfo);
     free(q("COMMIT"));
     pthread_join(t, NULL);
     jobstore_close(c.js);
@@ -182,34 +171,36 @@ UNIT_TEST(test_update_serialised)
     long v = 0, other = 0;
 
     ck_assert_int_eq(
-        jobstore_config_store(js, "exa01", "loaded", "<v1/>", NULL, &v, err, sizeof(err)), 0);
+        jobstore_config_store(db.js, "exa01", "loaded", "<v1/>", NULL, &v, err, sizeof(err)), 0);
     ck_assert_int_eq(
-        jobstore_config_store(js, "cld02", "loaded", "<c1/>", NULL, &other, err, sizeof(err)), 0);
-    ck_assert_msg(jobstore_connect(conninfo, &c.js, c.err, sizeof(c.err)) == 0, "%s", c.err);
+        jobstore_config_store(db.js, "cld02", "loaded", "<c1/>", NULL, &other, err, sizeof(err)),
+        0);
+    ck_assert_msg(jobstore_connect(db.conninfo, &c.js, c.err, sizeof(c.err)) == 0, "%s", c.err);
     free(q("BEGIN"));
     free(q("SELECT name FROM systems WHERE name = 'exa01' FOR UPDATE"));
     ck_assert_int_eq(pthread_create(&t, NULL, update_thread, &c), 0);
-    unit_pg_wait_lock_wait(conninfo);
+    unit_pg_wait_lock_wait(db.conninfo);
     /* another system is not held up by exa01's lock */
     ck_assert_int_eq(
-        jobstore_config_store(js, "cld02", "loaded", "<c2/>", NULL, &other, err, sizeof(err)), 0);
+        jobstore_config_store(db.js, "cld02", "loaded", "<c2/>", NULL, &other, err, sizeof(err)),
+        0);
     free(q("INSERT INTO configs (system_name, state, document) VALUES ('exa01', "
            "'migration-deployed', '<v2/>')"));
     free(q("COMMIT"));
     pthread_join(t, NULL);
     jobstore_close(c.js);
     ck_assert_msg(c.rc == 0, "%s", c.err);
-    ck_assert_int_eq(jobstore_config_get(js, "exa01", 0, &doc, &info, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_config_get(db.js, "exa01", 0, &doc, &info, err, sizeof(err)), 0);
     ck_assert_str_eq(doc, "<v2/>+b");
     ck_assert_int_eq(info.version, c.version);
     ck_assert_str_eq(info.state, "migration-merged");
     free(doc);
-    ck_assert_int_eq(jobstore_config_get(js, "cld02", 0, &doc, &info, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_config_get(db.js, "cld02", 0, &doc, &info, err, sizeof(err)), 0);
     ck_assert_str_eq(doc, "<c2/>");
     free(doc);
     /* a change to a system with no version is refused */
     c.change.system = "nosuch";
-    ck_assert_int_eq(jobstore_config_update(js, &c.change, &v, err, sizeof(err)),
+    ck_assert_int_eq(jobstore_config_update(db.js, &c.change, &v, err, sizeof(err)),
                      -JOBSTORE_ENOTFOUND);
 }
 END_TEST
@@ -223,34 +214,35 @@ UNIT_TEST(test_prune)
     int i;
 
     for (i = 1; i <= 5; i++)
-        ck_assert_int_eq(
-            jobstore_config_store(js, "exa01", "loaded", "<exa/>", NULL, &v[i], err, sizeof(err)),
-            0);
+        ck_assert_int_eq(jobstore_config_store(db.js, "exa01", "loaded", "<exa/>", NULL, &v[i], err,
+                                               sizeof(err)),
+                         0);
     for (i = 6; i <= 7; i++)
-        ck_assert_int_eq(
-            jobstore_config_store(js, "cld02", "loaded", "<cld02/>", NULL, &v[i], err, sizeof(err)),
-            0);
+        ck_assert_int_eq(jobstore_config_store(db.js, "cld02", "loaded", "<cld02/>", NULL, &v[i],
+                                               err, sizeof(err)),
+                         0);
     snprintf(sql, sizeof(sql),
              "INSERT INTO jobs (id, request_id, action, guest, mode, src_host, tgt_host, status, "
              "request, config_version) VALUES (gen_random_uuid(), gen_random_uuid(), "
              "'migrate_guest', 'g', 'OFFLINE', 'a', 'b', 'succeeded', '{}', %ld)",
              v[2]);
     free(q(sql));
-    ck_assert_int_eq(jobstore_config_prune(js, "exa01", 0, NULL, &pruned, &bytes, err, sizeof(err)),
-                     -JOBSTORE_EINVALID);
     ck_assert_int_eq(
-        jobstore_config_prune(js, "exa01", 0, "soon", &pruned, &bytes, err, sizeof(err)),
+        jobstore_config_prune(db.js, "exa01", 0, NULL, &pruned, &bytes, err, sizeof(err)),
+        -JOBSTORE_EINVALID);
+    ck_assert_int_eq(
+        jobstore_config_prune(db.js, "exa01", 0, "soon", &pruned, &bytes, err, sizeof(err)),
         -JOBSTORE_EDATA);
     ck_assert_int_eq(
-        jobstore_config_prune(js, NULL, 0, "1 hour", &pruned, &bytes, err, sizeof(err)), 0);
+        jobstore_config_prune(db.js, NULL, 0, "1 hour", &pruned, &bytes, err, sizeof(err)), 0);
     ck_assert_int_eq(pruned, 0); /* all younger than an hour */
-    ck_assert_int_eq(jobstore_config_prune(js, "exa01", 2, NULL, &pruned, &bytes, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_config_prune(db.js, "exa01", 2, NULL, &pruned, &bytes, err, sizeof(err)), 0);
     ck_assert_int_eq(pruned, 2); /* v1 and v3: v2 is a job's, v4 and v5 the two newest */
     ck_assert_int_eq(bytes, 12);
     ck_q("2,4,5,6,7", "SELECT string_agg(version::text, ',' ORDER BY version) FROM configs");
     ck_assert_int_eq(
-        jobstore_config_prune(js, NULL, 1, "0 seconds", &pruned, &bytes, err, sizeof(err)), 0);
+        jobstore_config_prune(db.js, NULL, 1, "0 seconds", &pruned, &bytes, err, sizeof(err)), 0);
     ck_assert_int_eq(pruned, 2); /* v4 and v6; each system's newest stays */
     ck_q("2,5,7", "SELECT string_agg(version::text, ',' ORDER BY version) FROM configs");
 }

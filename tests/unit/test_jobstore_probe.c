@@ -13,9 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char srcdir[1024], dbname[64], conninfo[1024];
-static jobstore *js;
-static PGconn *pg;
+static unit_db db; /* per test */
 
 #define ID1 "6f1c2a52-3d0e-4b8e-9a51-0c7e4f2b9d10"
 #define ID2 "6f1c2a52-3d0e-4b8e-9a51-0c7e4f2b9d11"
@@ -23,34 +21,25 @@ static PGconn *pg;
 
 static void setup(void)
 {
-    char err[1024];
-
-    snprintf(srcdir, sizeof(srcdir), "%s", unit_source_dir());
-    ck_assert(
-        unit_pg_make(srcdir, "jobstore_probe", dbname, sizeof(dbname), conninfo, sizeof(conninfo)));
-    ck_assert_msg(jobstore_connect(conninfo, &js, err, sizeof(err)) == 0, "%s", err);
-    pg = PQconnectdb(conninfo);
-    ck_assert_int_eq(PQstatus(pg), CONNECTION_OK);
+    unit_db_open(&db, unit_source_dir(), "jobstore_probe");
 }
 
 static void teardown(void)
 {
-    PQfinish(pg);
-    jobstore_close(js);
-    unit_pg_run(srcdir, "drop", dbname, NULL, 0);
+    unit_db_close(&db);
 }
 
 UNIT_TCASE("probes", .setup = setup, .teardown = teardown, .timeout = 60);
 
 #define ck_q(expected, ...)                                                                        \
-    unit_ck_value(unit_pg_value(pg, "NULL", __VA_ARGS__), expected, #__VA_ARGS__)
+    unit_ck_value(unit_pg_value(db.pg, "NULL", __VA_ARGS__), expected, #__VA_ARGS__)
 
 static void add(const char *id)
 {
     char err[1024];
 
-    ck_assert_msg(jobstore_probe_add(js, id, "cleanup", "alice", MSG, err, sizeof(err)) == 0, "%s",
-                  err);
+    ck_assert_msg(jobstore_probe_add(db.js, id, "cleanup", "alice", MSG, err, sizeof(err)) == 0,
+                  "%s", err);
 }
 
 UNIT_TEST(test_add_once_claim_finish)
@@ -63,7 +52,7 @@ UNIT_TEST(test_add_once_claim_finish)
     add(ID1);
     add(ID1); /* a redelivered message is the same probe */
     ck_q("1|queued", "SELECT count(*) || '|' || min(status) FROM probes");
-    ck_assert_int_eq(jobstore_probe_claim(js, "w1", 30, 3, "w1", &c, err, sizeof(err)), 1);
+    ck_assert_int_eq(jobstore_probe_claim(db.js, "w1", 30, 3, "w1", &c, err, sizeof(err)), 1);
     ck_assert_str_eq(c.request_id, ID1);
     ck_assert_str_eq(c.kind, "cleanup");
     ck_assert_str_eq(c.request, "{\"action\": \"cleanup\"}"); /* as jsonb writes it */
@@ -71,32 +60,35 @@ UNIT_TEST(test_add_once_claim_finish)
     free(c.request);
     ck_q("running|w1", "SELECT status || '|' || lease_owner FROM probes");
     /* nothing else to take: a running probe under a lease is its owner's */
-    ck_assert_int_eq(jobstore_probe_claim(js, "w2", 30, 3, "w2", &c, err, sizeof(err)), 0);
-    ck_assert_int_eq(jobstore_probe_renew(js, ID1, "w1", 30, err, sizeof(err)), 0);
-    ck_assert_int_eq(jobstore_probe_renew(js, ID1, "w2", 30, err, sizeof(err)), -JOBSTORE_ELEASE);
-    ck_assert_int_eq(jobstore_probe_finish(js, ID1, "w2", 1, result, NULL, "w2", err, sizeof(err)),
+    ck_assert_int_eq(jobstore_probe_claim(db.js, "w2", 30, 3, "w2", &c, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_probe_renew(db.js, ID1, "w1", 30, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_probe_renew(db.js, ID1, "w2", 30, err, sizeof(err)),
                      -JOBSTORE_ELEASE);
-    ck_assert_int_eq(jobstore_probe_finish(js, ID1, "w1", 1, result, NULL, "w1", err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        jobstore_probe_finish(db.js, ID1, "w2", 1, result, NULL, "w2", err, sizeof(err)),
+        -JOBSTORE_ELEASE);
+    ck_assert_int_eq(
+        jobstore_probe_finish(db.js, ID1, "w1", 1, result, NULL, "w1", err, sizeof(err)), 0);
     ck_q("succeeded|1", "SELECT status || '|' || (result->>'done') FROM probes");
     ck_q("1",
          "SELECT count(*) FROM outbox WHERE job_id = '%s' AND payload->>'type' = "
          "'io.kvmove.probe.completed' AND payload->'data'->>'status' = 'succeeded' AND "
          "payload->'data'->>'kind' = 'cleanup'",
          ID1);
-    ck_assert_int_eq(jobstore_probe_json(js, ID1, &row, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_probe_json(db.js, ID1, &row, err, sizeof(err)), 0);
     ck_assert_str_eq(json_string_value(json_object_get(row, "status")), "succeeded");
     ck_assert_str_eq(json_string_value(json_object_get(row, "submitted_by")), "alice");
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(row, "result"), "done")),
                      1);
     json_decref(row);
-    ck_assert_int_eq(jobstore_probe_json(js, ID2, &row, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_probe_json(db.js, ID2, &row, err, sizeof(err)), 0);
     ck_assert(json_is_null(row));
     /* nothing to wait for: returns at once, leaving no transaction open */
-    ck_assert_msg(jobstore_probe_cleanups_settle(js, "h1", NULL, &n, err, sizeof(err)) == 0, "%s",
-                  err);
+    ck_assert_msg(jobstore_probe_cleanups_settle(db.js, "h1", NULL, &n, err, sizeof(err)) == 0,
+                  "%s", err);
     ck_assert_int_eq(n, 0);
-    ck_assert_int_eq(jobstore_probe_renew(js, ID1, "w1", 30, err, sizeof(err)), -JOBSTORE_ELEASE);
+    ck_assert_int_eq(jobstore_probe_renew(db.js, ID1, "w1", 30, err, sizeof(err)),
+                     -JOBSTORE_ELEASE);
     json_decref(row);
     json_decref(result);
 }
@@ -110,19 +102,19 @@ UNIT_TEST(test_lease_runs_out)
     char err[1024];
 
     add(ID1);
-    ck_assert_int_eq(jobstore_probe_claim(js, "w1", 30, 2, "w1", &c, err, sizeof(err)), 1);
+    ck_assert_int_eq(jobstore_probe_claim(db.js, "w1", 30, 2, "w1", &c, err, sizeof(err)), 1);
     free(c.request);
-    PQclear(PQexec(pg, "UPDATE probes SET lease_until = now() - interval '1 second'"));
-    ck_assert_int_eq(jobstore_probe_claim(js, "w2", 30, 2, "w2", &c, err, sizeof(err)), 1);
+    PQclear(PQexec(db.pg, "UPDATE probes SET lease_until = now() - interval '1 second'"));
+    ck_assert_int_eq(jobstore_probe_claim(db.js, "w2", 30, 2, "w2", &c, err, sizeof(err)), 1);
     ck_assert_str_eq(c.request_id, ID1);
     ck_assert_int_eq(c.attempts, 2);
     free(c.request);
     ck_q("running|w2", "SELECT status || '|' || lease_owner FROM probes");
     /* the first worker's late end is refused */
-    ck_assert_int_eq(jobstore_probe_finish(js, ID1, "w1", 0, NULL, "x", "w1", err, sizeof(err)),
+    ck_assert_int_eq(jobstore_probe_finish(db.js, ID1, "w1", 0, NULL, "x", "w1", err, sizeof(err)),
                      -JOBSTORE_ELEASE);
-    PQclear(PQexec(pg, "UPDATE probes SET lease_until = now() - interval '1 second'"));
-    ck_assert_int_eq(jobstore_probe_claim(js, "w3", 30, 2, "w3", &c, err, sizeof(err)), 0);
+    PQclear(PQexec(db.pg, "UPDATE probes SET lease_until = now() - interval '1 second'"));
+    ck_assert_int_eq(jobstore_probe_claim(db.js, "w3", 30, 2, "w3", &c, err, sizeof(err)), 0);
     ck_q("failed|given up: the workers running it stopped 2 times without finishing (last: w2)",
          "SELECT status || '|' || error FROM probes");
     ck_q("failed", "SELECT payload->'data'->>'status' FROM outbox WHERE job_id = '%s'", ID1);
@@ -134,17 +126,17 @@ UNIT_TEST(test_reject)
     char err[1024];
     jobstore_probe c;
 
-    ck_assert_int_eq(jobstore_probe_reject(js, ID2, "dry_run", "bob", "unauthorized: bob may not",
-                                           "w1", err, sizeof(err)),
+    ck_assert_int_eq(jobstore_probe_reject(db.js, ID2, "dry_run", "bob",
+                                           "unauthorized: bob may not", "w1", err, sizeof(err)),
                      0);
     ck_q("rejected|unauthorized: bob may not|bob", "SELECT status || '|' || error || '|' || "
                                                    "submitted_by FROM probes");
     ck_q("rejected|unauthorized: bob may not",
          "SELECT (payload->'data'->>'status') || '|' || (payload->'data'->>'message') FROM outbox");
     /* refused is final: never claimed; a second refusal of the id records nothing more */
-    ck_assert_int_eq(jobstore_probe_claim(js, "w1", 30, 3, "w1", &c, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_probe_claim(db.js, "w1", 30, 3, "w1", &c, err, sizeof(err)), 0);
     ck_assert_int_eq(
-        jobstore_probe_reject(js, ID2, "dry_run", "bob", "again", "w1", err, sizeof(err)), 0);
+        jobstore_probe_reject(db.js, ID2, "dry_run", "bob", "again", "w1", err, sizeof(err)), 0);
     ck_q("1", "SELECT count(*) FROM outbox");
 }
 END_TEST

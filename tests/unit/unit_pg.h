@@ -57,6 +57,34 @@ static __attribute__((unused)) int unit_pg_make(const char *srcdir, const char *
     return ready;
 }
 
+/* A test's own database (a checked fixture's): made fresh with the migrations applied, the
+ * jobstore connected to it and a plain connection of the test's own to look at the rows. */
+typedef struct unit_db {
+    char srcdir[PATH_MAX], name[64], conninfo[1024];
+    jobstore *js;
+    PGconn *pg;
+} unit_db;
+
+static __attribute__((unused)) void unit_db_open(unit_db *d, const char *srcdir, const char *suite)
+{
+    char err[1024];
+
+    snprintf(d->srcdir, sizeof(d->srcdir), "%s", srcdir);
+    ck_assert(
+        unit_pg_make(d->srcdir, suite, d->name, sizeof(d->name), d->conninfo, sizeof(d->conninfo)));
+    ck_assert_msg(jobstore_connect(d->conninfo, &d->js, err, sizeof(err)) == 0, "%s", err);
+    d->pg = PQconnectdb(d->conninfo);
+    ck_assert_int_eq(PQstatus(d->pg), CONNECTION_OK);
+}
+
+static __attribute__((unused)) void unit_db_close(unit_db *d)
+{
+    PQfinish(d->pg);
+    jobstore_close(d->js);
+    unit_pg_run(d->srcdir, "drop", d->name, NULL, 0);
+    memset(d, 0, sizeof(*d));
+}
+
 /* Runs FMT formatted with AP (test-made SQL only) on C; a result whose status is not EXPECT
  * fails the test. Returns the result (caller clears it). */
 static __attribute__((unused)) PGresult *unit_pg_vrun(PGconn *c, ExecStatusType expect,
