@@ -442,6 +442,20 @@ out:
     return rc;
 }
 
+/* Clears ERRSTR and gives each of the N RESULTS "did not run" (exit status -1, no output). */
+static void results_init(hostconn_result *results, size_t n, char *errstr, size_t errstr_size)
+{
+    size_t i;
+
+    if (errstr_size > 0)
+        errstr[0] = '\0';
+    for (i = 0; i < n; i++) {
+        results[i].exit_status = -1;
+        results[i].out = results[i].err = NULL;
+        results[i].error = 0;
+    }
+}
+
 int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int timeout_ms,
                        hostconn_result *results, char *errstr, size_t errstr_size)
 {
@@ -453,13 +467,7 @@ int hostconn_exec_many(hostconn *c, const char *const *commands, size_t n, int t
     int first_err = 0;
     int rc, progress, left;
 
-    if (errstr_size > 0)
-        errstr[0] = '\0';
-    for (i = 0; i < n; i++) {
-        results[i].exit_status = -1;
-        results[i].out = results[i].err = NULL;
-        results[i].error = 0;
-    }
+    results_init(results, n, errstr, errstr_size);
     if (n == 0)
         return 0;
     runs = calloc(n, sizeof(*runs));
@@ -783,13 +791,7 @@ int hostconn_exec_batch(hostconn *c, const char *const *commands, size_t n, int 
     size_t i, got = 0, done;
     int rc;
 
-    if (errstr_size > 0)
-        errstr[0] = '\0';
-    for (i = 0; i < n; i++) {
-        results[i].exit_status = -1;
-        results[i].out = results[i].err = NULL;
-        results[i].error = 0;
-    }
+    results_init(results, n, errstr, errstr_size);
     if (n == 0)
         return 0;
     while (got < sizeof(rnd)) {

@@ -207,3 +207,18 @@ job_of() {
 host_effects() {
     host_log "$1" | tail -n +"${2:-1}" | cut -f4 | grep -vE '^(imageinfo|vm_maker --host-info|vm_maker --list-|virsh (list|domstate|dominfo|dumpxml)|edvutil lsattach|mountpoint|grep -q|test -)' || true
 }
+
+# dead_letter ID: the reason (kvmove.error) of the dead letter whose value names request ID,
+# once there is one (empty after 30 s).
+dead_letter() {
+    local r
+    for _ in $(seq 300); do
+        r=$(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -o beginning -e -q -f '%s\t%h\n' 2>/dev/null |
+            grep -F "$1" | tail -n1 | tr ',' '\n' | sed -n 's/^kvmove\.error=//p')
+        [[ -n $r ]] && { echo "$r"; return 0; }
+        sleep 0.1
+    done
+}
+
+# commands: how many host commands the simulated hosts have run (their commands.log lines).
+commands() { cat "$IT_HOSTS"/hosts/*/commands.log 2>/dev/null | wc -l; }

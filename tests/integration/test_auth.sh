@@ -34,18 +34,6 @@ raw() {
     for x in "$@"; do h+=(-H "$x"); done
     kcat -P -b "$KVMOVE_BROKERS" -t kvmove.requests -k "$key" "${h[@]}" "$f" 2>/dev/null
 }
-# dead_letter ID: the reason (kvmove.error) of the dead letter whose value names request ID,
-# once there is one (empty after 30 s).
-dead_letter() {
-    local r
-    for _ in $(seq 300); do
-        r=$(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -o beginning -e -q -f '%s\t%h\n' 2>/dev/null |
-            grep -F "$1" | tail -n1 | tr ',' '\n' | sed -n 's/^kvmove\.error=//p')
-        [[ -n $r ]] && { echo "$r"; return 0; }
-        sleep 0.1
-    done
-}
-commands() { cat "$IT_HOSTS"/hosts/*/commands.log 2>/dev/null | wc -l; }
 refused() { curl -s --max-time 10 "http://127.0.0.1:$port/metrics" | awk -v k="kvmove_requests_refused_total{reason=\"$1\"}" '$1 == k { print $2 }'; }
 
 # alice may migrate, not force; mallory's key was never enrolled.

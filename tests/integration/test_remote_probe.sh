@@ -11,16 +11,6 @@ it_worker_start 1
 mkdir -p "$IT_DIR/home"
 # The CLI's environment: no SSH key anywhere (libssh would look in $HOME/.ssh).
 nokey() { HOME=$IT_DIR/home KVMOVE_SSH_IDENTITY=$IT_DIR/no/such/id KVMOVE_SSH_KNOWN_HOSTS=$IT_DIR/no/such/known_hosts kvmove "$@"; }
-commands() { cat "$IT_HOSTS"/hosts/*/commands.log 2>/dev/null | wc -l; }
-dead_letter() { # dead_letter ID: the reason of the dead letter naming request ID (30 s at most)
-    local r
-    for _ in $(seq 300); do
-        r=$(kcat -C -b "$KVMOVE_BROKERS" -t kvmove.requests.dlq -o beginning -e -q -f '%s\t%h\n' 2>/dev/null |
-            grep -F "$1" | tail -n1 | tr ',' '\n' | sed -n 's/^kvmove\.error=//p')
-        [[ -n $r ]] && { echo "$r"; return 0; }
-        sleep 0.1
-    done
-}
 
 # ---- submit --dry-run: the worker probes the hosts, the CLI prints what it found ----
 before_src=$(host_log $S | wc -l)
