@@ -42,42 +42,20 @@ static int sweep(cli *c, const char *host, const char *guest, const char *reason
 
 int cmd_cleanup(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},   {"guest", required_argument, NULL, 'g'},
-        {"list", no_argument, NULL, 'l'},         {"json", no_argument, NULL, 'j'},
-        {"reason", required_argument, NULL, 'r'}, {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *host = NULL, *guest = NULL, *reason = NULL;
-    int ch, list = 0, done = 0, left = 0, rc, timeout_s = CLEANUP_TIMEOUT_S;
+    int list = 0, done = 0, left = 0, rc, timeout_s = CLEANUP_TIMEOUT_S;
+    const cli_opt opts[] = {
+        CLI_TEXT("host", &host),     CLI_TEXT("guest", &guest),
+        CLI_FLAG("list", &list),     CLI_FLAG("json", &c->json),
+        CLI_TEXT("reason", &reason), CLI_INT("timeout", &timeout_s, 0, CLI_TIMEOUT_MAX),
+    };
     char err[1024];
     jobstore *js = NULL;
     json_t *rows = NULL, *r;
     size_t i;
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'g':
-            guest = optarg;
-            break;
-        case 'l':
-            list = 1;
-            break;
-        case 'j':
-            c->json = 1;
-            break;
-        case 'r':
-            reason = optarg;
-            break;
-        case 'T':
-            if (cli_int_option("cleanup", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            printf("Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT]\n"
+    rc = cli_parse("cleanup", opts, CLI_NOPTS(opts),
+                   "Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT]\n"
                    "                      [--timeout SEC] [--json]\n"
                    "Run the source-side cleanups that MODE=OFFLINEFORCE left pending on a host it\n"
                    "could not reach: the stale copy of each guest is destroyed if it runs, its\n"
@@ -89,14 +67,10 @@ int cmd_cleanup(cli *c, int argc, char **argv)
                    "--list only lists them. --reason is stored with each cleanup and carried in\n"
                    "its cleanup.completed event. Exit status: 0 nothing left pending, 1 some\n"
                    "still pending or the request refused, 3 no worker answered or the broker or\n"
-                   "database is unreachable.\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("cleanup", "%s", "invalid option");
-        }
-    }
-    if (optind != argc)
-        return usage_error("cleanup", "unexpected argument '%s'", argv[optind]);
+                   "database is unreachable.\n",
+                   0, argc, argv);
+    if (rc != CLI_GO_ON)
+        return rc;
     if (!list && (rc = sweep(c, host, guest, reason, timeout_s, &done)) != EXIT_DONE)
         return rc;
     if ((rc = open_store(c, &js)) != 0)

@@ -32,6 +32,47 @@ int cli_int_option(const char *verb, const char *option, const char *text, int m
     return 0;
 }
 
+int cli_parse(const char *verb, const cli_opt *opts, size_t n, const char *help, int max_args,
+              int argc, char **argv)
+{
+    struct option lo[CLI_OPTS_MAX + 2];
+    const cli_opt *o;
+    char name[64];
+    size_t i;
+    int ch;
+
+    if (n > CLI_OPTS_MAX)
+        return usage_error(verb, "%s", "too many options (CLI_OPTS_MAX)");
+    for (i = 0; i < n; i++)
+        lo[i] = (struct option){opts[i].name,
+                                opts[i].kind == CLI_OPT_FLAG ? no_argument : required_argument,
+                                NULL, 256 + (int)i};
+    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[n + 1] = (struct option){NULL, 0, NULL, 0};
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (ch == 'h') {
+            fputs(help, stdout);
+            return EXIT_DONE;
+        }
+        if (ch < 256 || ch >= 256 + (int)n)
+            return usage_error(verb, "%s", "invalid option");
+        o = &opts[ch - 256];
+        if (o->kind == CLI_OPT_TEXT) {
+            *(const char **)o->dst = optarg;
+        } else if (o->kind == CLI_OPT_FLAG) {
+            *(int *)o->dst = 1;
+        } else {
+            snprintf(name, sizeof(name), "--%s", o->name);
+            if (cli_int_option(verb, name, optarg, o->min, o->max, (int *)o->dst) != 0)
+                return EXIT_USAGE;
+        }
+    }
+    if (max_args >= 0 && argc - optind > max_args)
+        return usage_error(verb, "unexpected argument '%s'", argv[optind + max_args]);
+    return CLI_GO_ON;
+}
+
 int cli_store_failed(const char *err)
 {
     fprintf(stderr, "kvmove: %s\n", err);

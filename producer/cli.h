@@ -36,6 +36,45 @@ int usage_error(const char *verb, const char *fmt, const char *arg);
  * MAX into *OUT. Returns 0, or EXIT_USAGE after a usage error naming the option and the value. */
 int cli_int_option(const char *verb, const char *option, const char *text, int min, int max,
                    int *out);
+/* What cli_parse and cli_job_verb return when the command goes on. */
+#define CLI_GO_ON (-1)
+
+/* One option of a verb for cli_parse: --NAME and what it sets. */
+typedef enum {
+    CLI_OPT_TEXT, /* --NAME VALUE: *(const char **)DST = VALUE */
+    CLI_OPT_FLAG, /* --NAME: *(int *)DST = 1 */
+    CLI_OPT_INT,  /* --NAME N: *(int *)DST = N, strictly a number from MIN to MAX */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name;
+    cli_opt_kind kind;
+    void *dst;
+    int min, max;
+} cli_opt;
+
+#define CLI_TEXT(name, dst)                                                                        \
+    {                                                                                              \
+        name, CLI_OPT_TEXT, dst, 0, 0                                                              \
+    }
+#define CLI_FLAG(name, dst)                                                                        \
+    {                                                                                              \
+        name, CLI_OPT_FLAG, dst, 0, 0                                                              \
+    }
+#define CLI_INT(name, dst, min, max)                                                               \
+    {                                                                                              \
+        name, CLI_OPT_INT, dst, min, max                                                           \
+    }
+#define CLI_NOPTS(opts) (sizeof(opts) / sizeof((opts)[0]))
+
+/* The most options one verb has. */
+#define CLI_OPTS_MAX 32
+
+/* Reads VERB's options from ARGV as the N OPTS say, and --help (prints HELP, returns EXIT_DONE).
+ * At most MAX_ARGS operands may follow (from optind; -1: the caller checks them). Returns
+ * CLI_GO_ON, or the exit code to return (EXIT_USAGE after saying why). */
+int cli_parse(const char *verb, const cli_opt *opts, size_t n, const char *help, int max_args,
+              int argc, char **argv);
 /* The end of every verb's option table: --help ('h') and the terminator. */
 #define CLI_OPTIONS_END                                                                            \
     {"help", no_argument, NULL, 'h'},                                                              \
@@ -64,8 +103,6 @@ typedef struct job_verb {
 typedef struct job_verb_args {
     int wait, follow, timeout_s; /* --follow sets wait too */
 } job_verb_args;
-/* What cli_job_verb returns when the command goes on. */
-#define CLI_GO_ON (-1)
 /* Reads ARGV for V into REQ (a fresh request of V's action) and *ARGS; the one job id it names
  * goes to REQ, which is then validated. Returns CLI_GO_ON, or the exit code to return:
  * EXIT_DONE after --help, EXIT_USAGE after a usage error. */

@@ -185,25 +185,12 @@ static int key_sign(cli *c, const char *file)
 
 int cmd_key(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'J'},
-        {"public", no_argument, NULL, 'p'},
-        CLI_OPTIONS_END,
-    };
-    int ch, public_only = 0;
+    int rc, public_only = 0;
+    const cli_opt opts[] = {CLI_FLAG("json", &c->json), CLI_FLAG("public", &public_only)};
     const char *sub;
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'J':
-            c->json = 1;
-            break;
-        case 'p':
-            public_only = 1;
-            break;
-        case 'h':
-            printf("Usage: kvmove key generate | show [--public] | sign FILE\n"
+    rc = cli_parse("key", opts, CLI_NOPTS(opts),
+                   "Usage: kvmove key generate | show [--public] | sign FILE\n"
                    "The operator's Ed25519 signing key (key_file; default\n"
                    "$XDG_CONFIG_HOME/kvmove/key or ~/.config/kvmove/key, mode 0600). Every\n"
                    "request kvmove publishes is signed with it; workers take only requests signed\n"
@@ -211,12 +198,10 @@ int cmd_key(cli *c, int argc, char **argv)
                    "  generate  make a new key (an existing file is never overwritten)\n"
                    "  show      its key id and public key (--public: the public key only)\n"
                    "  sign FILE the header lines kvmove-key-id=... and kvmove-signature=... that\n"
-                   "            sign the exact bytes of FILE ('-' = stdin), for kcat -H\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("key", "%s", "invalid option");
-        }
-    }
+                   "            sign the exact bytes of FILE ('-' = stdin), for kcat -H\n",
+                   -1, argc, argv);
+    if (rc != CLI_GO_ON)
+        return rc;
     if (optind >= argc)
         return usage_error("key", "%s", "missing subcommand (generate, show or sign)");
     sub = argv[optind++];

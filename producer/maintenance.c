@@ -15,39 +15,22 @@
 
 int cmd_evacuations(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'J'},
-        CLI_OPTIONS_END,
-    };
     const char *host = NULL;
+    const cli_opt opts[] = {CLI_TEXT("host", &host), CLI_FLAG("json", &c->json)};
     jobstore *js = NULL;
     json_t *list = NULL, *e, *mv;
     char err[1024];
     size_t i, k;
-    int ch, rc;
+    int rc =
+        cli_parse("evacuations", opts, CLI_NOPTS(opts),
+                  "Usage: kvmove evacuations [--host H] [--json]\n"
+                  "The evacuations (kvmove evacuate), newest first: host, reason, when, whether\n"
+                  "its guests were returned, and each guest's move (target, job, status) and\n"
+                  "move back (kvmove return).\n",
+                  0, argc, argv);
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'J':
-            c->json = 1;
-            break;
-        case 'h':
-            printf("Usage: kvmove evacuations [--host H] [--json]\n"
-                   "The evacuations (kvmove evacuate), newest first: host, reason, when, whether\n"
-                   "its guests were returned, and each guest's move (target, job, status) and\n"
-                   "move back (kvmove return).\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("evacuations", "%s", "invalid option");
-        }
-    }
-    if (optind != argc)
-        return usage_error("evacuations", "unexpected argument '%s'", argv[optind]);
+    if (rc != CLI_GO_ON)
+        return rc;
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     rc = jobstore_evacuations_json(js, host, &list, err, sizeof(err));
@@ -117,13 +100,13 @@ static size_t wait_backs(cli *c, jobstore *js, back *b, size_t n, int timeout_s)
 
 int cmd_return(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},
-        {"reason", required_argument, NULL, 'r'},
-        {"timeout", required_argument, NULL, 'T'},
-        CLI_OPTIONS_END,
-    };
     const char *host = NULL, *reason = NULL;
+    int rc, timeout_s = 600;
+    const cli_opt opts[] = {
+        CLI_TEXT("host", &host),
+        CLI_TEXT("reason", &reason),
+        CLI_INT("timeout", &timeout_s, 0, CLI_TIMEOUT_MAX),
+    };
     jobstore *js = NULL;
     jobstore_machine hm;
     esxml *doc = NULL;
@@ -132,34 +115,18 @@ int cmd_return(cli *c, int argc, char **argv)
     char err[1024];
     long evac = 0, version = 0;
     size_t i, n = 0, bad = 0;
-    int ch, rc, timeout_s = 600;
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'r':
-            reason = optarg;
-            break;
-        case 'T':
-            if (cli_int_option("return", "--timeout", optarg, 0, CLI_TIMEOUT_MAX, &timeout_s))
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            printf("Usage: kvmove return --host H [--reason TEXT] [--timeout SEC] [--json]\n"
+    rc = cli_parse("return", opts, CLI_NOPTS(opts),
+                   "Usage: kvmove return --host H [--reason TEXT] [--timeout SEC] [--json]\n"
                    "Move back the guests the newest evacuation of KVM host H (kvmove evacuate)\n"
                    "moved off it, those still where it put them, OFFLINE, each a migration with\n"
                    "the usual preflight (placement checks included); waits for them (default\n"
                    "600 s). The evacuation is marked returned once every guest is back.\n"
                    "Exit status: 0 every guest moved back, 1 some did not, 2 usage, 3 broker or\n"
-                   "database unreachable.\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("return", "%s", "invalid option");
-        }
-    }
+                   "database unreachable.\n",
+                   -1, argc, argv);
+    if (rc != CLI_GO_ON)
+        return rc;
     if (host == NULL || optind != argc)
         return usage_error("return", "%s", "name the evacuated KVM host with --host H");
     if ((rc = open_store(c, &js)) != 0)

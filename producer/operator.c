@@ -107,40 +107,25 @@ static int operator_enable(cli *c, const char *name, const char *key_id, int ena
 
 int cmd_operator(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"public-key", required_argument, NULL, 'p'},
-        {"key-id", required_argument, NULL, 'k'},
-        {"json", no_argument, NULL, 'J'},
-        CLI_OPTIONS_END,
-    };
     const char *file = NULL, *key_id = NULL, *sub;
-    int ch;
+    const cli_opt opts[] = {
+        CLI_TEXT("public-key", &file),
+        CLI_TEXT("key-id", &key_id),
+        CLI_FLAG("json", &c->json),
+    };
+    int rc =
+        cli_parse("operator", opts, CLI_NOPTS(opts),
+                  "Usage: kvmove operator add NAME --public-key FILE\n"
+                  "       kvmove operator disable|enable NAME [--key-id ID]\n"
+                  "Enrol an operator's Ed25519 public key (FILE: the line 'kvmove key show\n"
+                  "--public' prints, or a PEM PUBLIC KEY), or disable / enable their keys (all\n"
+                  "of them, or the one ID). Workers take a request only when an enabled key\n"
+                  "signed it and its submitted_by is the key's NAME. Administrators only: it\n"
+                  "writes table operator_keys.\n",
+                  -1, argc, argv);
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'p':
-            file = optarg;
-            break;
-        case 'k':
-            key_id = optarg;
-            break;
-        case 'J':
-            c->json = 1;
-            break;
-        case 'h':
-            printf("Usage: kvmove operator add NAME --public-key FILE\n"
-                   "       kvmove operator disable|enable NAME [--key-id ID]\n"
-                   "Enrol an operator's Ed25519 public key (FILE: the line 'kvmove key show\n"
-                   "--public' prints, or a PEM PUBLIC KEY), or disable / enable their keys (all\n"
-                   "of them, or the one ID). Workers take a request only when an enabled key\n"
-                   "signed it and its submitted_by is the key's NAME. Administrators only: it\n"
-                   "writes table operator_keys.\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("operator", "%s", "invalid option");
-        }
-    }
+    if (rc != CLI_GO_ON)
+        return rc;
     if (optind + 2 != argc)
         return usage_error("operator", "%s", "expected a subcommand and a NAME");
     sub = argv[optind];
@@ -157,39 +142,26 @@ int cmd_operator(cli *c, int argc, char **argv)
 /* kvmove grant / kvmove revoke NAME RIGHT [--system S]. */
 static int grant_or_revoke(cli *c, int argc, char **argv, int grant)
 {
-    static const struct option opts[] = {
-        {"system", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'J'},
-        CLI_OPTIONS_END,
-    };
     const char *verb = grant ? "grant" : "revoke", *system = AUTHZ_ANY_SYSTEM;
-    char names[128], err[1024];
+    const cli_opt opts[] = {
+        CLI_TEXT("system", &system),
+        CLI_FLAG("json", &c->json),
+    };
+    char names[128], err[1024], help[1024];
     jobstore *js = NULL;
     authz_right right;
-    int ch, rc, changed = 0;
+    int rc, changed = 0;
 
     authz_right_names(", ", names, sizeof(names));
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's':
-            system = optarg;
-            break;
-        case 'J':
-            c->json = 1;
-            break;
-        case 'h':
-            printf("Usage: kvmove %s NAME RIGHT [--system S]\n"
-                   "%s operator NAME the RIGHT (%s) on es.xml system S, or on every\n"
-                   "system ('*', the default). migrate: OFFLINE migrations and replays; force:\n"
-                   "MODE=OFFLINEFORCE too (with migrate). Administrators only: it writes table\n"
-                   "grants.\n",
-                   verb, grant ? "Grants" : "Revokes", names);
-            return EXIT_DONE;
-        default:
-            return usage_error(verb, "%s", "invalid option");
-        }
-    }
+    snprintf(help, sizeof(help),
+             "Usage: kvmove %s NAME RIGHT [--system S]\n"
+             "%s operator NAME the RIGHT (%s) on es.xml system S, or on every\n"
+             "system ('*', the default). migrate: OFFLINE migrations and replays; force:\n"
+             "MODE=OFFLINEFORCE too (with migrate). Administrators only: it writes table\n"
+             "grants.\n",
+             verb, grant ? "Grants" : "Revokes", names);
+    if ((rc = cli_parse(verb, opts, CLI_NOPTS(opts), help, -1, argc, argv)) != CLI_GO_ON)
+        return rc;
     if (optind + 2 != argc)
         return usage_error(verb, "%s", "expected NAME and RIGHT");
     if ((rc = check_identity(verb, argv[optind])) != 0)
@@ -231,32 +203,18 @@ int cmd_revoke(cli *c, int argc, char **argv)
 
 int cmd_operators(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'J'},
-        CLI_OPTIONS_END,
-    };
+    const cli_opt opts[] = {CLI_FLAG("json", &c->json)};
     char err[1024];
     jobstore *js = NULL;
     json_t *list = NULL, *o, *k, *g;
     size_t i, j;
-    int ch, rc;
+    int rc = cli_parse("operators", opts, CLI_NOPTS(opts),
+                       "Usage: kvmove operators [--json]\n"
+                       "Lists the operators: their enrolled keys and the rights granted them.\n",
+                       0, argc, argv);
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'J':
-            c->json = 1;
-            break;
-        case 'h':
-            printf("Usage: kvmove operators [--json]\n"
-                   "Lists the operators: their enrolled keys and the rights granted them.\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("operators", "%s", "invalid option");
-        }
-    }
-    if (optind != argc)
-        return usage_error("operators", "unexpected argument '%s'", argv[optind]);
+    if (rc != CLI_GO_ON)
+        return rc;
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     rc = jobstore_operators_json(js, &list, err, sizeof(err));
