@@ -54,22 +54,22 @@ int cmd_cleanup(cli *c, int argc, char **argv)
     json_t *rows = NULL, *r;
     size_t i;
 
-    rc = cli_parse("cleanup", opts, CLI_NOPTS(opts),
-                   "Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT]\n"
-                   "                      [--timeout SEC] [--json]\n"
-                   "Run the source-side cleanups that MODE=OFFLINEFORCE left pending on a host it\n"
-                   "could not reach: the stale copy of each guest is destroyed if it runs, its\n"
-                   "definition (and autostart) removed, its configuration volume unmounted with\n"
-                   "its fstab entry and directory, and bridges only it used removed. Workers do\n"
-                   "this by themselves when the host is back; this asks one to run it now (a\n"
-                   "signed cleanup request: it needs the right 'cleanup'; the CLI needs no SSH\n"
-                   "key) and waits up to --timeout SEC (default 300; 0 = no limit) for it.\n"
-                   "--list only lists them. --reason is stored with each cleanup and carried in\n"
-                   "its cleanup.completed event. Exit status: 0 nothing left pending, 1 some\n"
-                   "still pending or the request refused, 3 no worker answered or the broker or\n"
-                   "database is unreachable.\n",
-                   0, argc, argv);
-    if (rc != CLI_GO_ON)
+    if ((rc = cli_parse(
+             "cleanup", opts, CLI_NOPTS(opts),
+             "Usage: kvmove cleanup [--host H] [--guest G] [--list] [--reason TEXT]\n"
+             "                      [--timeout SEC] [--json]\n"
+             "Run the source-side cleanups that MODE=OFFLINEFORCE left pending on a host it\n"
+             "could not reach: the stale copy of each guest is destroyed if it runs, its\n"
+             "definition (and autostart) removed, its configuration volume unmounted with\n"
+             "its fstab entry and directory, and bridges only it used removed. Workers do\n"
+             "this by themselves when the host is back; this asks one to run it now (a\n"
+             "signed cleanup request: it needs the right 'cleanup'; the CLI needs no SSH\n"
+             "key) and waits up to --timeout SEC (default 300; 0 = no limit) for it.\n"
+             "--list only lists them. --reason is stored with each cleanup and carried in\n"
+             "its cleanup.completed event. Exit status: 0 nothing left pending, 1 some\n"
+             "still pending or the request refused, 3 no worker answered or the broker or\n"
+             "database is unreachable.\n",
+             0, argc, argv)) != CLI_GO_ON)
         return rc;
     if (!list && (rc = sweep(c, host, guest, reason, timeout_s, &done)) != EXIT_DONE)
         return rc;

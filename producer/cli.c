@@ -70,6 +70,9 @@ int cli_parse(const char *verb, const cli_opt *opts, size_t n, const char *help,
     }
     if (max_args >= 0 && argc - optind > max_args)
         return usage_error(verb, "unexpected argument '%s'", argv[optind + max_args]);
+    for (i = 0; i < n; i++)
+        if (opts[i].missing && *(const char **)opts[i].dst == NULL)
+            return usage_error(verb, "%s", opts[i].missing);
     return CLI_GO_ON;
 }
 
@@ -145,6 +148,27 @@ int open_store(cli *c, jobstore **js)
         return EXIT_UNREACHABLE;
     }
     return 0;
+}
+
+int cli_view(cli *c, cli_view_fn view, const void *arg, json_t **list)
+{
+    char err[1024];
+    jobstore *js = NULL;
+    int rc;
+
+    *list = NULL;
+    if ((rc = open_store(c, &js)) != 0)
+        return rc;
+    rc = view(js, arg, list, err, sizeof(err));
+    jobstore_close(js);
+    if (rc != 0)
+        return cli_store_failed(err);
+    if (!c->json)
+        return CLI_GO_ON;
+    print_json(*list);
+    json_decref(*list);
+    *list = NULL;
+    return EXIT_DONE;
 }
 
 int cli_broker_error(cli *c, const char *what, const char *err)

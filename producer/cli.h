@@ -51,20 +51,15 @@ typedef struct cli_opt {
     cli_opt_kind kind;
     void *dst;
     int min, max;
+    const char *missing; /* TEXT: the usage error when the option is not given (NULL: optional) */
 } cli_opt;
 
-#define CLI_TEXT(name, dst)                                                                        \
-    {                                                                                              \
-        name, CLI_OPT_TEXT, dst, 0, 0                                                              \
-    }
-#define CLI_FLAG(name, dst)                                                                        \
-    {                                                                                              \
-        name, CLI_OPT_FLAG, dst, 0, 0                                                              \
-    }
-#define CLI_INT(name, dst, min, max)                                                               \
-    {                                                                                              \
-        name, CLI_OPT_INT, dst, min, max                                                           \
-    }
+#define CLI_TEXT(n, d) ((cli_opt){.name = (n), .kind = CLI_OPT_TEXT, .dst = (d)})
+#define CLI_NEEDED(n, d, m)                                                                        \
+    ((cli_opt){.name = (n), .kind = CLI_OPT_TEXT, .dst = (d), .missing = (m)})
+#define CLI_FLAG(n, d) ((cli_opt){.name = (n), .kind = CLI_OPT_FLAG, .dst = (d)})
+#define CLI_INT(n, d, lo, hi)                                                                      \
+    ((cli_opt){.name = (n), .kind = CLI_OPT_INT, .dst = (d), .min = (lo), .max = (hi)})
 #define CLI_NOPTS(opts) (sizeof(opts) / sizeof((opts)[0]))
 
 /* The most options one verb has. */
@@ -110,6 +105,14 @@ int cli_job_verb(const job_verb *v, int argc, char **argv, request *req, job_ver
 /* The whole of a verb V whose request is published and, with --wait, followed (rollback,
  * replay). Returns the exit code. */
 int cli_job_verb_publish(cli *c, const job_verb *v, int argc, char **argv);
+
+/* A view of the store the CLI lists (one of jobstore's *_json readers, given ARG). */
+typedef int (*cli_view_fn)(jobstore *js, const void *arg, json_t **out, char *errstr,
+                           size_t errstr_size);
+/* Reads VIEW(ARG) from the store. With --json prints it and returns EXIT_DONE; else returns
+ * CLI_GO_ON with the rows in *LIST for the caller to print as text (and free). Returns
+ * EXIT_UNREACHABLE when the store cannot be read (after saying why). */
+int cli_view(cli *c, cli_view_fn view, const void *arg, json_t **list);
 
 /* Connects to PostgreSQL. Returns 0 and *JS (caller closes), or EXIT_UNREACHABLE after telling
  * on stderr what to check. */

@@ -207,31 +207,27 @@ out:
     return rc;
 }
 
+static int view_configs(jobstore *js, const void *system, json_t **out, char *errstr,
+                        size_t errstr_size)
+{
+    return jobstore_config_list(js, system, out, errstr, errstr_size);
+}
+
 static int config_list(cli *c, const char *system)
 {
-    char err[1024];
-    jobstore *js = NULL;
     json_t *list, *v;
     size_t i;
     int rc;
 
-    if ((rc = open_store(c, &js)) != 0)
+    if ((rc = cli_view(c, view_configs, system, &list)) != CLI_GO_ON)
         return rc;
-    rc = jobstore_config_list(js, system, &list, err, sizeof(err));
-    jobstore_close(js);
-    if (rc != 0)
-        return cli_store_failed(err);
-    if (c->json) {
-        print_json(list);
-    } else {
-        printf("%-8s %-10s %-20s %10s %-32s %s\n", "VERSION", "SYSTEM", "STATE", "BYTES", "CREATED",
-               "NOTE");
-        json_array_foreach(list, i, v)
-            printf("%-8lld %-10s %-20s %10lld %-32s %s\n",
-                   (long long)json_integer_value(json_object_get(v, "version")), jstr(v, "system"),
-                   jstr(v, "state"), (long long)json_integer_value(json_object_get(v, "bytes")),
-                   jstr(v, "created_at"), jstr(v, "note"));
-    }
+    printf("%-8s %-10s %-20s %10s %-32s %s\n", "VERSION", "SYSTEM", "STATE", "BYTES", "CREATED",
+           "NOTE");
+    json_array_foreach(list, i, v)
+        printf("%-8lld %-10s %-20s %10lld %-32s %s\n",
+               (long long)json_integer_value(json_object_get(v, "version")), jstr(v, "system"),
+               jstr(v, "state"), (long long)json_integer_value(json_object_get(v, "bytes")),
+               jstr(v, "created_at"), jstr(v, "note"));
     json_decref(list);
     return EXIT_DONE;
 }

@@ -196,16 +196,16 @@ static int record(cli *c, jobstore *js, const esxml *doc, const esxml_host *src,
 
 int cmd_evacuate(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"targets", required_argument, NULL, 't'},
-                                         {"max-parallel", required_argument, NULL, 'p'},
-                                         {"sequential", no_argument, NULL, 's'},
-                                         {"dry-run", no_argument, NULL, 'n'},
-                                         {"reason", required_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *host = NULL, *targets = NULL, *reason = NULL;
-    int ch, max_parallel = 4, dry = 0, sequential = 0, rc = EXIT_DONE, failed = 0;
+    int max_parallel = 4, dry = 0, sequential = 0, rc = EXIT_DONE, failed = 0;
+    const cli_opt opts[] = {
+        CLI_NEEDED("host", &host, "name the host to evacuate with --host H"),
+        CLI_TEXT("targets", &targets),
+        CLI_INT("max-parallel", &max_parallel, 1, EVAC_MAX),
+        CLI_FLAG("sequential", &sequential),
+        CLI_FLAG("dry-run", &dry),
+        CLI_TEXT("reason", &reason),
+    };
     char err[1024];
     jobstore *js = NULL;
     esxml *doc = NULL;
@@ -219,51 +219,24 @@ int cmd_evacuate(cli *c, int argc, char **argv)
     jobstore_machine hm;
     long evacuation = 0, version = 0;
 
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'H':
-            host = optarg;
-            break;
-        case 't':
-            targets = optarg;
-            break;
-        case 'p':
-            if (cli_int_option("evacuate", "--max-parallel", optarg, 1, EVAC_MAX, &max_parallel))
-                return EXIT_USAGE;
-            break;
-        case 's':
-            sequential = 1;
-            break;
-        case 'r':
-            reason = optarg;
-            break;
-        case 'n':
-            dry = 1;
-            break;
-        case 'h':
-            printf(
-                "Usage: kvmove evacuate --host H [--targets T1,T2,..] [--max-parallel N]\n"
-                "                       [--dry-run] [--sequential] [--reason TEXT]\n"
-                "Move every guest off KVM host H (e.g. for maintenance), OFFLINE. Largest guests\n"
-                "first, each goes to the target (of H's es.xml system) with the most free memory\n"
-                "among those where the migration passes every preflight check, the hosts asked\n"
-                "over SSH, memory reserved by jobs in flight and by the plan's earlier moves\n"
-                "counted. A worker plans it (a signed plan request: the right 'evacuate'; the\n"
-                "CLI needs no SSH key). A guest no target passes is not moved; the plan says\n"
-                "which check failed on each. At most N migrations run at once (default 4), and\n"
-                "workers also cap running jobs per host (worker.max_jobs_per_host).\n"
-                "Prints each guest's outcome; exits 0 when every guest moved, 1 otherwise.\n"
-                "  --dry-run      print the placement only\n"
-                "  --sequential   each migration in the spec's order, one operation at a time\n"
-                "  --reason TEXT  stored with each move's job and carried in its events\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("evacuate", "%s", "invalid option");
-        }
-    }
-    if (host == NULL || optind != argc)
-        return usage_error("evacuate", "%s", "name the host to evacuate with --host H");
+    if ((rc = cli_parse(
+             "evacuate", opts, CLI_NOPTS(opts),
+             "Usage: kvmove evacuate --host H [--targets T1,T2,..] [--max-parallel N]\n"
+             "                       [--dry-run] [--sequential] [--reason TEXT]\n"
+             "Move every guest off KVM host H (e.g. for maintenance), OFFLINE. Largest guests\n"
+             "first, each goes to the target (of H's es.xml system) with the most free memory\n"
+             "among those where the migration passes every preflight check, the hosts asked\n"
+             "over SSH, memory reserved by jobs in flight and by the plan's earlier moves\n"
+             "counted. A worker plans it (a signed plan request: the right 'evacuate'; the\n"
+             "CLI needs no SSH key). A guest no target passes is not moved; the plan says\n"
+             "which check failed on each. At most N migrations run at once (default 4), and\n"
+             "workers also cap running jobs per host (worker.max_jobs_per_host).\n"
+             "Prints each guest's outcome; exits 0 when every guest moved, 1 otherwise.\n"
+             "  --dry-run      print the placement only\n"
+             "  --sequential   each migration in the spec's order, one operation at a time\n"
+             "  --reason TEXT  stored with each move's job and carried in its events\n",
+             0, argc, argv)) != CLI_GO_ON)
+        return rc;
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     /* The host's system: its newest es.xml is the plan's. */

@@ -189,18 +189,18 @@ int cmd_key(cli *c, int argc, char **argv)
     const cli_opt opts[] = {CLI_FLAG("json", &c->json), CLI_FLAG("public", &public_only)};
     const char *sub;
 
-    rc = cli_parse("key", opts, CLI_NOPTS(opts),
-                   "Usage: kvmove key generate | show [--public] | sign FILE\n"
-                   "The operator's Ed25519 signing key (key_file; default\n"
-                   "$XDG_CONFIG_HOME/kvmove/key or ~/.config/kvmove/key, mode 0600). Every\n"
-                   "request kvmove publishes is signed with it; workers take only requests signed\n"
-                   "by a key an administrator enrolled ('kvmove operator add').\n"
-                   "  generate  make a new key (an existing file is never overwritten)\n"
-                   "  show      its key id and public key (--public: the public key only)\n"
-                   "  sign FILE the header lines kvmove-key-id=... and kvmove-signature=... that\n"
-                   "            sign the exact bytes of FILE ('-' = stdin), for kcat -H\n",
-                   -1, argc, argv);
-    if (rc != CLI_GO_ON)
+    if ((rc = cli_parse(
+             "key", opts, CLI_NOPTS(opts),
+             "Usage: kvmove key generate | show [--public] | sign FILE\n"
+             "The operator's Ed25519 signing key (key_file; default\n"
+             "$XDG_CONFIG_HOME/kvmove/key or ~/.config/kvmove/key, mode 0600). Every\n"
+             "request kvmove publishes is signed with it; workers take only requests signed\n"
+             "by a key an administrator enrolled ('kvmove operator add').\n"
+             "  generate  make a new key (an existing file is never overwritten)\n"
+             "  show      its key id and public key (--public: the public key only)\n"
+             "  sign FILE the header lines kvmove-key-id=... and kvmove-signature=... that\n"
+             "            sign the exact bytes of FILE ('-' = stdin), for kcat -H\n",
+             -1, argc, argv)) != CLI_GO_ON)
         return rc;
     if (optind >= argc)
         return usage_error("key", "%s", "missing subcommand (generate, show or sign)");

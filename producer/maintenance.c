@@ -13,47 +13,42 @@
 
 #define RETURN_MAX 512
 
+static int view_evacuations(jobstore *js, const void *host, json_t **out, char *errstr,
+                            size_t errstr_size)
+{
+    return jobstore_evacuations_json(js, host, out, errstr, errstr_size);
+}
+
 int cmd_evacuations(cli *c, int argc, char **argv)
 {
     const char *host = NULL;
     const cli_opt opts[] = {CLI_TEXT("host", &host), CLI_FLAG("json", &c->json)};
-    jobstore *js = NULL;
     json_t *list = NULL, *e, *mv;
-    char err[1024];
     size_t i, k;
-    int rc =
-        cli_parse("evacuations", opts, CLI_NOPTS(opts),
-                  "Usage: kvmove evacuations [--host H] [--json]\n"
-                  "The evacuations (kvmove evacuate), newest first: host, reason, when, whether\n"
-                  "its guests were returned, and each guest's move (target, job, status) and\n"
-                  "move back (kvmove return).\n",
-                  0, argc, argv);
+    int rc;
 
-    if (rc != CLI_GO_ON)
+    if ((rc = cli_parse(
+             "evacuations", opts, CLI_NOPTS(opts),
+             "Usage: kvmove evacuations [--host H] [--json]\n"
+             "The evacuations (kvmove evacuate), newest first: host, reason, when, whether\n"
+             "its guests were returned, and each guest's move (target, job, status) and\n"
+             "move back (kvmove return).\n",
+             0, argc, argv)) != CLI_GO_ON ||
+        (rc = cli_view(c, view_evacuations, host, &list)) != CLI_GO_ON)
         return rc;
-    if ((rc = open_store(c, &js)) != 0)
-        return rc;
-    rc = jobstore_evacuations_json(js, host, &list, err, sizeof(err));
-    jobstore_close(js);
-    if (rc != 0)
-        return cli_store_failed(err);
-    if (c->json) {
-        print_json(list);
-    } else {
-        json_array_foreach(list, i, e)
-        {
-            printf("Evacuation %lld of %s at %s by %s%s%s%s%s\n",
-                   (long long)json_integer_value(json_object_get(e, "id")), jshown(e, "host"),
-                   jshown(e, "created_at"), jshown(e, "requested_by"),
-                   jstr(e, "reason")[0] ? ": " : "", jshown(e, "reason"),
-                   jstr(e, "returned_at")[0] ? ", returned at " : "", jshown(e, "returned_at"));
-            json_array_foreach(json_object_get(e, "moves"), k, mv)
-                printf("  %-32s -> %-32s %-10s %s%s%s\n", jshown(mv, "guest"),
-                       jstr(mv, "to_host")[0] ? jshown(mv, "to_host") : "(not moved)",
-                       jstr(mv, "status")[0] ? jshown(mv, "status") : "-",
-                       jstr(mv, "message")[0] ? jshown(mv, "message") : "",
-                       jstr(mv, "return_status")[0] ? "  back: " : "", jshown(mv, "return_status"));
-        }
+    json_array_foreach(list, i, e)
+    {
+        printf("Evacuation %lld of %s at %s by %s%s%s%s%s\n",
+               (long long)json_integer_value(json_object_get(e, "id")), jshown(e, "host"),
+               jshown(e, "created_at"), jshown(e, "requested_by"), jstr(e, "reason")[0] ? ": " : "",
+               jshown(e, "reason"), jstr(e, "returned_at")[0] ? ", returned at " : "",
+               jshown(e, "returned_at"));
+        json_array_foreach(json_object_get(e, "moves"), k, mv)
+            printf("  %-32s -> %-32s %-10s %s%s%s\n", jshown(mv, "guest"),
+                   jstr(mv, "to_host")[0] ? jshown(mv, "to_host") : "(not moved)",
+                   jstr(mv, "status")[0] ? jshown(mv, "status") : "-",
+                   jstr(mv, "message")[0] ? jshown(mv, "message") : "",
+                   jstr(mv, "return_status")[0] ? "  back: " : "", jshown(mv, "return_status"));
     }
     json_decref(list);
     return EXIT_DONE;
@@ -103,7 +98,7 @@ int cmd_return(cli *c, int argc, char **argv)
     const char *host = NULL, *reason = NULL;
     int rc, timeout_s = 600;
     const cli_opt opts[] = {
-        CLI_TEXT("host", &host),
+        CLI_NEEDED("host", &host, "name the evacuated KVM host with --host H"),
         CLI_TEXT("reason", &reason),
         CLI_INT("timeout", &timeout_s, 0, CLI_TIMEOUT_MAX),
     };
@@ -116,19 +111,17 @@ int cmd_return(cli *c, int argc, char **argv)
     long evac = 0, version = 0;
     size_t i, n = 0, bad = 0;
 
-    rc = cli_parse("return", opts, CLI_NOPTS(opts),
-                   "Usage: kvmove return --host H [--reason TEXT] [--timeout SEC] [--json]\n"
-                   "Move back the guests the newest evacuation of KVM host H (kvmove evacuate)\n"
-                   "moved off it, those still where it put them, OFFLINE, each a migration with\n"
-                   "the usual preflight (placement checks included); waits for them (default\n"
-                   "600 s). The evacuation is marked returned once every guest is back.\n"
-                   "Exit status: 0 every guest moved back, 1 some did not, 2 usage, 3 broker or\n"
-                   "database unreachable.\n",
-                   -1, argc, argv);
-    if (rc != CLI_GO_ON)
+    if ((rc = cli_parse(
+             "return", opts, CLI_NOPTS(opts),
+             "Usage: kvmove return --host H [--reason TEXT] [--timeout SEC] [--json]\n"
+             "Move back the guests the newest evacuation of KVM host H (kvmove evacuate)\n"
+             "moved off it, those still where it put them, OFFLINE, each a migration with\n"
+             "the usual preflight (placement checks included); waits for them (default\n"
+             "600 s). The evacuation is marked returned once every guest is back.\n"
+             "Exit status: 0 every guest moved back, 1 some did not, 2 usage, 3 broker or\n"
+             "database unreachable.\n",
+             0, argc, argv)) != CLI_GO_ON)
         return rc;
-    if (host == NULL || optind != argc)
-        return usage_error("return", "%s", "name the evacuated KVM host with --host H");
     if ((rc = open_store(c, &js)) != 0)
         return rc;
     if (jobstore_config_machine(js, host, &hm, err, sizeof(err)) <= 0 || hm.is_guest) {

@@ -242,86 +242,73 @@ static int cmd_jobs_prune(cli *c, int argc, char **argv)
     return EXIT_DONE;
 }
 
+/* What kvmove jobs asks the store for. */
+typedef struct jobs_query {
+    const char *status, *guest, *since;
+    int limit;
+} jobs_query;
+
+static int view_jobs(jobstore *js, const void *arg, json_t **out, char *errstr, size_t errstr_size)
+{
+    const jobs_query *q = arg;
+
+    return jobstore_jobs_list_json(js, q->status, q->guest, q->since, q->limit, out, errstr,
+                                   errstr_size);
+}
+
 int cmd_jobs(cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"status", required_argument, NULL, 's'}, {"guest", required_argument, NULL, 'g'},
-        {"since", required_argument, NULL, 'S'},  {"limit", required_argument, NULL, 'l'},
-        {"json", no_argument, NULL, 'j'},         CLI_OPTIONS_END,
+    const char *status = NULL, *guest = NULL, *since_text = NULL, *since = NULL;
+    int limit = 100, rc;
+    const cli_opt opts[] = {
+        CLI_TEXT("status", &status),    CLI_TEXT("guest", &guest),
+        CLI_TEXT("since", &since_text), CLI_INT("limit", &limit, 1, 100000),
+        CLI_FLAG("json", &c->json),
     };
-    const char *status = NULL, *guest = NULL, *since = NULL;
-    int ch, limit = 100, rc;
-    char err[1024], since_buf[64];
-    jobstore *js = NULL;
+    char since_buf[64];
     json_t *list, *v;
     size_t i;
     job_status st;
+    jobs_query q;
 
     if (argc > 1 && strcmp(argv[1], "prune") == 0)
         return cmd_jobs_prune(c, argc - 1, argv + 1);
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's':
-            if (job_status_from_string(optarg, &st) != 0)
-                return usage_error("jobs",
-                                   "unknown status '%s' (queued, running, succeeded, "
-                                   "failed, rejected)",
-                                   optarg);
-            status = optarg;
-            break;
-        case 'g':
-            guest = optarg;
-            break;
-        case 'S':
-            if (since_parse(optarg, since_buf, sizeof(since_buf)) != 0)
-                return usage_error("jobs",
-                                   "--since takes a time (2025-07-30 or 2025-07-30T16:00:00Z) "
-                                   "or an age (90s, 30m, 2h, 7d), not '%s'",
-                                   optarg);
-            since = since_buf;
-            break;
-        case 'l':
-            if (cli_int_option("jobs", "--limit", optarg, 1, 100000, &limit))
-                return EXIT_USAGE;
-            break;
-        case 'j':
-            c->json = 1;
-            break;
-        case 'h':
-            printf("Usage: kvmove jobs [--status S] [--guest G] [--since TIME] [--limit N] "
-                   "[--json]\n"
-                   "       kvmove jobs prune --older-than AGE (see 'kvmove jobs prune --help')\n"
-                   "List jobs, newest first.\n"
-                   "  --status S    queued, running, succeeded, failed or rejected\n"
-                   "  --guest G     jobs of guest G only\n"
-                   "  --since TIME  created at or after TIME: 2025-07-30, 2025-07-30T16:00:00Z,\n"
-                   "                or an age: 90s, 30m, 2h, 7d\n"
-                   "  --limit N     at most N jobs (100)\n"
-                   "  --json        a JSON array of job objects\n");
-            return EXIT_DONE;
-        default:
-            return usage_error("jobs", "%s", "invalid option");
-        }
-    }
-    if (optind < argc)
-        return usage_error("jobs", "unexpected argument '%s'", argv[optind]);
-    if ((rc = open_store(c, &js)) != 0)
+    if ((rc = cli_parse(
+             "jobs", opts, CLI_NOPTS(opts),
+             "Usage: kvmove jobs [--status S] [--guest G] [--since TIME] [--limit N] "
+             "[--json]\n"
+             "       kvmove jobs prune --older-than AGE (see 'kvmove jobs prune --help')\n"
+             "List jobs, newest first.\n"
+             "  --status S    queued, running, succeeded, failed or rejected\n"
+             "  --guest G     jobs of guest G only\n"
+             "  --since TIME  created at or after TIME: 2025-07-30, 2025-07-30T16:00:00Z,\n"
+             "                or an age: 90s, 30m, 2h, 7d\n"
+             "  --limit N     at most N jobs (100)\n"
+             "  --json        a JSON array of job objects\n",
+             0, argc, argv)) != CLI_GO_ON)
         return rc;
-    rc = jobstore_jobs_list_json(js, status, guest, since, limit, &list, err, sizeof(err));
-    jobstore_close(js);
-    if (rc != 0)
-        return cli_store_failed(err);
-    if (c->json) {
-        print_json(list);
-    } else {
-        printf("%-36s %-24s %-10s %-24s %-24s %-7s %s\n", "JOB", "GUEST", "STATUS", "FROM", "TO",
-               "ATTEMPT", "STEP");
-        json_array_foreach(list, i, v)
-            printf("%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jshown(v, "id"), jshown(v, "guest"),
-                   jshown(v, "status"), jshown(v, "src_host"), jshown(v, "tgt_host"),
-                   (long long)json_integer_value(json_object_get(v, "attempt")),
-                   jshown(v, "current_step"));
+    if (status && job_status_from_string(status, &st) != 0)
+        return usage_error(
+            "jobs", "unknown status '%s' (queued, running, succeeded, failed, rejected)", status);
+    if (since_text) {
+        if (since_parse(since_text, since_buf, sizeof(since_buf)) != 0)
+            return usage_error("jobs",
+                               "--since takes a time (2025-07-30 or 2025-07-30T16:00:00Z) or an "
+                               "age (90s, 30m, 2h, 7d), not '%s'",
+                               since_text);
+        since = since_buf;
+    }
+    q = (jobs_query){status, guest, since, limit};
+    if ((rc = cli_view(c, view_jobs, &q, &list)) != CLI_GO_ON)
+        return rc;
+    printf("%-36s %-24s %-10s %-24s %-24s %-7s %s\n", "JOB", "GUEST", "STATUS", "FROM", "TO",
+           "ATTEMPT", "STEP");
+    json_array_foreach(list, i, v)
+    {
+        printf("%-36s %-24s %-10s %-24s %-24s %-7lld %s\n", jshown(v, "id"), jshown(v, "guest"),
+               jshown(v, "status"), jshown(v, "src_host"), jshown(v, "tgt_host"),
+               (long long)json_integer_value(json_object_get(v, "attempt")),
+               jshown(v, "current_step"));
     }
     json_decref(list);
     return EXIT_DONE;

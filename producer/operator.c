@@ -113,18 +113,18 @@ int cmd_operator(cli *c, int argc, char **argv)
         CLI_TEXT("key-id", &key_id),
         CLI_FLAG("json", &c->json),
     };
-    int rc =
-        cli_parse("operator", opts, CLI_NOPTS(opts),
-                  "Usage: kvmove operator add NAME --public-key FILE\n"
-                  "       kvmove operator disable|enable NAME [--key-id ID]\n"
-                  "Enrol an operator's Ed25519 public key (FILE: the line 'kvmove key show\n"
-                  "--public' prints, or a PEM PUBLIC KEY), or disable / enable their keys (all\n"
-                  "of them, or the one ID). Workers take a request only when an enabled key\n"
-                  "signed it and its submitted_by is the key's NAME. Administrators only: it\n"
-                  "writes table operator_keys.\n",
-                  -1, argc, argv);
+    int rc;
 
-    if (rc != CLI_GO_ON)
+    if ((rc = cli_parse(
+             "operator", opts, CLI_NOPTS(opts),
+             "Usage: kvmove operator add NAME --public-key FILE\n"
+             "       kvmove operator disable|enable NAME [--key-id ID]\n"
+             "Enrol an operator's Ed25519 public key (FILE: the line 'kvmove key show\n"
+             "--public' prints, or a PEM PUBLIC KEY), or disable / enable their keys (all\n"
+             "of them, or the one ID). Workers take a request only when an enabled key\n"
+             "signed it and its submitted_by is the key's NAME. Administrators only: it\n"
+             "writes table operator_keys.\n",
+             -1, argc, argv)) != CLI_GO_ON)
         return rc;
     if (optind + 2 != argc)
         return usage_error("operator", "%s", "expected a subcommand and a NAME");
@@ -208,12 +208,12 @@ int cmd_operators(cli *c, int argc, char **argv)
     jobstore *js = NULL;
     json_t *list = NULL, *o, *k, *g;
     size_t i, j;
-    int rc = cli_parse("operators", opts, CLI_NOPTS(opts),
-                       "Usage: kvmove operators [--json]\n"
-                       "Lists the operators: their enrolled keys and the rights granted them.\n",
-                       0, argc, argv);
+    int rc;
 
-    if (rc != CLI_GO_ON)
+    if ((rc = cli_parse("operators", opts, CLI_NOPTS(opts),
+                        "Usage: kvmove operators [--json]\n"
+                        "Lists the operators: their enrolled keys and the rights granted them.\n",
+                        0, argc, argv)) != CLI_GO_ON)
         return rc;
     if ((rc = open_store(c, &js)) != 0)
         return rc;
