@@ -1280,6 +1280,22 @@ static void probe(const preflight_input *in, const esxml_host *a, preflight_fact
         probe_finish(&jb);
 }
 
+void preflight_input_for(preflight_input *in, const request *req, const esxml *doc, long version,
+                         double vcpu_overcommit)
+{
+    memset(in, 0, sizeof(*in));
+    in->doc = doc;
+    in->config_version = version;
+    in->guest = req->guest;
+    in->src_host = req->src_host;
+    in->tgt_host = req->tgt_host;
+    in->mode = req->mode;
+    in->resume = req->has_step; /* a single step may follow a partly done migration */
+    in->vcpu_overcommit = vcpu_overcommit;
+    in->allow_colocation = req->allow_colocation;
+    in->colocation_reason = req->reason;
+}
+
 int preflight_run(const preflight_input *in, preflight_report *out, char *errstr,
                   size_t errstr_size)
 {

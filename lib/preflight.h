@@ -8,6 +8,7 @@
 #include "esxml.h"
 #include "hostconn.h"
 #include "jobstore.h"
+#include "request.h"
 #include "step.h"
 
 /* Every check, in the order they run and are recorded. Values are stable within a release;
@@ -156,6 +157,12 @@ typedef struct preflight_report {
     int n_failed, n_warnings, n_skipped;
     preflight_facts src_facts, tgt_facts; /* what the hosts said (state NONE if not asked) */
 } preflight_report;
+
+/* Clears IN and fills in what the move REQ asks for against DOC (es.xml version VERSION): the
+ * guest, hosts, mode, a single step's resume, the anti-affinity override and its reason, and
+ * VCPU_OVERCOMMIT. The caller adds how to reach the hosts (live, connect) and reservations. */
+void preflight_input_for(preflight_input *in, const request *req, const esxml *doc, long version,
+                         double vcpu_overcommit);
 
 /* Runs every check of the table on IN into *OUT (caller's storage). Never touches a host
  * beyond read-only queries. Returns 0 (the verdict is in OUT: preflight_passed), or -1 with

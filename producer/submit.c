@@ -87,17 +87,7 @@ static int merge_action(cli *c, request *req)
         rc = EXIT_FAILED;
         goto out;
     }
-    memset(&in, 0, sizeof(in));
-    in.doc = doc;
-    in.config_version = version;
-    in.guest = req->guest;
-    in.src_host = req->src_host;
-    in.tgt_host = req->tgt_host;
-    in.mode = req->mode;
-    in.resume = req->has_step; /* a single step may follow a partly done migration */
-    in.vcpu_overcommit = c->s.vcpu_overcommit;
-    in.allow_colocation = req->allow_colocation;
-    in.colocation_reason = req->reason;
+    preflight_input_for(&in, req, doc, version, c->s.vcpu_overcommit);
     rep = calloc(1, sizeof(*rep));
     if (rep == NULL || preflight_run(&in, rep, err, sizeof(err)) != 0) {
         fprintf(stderr, "kvmove: %s\n", rep ? err : "out of memory");

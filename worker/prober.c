@@ -117,18 +117,8 @@ static int run_dry_run(run *r, const probe_request *p, json_t **result, char *er
     }
     ctx[0] = r;
     ctx[1] = ssh;
-    memset(&in, 0, sizeof(in));
-    in.doc = doc;
-    in.config_version = version;
-    in.guest = req->guest;
-    in.src_host = req->src_host;
-    in.tgt_host = req->tgt_host;
-    in.mode = req->mode;
-    in.resume = req->has_step;
+    preflight_input_for(&in, req, doc, version, r->w->s.vcpu_overcommit);
     in.live = 1;
-    in.vcpu_overcommit = r->w->s.vcpu_overcommit;
-    in.allow_colocation = req->allow_colocation;
-    in.colocation_reason = req->reason;
     in.connect = probe_connect;
     in.release = probe_release;
     in.connect_ctx = ctx;
