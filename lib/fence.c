@@ -144,7 +144,8 @@ int fence_guest(hostconn *c, const esxml *doc, const char *host, const char *gue
 }
 
 /* The job that left the stale copy deferred the guest's autostart on its target: now that the
- * copy is gone, autostart moves there (if the guest is still defined there). */
+ * copy is gone, autostart moves there (if the guest is still defined there), and a guest the job
+ * left running that is not (the target rebooted meanwhile) is started. */
 static int autostart_target(const esxml *doc, hostsession *hosts, const jobstore_cleanup *cl,
                             int timeout_ms, out *o, char *errstr, size_t errstr_size)
 {
@@ -171,9 +172,18 @@ static int autostart_target(const esxml *doc, hostsession *hosts, const jobstore
         line(o, "%s is no longer defined on %s; its autostart is not touched", cl->guest,
              cl->tgt_host);
         rc = 0;
-    } else if (rc == 0 && !d.autostart) {
-        line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
-        rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
+    } else if (rc == 0) {
+        if (!d.autostart) {
+            line(o, "Enabling autostart for guest %s on kvm host %s", cl->guest, cl->tgt_host);
+            rc = run(c, HOP_AUTOSTART_ON, gv, 1, timeout_ms, NULL, errstr, errstr_size);
+        }
+        if (rc == 0 && !d.running && cl->target_running) {
+            /* The target went down before the autostart moved there, so the guest did not
+             * come back with it: start it as the job left it (and as autostart would have). */
+            line(o, "Starting guest %s on kvm host %s: it stopped before its autostart was set",
+                 cl->guest, cl->tgt_host);
+            rc = run(c, HOP_DOMAIN_START, gv, 1, timeout_ms, NULL, errstr, errstr_size);
+        }
     }
     free(info);
     hostsession_put(hosts, c, rc);

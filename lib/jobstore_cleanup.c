@@ -37,8 +37,8 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
 /* The columns cleanup_row reads, of host_cleanups c joined with its jobs j. */
 #define CLEANUP_COLUMNS                                                                            \
     "c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), j.tgt_host, "      \
-    "c.last_error, coalesce(j.system_name, '') FROM host_cleanups c JOIN jobs j ON j.id = "        \
-    "c.job_id"
+    "c.last_error, coalesce(j.system_name, ''), j.target_state = 'running' FROM host_cleanups c "  \
+    "JOIN jobs j ON j.id = c.job_id"
 
 /* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
 #define CLEANUP_FIRST                                                                              \
@@ -66,6 +66,7 @@ static int cleanup_row(jobstore *js, const char *what, const char *sql, int n, c
         util_strlcpy(out->tgt_host, PQgetvalue(res, 0, 6), sizeof(out->tgt_host));
         util_strlcpy(out->last_error, PQgetvalue(res, 0, 7), sizeof(out->last_error));
         util_strlcpy(out->system, PQgetvalue(res, 0, 8), sizeof(out->system));
+        out->target_running = PQgetvalue(res, 0, 9)[0] == 't';
         PQclear(res);
     }
     return found;

@@ -230,6 +230,29 @@ UNIT_TEST(test_cleans_a_host_that_is_back)
 }
 END_TEST
 
+/* The target rebooted before the guest's autostart moved there (it was off until the stale copy
+ * was gone), so the guest stopped and did not come back: once the copy is removed, the fencer
+ * enables autostart and starts it, as the job left it (target_state running). Failed on the
+ * code before: the guest stayed shut off with autostart on. */
+UNIT_TEST(test_target_rebooted_meanwhile_guest_started)
+{
+    char *t;
+
+    store_deployed_esxml();
+    sim_make_stale_copy(GUEST, CFGDEV, SRC, TGT);
+    record_pending_cleanup();
+    ck_assert_int_eq(sim_cmd("power-off '%s' %s", sim.root, TGT), 0);
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, TGT), 0);
+    t = sim_state(TGT);
+    ck_assert_msg(!sim_has_line(t, "domain " GUEST " running"), "still running:\n%s", t);
+    free(t);
+    ck_assert_int_eq(sim_cmd("power-on '%s' %s", sim.root, SRC), 0);
+    fencer_start();
+    assert_cleaned("the cleanup was not done in 30 s");
+    ck_assert_int_eq(sim_violations(), 0);
+}
+END_TEST
+
 /* Nothing pending: rounds pass without a host command, and the thread stops when told. */
 UNIT_TEST(test_idle_and_stops)
 {

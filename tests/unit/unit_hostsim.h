@@ -275,7 +275,8 @@ static UNIT_UNUSED void sim_on_host(const char *host, const char *command)
 /* The state an OFFLINEFORCE migration of the fixture's GUEST (its configuration device CFGDEV,
  * its bridges vmbondeth0.101 and vmbondeth1.102) leaves when SRC died with the guest on it: its
  * volumes detached storage-side and attached for TGT, the bridges and the configuration mount
- * made on TGT and the guest defined and started there (without autostart: that waits for the
+ * made on TGT (with its fstab entry, as ATTACH_VOLUMES adds it) and the guest defined and
+ * started there (without autostart: that waits for the
  * fence). SRC stays powered off. */
 static UNIT_UNUSED void sim_make_stale_copy(const char *guest, const char *cfgdev, const char *src,
                                             const char *tgt)
@@ -298,8 +299,9 @@ static UNIT_UNUSED void sim_make_stale_copy(const char *guest, const char *cfgde
     sim_on_host(tgt, "vm_maker --add-bridge vmbondeth1.102 --vlan 102");
     snprintf(cmd, sizeof(cmd),
              "mkdir -p /EXAVMIMAGES/GuestImages/%s && mount /dev/exc/%s "
-             "/EXAVMIMAGES/GuestImages/%s",
-             guest, cfgdev, guest);
+             "/EXAVMIMAGES/GuestImages/%s && echo '/dev/exc/%s /EXAVMIMAGES/GuestImages/%s xfs "
+             "defaults,nofail 0 0' >> /etc/fstab",
+             guest, cfgdev, guest, cfgdev, guest);
     sim_on_host(tgt, cmd);
     snprintf(cmd, sizeof(cmd), "virsh define /EXAVMIMAGES/GuestImages/%s/%s.xml", guest, guest);
     sim_on_host(tgt, cmd);
