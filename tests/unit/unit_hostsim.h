@@ -276,8 +276,7 @@ static UNIT_UNUSED void sim_on_host(const char *host, const char *command)
  * its bridges vmbondeth0.101 and vmbondeth1.102) leaves when SRC died with the guest on it: its
  * volumes detached storage-side and attached for TGT, the bridges and the configuration mount
  * made on TGT (with its fstab entry, as ATTACH_VOLUMES adds it) and the guest defined and
- * started there (without autostart: that waits for the
- * fence). SRC stays powered off. */
+ * started there (without autostart: that waits for the fence). SRC stays powered off. */
 static UNIT_UNUSED void sim_make_stale_copy(const char *guest, const char *cfgdev, const char *src,
                                             const char *tgt)
 {
