@@ -355,7 +355,7 @@ typedef struct jobstore_cleanup {
     char system[JOBSTORE_SYSTEM_MAX]; /* the job's es.xml system ("" = not known) */
     char last_error[512];             /* why the last attempt failed ("" = none yet) */
     int target_running; /* the job succeeded leaving the guest running (target_state), and no
-                         * job of the guest came after it or is active */
+                         * job of the guest is active or has run a step since */
 } jobstore_cleanup;
 
 /* Takes the next pending cleanup with id > AFTER_ID (of HOST and/or GUEST, in any case, when not

@@ -35,13 +35,14 @@ int jobstore_cleanup_add(jobstore *js, const job *j, const char *host, const cha
 }
 
 /* The columns cleanup_row reads, of host_cleanups c joined with its jobs j; the last one says
- * whether the job ended leaving the guest running and is still the guest's newest (no other job
- * queued, running or since). */
+ * whether the job ended leaving the guest running and no job of the guest is active or has
+ * touched a host since (a later one refused before its first step does not count). */
 #define CLEANUP_COLUMNS                                                                            \
     "c.id, c.job_id, c.host, c.address, c.guest, coalesce(j.config_version, 0), j.tgt_host, "      \
     "c.last_error, coalesce(j.system_name, ''), j.target_state = 'running' AND j.status = "        \
     "'succeeded' AND NOT EXISTS (SELECT 1 FROM jobs n WHERE lower(n.guest) = lower(j.guest) AND "  \
-    "n.id <> j.id AND (n.status IN ('queued', 'running') OR n.created_at > j.created_at)) FROM "   \
+    "n.id <> j.id AND (n.status IN ('queued', 'running') OR (n.created_at > j.created_at AND "     \
+    "EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = n.id AND s.status <> 'pending')))) FROM "  \
     "host_cleanups c JOIN jobs j ON j.id = c.job_id"
 
 /* The first pending cleanup after an id, of a host and/or a guest ($1, $2 NULL = any). */
