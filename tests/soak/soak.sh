@@ -349,6 +349,7 @@ replay() { # replay G JOB SRC: resumes the unfinished steps; when the guest runs
         from=(--from-step STOP_GUEST)
     out=$(timeout 60 kvmove replay "$2" "${from[@]}" 2>&1)
     id=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
+    [[ -n $id ]] || log "replay of $2 ($1) not published: $(tr '\n' ' ' <<<"$out" | head -c 300)"
     if [[ -n $id ]]; then
         ACTIVE[$1]=$id
         RETRIES[$1]=$((${RETRIES[$1]:-0} + 1))
