@@ -776,21 +776,34 @@ int bus_consumer_offsets_for_time(bus_consumer *c, int64_t since_ms, int64_t *at
     return 0;
 }
 
-int bus_consumer_start(bus_consumer *c, const int64_t *at, char *errstr, size_t errstr_size)
+int bus_consumer_start(bus_consumer *c, const int64_t *at, const int64_t *ends, char *errstr,
+                       size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
-    rd_kafka_resp_err_t err;
-    int i;
+    int round, i;
 
-    for (i = 0; i < c->partitions; i++)
-        rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset =
-            at ? at[i] : RD_KAFKA_OFFSET_BEGINNING;
-    err = rd_kafka_assign(c->rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", c->topic,
-                  rd_kafka_err2str(err));
-        return -1;
+    /* librdkafka sends a broker its first Fetch as soon as some of the broker's partitions are
+     * ready; one that names only partitions with nothing to read waits fetch.wait.max.ms before
+     * the next names the rest. So the partitions with something to read (AT before their END)
+     * are assigned first, and the others after them. */
+    for (round = 0; round < 2; round++) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(c->partitions);
+        rd_kafka_error_t *error = NULL;
+
+        for (i = 0; i < c->partitions; i++) {
+            int first = at == NULL || ends == NULL || at[i] < ends[i];
+            if (first == (round == 0))
+                rd_kafka_topic_partition_list_add(parts, c->topic, i)->offset =
+                    at ? at[i] : RD_KAFKA_OFFSET_BEGINNING;
+        }
+        if (parts->cnt > 0)
+            error = rd_kafka_incremental_assign(c->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (error != NULL) {
+            util_errf(errstr, errstr_size, "cannot assign the partitions of %s: %s", c->topic,
+                      rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+            return -1;
+        }
     }
     return 0;
 }
@@ -811,7 +824,7 @@ static int consumer_new_standalone(const char *brokers, const bus_props *props, 
         goto fail;
     }
     if ((tail && bus_consumer_ends(c, at, errstr, errstr_size) < 0) ||
-        bus_consumer_start(c, at, errstr, errstr_size) < 0)
+        bus_consumer_start(c, at, NULL, errstr, errstr_size) < 0)
         goto fail;
     free(at);
     *out = c;

@@ -130,8 +130,11 @@ int bus_consumer_ends(bus_consumer *c, int64_t *end, char *errstr, size_t errstr
 int bus_consumer_offsets_for_time(bus_consumer *c, int64_t since_ms, int64_t *at, char *errstr,
                                   size_t errstr_size);
 /* Starts reading partition p at offset AT[p] (AT NULL: at the beginning of every partition).
+ * ENDS (NULL: unknown) are the partitions' ends when AT was chosen: the partitions with
+ * something to read (AT[p] < ENDS[p]) are started first, so that the first fetch asks for them.
  * Returns 0 or -1 with errstr. */
-int bus_consumer_start(bus_consumer *c, const int64_t *at, char *errstr, size_t errstr_size);
+int bus_consumer_start(bus_consumer *c, const int64_t *at, const int64_t *ends, char *errstr,
+                       size_t errstr_size);
 /* Waits up to TIMEOUT_MS for a message. Returns 1 and fills *MSG (valid until the next poll
  * or close), 0 on timeout, -1 on a fatal consumer error (errstr). Partition EOF and
  * transient errors are not returned. */

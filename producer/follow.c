@@ -320,11 +320,22 @@ static void watch_show_plain(const char *type, const json_t *ev, const json_t *d
  * (the publishing worker's clock): clocks that differ by up to this much are tolerated. */
 #define WATCH_CLOCK_MARGIN_MS 60000
 
+/* The partitions' ends, read by jobstore_event_positions when it has locked the job's outbox
+ * rows (into AT, and into the context's ENDS: what the positions are compared with). */
+typedef struct watch_ends {
+    bus_consumer *cons;
+    int64_t *ends;
+} watch_ends;
+
 static int watch_snapshot(void *ctx, int64_t *at, int n)
 {
+    watch_ends *we = ctx;
     char err[512];
-    (void)n;
-    return bus_consumer_ends(ctx, at, err, sizeof(err)) == 0 ? 0 : -JOBSTORE_EDB;
+
+    if (bus_consumer_ends(we->cons, at, err, sizeof(err)) != 0)
+        return -JOBSTORE_EDB;
+    memcpy(we->ends, at, (size_t)n * sizeof(*at));
+    return 0;
 }
 
 /* A consumer of kvmove.events placed at JOB's first event, so that the time to the first line
@@ -353,21 +364,21 @@ static int watch_consumer(cli *c, const char *job, bus_consumer **out, char *err
         goto out;
     }
     if (jobstore_connect(c->s.db, &js, dberr, sizeof(dberr)) != 0 ||
-        jobstore_event_positions(js, job, watch_snapshot, cons, at, n, &place, dberr,
-                                 sizeof(dberr)) != 0) {
+        jobstore_event_positions(js, job, watch_snapshot, &(watch_ends){cons, snap}, at, n, &place,
+                                 dberr, sizeof(dberr)) != 0) {
         fprintf(stderr, "kvmove: watch: %s; reading kvmove.events from its start\n", dberr);
-        rc = bus_consumer_start(cons, NULL, err, err_size);
+        rc = bus_consumer_start(cons, NULL, NULL, err, err_size);
         goto out;
     }
-    memcpy(snap, at, (size_t)n * sizeof(*at));
     if (place.known == 0 && place.created_ms >= 0 &&
         bus_consumer_offsets_for_time(cons, place.created_ms - WATCH_CLOCK_MARGIN_MS, at, err,
                                       err_size) != 0)
         goto out;
     if (place.known == 0 && place.ended && memcmp(snap, at, (size_t)n * sizeof(*at)) == 0)
-        rc = bus_consumer_start(cons, NULL, err, err_size); /* only the whole topic shows it */
+        /* only the whole topic shows it */
+        rc = bus_consumer_start(cons, NULL, NULL, err, err_size);
     else
-        rc = bus_consumer_start(cons, at, err, err_size);
+        rc = bus_consumer_start(cons, at, snap, err, err_size);
 out:
     free(at);
     free(snap);
