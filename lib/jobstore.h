@@ -439,11 +439,11 @@ int jobstore_outbox_expire(jobstore *js, int retention_s, int limit, long *delet
 
 /* ---- history (jobstore_prune.c) ---- */
 
-/* Deletes up to LIMIT finished jobs (succeeded, failed, rejected) that finished more than
- * OLDER_THAN_S seconds ago, with their steps, preflight results and done cleanups, and the
- * rejected requests as old. Never an active job, nor a job with a pending cleanup, nor one a
- * remaining replay names (replay_of: it goes in a later call, after its replay). *PRUNED gets
- * how many jobs; call again until it is 0. Returns 0 or a negative code. */
+/* Deletes up to LIMIT ended jobs (succeeded, failed, rejected, cancelled) that finished more
+ * than OLDER_THAN_S seconds ago, with their steps, preflight results and done cleanups, and the
+ * rejected requests, cancel requests and ended probes as old. Never an active job, nor a job with a
+ * pending cleanup, nor one a remaining replay names (replay_of: it goes in a later call, after its
+ * replay). *PRUNED gets how many jobs; call again until it is 0. Returns 0 or a negative code. */
 int jobstore_jobs_prune(jobstore *js, int older_than_s, int limit, long *pruned, char *errstr,
                         size_t errstr_size);
 

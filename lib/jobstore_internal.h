@@ -18,6 +18,11 @@ struct jobstore {
 };
 
 /* Advisory lock keys (arbitrary, fixed). */
+/* The statuses a job ends in (job_status_is_final, lib/step.c), as an SQL list: what prune,
+ * watch and the end of a job compare jobs.status with. test_jobstore checks it against
+ * job_status_is_final. */
+#define JOBSTORE_SQL_ENDED "('succeeded', 'failed', 'rejected', 'cancelled')"
+
 #define LOCK_MIGRATE 0x6b766d01
 #define LOCK_OUTBOX 0x6b766d02
 #define LOCK_CLAIM 0x6b766d03

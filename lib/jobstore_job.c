@@ -27,17 +27,15 @@ int jobstore_job_change(jobstore *js, const job_change *c, char *errstr, size_t 
     snprintf(ls, sizeof(ls), "%d", c->lease_s);
     /* A running job has a lease, any other has none; started_at is the first claim,
      * finished_at the end. */
-    rc = jobstore_cmd(
-        js, "change job status",
-        "UPDATE jobs SET status = $3, lease_owner = CASE WHEN $3 = 'running' THEN "
-        "$4 END, lease_expires = CASE WHEN $3 = 'running' THEN now() + "
-        "make_interval(secs => $5::integer) END, started_at = CASE WHEN $3 = "
-        "'running' THEN coalesce(started_at, now()) ELSE started_at END, "
-        "finished_at = CASE WHEN $3 IN ('succeeded', 'failed', 'cancelled') THEN now() "
-        "END, "
-        "error = CASE WHEN $3 = 'failed' THEN $6 ELSE error END WHERE id = $1::uuid "
-        "AND status = $2",
-        6, p, &rows, errstr, errstr_size);
+    rc = jobstore_cmd(js, "change job status",
+                      "UPDATE jobs SET status = $3, lease_owner = CASE WHEN $3 = 'running' THEN "
+                      "$4 END, lease_expires = CASE WHEN $3 = 'running' THEN now() + "
+                      "make_interval(secs => $5::integer) END, started_at = CASE WHEN $3 = "
+                      "'running' THEN coalesce(started_at, now()) ELSE started_at END, "
+                      "finished_at = CASE WHEN $3 IN " JOBSTORE_SQL_ENDED " THEN now() END, "
+                      "error = CASE WHEN $3 = 'failed' THEN $6 ELSE error END WHERE id = $1::uuid "
+                      "AND status = $2",
+                      6, p, &rows, errstr, errstr_size);
     if (rc == 0 && rows != 1) {
         util_errf(errstr, errstr_size, "job %s is not %s: it cannot become %s", c->job_id, p[1],
                   p[2]);

@@ -210,12 +210,13 @@ int jobstore_event_positions(jobstore *js, const char *job_id,
     PQclear(res);
     res = NULL;
     if (rc == 0)
-        rc = jobstore_row(js, "job time",
-                          "SELECT (extract(epoch FROM created_at) * 1000)::bigint, status IN "
-                          "('succeeded', 'failed', 'rejected') FROM jobs WHERE id = $1::uuid UNION "
-                          "ALL SELECT (extract(epoch FROM rejected_at) * 1000)::bigint, true FROM "
-                          "rejected_requests WHERE request_id = $1::uuid LIMIT 1",
-                          1, p, &res, errstr, errstr_size);
+        rc = jobstore_row(
+            js, "job time",
+            "SELECT (extract(epoch FROM created_at) * 1000)::bigint, status IN " JOBSTORE_SQL_ENDED
+            " FROM jobs WHERE id = $1::uuid UNION "
+            "ALL SELECT (extract(epoch FROM rejected_at) * 1000)::bigint, true FROM "
+            "rejected_requests WHERE request_id = $1::uuid LIMIT 1",
+            1, p, &res, errstr, errstr_size);
     if (rc == 1) {
         place->created_ms = atoll(PQgetvalue(res, 0, 0));
         place->ended = PQgetvalue(res, 0, 1)[0] == 't';

@@ -2,9 +2,9 @@
 # History that grows costs nothing and goes when it is old: every published event records where
 # it landed in Kafka and `kvmove watch JOB` starts there, not at the start of the topic; an idle
 # worker waits for PostgreSQL's notifications instead of polling; published events leave the
-# outbox after outbox.retention_s; `kvmove jobs prune --older-than AGE` deletes old finished jobs
-# with their steps and preflight results, never an active job, a job a younger replay names or
-# one with a pending cleanup.
+# outbox after outbox.retention_s; `kvmove jobs prune --older-than AGE` deletes old ended jobs
+# (succeeded, failed, rejected or cancelled) with their steps and preflight results, never an
+# active job, a job a younger replay names or one with a pending cleanup.
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 it_setup history
 
@@ -85,12 +85,12 @@ D=$(mk d failed '10 days') E=$(mk e succeeded '1 hour' "$D")
 F=$(mk f succeeded '10 days') K=$(mk k succeeded '10 days')
 sql "INSERT INTO host_cleanups (job_id, host, address, guest, reason) VALUES ('$F', 'h.example.com', '127.0.0.9', 'oldf.example.com', 'test')" >/dev/null
 sql "INSERT INTO host_cleanups (job_id, host, address, guest, reason, status, done_at) VALUES ('$K', 'h.example.com', '127.0.0.9', 'oldk.example.com', 'test', 'done', now())" >/dev/null
-Q=$(mk q queued '10 days') R=$(mk r rejected '10 days')
+Q=$(mk q queued '10 days') R=$(mk r rejected '10 days') X=$(mk x cancelled '10 days')
 sql "INSERT INTO rejected_requests (request_id, reason, rejected_at) VALUES (gen_random_uuid(), 'old', now() - interval '10 days'), (gen_random_uuid(), 'new', now())" >/dev/null
 kvmove jobs prune >/dev/null 2>&1
 check "jobs prune without --older-than is a usage error (2)" eq 2 "$?"
 out=$(kvmove jobs prune --older-than 1d)
-check "prune: A, B, C, K and R" eq "5 finished jobs older than 1d pruned" "$out"
+check "prune: A, B, C, K, R and X" eq "6 finished jobs older than 1d pruned" "$out"
 have() { [[ $(sql "SELECT count(*) FROM jobs WHERE id = '$1'") == 1 ]]; }
 gone() { ! have "$1"; }
 check "old finished job pruned" gone "$A"
@@ -103,6 +103,7 @@ check "a job with a pending cleanup stays" have "$F"
 check "a job whose cleanup is done goes, with the cleanup" eq "0" "$(sql "SELECT count(*) FROM host_cleanups WHERE job_id = '$K'")$(have "$K" && echo K)"
 check "an active job stays however old" have "$Q"
 check "an old rejected job is pruned" gone "$R"
+check "an old cancelled job is pruned" gone "$X"
 check "old rejected requests pruned, new ones kept" eq "new" "$(sql "SELECT string_agg(reason, ',') FROM rejected_requests WHERE reason IN ('old', 'new')")"
 check "the recent migrations stay" eq 2 "$(sql "SELECT count(*) FROM jobs WHERE id IN ('$id', '$id2')")"
 check "a second prune finds nothing more" eq "0 finished jobs older than 1d pruned" "$(kvmove jobs prune --older-than 1d)"

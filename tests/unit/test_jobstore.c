@@ -1,5 +1,6 @@
 /* test_jobstore: jobstore against a fresh PostgreSQL database (tests/unit/unit_pg.sh). */
 #include "jobstore.h"
+#include "jobstore_internal.h"
 #include "unit_pg.h"
 
 #include <check.h>
@@ -1447,6 +1448,97 @@ UNIT_TEST(test_job_get_json)
     util_uuid(id);
     ck_assert_int_eq(jobstore_job_get_json(js, id, &o, errstr, sizeof(errstr)),
                      -JOBSTORE_ENOTFOUND);
+}
+END_TEST
+
+/* ---- ended jobs ------------------------------------------------------------------------- */
+
+/* The SQL list of final statuses is job_status_is_final's. */
+UNIT_RANGE(test_ended_sql_is_final, 0, JOB__COUNT)
+{
+    char quoted[64];
+
+    snprintf(quoted, sizeof(quoted), "'%s'", job_status_to_string((job_status)_i));
+    ck_assert_msg((strstr(JOBSTORE_SQL_ENDED, quoted) != NULL) ==
+                      (job_status_is_final((job_status)_i) != 0),
+                  "%s: in JOBSTORE_SQL_ENDED %s, final %d", quoted, JOBSTORE_SQL_ENDED,
+                  job_status_is_final((job_status)_i));
+}
+END_TEST
+
+/* A job of each final status that ended ten days ago is pruned; an active one is not. */
+UNIT_TEST(test_prune_every_ended_status)
+{
+    static const char *const ended[] = {"succeeded", "failed", "rejected", "cancelled"};
+    char id[4][37], active[37], errstr[512];
+    long pruned = -1;
+    size_t i;
+
+    for (i = 0; i < 4; i++) {
+        new_job(ended[i], "h1", "h2", id[i]);
+        unit_pg_exec(pg,
+                     "UPDATE jobs SET status = '%s', finished_at = now() - interval '10 days' "
+                     "WHERE id = '%s'",
+                     ended[i], id[i]);
+    }
+    new_job("g-active", "h1", "h2", active);
+    ck_assert_int_eq(jobstore_jobs_prune(js, 86400, 100, &pruned, errstr, sizeof(errstr)), 0);
+    ck_assert_int_eq(pruned, 4);
+    ck_sql_eq("1", "SELECT count(*) FROM jobs");
+    ck_sql_eq(active, "SELECT id FROM jobs");
+}
+END_TEST
+
+/* Cancel requests and ended probes go when they are as old; younger ones and a probe that still
+ * runs stay. */
+UNIT_TEST(test_prune_cancels_and_probes)
+{
+    char errstr[512];
+    long pruned = -1;
+
+    unit_pg_exec(pg, "INSERT INTO cancel_requests (request_id, job_id, outcome, message, "
+                     "created_at) VALUES (gen_random_uuid(), gen_random_uuid(), 'rejected', "
+                     "'old', now() - interval '10 days'), (gen_random_uuid(), gen_random_uuid(), "
+                     "'rejected', 'new', now())");
+    unit_pg_exec(pg, "INSERT INTO probes (request_id, kind, submitted_by, status, created_at, "
+                     "finished_at) VALUES (gen_random_uuid(), 'cleanup', 'old', 'succeeded', "
+                     "now() - interval '10 days', now() - interval '10 days'), "
+                     "(gen_random_uuid(), 'dry_run', 'oldrejected', 'rejected', now() - "
+                     "interval '10 days', now() - interval '10 days'), (gen_random_uuid(), "
+                     "'plan', 'running', 'running', now() - interval '10 days', NULL), "
+                     "(gen_random_uuid(), 'cleanup', 'new', 'failed', now(), now())");
+    ck_assert_int_eq(jobstore_jobs_prune(js, 86400, 100, &pruned, errstr, sizeof(errstr)), 0);
+    ck_sql_eq("new", "SELECT string_agg(message, ',') FROM cancel_requests");
+    ck_sql_eq("new,running",
+              "SELECT string_agg(submitted_by, ',' ORDER BY submitted_by) FROM probes");
+}
+END_TEST
+
+/* A running job that ends cancelled frees its hosts' slots: the workers are woken
+ * (kvmove_jobs) as when it succeeds or fails. */
+UNIT_TEST(test_cancelled_running_job_wakes_workers)
+{
+    char run[37], waiting[37];
+    PGnotify *n;
+    PGresult *r;
+    int got = 0;
+
+    new_job("g-run", "h1", "h2", run);
+    new_job("g-wait", "h1", "h2", waiting);
+    unit_pg_exec(pg, "UPDATE jobs SET status = 'running' WHERE id = '%s'", run);
+    r = PQexec(pg, "LISTEN kvmove_jobs");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    while ((n = PQnotifies(pg)) != NULL) /* what came before */
+        PQfreemem(n);
+    unit_pg_exec(pg, "UPDATE jobs SET status = 'cancelled', finished_at = now() WHERE id = '%s'",
+                 run);
+    ck_assert_int_eq(PQconsumeInput(pg), 1);
+    while ((n = PQnotifies(pg)) != NULL) {
+        got += strcmp(n->relname, "kvmove_jobs") == 0;
+        PQfreemem(n);
+    }
+    ck_assert_msg(got > 0, "no kvmove_jobs notification when a running job ended cancelled");
 }
 END_TEST
 

@@ -1,0 +1,19 @@
+-- 0011_ended: a cancelled job is an ended job everywhere (0007 added the status after 0005's
+-- history indexes and wake-ups were written for succeeded, failed and rejected only).
+--
+-- `kvmove jobs prune` (and the worker's jobs.retention_s) deletes ended jobs by finished_at:
+-- the index covers every job that has ended (only an ended job has finished_at), so the list
+-- of final statuses lives in one place (JOBSTORE_SQL_ENDED in lib/jobstore_internal.h).
+DROP INDEX jobs_finished;
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+-- A running job that ends, however it ends (a cancel stops it at a step boundary), frees its
+-- hosts' worker.max_jobs_per_host slots: wake the workers.
+DROP TRIGGER jobs_ended ON jobs;
+CREATE TRIGGER jobs_ended AFTER UPDATE OF status ON jobs
+    FOR EACH ROW WHEN (OLD.status = 'running' AND NEW.status <> 'running')
+    EXECUTE FUNCTION kvmove_notify_jobs();
+
+-- Pruned by age too: cancel requests and ended probes.
+CREATE INDEX cancel_requests_at ON cancel_requests (created_at);
+CREATE INDEX probes_finished ON probes (finished_at) WHERE finished_at IS NOT NULL;
