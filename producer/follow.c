@@ -226,10 +226,22 @@ typedef struct watch_view {
     int64_t started_ms; /* local clock when the step.started event arrived */
 } watch_view;
 
-static int step_number(const char *name)
+/* A step's number on a progress line, "[N/OF]": a migration step's place in the spec's order
+ * out of its 11, a rollback step's in the rollback's order out of the rollback steps. */
+static void step_place(const char *name, int *n, int *of)
 {
     step_id s;
-    return step_from_string(name, &s) == 0 ? (int)s + 1 : 0;
+
+    *n = *of = 0;
+    if (step_from_string(name, &s) != 0)
+        return;
+    if (step_is_rollback(s)) {
+        *n = (int)s - STEP__COUNT + 1;
+        *of = STEP__ALL - STEP__COUNT;
+    } else {
+        *n = (int)s + 1;
+        *of = STEP__COUNT;
+    }
 }
 
 static void watch_close_line(watch_view *v)
@@ -242,10 +254,13 @@ static void watch_close_line(watch_view *v)
 
 static void watch_tick(watch_view *v)
 {
+    int n, of;
+
     if (!v->tty || !v->open)
         return;
-    printf("\r\033[K  [%2d/%d] %-22s %-24s running   %6.1fs", step_number(v->step), STEP__COUNT,
-           shown(v->step), shown(v->host), (double)(util_now_ms() - v->started_ms) / 1000.0);
+    step_place(v->step, &n, &of);
+    printf("\r\033[K  [%2d/%d] %-22s %-24s running   %6.1fs", n, of, shown(v->step), shown(v->host),
+           (double)(util_now_ms() - v->started_ms) / 1000.0);
     fflush(stdout);
 }
 
@@ -270,10 +285,13 @@ static void watch_show_tty(watch_view *v, const char *type, const json_t *ev, co
         const char *state = strcmp(type, EVENT_STEP_COMPLETED) == 0 ? "succeeded"
                             : strcmp(type, EVENT_STEP_SKIPPED) == 0 ? "skipped"
                                                                     : "FAILED";
+        int n, of;
+
         if (!(v->open && strcmp(v->job, job) == 0 && strcmp(v->step, step) == 0))
             watch_close_line(v);
-        printf("\r\033[K  [%2d/%d] %-22s %-24s %-9s %6.1fs  %s\n", step_number(step), STEP__COUNT,
-               shown(step), jshown(data, "host"), state, secs, jshown(data, "message"));
+        step_place(step, &n, &of);
+        printf("\r\033[K  [%2d/%d] %-22s %-24s %-9s %6.1fs  %s\n", n, of, shown(step),
+               jshown(data, "host"), state, secs, jshown(data, "message"));
         v->open = 0;
         return;
     }

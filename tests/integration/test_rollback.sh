@@ -46,6 +46,11 @@ check "rollback: its own steps" eq "ROLLBACK_DETACH_VOLUMES_TGT ROLLBACK_ATTACH_
 check "rollback: every step ended" eq 0 "$(sql "SELECT count(*) FROM job_steps WHERE job_id = '$RB' AND status NOT IN ('succeeded', 'skipped')")"
 check "rollback: its events" eq "job.accepted" "$(events_of "$RB" | cut -d' ' -f1)"
 check "rollback: job.succeeded says so" grep -q "rollback completed" <<<"$(event_data "$RB" job.succeeded message)"
+# On a terminal watch numbers a rollback's steps in the rollback's order, out of its 9 steps
+# (it said [12/11] for the first one).
+tw=$(script -qec "kvmove watch $RB --timeout 30" /dev/null </dev/null | tr -d '\r')
+check "rollback: watch shows its first step as [1/9]" grep -q '\[ 1/9\] ROLLBACK_DETACH_VOLUMES_TGT' <<<"$tw"
+check "rollback: ...and its last as [8/9]" grep -q '\[ 8/9\] ROLLBACK_REMOVE_BRIDGES_TGT' <<<"$tw"
 check "rollback: the failed job keeps its record" eq failed "$(sql "SELECT status FROM jobs WHERE id = '$JOB'")"
 check "rollback: the guest runs, with autostart, on the source only" on_source_only
 check "rollback: the hosts are as before the job" eq "$before" "$(states)"
