@@ -212,8 +212,9 @@ static int cmd_jobs_prune(cli *c, int argc, char **argv)
             printf("Usage: kvmove jobs prune --older-than AGE [--json]\n"
                    "Delete the history of jobs that ended more than AGE ago (90s, 30m, 2h, 30d):\n"
                    "the jobs with their steps, preflight results and done cleanups, and the\n"
-                   "rejected requests as old. Active jobs are never touched, nor a job with a\n"
-                   "pending cleanup, nor one a newer replay still refers to.\n"
+                   "rejected requests, cancel requests and ended probes as old. Active jobs are\n"
+                   "never touched, nor a job with a pending cleanup, nor one a newer replay\n"
+                   "still refers to.\n"
                    "Workers do the same on their own with jobs.retention_s.\n");
             return EXIT_DONE;
         default:
