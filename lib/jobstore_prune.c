@@ -6,12 +6,32 @@
 
 #include "util.h"
 
+/* What goes with the jobs when it is as old ($1 seconds, at most $2 rows a call): requests that
+ * never became a job (remembered as long as jobs are), cancel requests (rows of their own: the
+ * job may never have existed), and the probes that ended (cleanup, dry run, evacuation plan: the
+ * CLI has read their result). */
+static const struct {
+    const char *what, *sql;
+} aged[] = {
+    {"prune rejected requests",
+     "DELETE FROM rejected_requests WHERE request_id IN (SELECT request_id FROM rejected_requests "
+     "WHERE rejected_at < now() - make_interval(secs => $1::integer) LIMIT $2::integer)"},
+    {"prune cancel requests",
+     "DELETE FROM cancel_requests WHERE request_id IN (SELECT request_id FROM cancel_requests "
+     "WHERE created_at < now() - make_interval(secs => $1::integer) LIMIT $2::integer)"},
+    {"prune probes",
+     "DELETE FROM probes WHERE request_id IN (SELECT request_id FROM probes WHERE finished_at < "
+     "now() - make_interval(secs => $1::integer) AND status IN ('succeeded', 'failed', "
+     "'rejected') LIMIT $2::integer)"},
+};
+
 int jobstore_jobs_prune(jobstore *js, int older_than_s, int limit, long *pruned, char *errstr,
                         size_t errstr_size)
 {
     char age[16], lim[16];
     const char *p[2] = {age, lim};
-    int rows = 0, rejected = 0, rc;
+    int rows = 0, rc;
+    size_t i;
 
     if (pruned)
         *pruned = 0;
@@ -30,27 +50,8 @@ int jobstore_jobs_prune(jobstore *js, int older_than_s, int limit, long *pruned,
                       "WHERE c.job_id = j.id AND c.status = 'pending') ORDER BY j.finished_at "
                       "DESC LIMIT $2::integer FOR UPDATE SKIP LOCKED)",
                       2, p, &rows, errstr, errstr_size);
-    /* Requests that never became a job are remembered as long as jobs are. */
-    if (rc == 0)
-        rc = jobstore_cmd(js, "prune rejected requests",
-                          "DELETE FROM rejected_requests WHERE request_id IN (SELECT request_id "
-                          "FROM rejected_requests WHERE rejected_at < now() - make_interval(secs "
-                          "=> $1::integer) LIMIT $2::integer)",
-                          2, p, &rejected, errstr, errstr_size);
-    /* Cancel requests (rows of their own, the job may never have existed) and the probes that
-     * ended (cleanup, dry run, evacuation plan: the CLI has read their result), as old. */
-    if (rc == 0)
-        rc = jobstore_cmd(js, "prune cancel requests",
-                          "DELETE FROM cancel_requests WHERE request_id IN (SELECT request_id "
-                          "FROM cancel_requests WHERE created_at < now() - make_interval(secs => "
-                          "$1::integer) LIMIT $2::integer)",
-                          2, p, NULL, errstr, errstr_size);
-    if (rc == 0)
-        rc = jobstore_cmd(js, "prune probes",
-                          "DELETE FROM probes WHERE request_id IN (SELECT request_id FROM probes "
-                          "WHERE finished_at < now() - make_interval(secs => $1::integer) AND "
-                          "status IN ('succeeded', 'failed', 'rejected') LIMIT $2::integer)",
-                          2, p, NULL, errstr, errstr_size);
+    for (i = 0; rc == 0 && i < sizeof(aged) / sizeof(aged[0]); i++)
+        rc = jobstore_cmd(js, aged[i].what, aged[i].sql, 2, p, NULL, errstr, errstr_size);
     if (rc == 0 && pruned)
         *pruned = rows;
     return rc;
