@@ -43,7 +43,7 @@ int jobstore_auth_rights(jobstore *js, const char *identity, const char *system,
     *out = 0;
     rc = jobstore_run(js, "read grants",
                       "SELECT \"right\" FROM grants WHERE identity = $1 AND (system = '*' OR "
-                      "(system = $2 AND $2 <> ''))",
+                      "(lower(system) = lower($2) AND $2 <> ''))",
                       2, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (rc != 0)
         return rc;
@@ -136,12 +136,17 @@ int jobstore_operator_grant(jobstore *js, const char *identity, const char *syst
     const char *p[3] = {identity, system, right};
 
     if (grant)
-        return jobstore_cmd(js, "grant right",
-                            "INSERT INTO grants (identity, system, \"right\") VALUES ($1, $2, $3) "
-                            "ON CONFLICT DO NOTHING",
-                            3, p, changed, errstr, errstr_size);
+        return jobstore_cmd(
+            js, "grant right",
+            "INSERT INTO grants (identity, system, \"right\") SELECT $1, "
+            "CASE WHEN $2 = '*' THEN '*' ELSE " JOBSTORE_SQL_SYSTEM(
+                "$2") " END, "
+                      "$3 WHERE NOT EXISTS (SELECT 1 FROM grants WHERE identity = $1 AND "
+                      "lower(system) = lower($2) AND \"right\" = $3) ON CONFLICT DO NOTHING",
+            3, p, changed, errstr, errstr_size);
     return jobstore_cmd(js, "revoke right",
-                        "DELETE FROM grants WHERE identity = $1 AND system = $2 AND \"right\" = $3",
+                        "DELETE FROM grants WHERE identity = $1 AND lower(system) = lower($2) AND "
+                        "\"right\" = $3",
                         3, p, changed, errstr, errstr_size);
 }
 

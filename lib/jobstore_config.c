@@ -10,9 +10,10 @@
 #include "util.h"
 
 /* Inside the caller's transaction: locks SYSTEM's row until the transaction ends (creating it
- * first when CREATE), so that changes to one system's versions are serialised and never to
- * another's. -JOBSTORE_ENOTFOUND when it does not exist and CREATE is 0. */
-static int system_lock(jobstore *js, const char *system, int create, char *errstr,
+ * first when CREATE and no spelling of it is stored), so that changes to one system's versions
+ * are serialised and never to another's; its stored spelling into STORED (JOBSTORE_SYSTEM_MAX
+ * bytes). -JOBSTORE_ENOTFOUND when it does not exist and CREATE is 0. */
+static int system_lock(jobstore *js, const char *system, int create, char *stored, char *errstr,
                        size_t errstr_size)
 {
     const char *p[1] = {system};
@@ -21,12 +22,16 @@ static int system_lock(jobstore *js, const char *system, int create, char *errst
 
     if (create)
         rc = jobstore_cmd(js, "create system",
-                          "INSERT INTO systems (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", 1,
-                          p, NULL, errstr, errstr_size);
+                          "INSERT INTO systems (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM "
+                          "systems WHERE lower(name) = lower($1)) ON CONFLICT DO NOTHING",
+                          1, p, NULL, errstr, errstr_size);
     if (rc == 0)
-        rc = jobstore_row(js, "lock system", "SELECT name FROM systems WHERE name = $1 FOR UPDATE",
-                          1, p, &res, errstr, errstr_size);
+        rc = jobstore_row(
+            js, "lock system",
+            "SELECT name FROM systems WHERE name = " JOBSTORE_SQL_SYSTEM("$1") " FOR UPDATE", 1, p,
+            &res, errstr, errstr_size);
     if (rc == 1) {
+        util_strlcpy(stored, PQgetvalue(res, 0, 0), JOBSTORE_SYSTEM_MAX);
         PQclear(res);
         return 0;
     }
@@ -60,13 +65,14 @@ int jobstore_config_store(jobstore *js, const char *system_name, const char *sta
                           const char *document, const char *note, long *version, char *errstr,
                           size_t errstr_size)
 {
+    char stored[JOBSTORE_SYSTEM_MAX];
     int rc = jobstore_begin(js, errstr, errstr_size);
 
     if (rc < 0)
         return rc;
-    rc = system_lock(js, system_name, 1, errstr, errstr_size);
+    rc = system_lock(js, system_name, 1, stored, errstr, errstr_size);
     if (rc == 0)
-        rc = insert_version(js, system_name, state, document, note, version, errstr, errstr_size);
+        rc = insert_version(js, stored, state, document, note, version, errstr, errstr_size);
     return jobstore_end(js, rc, errstr, errstr_size);
 }
 
@@ -138,13 +144,14 @@ int jobstore_config_load(jobstore *js, const char *system, const char *document,
                          const jobstore_machine *machines, size_t n, long *version, char *errstr,
                          size_t errstr_size)
 {
+    char stored[JOBSTORE_SYSTEM_MAX];
     int rc = jobstore_begin(js, errstr, errstr_size);
 
     if (rc < 0)
         return rc;
-    if ((rc = system_lock(js, system, 1, errstr, errstr_size)) == 0 &&
-        (rc = claim_names(js, system, machines, n, errstr, errstr_size)) == 0)
-        rc = insert_version(js, system, "loaded", document, note, version, errstr, errstr_size);
+    if ((rc = system_lock(js, system, 1, stored, errstr, errstr_size)) == 0 &&
+        (rc = claim_names(js, stored, machines, n, errstr, errstr_size)) == 0)
+        rc = insert_version(js, stored, "loaded", document, note, version, errstr, errstr_size);
     rc = jobstore_end(js, rc, errstr, errstr_size);
     if (rc == -JOBSTORE_EDATA && strcmp(js->sqlstate, "23505") == 0) {
         /* Another system's load claimed one of the names meanwhile (the unique name). */
@@ -206,16 +213,20 @@ int jobstore_config_get(jobstore *js, const char *system, long version, char **d
     if (version == 0)
         rc = jobstore_row(js, "read config",
                           doc ? "SELECT version, system_name, state, document FROM configs WHERE "
-                                "system_name = $1 ORDER BY version DESC LIMIT 1"
+                                "system_name = " JOBSTORE_SQL_SYSTEM("$1") " ORDER BY version "
+                                                                           "DESC LIMIT 1"
                               : "SELECT version, system_name, state FROM configs WHERE "
-                                "system_name = $1 ORDER BY version DESC LIMIT 1",
+                                "system_name = " JOBSTORE_SQL_SYSTEM("$1") " ORDER BY version "
+                                                                           "DESC LIMIT 1",
                           1, p + 1, &res, errstr, errstr_size);
     else
         rc = jobstore_row(js, "read config",
                           doc ? "SELECT version, system_name, state, document FROM configs WHERE "
-                                "version = $1::bigint AND ($2::text IS NULL OR system_name = $2)"
+                                "version = $1::bigint AND ($2::text IS NULL OR lower(system_name) "
+                                "= lower($2))"
                               : "SELECT version, system_name, state FROM configs WHERE "
-                                "version = $1::bigint AND ($2::text IS NULL OR system_name = $2)",
+                                "version = $1::bigint AND ($2::text IS NULL OR lower(system_name) "
+                                "= lower($2))",
                           2, p, &res, errstr, errstr_size);
     if (rc < 0)
         return rc;
@@ -259,7 +270,7 @@ int jobstore_config_list(jobstore *js, const char *system, json_t **out, char *e
         "SELECT coalesce(json_agg(json_build_object('version', version, 'system', system_name, "
         "'state', state, 'note', note, 'bytes', octet_length(document), 'created_at', "
         "created_at) ORDER BY version), '[]') FROM configs WHERE $1::text IS NULL OR "
-        "system_name = $1",
+        "system_name = " JOBSTORE_SQL_SYSTEM("$1"),
         1, p, out, errstr, errstr_size);
 }
 
@@ -288,14 +299,15 @@ int jobstore_config_machine(jobstore *js, const char *name, jobstore_machine *ou
 int jobstore_config_apply(jobstore *js, const jobstore_config_change *c, long *version,
                           char *errstr, size_t errstr_size)
 {
-    const char *p[1] = {c->system};
+    char stored[JOBSTORE_SYSTEM_MAX];
+    const char *p[1] = {stored};
     char *next = NULL;
     PGresult *res;
     int rc;
 
     if (version)
         *version = 0;
-    if ((rc = system_lock(js, c->system, 0, errstr, errstr_size)) < 0)
+    if ((rc = system_lock(js, c->system, 0, stored, errstr, errstr_size)) < 0)
         return rc;
     /* Read under the lock: no other change to this system can commit before this one does. */
     rc = jobstore_row(js, "read newest config",
@@ -312,7 +324,7 @@ int jobstore_config_apply(jobstore *js, const jobstore_config_change *c, long *v
                  errstr_size);
     PQclear(res);
     if (rc == 0)
-        rc = insert_version(js, c->system, c->state, next, c->note, version, errstr, errstr_size);
+        rc = insert_version(js, stored, c->state, next, c->note, version, errstr, errstr_size);
     else if (rc == 1)
         rc = 0; /* nothing to store */
     free(next);
@@ -350,7 +362,9 @@ int jobstore_config_prune(jobstore *js, const char *system, int keep, const char
     rc = jobstore_row(
         js, "prune configs",
         "WITH ranked AS (SELECT version, created_at, row_number() OVER (PARTITION BY system_name "
-        "ORDER BY version DESC) AS rank FROM configs WHERE $1::text IS NULL OR system_name = $1), "
+        "ORDER BY version DESC) AS rank FROM configs WHERE $1::text IS NULL OR lower(system_name) "
+        "= "
+        "lower($1)), "
         "gone AS (DELETE FROM configs c USING ranked r WHERE c.version = r.version AND r.rank > 1 "
         "AND ($2::integer IS NULL OR r.rank > $2::integer) AND ($3::interval IS NULL OR "
         "r.created_at < now() - $3::interval) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "

@@ -273,7 +273,8 @@ static int insert_job(jobstore *js, const request *req, const intake_job *ij, co
                       "on_failure, target_state, allow_colocation, evacuation_id) VALUES "
                       "($1::uuid, $1::uuid, $2::uuid, $3::integer, $4, $5, $6, $7, $8, $9, $10, "
                       "$11::bigint, $12::bigint, $13::integer, 'queued', $14, $15::jsonb, "
-                      "$16::boolean, $17, $18, $19, $20, $21::boolean, $22::bigint)",
+                      "$16::boolean, " JOBSTORE_SQL_SYSTEM("$17") ", $18, $19, $20, $21::boolean, "
+                                                                  "$22::bigint)",
                       22, p, NULL, errstr, errstr_size);
     for (s = 0; s < STEP__COUNT && rc == 0; s++) {
         char seq[8];

@@ -23,6 +23,13 @@ struct jobstore {
  * job_status_is_final. */
 #define JOBSTORE_SQL_ENDED "('succeeded', 'failed', 'rejected', 'cancelled')"
 
+/* The stored spelling of the system named by SQL expression P (a parameter, "$1"): system
+ * names compare without regard to case, as guest and host names do; P itself when no system
+ * is stored under any spelling of it. */
+#define JOBSTORE_SQL_SYSTEM(p)                                                                     \
+    "coalesce((SELECT s.name FROM systems s WHERE lower(s.name) = lower(" p                        \
+    ") ORDER BY s.name LIMIT 1), " p ")"
+
 #define LOCK_MIGRATE 0x6b766d01
 #define LOCK_OUTBOX 0x6b766d02
 #define LOCK_CLAIM 0x6b766d03

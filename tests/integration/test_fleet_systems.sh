@@ -19,6 +19,8 @@ inv() { check "safety invariant held ($1)" "$HOSTSIM" check "$IT_HOSTS"; }
 check "two systems, one version each" eq "cld02 1,exa01 1" \
     "$(kvmove config list --json | jq -r 'group_by(.system) | map("\(.[0].system) \(length)") | join(",")')"
 check "config list --system shows that system only" eq exa01 "$(kvmove config list --system exa01 --json | jq -r '[.[].system] | unique | join(",")')"
+check "config list --system in another case finds it (names compare without regard to case)" eq exa01 \
+    "$(kvmove config list --system EXA01 --json | jq -r '[.[].system] | unique | join(",")')"
 kvmove config save "$IT_DIR/none.xml" >"$IT_DIR/save.out" 2>&1
 check "config save without --system names the systems to choose from" grep -q "(cld02, exa01)" "$IT_DIR/save.out"
 

@@ -1,5 +1,6 @@
 /* test_jobstore_config: es.xml versions per system in PostgreSQL: the names a system claims,
  * changes serialised by the system's lock and applied to its newest version, pruning. */
+#include "authz.h"
 #include "jobstore.h"
 #include "unit_pg.h"
 #include "unit_run.h"
@@ -245,6 +246,46 @@ UNIT_TEST(test_prune)
         jobstore_config_prune(db.js, NULL, 1, "0 seconds", &pruned, &bytes, err, sizeof(err)), 0);
     ck_assert_int_eq(pruned, 2); /* v4 and v6; each system's newest stays */
     ck_q("2,5,7", "SELECT string_agg(version::text, ',' ORDER BY version) FROM configs");
+}
+END_TEST
+
+/* A system is one system whatever the case its name is written in (as guest and host names):
+ * an es.xml whose system name differs only in case is a new version of the stored system, and
+ * reading, listing, pruning and rights find it by any spelling. */
+UNIT_TEST(test_system_names_in_any_case)
+{
+    jobstore_machine a[1] = {machine("exa01vm01.example.com", 1)};
+    jobstore_config_info info;
+    authz_rights r = 0;
+    json_t *list = NULL;
+    char err[1024] = "";
+    long v1 = 0, v2 = 0, pruned = -1, bytes = -1;
+    int changed = 0;
+
+    ck_assert_int_eq(
+        jobstore_config_load(db.js, "exa01", "<a1/>", "f", a, 1, &v1, err, sizeof(err)), 0);
+    ck_assert_msg(jobstore_config_load(db.js, "EXA01", "<a2/>", "f", a, 1, &v2, err, sizeof(err)) ==
+                      0,
+                  "%s", err);
+    ck_q("exa01", "SELECT string_agg(name, ',') FROM systems");
+    ck_q("2", "SELECT count(*) FROM configs WHERE system_name = 'exa01'");
+    ck_assert_msg(jobstore_config_get(db.js, "Exa01", 0, NULL, &info, err, sizeof(err)) == 0, "%s",
+                  err);
+    ck_assert_int_eq(info.version, v2);
+    ck_assert_str_eq(info.system, "exa01");
+    ck_assert_int_eq(jobstore_config_get(db.js, "EXA01", v1, NULL, &info, err, sizeof(err)), 0);
+    ck_assert_int_eq(jobstore_config_list(db.js, "EXA01", &list, err, sizeof(err)), 0);
+    ck_assert_int_eq(json_array_size(list), 2);
+    json_decref(list);
+    ck_assert_int_eq(
+        jobstore_config_prune(db.js, "EXA01", 1, NULL, &pruned, &bytes, err, sizeof(err)), 0);
+    ck_assert_int_eq(pruned, 1);
+    /* a right granted on one spelling holds on the other */
+    ck_assert_int_eq(
+        jobstore_operator_grant(db.js, "alice", "EXA01", "migrate", 1, &changed, err, sizeof(err)),
+        0);
+    ck_assert_int_eq(jobstore_auth_rights(db.js, "alice", "exa01", &r, err, sizeof(err)), 0);
+    ck_assert_uint_eq(r, 1u << AUTHZ_MIGRATE);
 }
 END_TEST
 
