@@ -55,9 +55,10 @@ int jobstore_ensure(jobstore *js, char *errstr, size_t errstr_size);
 
 /* ---- wake-ups (PostgreSQL LISTEN/NOTIFY, jobstore_notify.c) ---- */
 
-/* Channels the schema notifies (migrations/0005_history.sql) at the commit of: */
+/* Channels the schema notifies (migrations/0005_history.sql, 0011_ended.sql) at the commit of: */
 #define JOBSTORE_CHANNEL_JOBS "kvmove_jobs"     /* a job that may be claimable now */
 #define JOBSTORE_CHANNEL_OUTBOX "kvmove_outbox" /* events written to the outbox */
+#define JOBSTORE_CHANNEL_PROBES "kvmove_probes" /* a probe recorded (queued) */
 
 /* Listens on CHANNEL (a JOBSTORE_CHANNEL_*) on this connection, also after jobstore_ensure
  * reconnects. Returns 0 or a negative code. */

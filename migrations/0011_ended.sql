@@ -17,3 +17,14 @@ CREATE TRIGGER jobs_ended AFTER UPDATE OF status ON jobs
 -- Pruned by age too: cancel requests and ended probes.
 CREATE INDEX cancel_requests_at ON cancel_requests (created_at);
 CREATE INDEX probes_finished ON probes (finished_at) WHERE finished_at IS NOT NULL;
+
+-- A probe recorded (kvmove cleanup, submit --dry-run, evacuate's plan): wake the probers, which
+-- otherwise looked for one every 200 ms.
+CREATE FUNCTION kvmove_notify_probes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('kvmove_probes', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER probes_queued AFTER INSERT ON probes
+    FOR EACH STATEMENT EXECUTE FUNCTION kvmove_notify_probes();

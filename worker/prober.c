@@ -18,6 +18,10 @@ volatile sig_atomic_t prober_run = 1;
 
 /* A probe whose runners died this many times (it may be what kills them) ends failed. */
 #define PROBE_MAX_ATTEMPTS 3
+/* An idle prober waits for a probe to be recorded (kvmove_probes); it looks anyway this often,
+ * for a probe whose prober died (its lease ran out) and after a missed notification. */
+#define PROBE_LOOK_MS 2000
+#define WAIT_SLICE_MS 200
 
 /* What a running probe shares with its callbacks. */
 typedef struct run {
@@ -268,10 +272,13 @@ void *prober_main(void *arg)
     jobstore *js = NULL;
     jobstore_probe c;
     char err[1024];
-    int got;
+    int got, waited;
 
     while (prober_run) {
-        if (js == NULL && jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0) {
+        if (js == NULL && (jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0 ||
+                           jobstore_listen(js, JOBSTORE_CHANNEL_PROBES, err, sizeof(err)) != 0)) {
+            worker_log("[probe] %s", err);
+            jobstore_close(js);
             js = NULL;
             worker_sleep_ms(1000);
             continue;
@@ -286,8 +293,18 @@ void *prober_main(void *arg)
         if (got < 0) {
             worker_log("[probe] %s", err);
             jobstore_ensure(js, err, sizeof(err));
+            worker_sleep_ms(200);
+            continue;
         }
-        worker_sleep_ms(200);
+        /* Nothing to run: wait for a probe (in slices, so that a stop is seen soon). */
+        for (waited = 0; prober_run && waited < PROBE_LOOK_MS; waited += WAIT_SLICE_MS) {
+            int rc = jobstore_wait(js, WAIT_SLICE_MS, err, sizeof(err));
+            if (rc != 0) {
+                if (rc < 0)
+                    jobstore_ensure(js, err, sizeof(err));
+                break;
+            }
+        }
     }
     jobstore_close(js);
     return NULL;
