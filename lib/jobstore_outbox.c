@@ -98,11 +98,10 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
                             int *published, char *errstr, size_t errstr_size)
 {
     char lock[32], lim[16];
-    const char *lp[1] = {lock}, *limp[1] = {lim};
+    const char *p[2] = {lim, lock};
     PGresult *res = NULL;
     jobstore_event *ev = NULL;
     int i, n, sent = 0, rc;
-    long got = 0;
 
     if (published)
         *published = 0;
@@ -110,18 +109,21 @@ int jobstore_outbox_publish(jobstore *js, jobstore_send_fn send, void *ctx, int 
     snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 100);
     if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
         return rc;
-    rc = jobstore_value(js, "outbox lock", "SELECT pg_try_advisory_xact_lock($1::bigint)::int", 1,
-                        lp, &got, errstr, errstr_size);
-    if (rc == 0 && !got) { /* another worker is publishing, or kvmove watch is placing */
+    /* The publishers' lock and the oldest unpublished events in one statement: one row of
+     * NULLs and false when another worker is publishing (or kvmove watch is placing), one of
+     * NULLs and true when there is nothing to publish. */
+    rc = jobstore_run(js, "read outbox",
+                      "WITH l AS (SELECT pg_try_advisory_xact_lock($2::bigint) AS got) SELECT "
+                      "o.id, o.topic, coalesce(o.key, ''), o.payload::text, l.got FROM l LEFT "
+                      "JOIN LATERAL (SELECT id, topic, key, payload FROM outbox WHERE l.got AND "
+                      "published_at IS NULL ORDER BY id LIMIT $1::integer) o ON true ORDER BY o.id",
+                      2, p, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (rc == 0 && PQntuples(res) > 0 && PQgetvalue(res, 0, 4)[0] != 't') {
+        PQclear(res);
         jobstore_rollback(js);
         return JOBSTORE_OUTBOX_BUSY;
     }
-    if (rc == 0)
-        rc = jobstore_run(js, "read outbox",
-                          "SELECT id, topic, coalesce(key, ''), payload::text FROM outbox "
-                          "WHERE published_at IS NULL ORDER BY id LIMIT $1::integer",
-                          1, limp, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    n = rc == 0 ? PQntuples(res) : 0;
+    n = rc == 0 && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQntuples(res) : 0;
     if (n > 0 && (ev = calloc((size_t)n, sizeof(*ev))) == NULL) {
         util_errf(errstr, errstr_size, "outbox: out of memory");
         rc = -JOBSTORE_EDB;
