@@ -263,6 +263,17 @@ int jobstore_step_end(jobstore *js, job *j, step_id step, const char *host, step
  * back along replay_of), else 0. */
 int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *done, char *errstr,
                               size_t errstr_size);
+/* Adds NAMES (bridge names, one a line; "" for none) to what STEP (CREATE_BRIDGES or
+ * CREATE_NAT_BRIDGE_TGT) of job J records as created by the job, guarded by OWNER's lease: the
+ * union with what an earlier try of the step in J recorded. A record without a bridge says the
+ * step found none missing. */
+int jobstore_step_bridges_add(jobstore *js, const job *j, step_id step, const char *owner,
+                              const char *names, char *errstr, size_t errstr_size);
+/* *NAMES = the bridges STEP recorded as created by job J and the attempts it resumes or undoes
+ * (back along replay_of), one a line (malloc'd, caller frees); NULL when none of them has a
+ * record of STEP (a job from before the record). */
+int jobstore_step_bridges_created(jobstore *js, const job *j, step_id step, char **names,
+                                  char *errstr, size_t errstr_size);
 /* Ends the job as JOB_SUCCEEDED or JOB_FAILED (ERROR for failed; any other status is refused
  * with -JOBSTORE_EINVALID), releasing the lease, with its job.succeeded / job.failed event. A
  * job submitted with --on-failure=rollback that fails before its commit point gets its rollback

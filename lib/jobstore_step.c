@@ -1,4 +1,5 @@
-/* jobstore_step: a job's step records (begin, end) with their events. */
+/* jobstore_step: a job's step records (begin, end) with their events, and the bridges its
+ * CREATE steps made on the target (migrations/0009_created_bridges.sql). */
 #include "jobstore.h"
 #include "jobstore_internal.h"
 
@@ -103,4 +104,46 @@ int jobstore_step_done_before(jobstore *js, const job *j, step_id step, int *don
 
     *done = rc == 0 && n > 0;
     return rc;
+}
+
+int jobstore_step_bridges_add(jobstore *js, const job *j, step_id step, const char *owner,
+                              const char *names, char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {step_to_string(step), names ? names : ""};
+
+    /* The union with what an earlier try of the step in this job (a retry, a takeover) recorded:
+     * a bridge it created is the job's although this try finds it there. */
+    return jobstore_lease_exec(
+        js, j, owner, "record the bridges a step creates",
+        "WITH " JOBSTORE_LEASE_CTE ", b AS (INSERT INTO job_created_bridges AS r (job_id, step, "
+        "bridges) SELECT id, $3, array_remove(string_to_array($4, E'\\n'), '') FROM lease ON "
+        "CONFLICT (job_id, step) DO UPDATE SET bridges = ARRAY(SELECT DISTINCT x FROM "
+        "unnest(r.bridges || EXCLUDED.bridges) x ORDER BY x), recorded_at = now() RETURNING 1) "
+        "SELECT count(*) FROM lease",
+        2, p, errstr, errstr_size);
+}
+
+int jobstore_step_bridges_created(jobstore *js, const job *j, step_id step, char **names,
+                                  char *errstr, size_t errstr_size)
+{
+    const char *p[2] = {j->id, step_to_string(step)};
+    PGresult *res = NULL;
+    int rc;
+
+    *names = NULL;
+    rc = jobstore_row(js, "read the bridges a job created",
+                      "WITH RECURSIVE chain (id, replay_of) AS (SELECT id, replay_of FROM jobs "
+                      "WHERE id = $1::uuid UNION ALL SELECT j.id, j.replay_of FROM jobs j JOIN "
+                      "chain c ON j.id = c.replay_of), r AS (SELECT bridges FROM "
+                      "job_created_bridges WHERE job_id IN (SELECT id FROM chain) AND step = $2) "
+                      "SELECT (SELECT count(*) FROM r), (SELECT coalesce(string_agg(DISTINCT x, "
+                      "E'\\n' ORDER BY x), '') FROM r, unnest(r.bridges) x)",
+                      2, p, &res, errstr, errstr_size);
+    if (rc == 1 && PQnfields(res) == 2 && atol(PQgetvalue(res, 0, 0)) > 0 &&
+        (*names = strdup(PQgetvalue(res, 0, 1))) == NULL) {
+        util_errf(errstr, errstr_size, "database: bridge list: out of memory");
+        rc = -JOBSTORE_EDB;
+    }
+    PQclear(res);
+    return rc < 0 ? rc : 0;
 }

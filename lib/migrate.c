@@ -198,6 +198,7 @@ static int must(run *r, hostconn *c, hostop o, const hostops_var *v, size_t n, c
 }
 
 static int in_downtime(step_id s);
+static step_id steps_undone(step_id s);
 
 /* How a step sends several commands: one by one in the spec's sequential plan; inside the
  * downtime, commands that do not depend on each other (AT_ONCE) all at once on channels of their
@@ -656,6 +657,50 @@ static int step_attach_volumes(run *r)
     return done(r, STEP_SUCCEEDED, "%zu volumes attached to %s", g->n_volumes, T(r));
 }
 
+migrate_bridge_fate migrate_bridge_fate_of(const char *bridge, int in_use, const char *created)
+{
+    if (in_use)
+        return MIGRATE_BRIDGE_IN_USE;
+    if (created != NULL && !util_has_line(created, bridge))
+        return MIGRATE_BRIDGE_PREEXISTING;
+    return MIGRATE_BRIDGE_REMOVE;
+}
+
+/* A CREATE step of a migration (not of a rollback, which nothing undoes) records the bridges
+ * it is about to create, NAMES (one a line; NULL for none; COMPLETE 0 when one could not be
+ * added to it), before it sends the first: a crash after that leaves a record that may name a
+ * bridge not created yet, never a created one missing. Returns 0, or -1 with the step failed
+ * as transient (nothing sent). */
+static int record_created(run *r, const char *names, int complete)
+{
+    if (r->env->reversed || r->env->bridges_record == NULL)
+        return 0;
+    if (!complete)
+        return fail(r, -HOSTCONN_EIO, "out of memory for the bridges %s is about to create",
+                    step_to_string(r->step));
+    if (r->env->bridges_record(r->env->bridges_ctx, r->step, names ? names : "", r->err,
+                               sizeof(r->err)) == 0)
+        return 0;
+    return fail(r, -HOSTCONN_EIO, "cannot record the bridges %s is about to create on %s: %s",
+                step_to_string(r->step), T(r), r->err);
+}
+
+/* For a rollback's removal: *CREATED = what the migration step it undoes recorded as created
+ * (NULL: no record, every unused bridge goes, as for a job from before the record; and always
+ * for the forward removal from the source). Returns 0, or -1 with the step failed as
+ * transient (nothing sent). */
+static int created_by_undone(run *r, char **created)
+{
+    *created = NULL;
+    if (!r->env->reversed || r->env->bridges_created == NULL)
+        return 0;
+    if (r->env->bridges_created(r->env->bridges_ctx, steps_undone(r->step), created, r->err,
+                                sizeof(r->err)) == 0)
+        return 0;
+    return fail(r, -HOSTCONN_EIO, "cannot read the bridges the migration created on %s: %s", S(r),
+                r->err);
+}
+
 static int step_create_bridges(run *r)
 {
     const esxml_guest *g = r->env->guest;
@@ -673,8 +718,9 @@ static int step_create_bridges(run *r)
     struct migrate_cache *k = r->env->cache;
     hostconn *c;
     char *have;
+    util_lines names = {0};
     size_t i;
-    int added = 0;
+    int added = 0, named = 1, rc;
 
     if (target(r, &c) < 0)
         return -1;
@@ -711,10 +757,13 @@ static int step_create_bridges(run *r)
         /* es.xml's untagged bridge (no vlanId) stays untagged on the target too. */
         acts[added] = (hostops_call){n->vlan > 0 ? HOP_BRIDGE_ADD : HOP_BRIDGE_ADD_UNTAGGED,
                                      bv[added], n->vlan > 0 ? 2 : 1};
+        named &= util_lines_add(&names, n->bridge) == 0;
         added++;
     }
     free(have);
-    if (batch_all_ok(r, c, IN_ORDER, acts, (size_t)added, ares) < 0)
+    rc = record_created(r, names.buf, named);
+    free(names.buf);
+    if (rc < 0 || batch_all_ok(r, c, IN_ORDER, acts, (size_t)added, ares) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "%d bridges created on %s", added, T(r));
 }
@@ -723,7 +772,7 @@ static int step_remove_bridges(run *r)
 {
     const esxml_guest *g = r->env->guest;
     hostconn *c;
-    char *have = NULL;
+    char *have = NULL, *created = NULL;
     size_t i;
     hostops_domain d;
     hostops_call acts[64];
@@ -751,15 +800,26 @@ static int step_remove_bridges(run *r)
         }
     }
     say(r, "Removing Network Bridges for Guest : %s on KVM host %s", G(r), S(r));
-    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
+    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0 || created_by_undone(r, &created) < 0) {
+        free(have);
         return -1;
+    }
     for (i = 0; i < g->n_networks && removed < 64; i++) {
         const esxml_network *n = &g->networks[i];
         if (n->bridge == NULL || !util_has_line(have, n->bridge))
             continue;
-        if (esxml_bridge_in_use(r->env->doc, r->env->src, r->env->guest, n->bridge)) {
+        switch (migrate_bridge_fate_of(
+            n->bridge, esxml_bridge_in_use(r->env->doc, r->env->src, r->env->guest, n->bridge),
+            created)) {
+        case MIGRATE_BRIDGE_IN_USE:
             say(r, "Keeping bridge %s on KVM host %s: other guests use it", n->bridge, S(r));
             continue;
+        case MIGRATE_BRIDGE_PREEXISTING:
+            say(r, "Keeping bridge %s on KVM host %s: it was there before the migration", n->bridge,
+                S(r));
+            continue;
+        case MIGRATE_BRIDGE_REMOVE:
+            break;
         }
         say(r, "Removing bridge %s from KVM host %s", n->bridge, S(r));
         bv[removed][0] = (hostops_var){"bridge", n->bridge};
@@ -767,6 +827,7 @@ static int step_remove_bridges(run *r)
         removed++;
     }
     free(have);
+    free(created);
     /* Every bridge that goes, in one exec. */
     if (batch_all_ok(r, c, IN_ORDER, acts, (size_t)removed, ares) < 0)
         return -1;
@@ -778,12 +839,13 @@ static int nat_bridges(run *r, int create)
     const esxml_guest *g = r->env->guest;
     const esxml_host *h = create ? r->env->tgt : r->env->src;
     hostconn *c;
-    char *have = NULL;
+    char *have = NULL, *created = NULL;
+    util_lines names = {0};
     hostops_call acts[64];
     hostops_var bv[64][1];
     hostconn_result ares[64];
     size_t i, n = 0;
-    int rc;
+    int named = 1, rc;
 
     if (!migrate_step_applies(r->env, r->step)) {
         say(r, "Skipping NAT bridge %s since this is not a cloud deployment...",
@@ -798,23 +860,40 @@ static int nat_bridges(run *r, int create)
     }
     say(r, "%s NAT bridge for Guest : %s on KVM host %s", create ? "Creating" : "Removing", G(r),
         h->hostname);
-    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0)
+    if (must(r, c, HOP_BRIDGE_LIST, NULL, 0, &have) < 0 ||
+        (!create && created_by_undone(r, &created) < 0)) {
+        free(have);
         return -1;
+    }
     for (i = 0; i < g->n_networks && n < 64; i++) {
         const char *nb = g->networks[i].nat_bridge;
         if (nb == NULL || util_has_line(have, nb) == create)
             continue;
-        if (!create && esxml_bridge_in_use(r->env->doc, h, r->env->guest, nb)) {
+        switch (create ? MIGRATE_BRIDGE_REMOVE
+                       : migrate_bridge_fate_of(
+                             nb, esxml_bridge_in_use(r->env->doc, h, r->env->guest, nb), created)) {
+        case MIGRATE_BRIDGE_IN_USE:
             say(r, "Keeping NAT bridge %s on KVM host %s: other guests use it", nb, h->hostname);
             continue;
+        case MIGRATE_BRIDGE_PREEXISTING:
+            say(r, "Keeping NAT bridge %s on KVM host %s: it was there before the migration", nb,
+                h->hostname);
+            continue;
+        case MIGRATE_BRIDGE_REMOVE:
+            break;
         }
         bv[n][0] = (hostops_var){"bridge", nb};
         acts[n] = (hostops_call){create ? HOP_NAT_BRIDGE_ADD : HOP_NAT_BRIDGE_REMOVE, bv[n], 1};
+        if (create)
+            named &= util_lines_add(&names, nb) == 0;
         n++;
     }
     free(have);
+    free(created);
+    rc = create ? record_created(r, names.buf, named) : 0;
+    free(names.buf);
     /* Every NAT bridge left to do, in one exec. */
-    if (batch_all_ok(r, c, IN_ORDER, acts, n, ares) < 0)
+    if (rc < 0 || batch_all_ok(r, c, IN_ORDER, acts, n, ares) < 0)
         return -1;
     return done(r, STEP_SUCCEEDED, "NAT bridges %s on %s", create ? "created" : "removed",
                 h->hostname);
@@ -1050,6 +1129,12 @@ static const struct step_def {
 static int in_downtime(step_id s)
 {
     return s >= 0 && s < STEP__ALL && steps[s].downtime;
+}
+
+/* The migration step rollback step S undoes (S itself for a migration step). */
+static step_id steps_undone(step_id s)
+{
+    return steps[s].reversed ? steps[s].undoes : s;
 }
 
 /* Where a step goes in the downtime-aware plan: what does not need the guest stopped runs

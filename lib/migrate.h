@@ -42,6 +42,23 @@ typedef struct migrate_env {
     /* What this run observed on the hosts before the guest stopped, so that the steps inside
      * the downtime do not ask again; owned by the env (migrate_env_init / migrate_env_free). */
     struct migrate_cache *cache;
+    /* The job's record of the bridges it creates on its target, kept by the caller (the job
+     * store) across retries, crashes and attempts, so that a rollback removes only those. Both
+     * may be NULL: nothing is recorded, and a rollback removes every bridge of the guest no
+     * other guest uses (as for a job recorded before the record existed). */
+    /* Adds NAMES (one a line; "" for none) to what the job records as created by STEP
+     * (STEP_CREATE_BRIDGES or STEP_CREATE_NAT_BRIDGE_TGT), durably. The step calls it with the
+     * bridges it found missing before it sends any change, also when none is missing. Returns 0,
+     * or -1 with errstr: the step fails as transient (retried, or handed back when the worker
+     * stops), having changed nothing. */
+    int (*bridges_record)(void *ctx, step_id step, const char *names, char *errstr,
+                          size_t errstr_size);
+    /* *NAMES = the bridges recorded as created by STEP (as above) by the job a rollback undoes,
+     * across its attempts (malloc'd, one a line, caller frees), or NULL when none of them
+     * recorded anything for STEP (a job from before the record). Returns 0, or -1 with errstr
+     * (the step fails as transient, having changed nothing). */
+    int (*bridges_created)(void *ctx, step_id step, char **names, char *errstr, size_t errstr_size);
+    void *bridges_ctx; /* their CTX */
 } migrate_env;
 
 /* Prepares ENV's cache (call once per job before the first step). Returns 0 or -1. */
@@ -90,6 +107,18 @@ const esxml_host *migrate_step_host(const migrate_env *env, step_id step);
 /* 0 if STEP does nothing in ENV's deployment (the NAT steps outside a cloud deployment: it
  * ends skipped, saying so), else 1. */
 int migrate_step_applies(const migrate_env *env, step_id step);
+
+/* What a step that removes the guest's bridges does with one of them that is on the host. */
+typedef enum {
+    MIGRATE_BRIDGE_REMOVE,     /* it goes */
+    MIGRATE_BRIDGE_IN_USE,     /* kept: other guests (in es.xml) use it there */
+    MIGRATE_BRIDGE_PREEXISTING /* kept (a rollback): the job did not create it, it was there */
+} migrate_bridge_fate;
+/* The one rule for removing BRIDGE, present on the host: IN_USE is 1 when other guests use it
+ * there. CREATED is NULL for the forward removal from the source (and for a rollback of a job
+ * with no record), else the bridges the job a rollback undoes recorded as created (one a line;
+ * "" for none): a bridge not among them was there before the migration and stays. */
+migrate_bridge_fate migrate_bridge_fate_of(const char *bridge, int in_use, const char *created);
 
 /* Runs STEP. Each step first observes the host and does only what is not done yet, so running
  * it again after a crash is safe. Returns 0 with *RES filled (its state says how it ended);

@@ -382,6 +382,34 @@ static run_outcome cancel_point(run *r, const char *at)
     return RUN_CANCELLED;
 }
 
+/* migrate_env.bridges_record: the bridges a CREATE step is about to make, recorded under the
+ * job's lease before it sends them. */
+static int bridges_record(void *ctx, step_id step, const char *names, char *errstr,
+                          size_t errstr_size)
+{
+    run *r = ctx;
+    int rc = STORE(r->ex, r->err,
+                   jobstore_step_bridges_add(r->ex->js, r->j, step, r->ex->w->owner, names, r->err,
+                                             sizeof(r->err)));
+
+    if (rc < 0)
+        util_errf(errstr, errstr_size, "%s", r->err);
+    return rc < 0 ? -1 : 0;
+}
+
+/* migrate_env.bridges_created: what the job a rollback undoes recorded. */
+static int bridges_created(void *ctx, step_id step, char **names, char *errstr, size_t errstr_size)
+{
+    run *r = ctx;
+    int rc =
+        STORE(r->ex, r->err,
+              jobstore_step_bridges_created(r->ex->js, r->j, step, names, r->err, sizeof(r->err)));
+
+    if (rc < 0)
+        util_errf(errstr, errstr_size, "%s", r->err);
+    return rc < 0 ? -1 : 0;
+}
+
 /* Everything a run does before its end: the es.xml, the stale-copy wait, preflight, the steps
  * in the plan's order, the deployed es.xml. */
 static run_outcome execute(run *r)
@@ -441,6 +469,9 @@ static run_outcome execute(run *r)
     r->env.release = pool_release;
     r->env.log = job_log;
     r->env.ctx = ex;
+    r->env.bridges_record = bridges_record;
+    r->env.bridges_created = bridges_created;
+    r->env.bridges_ctx = r;
     r->env.sequential = j->sequential;
     r->env.target_stopped = j->target_stopped;
     r->env.reason = j->reason[0] ? j->reason : NULL;

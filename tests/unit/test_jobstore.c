@@ -1430,6 +1430,73 @@ UNIT_TEST(test_cleanup_pending)
 }
 END_TEST
 
+/* Reads what STEP recorded as created, as seen from job J: "-" when nothing was recorded. */
+static char *created_of(const job *j, step_id step)
+{
+    char errstr[512], *names = NULL;
+
+    ck_assert_msg(jobstore_step_bridges_created(js, j, step, &names, errstr, sizeof(errstr)) == 0,
+                  "%s", errstr);
+    return names ? names : strdup("-");
+}
+
+#define CK_CREATED(j, step, expected)                                                              \
+    do {                                                                                           \
+        char *got_ = created_of(j, step);                                                          \
+        ck_assert_str_eq(got_, expected);                                                          \
+        free(got_);                                                                                \
+    } while (0)
+
+/* The bridges a job's CREATE steps record (migrations/0009): nothing until a step records; a
+ * record with no bridge is a record; a retry or takeover adds to it (never forgets); only the
+ * lease holder writes; a replay's record adds to its chain's, and the job it replays does not
+ * see the replay's. */
+UNIT_TEST(test_created_bridges)
+{
+    job j, j2;
+    request r;
+    char id[37], errstr[512];
+
+    new_job("g1", "h1", "h2", id);
+    claim_ok("w1", &j);
+    CK_CREATED(&j, STEP_CREATE_BRIDGES, "-");
+    ck_assert_int_eq(jobstore_step_bridges_add(js, &j, STEP_CREATE_BRIDGES, "w1", "b2\nb1\n",
+                                               errstr, sizeof(errstr)),
+                     0);
+    ck_assert_int_eq(
+        jobstore_step_bridges_add(js, &j, STEP_CREATE_BRIDGES, "w2", "x\n", errstr, sizeof(errstr)),
+        -JOBSTORE_ELEASE);
+    CK_CREATED(&j, STEP_CREATE_BRIDGES, "b1\nb2");
+    /* a retry finds them there: the record keeps them */
+    ck_assert_int_eq(
+        jobstore_step_bridges_add(js, &j, STEP_CREATE_BRIDGES, "w1", "", errstr, sizeof(errstr)),
+        0);
+    ck_assert_int_eq(jobstore_step_bridges_add(js, &j, STEP_CREATE_BRIDGES, "w1", "b3\nb1\n",
+                                               errstr, sizeof(errstr)),
+                     0);
+    CK_CREATED(&j, STEP_CREATE_BRIDGES, "b1\nb2\nb3");
+    CK_CREATED(&j, STEP_CREATE_NAT_BRIDGE_TGT, "-");
+    ck_assert_int_eq(jobstore_step_bridges_add(js, &j, STEP_CREATE_NAT_BRIDGE_TGT, "w1", "", errstr,
+                                               sizeof(errstr)),
+                     0);
+    CK_CREATED(&j, STEP_CREATE_NAT_BRIDGE_TGT, "");
+    ck_assert_int_eq(jobstore_job_finish(js, &j, JOB_FAILED, "boom", 1, NULL, "w1", "test", errstr,
+                                         sizeof(errstr)),
+                     0);
+    replay_req(&r, id);
+    ck_assert_int_eq(create_ok(&r, 0, 0, errstr, sizeof(errstr)), JOBSTORE_CREATED);
+    claim_ok("w1", &j2);
+    ck_assert_str_eq(j2.replay_of, id);
+    CK_CREATED(&j2, STEP_CREATE_BRIDGES, "b1\nb2\nb3");
+    ck_assert_int_eq(jobstore_step_bridges_add(js, &j2, STEP_CREATE_BRIDGES, "w1", "b4\n", errstr,
+                                               sizeof(errstr)),
+                     0);
+    CK_CREATED(&j2, STEP_CREATE_BRIDGES, "b1\nb2\nb3\nb4");
+    CK_CREATED(&j, STEP_CREATE_BRIDGES, "b1\nb2\nb3");
+    ck_sql_eq("3", "SELECT count(*) FROM job_created_bridges");
+}
+END_TEST
+
 UNIT_TEST(test_job_get_json)
 {
     char id[37], errstr[512];

@@ -816,6 +816,269 @@ UNIT_LOOP_IN("hostsim", test_connect_failure_classified, connect_cases)
 }
 END_TEST
 
+/* ---- the bridges a rollback removes ------------------------------------------------------ */
+
+/* migrate_bridge_fate_of, the one rule: a bridge other guests use stays; a rollback of a job
+ * that recorded what it created removes only those; with no record (the forward removal from
+ * the source, a job from before the record) every other bridge goes. */
+static const struct {
+    const char *bridge;
+    int in_use;
+    const char *created;
+    migrate_bridge_fate fate;
+} fate_cases[] = {
+    {"vmbondeth0.101", 0, NULL, MIGRATE_BRIDGE_REMOVE},
+    {"vmbondeth0.101", 1, NULL, MIGRATE_BRIDGE_IN_USE},
+    {"vmbondeth0.101", 0, "vmbondeth0.101\n", MIGRATE_BRIDGE_REMOVE},
+    {"vmbondeth0.101", 0, "vmbondeth1.102\nvmbondeth0.101", MIGRATE_BRIDGE_REMOVE},
+    {"vmbondeth0.101", 1, "vmbondeth0.101\n", MIGRATE_BRIDGE_IN_USE},
+    {"vmbondeth0.101", 0, "", MIGRATE_BRIDGE_PREEXISTING},
+    {"vmbondeth0.101", 0, "vmbondeth1.102\n", MIGRATE_BRIDGE_PREEXISTING},
+    /* whole names only */
+    {"vmbondeth0.101", 0, "vmbondeth0.1011\nvmbondeth0.10\n", MIGRATE_BRIDGE_PREEXISTING},
+    {"vmbondeth0.101", 1, "", MIGRATE_BRIDGE_IN_USE},
+};
+
+UNIT_LOOP(test_bridge_fate, fate_cases)
+{
+    ck_assert_msg(migrate_bridge_fate_of(fate_cases[_i].bridge, fate_cases[_i].in_use,
+                                         fate_cases[_i].created) == fate_cases[_i].fate,
+                  "case %d: %s (in use %d, created \"%s\")", _i, fate_cases[_i].bridge,
+                  fate_cases[_i].in_use,
+                  fate_cases[_i].created ? fate_cases[_i].created : "(no record)");
+}
+END_TEST
+
+/* The job store as the bridge steps see it (migrate_env.bridges_record / bridges_created): one
+ * record per CREATE step, the union of what every attempt recorded; NULL when none did. */
+static struct {
+    const char *guest, *src, *tgt; /* the job's */
+    char *created[STEP__COUNT];
+    int calls;
+    int target_had_them; /* a recorded bridge was on the target already when it was recorded */
+} rec = {GUEST, SRC, TGT, {NULL}, 0, 0};
+
+static void rec_reset(void)
+{
+    int s;
+
+    for (s = 0; s < STEP__COUNT; s++) {
+        free(rec.created[s]);
+        rec.created[s] = NULL;
+    }
+    rec.calls = 0;
+    rec.target_had_them = 0;
+}
+
+static int rec_record(void *ctx, step_id step, const char *names, char *errstr, size_t errstr_size)
+{
+    char *t = sim_state(rec.tgt), *all;
+    const char *p = names;
+    size_t n;
+
+    (void)ctx;
+    ck_assert_msg(step == STEP_CREATE_BRIDGES || step == STEP_CREATE_NAT_BRIDGE_TGT, "%s",
+                  step_to_string(step));
+    while (p && *p) { /* recorded before the step sends its changes */
+        char line[300];
+        n = strcspn(p, "\n");
+        snprintf(line, sizeof(line), "bridge %.*s", (int)n, p);
+        if (strstr(t, line) != NULL)
+            rec.target_had_them = 1;
+        p += n + (p[n] == '\n');
+    }
+    free(t);
+    n = (rec.created[step] ? strlen(rec.created[step]) : 0) + strlen(names) + 1;
+    all = calloc(1, n);
+    ck_assert_ptr_nonnull(all);
+    snprintf(all, n, "%s%s", rec.created[step] ? rec.created[step] : "", names);
+    free(rec.created[step]);
+    rec.created[step] = all;
+    rec.calls++;
+    (void)errstr;
+    (void)errstr_size;
+    return 0;
+}
+
+static int rec_created(void *ctx, step_id step, char **names, char *errstr, size_t errstr_size)
+{
+    (void)ctx;
+    (void)errstr;
+    (void)errstr_size;
+    *names = rec.created[step] ? strdup(rec.created[step]) : NULL;
+    return 0;
+}
+
+/* Runs STEP with the record and returns its output (malloc'd) in *OUT. */
+static migrate_result run_recorded(step_id step, char **out, sim_pool *pool)
+{
+    migrate_env env;
+    migrate_result res;
+
+    env_for(&env, rec.guest, rec.src, rec.tgt, MODE_OFFLINE, 0, pool);
+    env.bridges_record = rec_record;
+    env.bridges_created = rec_created;
+    ck_assert_int_eq(migrate_step(&env, step, &res), 0);
+    *out = res.output;
+    res.output = NULL;
+    migrate_env_free(&env);
+    return res;
+}
+
+/* The target had one of the guest's two bridges before the job (an operator made it): the
+ * rollback keeps it, saying so, and removes the one the job created. A replay of CREATE_BRIDGES
+ * in between (it finds both there) does not make the created one the operator's. (Failed on the
+ * code before the record: the rollback removed both.) */
+UNIT_TEST_IN("hostsim", test_rollback_keeps_preexisting_bridge)
+{
+    sim_pool pool = {0};
+    migrate_result res;
+    char *out, *t;
+
+    hosts_fresh("bridge-before");
+    rec_reset();
+    ck_assert_int_eq(
+        sim_cmd("ssh '%s' %s 'vm_maker --add-bridge vmbondeth0.101 --vlan 101'", sim.root, TGT), 0);
+    res = run_recorded(STEP_CREATE_BRIDGES, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    ck_assert_int_eq(rec.calls, 1);
+    ck_assert_int_eq(rec.target_had_them, 0);
+    ck_assert_ptr_nonnull(rec.created[STEP_CREATE_BRIDGES]);
+    ck_assert_str_eq(rec.created[STEP_CREATE_BRIDGES], "vmbondeth1.102\n");
+    /* the replay records that nothing is missing now, keeping the first attempt's record */
+    res = run_recorded(STEP_CREATE_BRIDGES, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    ck_assert_int_eq(rec.calls, 2);
+    ck_assert_str_eq(rec.created[STEP_CREATE_BRIDGES], "vmbondeth1.102\n");
+    res = run_recorded(STEP_ROLLBACK_REMOVE_BRIDGES_TGT, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    ck_assert_msg(strstr(out, "Keeping bridge vmbondeth0.101 on KVM host " TGT
+                              ": it was there before the migration\n") != NULL,
+                  "%s", out);
+    ck_assert_msg(strstr(out, "Removing bridge vmbondeth1.102 from KVM host " TGT) != NULL, "%s",
+                  out);
+    free(out);
+    ck_assert_int_eq(rec.calls, 2); /* a rollback records nothing */
+    t = sim_state(TGT);
+    ck_assert_msg(sim_has_line(t, "bridge vmbondeth0.101 101"), "the operator's bridge:\n%s", t);
+    ck_assert_msg(!sim_has_line(t, "bridge vmbondeth1.102 102"), "the job's bridge:\n%s", t);
+    free(t);
+    /* again (a takeover of the rollback): nothing changes */
+    res = run_recorded(STEP_ROLLBACK_REMOVE_BRIDGES_TGT, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    t = sim_state(TGT);
+    ck_assert_msg(sim_has_line(t, "bridge vmbondeth0.101 101"), "the operator's bridge:\n%s", t);
+    free(t);
+    ck_assert_int_eq(sim_violations(), 0);
+    rec_reset();
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+/* The first attempt of CREATE_BRIDGES created one of the two bridges and failed on the other;
+ * its replay finds the first there and creates the second: both are the job's, and the
+ * rollback removes both. */
+UNIT_TEST_IN("hostsim", test_rollback_after_partial_create_and_replay)
+{
+    sim_pool pool = {0};
+    migrate_result res;
+    char *out, *t;
+
+    hosts_fresh("bridge-partial");
+    rec_reset();
+    ck_assert_int_eq(
+        sim_cmd("fault '%s' %s fail-always '--add-bridge vmbondeth1.102'", sim.root, TGT), 0);
+    res = run_recorded(STEP_CREATE_BRIDGES, &out, &pool);
+    ck_assert_int_eq(res.state, STEP_FAILED);
+    free(out);
+    ck_assert_int_eq(sim_cmd("fault '%s' %s clear", sim.root, TGT), 0);
+    t = sim_state(TGT);
+    ck_assert_msg(sim_has_line(t, "bridge vmbondeth0.101 101") &&
+                      !sim_has_line(t, "bridge vmbondeth1.102 102"),
+                  "after the partial attempt:\n%s", t);
+    free(t);
+    res = run_recorded(STEP_CREATE_BRIDGES, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    res = run_recorded(STEP_ROLLBACK_REMOVE_BRIDGES_TGT, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    ck_assert_msg(strstr(out, "it was there before") == NULL, "%s", out);
+    free(out);
+    t = sim_state(TGT);
+    ck_assert_msg(!sim_has_line(t, "bridge vmbondeth0.101 101") &&
+                      !sim_has_line(t, "bridge vmbondeth1.102 102"),
+                  "after the rollback:\n%s", t);
+    free(t);
+    ck_assert_int_eq(sim_violations(), 0);
+    rec_reset();
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+}
+END_TEST
+
+/* The same for the NAT bridge of a cloud deployment: one the target had before the job stays,
+ * saying so; the job's client bridge goes. */
+UNIT_TEST_IN("hostsim", test_rollback_keeps_preexisting_nat_bridge)
+{
+#define CG "cld02vm05.dbcloud.example.net"
+#define CS "cld02kvm03.dbcloud.example.net"
+#define CT "cld02kvm04.dbcloud.example.net"
+    char exa[sizeof(sim.esxml)];
+    sim_pool pool = {0};
+    migrate_result res;
+    char *out, *t;
+
+    util_strlcpy(exa, sim.esxml, sizeof(exa));
+    snprintf(sim.esxml, sizeof(sim.esxml), "%s/tests/fixtures/cld02.xml", sim.srcdir);
+    hosts_fresh("nat-before");
+    util_strlcpy(sim.esxml, exa, sizeof(sim.esxml));
+    rec_reset();
+    rec.guest = CG;
+    rec.src = CS;
+    rec.tgt = CT;
+    ck_assert_int_eq(sim_cmd("ssh '%s' %s 'vm_maker --add-bridge vmnat0.3003'", sim.root, CT), 0);
+    res = run_recorded(STEP_CREATE_BRIDGES, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    res = run_recorded(STEP_CREATE_NAT_BRIDGE_TGT, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    ck_assert_ptr_nonnull(rec.created[STEP_CREATE_NAT_BRIDGE_TGT]);
+    ck_assert_str_eq(rec.created[STEP_CREATE_NAT_BRIDGE_TGT], "");
+    ck_assert_str_eq(rec.created[STEP_CREATE_BRIDGES], "vmbondeth0.3003\n");
+    res = run_recorded(STEP_ROLLBACK_REMOVE_NAT_BRIDGE_TGT, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    ck_assert_msg(strstr(out, "Keeping NAT bridge vmnat0.3003 on KVM host " CT
+                              ": it was there before the migration\n") != NULL,
+                  "%s", out);
+    free(out);
+    res = run_recorded(STEP_ROLLBACK_REMOVE_BRIDGES_TGT, &out, &pool);
+    ck_assert_msg(res.state == STEP_SUCCEEDED, "%s", res.message);
+    free(out);
+    t = sim_state(CT);
+    ck_assert_msg(sim_has_line(t, "bridge vmnat0.3003"), "the operator's NAT bridge:\n%s", t);
+    ck_assert_msg(strstr(t, "bridge vmbondeth0.3003") == NULL, "the job's bridge:\n%s", t);
+    free(t);
+    ck_assert_int_eq(sim_violations(), 0);
+    rec_reset();
+    rec.guest = GUEST;
+    rec.src = SRC;
+    rec.tgt = TGT;
+    sim_pool_close(&pool);
+    esxml_free(doc);
+    sim_stop_all();
+#undef CG
+#undef CS
+#undef CT
+}
+END_TEST
+
 static void load_doc(void)
 {
     doc = sim_load_esxml();
