@@ -48,6 +48,9 @@ int auth_signature(const char *key_id, const char *signature, const void *value,
                    auth_key_lookup_fn lookup, void *ctx, auth_key *signer, auth_verdict *verdict,
                    char *why, size_t why_size);
 
+/* auth.max_age_s unless set: the oldest request (by its submitted_at) the intake takes. */
+#define AUTH_MAX_AGE_S_DEFAULT 900
+
 /* The verdict on what a signed request says of itself: SUBMITTED_BY must be SIGNER's identity
  * (AUTH_FORGED otherwise), SUBMITTED_AT (RFC 3339) no older than MAX_AGE_S and no further in the
  * future than MAX_SKEW_S at NOW_MS (wall clock, ms since the epoch; AUTH_EXPIRED otherwise).

@@ -173,8 +173,9 @@ typedef enum {
 /* Records a validated request as a job, idempotently on its request id, in one transaction
  * with its job.accepted (or job.rejected) event. A cancel is recorded in cancel_requests
  * (JOBSTORE_CREATED when accepted: a queued job that never ran is cancelled at once, a started
- * one is marked to stop at its next step boundary; JOBSTORE_REJECTED for a job that has ended
- * or does not exist). A rollback becomes a job of the rollback steps linked to the job it
+ * one is marked to stop at its next step boundary, one not recorded yet is cancelled when its
+ * request arrives (pending, until the maximum request age); JOBSTORE_REJECTED for a job that
+ * has ended). A rollback becomes a job of the rollback steps linked to the job it
  * undoes (rejected when that job is active, past its commit point, or changed nothing). A second
  * active job for the same guest is rejected naming the job that holds the guest. A replay names an
  * earlier job: the new job copies its guest, mode and hosts, links to it (replay_of, attempt + 1)
@@ -301,10 +302,21 @@ int jobstore_job_cancel(jobstore *js, const job *j, const char *owner, const cha
                         const char *at, char *rollback_id, char *errstr, size_t errstr_size);
 
 /* The outcome of cancel request REQUEST_ID as JSON {request_id, job_id, outcome (cancelled,
- * requested, rejected), message, reason, requested_by, created_at, job_status, rollback_job_id}
- * (new reference). Returns 1 with *OUT, 0 when it is not recorded (yet), or negative. */
+ * requested, rejected, pending), message, reason, requested_by, created_at, expires_at,
+ * job_status, rollback_job_id} (new reference). Returns 1 with *OUT, 0 when it is not recorded
+ * (yet), or negative. */
 int jobstore_cancel_get_json(jobstore *js, const char *request_id, json_t **out, char *errstr,
                              size_t errstr_size);
+/* The intake's maximum request age (auth.max_age_s; until set, AUTH_MAX_AGE_S_DEFAULT): a
+ * request older than that is refused, so a cancel of a job that is not recorded yet (its request
+ * still in Kafka) stays pending that long, then is rejected. */
+void jobstore_set_request_max_age(jobstore *js, int seconds);
+/* Rejects the pending cancels whose job did not arrive in time (each with its job.rejected
+ * event), at most JOBSTORE_CANCEL_EXPIRE_BATCH per call; *EXPIRED (may be NULL) gets how many.
+ * Returns 0 or negative. */
+#define JOBSTORE_CANCEL_EXPIRE_BATCH 500
+int jobstore_cancel_expire(jobstore *js, const char *source, long *expired, char *errstr,
+                           size_t errstr_size);
 
 /* VM cluster anti-affinity, serialised: under the lock of J's system (or the claim lock when
  * the system is not known), confirms J's target unless another active job already confirmed

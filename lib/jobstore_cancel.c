@@ -1,5 +1,6 @@
-/* jobstore_cancel: kvmove cancel (recorded at intake, carried out at a step boundary) and the
- * rollback jobs that put a guest back on its source. */
+/* jobstore_cancel: kvmove cancel (recorded at intake, carried out at a step boundary, or kept
+ * pending until the job's own request arrives) and the rollback jobs that put a guest back on
+ * its source. */
 #include "jobstore.h"
 #include "jobstore_internal.h"
 
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "event.h"
 #include "migrate.h"
 #include "util.h"
@@ -222,6 +224,60 @@ static int cancel_job(jobstore *js, const request *req, PGresult *row, const cha
     return rc;
 }
 
+/* The job.rejected event of cancel request REQUEST_ID (its subject: there is no job to name),
+ * saying MSG. */
+static int cancel_rejected(jobstore *js, const char *request_id, const char *msg,
+                           const char *source, char *errstr, size_t errstr_size)
+{
+    return jobstore_outbox_add(js, request_id, "", EVENT_JOB_REJECTED, source,
+                               json_pack("{s:s}", "message", msg), errstr, errstr_size);
+}
+
+void jobstore_set_request_max_age(jobstore *js, int seconds)
+{
+    js->request_max_age_s = seconds;
+}
+
+int jobstore_lock_job_id(jobstore *js, const char *job_id, char *errstr, size_t errstr_size)
+{
+    char k[16];
+    const char *p[2] = {k, job_id};
+
+    snprintf(k, sizeof(k), "%d", LOCK_JOB_ID);
+    return jobstore_run(js, "lock job id",
+                        "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))", 2, p,
+                        PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+}
+
+/* Records cancel request REQ of a job that is not recorded (yet) as pending until the intake's
+ * maximum request age from now: the job's request, if it is still in Kafka, arrives before
+ * that or not at all. Its message (in MSG) says until when. */
+static int cancel_pending(jobstore *js, const request *req, const char *reason, char *msg,
+                          size_t msg_size, char *errstr, size_t errstr_size)
+{
+    char secs[16];
+    const char *p[5] = {req->request_id, req->job_id, reason, req->submitted_by, secs};
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(secs, sizeof(secs), "%d",
+             js->request_max_age_s > 0 ? js->request_max_age_s : AUTH_MAX_AGE_S_DEFAULT);
+    rc = jobstore_row(js, "record pending cancel",
+                      "INSERT INTO cancel_requests (request_id, job_id, outcome, message, reason, "
+                      "requested_by, expires_at) SELECT $1::uuid, $2::uuid, 'pending', "
+                      "format('cancel recorded; job %s is not recorded yet and will be cancelled "
+                      "when its request arrives (until %s)', $2, to_char(e AT TIME ZONE 'UTC', "
+                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')), $3, $4, e FROM (SELECT now() + "
+                      "make_interval(secs => $5::integer) AS e) x RETURNING message",
+                      5, p, &res, errstr, errstr_size);
+    if (rc > 0) {
+        util_strlcpy(msg, PQgetvalue(res, 0, 0), msg_size);
+        PQclear(res);
+        rc = 0;
+    }
+    return rc;
+}
+
 int jobstore_cancel_intake(jobstore *js, const request *req, const char *source,
                            jobstore_intake *result, char *errstr, size_t errstr_size)
 {
@@ -241,18 +297,23 @@ int jobstore_cancel_intake(jobstore *js, const request *req, const char *source,
     }
     if (req->reason[0] && (rc = jobstore_text(req->reason, &reason, errstr, errstr_size)) < 0)
         return rc;
+    /* The job's intake, at the same time, either recorded the job before this looks, or sees
+     * the pending cancel this records. */
+    if ((rc = jobstore_lock_job_id(js, req->job_id, errstr, errstr_size)) < 0)
+        goto out;
     /* Locked: a claim (FOR UPDATE SKIP LOCKED) cannot take the job while its cancel is decided. */
     rc = jobstore_row(js, "lock the cancelled job",
                       "SELECT status, guest, action, started_at IS NOT NULL FROM jobs WHERE id = "
                       "$1::uuid FOR UPDATE",
                       1, jp, &row, errstr, errstr_size);
-    if (rc == 0)
-        util_errf(msg, sizeof(msg), "job %s does not exist (see 'kvmove jobs')", req->job_id);
-    else if (rc > 0)
+    if (rc == 0) {
+        outcome = "pending";
+        rc = cancel_pending(js, req, reason, msg, sizeof(msg), errstr, errstr_size);
+    } else if (rc > 0)
         rc = cancel_job(js, req, row, source, reason, &outcome, msg, sizeof(msg), errstr,
                         errstr_size);
     PQclear(row);
-    if (rc == 0) {
+    if (rc == 0 && strcmp(outcome, "pending") != 0) {
         const char *p[6] = {req->request_id, req->job_id, outcome, msg, reason, req->submitted_by};
         rc = jobstore_cmd(js, "record cancel request",
                           "INSERT INTO cancel_requests (request_id, job_id, outcome, message, "
@@ -260,8 +321,7 @@ int jobstore_cancel_intake(jobstore *js, const request *req, const char *source,
                           6, p, NULL, errstr, errstr_size);
     }
     if (rc == 0 && strcmp(outcome, "rejected") == 0) {
-        rc = jobstore_outbox_add(js, req->request_id, "", EVENT_JOB_REJECTED, source,
-                                 json_pack("{s:s}", "message", msg), errstr, errstr_size);
+        rc = cancel_rejected(js, req->request_id, msg, source, errstr, errstr_size);
         if (rc == 0)
             util_strlcpy(errstr, msg, errstr_size);
         *result = JOBSTORE_REJECTED;
@@ -269,8 +329,128 @@ int jobstore_cancel_intake(jobstore *js, const request *req, const char *source,
         util_strlcpy(errstr, msg, errstr_size);
         *result = JOBSTORE_CREATED;
     }
+out:
     free(reason);
     return rc;
+}
+
+/* Pending cancel REQUEST_ID (locked) of job JOB_ID, which waited SECS s for it, rejected: the job
+ * did not arrive in time. */
+static int cancel_expired(jobstore *js, const char *request_id, const char *job_id,
+                          const char *secs, const char *source, char *errstr, size_t errstr_size)
+{
+    char msg[300];
+    const char *p[2] = {request_id, msg};
+    int rc;
+
+    util_errf(msg, sizeof(msg),
+              "no job %s arrived within %s s of the cancel (the oldest request the intake takes); "
+              "the cancel is rejected",
+              job_id, secs);
+    rc = jobstore_cmd(js, "reject expired cancel",
+                      "UPDATE cancel_requests SET outcome = 'rejected', message = $2 WHERE "
+                      "request_id = $1::uuid",
+                      2, p, NULL, errstr, errstr_size);
+    return rc < 0 ? rc : cancel_rejected(js, request_id, msg, source, errstr, errstr_size);
+}
+
+/* Pending cancel ROW (request_id, reason, requested_by, expired, seconds waited; locked) of job
+ * JOB_ID, which has just been recorded and is locked in JOBROW: decided as a cancel of a recorded
+ * job is (cancel_job), or rejected when it expired before the job came. */
+static int cancel_decide_pending(jobstore *js, const char *job_id, PGresult *row, int i,
+                                 PGresult *jobrow, const char *source, char *errstr,
+                                 size_t errstr_size)
+{
+    const char *outcome = "rejected";
+    char msg[600];
+    request creq;
+    int rc;
+
+    if (PQgetvalue(row, i, 3)[0] == 't')
+        return cancel_expired(js, PQgetvalue(row, i, 0), job_id, PQgetvalue(row, i, 4), source,
+                              errstr, errstr_size);
+    memset(&creq, 0, sizeof(creq));
+    creq.action = ACTION_CANCEL;
+    util_strlcpy(creq.request_id, PQgetvalue(row, i, 0), sizeof(creq.request_id));
+    util_strlcpy(creq.job_id, job_id, sizeof(creq.job_id));
+    util_strlcpy(creq.submitted_by, PQgetvalue(row, i, 2), sizeof(creq.submitted_by));
+    rc =
+        cancel_job(js, &creq, jobrow, source, PQgetisnull(row, i, 1) ? NULL : PQgetvalue(row, i, 1),
+                   &outcome, msg, sizeof(msg), errstr, errstr_size);
+    if (rc == 0) {
+        const char *p[3] = {creq.request_id, outcome, msg};
+        rc =
+            jobstore_cmd(js, "record the pending cancel's outcome",
+                         "UPDATE cancel_requests SET outcome = $2, message = $3 WHERE request_id = "
+                         "$1::uuid",
+                         3, p, NULL, errstr, errstr_size);
+    }
+    if (rc == 0 && strcmp(outcome, "rejected") == 0)
+        rc = cancel_rejected(js, creq.request_id, msg, source, errstr, errstr_size);
+    return rc;
+}
+
+int jobstore_cancel_arrived(jobstore *js, const char *job_id, const char *source, char *errstr,
+                            size_t errstr_size)
+{
+    const char *p[1] = {job_id};
+    PGresult *pend = NULL, *jobrow = NULL;
+    int i, rc;
+
+    rc = jobstore_run(js, "find pending cancels",
+                      "SELECT request_id, reason, requested_by, expires_at <= now(), "
+                      "round(extract(epoch FROM expires_at - created_at))::bigint FROM "
+                      "cancel_requests WHERE job_id = $1::uuid AND outcome = 'pending' ORDER BY "
+                      "created_at, request_id FOR UPDATE",
+                      1, p, PGRES_TUPLES_OK, &pend, errstr, errstr_size);
+    if (rc < 0)
+        return rc;
+    /* Each in turn, as if it arrived now: the first cancels the job, a second finds it ended. */
+    for (i = 0; i < PQntuples(pend) && rc == 0; i++) {
+        rc = jobstore_row(js, "lock the cancelled job",
+                          "SELECT status, guest, action, started_at IS NOT NULL FROM jobs WHERE id "
+                          "= $1::uuid FOR UPDATE",
+                          1, p, &jobrow, errstr, errstr_size);
+        if (rc == 0) { /* the caller has just recorded it */
+            util_errf(errstr, errstr_size, "job %s vanished", job_id);
+            rc = -JOBSTORE_EDATA;
+        }
+        if (rc > 0)
+            rc = cancel_decide_pending(js, job_id, pend, i, jobrow, source, errstr, errstr_size);
+        PQclear(jobrow);
+        jobrow = NULL;
+    }
+    PQclear(pend);
+    return rc;
+}
+
+int jobstore_cancel_expire(jobstore *js, const char *source, long *expired, char *errstr,
+                           size_t errstr_size)
+{
+    char limit[16];
+    const char *lp[1] = {limit};
+    PGresult *res = NULL;
+    int i, rc;
+
+    if (expired)
+        *expired = 0;
+    snprintf(limit, sizeof(limit), "%d", JOBSTORE_CANCEL_EXPIRE_BATCH);
+    if ((rc = jobstore_begin(js, errstr, errstr_size)) < 0)
+        return rc;
+    /* A pending cancel an intake is deciding (locked) is that intake's. */
+    rc = jobstore_run(
+        js, "find expired cancels",
+        "SELECT request_id, job_id, round(extract(epoch FROM expires_at - "
+        "created_at))::bigint FROM cancel_requests WHERE outcome = 'pending' AND "
+        "expires_at <= now() ORDER BY expires_at LIMIT $1::integer FOR UPDATE SKIP LOCKED",
+        1, lp, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    for (i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = cancel_expired(js, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                            source, errstr, errstr_size);
+    if (rc == 0 && expired)
+        *expired = PQntuples(res);
+    PQclear(res);
+    return jobstore_end(js, rc, errstr, errstr_size);
 }
 
 int jobstore_job_cancel_pending(jobstore *js, const job *j, char *errstr, size_t errstr_size)
@@ -351,7 +531,8 @@ int jobstore_cancel_get_json(jobstore *js, const char *request_id, json_t **out,
         js, "read cancel request",
         "SELECT json_build_object('request_id', c.request_id, 'job_id', c.job_id, 'outcome', "
         "c.outcome, 'message', c.message, 'reason', c.reason, 'requested_by', c.requested_by, "
-        "'created_at', c.created_at, 'job_status', j.status, 'rollback_job_id', (SELECT r.id "
+        "'created_at', c.created_at, 'expires_at', c.expires_at, 'job_status', j.status, "
+        "'rollback_job_id', (SELECT r.id "
         "FROM jobs r WHERE r.action = 'rollback' AND r.replay_of = c.job_id ORDER BY "
         "r.created_at DESC LIMIT 1)) FROM cancel_requests c LEFT JOIN jobs j ON j.id = c.job_id "
         "WHERE c.request_id = $1::uuid",

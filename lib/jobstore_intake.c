@@ -333,6 +333,11 @@ static int rollback_once(jobstore *js, const request *req, const char *source, c
                        "CASE WHEN j.action = 'rollback' THEN j.replay_of ELSE j.id END WHERE j.id "
                        "= $1::uuid",
                        req, ij, &res, errstr, errstr_size);
+    if (rc == 0)
+        util_errf(ij->reason, sizeof(ij->reason),
+                  "job %s is not recorded (see 'kvmove jobs'): there is nothing to roll back (a "
+                  "job whose request is still on its way is stopped with 'kvmove cancel %s')",
+                  req->job_id, req->job_id);
     if (rc <= 0)
         return rc;
     job_status_from_string(PQgetvalue(res, 0, 0), &status);
@@ -361,17 +366,15 @@ static int rollback_once(jobstore *js, const request *req, const char *source, c
 }
 
 /* One try inside the caller's transaction. */
-static int intake_once(jobstore *js, const request *req, long memory_mb, int vcpus,
-                       const char *source, const char *reqjson, jobstore_intake *result,
-                       char *errstr, size_t errstr_size)
+static int intake_job_once(jobstore *js, const request *req, long memory_mb, int vcpus,
+                           const char *source, const char *reqjson, jobstore_intake *result,
+                           char *errstr, size_t errstr_size)
 {
     const char *idp[1] = {req->request_id};
     intake_job ij;
     long dup = 0;
     int rc;
 
-    if (req->action == ACTION_CANCEL)
-        return jobstore_cancel_intake(js, req, source, result, errstr, errstr_size);
     from_request(req, memory_mb, vcpus, &ij);
     rc = jobstore_value(js, "find request", "SELECT count(*) FROM jobs WHERE request_id = $1::uuid",
                         1, idp, &dup, errstr, errstr_size);
@@ -399,6 +402,30 @@ static int intake_once(jobstore *js, const request *req, long memory_mb, int vcp
     rc = insert_rejected(js, req, &ij, source, reqjson, errstr, errstr_size);
     if (rc == 0)
         util_strlcpy(errstr, ij.reason, errstr_size);
+    return rc;
+}
+
+/* One try inside the caller's transaction: a cancel, or a job - and then the cancels of it that
+ * were recorded before it arrived (jobstore_cancel_arrived), under the lock of its id. */
+static int intake_once(jobstore *js, const request *req, long memory_mb, int vcpus,
+                       const char *source, const char *reqjson, jobstore_intake *result,
+                       char *errstr, size_t errstr_size)
+{
+    char why[1024] = "";
+    int rc;
+
+    if (req->action == ACTION_CANCEL)
+        return jobstore_cancel_intake(js, req, source, result, errstr, errstr_size);
+    if ((rc = jobstore_lock_job_id(js, req->request_id, errstr, errstr_size)) < 0)
+        return rc;
+    rc = intake_job_once(js, req, memory_mb, vcpus, source, reqjson, result, errstr, errstr_size);
+    if (rc < 0 || *result == JOBSTORE_DUPLICATE)
+        return rc;
+    if (*result == JOBSTORE_REJECTED) /* its reason, for the caller */
+        util_strlcpy(why, errstr, sizeof(why));
+    rc = jobstore_cancel_arrived(js, req->request_id, source, errstr, errstr_size);
+    if (rc == 0 && *result == JOBSTORE_REJECTED)
+        util_strlcpy(errstr, why, errstr_size);
     return rc;
 }
 

@@ -15,6 +15,7 @@ struct jobstore {
     char sqlstate[6];      /* of the last failed statement ("" when none or no server answer) */
     char listening[4][32]; /* channels of jobstore_listen, listened to again after a reconnect */
     int n_listening;
+    int request_max_age_s; /* jobstore_set_request_max_age (0: AUTH_MAX_AGE_S_DEFAULT) */
 };
 
 /* Advisory lock keys (arbitrary, fixed). */
@@ -33,6 +34,8 @@ struct jobstore {
 #define LOCK_MIGRATE 0x6b766d01
 #define LOCK_OUTBOX 0x6b766d02
 #define LOCK_CLAIM 0x6b766d03
+/* The class of the per-job-id locks (pg_advisory_xact_lock(int, int), jobstore_lock_job_id). */
+#define LOCK_JOB_ID 0x6b766d04
 
 /* Every statement goes through these, so every failure is classified in one place: they return
  * 0, or -JOBSTORE_EDB when failure_of_sqlstate calls it transient (worth a retry) and
@@ -148,8 +151,19 @@ int jobstore_rollback_add(jobstore *js, const char *undone, const char *id, cons
                           const char *requested_by, const char *source, const char *reqjson,
                           char *out_id, char *why, size_t why_size, char *errstr,
                           size_t errstr_size);
-/* Intake of a cancel request inside the caller's transaction (jobstore_intake_request). */
+/* Intake of a cancel request inside the caller's transaction (jobstore_intake_request). A
+ * cancel of a job that is not recorded yet is kept pending (jobstore_cancel_arrived). */
 int jobstore_cancel_intake(jobstore *js, const request *req, const char *source,
                            jobstore_intake *result, char *errstr, size_t errstr_size);
+/* Takes the lock of job id JOB_ID until the transaction ends: the intake of a cancel and the
+ * intake of the job's own request take it first, so that whichever comes second sees what the
+ * first recorded (a pending cancel, or the job). */
+int jobstore_lock_job_id(jobstore *js, const char *job_id, char *errstr, size_t errstr_size);
+/* Inside the intake's transaction that has just recorded job JOB_ID (queued or rejected), under
+ * jobstore_lock_job_id: carries out the cancels pending for it, as if each had arrived now (a
+ * queued job is ended cancelled with its job.cancel_requested and job.cancelled events before
+ * anything runs), or rejects them when they have expired. */
+int jobstore_cancel_arrived(jobstore *js, const char *job_id, const char *source, char *errstr,
+                            size_t errstr_size);
 
 #endif

@@ -7,9 +7,9 @@
 #include "util.h"
 
 /* What goes with the jobs when it is as old ($1 seconds, at most $2 rows a call): requests that
- * never became a job (remembered as long as jobs are), cancel requests (rows of their own: the
- * job may never have existed), and the probes that ended (cleanup, dry run, evacuation plan: the
- * CLI has read their result). */
+ * never became a job (remembered as long as jobs are), cancel requests that are settled (rows of
+ * their own: the job may never have existed; a pending one waits for its job or its expiry),
+ * and the probes that ended (cleanup, dry run, evacuation plan: the CLI has read their result). */
 static const struct {
     const char *what, *sql;
 } aged[] = {
@@ -18,7 +18,8 @@ static const struct {
      "WHERE rejected_at < now() - make_interval(secs => $1::integer) LIMIT $2::integer)"},
     {"prune cancel requests",
      "DELETE FROM cancel_requests WHERE request_id IN (SELECT request_id FROM cancel_requests "
-     "WHERE created_at < now() - make_interval(secs => $1::integer) LIMIT $2::integer)"},
+     "WHERE created_at < now() - make_interval(secs => $1::integer) AND outcome <> 'pending' "
+     "LIMIT $2::integer)"},
     {"prune probes",
      "DELETE FROM probes WHERE request_id IN (SELECT request_id FROM probes WHERE finished_at < "
      "now() - make_interval(secs => $1::integer) AND status IN ('succeeded', 'failed', "

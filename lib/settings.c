@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "hostops.h"
 #include "number.h"
 #include "util.h"
@@ -132,7 +133,7 @@ void settings_defaults(settings *s)
     s->grace_s = 30;
     s->outbox_retention_s = 7 * 86400;
     s->auth_required = 1;
-    s->auth_max_age_s = 900;
+    s->auth_max_age_s = AUTH_MAX_AGE_S_DEFAULT;
     s->auth_max_skew_s = 60;
 }
 

@@ -29,9 +29,11 @@ static int cancel_wait(cli *c, const request *req, int follow, int timeout_s)
             rc = EXIT_UNREACHABLE;
             goto out;
         }
-        if (got > 0 && (!follow || strcmp(jstr(o, "outcome"), "requested") != 0 ||
-                        (strcmp(jstr(o, "job_status"), "queued") != 0 &&
-                         strcmp(jstr(o, "job_status"), "running") != 0)))
+        /* --follow waits for a pending cancel's job to arrive (or the cancel to expire) too. */
+        if (got > 0 && (!follow || (strcmp(jstr(o, "outcome"), "pending") != 0 &&
+                                    (strcmp(jstr(o, "outcome"), "requested") != 0 ||
+                                     (strcmp(jstr(o, "job_status"), "queued") != 0 &&
+                                      strcmp(jstr(o, "job_status"), "running") != 0)))))
             break;
         if (!cli_running || util_now_ms() - t0 >= limit) {
             fprintf(stderr, "kvmove: %s (see 'kvmove status %s')\n",
@@ -45,6 +47,8 @@ static int cancel_wait(cli *c, const request *req, int follow, int timeout_s)
     }
     if (c->json)
         print_json(o);
+    else if (strcmp(jstr(o, "outcome"), "pending") == 0)
+        printf("%s\n", jshown(o, "message"));
     else {
         printf("Cancel of job %s: %s: %s\n", req->job_id, jshown(o, "outcome"),
                jshown(o, "message"));
@@ -76,10 +80,13 @@ static const job_verb cancel_verb = {
     "step boundary: before its commit point (MIGRATE_GUEST done) it ends\n"
     "cancelled and a rollback job puts the guest back and starts it on its\n"
     "source; past it, the job completes forward (the guest is the target's).\n"
-    "--wait prints the outcome (cancelled, requested, rejected) once a worker\n"
-    "recorded it; --follow also waits for the job to end.\n\n"
-    "Exit status: 0 published (or cancelled/requested), 1 rejected or not seen\n"
-    "in time, 2 usage, 3 broker or database unreachable.\n",
+    "A job not recorded yet (its request still in Kafka) is cancelled when its\n"
+    "request arrives, before anything runs; the cancel waits for it as long as\n"
+    "the workers take a request (auth.max_age_s), then is rejected.\n"
+    "--wait prints the outcome (cancelled, requested, pending, rejected) once a\n"
+    "worker recorded it; --follow also waits for the job to arrive and end.\n\n"
+    "Exit status: 0 published (or cancelled/requested/pending), 1 rejected or\n"
+    "not seen in time, 2 usage, 3 broker or database unreachable.\n",
     NULL};
 
 int cmd_cancel(cli *c, int argc, char **argv)

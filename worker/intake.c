@@ -344,6 +344,8 @@ int intake_message(worker *w, jobstore *js, bus_producer *p, const bus_message *
             return reject(w, js, p, m, verdict == AUTH_REPLAYED ? NULL : req.request_id, verdict,
                           auth_why);
     }
+    /* A cancel of a job not recorded yet waits for its request as long as one is taken. */
+    jobstore_set_request_max_age(js, w->s.auth_max_age_s);
     rc = jobstore_intake_request(js, &req, mem, cpus, w->source, &result, err, sizeof(err));
     if (rc == -JOBSTORE_EDATA) {
         /* the database refuses this request for good: retrying would block the partition */

@@ -78,13 +78,24 @@ typedef struct publisher {
     sender sd;
 } publisher;
 
-/* Retention, a batch at a time: the published events past outbox.retention_s and, with
- * jobs.retention_s, the finished jobs past that (kvmove jobs prune). */
+/* Retention, a batch at a time: the pending cancels past their expiry, the published events
+ * past outbox.retention_s and, with jobs.retention_s, the finished jobs past that (kvmove jobs
+ * prune). */
 static void publisher_expire(worker *w, jobstore *js)
 {
     char err[1024];
     long deleted = 0, total = 0;
 
+    /* The cancels of jobs whose request never came (jobstore_cancel_expire). */
+    do {
+        if (jobstore_cancel_expire(js, w->source, &deleted, err, sizeof(err)) != 0) {
+            worker_log("[worker] pending cancels: %s", err);
+            break;
+        }
+        if (deleted > 0)
+            worker_log("[worker] rejected %ld pending cancels whose job did not arrive", deleted);
+    } while (deleted == JOBSTORE_CANCEL_EXPIRE_BATCH && publisher_run);
+    deleted = 0;
     while (w->s.outbox_retention_s > 0 && publisher_run) {
         if (jobstore_outbox_expire(js, w->s.outbox_retention_s, EXPIRE_BATCH, &deleted, err,
                                    sizeof(err)) != 0) {

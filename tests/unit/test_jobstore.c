@@ -1556,8 +1556,8 @@ UNIT_TEST(test_prune_every_ended_status)
 }
 END_TEST
 
-/* Cancel requests and ended probes go when they are as old; younger ones and a probe that still
- * runs stay. */
+/* Settled cancel requests and ended probes go when they are as old; younger ones, a pending
+ * cancel and a probe that still runs stay. */
 UNIT_TEST(test_prune_cancels_and_probes)
 {
     char errstr[512];
@@ -1567,6 +1567,11 @@ UNIT_TEST(test_prune_cancels_and_probes)
                      "created_at) VALUES (gen_random_uuid(), gen_random_uuid(), 'rejected', "
                      "'old', now() - interval '10 days'), (gen_random_uuid(), gen_random_uuid(), "
                      "'rejected', 'new', now())");
+    /* a pending cancel waits for its job (or its expiry), however old */
+    unit_pg_exec(pg, "INSERT INTO cancel_requests (request_id, job_id, outcome, message, "
+                     "created_at, expires_at) VALUES (gen_random_uuid(), gen_random_uuid(), "
+                     "'pending', 'pending', now() - interval '10 days', now() + interval '1 "
+                     "hour')");
     unit_pg_exec(pg, "INSERT INTO probes (request_id, kind, submitted_by, status, created_at, "
                      "finished_at) VALUES (gen_random_uuid(), 'cleanup', 'old', 'succeeded', "
                      "now() - interval '10 days', now() - interval '10 days'), "
@@ -1575,7 +1580,8 @@ UNIT_TEST(test_prune_cancels_and_probes)
                      "'plan', 'running', 'running', now() - interval '10 days', NULL), "
                      "(gen_random_uuid(), 'cleanup', 'new', 'failed', now(), now())");
     ck_assert_int_eq(jobstore_jobs_prune(js, 86400, 100, &pruned, errstr, sizeof(errstr)), 0);
-    ck_sql_eq("new", "SELECT string_agg(message, ',') FROM cancel_requests");
+    ck_sql_eq("new,pending",
+              "SELECT string_agg(message, ',' ORDER BY message) FROM cancel_requests");
     ck_sql_eq("new,running",
               "SELECT string_agg(submitted_by, ',' ORDER BY submitted_by) FROM probes");
 }
