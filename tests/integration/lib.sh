@@ -189,6 +189,14 @@ wait_cleanup() {
     done
     sql "SELECT status FROM host_cleanups WHERE job_id = '$1'"
 }
+# it_submit SRC TGT [OPTS...]: publishes the OFFLINE migration of the test's guest $G from SRC
+# to TGT (kvmove submit, OPTS added); sets JOB to its job id ("" when it was not published).
+it_submit() {
+    local out
+    out=$(kvmove submit --guest "$G" --mode offline --src "$1" --tgt "$2" "${@:3}")
+    JOB=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
+}
+
 # job_of GUEST: the newest job of GUEST, waiting up to 60 s for it to exist (a new group member
 # may first wait for a rebalance).
 job_of() {

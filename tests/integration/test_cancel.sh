@@ -15,11 +15,6 @@ VOLUMES=$(host_state $A | sed -n 's/^attached \(exa01vm01_[a-z0-9_]*\)$/\1/p')
 check "the guest has volumes on $A" test -n "$VOLUMES"
 
 # submit SRC TGT [OPTS...]: publishes the migration of G; sets JOB.
-submit() {
-    local out
-    out=$(kvmove submit --guest $G --mode offline --src "$1" --tgt "$2" "${@:3}")
-    JOB=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
-}
 # states: both hosts' state, kvmove's fstab option (nofail) left out (the seeded entries lack it).
 states() { { host_state $A | sed 's/^/A /'; host_state $B | sed 's/^/B /'; } | sed 's/,nofail//'; }
 # where: the host G runs on, has autostart on, and its volumes are attached to ("A"/"B" each).
@@ -61,7 +56,7 @@ before=$(states)
 out=$(kvmove submit --guest $G2 --mode offline --src $A --tgt $B)
 JOB2=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
 check "preflight: the first job waits in its preflight" "$HOSTSIM" wait-paused "$IT_HOSTS" $B 40
-submit $A $B --reason "first try"
+it_submit $A $B --reason "first try"
 service_wait "job $JOB recorded" 30 - - bash -c "[[ \$(psql '$KVMOVE_DB' -qAtX -c \"SELECT status FROM jobs WHERE id = '$JOB'\") == queued ]]"
 out=$(kvmove --json cancel "$JOB" --reason "wrong target" --wait --timeout 30)
 check "queued: cancel --wait exits 0" test $? -eq 0
@@ -100,7 +95,7 @@ while read -r role step pat; do
     [[ $step == MIGRATE_GUEST ]] && committed=1
     before=$(states)
     "$HOSTSIM" fault "$IT_HOSTS" "$h" pause "$pat"
-    submit $src $tgt --reason "maintenance of $(tag $src)"
+    it_submit $src $tgt --reason "maintenance of $(tag $src)"
     if ! "$HOSTSIM" wait-paused "$IT_HOSTS" "$h" 40 >/dev/null; then
         check "$step: '$pat' reached on $(tag $h)" false
         "$HOSTSIM" fault "$IT_HOSTS" "$h" clear

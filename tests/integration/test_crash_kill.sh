@@ -47,11 +47,6 @@ effects() {
 states() { host_state $A | sed 's/^/A /'; host_state $B | sed 's/^/B /'; }
 tag() { if [[ $1 == "$A" ]]; then echo A; else echo B; fi; }
 # submit SRC TGT [OPTS...]: publishes the migration of G; sets JOB.
-submit() {
-    local out
-    out=$(kvmove submit --guest $G --mode offline --src "$1" --tgt "$2" "${@:3}")
-    JOB=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
-}
 # steps_now PLAN: the job's steps in PLAN's order, "STEP:state", succeeded/skipped shown as done.
 steps_now() {
     local -n p=$1
@@ -92,7 +87,7 @@ declare -A REF STATE KILLS
 start_worker
 clean() { # clean NAME SRC TGT [OPTS...]
     mark
-    submit "$2" "$3" "${@:4}"
+    it_submit "$2" "$3" "${@:4}"
     check "clean $1 run succeeds" eq succeeded "$([[ -n $JOB ]] && wait_job "$JOB" 60)"
     if ((IT_FAIL > 0)); then # no chain can pass; do not spend minutes waiting on pauses
         it_log "an uninterrupted run failed (are the simulated hosts up?): stopping here"
@@ -133,7 +128,7 @@ chain() {
     }
     setfault "${L[0]}"
     start_worker
-    submit $src $tgt "$@"
+    it_submit $src $tgt "$@"
     job=$JOB
     for ((i = 0; i < ${#L[@]}; i++)); do
         read -r kind r step pat <<<"${L[i]}"

@@ -8,11 +8,6 @@
 it_setup_no_vfpools rollback
 
 G=exa01vm01.example.com A=exa01adm02.example.com B=exa01adm03.example.com
-submit() { # submit SRC TGT [OPTS...]: publishes the migration of G; sets JOB
-    local out
-    out=$(kvmove submit --guest $G --mode offline --src "$1" --tgt "$2" "${@:3}")
-    JOB=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
-}
 states() { { host_state $A | sed 's/^/A /'; host_state $B | sed 's/^/B /'; } | sed 's/,nofail//'; }
 events_of() { sql "SELECT string_agg(payload->>'type', ' ' ORDER BY id) FROM outbox WHERE job_id = '$1'" | sed 's/io\.kvmove\.//g'; }
 event_data() { # event_data JOB TYPE FIELD
@@ -30,7 +25,7 @@ start_worker
 # own): the guest is defined nowhere. kvmove rollback defines and starts it on the source again.
 before=$(states)
 "$HOSTSIM" fault "$IT_HOSTS" $B fail-always "virsh define"
-submit $A $B --reason "move for firmware"
+it_submit $A $B --reason "move for firmware"
 check "failed: the job fails in MIGRATE_GUEST" eq failed "$(wait_job "$JOB" 60)"
 "$HOSTSIM" fault "$IT_HOSTS" $B clear
 check "failed: the guest is defined nowhere" eq "" "$(host_state $A | grep "^domain $G")$(host_state $B | grep "^domain $G")"
@@ -61,7 +56,7 @@ out=$(kvmove replay "$JOB" --wait --timeout 30 2>&1)
 check "replay: a rolled-back job is not replayed" grep -q "was rolled back" <<<"$out"
 
 # 2. --target-state=stopped: the guest ends defined, with autostart, shut off on the target.
-submit $A $B --target-state=stopped --reason "park it"
+it_submit $A $B --target-state=stopped --reason "park it"
 check "stopped: the job succeeds" eq succeeded "$(wait_job "$JOB" 60)"
 check "stopped: recorded" eq "stopped|park it" "$(sql "SELECT target_state, reason FROM jobs WHERE id = '$JOB'")"
 check "stopped: STARTUP_GUEST skipped" eq skipped "$(sql "SELECT status FROM job_steps WHERE job_id = '$JOB' AND step = 'STARTUP_GUEST'")"
@@ -71,14 +66,14 @@ check "stopped: job.accepted says so" eq stopped "$(event_data "$JOB" job.accept
 out=$(kvmove rollback "$JOB" --wait --timeout 30 2>&1)
 check "committed: a rollback is refused" grep -q "past its commit point" <<<"$out"
 "$HOSTSIM" ssh "$IT_HOSTS" $B "virsh start $G" >/dev/null
-submit $B $A --reason "back home"
+it_submit $B $A --reason "back home"
 check "back: the job succeeds" eq succeeded "$(wait_job "$JOB" 60)"
 check "back: the guest runs on the source only" on_source_only
 
 # 3. --on-failure=rollback: a failure before the commit point rolls back with no operator action.
 before=$(states)
 "$HOSTSIM" fault "$IT_HOSTS" $B fail-always "edvutil attach"
-submit $A $B --on-failure=rollback --reason "auto"
+it_submit $A $B --on-failure=rollback --reason "auto"
 check "auto: the job fails in ATTACH_VOLUMES" eq "failed|failed" "$(wait_job "$JOB" 60)|$(sql "SELECT status FROM job_steps WHERE job_id = '$JOB' AND step = 'ATTACH_VOLUMES'")"
 "$HOSTSIM" fault "$IT_HOSTS" $B clear
 RB=$(event_data "$JOB" job.failed rollback_job_id)
@@ -91,7 +86,7 @@ check "auto: the hosts are as before the job" eq "$before" "$(states)"
 # the guest on the source; the next worker takes the rollback over and finishes it.
 before=$(states)
 "$HOSTSIM" fault "$IT_HOSTS" $B fail-always "virsh define"
-submit $A $B
+it_submit $A $B
 check "crash: the job fails in MIGRATE_GUEST" eq failed "$(wait_job "$JOB" 60)"
 "$HOSTSIM" fault "$IT_HOSTS" $B clear
 "$HOSTSIM" fault "$IT_HOSTS" $A pause "virsh define"

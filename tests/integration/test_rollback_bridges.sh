@@ -7,11 +7,6 @@
 it_setup rollback_bridges
 
 G=exa01vm01.example.com A=exa01adm02.example.com B=exa01adm03.example.com
-submit() { # submit SRC TGT [OPTS...]: publishes the migration of G; sets JOB
-    local out
-    out=$(kvmove submit --guest $G --mode offline --src "$1" --tgt "$2" "${@:3}")
-    JOB=$(sed -n 's/.*(job id \([0-9a-f-]*\))$/\1/p' <<<"$out")
-}
 states() { { host_state $A | sed 's/^/A /'; host_state $B | sed 's/^/B /'; } | sed 's/,nofail//'; }
 recorded() { sql "SELECT coalesce(array_to_string(bridges, ' '), '-') FROM job_created_bridges WHERE job_id = '$1' AND step = 'CREATE_BRIDGES'"; }
 bridges_of() { host_state "$1" | grep '^bridge ' | tr '\n' '|'; }
@@ -29,7 +24,7 @@ start_worker
 "$HOSTSIM" ssh "$IT_HOSTS" $B "vm_maker --add-bridge vmbondeth0.101 --vlan 101" >/dev/null
 before=$(states)
 "$HOSTSIM" fault "$IT_HOSTS" $B fail-always "edvutil attach"
-submit $A $B
+it_submit $A $B
 check "before: the job fails in ATTACH_VOLUMES" eq "failed|failed" "$(wait_job "$JOB" 60)|$(sql "SELECT status FROM job_steps WHERE job_id = '$JOB' AND step = 'ATTACH_VOLUMES'")"
 "$HOSTSIM" fault "$IT_HOSTS" $B clear
 check "before: CREATE_BRIDGES recorded the one it created" eq "vmbondeth1.102" "$(recorded "$JOB")"
@@ -50,7 +45,7 @@ check "before: the rollback recorded nothing" eq 0 "$(sql "SELECT count(*) FROM 
 "$HOSTSIM" ssh "$IT_HOSTS" $B "vm_maker --remove-bridge vmbondeth0.101" >/dev/null
 before=$(states)
 "$HOSTSIM" fault "$IT_HOSTS" $B pause "--add-bridge vmbondeth1.102"
-submit $A $B
+it_submit $A $B
 check "crash: CREATE_BRIDGES waits on the second bridge" "$HOSTSIM" wait-paused "$IT_HOSTS" $B 40
 check "crash: both were recorded before they were sent" eq "vmbondeth0.101 vmbondeth1.102|bridge vmbondeth0.101 101|" "$(recorded "$JOB")|$(bridges_of $B)"
 it_worker_stop $NW KILL
@@ -74,7 +69,7 @@ check "crash: the hosts are as before the job" eq "$before" "$(states)"
 # bridge of the guest no other guest uses, as before.
 "$HOSTSIM" ssh "$IT_HOSTS" $B "vm_maker --add-bridge vmbondeth0.101 --vlan 101" >/dev/null
 "$HOSTSIM" fault "$IT_HOSTS" $B fail-always "edvutil attach"
-submit $A $B
+it_submit $A $B
 check "old: the job fails in ATTACH_VOLUMES" eq failed "$(wait_job "$JOB" 60)"
 "$HOSTSIM" fault "$IT_HOSTS" $B clear
 sql "DELETE FROM job_created_bridges WHERE job_id = '$JOB'" >/dev/null
