@@ -1,6 +1,5 @@
 /* cleanup: `kvmove cleanup` has a worker run the pending OFFLINEFORCE cleanups (stale copies) now.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,5 @@
 /* evacuate: `kvmove evacuate` moves every guest off a KVM host, each to a target where the
  * migration passes preflight. */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

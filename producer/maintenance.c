@@ -1,6 +1,5 @@
 /* maintenance: the round trip after kvmove evacuate: `kvmove return` moves the guests back,
  * `kvmove evacuations` lists what each evacuation moved. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
