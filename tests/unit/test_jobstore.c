@@ -1,6 +1,7 @@
 /* test_jobstore: jobstore against a fresh PostgreSQL database (tests/unit/unit_pg.sh). */
 #include "jobstore.h"
 #include "jobstore_internal.h"
+#include "unit_intake.h"
 #include "unit_pg.h"
 
 #include <check.h>
@@ -321,49 +322,28 @@ UNIT_TEST(test_case_variant_rejected)
 }
 END_TEST
 
-typedef struct intake_call {
-    const request *r;
-    jobstore *js;
-    jobstore_intake result;
-    int rc;
-    char err[512];
-} intake_call;
-
-static void *intake_thread(void *arg)
-{
-    intake_call *c = arg;
-    c->rc = jobstore_intake_request(c->js, c->r, 0, 0, "test", &c->result, c->err, sizeof(c->err));
-    return NULL;
-}
-
 /* The index race: another intake's job for the guest (spelled otherwise) is not committed yet
  * when this intake looks for a holder, so only the unique index on lower(guest) can refuse it
  * (SQLSTATE 23505); the intake then looks again and rejects the request naming the holder. */
 UNIT_TEST(test_case_variant_index_race)
 {
     const char *holder = "5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d";
-    char errstr[512];
-    intake_call call;
-    pthread_t t;
+    unit_intake call;
     request r;
     PGresult *res;
 
-    memset(&call, 0, sizeof(call));
     migrate_req(&r, "EXA01VM01.example.com", "exa01adm02.example.com", "exa01adm06.example.com");
-    call.r = &r;
-    ck_assert_msg(jobstore_connect(conninfo, &call.js, errstr, sizeof(errstr)) == 0, "%s", errstr);
     unit_pg_exec(pg, "BEGIN; INSERT INTO jobs (id, request_id, action, guest, mode, src_host, "
                      "tgt_host, status, request) VALUES ('5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', "
                      "'5b7a1c2d-0e3f-4a5b-8c6d-7e8f9a0b1c2d', 'migrate_guest', "
                      "'exa01vm01.example.com', 'OFFLINE', 'exa01adm02.example.com', "
                      "'exa01adm05.example.com', 'queued', '{}')");
-    ck_assert_int_eq(pthread_create(&t, NULL, intake_thread, &call), 0);
+    unit_intake_start(&call, conninfo, &r);
     /* The intake found no holder and waits on the index entry of the uncommitted row. */
     unit_pg_wait_lock_wait(conninfo);
     res = PQexec(pg, "COMMIT");
     PQclear(res);
-    pthread_join(t, NULL);
-    jobstore_close(call.js);
+    unit_intake_join(&call);
     ck_assert_msg(call.rc == 0, "intake: %d %s", call.rc, call.err);
     ck_assert_int_eq(call.result, JOBSTORE_REJECTED);
     ck_assert_msg(strstr(call.err, holder) != NULL, "reason does not name the holder: %s",

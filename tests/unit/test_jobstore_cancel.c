@@ -4,6 +4,7 @@
  * rejected when it expired; and the two orders of a cancel and its job's request at the same time
  * on two connections (two workers). */
 #include "jobstore.h"
+#include "unit_intake.h"
 #include "unit_pg.h"
 #include "unit_request.h"
 #include "unit_run.h"
@@ -243,36 +244,10 @@ END_TEST
 
 /* ---- the two orders on two connections ---- */
 
-typedef struct intake_call {
-    const request *r;
-    jobstore *js;
-    jobstore_intake result;
-    int rc;
-    char err[1024];
-} intake_call;
-
-static void *intake_thread(void *arg)
+/* Joins intake C, which must have recorded its request. */
+static void finish(unit_intake *c)
 {
-    intake_call *c = arg;
-
-    c->rc = jobstore_intake_request(c->js, c->r, 0, 0, "test", &c->result, c->err, sizeof(c->err));
-    return NULL;
-}
-
-static void start(intake_call *c, const request *r, pthread_t *t)
-{
-    char err[1024];
-
-    memset(c, 0, sizeof(*c));
-    c->r = r;
-    ck_assert_msg(jobstore_connect(db.conninfo, &c->js, err, sizeof(err)) == 0, "%s", err);
-    ck_assert_int_eq(pthread_create(t, NULL, intake_thread, c), 0);
-}
-
-static void finish(intake_call *c, pthread_t t)
-{
-    pthread_join(t, NULL);
-    jobstore_close(c->js);
+    unit_intake_join(c);
     ck_assert_msg(c->rc == 0, "intake: %d %s", c->rc, c->err);
     ck_assert_int_eq(c->result, JOBSTORE_CREATED);
 }
@@ -309,8 +284,7 @@ UNIT_TEST(test_race_request_while_cancel_records)
 {
     request mv, cn;
     char job[REQUEST_UUID_LEN];
-    intake_call a, b;
-    pthread_t ta, tb;
+    unit_intake a, b;
 
     move_req(&mv, job);
     cancel_req(&cn, job, "race");
@@ -318,13 +292,13 @@ UNIT_TEST(test_race_request_while_cancel_records)
                  "BEGIN; INSERT INTO cancel_requests (request_id, job_id, outcome, message) "
                  "VALUES ('%s', gen_random_uuid(), 'rejected', 'held back')",
                  cn.request_id);
-    start(&a, &cn, &ta);
+    unit_intake_start(&a, db.conninfo, &cn);
     wait_lock_waits(1); /* the cancel, at its INSERT */
-    start(&b, &mv, &tb);
+    unit_intake_start(&b, db.conninfo, &mv);
     wait_lock_waits(2); /* the job's intake, at the job id's lock the cancel holds */
     unit_pg_exec(db.pg, "ROLLBACK");
-    finish(&a, ta);
-    finish(&b, tb);
+    finish(&a);
+    finish(&b);
     ck_cancelled_on_arrival(job, cn.request_id);
 }
 END_TEST
@@ -336,19 +310,18 @@ UNIT_TEST(test_race_cancel_while_request_records)
 {
     request mv, cn;
     char job[REQUEST_UUID_LEN];
-    intake_call a, b;
-    pthread_t ta, tb;
+    unit_intake a, b;
 
     move_req(&mv, job);
     cancel_req(&cn, job, "race");
     unit_pg_exec(db.pg, "BEGIN; LOCK TABLE outbox IN EXCLUSIVE MODE");
-    start(&b, &mv, &tb);
+    unit_intake_start(&b, db.conninfo, &mv);
     wait_lock_waits(1); /* the job's intake, at its job.accepted */
-    start(&a, &cn, &ta);
+    unit_intake_start(&a, db.conninfo, &cn);
     wait_lock_waits(2); /* the cancel, at the job id's lock the intake holds */
     unit_pg_exec(db.pg, "COMMIT");
-    finish(&b, tb);
-    finish(&a, ta);
+    finish(&b);
+    finish(&a);
     ck_cancelled_on_arrival(job, cn.request_id);
 }
 END_TEST
