@@ -19,12 +19,17 @@ CREATE INDEX cancel_requests_at ON cancel_requests (created_at);
 CREATE INDEX probes_finished ON probes (finished_at) WHERE finished_at IS NOT NULL;
 
 -- A probe recorded (kvmove cleanup, submit --dry-run, evacuate's plan): wake the probers, which
--- otherwise looked for one every 200 ms.
-CREATE FUNCTION kvmove_notify_probes() RETURNS trigger LANGUAGE plpgsql AS $$
+-- otherwise looked for one every 200 ms. One notifying function for the statement triggers, the
+-- channel its argument; the outbox's trigger (0005) uses it too.
+CREATE FUNCTION kvmove_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('kvmove_probes', '');
+    PERFORM pg_notify(TG_ARGV[0], '');
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER probes_queued AFTER INSERT ON probes
-    FOR EACH STATEMENT EXECUTE FUNCTION kvmove_notify_probes();
+    FOR EACH STATEMENT EXECUTE FUNCTION kvmove_notify('kvmove_probes');
+DROP TRIGGER outbox_written ON outbox;
+CREATE TRIGGER outbox_written AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION kvmove_notify('kvmove_outbox');
+DROP FUNCTION kvmove_notify_outbox();
