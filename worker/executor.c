@@ -623,7 +623,6 @@ void executor_run_job(executor *ex, job *j)
 static int idle_wait(executor *ex, int64_t last_claim)
 {
     worker *w = ex->w;
-    char err[1024];
     int rc;
 
     pthread_mutex_lock(&w->idle_lock);
@@ -646,13 +645,7 @@ static int idle_wait(executor *ex, int64_t last_claim)
         return rc;
     }
     pthread_mutex_unlock(&w->idle_lock);
-    rc = jobstore_wait(ex->js, IDLE_SLICE_MS, err, sizeof(err));
-    if (rc < 0) {
-        worker_log("[%s] %s", ex->tag, err);
-        jobstore_ensure(ex->js, err, sizeof(err));
-        return 1; /* notifications sent meanwhile are lost: look once */
-    }
-    return rc > 0 || util_now_ms() - last_claim >= IDLE_POLL_MS;
+    return worker_wait_work(ex->js, IDLE_SLICE_MS, last_claim, IDLE_POLL_MS, ex->tag);
 }
 
 /* Gives the listener role up (EX goes to work); with MORE another idle executor takes it and

@@ -65,7 +65,7 @@ static volatile sig_atomic_t publisher_run = 1;
 #define PUBLISH_POLL_MS 1000
 /* The longest the publisher waits without looking at publisher_run. */
 #define PUBLISH_SLICE_MS 200
-/* Woken, the publisher waits this long before it reads, so that the events of transactions
+/* About to look, the publisher waits this long before it reads, so that the events of transactions
  * committing one after the other (a step's end and the next one's start) leave in one batch:
  * one lock, read and mark for several events instead of for each. */
 #define PUBLISH_LINGER_MS 3
@@ -144,12 +144,10 @@ static void *publisher_main(void *arg)
             continue;
         }
         if (!look) {
-            rc = jobstore_wait(js, PUBLISH_SLICE_MS, err, sizeof(err));
-            if (rc < 0)
-                jobstore_ensure(js, err, sizeof(err));
-            else if (rc > 0)
+            look =
+                worker_wait_work(js, PUBLISH_SLICE_MS, last_publish, PUBLISH_POLL_MS, "publisher");
+            if (look)
                 worker_sleep_ms(PUBLISH_LINGER_MS);
-            look = rc != 0 || util_now_ms() - last_publish >= PUBLISH_POLL_MS;
             continue;
         }
         /* The notifications that came so far are for events this read sees (committed before

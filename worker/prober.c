@@ -21,6 +21,7 @@ volatile sig_atomic_t prober_run = 1;
 /* An idle prober waits for a probe to be recorded (kvmove_probes); it looks anyway this often,
  * for a probe whose prober died (its lease ran out) and after a missed notification. */
 #define PROBE_LOOK_MS 2000
+/* The longest an idle prober waits without looking at prober_run. */
 #define WAIT_SLICE_MS 200
 
 /* What a running probe shares with its callbacks. */
@@ -272,7 +273,8 @@ void *prober_main(void *arg)
     jobstore *js = NULL;
     jobstore_probe c;
     char err[1024];
-    int got, waited;
+    int64_t last_look;
+    int got;
 
     while (prober_run) {
         if (js == NULL && (jobstore_connect(w->s.db, &js, err, sizeof(err)) != 0 ||
@@ -283,6 +285,7 @@ void *prober_main(void *arg)
             worker_sleep_ms(1000);
             continue;
         }
+        last_look = util_now_ms();
         got = jobstore_probe_claim(js, w->owner, w->s.lease_s, PROBE_MAX_ATTEMPTS, w->source, &c,
                                    err, sizeof(err));
         if (got == 1) {
@@ -297,14 +300,9 @@ void *prober_main(void *arg)
             continue;
         }
         /* Nothing to run: wait for a probe (in slices, so that a stop is seen soon). */
-        for (waited = 0; prober_run && waited < PROBE_LOOK_MS; waited += WAIT_SLICE_MS) {
-            int rc = jobstore_wait(js, WAIT_SLICE_MS, err, sizeof(err));
-            if (rc != 0) {
-                if (rc < 0)
-                    jobstore_ensure(js, err, sizeof(err));
-                break;
-            }
-        }
+        while (prober_run &&
+               !worker_wait_work(js, WAIT_SLICE_MS, last_look, PROBE_LOOK_MS, "probe"))
+            ;
     }
     jobstore_close(js);
     return NULL;

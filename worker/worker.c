@@ -8,6 +8,19 @@
 
 volatile sig_atomic_t worker_running = 1;
 
+int worker_wait_work(jobstore *js, int slice_ms, int64_t last_look, int poll_ms, const char *tag)
+{
+    char err[1024];
+    int rc = jobstore_wait(js, slice_ms, err, sizeof(err));
+
+    if (rc < 0) {
+        worker_log("[%s] %s", tag, err);
+        jobstore_ensure(js, err, sizeof(err));
+        return 1;
+    }
+    return rc > 0 || util_now_ms() - last_look >= poll_ms;
+}
+
 int worker_hold(worker *w, int slot, const char *job_id)
 {
     int i, rc = 0;

@@ -59,6 +59,11 @@ void *worker_renew_main(void *arg);
 /* Logs one line (only the worker's loop and threads log; library code returns errors). */
 void worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void worker_sleep_ms(int ms);
+/* An idle thread's wait on JS (listening on its channels) for a reason to look for work: waits
+ * up to SLICE_MS for a notification. Returns 1 to look now - one came; the connection broke
+ * (logged with TAG and reconnected: what was notified meanwhile is lost); or POLL_MS passed
+ * since LAST_LOOK (util_now_ms) - else 0 (wait again, after checking the thread's run flag). */
+int worker_wait_work(jobstore *js, int slice_ms, int64_t last_look, int poll_ms, const char *tag);
 
 typedef enum {
     WORKER_LOG_DEBUG,
