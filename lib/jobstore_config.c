@@ -222,11 +222,11 @@ int jobstore_config_get(jobstore *js, const char *system, long version, char **d
     else
         rc = jobstore_row(js, "read config",
                           doc ? "SELECT version, system_name, state, document FROM configs WHERE "
-                                "version = $1::bigint AND ($2::text IS NULL OR lower(system_name) "
-                                "= lower($2))"
+                                "version = $1::bigint AND ($2::text IS NULL OR system_name "
+                                "= " JOBSTORE_SQL_SYSTEM("$2") ")"
                               : "SELECT version, system_name, state FROM configs WHERE "
-                                "version = $1::bigint AND ($2::text IS NULL OR lower(system_name) "
-                                "= lower($2))",
+                                "version = $1::bigint AND ($2::text IS NULL OR system_name "
+                                "= " JOBSTORE_SQL_SYSTEM("$2") ")",
                           2, p, &res, errstr, errstr_size);
     if (rc < 0)
         return rc;
@@ -362,14 +362,16 @@ int jobstore_config_prune(jobstore *js, const char *system, int keep, const char
     rc = jobstore_row(
         js, "prune configs",
         "WITH ranked AS (SELECT version, created_at, row_number() OVER (PARTITION BY system_name "
-        "ORDER BY version DESC) AS rank FROM configs WHERE $1::text IS NULL OR lower(system_name) "
-        "= "
-        "lower($1)), "
-        "gone AS (DELETE FROM configs c USING ranked r WHERE c.version = r.version AND r.rank > 1 "
-        "AND ($2::integer IS NULL OR r.rank > $2::integer) AND ($3::interval IS NULL OR "
-        "r.created_at < now() - $3::interval) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
-        "j.config_version = c.version) RETURNING octet_length(c.document) AS n) SELECT count(*), "
-        "coalesce(sum(n), 0) FROM gone",
+        "ORDER BY version DESC) AS rank FROM configs WHERE $1::text IS NULL OR system_name "
+        "= " JOBSTORE_SQL_SYSTEM(
+            "$1") "), "
+                  "gone AS (DELETE FROM configs c USING ranked r WHERE c.version = r.version AND "
+                  "r.rank > 1 "
+                  "AND ($2::integer IS NULL OR r.rank > $2::integer) AND ($3::interval IS NULL OR "
+                  "r.created_at < now() - $3::interval) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+                  "j.config_version = c.version) RETURNING octet_length(c.document) AS n) SELECT "
+                  "count(*), "
+                  "coalesce(sum(n), 0) FROM gone",
         3, p, &res, errstr, errstr_size);
     if (rc < 0)
         return rc;
